@@ -1,2 +1,13 @@
-//! raincast: will it rain tomorrow? One binary that scrapes BOM, trains a
-//! random forest and serves forecasts for 49 Australian cities.
+//! raincast: will it rain tomorrow? One binary that scrapes BOM's Daily
+//! Weather Observations, trains a random forest, and serves forecasts for 49
+//! Australian cities. See `DESIGN.md` in the README for the data flow.
+
+pub mod cli;
+pub mod config;
+pub mod forest;
+pub mod ingest;
+pub mod jobs;
+pub mod obs;
+pub mod stations;
+pub mod store;
+pub mod web;

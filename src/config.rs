@@ -1,0 +1,567 @@
+//! Layered configuration: built-in defaults < `config.toml` < `RAINCAST_*`
+//! environment variables < CLI flags.
+//!
+//! Every key has a default, so running with no file at all works. A bad value
+//! fails at start with a message that names the key (`bom.timeout_secs: …`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::forest::{ClassWeight, ForestParams, MaxFeatures};
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "RAINCAST_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub bom: BomConfig,
+    pub schedule: ScheduleConfig,
+    pub model: ModelConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Path of the SQLite file. Created, with its tables, when missing.
+    pub path: PathBuf,
+    /// How long a writer waits for another writer before giving up (ms).
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("raincast.db"),
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the web server. Port 0 picks a free port.
+    pub bind: String,
+    /// Serve `/metrics` on its own address instead of the main one (empty = main port).
+    pub metrics_bind: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// An observation older than this many days makes a forecast `stale`.
+    pub stale_after_days: i64,
+    /// How often the server checks the database for a champion promoted by another process (s).
+    pub champion_poll_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            metrics_bind: String::new(),
+            body_limit_bytes: 512 * 1024,
+            stale_after_days: 2,
+            champion_poll_secs: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BomConfig {
+    /// Where the DWO files live: `{base_url}/climate/dwo/{YYYYMM}/text/{code}.{YYYYMM}.csv`.
+    pub base_url: String,
+    /// Sent with every request. BOM blocks clients it takes for anonymous scrapers.
+    pub user_agent: String,
+    /// Per-request timeout (s).
+    pub timeout_secs: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Pause before each request, per worker (ms).
+    pub delay_ms: u64,
+    /// Retries of a timeout, connection error or 5xx.
+    pub retries: u32,
+    /// First backoff before a retry (ms); it doubles each time, with jitter.
+    pub backoff_ms: u64,
+    /// During the first N days of a month, the previous month is fetched again (BOM revises it).
+    pub revise_days: u32,
+}
+
+impl Default for BomConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://www.bom.gov.au".into(),
+            user_agent: concat!(
+                "raincast/",
+                env!("CARGO_PKG_VERSION"),
+                " (daily rain forecast; set bom.user_agent to your contact)"
+            )
+            .into(),
+            timeout_secs: 30,
+            concurrency: 2,
+            delay_ms: 1_000,
+            retries: 3,
+            backoff_ms: 500,
+            revise_days: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Cron (sec min hour day month weekday), UTC. 08:30 UTC = 18:30 AEST / 19:30 AEDT.
+    pub scrape: String,
+    pub scrape_enabled: bool,
+    /// Weekly training, UTC. Sunday 17:00 UTC = Monday 03:00 AEST / 04:00 AEDT.
+    pub train: String,
+    pub train_enabled: bool,
+    /// Scrape then train then decide, UTC. Off by default: scrape + train already cover it.
+    pub refresh: String,
+    pub refresh_enabled: bool,
+    /// At start, run a scrape if the last good one is over a day old, and a training if over a week.
+    pub catch_up: bool,
+    /// Retries of a failed scheduled scrape.
+    pub scrape_retries: u32,
+    /// First wait before such a retry (s); doubles each time.
+    pub retry_backoff_secs: u64,
+    /// Log lines kept per run.
+    pub max_log_lines: usize,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            scrape: "0 30 8 * * *".into(),
+            scrape_enabled: true,
+            train: "0 0 17 * * Sun".into(),
+            train_enabled: true,
+            refresh: "0 0 18 1 * *".into(),
+            refresh_enabled: false,
+            catch_up: true,
+            scrape_retries: 3,
+            retry_backoff_secs: 300,
+            max_log_lines: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub n_trees: usize,
+    /// 0 = unlimited.
+    pub max_depth: usize,
+    pub min_samples_leaf: usize,
+    /// `sqrt`, `log2`, `all`, a fraction such as `0.3`, or a count such as `8`.
+    pub max_features: String,
+    pub bootstrap: bool,
+    /// `none`, `balanced`, `balanced_subsample`, or a weight for "yes" such as `2.5`.
+    pub class_weight: String,
+    pub max_bins: usize,
+    pub seed: u64,
+    /// Training threads; 0 = one per core.
+    pub threads: usize,
+    /// Months at the end of the data used to test (the newest window).
+    pub test_months: u32,
+    /// Months before the test window used to tune the decision threshold.
+    pub tune_months: u32,
+    /// A challenger must beat the champion's F1 by at least this much to be promoted.
+    pub promotion_margin: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            n_trees: 100,
+            max_depth: 0,
+            min_samples_leaf: 5,
+            max_features: "sqrt".into(),
+            bootstrap: true,
+            class_weight: "balanced_subsample".into(),
+            max_bins: 255,
+            seed: 42,
+            threads: 0,
+            test_months: 12,
+            tune_months: 12,
+            promotion_margin: 0.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The forest hyperparameters these settings describe.
+    pub fn forest_params(&self) -> Result<ForestParams, ConfigError> {
+        let max_features = match self.max_features.trim() {
+            "sqrt" => MaxFeatures::Sqrt,
+            "log2" => MaxFeatures::Log2,
+            "all" => MaxFeatures::All,
+            s if s.contains('.') => MaxFeatures::Fraction(s.parse().map_err(|_| {
+                invalid(
+                    "model.max_features",
+                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
+                )
+            })?),
+            s => MaxFeatures::Count(s.parse().map_err(|_| {
+                invalid(
+                    "model.max_features",
+                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
+                )
+            })?),
+        };
+        let class_weight = match self.class_weight.trim() {
+            "none" => ClassWeight::None,
+            "balanced" => ClassWeight::Balanced,
+            "balanced_subsample" => ClassWeight::BalancedSubsample,
+            s => ClassWeight::Custom {
+                yes: s.parse().map_err(|_| {
+                    invalid(
+                        "model.class_weight",
+                        format!("`{s}` is not none, balanced, balanced_subsample or a number"),
+                    )
+                })?,
+            },
+        };
+        Ok(ForestParams {
+            n_trees: self.n_trees,
+            max_depth: (self.max_depth > 0).then_some(self.max_depth),
+            min_samples_leaf: self.min_samples_leaf,
+            min_samples_split: 2 * self.min_samples_leaf,
+            max_features,
+            bootstrap: self.bootstrap,
+            class_weight,
+            max_bins: self.max_bins,
+            seed: self.seed,
+            n_threads: (self.threads > 0).then_some(self.threads),
+        })
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin password in plain text (prefer `RAINCAST_ADMIN__PASSWORD`). Hashed with argon2 at start.
+    pub password: String,
+    /// Or an argon2 PHC hash (`raincast hash-password`). Empty both = admin console disabled.
+    pub password_hash: String,
+    /// How long a login lasts (hours).
+    pub session_hours: u64,
+    /// Mark the session cookie `Secure`: `auto` (when the request came over TLS or
+    /// `X-Forwarded-Proto: https`), `always` or `never`.
+    pub cookie_secure: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            password: String::new(),
+            password_hash: String::new(),
+            session_hours: 12,
+            cookie_secure: "auto".into(),
+        }
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "" } else { "[redacted]" };
+        f.debug_struct("AdminConfig")
+            .field("password", &redact(&self.password))
+            .field("password_hash", &redact(&self.password_hash))
+            .field("session_hours", &self.session_hours)
+            .field("cookie_secure", &self.cookie_secure)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Load defaults, then `file` (an explicit path must exist; otherwise
+    /// `./config.toml` is used when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_table(path)?,
+            None if Path::new("config.toml").exists() => read_table(Path::new("config.toml"))?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                invalid(&key, e.into_inner().message().to_string())
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that serde's types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.path.as_os_str().is_empty() {
+            return Err(invalid("database.path", "must not be empty"));
+        }
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("server.bind", format!("`{}`: {e}", self.server.bind)))?;
+        if !self.server.metrics_bind.is_empty() {
+            self.server
+                .metrics_bind
+                .parse::<SocketAddr>()
+                .map_err(|e| {
+                    invalid(
+                        "server.metrics_bind",
+                        format!("`{}`: {e}", self.server.metrics_bind),
+                    )
+                })?;
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.server.stale_after_days < 1 {
+            return Err(invalid("server.stale_after_days", "must be at least 1"));
+        }
+        if self.server.champion_poll_secs == 0 {
+            return Err(invalid("server.champion_poll_secs", "must be at least 1"));
+        }
+        let url = self.bom.base_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err(invalid(
+                "bom.base_url",
+                format!("`{}` is not an http(s) URL", self.bom.base_url),
+            ));
+        }
+        if self.bom.user_agent.trim().is_empty() {
+            return Err(invalid("bom.user_agent", "must not be empty"));
+        }
+        if self.bom.timeout_secs == 0 {
+            return Err(invalid("bom.timeout_secs", "must be at least 1"));
+        }
+        if !(1..=16).contains(&self.bom.concurrency) {
+            return Err(invalid("bom.concurrency", "must be between 1 and 16"));
+        }
+        if self.bom.retries > 10 {
+            return Err(invalid("bom.retries", "must be at most 10"));
+        }
+        if self.bom.revise_days > 28 {
+            return Err(invalid("bom.revise_days", "must be at most 28"));
+        }
+        for (key, expr) in [
+            ("schedule.scrape", &self.schedule.scrape),
+            ("schedule.train", &self.schedule.train),
+            ("schedule.refresh", &self.schedule.refresh),
+        ] {
+            crate::jobs::schedule::parse_cron(expr).map_err(|e| invalid(key, e))?;
+        }
+        if self.schedule.max_log_lines < 10 {
+            return Err(invalid("schedule.max_log_lines", "must be at least 10"));
+        }
+        if self.schedule.scrape_retries > 10 {
+            return Err(invalid("schedule.scrape_retries", "must be at most 10"));
+        }
+        use linfa::ParamGuard;
+        let params = self.model.forest_params()?;
+        params.check().map_err(|e| match e {
+            crate::forest::ForestError::InvalidParam { field, reason } => {
+                invalid(&format!("model.{field}"), reason)
+            }
+            other => invalid("model", other.to_string()),
+        })?;
+        if self.model.test_months == 0 || self.model.test_months > 120 {
+            return Err(invalid("model.test_months", "must be between 1 and 120"));
+        }
+        if self.model.tune_months == 0 || self.model.tune_months > 120 {
+            return Err(invalid("model.tune_months", "must be between 1 and 120"));
+        }
+        if !self.model.promotion_margin.is_finite() || self.model.promotion_margin.abs() > 1.0 {
+            return Err(invalid(
+                "model.promotion_margin",
+                "must be a number between -1 and 1",
+            ));
+        }
+        if !["auto", "always", "never"].contains(&self.admin.cookie_secure.as_str()) {
+            return Err(invalid(
+                "admin.cookie_secure",
+                "must be auto, always or never",
+            ));
+        }
+        if !self.admin.password_hash.is_empty()
+            && argon2::PasswordHash::new(&self.admin.password_hash).is_err()
+        {
+            return Err(invalid(
+                "admin.password_hash",
+                "is not an argon2 PHC string (make one with `raincast hash-password`)",
+            ));
+        }
+        if self.admin.session_hours == 0 {
+            return Err(invalid("admin.session_hours", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
+}
+
+/// `RAINCAST_BOM__BASE_URL=…` sets `bom.base_url`. A value that parses as a TOML
+/// scalar (number, boolean) is taken as one; anything else is a string.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if rest == "CONFIG" || rest == "LOG" {
+            continue; // handled by the CLI
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            return Err(invalid(
+                &name,
+                "environment overrides take the form RAINCAST_<SECTION>__<KEY>",
+            ));
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or(toml::Value::String(raw));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(section_table) = entry else {
+            return Err(invalid(&section, "must be a table"));
+        };
+        section_table.insert(key, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn repo_config_toml_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let from_file = Config::load_from(Some(&path), env(&[])).unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            toml::to_string(&from_file).unwrap(),
+            toml::to_string(&defaults).unwrap(),
+            "config.toml must document exactly the built-in defaults"
+        );
+    }
+
+    #[test]
+    fn env_overrides_file_and_types_are_inferred() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[bom]\ntimeout_secs = 5\n[server]\nbind = \"0.0.0.0:1\"\n",
+        )
+        .unwrap();
+        let c = Config::load_from(
+            Some(&path),
+            env(&[
+                ("RAINCAST_BOM__TIMEOUT_SECS", "9"),
+                ("RAINCAST_BOM__BASE_URL", "http://127.0.0.1:9"),
+                ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bom.timeout_secs, 9);
+        assert_eq!(c.bom.base_url, "http://127.0.0.1:9");
+        assert!(!c.schedule.catch_up);
+        assert_eq!(c.server.bind, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("RAINCAST_BOM__TIMEOUT_SECS", "soon", "bom.timeout_secs"),
+            ("RAINCAST_SERVER__BIND", "nowhere", "server.bind"),
+            ("RAINCAST_MODEL__N_TREES", "0", "model.n_trees"),
+            ("RAINCAST_SCHEDULE__SCRAPE", "every day", "schedule.scrape"),
+            ("RAINCAST_BOM__TYPO", "1", "bom.typo"),
+            ("RAINCAST_MODEL__MAX_FEATURES", "most", "model.max_features"),
+        ];
+        for (k, v, key) in cases {
+            let err = Config::load_from(None, env(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(key), "{k}={v}: `{err}` should name {key}");
+        }
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let err =
+            Config::load_from(Some(Path::new("/nonexistent/raincast.toml")), env(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::default();
+        c.admin.password = "hunter2".into();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

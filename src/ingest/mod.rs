@@ -1,0 +1,4 @@
+//! Getting observations in: the Kaggle weatherAUS CSV (CLI import) and BOM's
+//! Daily Weather Observations (the scraper).
+
+pub mod weather_aus;

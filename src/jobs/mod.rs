@@ -1,0 +1,3 @@
+//! Background jobs: scrape, train, refresh; their schedule and run records.
+
+pub mod schedule;

@@ -1,0 +1,328 @@
+//! The `observations` table: one row per (location, date).
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use rusqlite::types::Value;
+use rusqlite::{Row, params_from_iter};
+use serde::Serialize;
+
+use super::{Result, Store, StoreError, now_text};
+use crate::obs::{Compass, DIRS, NUMS, Observation};
+use crate::stations;
+
+/// What an upsert did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct UpsertCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for UpsertCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+    }
+}
+
+/// Per-station data health.
+#[derive(Debug, Clone, Serialize)]
+pub struct StationStats {
+    pub location: String,
+    pub rows: u64,
+    pub first: Option<NaiveDate>,
+    pub latest: Option<NaiveDate>,
+}
+
+/// The value columns, in the order of [`Observation`]'s fields.
+fn value_columns() -> Vec<&'static str> {
+    let mut cols: Vec<&str> = NUMS.iter().map(|s| s.column).collect();
+    cols.extend(DIRS.iter().map(|(_, _, c)| *c));
+    cols.extend(["rain_today", "rain_tomorrow"]);
+    cols
+}
+
+static SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT location, date, {} FROM observations",
+        value_columns().join(", ")
+    )
+});
+
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let cols = value_columns();
+    let n = cols.len();
+    let marks: Vec<String> = (1..=n + 5).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT OR IGNORE INTO observations (location, date, {}, source, fetched_at, updated_at) VALUES ({})",
+        cols.join(", "),
+        marks.join(", ")
+    )
+});
+
+/// Update only when some value differs, so `changes()` tells updated from unchanged.
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let cols = value_columns();
+    let n = cols.len();
+    let set: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 3))
+        .collect();
+    let differ: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} IS NOT ?{}", i + 3))
+        .collect();
+    format!(
+        "UPDATE observations SET {}, source = ?{}, fetched_at = ?{}, updated_at = ?{} \
+         WHERE location = ?1 AND date = ?2 AND ({})",
+        set.join(", "),
+        n + 3,
+        n + 4,
+        n + 5,
+        differ.join(" OR ")
+    )
+});
+
+fn values(o: &Observation) -> Vec<Value> {
+    let mut v: Vec<Value> = Vec::with_capacity(25);
+    v.push(Value::Text(o.location.to_string()));
+    v.push(Value::Text(o.date.to_string()));
+    v.extend(o.nums.iter().map(|x| x.map_or(Value::Null, Value::Real)));
+    v.extend(
+        o.dirs
+            .iter()
+            .map(|d| d.map_or(Value::Null, |d| Value::Text(d.as_str().to_string()))),
+    );
+    for b in [o.rain_today, o.rain_tomorrow] {
+        v.push(b.map_or(Value::Null, |b| Value::Integer(b as i64)));
+    }
+    v
+}
+
+pub(super) fn from_row(r: &Row<'_>) -> rusqlite::Result<Observation> {
+    let location: String = r.get(0)?;
+    let location = stations::by_location(&location)
+        .map(|s| s.location)
+        .ok_or_else(|| bad(0, format!("unknown location {location}")))?;
+    let date: NaiveDate = r.get(1)?;
+    let mut o = Observation::empty(location, date);
+    for i in 0..NUMS.len() {
+        o.nums[i] = r.get(2 + i)?;
+    }
+    let base = 2 + NUMS.len();
+    for i in 0..DIRS.len() {
+        let d: Option<String> = r.get(base + i)?;
+        o.dirs[i] = match d {
+            None => None,
+            Some(s) => Some(s.parse::<Compass>().map_err(|e| bad(base + i, e))?),
+        };
+    }
+    o.rain_today = r.get(base + DIRS.len())?;
+    o.rain_tomorrow = r.get(base + DIRS.len() + 1)?;
+    Ok(o)
+}
+
+fn bad(col: usize, msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Corrupt(msg)),
+    )
+}
+
+impl Store {
+    /// Insert or update observations in one transaction. Rows whose values
+    /// are unchanged are left alone (their `updated_at` too).
+    pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
+        self.write(|tx| upsert_in(tx, obs, source))
+    }
+
+    /// One observation, or `NotFound`.
+    pub fn observation(&self, location: &str, date: NaiveDate) -> Result<Observation> {
+        self.with_conn(|c| {
+            let sql = format!("{} WHERE location = ?1 AND date = ?2", *SELECT);
+            let mut st = c.prepare_cached(&sql)?;
+            let mut rows = st.query_map(rusqlite::params![location, date], from_row)?;
+            match rows.next() {
+                Some(r) => Ok(r?),
+                None => Err(StoreError::NotFound(format!(
+                    "observation for {location} on {date}"
+                ))),
+            }
+        })
+    }
+
+    /// Observations of one station with `from <= date <= to`, oldest first.
+    pub fn observations_between(
+        &self,
+        location: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Observation>> {
+        self.with_conn(|c| {
+            let sql = format!(
+                "{} WHERE location = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+                *SELECT
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(rusqlite::params![location, from, to], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Every observation, ordered by location then date (for training).
+    pub fn all_observations(&self) -> Result<Vec<Observation>> {
+        self.with_conn(|c| {
+            let sql = format!("{} ORDER BY location, date", *SELECT);
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map([], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn count_observations(&self) -> Result<u64> {
+        self.with_conn(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM observations", [], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+    }
+
+    /// Newest observation date of a station, or `None` when it has none.
+    pub fn latest_date(&self, location: &str) -> Result<Option<NaiveDate>> {
+        self.with_conn(|c| {
+            Ok(
+                c.prepare_cached("SELECT max(date) FROM observations WHERE location = ?1")?
+                    .query_row([location], |r| r.get(0))?,
+            )
+        })
+    }
+
+    /// Row counts and date span per station (stations with no rows omitted).
+    pub fn station_stats(&self) -> Result<Vec<StationStats>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare(
+                "SELECT location, count(*), min(date), max(date) FROM observations GROUP BY location",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(StationStats {
+                    location: r.get(0)?,
+                    rows: r.get::<_, i64>(1)? as u64,
+                    first: r.get(2)?,
+                    latest: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Share of missing values per field, over all rows (`(weatherAUS name, fraction)`).
+    pub fn missing_rates(&self) -> Result<Vec<(&'static str, f64)>> {
+        let mut names: Vec<&'static str> = NUMS.iter().map(|s| s.name).collect();
+        names.extend(DIRS.iter().map(|(_, n, _)| *n));
+        let cols = value_columns();
+        let exprs: Vec<String> = cols[..names.len()]
+            .iter()
+            .map(|c| format!("avg({c} IS NULL)"))
+            .collect();
+        self.with_conn(|c| {
+            let sql = format!("SELECT {} FROM observations", exprs.join(", "));
+            c.query_row(&sql, [], |r| {
+                (0..names.len())
+                    .map(|i| Ok((names[i], r.get::<_, Option<f64>>(i)?.unwrap_or(0.0))))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(Into::into)
+        })
+    }
+}
+
+/// The upsert inside a caller's transaction.
+pub(crate) fn upsert_in(
+    tx: &rusqlite::Transaction<'_>,
+    obs: &[Observation],
+    source: &str,
+) -> Result<UpsertCounts> {
+    let now = now_text();
+    let mut insert = tx.prepare_cached(&INSERT)?;
+    let mut update = tx.prepare_cached(&UPDATE)?;
+    let mut counts = UpsertCounts::default();
+    for o in obs {
+        let mut v = values(o);
+        v.push(Value::Text(source.to_string()));
+        v.push(Value::Text(now.clone()));
+        v.push(Value::Text(now.clone()));
+        if insert.execute(params_from_iter(v.iter()))? == 1 {
+            counts.inserted += 1;
+        } else if update.execute(params_from_iter(v.iter()))? == 1 {
+            counts.updated += 1;
+        } else {
+            counts.unchanged += 1;
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::obs::Num;
+    use std::time::Duration;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), Duration::from_secs(5)).unwrap();
+        (dir, s)
+    }
+
+    fn obs(day: u32, rain: Option<f64>) -> Observation {
+        let mut o = Observation::empty("Sydney", NaiveDate::from_ymd_opt(2020, 3, day).unwrap());
+        o.set(Num::Rainfall, rain);
+        o.set(Num::Humidity3pm, Some(55.0));
+        o.dirs[0] = Some(Compass::SSW);
+        o.rain_today = o.derived_rain_today();
+        o
+    }
+
+    #[test]
+    fn upsert_inserts_updates_and_skips_unchanged() {
+        let (_d, s) = store();
+        let c = s
+            .upsert_observations(&[obs(1, Some(0.0)), obs(2, None)], "t")
+            .unwrap();
+        assert_eq!((c.inserted, c.updated, c.unchanged), (2, 0, 0));
+        let c = s
+            .upsert_observations(&[obs(1, Some(0.0)), obs(2, Some(4.0))], "t")
+            .unwrap();
+        assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
+        let got = s.observation("Sydney", obs(2, None).date).unwrap();
+        assert_eq!(got, obs(2, Some(4.0)));
+        assert_eq!(s.count_observations().unwrap(), 2);
+        assert!(matches!(
+            s.observation("Sydney", obs(9, None).date),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn concurrent_writers_on_one_file_do_not_fail() {
+        let (d, s) = store();
+        let other = Store::open(&d.path().join("t.db"), Duration::from_secs(10)).unwrap();
+        let t = std::thread::spawn(move || {
+            for day in 1..=28 {
+                other
+                    .upsert_observations(&[obs(day, Some(1.5))], "b")
+                    .unwrap();
+            }
+        });
+        for day in 1..=28 {
+            s.upsert_observations(&[obs(day, Some(0.5))], "a").unwrap();
+            s.all_observations().unwrap();
+        }
+        t.join().unwrap();
+        assert_eq!(s.count_observations().unwrap(), 28);
+    }
+}

@@ -1,0 +1,142 @@
+//! The prediction log: one row per (location, forecast date, model version),
+//! scored against the observed outcome once that day's 9 am report is in.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{Result, Store, now_text};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PredictionRow {
+    pub location: String,
+    pub for_date: NaiveDate,
+    pub obs_date: Option<NaiveDate>,
+    pub version: i64,
+    pub probability: f64,
+    pub threshold: Option<f64>,
+    /// Observed rain day (> 1 mm), once known.
+    pub outcome: Option<bool>,
+}
+
+impl PredictionRow {
+    /// The yes/no call that was made.
+    pub fn decision(&self) -> bool {
+        self.probability >= self.threshold.unwrap_or(0.5)
+    }
+
+    /// Whether the call was right, once the outcome is known.
+    pub fn hit(&self) -> Option<bool> {
+        self.outcome.map(|o| o == self.decision())
+    }
+}
+
+/// Verified forecasts over a period.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct TrackRecord {
+    pub verified: u64,
+    pub hits: u64,
+    pub misses: u64,
+    /// Mean squared error of the probabilities; `None` with nothing verified.
+    pub brier: Option<f64>,
+}
+
+impl Store {
+    /// Record a forecast once; a repeat of the same (location, date, version) is a no-op.
+    /// Returns whether a row was added.
+    pub fn log_prediction(
+        &self,
+        location: &str,
+        obs_date: NaiveDate,
+        version: i64,
+        probability: f64,
+        threshold: f64,
+    ) -> Result<bool> {
+        let for_date = obs_date + chrono::Days::new(1);
+        self.write(|tx| {
+            let n = tx.prepare_cached(
+                "INSERT OR IGNORE INTO predictions (location, for_date, version, probability, served_at, threshold, obs_date)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(rusqlite::params![
+                location,
+                for_date,
+                version,
+                probability,
+                now_text(),
+                threshold,
+                obs_date
+            ])?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Score every logged forecast whose day has now been observed. Returns how many.
+    pub fn score_predictions(&self) -> Result<usize> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE predictions SET
+                    outcome = (SELECT o.rain_today FROM observations o
+                               WHERE o.location = predictions.location AND o.date = predictions.for_date),
+                    scored_at = ?1
+                 WHERE outcome IS NULL AND EXISTS (
+                    SELECT 1 FROM observations o
+                    WHERE o.location = predictions.location AND o.date = predictions.for_date
+                      AND o.rain_today IS NOT NULL)",
+                [now_text()],
+            )?)
+        })
+    }
+
+    /// Logged forecasts for one station with `from <= for_date <= to`, oldest
+    /// first; where several versions forecast the same day, the newest version.
+    pub fn predictions_for(
+        &self,
+        location: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<PredictionRow>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, for_date, obs_date, max(version), probability, threshold, outcome
+                 FROM predictions WHERE location = ?1 AND for_date >= ?2 AND for_date <= ?3
+                 GROUP BY location, for_date ORDER BY for_date",
+            )?;
+            let rows = st.query_map(rusqlite::params![location, from, to], |r| {
+                Ok(PredictionRow {
+                    location: r.get(0)?,
+                    for_date: r.get(1)?,
+                    obs_date: r.get(2)?,
+                    version: r.get(3)?,
+                    probability: r.get(4)?,
+                    threshold: r.get(5)?,
+                    outcome: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Hits, misses and Brier score of verified forecasts with `for_date >= since`
+    /// (all stations, or one).
+    pub fn track_record(&self, location: Option<&str>, since: NaiveDate) -> Result<TrackRecord> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT count(*),
+                        coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
+                        avg((probability - outcome) * (probability - outcome))
+                 FROM predictions
+                 WHERE outcome IS NOT NULL AND for_date >= ?1 AND (?2 IS NULL OR location = ?2)",
+            )?;
+            Ok(st.query_row(rusqlite::params![since, location], |r| {
+                let verified = r.get::<_, i64>(0)? as u64;
+                let hits = r.get::<_, i64>(1)? as u64;
+                Ok(TrackRecord {
+                    verified,
+                    hits,
+                    misses: verified - hits,
+                    brier: r.get(2)?,
+                })
+            })?)
+        })
+    }
+}
