@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::jobs::clock::Clock;
+
 use crate::config::Config;
 use crate::store::Store;
 
@@ -64,6 +66,99 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch BOM Daily Weather Observations once (default: this month, plus last
+    /// month early in a month; everything BOM keeps when the database is empty).
+    Scrape {
+        /// First month of a backfill, YYYY-MM (needs --to).
+        #[arg(long, value_name = "YYYY-MM", requires = "to")]
+        from: Option<String>,
+        /// Last month of a backfill, YYYY-MM (needs --from).
+        #[arg(long, value_name = "YYYY-MM", requires = "from")]
+        to: Option<String>,
+        /// Only this location (e.g. Sydney).
+        #[arg(long, value_name = "NAME")]
+        location: Option<String>,
+        /// Download months already complete in the database again.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Train a model on everything stored, score it against the champion on the
+    /// same test window, register it and promote it if it wins.
+    Train {
+        /// Start of the threshold-tuning window, YYYY-MM-DD (default: from model.tune_months).
+        #[arg(long, value_name = "DATE", requires = "test_from")]
+        tune_from: Option<String>,
+        /// Start of the test window, YYYY-MM-DD (default: the last model.test_months).
+        #[arg(long, value_name = "DATE")]
+        test_from: Option<String>,
+    },
+    /// Print the champion's probability of rain on the day after DATE.
+    Predict {
+        /// Location, e.g. Sydney (`raincast stations` lists them).
+        #[arg(long, value_name = "NAME")]
+        location: String,
+        /// Observation date, YYYY-MM-DD (default: the newest stored).
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+    },
+    /// List, inspect, promote and roll back model versions.
+    Models {
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// List job runs, or show one with its log.
+    Runs {
+        #[command(subcommand)]
+        action: RunsAction,
+    },
+    /// Write a consistent copy of the live database to PATH (safe while serving).
+    Backup {
+        /// Destination file; must not exist.
+        path: PathBuf,
+    },
+    /// Read a password on standard input and print its argon2 hash for admin.password_hash.
+    HashPassword,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsAction {
+    /// Every version with its test metrics; the champion is marked with *.
+    List,
+    /// One version in full (metrics, windows, parameters, decision).
+    Show { version: i64 },
+    /// Make VERSION the champion.
+    Promote {
+        version: i64,
+        /// Why (recorded in the deployment log).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Put the previous champion back.
+    Rollback {
+        /// Why (recorded in the deployment log).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsAction {
+    /// Newest runs first.
+    List {
+        /// Only scrape, train or refresh.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One run with its full log and summary.
+    Show { id: i64 },
 }
 
 /// A CLI failure, with the exit code it maps to.
@@ -155,6 +250,45 @@ fn run(cli: Cli) -> Result<(), CliError> {
             path,
             all_rejections,
         } => import(&config, &path, all_rejections),
+        Command::Scrape {
+            from,
+            to,
+            location,
+            force,
+        } => scrape(&config, from, to, location, force),
+        Command::Train {
+            tune_from,
+            test_from,
+        } => train(&config, tune_from, test_from),
+        Command::Predict { location, date } => predict(&config, &location, date),
+        Command::Models { action } => models(&config, action),
+        Command::Runs { action } => runs(&config, action),
+        Command::Backup { path } => {
+            let store = open_store(&config)?;
+            store.backup_to(&path)?;
+            println!(
+                "backed up {} to {} (integrity check: ok)",
+                config.database.path.display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| CliError::Input(format!("reading standard input: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(CliError::Input("the password is empty".into()));
+            }
+            println!(
+                "{}",
+                crate::web::admin::hash_password(password)
+                    .map_err(|e| CliError::Run(anyhow::anyhow!(e)))?
+            );
+            Ok(())
+        }
         Command::Serve { bind } => {
             if let Some(bind) = bind {
                 config.server.bind = bind;
@@ -257,4 +391,341 @@ pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Run(e.into()))
+}
+
+fn parse_date(flag: &str, s: &str) -> Result<chrono::NaiveDate, CliError> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| CliError::Input(format!("{flag} `{s}` is not a YYYY-MM-DD date")))
+}
+
+fn parse_month(flag: &str, s: &str) -> Result<(i32, u32), CliError> {
+    crate::ingest::bom::parse_month(s).map_err(|e| CliError::Input(format!("{flag}: {e}")))
+}
+
+fn station_arg(name: &str) -> Result<&'static crate::stations::Station, CliError> {
+    crate::stations::by_location(name).ok_or_else(|| {
+        CliError::Input(format!(
+            "unknown location `{name}`; `raincast stations` lists the 49 known ones"
+        ))
+    })
+}
+
+/// A job runner for one CLI command, on the same database as the server.
+fn cli_jobs(config: &Config, store: &Store) -> Result<crate::jobs::Jobs, CliError> {
+    let clock = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let serving = std::sync::Arc::new(crate::serving::Serving::default());
+    let _ = serving.refresh(store);
+    Ok(crate::jobs::Jobs::new(
+        store.clone(),
+        std::sync::Arc::new(config.clone()),
+        std::sync::Arc::new(clock),
+        serving,
+    ))
+}
+
+fn job_error(e: crate::jobs::JobError) -> CliError {
+    match e {
+        crate::jobs::JobError::AlreadyRunning { .. } => CliError::Input(e.to_string()),
+        other => CliError::Run(other.into()),
+    }
+}
+
+fn scrape(
+    config: &Config,
+    from: Option<String>,
+    to: Option<String>,
+    location: Option<String>,
+    force: bool,
+) -> Result<(), CliError> {
+    use crate::ingest::bom::ScrapePlan;
+    let location = location.as_deref().map(station_arg).transpose()?;
+    let months = match (&from, &to) {
+        (Some(f), Some(t)) => Some((parse_month("--from", f)?, parse_month("--to", t)?)),
+        _ => None,
+    };
+    let store = open_store(config)?;
+    let jobs = cli_jobs(config, &store)?;
+    let today = jobs.clock().bom_today();
+    let plan = match months {
+        Some((f, t)) => {
+            ScrapePlan::range(f, t, location, force).map_err(|e| CliError::Input(e.to_string()))?
+        }
+        None => {
+            let mut plan = ScrapePlan::default_for(&store, today, &config.bom)
+                .map_err(|e| CliError::Run(e.into()))?;
+            if let Some(st) = location {
+                plan.locations = vec![st];
+            }
+            plan.force |= force;
+            plan
+        }
+    };
+    let (outcome, report) = runtime()?
+        .block_on(jobs.run_scrape_plan(plan, crate::jobs::Trigger::Cli))
+        .map_err(job_error)?;
+    if let Some(r) = &report {
+        let t = &r.totals;
+        println!("{}", r.message);
+        println!(
+            "files: {} stored, {} skipped, {} rejected, {} not found, {} forbidden, {} other HTTP errors, {} failed, {} cancelled; \
+             rows: {} inserted, {} updated, {} unchanged; {} out-of-range values",
+            t.files_fetched,
+            t.skipped_complete,
+            t.files_rejected,
+            t.not_found,
+            t.forbidden,
+            t.http_errors,
+            t.failed,
+            t.cancelled,
+            t.rows_inserted,
+            t.rows_updated,
+            t.rows_unchanged,
+            t.out_of_range
+        );
+    }
+    println!("run {}: {}", outcome.run_id, outcome.status.as_str());
+    match outcome.error {
+        None => Ok(()),
+        Some(e) => Err(CliError::Run(anyhow::anyhow!(e))),
+    }
+}
+
+fn train(
+    config: &Config,
+    tune_from: Option<String>,
+    test_from: Option<String>,
+) -> Result<(), CliError> {
+    let over = crate::train::WindowOverride {
+        tune_from: tune_from
+            .as_deref()
+            .map(|s| parse_date("--tune-from", s))
+            .transpose()?,
+        test_from: test_from
+            .as_deref()
+            .map(|s| parse_date("--test-from", s))
+            .transpose()?,
+    };
+    let store = open_store(config)?;
+    let jobs = cli_jobs(config, &store)?;
+    let rt = runtime()?;
+    let run_id = rt
+        .block_on(jobs.start_train(over, crate::jobs::Trigger::Cli))
+        .map_err(job_error)?;
+    let bar = progress_bar("trees");
+    let mut printed = 0usize;
+    let run = loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let run = store.run(run_id)?;
+        if let Some(p) = &run.progress {
+            bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
+            bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
+        }
+        let lines: Vec<&str> = run.log.lines().collect();
+        if bar.is_hidden() {
+            for l in lines.iter().skip(printed) {
+                eprintln!("{l}");
+            }
+        }
+        printed = lines.len();
+        if run.status != crate::store::RunStatus::Running {
+            break run;
+        }
+    };
+    rt.block_on(jobs.wait_idle());
+    bar.finish_and_clear();
+    let run = store.run(run.id)?;
+    match (&run.error, &run.summary) {
+        (None, Some(s)) => {
+            println!(
+                "version {}: F1 {:.4}, ROC AUC {:.4}, Brier {:.4}; {}: {}",
+                s["version"],
+                s["f1"].as_f64().unwrap_or(0.0),
+                s["roc_auc"].as_f64().unwrap_or(0.0),
+                s["brier"].as_f64().unwrap_or(0.0),
+                s["decision"].as_str().unwrap_or(""),
+                s["reason"].as_str().unwrap_or("")
+            );
+            Ok(())
+        }
+        (Some(e), _) => Err(CliError::Run(anyhow::anyhow!(
+            "training run {run_id} failed: {e}"
+        ))),
+        (None, None) => Err(CliError::Run(anyhow::anyhow!(
+            "training run {run_id} recorded no result"
+        ))),
+    }
+}
+
+fn predict(config: &Config, location: &str, date: Option<String>) -> Result<(), CliError> {
+    let st = station_arg(location)?;
+    let date = date
+        .as_deref()
+        .map(|d| parse_date("--date", d))
+        .transpose()?;
+    let store = open_store(config)?;
+    let model = crate::train::registry::load_champion(&store)
+        .map_err(|e| CliError::Run(e.into()))?
+        .ok_or_else(|| {
+            CliError::Run(anyhow::anyhow!(
+                "no model is deployed yet; run `raincast train`"
+            ))
+        })?;
+    let today = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let f = crate::serving::forecast(
+        &store,
+        &model,
+        st,
+        date,
+        today.today(),
+        config.server.stale_after_days,
+    )
+    .map_err(|e| match e {
+        crate::serving::ForecastError::Store(e) => CliError::Run(e.into()),
+        other => CliError::Input(other.to_string()),
+    })?;
+    println!(
+        "{}: {:.0}% chance of rain (> 1 mm) on {} (from the observation of {}); call: {} (threshold {:.2}, model v{}){}",
+        f.location,
+        f.probability * 100.0,
+        f.forecast_date,
+        f.observation_date,
+        if f.rain { "rain" } else { "no rain" },
+        f.threshold,
+        f.model_version,
+        if f.stale {
+            format!("; STALE: the data is {} days old", f.data_age_days)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+fn actor(a: Option<String>) -> String {
+    a.or_else(|| std::env::var("USER").ok())
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|| "cli".into())
+}
+
+fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    let registry_err = |e: crate::train::registry::RegistryError| match e {
+        crate::train::registry::RegistryError::Store(e) => CliError::from(e),
+        other => CliError::Input(other.to_string()),
+    };
+    match action {
+        ModelsAction::List => {
+            let champion = store.champion_version()?;
+            println!(
+                "  {:>7}  {:<24} {:>6} {:>7} {:>7} {:>9}  decision",
+                "version", "created", "F1", "ROC AUC", "Brier", "threshold"
+            );
+            for m in store.models()? {
+                println!(
+                    "{} {:>7}  {:<24} {:>6.4} {:>7.4} {:>7.4} {:>9.2}  {}",
+                    if Some(m.version) == champion {
+                        "*"
+                    } else {
+                        " "
+                    },
+                    m.version,
+                    m.created_at,
+                    m.f1,
+                    m.roc_auc,
+                    m.brier,
+                    m.threshold,
+                    m.decision.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ModelsAction::Show { version } => {
+            let m = store.model_summary(version)?;
+            let champion = store.champion_version()? == Some(version);
+            let mut v = serde_json::to_value(&m).map_err(|e| CliError::Run(e.into()))?;
+            v["champion"] = serde_json::Value::Bool(champion);
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            Ok(())
+        }
+        ModelsAction::Promote {
+            version,
+            reason,
+            actor: a,
+        } => {
+            let d = crate::train::registry::promote(&store, version, &reason, &actor(a))
+                .map_err(registry_err)?;
+            println!(
+                "version {} is the champion (deployment {}, by {}: {})",
+                d.version, d.id, d.actor, d.reason
+            );
+            Ok(())
+        }
+        ModelsAction::Rollback { reason, actor: a } => {
+            let d = crate::train::registry::rollback(&store, &reason, &actor(a))
+                .map_err(registry_err)?;
+            println!(
+                "rolled back: version {} is the champion again (deployment {}, by {}: {})",
+                d.version, d.id, d.actor, d.reason
+            );
+            Ok(())
+        }
+    }
+}
+
+fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> {
+    let store = open_store(config)?;
+    match action {
+        RunsAction::List { kind, limit } => {
+            if let Some(k) = &kind {
+                k.parse::<crate::jobs::JobKind>().map_err(CliError::Input)?;
+            }
+            println!(
+                "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} error",
+                "id", "kind", "trigger", "status", "started", "finished"
+            );
+            for r in store.runs(kind.as_deref(), limit)? {
+                println!(
+                    "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} {}",
+                    r.id,
+                    r.kind,
+                    r.trigger,
+                    r.status.as_str(),
+                    r.started_at,
+                    r.finished_at.unwrap_or_default(),
+                    r.error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        RunsAction::Show { id } => {
+            let r = store.run(id)?;
+            println!(
+                "run {} ({}, {}): {}",
+                r.id,
+                r.kind,
+                r.trigger,
+                r.status.as_str()
+            );
+            println!("started  {}", r.started_at);
+            println!("finished {}", r.finished_at.as_deref().unwrap_or("-"));
+            if let Some(e) = &r.error {
+                println!("error    {e}");
+            }
+            if let Some(s) = &r.summary {
+                println!(
+                    "summary  {}",
+                    serde_json::to_string_pretty(s).unwrap_or_default()
+                );
+            }
+            println!("--- log ---\n{}", r.log);
+            Ok(())
+        }
+    }
 }

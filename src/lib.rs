@@ -4,10 +4,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod features;
 pub mod forest;
 pub mod ingest;
 pub mod jobs;
 pub mod obs;
+pub mod serving;
 pub mod stations;
 pub mod store;
+pub mod train;
 pub mod web;

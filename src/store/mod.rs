@@ -11,6 +11,7 @@ mod models;
 mod observations;
 mod predictions;
 mod runs;
+mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
 pub use runs::{JobRun, RunStatus};
+pub use sources::{SourceMonth, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,38 +1,203 @@
-//! The HTTP side: one axum router merged from each web module's `router()`.
+//! The HTTP side: one axum router merged from each web module's `router()`,
+//! and the process's start-up and graceful shutdown.
 
+pub mod admin;
+pub mod api;
+pub mod charts;
+pub mod error;
+pub mod metrics;
+pub mod pages;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::jobs::Jobs;
+use crate::jobs::clock::Clock;
+use crate::serving::Serving;
 use crate::store::Store;
 
+/// Everything a handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
+    pub serving: Arc<Serving>,
+    pub jobs: Jobs,
+    pub clock: Arc<dyn Clock>,
+    pub forecasts: Arc<api::ForecastCache>,
+    pub metrics: metrics::Metrics,
+    pub auth: Arc<admin::Auth>,
 }
 
+impl AppState {
+    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let auth = Arc::new(admin::Auth::new(&config.admin).map_err(anyhow::Error::msg)?);
+        if !auth.enabled() {
+            tracing::warn!(
+                "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
+            );
+        }
+        let config = Arc::new(config);
+        let serving = Arc::new(Serving::default());
+        if let Err(e) = serving.refresh(&store) {
+            tracing::error!("loading the champion: {e}");
+        }
+        let jobs = Jobs::new(
+            store.clone(),
+            config.clone(),
+            clock.clone(),
+            serving.clone(),
+        );
+        Ok(Self {
+            metrics: metrics::Metrics::install(),
+            config,
+            store,
+            serving,
+            jobs,
+            clock,
+            forecasts: Arc::default(),
+            auth,
+        })
+    }
+}
+
+/// The whole application's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let limit = state.config.server.body_limit_bytes;
+    let mut app = Router::new()
+        .merge(api::router())
+        .merge(pages::router())
+        .merge(admin::router());
+    if state.config.server.metrics_bind.is_empty() {
+        app = app.merge(metrics::router());
+    }
+    app.layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(track_http))
         .with_state(state)
 }
 
-/// Run the server until SIGINT or SIGTERM.
-pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(&config.server.bind).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let state = AppState {
-        config: Arc::new(config),
-        store,
+/// Count requests by method, matched route and status, and time them.
+async fn track_http(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    ::metrics::counter!("raincast_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    ::metrics::histogram!("raincast_http_request_duration_seconds",
+        "method" => method, "route" => route)
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A running application (for `serve` and for tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stop: finish in-flight requests, let running jobs reach a safe point.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.handle.await?
+    }
+}
+
+/// Start the app on an already bound listener (port 0 allowed). With
+/// `schedule` the cron schedule (and its catch-up) runs too.
+pub async fn start(
+    listener: TcpListener,
+    state: AppState,
+    schedule: bool,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let interrupted = {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.mark_interrupted()).await??
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "marked runs left running by a stopped process as interrupted"
+        );
+    }
+    let mut background = Vec::new();
+    // Notice promotions made by other processes.
+    {
+        let state = state.clone();
+        let every = Duration::from_secs(state.config.server.champion_poll_secs);
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (serving, store) = (state.serving.clone(), state.store.clone());
+                let _ = tokio::task::spawn_blocking(move || serving.refresh(&store)).await;
+            }
+        }));
+    }
+    if schedule {
+        background.push(tokio::spawn(state.jobs.clone().run_schedule()));
+    }
+    if !state.config.server.metrics_bind.is_empty() {
+        let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
+        tracing::info!(addr = %l.local_addr()?, "metrics listening");
+        let app = metrics::router().with_state(state.clone());
+        let mut rx2 = rx.clone();
+        background.push(tokio::spawn(async move {
+            let _ = axum::serve(l, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx2.changed().await;
+                })
+                .await;
+        }));
+    }
+    let app = router(state.clone());
+    let jobs = state.jobs.clone();
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.changed().await;
+            })
+            .await?;
+        for b in background {
+            b.abort();
+        }
+        jobs.shutdown().await;
+        Ok(())
+    });
+    Ok(Running {
+        addr,
+        state,
+        shutdown: tx,
+        handle,
+    })
+}
+
+/// `raincast serve`: run until SIGINT or SIGTERM.
+pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
+    let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
+    let listener = TcpListener::bind(&config.server.bind).await?;
+    let state = AppState::new(config, store, clock)?;
+    let running = start(listener, state, true).await?;
+    tracing::info!(addr = %running.addr, "raincast listening");
+    shutdown_signal().await;
+    running.stop().await
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -52,5 +217,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received");
+    tracing::info!(
+        "shutdown signal received; finishing requests and stopping jobs at a safe point"
+    );
 }

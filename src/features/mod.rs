@@ -1,0 +1,252 @@
+//! The one feature encoder, shared by training and serving and versioned with
+//! every model ([`SCHEMA_VERSION`]). Features for day D read only rows dated D
+//! or earlier at the same location: everything is known by the evening of D.
+//! Missing values stay missing (`NaN`); the forest learns where they go.
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::obs::{Dir, Num, Observation};
+use crate::stations;
+
+/// Bump when the meaning or order of any feature changes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How many days of history before D the encoder reads.
+pub const LOOKBACK_DAYS: u64 = 30;
+
+/// Feature names, in vector order.
+pub const NAMES: [&str; N_FEATURES] = [
+    "MinTemp",
+    "MaxTemp",
+    "Rainfall",
+    "Evaporation",
+    "Sunshine",
+    "WindGustSpeed",
+    "WindSpeed9am",
+    "WindSpeed3pm",
+    "Humidity9am",
+    "Humidity3pm",
+    "Pressure9am",
+    "Pressure3pm",
+    "Cloud9am",
+    "Cloud3pm",
+    "Temp9am",
+    "Temp3pm",
+    "WindGustDir_sin",
+    "WindGustDir_cos",
+    "WindDir9am_sin",
+    "WindDir9am_cos",
+    "WindDir3pm_sin",
+    "WindDir3pm_cos",
+    "DayOfYear_sin",
+    "DayOfYear_cos",
+    "RainToday",
+    "Latitude",
+    "Longitude",
+    "Rainfall_yesterday",
+    "Humidity3pm_yesterday",
+    "Pressure3pm_change_24h",
+    "Pressure_change_9am_3pm",
+    "MaxTemp_change_24h",
+    "Temp_rise_9am_3pm",
+    "Humidity_change_9am_3pm",
+    "Rain_streak_days",
+    "Days_since_rain",
+    "Rainfall_7d",
+    "Rain_days_7d",
+];
+
+pub const N_FEATURES: usize = 38;
+
+pub type FeatureRow = [f32; N_FEATURES];
+
+fn f(v: Option<f64>) -> f32 {
+    v.map_or(f32::NAN, |v| v as f32)
+}
+
+fn diff(a: Option<f64>, b: Option<f64>) -> f32 {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b) as f32,
+        _ => f32::NAN,
+    }
+}
+
+/// Encode day D = the last element of `history`. `history` holds the same
+/// location's observations in date order, all dated D or earlier (older rows
+/// beyond [`LOOKBACK_DAYS`] are ignored). Nothing after D can be read: the
+/// function is only given rows up to D.
+pub fn encode(history: &[Observation]) -> Option<FeatureRow> {
+    let today = history.last()?;
+    let d = today.date;
+    // Rows of the lookback window, newest last, keyed by days before D.
+    let window_start = d - chrono::Days::new(LOOKBACK_DAYS);
+    let lookback: Vec<&Observation> = history
+        .iter()
+        .rev()
+        .take_while(|o| o.date >= window_start)
+        .collect(); // newest first, lookback[0] == today
+    let on = |days_before: i64| -> Option<&Observation> {
+        let target = d - chrono::Duration::days(days_before);
+        lookback.iter().find(|o| o.date == target).copied()
+    };
+    let yesterday = on(1);
+
+    let mut row = [f32::NAN; N_FEATURES];
+    for (i, v) in today.nums.iter().enumerate() {
+        row[i] = f(*v);
+    }
+    for (k, dir) in [Dir::WindGustDir, Dir::WindDir9am, Dir::WindDir3pm]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(c) = today.dir(dir) {
+            let rad = c.degrees().to_radians();
+            row[16 + 2 * k] = rad.sin() as f32;
+            row[17 + 2 * k] = rad.cos() as f32;
+        }
+    }
+    let doy = d.ordinal() as f64 / 365.25 * std::f64::consts::TAU;
+    row[22] = doy.sin() as f32;
+    row[23] = doy.cos() as f32;
+    row[24] = today.rain_today.map_or(f32::NAN, |r| r as u8 as f32);
+    if let Some(st) = stations::by_location(today.location) {
+        let (lat, lon) = st.model_coords();
+        row[25] = lat as f32;
+        row[26] = lon as f32;
+    }
+    row[27] = f(yesterday.and_then(|y| y.get(Num::Rainfall)));
+    row[28] = f(yesterday.and_then(|y| y.get(Num::Humidity3pm)));
+    row[29] = diff(
+        today.get(Num::Pressure3pm),
+        yesterday.and_then(|y| y.get(Num::Pressure3pm)),
+    );
+    row[30] = diff(today.get(Num::Pressure3pm), today.get(Num::Pressure9am));
+    row[31] = diff(
+        today.get(Num::MaxTemp),
+        yesterday.and_then(|y| y.get(Num::MaxTemp)),
+    );
+    row[32] = diff(today.get(Num::Temp3pm), today.get(Num::Temp9am));
+    row[33] = diff(today.get(Num::Humidity3pm), today.get(Num::Humidity9am));
+
+    // Consecutive rain days ending at D, and days since the last rain day,
+    // over consecutive calendar days only (a gap ends the count).
+    if today.rain_today.is_some() {
+        let rained = |back: i64| on(back).and_then(|o| o.rain_today);
+        let streak = (0..=LOOKBACK_DAYS as i64)
+            .take_while(|&b| rained(b) == Some(true))
+            .count();
+        let since = (0..=LOOKBACK_DAYS as i64).find(|&b| rained(b) == Some(true));
+        row[34] = streak as f32;
+        row[35] = since.map_or(LOOKBACK_DAYS as f32 + 1.0, |b| b as f32);
+    }
+    // Rain over the last 7 days (D-6..D), when at least 5 of them are known.
+    let (mut sum, mut days, mut rainy) = (0.0f64, 0u32, 0u32);
+    for back in 0..7 {
+        if let Some(mm) = on(back).and_then(|o| o.get(Num::Rainfall)) {
+            sum += mm;
+            days += 1;
+            rainy += (mm > crate::obs::RAIN_DAY_MM) as u32;
+        }
+    }
+    if days >= 5 {
+        row[36] = (sum * 7.0 / days as f64) as f32;
+        row[37] = rainy as f32 * 7.0 / days as f32;
+    }
+    Some(row)
+}
+
+/// Encode every row of one location's date-ordered series; row i reads
+/// `series[..=i]` only.
+pub fn encode_series(series: &[Observation]) -> Vec<FeatureRow> {
+    (0..series.len())
+        .filter_map(|i| {
+            let start = series[..=i]
+                .partition_point(|o| o.date < series[i].date - chrono::Days::new(LOOKBACK_DAYS));
+            encode(&series[start..=i])
+        })
+        .collect()
+}
+
+/// The day a row's features were made on and the day its label is for.
+pub fn target_date(obs_date: NaiveDate) -> NaiveDate {
+    obs_date + chrono::Days::new(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::obs::Compass;
+
+    fn day(n: u32, rain: Option<f64>) -> Observation {
+        let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(n as u64);
+        let mut o = Observation::empty("Sydney", date);
+        o.set(Num::Rainfall, rain);
+        o.set(Num::Pressure3pm, Some(1010.0 + n as f64));
+        o.set(Num::Pressure9am, Some(1012.0));
+        o.rain_today = o.derived_rain_today();
+        o.dirs[1] = Some(Compass::E);
+        o
+    }
+
+    #[test]
+    fn names_match_width() {
+        assert_eq!(NAMES.len(), N_FEATURES);
+    }
+
+    #[test]
+    fn basic_and_lag_features() {
+        let s: Vec<_> = [0.0, 5.0, 2.0, 0.0, 3.0, 4.0]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| day(i as u32, Some(*r)))
+            .collect();
+        let rows = encode_series(&s);
+        let last = rows[5];
+        assert_eq!(last[2], 4.0);
+        assert_eq!(last[27], 3.0, "yesterday's rain");
+        assert_eq!(last[29], 1.0, "pressure change");
+        assert_eq!(last[30], -2.0 + 5.0, "9am→3pm pressure change");
+        assert_eq!(last[34], 2.0, "two rain days in a row");
+        assert_eq!(last[35], 0.0);
+        assert!(
+            (last[18] - 1.0).abs() < 1e-6 && last[19].abs() < 1e-6,
+            "east = sin 1, cos 0"
+        );
+        assert!(last[16].is_nan(), "missing gust direction stays missing");
+        assert_eq!(rows[3][35], 1.0, "one day since rain");
+        assert!(rows[0][36].is_nan(), "too little history for a 7-day sum");
+    }
+
+    #[test]
+    fn a_gap_breaks_the_streak() {
+        let s = vec![day(0, Some(5.0)), day(2, Some(5.0))];
+        let rows = encode_series(&s);
+        assert_eq!(rows[1][34], 1.0);
+        assert!(rows[1][27].is_nan(), "no row for yesterday");
+    }
+
+    /// No look-ahead: features for day D are the same whatever follows D.
+    #[test]
+    fn features_for_d_never_read_rows_after_d() {
+        let s: Vec<_> = (0..60)
+            .map(|i| day(i, Some(((i * 7) % 11) as f64)))
+            .collect();
+        let full = encode_series(&s);
+        for cut in [0usize, 10, 30, 59] {
+            let mut altered = s.clone();
+            for o in altered.iter_mut().skip(cut + 1) {
+                o.set(Num::Rainfall, Some(999.0));
+                o.set(Num::Pressure3pm, Some(900.0));
+                o.rain_today = Some(true);
+            }
+            let again = encode_series(&altered);
+            assert_eq!(
+                full[cut].map(f32::to_bits),
+                again[cut].map(f32::to_bits),
+                "day {cut}"
+            );
+            let alone = encode(&s[..=cut]).unwrap();
+            assert_eq!(full[cut].map(f32::to_bits), alone.map(f32::to_bits));
+        }
+    }
+}

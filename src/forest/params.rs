@@ -1,0 +1,190 @@
+//! Hyperparameters, following linfa's `ParamGuard` pattern: [`ForestParams`]
+//! is the unchecked, freely editable set and [`ForestValidParams`] the
+//! checked one that can actually fit a model.
+
+use serde::{Deserialize, Serialize};
+
+use super::ForestError;
+
+/// How many features are drawn (without replacement) as split candidates at
+/// every node.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub enum MaxFeatures {
+    /// `max(1, floor(sqrt(n_features)))`.
+    #[default]
+    Sqrt,
+    /// `max(1, floor(log2(n_features)))`.
+    Log2,
+    /// Every feature (no feature bagging).
+    All,
+    /// `max(1, floor(fraction · n_features))`, fraction in `(0, 1]`.
+    Fraction(f32),
+    /// An explicit count, capped at `n_features`.
+    Count(usize),
+}
+
+impl MaxFeatures {
+    /// The number of candidate features per split for `n_features` columns.
+    pub fn resolve(self, n_features: usize) -> usize {
+        let n = n_features as f64;
+        let m = match self {
+            Self::Sqrt => n.sqrt().floor() as usize,
+            Self::Log2 => n.log2().floor() as usize,
+            Self::All => n_features,
+            Self::Fraction(f) => (f64::from(f) * n).floor() as usize,
+            Self::Count(c) => c,
+        };
+        m.clamp(1, n_features.max(1))
+    }
+}
+
+/// Class weights applied to the "no"/"yes" counts in impurities and leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub enum ClassWeight {
+    /// Both classes weigh 1.
+    None,
+    /// `n / (2 · n_class)` computed once on the whole training set.
+    Balanced,
+    /// Like `Balanced`, but computed on each tree's bootstrap sample.
+    #[default]
+    BalancedSubsample,
+    /// "No" weighs 1, "yes" weighs `yes`.
+    Custom {
+        /// Weight of the positive class.
+        yes: f32,
+    },
+}
+
+/// Unchecked random-forest hyperparameters. Check them with
+/// [`linfa::ParamGuard::check`] to get [`ForestValidParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ForestParams {
+    /// Number of trees (≥ 1).
+    pub n_trees: usize,
+    /// Maximum depth (root = depth 0); `None` grows until the other limits stop.
+    pub max_depth: Option<usize>,
+    /// Minimum number of distinct training rows in a leaf (≥ 1).
+    pub min_samples_leaf: usize,
+    /// A node with fewer distinct training rows than this is not split.
+    pub min_samples_split: usize,
+    /// Candidate features per split.
+    pub max_features: MaxFeatures,
+    /// Bootstrap rows per tree (drawn as per-row counts) or use every row once.
+    pub bootstrap: bool,
+    /// Class weighting.
+    pub class_weight: ClassWeight,
+    /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
+    pub max_bins: usize,
+    /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
+    pub seed: u64,
+    /// Threads for training; `None` uses rayon's global pool.
+    pub n_threads: Option<usize>,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        Self {
+            n_trees: 100,
+            max_depth: None,
+            min_samples_leaf: 5,
+            min_samples_split: 10,
+            max_features: MaxFeatures::Sqrt,
+            bootstrap: true,
+            class_weight: ClassWeight::BalancedSubsample,
+            max_bins: 255,
+            seed: 0,
+            n_threads: None,
+        }
+    }
+}
+
+impl ForestParams {
+    fn validate(&self) -> Result<(), ForestError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(ForestError::InvalidParam {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.n_trees == 0 {
+            return bad("n_trees", "must be at least 1");
+        }
+        if self.max_depth == Some(0) {
+            return bad("max_depth", "must be at least 1 (or None for unlimited)");
+        }
+        if self.min_samples_leaf == 0 {
+            return bad("min_samples_leaf", "must be at least 1");
+        }
+        if !(2..=255).contains(&self.max_bins) {
+            return bad("max_bins", "must be between 2 and 255");
+        }
+        match self.max_features {
+            MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                return bad("max_features", "a fraction must be in (0, 1]");
+            }
+            MaxFeatures::Count(0) => return bad("max_features", "a count must be at least 1"),
+            _ => {}
+        }
+        if let ClassWeight::Custom { yes } = self.class_weight
+            && !(yes.is_finite() && yes > 0.0)
+        {
+            return bad(
+                "class_weight",
+                "a custom weight must be positive and finite",
+            );
+        }
+        if self.n_threads == Some(0) {
+            return bad(
+                "n_threads",
+                "must be at least 1 (or None for the default pool)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checked hyperparameters: obtained only through [`linfa::ParamGuard`], they
+/// can fit a [`Forest`](super::Forest).
+#[derive(Debug, Clone, PartialEq)]
+#[repr(transparent)]
+pub struct ForestValidParams(ForestParams);
+
+impl ForestValidParams {
+    /// The checked values.
+    pub fn params(&self) -> &ForestParams {
+        &self.0
+    }
+
+    /// Reinterprets a reference to (already validated) unchecked parameters.
+    fn from_ref(params: &ForestParams) -> &Self {
+        // SAFETY: `ForestValidParams` is `#[repr(transparent)]` over
+        // `ForestParams`, so both types have the same layout and validity
+        // invariants; casting the reference (as the `ref-cast` crate does) is
+        // sound and keeps the lifetime of `params`.
+        unsafe { &*std::ptr::from_ref(params).cast::<Self>() }
+    }
+}
+
+impl std::ops::Deref for ForestValidParams {
+    type Target = ForestParams;
+
+    fn deref(&self) -> &ForestParams {
+        &self.0
+    }
+}
+
+impl linfa::ParamGuard for ForestParams {
+    type Checked = ForestValidParams;
+    type Error = ForestError;
+
+    fn check_ref(&self) -> Result<&ForestValidParams, ForestError> {
+        self.validate()?;
+        Ok(ForestValidParams::from_ref(self))
+    }
+
+    fn check(self) -> Result<ForestValidParams, ForestError> {
+        self.validate()?;
+        Ok(ForestValidParams(self))
+    }
+}

@@ -1,0 +1,840 @@
+//! The BOM scraper: fetch Daily Weather Observations monthly CSVs, parse them
+//! ([`super::dwo`]) and store them, one transaction per station-month.
+//!
+//! Politeness first: BOM blocks clients it takes for scrapers. Every request
+//! carries `bom.user_agent`, waits `bom.delay_ms` before it goes out, and at
+//! most `bom.concurrency` are in flight. Only timeouts, connection errors and
+//! 5xx answers are retried (`bom.retries` times, exponential backoff from
+//! `bom.backoff_ms` plus jitter). A 403 or 404 is never retried: it is
+//! recorded for that station-month and explained in the run's message.
+//! Finished months (fetched after they ended) are not fetched again unless
+//! the plan is forced, except the previous month during the first
+//! `bom.revise_days` days of a month, when BOM still revises it.
+//!
+//! A file that fails validation (HTML page, truncated, header changed…)
+//! leaves the stored rows of its station-month untouched.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::dwo::{self, OutOfRange};
+use crate::config::BomConfig;
+use crate::stations::{STATIONS, Station};
+use crate::store::{Store, StoreError, month_key};
+
+/// A calendar month, `(year, month 1..=12)`.
+pub type Month = (i32, u32);
+
+/// The longest body accepted; a DWO file is about 4 KB.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The longest wait between two attempts, before jitter.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How often the caller's cancel flag is looked at.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The plan itself is wrong (bad month, `from` after `to`).
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Which station-months to fetch.
+#[derive(Debug, Clone)]
+pub struct ScrapePlan {
+    pub months: Vec<Month>,
+    pub locations: Vec<&'static Station>,
+    /// Fetch complete months again too.
+    pub force: bool,
+}
+
+impl ScrapePlan {
+    /// Current month for every station, plus the previous month during the
+    /// first `cfg.revise_days` days of a month; an EMPTY observations table ⇒
+    /// backfill the current month and the 13 before it (all BOM keeps online).
+    pub fn default_for(
+        store: &Store,
+        today: NaiveDate,
+        cfg: &BomConfig,
+    ) -> Result<Self, ScrapeError> {
+        let current = (today.year(), today.month());
+        let months = if store.count_observations()? == 0 {
+            let mut months = vec![current];
+            for _ in 0..13 {
+                let earliest = months[months.len() - 1];
+                months.push(previous_month(earliest));
+            }
+            months.reverse();
+            months
+        } else if today.day() <= cfg.revise_days {
+            vec![previous_month(current), current]
+        } else {
+            vec![current]
+        };
+        Ok(Self {
+            months,
+            locations: STATIONS.iter().collect(),
+            force: false,
+        })
+    }
+
+    /// Every month from `from` to `to` inclusive, for one station or all.
+    pub fn range(
+        from: Month,
+        to: Month,
+        location: Option<&'static Station>,
+        force: bool,
+    ) -> Result<Self, ScrapeError> {
+        for (name, m) in [("from", from), ("to", to)] {
+            if !(1..=12).contains(&m.1) || !(1900..=9999).contains(&m.0) {
+                return Err(ScrapeError::Plan(format!(
+                    "{name} month {}-{:02} is not a month",
+                    m.0, m.1
+                )));
+            }
+        }
+        if from > to {
+            return Err(ScrapeError::Plan(format!(
+                "from {} is after to {}",
+                month_key(from),
+                month_key(to)
+            )));
+        }
+        let mut months = vec![from];
+        while months[months.len() - 1] < to {
+            months.push(next_month(months[months.len() - 1]));
+        }
+        Ok(Self {
+            months,
+            locations: match location {
+                Some(s) => vec![s],
+                None => STATIONS.iter().collect(),
+            },
+            force,
+        })
+    }
+
+    /// How many station-months the plan covers.
+    pub fn len(&self) -> usize {
+        self.months.len() * self.locations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Parse `YYYY-MM`.
+pub fn parse_month(text: &str) -> Result<Month, String> {
+    let bad = || format!("`{text}` is not a month of the form YYYY-MM (e.g. 2024-08)");
+    let (y, m) = text.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let year: i32 = y.parse().map_err(|_| bad())?;
+    let month: u32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok((year, month))
+}
+
+/// Today in eastern Australia (AEST, UTC+10), which decides BOM's current
+/// month. Daylight saving is ignored: at worst the month turns an hour late.
+pub fn bom_today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(10)).date_naive()
+}
+
+fn previous_month((y, m): Month) -> Month {
+    if m == 1 { (y - 1, 12) } else { (y, m - 1) }
+}
+
+fn next_month((y, m): Month) -> Month {
+    if m == 12 { (y + 1, 1) } else { (y, m + 1) }
+}
+
+/// `{base_url}/climate/dwo/{YYYYMM}/text/{code}.{YYYYMM}.csv`.
+pub fn dwo_url(base_url: &str, code: &str, (y, m): Month) -> String {
+    format!(
+        "{}/climate/dwo/{y:04}{m:02}/text/{code}.{y:04}{m:02}.csv",
+        base_url.trim_end_matches('/')
+    )
+}
+
+/// What happened to one station-month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Fetched, parsed and stored.
+    Ok {
+        rows: u64,
+        inserted: u64,
+        updated: u64,
+        unchanged: u64,
+        /// Values outside their physical range, stored as missing.
+        out_of_range: Vec<OutOfRange>,
+    },
+    /// Not fetched: the month is complete and the plan is not forced.
+    SkippedComplete,
+    /// HTTP 404.
+    NotFound { url: String },
+    /// HTTP 403: BOM refused us.
+    Forbidden { url: String },
+    /// Another HTTP status that is not retried (e.g. 429, 410).
+    HttpError { url: String, status: u16 },
+    /// Downloaded but not a valid DWO file; nothing was written.
+    Rejected { url: String, reason: String },
+    /// Timeouts, connection errors or 5xx until the retries ran out.
+    Failed {
+        url: String,
+        attempts: u32,
+        error: String,
+    },
+    /// Downloaded and valid, but the database write failed.
+    StoreFailed { url: String, error: String },
+    /// Not started: the run was cancelled.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Short name, as stored in `source_months.status`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Outcome::Ok { .. } => "ok",
+            Outcome::SkippedComplete => "skipped_complete",
+            Outcome::NotFound { .. } => "not_found",
+            Outcome::Forbidden { .. } => "forbidden",
+            Outcome::HttpError { .. } => "http_error",
+            Outcome::Rejected { .. } => "rejected",
+            Outcome::Failed { .. } => "failed",
+            Outcome::StoreFailed { .. } => "store_failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether a fetch was attempted (not skipped, not cancelled).
+    pub fn attempted(&self) -> bool {
+        !matches!(self, Outcome::SkippedComplete | Outcome::Cancelled)
+    }
+}
+
+/// One station-month's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonthOutcome {
+    pub location: String,
+    pub code: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub outcome: Outcome,
+}
+
+impl MonthOutcome {
+    /// The human log line for this station-month.
+    pub fn line(&self) -> String {
+        let head = format!("{} {} ({})", self.location, self.month, self.code);
+        match &self.outcome {
+            Outcome::Ok {
+                rows,
+                inserted,
+                updated,
+                unchanged,
+                out_of_range,
+            } => {
+                let mut s = format!(
+                    "{head}: {rows} rows: {inserted} inserted, {updated} updated, {unchanged} unchanged"
+                );
+                if !out_of_range.is_empty() {
+                    let shown: Vec<String> = out_of_range
+                        .iter()
+                        .take(3)
+                        .map(|o| format!("{} {} = {}", o.field, o.date, o.value))
+                        .collect();
+                    s += &format!(
+                        "; {} out-of-range values stored as missing ({})",
+                        out_of_range.len(),
+                        shown.join(", ")
+                    );
+                }
+                s
+            }
+            Outcome::SkippedComplete => {
+                format!("{head}: skipped, month already complete (force to fetch it again)")
+            }
+            Outcome::NotFound { url } => format!("{head}: not found (404) at {url}"),
+            Outcome::Forbidden { url } => format!("{head}: forbidden (403) at {url}"),
+            Outcome::HttpError { url, status } => format!("{head}: HTTP {status} at {url}"),
+            Outcome::Rejected { reason, .. } => {
+                format!("{head}: file rejected, stored rows kept: {reason}")
+            }
+            Outcome::Failed {
+                attempts, error, ..
+            } => format!("{head}: failed after {attempts} attempts: {error}"),
+            Outcome::StoreFailed { error, .. } => format!("{head}: database write failed: {error}"),
+            Outcome::Cancelled => format!("{head}: not started (cancelled)"),
+        }
+    }
+}
+
+/// Run totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScrapeTotals {
+    /// Station-months in the plan.
+    pub planned: u64,
+    /// Files downloaded, parsed and stored.
+    pub files_fetched: u64,
+    pub skipped_complete: u64,
+    pub rows_inserted: u64,
+    pub rows_updated: u64,
+    pub rows_unchanged: u64,
+    pub files_rejected: u64,
+    pub out_of_range: u64,
+    pub not_found: u64,
+    pub forbidden: u64,
+    pub http_errors: u64,
+    /// Failed after retries, or the database write failed.
+    pub failed: u64,
+    /// Not started because the run was cancelled.
+    pub cancelled: u64,
+}
+
+/// What a scrape did, station-month by station-month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrapeReport {
+    /// In plan order (months, then stations).
+    pub months: Vec<MonthOutcome>,
+    pub totals: ScrapeTotals,
+    /// The cancel flag stopped the run before every fetch was started.
+    pub cancelled: bool,
+    /// One line for humans, naming the setting to look at when something failed.
+    pub message: String,
+}
+
+impl ScrapeReport {
+    /// The run as a whole failed: every attempted fetch failed, or BOM
+    /// answered 403 (which needs a person). Some 404s alone do not fail it.
+    pub fn failed(&self) -> bool {
+        let t = &self.totals;
+        let attempted = t.planned - t.skipped_complete - t.cancelled;
+        t.forbidden > 0 || (attempted > 0 && t.files_fetched == 0)
+    }
+
+    fn build(months: Vec<MonthOutcome>, cancelled: bool) -> Self {
+        let mut t = ScrapeTotals {
+            planned: months.len() as u64,
+            ..Default::default()
+        };
+        for m in &months {
+            match &m.outcome {
+                Outcome::Ok {
+                    inserted,
+                    updated,
+                    unchanged,
+                    out_of_range,
+                    ..
+                } => {
+                    t.files_fetched += 1;
+                    t.rows_inserted += inserted;
+                    t.rows_updated += updated;
+                    t.rows_unchanged += unchanged;
+                    t.out_of_range += out_of_range.len() as u64;
+                }
+                Outcome::SkippedComplete => t.skipped_complete += 1,
+                Outcome::NotFound { .. } => t.not_found += 1,
+                Outcome::Forbidden { .. } => t.forbidden += 1,
+                Outcome::HttpError { .. } => t.http_errors += 1,
+                Outcome::Rejected { .. } => t.files_rejected += 1,
+                Outcome::Failed { .. } | Outcome::StoreFailed { .. } => t.failed += 1,
+                Outcome::Cancelled => t.cancelled += 1,
+            }
+        }
+        let message = message(&months, &t);
+        ScrapeReport {
+            months,
+            totals: t,
+            cancelled,
+            message,
+        }
+    }
+}
+
+fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
+    let first = |pred: fn(&Outcome) -> bool| months.iter().find(|m| pred(&m.outcome));
+    let mut parts = vec![format!(
+        "{} of {} station-months stored ({} rows inserted, {} updated, {} unchanged), {} skipped as complete",
+        t.files_fetched,
+        t.planned,
+        t.rows_inserted,
+        t.rows_updated,
+        t.rows_unchanged,
+        t.skipped_complete
+    )];
+    if t.forbidden > 0 {
+        parts.push(format!(
+            "{} forbidden: BOM refused the request (403): it blocks clients it takes for scrapers; \
+             set bom.user_agent to identify you and raise bom.delay_ms",
+            t.forbidden
+        ));
+    }
+    if let Some(m) = first(|o| matches!(o, Outcome::NotFound { .. }))
+        && let Outcome::NotFound { url } = &m.outcome
+    {
+        parts.push(format!(
+            "{} not found (404), e.g. {} {}: no such file at {url}; check bom.base_url and the station's product code",
+            t.not_found, m.location, m.month
+        ));
+    }
+    if let Some(m) = first(|o| matches!(o, Outcome::HttpError { .. }))
+        && let Outcome::HttpError { url, status } = &m.outcome
+    {
+        parts.push(format!(
+            "{} other HTTP errors, e.g. HTTP {status} at {url}; raise bom.delay_ms if BOM is limiting the rate",
+            t.http_errors
+        ));
+    }
+    if let Some(m) = first(|o| matches!(o, Outcome::Rejected { .. }))
+        && let Outcome::Rejected { reason, .. } = &m.outcome
+    {
+        parts.push(format!(
+            "{} files rejected and their stored rows kept, e.g. {} {}: {reason}",
+            t.files_rejected, m.location, m.month
+        ));
+    }
+    if let Some(m) = first(|o| matches!(o, Outcome::Failed { .. } | Outcome::StoreFailed { .. })) {
+        let detail = match &m.outcome {
+            Outcome::Failed { error, .. } => {
+                format!("{error}; check the network, bom.base_url and bom.timeout_secs")
+            }
+            Outcome::StoreFailed { error, .. } => format!("database: {error}"),
+            _ => String::new(),
+        };
+        parts.push(format!(
+            "{} failed, e.g. {} {}: {detail}",
+            t.failed, m.location, m.month
+        ));
+    }
+    if t.out_of_range > 0 {
+        parts.push(format!(
+            "{} out-of-range values stored as missing",
+            t.out_of_range
+        ));
+    }
+    if t.cancelled > 0 {
+        parts.push(format!(
+            "cancelled: {} station-months not started",
+            t.cancelled
+        ));
+    }
+    parts.join("; ")
+}
+
+/// What the workers share.
+struct Ctx {
+    client: reqwest::Client,
+    store: Store,
+    cfg: BomConfig,
+    today: NaiveDate,
+    permits: Semaphore,
+    /// Set from the caller's cancel flag: no new request starts once it is.
+    stop: AtomicBool,
+}
+
+/// Fetch, parse and store every station-month of `plan`.
+///
+/// `today` decides which months are complete (see
+/// [`Store::upsert_station_month`]); pass [`bom_today`] in production. `log`
+/// gets one line per station-month, then the summary. When `cancel` is set,
+/// no new fetch starts; the ones in flight finish, each committed whole or
+/// not at all.
+pub async fn scrape(
+    store: &Store,
+    cfg: &BomConfig,
+    plan: &ScrapePlan,
+    today: NaiveDate,
+    log: &(dyn Fn(String) + Send + Sync),
+    cancel: &AtomicBool,
+) -> Result<ScrapeReport, ScrapeError> {
+    let client = reqwest::Client::builder()
+        .user_agent(cfg.user_agent.clone())
+        .timeout(Duration::from_secs(cfg.timeout_secs))
+        .connect_timeout(Duration::from_secs(cfg.timeout_secs))
+        .build()
+        .map_err(ScrapeError::Client)?;
+    let complete = if plan.force {
+        Default::default()
+    } else {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.complete_months())
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
+    };
+    // BOM still revises the previous month during the first days of a month.
+    let revising =
+        (today.day() <= cfg.revise_days).then(|| previous_month((today.year(), today.month())));
+
+    let ctx = Arc::new(Ctx {
+        client,
+        store: store.clone(),
+        cfg: cfg.clone(),
+        today,
+        permits: Semaphore::new(cfg.concurrency.max(1)),
+        stop: AtomicBool::new(cancel.load(Ordering::SeqCst)),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Outcome)>();
+    let mut jobs = Vec::with_capacity(plan.len());
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(plan.len());
+    for &month in &plan.months {
+        for &station in &plan.locations {
+            let i = jobs.len();
+            jobs.push((station, month));
+            let key = (station.location.to_string(), month_key(month));
+            if complete.contains(&key) && Some(month) != revising {
+                outcomes.push(Some(Outcome::SkippedComplete));
+                log(describe(station, month, Outcome::SkippedComplete).line());
+                continue;
+            }
+            outcomes.push(None);
+            let (ctx, tx) = (ctx.clone(), tx.clone());
+            tokio::spawn(async move {
+                let outcome = run_one(&ctx, station, month).await;
+                // The receiver only goes away if `scrape` itself was dropped.
+                let _ = tx.send((i, outcome));
+            });
+        }
+    }
+    drop(tx);
+
+    let mut tick = tokio::time::interval(CANCEL_POLL);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some((i, outcome)) => {
+                    let (station, month) = jobs[i];
+                    log(describe(station, month, outcome.clone()).line());
+                    outcomes[i] = Some(outcome);
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if cancel.load(Ordering::SeqCst) {
+                    ctx.stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    let months: Vec<MonthOutcome> = jobs
+        .iter()
+        .zip(outcomes)
+        .map(|(&(station, month), outcome)| {
+            // A task that panicked never reported; say so rather than guess.
+            let outcome = outcome.unwrap_or_else(|| Outcome::Failed {
+                url: dwo_url(&cfg.base_url, station.dwo_code, month),
+                attempts: 0,
+                error: "the worker stopped unexpectedly".into(),
+            });
+            describe(station, month, outcome)
+        })
+        .collect();
+    let report = ScrapeReport::build(months, ctx.stop.load(Ordering::SeqCst));
+    log(report.message.clone());
+    Ok(report)
+}
+
+fn describe(station: &Station, month: Month, outcome: Outcome) -> MonthOutcome {
+    MonthOutcome {
+        location: station.location.to_string(),
+        code: station.dwo_code.to_string(),
+        month: month_key(month),
+        outcome,
+    }
+}
+
+/// One station-month: wait for a permit, fetch, then parse and store off
+/// the async workers.
+async fn run_one(ctx: &Arc<Ctx>, station: &'static Station, month: Month) -> Outcome {
+    let Ok(_permit) = ctx.permits.acquire().await else {
+        return Outcome::Cancelled;
+    };
+    let url = dwo_url(&ctx.cfg.base_url, station.dwo_code, month);
+    let outcome = match fetch(ctx, &url).await {
+        Ok(body) => {
+            let worker = ctx.clone();
+            let for_worker = url.clone();
+            tokio::task::spawn_blocking(move || {
+                store_month(&worker, station, month, &body, for_worker)
+            })
+            .await
+            .unwrap_or_else(|e| Outcome::StoreFailed {
+                url: url.clone(),
+                error: format!("parser or database task failed: {e}"),
+            })
+        }
+        Err(outcome) => outcome,
+    };
+    // Record what went wrong (the month's rows and completeness are kept).
+    // A failed database write is not recorded: the database is the problem.
+    if !matches!(
+        outcome,
+        Outcome::Ok { .. } | Outcome::Cancelled | Outcome::StoreFailed { .. }
+    ) {
+        let store = ctx.store.clone();
+        let line = describe(station, month, outcome.clone()).line();
+        let status = outcome.status();
+        let recorded = tokio::task::spawn_blocking(move || {
+            store.record_source_failure(station.location, month, status, &line)
+        })
+        .await;
+        if let Ok(Err(e)) = recorded {
+            tracing::warn!(location = station.location, error = %e, "cannot record scrape outcome");
+        }
+    }
+    outcome
+}
+
+/// Parse and store one downloaded file (blocking).
+fn store_month(
+    ctx: &Ctx,
+    station: &'static Station,
+    month: Month,
+    body: &[u8],
+    url: String,
+) -> Outcome {
+    let parsed = match dwo::parse(body, station.location, month.0, month.1) {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome::Rejected {
+                url,
+                reason: e.to_string(),
+            };
+        }
+    };
+    let source = format!("bom:{}.{:04}{:02}", station.dwo_code, month.0, month.1);
+    match ctx.store.upsert_station_month(
+        station.location,
+        month,
+        &parsed.observations,
+        &source,
+        ctx.today,
+    ) {
+        Ok(c) => Outcome::Ok {
+            rows: parsed.observations.len() as u64,
+            inserted: c.inserted,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            out_of_range: parsed.out_of_range,
+        },
+        Err(e) => Outcome::StoreFailed {
+            url,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// The result of one HTTP attempt that did not return a body.
+enum Attempt {
+    /// Worth another try (timeout, connection error, 5xx).
+    Retry(String),
+    /// Final for this station-month.
+    Final(Outcome),
+}
+
+/// GET `url` with the delay before each request and retries with backoff.
+async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
+    let attempts = ctx.cfg.retries + 1;
+    let mut last_error = String::new();
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(ctx.cfg.backoff_ms, attempt)).await;
+        }
+        if ctx.stop.load(Ordering::SeqCst) {
+            return Err(Outcome::Cancelled);
+        }
+        if ctx.cfg.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ctx.cfg.delay_ms)).await;
+        }
+        match get(ctx, url).await {
+            Ok(body) => return Ok(body),
+            Err(Attempt::Final(outcome)) => return Err(outcome),
+            Err(Attempt::Retry(e)) => {
+                tracing::debug!(url, attempt = attempt + 1, error = %e, "retrying");
+                last_error = e;
+            }
+        }
+    }
+    Err(Outcome::Failed {
+        url: url.to_string(),
+        attempts,
+        error: last_error,
+    })
+}
+
+async fn get(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Attempt> {
+    let classify = |e: reqwest::Error| {
+        if e.is_timeout() {
+            Attempt::Retry(format!("timed out after {} s", ctx.cfg.timeout_secs))
+        } else if e.is_builder() || e.is_redirect() {
+            Attempt::Final(Outcome::Failed {
+                url: url.to_string(),
+                attempts: 1,
+                error: error_chain(&e),
+            })
+        } else {
+            Attempt::Retry(error_chain(&e))
+        }
+    };
+    let mut resp = ctx.client.get(url).send().await.map_err(classify)?;
+    let status = resp.status();
+    match status.as_u16() {
+        200..=299 => {}
+        403 => return Err(Attempt::Final(Outcome::Forbidden { url: url.into() })),
+        404 => return Err(Attempt::Final(Outcome::NotFound { url: url.into() })),
+        500..=599 => return Err(Attempt::Retry(format!("HTTP {status}"))),
+        other => {
+            return Err(Attempt::Final(Outcome::HttpError {
+                url: url.into(),
+                status: other,
+            }));
+        }
+    }
+    let mut body = Vec::with_capacity(8 * 1024);
+    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Attempt::Final(Outcome::Rejected {
+                url: url.into(),
+                reason: format!("body larger than {MAX_BODY_BYTES} bytes"),
+            }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `base · 2^(attempt-1)`, at most [`MAX_BACKOFF`], plus up to half again of jitter.
+fn backoff(base_ms: u64, attempt: u32) -> Duration {
+    let exp = base_ms.saturating_mul(1u64 << (attempt - 1).min(20));
+    let exp = Duration::from_millis(exp).min(MAX_BACKOFF);
+    let jitter_ms = rand::rng().random_range(0..=exp.as_millis() as u64 / 2);
+    exp + Duration::from_millis(jitter_ms)
+}
+
+/// An error with its causes, `a: b: c` (reqwest's own message omits them).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn urls_and_months() {
+        assert_eq!(
+            dwo_url("https://www.bom.gov.au/", "IDCJDW2124", (2024, 9)),
+            "https://www.bom.gov.au/climate/dwo/202409/text/IDCJDW2124.202409.csv"
+        );
+        assert_eq!(parse_month("2024-08"), Ok((2024, 8)));
+        for bad in ["2024-13", "2024-8", "24-08", "2024/08", "", "2024-00"] {
+            assert!(parse_month(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let p = ScrapePlan::range((2024, 11), (2025, 2), None, false).unwrap();
+        assert_eq!(p.months, [(2024, 11), (2024, 12), (2025, 1), (2025, 2)]);
+        assert_eq!(p.len(), 4 * 49);
+        let one = crate::stations::by_location("Sydney");
+        let p = ScrapePlan::range((2024, 8), (2024, 8), one, true).unwrap();
+        assert_eq!((p.len(), p.force), (1, true));
+        let err = ScrapePlan::range((2025, 2), (2024, 11), None, false).unwrap_err();
+        assert_eq!(err.to_string(), "from 2025-02 is after to 2024-11");
+        assert!(ScrapePlan::range((2025, 0), (2025, 1), None, false).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), Duration::from_secs(5)).unwrap();
+        let cfg = BomConfig::default();
+        // Empty table: backfill 14 months.
+        let p = ScrapePlan::default_for(&store, d(2025, 9, 6), &cfg).unwrap();
+        assert_eq!(p.months.len(), 14);
+        assert_eq!(p.months[0], (2024, 8));
+        assert_eq!(p.months[13], (2025, 9));
+        assert_eq!(p.locations.len(), 49);
+        let mut o = crate::obs::Observation::empty("Sydney", d(2020, 1, 1));
+        o.rain_today = Some(true);
+        store.upsert_observations(&[o], "t").unwrap();
+        let p = ScrapePlan::default_for(&store, d(2025, 9, 6), &cfg).unwrap();
+        assert_eq!(p.months, [(2025, 9)]);
+        let p = ScrapePlan::default_for(&store, d(2025, 1, 2), &cfg).unwrap();
+        assert_eq!(p.months, [(2024, 12), (2025, 1)]);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for attempt in 1..=4 {
+            let b = backoff(100, attempt);
+            let base = 100 * (1 << (attempt - 1));
+            assert!(b >= Duration::from_millis(base) && b <= Duration::from_millis(base * 3 / 2));
+        }
+        assert!(backoff(10_000, 30) <= MAX_BACKOFF * 3 / 2);
+    }
+
+    #[test]
+    fn failed_rules() {
+        let m = |outcome| MonthOutcome {
+            location: "Perth".into(),
+            code: "IDCJDW6111".into(),
+            month: "2024-08".into(),
+            outcome,
+        };
+        let ok = Outcome::Ok {
+            rows: 1,
+            inserted: 1,
+            updated: 0,
+            unchanged: 0,
+            out_of_range: vec![],
+        };
+        let nf = Outcome::NotFound { url: "u".into() };
+        let r = ScrapeReport::build(vec![m(ok.clone()), m(nf.clone())], false);
+        assert!(!r.failed(), "{}", r.message);
+        assert!(
+            r.message
+                .contains("check bom.base_url and the station's product code")
+        );
+        let r = ScrapeReport::build(vec![m(nf.clone())], false);
+        assert!(r.failed());
+        let r = ScrapeReport::build(
+            vec![m(ok.clone()), m(Outcome::Forbidden { url: "u".into() })],
+            false,
+        );
+        assert!(r.failed());
+        assert!(r.message.contains("BOM refused the request (403)"));
+        let r = ScrapeReport::build(vec![m(Outcome::SkippedComplete)], false);
+        assert!(!r.failed());
+        let json = serde_json::to_string(&r).unwrap();
+        let back: ScrapeReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}

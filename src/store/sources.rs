@@ -1,0 +1,333 @@
+//! The `source_months` table: what the BOM scraper last did for each
+//! (location, month), and the one-transaction write of a fetched month,
+//! which also keeps `rain_tomorrow` right across month boundaries.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Datelike, Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, StoreError, now_text, upsert_in};
+use crate::obs::Observation;
+
+/// One `source_months` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceMonth {
+    pub location: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Outcome of the last fetch: `ok`, `not_found`, `forbidden`, `rejected`, …
+    pub status: String,
+    /// The month was fetched successfully after it ended: BOM's file is final.
+    pub complete: bool,
+    /// Rows stored by the last successful fetch.
+    pub rows: u64,
+    pub message: Option<String>,
+    pub fetched_at: String,
+}
+
+/// `YYYY-MM` of a (year, month).
+pub fn month_key((year, month): (i32, u32)) -> String {
+    format!("{year:04}-{month:02}")
+}
+
+/// First and last day of a month, or `None` when it is not a month.
+pub fn month_bounds((year, month): (i32, u32)) -> Option<(NaiveDate, NaiveDate)> {
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)?
+    };
+    Some((first, next - Duration::days(1)))
+}
+
+const MONTH_COLS: &str = "location, month, status, complete, rows, message, fetched_at";
+
+fn month_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceMonth> {
+    Ok(SourceMonth {
+        location: r.get(0)?,
+        month: r.get(1)?,
+        status: r.get(2)?,
+        complete: r.get(3)?,
+        rows: r.get::<_, i64>(4)? as u64,
+        message: r.get(5)?,
+        fetched_at: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Store one fetched station-month in ONE transaction: upsert its rows,
+    /// set `rain_tomorrow` (the next calendar day's `rain_today`, NULL when
+    /// that day is absent) for every row of `location` from the day before
+    /// the month's first day through its last day, and record the month in
+    /// `source_months` as `ok`, complete when `month` is before `today`'s month.
+    ///
+    /// The counts say what the upsert did to the month's own rows; a row
+    /// whose only change is a corrected `rain_tomorrow` counts as updated.
+    pub fn upsert_station_month(
+        &self,
+        location: &str,
+        month: (i32, u32),
+        observations: &[Observation],
+        source: &str,
+        today: NaiveDate,
+    ) -> Result<super::UpsertCounts> {
+        let (first, last) = month_bounds(month).ok_or_else(|| {
+            StoreError::Corrupt(format!("{}-{} is not a month", month.0, month.1))
+        })?;
+        if let Some(o) = observations
+            .iter()
+            .find(|o| o.location != location || o.date < first || o.date > last)
+        {
+            return Err(StoreError::Conflict(format!(
+                "observation {} {} does not belong to {location} {}",
+                o.location,
+                o.date,
+                month_key(month)
+            )));
+        }
+        let complete = (today.year(), today.month()) > month;
+        self.write(|tx| {
+            // Fill rain_tomorrow before the upsert so that an unchanged row
+            // counts as unchanged: from the batch, else from the stored next day.
+            let in_batch: HashMap<NaiveDate, Option<bool>> = observations
+                .iter()
+                .map(|o| (o.date, o.rain_today))
+                .collect();
+            let mut stored = tx.prepare_cached(
+                "SELECT rain_today FROM observations WHERE location = ?1 AND date = ?2",
+            )?;
+            let mut rows = Vec::with_capacity(observations.len());
+            for o in observations {
+                let next = o.date + Duration::days(1);
+                let mut o = o.clone();
+                o.rain_tomorrow = match in_batch.get(&next) {
+                    Some(r) => *r,
+                    None => stored
+                        .query_row(rusqlite::params![location, next], |r| {
+                            r.get::<_, Option<bool>>(0)
+                        })
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?,
+                };
+                rows.push(o);
+            }
+            let counts = upsert_in(tx, &rows, source)?;
+            let now = now_text();
+            tx.execute(
+                "UPDATE observations AS o
+                 SET rain_tomorrow = (SELECT n.rain_today FROM observations n
+                                      WHERE n.location = o.location AND n.date = date(o.date, '+1 day')),
+                     updated_at = ?4
+                 WHERE o.location = ?1 AND o.date >= ?2 AND o.date <= ?3
+                   AND o.rain_tomorrow IS NOT (SELECT n.rain_today FROM observations n
+                                               WHERE n.location = o.location AND n.date = date(o.date, '+1 day'))",
+                rusqlite::params![location, first - Duration::days(1), last, now],
+            )?;
+            tx.execute(
+                "INSERT INTO source_months (location, month, status, complete, rows, message, fetched_at)
+                 VALUES (?1, ?2, 'ok', ?3, ?4, NULL, ?5)
+                 ON CONFLICT (location, month) DO UPDATE SET
+                   status = 'ok', complete = excluded.complete, rows = excluded.rows,
+                   message = NULL, fetched_at = excluded.fetched_at",
+                rusqlite::params![
+                    location,
+                    month_key(month),
+                    complete,
+                    observations.len() as i64,
+                    now
+                ],
+            )?;
+            Ok(counts)
+        })
+    }
+
+    /// Record a fetch that stored nothing (404, 403, rejected file, …). The
+    /// month's rows, `complete` flag and row count are left as they were.
+    pub fn record_source_failure(
+        &self,
+        location: &str,
+        month: (i32, u32),
+        status: &str,
+        message: &str,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO source_months (location, month, status, complete, rows, message, fetched_at)
+                 VALUES (?1, ?2, ?3, 0, 0, ?4, ?5)
+                 ON CONFLICT (location, month) DO UPDATE SET
+                   status = excluded.status, message = excluded.message, fetched_at = excluded.fetched_at",
+                rusqlite::params![location, month_key(month), status, message, now_text()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// One `source_months` row, or `None`.
+    pub fn source_month(&self, location: &str, month: (i32, u32)) -> Result<Option<SourceMonth>> {
+        self.with_conn(|c| {
+            let sql = format!(
+                "SELECT {MONTH_COLS} FROM source_months WHERE location = ?1 AND month = ?2"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let mut rows =
+                st.query_map(rusqlite::params![location, month_key(month)], month_row)?;
+            Ok(rows.next().transpose()?)
+        })
+    }
+
+    /// The (location, `YYYY-MM`) pairs whose month is complete: a scrape
+    /// skips them unless forced.
+    pub fn complete_months(&self) -> Result<HashSet<(String, String)>> {
+        self.with_conn(|c| {
+            let mut st =
+                c.prepare_cached("SELECT location, month FROM source_months WHERE complete = 1")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<HashSet<_>>>()?)
+        })
+    }
+
+    /// Every `source_months` row, by location then month.
+    pub fn source_months(&self) -> Result<Vec<SourceMonth>> {
+        self.with_conn(|c| {
+            let sql = format!("SELECT {MONTH_COLS} FROM source_months ORDER BY location, month");
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([], month_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The last scrape outcome per station: its most recently fetched month
+    /// (the newest month on a tie).
+    pub fn last_scrape_per_station(&self) -> Result<Vec<SourceMonth>> {
+        self.with_conn(|c| {
+            let sql = format!(
+                "SELECT {MONTH_COLS} FROM (
+                   SELECT *, row_number() OVER (PARTITION BY location ORDER BY fetched_at DESC, month DESC) AS k
+                   FROM source_months)
+                 WHERE k = 1 ORDER BY location"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([], month_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::obs::Num;
+    use std::time::Duration as StdDuration;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db"), StdDuration::from_secs(5)).unwrap();
+        (dir, s)
+    }
+
+    fn day(m: u32, d: u32, rain: Option<f64>) -> Observation {
+        let mut o = Observation::empty("Sydney", NaiveDate::from_ymd_opt(2024, m, d).unwrap());
+        o.set(Num::Rainfall, rain);
+        o.rain_today = o.derived_rain_today();
+        o
+    }
+
+    fn tomorrow(s: &Store, m: u32, d: u32) -> Option<bool> {
+        s.observation("Sydney", NaiveDate::from_ymd_opt(2024, m, d).unwrap())
+            .unwrap()
+            .rain_tomorrow
+    }
+
+    #[test]
+    fn rain_tomorrow_links_months_whichever_arrives_first() {
+        let (_d, s) = store();
+        let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
+        // September first: its last day has no next day yet.
+        let sep = [day(9, 29, Some(0.0)), day(9, 30, Some(5.0))];
+        let c = s
+            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today)
+            .unwrap();
+        assert_eq!(c.inserted, 2);
+        assert_eq!(tomorrow(&s, 9, 29), Some(true));
+        assert_eq!(tomorrow(&s, 9, 30), None);
+        // October arrives: Sept 30 learns its answer; Oct 2 is absent → NULL.
+        let oct = [day(10, 1, Some(2.0)), day(10, 3, None)];
+        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+            .unwrap();
+        assert_eq!(tomorrow(&s, 9, 30), Some(true));
+        assert_eq!(tomorrow(&s, 10, 1), None);
+        // Re-fetching September changes nothing.
+        let c = s
+            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today)
+            .unwrap();
+        assert_eq!((c.inserted, c.updated, c.unchanged), (0, 0, 2));
+        // BOM revises Oct 1 to dry: Sept 30's RainTomorrow follows.
+        let oct = [day(10, 1, Some(0.4)), day(10, 3, None)];
+        let c = s
+            .upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+            .unwrap();
+        assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
+        assert_eq!(tomorrow(&s, 9, 30), Some(false));
+
+        let sep_row = s.source_month("Sydney", (2024, 9)).unwrap().unwrap();
+        assert!(sep_row.complete && sep_row.status == "ok" && sep_row.rows == 2);
+        let oct_row = s.source_month("Sydney", (2024, 10)).unwrap().unwrap();
+        assert!(!oct_row.complete);
+        assert_eq!(
+            s.complete_months().unwrap(),
+            HashSet::from([("Sydney".to_string(), "2024-09".to_string())])
+        );
+    }
+
+    #[test]
+    fn failures_keep_rows_and_completeness() {
+        let (_d, s) = store();
+        let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
+        s.upsert_station_month("Sydney", (2024, 9), &[day(9, 1, Some(3.0))], "t", today)
+            .unwrap();
+        s.record_source_failure("Sydney", (2024, 9), "rejected", "header changed")
+            .unwrap();
+        s.record_source_failure("Albury", (2024, 9), "not_found", "404")
+            .unwrap();
+        let row = s.source_month("Sydney", (2024, 9)).unwrap().unwrap();
+        assert_eq!(row.status, "rejected");
+        assert!(row.complete);
+        assert_eq!(row.rows, 1);
+        assert_eq!(s.count_observations().unwrap(), 1);
+        let last = s.last_scrape_per_station().unwrap();
+        assert_eq!(last.len(), 2);
+        assert_eq!(last[0].location, "Albury");
+        assert_eq!(s.source_months().unwrap().len(), 2);
+        assert!(s.source_month("Sydney", (2024, 8)).unwrap().is_none());
+    }
+
+    #[test]
+    fn rows_outside_the_month_are_refused() {
+        let (_d, s) = store();
+        let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
+        let err = s
+            .upsert_station_month("Sydney", (2024, 8), &[day(9, 1, None)], "t", today)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert_eq!(s.count_observations().unwrap(), 0);
+    }
+
+    #[test]
+    fn bounds() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            month_bounds((2024, 2)),
+            Some((d(2024, 2, 1), d(2024, 2, 29)))
+        );
+        assert_eq!(
+            month_bounds((2024, 12)),
+            Some((d(2024, 12, 1), d(2024, 12, 31)))
+        );
+        assert_eq!(month_bounds((2024, 13)), None);
+        assert_eq!(month_key((2024, 3)), "2024-03");
+    }
+}

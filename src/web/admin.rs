@@ -1,0 +1,980 @@
+//! The admin console under `/admin`: login (argon2), sessions in memory with
+//! HttpOnly SameSite=Strict cookies, a CSRF token on every POST, slowed-down
+//! failed logins; run jobs now and watch them, runs, models (compare, promote,
+//! roll back), data health. Without a configured password it is disabled.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use askama::Template;
+use axum::Form;
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use super::AppState;
+use super::charts::{self, Series};
+use super::error::blocking;
+use super::pages::{error_page, render};
+use crate::config::AdminConfig;
+use crate::jobs::{JobError, JobKind, Trigger};
+use crate::store::{JobRun, ModelSummary, RunStatus};
+use crate::train::registry;
+
+const SESSION_COOKIE: &str = "raincast_session";
+const LOGIN_COOKIE: &str = "raincast_login";
+
+/// Hash a password for `admin.password_hash`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing the password: {e}"))
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// Login state: the password hash, live sessions, failed-login throttling.
+pub struct Auth {
+    hash: Option<String>,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<(u32, Instant)>,
+    ttl: Duration,
+    cookie_secure: String,
+}
+
+fn token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Constant-time comparison of two tokens.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Auth {
+    pub fn new(cfg: &AdminConfig) -> Result<Self, String> {
+        let hash = if !cfg.password_hash.is_empty() {
+            Some(cfg.password_hash.clone())
+        } else if !cfg.password.is_empty() {
+            Some(hash_password(&cfg.password)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            hash,
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new((0, Instant::now())),
+            ttl: Duration::from_secs(cfg.session_hours * 3600),
+            cookie_secure: cfg.cookie_secure.clone(),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.hash.is_some()
+    }
+
+    /// Check a password. Failures make the next attempt wait longer
+    /// (0.5 s doubling up to 8 s); a success resets the count.
+    async fn check(&self, password: &str) -> bool {
+        let delay = {
+            let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if f.1.elapsed() > Duration::from_secs(900) {
+                *f = (0, Instant::now());
+            }
+            match f.0 {
+                0 => Duration::ZERO,
+                n => Duration::from_millis(500 * (1u64 << (n - 1).min(4))),
+            }
+        };
+        tokio::time::sleep(delay).await;
+        let Some(hash) = self.hash.clone() else {
+            return false;
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            *f = (0, Instant::now());
+        } else {
+            *f = (f.0.saturating_add(1), Instant::now());
+        }
+        ok
+    }
+
+    fn create(&self) -> (String, String) {
+        let (id, csrf) = (token(), token());
+        if let Ok(mut s) = self.sessions.lock() {
+            s.retain(|_, v| v.expires > Instant::now());
+            s.insert(
+                id.clone(),
+                Session {
+                    csrf: csrf.clone(),
+                    expires: Instant::now() + self.ttl,
+                },
+            );
+        }
+        (id, csrf)
+    }
+
+    /// The CSRF token of a live session.
+    fn lookup(&self, id: &str) -> Option<String> {
+        let s = self.sessions.lock().ok()?;
+        s.get(id)
+            .filter(|v| v.expires > Instant::now())
+            .map(|v| v.csrf.clone())
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(id);
+        }
+    }
+
+    fn secure(&self, headers: &HeaderMap) -> bool {
+        match self.cookie_secure.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https")),
+        }
+    }
+
+    fn cookie(&self, headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.secure(headers) { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A logged-in admin. Extracting it refuses the request otherwise: pages
+/// redirect to the login, everything else answers 401.
+pub struct Admin {
+    pub csrf: String,
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        if !app.auth.enabled() {
+            return Err(disabled());
+        }
+        let csrf = cookie_value(&parts.headers, SESSION_COOKIE).and_then(|id| app.auth.lookup(id));
+        match csrf {
+            Some(csrf) => Ok(Admin { csrf }),
+            None if parts.method == axum::http::Method::GET
+                && !parts.uri.path().ends_with("/json") =>
+            {
+                Err(Redirect::to("/admin/login").into_response())
+            }
+            None => Err((
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({"error": "unauthorized", "field": null,
+                    "message": "log in at /admin/login first"})),
+            )
+                .into_response()),
+        }
+    }
+}
+
+impl Admin {
+    /// Refuse a form whose CSRF token does not match the session's.
+    fn check_csrf(&self, form: &HashMap<String, String>) -> Result<(), Response> {
+        match form.get("csrf") {
+            Some(t) if same(t, &self.csrf) => Ok(()),
+            _ => Err(error_page(
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "The form's security token is missing or wrong. Reload the page and try again.",
+            )),
+        }
+    }
+}
+
+fn disabled() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Admin console disabled",
+        "No admin password is configured, so the admin console is off. Set RAINCAST_ADMIN__PASSWORD (or admin.password_hash in config.toml, made with `raincast hash-password`) and restart.",
+    )
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/login", get(login_form).post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/jobs/{kind}", post(run_job))
+        .route("/admin/runs", get(runs_page))
+        .route("/admin/runs/{id}", get(run_page))
+        .route("/admin/runs/{id}/json", get(run_json))
+        .route("/admin/models", get(models_page))
+        .route("/admin/models/{version}", get(model_page))
+        .route("/admin/models/{version}/promote", post(promote))
+        .route("/admin/rollback", post(rollback))
+        .route("/admin/compare", get(compare))
+        .route("/admin/data", get(data_page))
+}
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    nonce: String,
+    error: Option<String>,
+}
+
+async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !s.auth.enabled() {
+        return disabled();
+    }
+    let nonce = token();
+    let mut resp = render(&LoginPage {
+        nonce: nonce.clone(),
+        error: None,
+    });
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        s.auth.cookie(&headers, LOGIN_COOKIE, &nonce, 3600),
+    );
+    resp
+}
+
+async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !s.auth.enabled() {
+        return disabled();
+    }
+    let nonce_ok = match (cookie_value(&headers, LOGIN_COOKIE), form.get("csrf")) {
+        (Some(c), Some(f)) => same(c, f),
+        _ => false,
+    };
+    if !nonce_ok {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The login form's security token is missing or wrong. Reload the login page and try again.",
+        );
+    }
+    let password = form.get("password").map(String::as_str).unwrap_or("");
+    if !s.auth.check(password).await {
+        tracing::warn!("failed admin login");
+        let nonce = token();
+        let mut resp = (
+            StatusCode::UNAUTHORIZED,
+            render(&LoginPage {
+                nonce: nonce.clone(),
+                error: Some("Wrong password.".into()),
+            }),
+        )
+            .into_response();
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            s.auth.cookie(&headers, LOGIN_COOKIE, &nonce, 3600),
+        );
+        return resp;
+    }
+    let (id, _) = s.auth.create();
+    tracing::info!("admin logged in");
+    let mut resp = Redirect::to("/admin").into_response();
+    let max_age = s.auth.ttl.as_secs() as i64;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        s.auth.cookie(&headers, SESSION_COOKIE, &id, max_age),
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        s.auth.cookie(&headers, LOGIN_COOKIE, "", 0),
+    );
+    resp
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&form) {
+        return r;
+    }
+    if let Some(id) = cookie_value(&headers, SESSION_COOKIE) {
+        s.auth.remove(id);
+    }
+    let mut resp = Redirect::to("/admin/login").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        s.auth.cookie(&headers, SESSION_COOKIE, "", 0),
+    );
+    resp
+}
+
+pub struct RunRow {
+    pub id: i64,
+    pub kind: String,
+    pub trigger: String,
+    pub status: &'static str,
+    pub started: String,
+    pub duration: String,
+    pub error: String,
+}
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&chrono::Utc))
+}
+
+fn elapsed(r: &JobRun) -> f64 {
+    let start = parse_time(&r.started_at);
+    let end = r
+        .finished_at
+        .as_deref()
+        .and_then(parse_time)
+        .unwrap_or_else(chrono::Utc::now);
+    start.map_or(0.0, |s| (end - s).num_milliseconds() as f64 / 1000.0)
+}
+
+fn run_row(r: &JobRun) -> RunRow {
+    RunRow {
+        id: r.id,
+        kind: r.kind.clone(),
+        trigger: r.trigger.clone(),
+        status: r.status.as_str(),
+        started: r
+            .started_at
+            .chars()
+            .take(19)
+            .collect::<String>()
+            .replace('T', " "),
+        duration: format!("{:.0} s", elapsed(r)),
+        error: r.error.clone().unwrap_or_default(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct Dashboard {
+    csrf: String,
+    message: Option<String>,
+    runs: Vec<RunRow>,
+    champion: Option<i64>,
+    models: usize,
+    observations: u64,
+}
+
+async fn dashboard(
+    State(s): State<AppState>,
+    admin: Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let store = s.store.clone();
+    let loaded = blocking(move || {
+        Ok((
+            store.runs(None, 20)?,
+            store.champion_version()?,
+            store.models()?.len(),
+            store.count_observations()?,
+        ))
+    })
+    .await;
+    let (runs, champion, models, observations) = match loaded {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    render(&Dashboard {
+        csrf: admin.csrf,
+        message: q.get("message").cloned(),
+        runs: runs.iter().map(run_row).collect(),
+        champion,
+        models,
+        observations,
+    })
+}
+
+async fn run_job(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(kind): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&form) {
+        return r;
+    }
+    let Ok(kind) = kind.parse::<JobKind>() else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown job",
+            "Jobs are scrape, train and refresh.",
+        );
+    };
+    match s.jobs.start(kind, Trigger::Admin).await {
+        Ok(id) => Redirect::to(&format!("/admin/runs/{id}")).into_response(),
+        Err(e @ JobError::AlreadyRunning { .. }) => error_page(
+            StatusCode::CONFLICT,
+            "Refused",
+            &format!("Not started: {e}."),
+        ),
+        Err(e) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot start",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "admin/runs.html")]
+struct RunsPage {
+    csrf: String,
+    runs: Vec<RunRow>,
+}
+
+async fn runs_page(State(s): State<AppState>, admin: Admin) -> Response {
+    let store = s.store.clone();
+    match blocking(move || Ok(store.runs(None, 200)?)).await {
+        Ok(runs) => render(&RunsPage {
+            csrf: admin.csrf,
+            runs: runs.iter().map(run_row).collect(),
+        }),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/run.html")]
+struct RunPage {
+    csrf: String,
+    run: RunRow,
+    running: bool,
+    trees: String,
+    log: String,
+    summary: String,
+}
+
+fn trees(r: &JobRun) -> String {
+    r.progress
+        .as_ref()
+        .filter(|p| p["trees_total"].as_u64().is_some())
+        .map_or_else(
+            || "–".into(),
+            |p| format!("{} / {}", p["trees_done"], p["trees_total"]),
+        )
+}
+
+async fn run_page(State(s): State<AppState>, admin: Admin, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(StatusCode::NOT_FOUND, "No such run", "Run ids are numbers.");
+    };
+    let store = s.store.clone();
+    match blocking(move || Ok(store.run(id)?)).await {
+        Ok(r) => render(&RunPage {
+            csrf: admin.csrf,
+            running: r.status == RunStatus::Running,
+            trees: trees(&r),
+            log: r.log.clone(),
+            summary: r
+                .summary
+                .as_ref()
+                .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+                .unwrap_or_default(),
+            run: run_row(&r),
+        }),
+        Err(super::error::ApiError::NotFound { .. }) => error_page(
+            StatusCode::NOT_FOUND,
+            "No such run",
+            &format!("There is no run {id}."),
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_json(State(s): State<AppState>, _admin: Admin, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return super::error::ApiError::invalid("id", "run ids are numbers").into_response();
+    };
+    let store = s.store.clone();
+    match blocking(move || Ok(store.run(id)?)).await {
+        Ok(r) => {
+            let lines: Vec<&str> = r.log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            Json(serde_json::json!({
+                "id": r.id, "kind": r.kind, "status": r.status, "trigger": r.trigger,
+                "elapsed_seconds": elapsed(&r), "progress": r.progress,
+                "log_tail": tail, "error": r.error,
+            }))
+            .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub struct ModelRowView {
+    pub version: i64,
+    pub champion: bool,
+    pub created: String,
+    pub f1: String,
+    pub auc: String,
+    pub brier: String,
+    pub threshold: String,
+    pub decision: String,
+    pub reason: String,
+    pub test: String,
+}
+
+fn window_text(v: &Value) -> String {
+    format!(
+        "{} – {}",
+        v["from"].as_str().unwrap_or("?"),
+        v["to"].as_str().unwrap_or("?")
+    )
+}
+
+fn model_view(m: &ModelSummary, champion: Option<i64>) -> ModelRowView {
+    ModelRowView {
+        version: m.version,
+        champion: Some(m.version) == champion,
+        created: m
+            .created_at
+            .chars()
+            .take(16)
+            .collect::<String>()
+            .replace('T', " "),
+        f1: format!("{:.4}", m.f1),
+        auc: format!("{:.4}", m.roc_auc),
+        brier: format!("{:.4}", m.brier),
+        threshold: format!("{:.2}", m.threshold),
+        decision: m.decision.clone().unwrap_or_default(),
+        reason: m.decision_reason.clone().unwrap_or_default(),
+        test: window_text(&m.test_window),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/models.html")]
+struct ModelsPage {
+    csrf: String,
+    models: Vec<ModelRowView>,
+    chart: String,
+    deployments: Vec<crate::store::Deployment>,
+    message: Option<String>,
+}
+
+async fn models_page(
+    State(s): State<AppState>,
+    admin: Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let store = s.store.clone();
+    let loaded = blocking(move || {
+        Ok((
+            store.models()?,
+            store.champion_version()?,
+            store.deployments()?,
+        ))
+    })
+    .await;
+    let (models, champion, deployments) = match loaded {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let mut asc: Vec<&ModelSummary> = models.iter().collect();
+    asc.reverse();
+    let labels: Vec<String> = asc.iter().map(|m| format!("v{}", m.version)).collect();
+    let chart = if asc.is_empty() {
+        String::new()
+    } else {
+        charts::line_chart(
+            "Test-window F1 and ROC AUC by model version",
+            "",
+            &labels,
+            &[
+                Series {
+                    label: "F1 x100",
+                    colour: "#1f5fa8",
+                    values: asc.iter().map(|m| Some(m.f1 * 100.0)).collect(),
+                    bars: false,
+                },
+                Series {
+                    label: "ROC AUC x100",
+                    colour: "#d35400",
+                    values: asc.iter().map(|m| Some(m.roc_auc * 100.0)).collect(),
+                    bars: false,
+                },
+            ],
+        )
+    };
+    render(&ModelsPage {
+        csrf: admin.csrf,
+        models: models.iter().map(|m| model_view(m, champion)).collect(),
+        chart,
+        deployments,
+        message: q.get("message").cloned(),
+    })
+}
+
+/// Everything the model page and the comparison show of one version.
+pub struct ModelDetail {
+    pub row: ModelRowView,
+    pub confusion: [u64; 4],
+    pub precision: String,
+    pub recall: String,
+    pub accuracy: String,
+    pub pr_auc: String,
+    pub rows: String,
+    pub train: String,
+    pub tune: String,
+    pub params: String,
+    pub importance: Vec<(String, String)>,
+    pub roc: Vec<(f64, f64)>,
+    pub sha: String,
+}
+
+fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
+    let t = &m.metrics["test"];
+    let f = |v: &Value| v.as_f64().map_or("–".into(), |x| format!("{x:.4}"));
+    let c = &t["confusion"];
+    let mut importance: Vec<(String, f64)> = m.metrics["importance"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    importance.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let roc = t["roc_curve"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = &m.train_window["rows"];
+    ModelDetail {
+        row: model_view(m, champion),
+        confusion: [
+            c["tp"].as_u64().unwrap_or(0),
+            c["fn"].as_u64().unwrap_or(0),
+            c["fp"].as_u64().unwrap_or(0),
+            c["tn"].as_u64().unwrap_or(0),
+        ],
+        precision: f(&t["precision"]),
+        recall: f(&t["recall"]),
+        accuracy: f(&t["accuracy"]),
+        pr_auc: f(&t["pr_auc"]),
+        rows: format!(
+            "train {}, tune {}, test {}",
+            rows["train"], rows["tune"], rows["test"]
+        ),
+        train: window_text(&m.train_window["train"]),
+        tune: window_text(&m.train_window["tune"]),
+        params: serde_json::to_string_pretty(&m.params).unwrap_or_default(),
+        importance: importance
+            .into_iter()
+            .take(15)
+            .map(|(n, v)| (n, format!("{:.1} %", v * 100.0)))
+            .collect(),
+        roc,
+        sha: m.blob_sha256.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/model.html")]
+struct ModelPage {
+    csrf: String,
+    m: ModelDetail,
+    roc: String,
+}
+
+fn parse_version(v: &str) -> Result<i64, Response> {
+    v.parse().map_err(|_| {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "No such model",
+            "Model versions are numbers.",
+        )
+    })
+}
+
+async fn load_summary(s: &AppState, v: i64) -> Result<(ModelSummary, Option<i64>), Response> {
+    let store = s.store.clone();
+    blocking(move || Ok((store.model_summary(v)?, store.champion_version()?)))
+        .await
+        .map_err(|e| match e {
+            super::error::ApiError::NotFound { .. } => error_page(
+                StatusCode::NOT_FOUND,
+                "No such model",
+                &format!("There is no model version {v}."),
+            ),
+            e => e.into_response(),
+        })
+}
+
+async fn model_page(State(s): State<AppState>, admin: Admin, Path(v): Path<String>) -> Response {
+    let v = match parse_version(&v) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (m, champion) = match load_summary(&s, v).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let d = detail(&m, champion);
+    let roc = charts::roc(&[(&format!("v{v}"), "#1f5fa8", &d.roc)]);
+    render(&ModelPage {
+        csrf: admin.csrf,
+        m: d,
+        roc,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/compare.html")]
+struct ComparePage {
+    csrf: String,
+    a: ModelDetail,
+    b: ModelDetail,
+    roc: String,
+}
+
+async fn compare(
+    State(s): State<AppState>,
+    admin: Admin,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (Some(a), Some(b)) = (q.get("a"), q.get("b")) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Pick two versions",
+            "Choose versions a and b to compare.",
+        );
+    };
+    let (a, b) = match (parse_version(a), parse_version(b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (ma, champion) = match load_summary(&s, a).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (mb, _) = match load_summary(&s, b).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (da, db) = (detail(&ma, champion), detail(&mb, champion));
+    let roc = charts::roc(&[
+        (&format!("v{a}"), "#1f5fa8", &da.roc),
+        (&format!("v{b}"), "#d35400", &db.roc),
+    ]);
+    render(&ComparePage {
+        csrf: admin.csrf,
+        a: da,
+        b: db,
+        roc,
+    })
+}
+
+fn reason_of(form: &HashMap<String, String>) -> Result<String, Response> {
+    let r = form.get("reason").map(|r| r.trim()).unwrap_or("");
+    if r.is_empty() {
+        return Err(error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A reason is needed",
+            "Say why; the reason is recorded in the deployment log.",
+        ));
+    }
+    Ok(r.chars().take(500).collect())
+}
+
+async fn promote(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(v): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&form) {
+        return r;
+    }
+    let v = match parse_version(&v) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let reason = match reason_of(&form) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    deploy(&s, move |store| {
+        registry::promote(store, v, &reason, "admin")
+    })
+    .await
+}
+
+async fn rollback(
+    State(s): State<AppState>,
+    admin: Admin,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&form) {
+        return r;
+    }
+    let reason = match reason_of(&form) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    deploy(&s, move |store| registry::rollback(store, &reason, "admin")).await
+}
+
+async fn deploy(
+    s: &AppState,
+    f: impl FnOnce(&crate::store::Store) -> Result<crate::store::Deployment, registry::RegistryError>
+    + Send
+    + 'static,
+) -> Response {
+    let (store, serving) = (s.store.clone(), s.serving.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let d = f(&store)?;
+        let _ = serving.refresh(&store);
+        Ok::<_, registry::RegistryError>(d)
+    })
+    .await;
+    let msg = match result {
+        Ok(Ok(d)) => format!("Version {} is the champion now ({}).", d.version, d.reason),
+        Ok(Err(e)) => format!("Refused: {e}"),
+        Err(e) => format!("Failed: {e}"),
+    };
+    Redirect::to(&format!("/admin/models?message={}", urlencode(&msg))).into_response()
+}
+
+pub struct StationHealth {
+    pub location: &'static str,
+    pub rows: u64,
+    pub latest: String,
+    pub stale: bool,
+    pub last_scrape: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/data.html")]
+struct DataPage {
+    csrf: String,
+    stations: Vec<StationHealth>,
+    missing: Vec<(&'static str, String)>,
+}
+
+async fn data_page(State(s): State<AppState>, admin: Admin) -> Response {
+    let store = s.store.clone();
+    let today = s.clock.today();
+    let stale_after = s.config.server.stale_after_days;
+    let loaded = blocking(move || {
+        Ok((
+            store.station_stats()?,
+            store.missing_rates()?,
+            store.last_scrape_per_station()?,
+        ))
+    })
+    .await;
+    let (stats, missing, outcomes) = match loaded {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let stations = crate::stations::STATIONS
+        .iter()
+        .map(|st| {
+            let stat = stats.iter().find(|x| x.location == st.location);
+            let latest = stat.and_then(|x| x.latest);
+            StationHealth {
+                location: st.location,
+                rows: stat.map_or(0, |x| x.rows),
+                latest: latest.map_or("–".into(), |d| d.to_string()),
+                stale: latest.is_none_or(|d| (today - d).num_days() > stale_after),
+                last_scrape: outcomes
+                    .iter()
+                    .find(|o| o.location == st.location)
+                    .map_or_else(
+                        || "never scraped".into(),
+                        |o| {
+                            format!(
+                                "{} {}: {}{}",
+                                o.month,
+                                o.fetched_at
+                                    .chars()
+                                    .take(16)
+                                    .collect::<String>()
+                                    .replace('T', " "),
+                                o.status,
+                                o.message
+                                    .as_deref()
+                                    .map(|m| format!(" ({m})"))
+                                    .unwrap_or_default()
+                            )
+                        },
+                    ),
+            }
+        })
+        .collect();
+    render(&DataPage {
+        csrf: admin.csrf,
+        stations,
+        missing: missing
+            .into_iter()
+            .map(|(n, r)| (n, format!("{:.1} %", r * 100.0)))
+            .collect(),
+    })
+}

@@ -1,0 +1,572 @@
+//! The JSON API under `/api/v1`, plus `/healthz` and `/readyz`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody, blocking};
+use crate::features;
+use crate::obs::{Compass, DIRS, NUMS, Observation};
+use crate::serving::{Forecast, ForecastError};
+use crate::stations::{self, Station};
+
+/// Largest batch accepted by `POST /api/v1/predict`.
+pub const MAX_BATCH: usize = 1000;
+
+/// How long a computed forecast is reused.
+const FORECAST_TTL: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/forecast/{location}", get(forecast))
+        .route("/api/v1/predict", post(predict))
+        .route("/api/v1/locations", get(locations))
+        .route("/api/v1/models", get(models))
+        .route("/api/v1/models/{version}", get(model))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "raincast",
+        description = "Will it rain tomorrow? Forecasts of a rain day (more than 1 mm in the 24 hours to 9 am) for 49 Australian cities, from a random forest trained on BOM's Daily Weather Observations."
+    ),
+    paths(healthz, readyz, forecast, predict, locations, models, model),
+    components(schemas(
+        ErrorBody,
+        Forecast,
+        PredictInput,
+        PredictOutput,
+        LocationInfo,
+        ModelInfo,
+        ModelList
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+/// Liveness: answers while the process runs.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]
+async fn healthz() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when the database answers and a champion model is loaded.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "ready"),
+    (status = 503, description = "not ready, with the reason", body = ErrorBody)))]
+async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let store = s.store.clone();
+    blocking(move || {
+        store
+            .ping()
+            .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))
+    })
+    .await?;
+    match s.serving.get() {
+        Some(m) => Ok(Json(
+            serde_json::json!({"status": "ready", "model_version": m.version}),
+        )),
+        None => Err(ApiError::Unavailable(match s.serving.refused() {
+            Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
+            None => {
+                "no model is serving yet: import or scrape data, then run `raincast train`".into()
+            }
+        })),
+    }
+}
+
+/// Look a location up, or 422 naming the field.
+pub fn station(name: &str) -> Result<&'static Station, ApiError> {
+    stations::by_location(name).ok_or_else(|| {
+        ApiError::invalid(
+            "location",
+            format!("unknown location `{name}`; GET /api/v1/locations lists the 49 known ones"),
+        )
+    })
+}
+
+fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid(field, format!("`{s}` is not a YYYY-MM-DD date")))
+}
+
+/// In-memory forecasts, keyed by (station, requested date), valid for a short
+/// time and only for the model that made them.
+#[derive(Default)]
+pub struct ForecastCache {
+    entries: std::sync::Mutex<HashMap<(&'static str, Option<NaiveDate>), (Instant, Arc<Forecast>)>>,
+}
+
+impl ForecastCache {
+    fn get(&self, key: (&'static str, Option<NaiveDate>), version: i64) -> Option<Arc<Forecast>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, f) = entries.get(&key)?;
+        (at.elapsed() < FORECAST_TTL && f.model_version == version).then(|| f.clone())
+    }
+
+    fn put(&self, key: (&'static str, Option<NaiveDate>), f: Arc<Forecast>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(key, (Instant::now(), f));
+        }
+    }
+}
+
+/// Forecast of rain tomorrow for one location, from its newest observation
+/// (or from `date`'s).
+#[utoipa::path(get, path = "/api/v1/forecast/{location}",
+    params(("location" = String, Path, description = "weatherAUS location name, e.g. Sydney"),
+           ("date" = Option<String>, Query, description = "forecast from this day's observation (YYYY-MM-DD)")),
+    responses((status = 200, body = Forecast),
+              (status = 404, description = "no observation for that day", body = ErrorBody),
+              (status = 422, description = "unknown location or bad date", body = ErrorBody),
+              (status = 503, description = "no model yet", body = ErrorBody)))]
+async fn forecast(
+    State(s): State<AppState>,
+    Path(location): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Arc<Forecast>>, ApiError> {
+    let st = station(&location)?;
+    let mut date = None;
+    for (k, v) in &query {
+        match k.as_str() {
+            "date" => date = Some(parse_date("date", v)?),
+            other => {
+                return Err(ApiError::invalid(
+                    other,
+                    "unknown query parameter; only `date` is accepted",
+                ));
+            }
+        }
+    }
+    let f = forecast_cached(&s, st, date).await?;
+    count_prediction(f.rain, "forecast");
+    Ok(Json(f))
+}
+
+/// The forecast for a station, from the short-lived cache when fresh. Each
+/// (location, date, model) served is logged once in the prediction log.
+pub async fn forecast_cached(
+    s: &AppState,
+    st: &'static Station,
+    date: Option<NaiveDate>,
+) -> Result<Arc<Forecast>, ApiError> {
+    let model = s.serving.get().ok_or_else(|| {
+        ApiError::Unavailable("no model is serving yet; run a training first".into())
+    })?;
+    let key = (st.location, date);
+    if let Some(f) = s.forecasts.get(key, model.version) {
+        return Ok(f);
+    }
+    let store = s.store.clone();
+    let today = s.clock.today();
+    let stale = s.config.server.stale_after_days;
+    let f = blocking(move || {
+        let f =
+            crate::serving::forecast(&store, &model, st, date, today, stale).map_err(
+                |e| match e {
+                    ForecastError::NoObservation { .. } => ApiError::NotFound {
+                        field: Some("date".into()),
+                        message: e.to_string(),
+                    },
+                    ForecastError::NoData(_) => ApiError::NotFound {
+                        field: Some("location".into()),
+                        message: e.to_string(),
+                    },
+                    ForecastError::Store(e) => e.into(),
+                },
+            )?;
+        store.log_prediction(
+            &f.location,
+            f.observation_date,
+            f.model_version,
+            f.probability,
+            f.threshold,
+        )?;
+        Ok(Arc::new(f))
+    })
+    .await?;
+    s.forecasts.put(key, f.clone());
+    Ok(f)
+}
+
+fn count_prediction(rain: bool, endpoint: &'static str) {
+    metrics::counter!("raincast_predictions_total",
+        "decision" => if rain { "yes" } else { "no" }, "endpoint" => endpoint)
+    .increment(1);
+}
+
+/// One observation in weatherAUS field names. `Location` and `Date` are
+/// required; every other field may be left out or null (missing).
+#[derive(ToSchema)]
+#[allow(non_snake_case, dead_code)]
+pub struct PredictInput {
+    #[schema(example = "Sydney")]
+    Location: String,
+    #[schema(example = "2017-06-24")]
+    Date: String,
+    MinTemp: Option<f64>,
+    MaxTemp: Option<f64>,
+    Rainfall: Option<f64>,
+    Evaporation: Option<f64>,
+    Sunshine: Option<f64>,
+    /// One of the 16 compass points, N … NNW.
+    WindGustDir: Option<String>,
+    WindGustSpeed: Option<f64>,
+    WindDir9am: Option<String>,
+    WindDir3pm: Option<String>,
+    WindSpeed9am: Option<f64>,
+    WindSpeed3pm: Option<f64>,
+    /// 0–100 %.
+    Humidity9am: Option<f64>,
+    Humidity3pm: Option<f64>,
+    Pressure9am: Option<f64>,
+    Pressure3pm: Option<f64>,
+    /// 0–8 oktas.
+    Cloud9am: Option<f64>,
+    Cloud3pm: Option<f64>,
+    Temp9am: Option<f64>,
+    Temp3pm: Option<f64>,
+    /// `Yes` or `No`; derived from Rainfall (> 1.0 mm) when left out.
+    RainToday: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PredictOutput {
+    pub location: String,
+    pub observation_date: NaiveDate,
+    pub forecast_date: NaiveDate,
+    pub probability: f64,
+    pub rain: bool,
+    pub threshold: f64,
+    pub model_version: i64,
+}
+
+/// Validate one JSON observation; `prefix` locates it in the body for errors.
+pub fn observation_from_json(v: &Value, prefix: &str) -> Result<Observation, ApiError> {
+    let path = |k: &str| format!("{prefix}{k}");
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            if prefix.is_empty() {
+                "body"
+            } else {
+                prefix.trim_end_matches('.')
+            },
+            "expected an object of weatherAUS fields",
+        )
+    })?;
+    let text = |k: &str| -> Result<Option<&str>, ApiError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(ApiError::invalid(path(k), "must be a string")),
+        }
+    };
+    let location =
+        text("Location")?.ok_or_else(|| ApiError::invalid(path("Location"), "is required"))?;
+    let st = stations::by_location(location).ok_or_else(|| {
+        ApiError::invalid(path("Location"), format!("unknown location `{location}`"))
+    })?;
+    let date =
+        text("Date")?.ok_or_else(|| ApiError::invalid(path("Date"), "is required (YYYY-MM-DD)"))?;
+    let date = parse_date(&path("Date"), date)?;
+    let mut o = Observation::empty(st.location, date);
+    for key in obj.keys() {
+        let known = key == "Location"
+            || key == "Date"
+            || key == "RainToday"
+            || NUMS.iter().any(|s| s.name == key)
+            || DIRS.iter().any(|(_, n, _)| n == key);
+        if !known {
+            return Err(ApiError::invalid(
+                path(key),
+                "unknown field; fields use weatherAUS names (MinTemp, Humidity3pm, WindDir9am, …)",
+            ));
+        }
+    }
+    for spec in NUMS.iter() {
+        let v = match obj.get(spec.name) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    path(spec.name),
+                    "must be a number or null",
+                ));
+            }
+        };
+        // The API takes cloud cover in the 0–8 oktas of a visible sky.
+        let max = if spec.unit == "oktas" { 8.0 } else { spec.max };
+        if !(spec.min..=max).contains(&v) {
+            return Err(ApiError::invalid(
+                path(spec.name),
+                format!("{v} is outside {}..={max} {}", spec.min, spec.unit),
+            ));
+        }
+        o.nums[spec.field as usize] = Some(v);
+    }
+    for (i, (_, name, _)) in DIRS.iter().enumerate() {
+        if let Some(t) = text(name)? {
+            o.dirs[i] = Some(
+                t.parse::<Compass>()
+                    .map_err(|e| ApiError::invalid(path(name), e))?,
+            );
+        }
+    }
+    o.rain_today = match text("RainToday")? {
+        None => o.derived_rain_today(),
+        Some("Yes") => Some(true),
+        Some("No") => Some(false),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                path("RainToday"),
+                format!("`{other}` is not Yes or No"),
+            ));
+        }
+    };
+    if o.rain_today.is_some()
+        && o.derived_rain_today().is_some()
+        && o.rain_today != o.derived_rain_today()
+    {
+        return Err(ApiError::invalid(
+            path("RainToday"),
+            "contradicts Rainfall (a rain day is Rainfall > 1.0 mm)",
+        ));
+    }
+    Ok(o)
+}
+
+/// Predict from posted observations: one object, or an array of up to 1,000.
+/// Earlier days stored for the same location feed the history features.
+#[utoipa::path(post, path = "/api/v1/predict", request_body = PredictInput,
+    responses((status = 200, body = PredictOutput, description = "one result per observation (an array for an array)"),
+              (status = 400, description = "malformed JSON", body = ErrorBody),
+              (status = 413, description = "body too large", body = ErrorBody),
+              (status = 422, description = "invalid field", body = ErrorBody),
+              (status = 503, description = "no model yet", body = ErrorBody)))]
+async fn predict(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(s.config.server.body_limit_bytes)
+        } else {
+            ApiError::MalformedJson(format!("could not read the body: {e}"))
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
+    let (items, single): (Vec<&Value>, bool) = match &value {
+        Value::Array(a) => {
+            if a.is_empty() || a.len() > MAX_BATCH {
+                return Err(ApiError::invalid(
+                    "body",
+                    format!(
+                        "an array must hold 1 to {MAX_BATCH} observations, not {}",
+                        a.len()
+                    ),
+                ));
+            }
+            (a.iter().collect(), false)
+        }
+        other => (vec![other], true),
+    };
+    let observations = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            observation_from_json(
+                v,
+                &if single {
+                    String::new()
+                } else {
+                    format!("[{i}].")
+                },
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let model = s.serving.get().ok_or_else(|| {
+        ApiError::Unavailable("no model is serving yet; run a training first".into())
+    })?;
+    let store = s.store.clone();
+    let out = blocking(move || {
+        observations
+            .into_iter()
+            .map(|o| {
+                let mut history = store.observations_between(
+                    o.location,
+                    o.date - chrono::Days::new(features::LOOKBACK_DAYS),
+                    o.date - chrono::Days::new(1),
+                )?;
+                let (location, date) = (o.location, o.date);
+                history.push(o);
+                let row = features::encode(&history)
+                    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("empty history")))?;
+                let p = model.predict(&row);
+                Ok(PredictOutput {
+                    location: location.to_string(),
+                    observation_date: date,
+                    forecast_date: features::target_date(date),
+                    probability: p,
+                    rain: p >= model.threshold,
+                    threshold: model.threshold,
+                    model_version: model.version,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    for p in &out {
+        count_prediction(p.rain, "predict");
+    }
+    let json = if single {
+        serde_json::to_value(&out[0])
+    } else {
+        serde_json::to_value(&out)
+    };
+    Ok(Json(json.map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationInfo {
+    #[serde(flatten)]
+    pub station: Station,
+    pub latest_observation: Option<NaiveDate>,
+    pub observations: u64,
+}
+
+/// The 49 stations, with the newest observation date of each.
+#[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = [LocationInfo])))]
+async fn locations(State(s): State<AppState>) -> Result<Json<Vec<LocationInfo>>, ApiError> {
+    let store = s.store.clone();
+    let stats = blocking(move || Ok(store.station_stats()?)).await?;
+    Ok(Json(
+        stations::STATIONS
+            .iter()
+            .map(|st| {
+                let stat = stats.iter().find(|x| x.location == st.location);
+                LocationInfo {
+                    station: *st,
+                    latest_observation: stat.and_then(|x| x.latest),
+                    observations: stat.map_or(0, |x| x.rows),
+                }
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelInfo {
+    pub version: i64,
+    pub created_at: String,
+    pub champion: bool,
+    pub threshold: f64,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub brier: f64,
+    pub decision: Option<String>,
+    pub decision_reason: Option<String>,
+    pub feature_schema: i64,
+    #[schema(value_type = Object)]
+    pub params: Value,
+    #[schema(value_type = Object)]
+    pub train_window: Value,
+    #[schema(value_type = Object)]
+    pub test_window: Value,
+    #[schema(value_type = Object)]
+    pub metrics: Value,
+    pub blob_sha256: String,
+    pub blob_bytes: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub champion: Option<i64>,
+    pub models: Vec<ModelInfo>,
+}
+
+fn model_info(m: crate::store::ModelSummary, champion: Option<i64>) -> ModelInfo {
+    ModelInfo {
+        champion: Some(m.version) == champion,
+        version: m.version,
+        created_at: m.created_at,
+        threshold: m.threshold,
+        f1: m.f1,
+        roc_auc: m.roc_auc,
+        brier: m.brier,
+        decision: m.decision,
+        decision_reason: m.decision_reason,
+        feature_schema: m.feature_schema,
+        params: m.params,
+        train_window: m.train_window,
+        test_window: m.test_window,
+        metrics: m.metrics,
+        blob_sha256: m.blob_sha256,
+        blob_bytes: m.blob_bytes,
+    }
+}
+
+/// Every model version, newest first, with its metrics and the champion marked.
+#[utoipa::path(get, path = "/api/v1/models", responses((status = 200, body = ModelList)))]
+async fn models(State(s): State<AppState>) -> Result<Json<ModelList>, ApiError> {
+    let store = s.store.clone();
+    Ok(Json(
+        blocking(move || {
+            let champion = store.champion_version()?;
+            let models = store
+                .models()?
+                .into_iter()
+                .map(|m| model_info(m, champion))
+                .collect();
+            Ok(ModelList { champion, models })
+        })
+        .await?,
+    ))
+}
+
+/// One model version.
+#[utoipa::path(get, path = "/api/v1/models/{version}",
+    params(("version" = i64, Path, description = "model version")),
+    responses((status = 200, body = ModelInfo),
+              (status = 404, body = ErrorBody),
+              (status = 422, description = "version is not a number", body = ErrorBody)))]
+async fn model(
+    State(s): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Json<ModelInfo>, ApiError> {
+    let version: i64 = version.parse().map_err(|_| {
+        ApiError::invalid("version", format!("`{version}` is not a version number"))
+    })?;
+    let store = s.store.clone();
+    Ok(Json(
+        blocking(move || {
+            let champion = store.champion_version()?;
+            Ok(model_info(store.model_summary(version)?, champion))
+        })
+        .await?,
+    ))
+}

@@ -1,0 +1,255 @@
+//! `/metrics` in Prometheus text format. Counters and histograms are updated
+//! where things happen; gauges that describe state (freshness, the champion's
+//! quality, live accuracy, the database and the process) are read fresh at
+//! each scrape.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics::gauge;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+use super::error::{ApiError, blocking};
+
+/// Latency buckets, in seconds.
+const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+const JOB_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static STARTED: OnceLock<f64> = OnceLock::new();
+
+impl Metrics {
+    /// Install the global recorder once per process.
+    pub fn install() -> Self {
+        STARTED.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0)
+        });
+        let handle = HANDLE
+            .get_or_init(|| {
+                let builder = PrometheusBuilder::new()
+                    .set_buckets_for_metric(
+                        Matcher::Full("raincast_http_request_duration_seconds".into()),
+                        HTTP_BUCKETS,
+                    )
+                    .and_then(|b| {
+                        b.set_buckets_for_metric(
+                            Matcher::Full("raincast_job_duration_seconds".into()),
+                            JOB_BUCKETS,
+                        )
+                    })
+                    .unwrap_or_else(|_| PrometheusBuilder::new());
+                match builder.install_recorder() {
+                    Ok(h) => h,
+                    // Another recorder is installed (a host test harness): keep a private one.
+                    Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+                }
+            })
+            .clone();
+        describe();
+        Self { handle }
+    }
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "raincast_http_requests_total",
+        "HTTP requests by method, matched route and status."
+    );
+    describe_histogram!(
+        "raincast_http_request_duration_seconds",
+        "HTTP request latency."
+    );
+    describe_counter!(
+        "raincast_job_runs_total",
+        "Job runs by kind and final status."
+    );
+    describe_histogram!("raincast_job_duration_seconds", "Job run duration.");
+    describe_gauge!(
+        "raincast_job_last_success_timestamp_seconds",
+        "Unix time of the last successful run, by kind."
+    );
+    describe_gauge!(
+        "raincast_job_running",
+        "1 while a run of that kind is going."
+    );
+    describe_counter!(
+        "raincast_job_retries_total",
+        "Retries of failed scheduled runs."
+    );
+    describe_counter!(
+        "raincast_scrape_rows_total",
+        "Observation rows written by scrapes, by change (inserted, updated)."
+    );
+    describe_counter!(
+        "raincast_scrape_files_rejected_total",
+        "DWO files rejected by the parser."
+    );
+    describe_gauge!(
+        "raincast_observation_age_days",
+        "Days since the newest observation, per station."
+    );
+    describe_gauge!("raincast_observations", "Stored observations, per station.");
+    describe_gauge!(
+        "raincast_champion_version",
+        "Version of the serving model (0 = none)."
+    );
+    describe_gauge!(
+        "raincast_champion_f1",
+        "Test-window F1 (rain = yes) of the serving model."
+    );
+    describe_gauge!(
+        "raincast_champion_roc_auc",
+        "Test-window ROC AUC of the serving model."
+    );
+    describe_gauge!(
+        "raincast_champion_brier",
+        "Test-window Brier score of the serving model."
+    );
+    describe_counter!(
+        "raincast_predictions_total",
+        "Predictions served, by decision and endpoint."
+    );
+    describe_gauge!(
+        "raincast_live_forecasts_verified",
+        "Logged forecasts verified against observed rain, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_forecast_hits",
+        "Verified forecasts whose yes/no call was right, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_forecast_misses",
+        "Verified forecasts whose yes/no call was wrong, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_brier",
+        "Brier score of verified forecasts, last 30 days."
+    );
+    describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(render))
+}
+
+async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let store = s.store.clone();
+    let today = s.clock.today();
+    let (stats, record) = blocking(move || {
+        Ok((
+            store.station_stats()?,
+            store.track_record(None, today - chrono::Days::new(30))?,
+        ))
+    })
+    .await?;
+    for st in crate::stations::STATIONS.iter() {
+        let stat = stats.iter().find(|x| x.location == st.location);
+        gauge!("raincast_observations", "location" => st.location)
+            .set(stat.map_or(0.0, |x| x.rows as f64));
+        if let Some(latest) = stat.and_then(|x| x.latest) {
+            gauge!("raincast_observation_age_days", "location" => st.location)
+                .set((today - latest).num_days() as f64);
+        }
+    }
+    match s.serving.get() {
+        Some(m) => {
+            gauge!("raincast_champion_version").set(m.version as f64);
+            gauge!("raincast_champion_f1").set(m.summary.f1);
+            gauge!("raincast_champion_roc_auc").set(m.summary.roc_auc);
+            gauge!("raincast_champion_brier").set(m.summary.brier);
+        }
+        None => gauge!("raincast_champion_version").set(0.0),
+    }
+    gauge!("raincast_live_forecasts_verified").set(record.verified as f64);
+    gauge!("raincast_live_forecast_hits").set(record.hits as f64);
+    gauge!("raincast_live_forecast_misses").set(record.misses as f64);
+    if let Some(b) = record.brier {
+        gauge!("raincast_live_brier").set(b);
+    }
+    gauge!("raincast_database_size_bytes").set(s.store.file_size() as f64);
+    let mut text = s.metrics.handle.render();
+    text.push_str(&process_metrics());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// CPU, memory and descriptors from `/proc/self` (Linux; only the start time
+/// elsewhere), in Prometheus text, with the standard `process_*` names.
+fn process_metrics() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, v: f64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        );
+    };
+    if let Some(&start) = STARTED.get() {
+        put(
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since the Unix epoch in seconds.",
+            start,
+        );
+    }
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return out;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // SAFETY: sysconf only reads system configuration.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // SAFETY: as above.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
+    if let (Some(u), Some(s)) = (fields.get(11), fields.get(12))
+        && let (Ok(u), Ok(s)) = (u.parse::<f64>(), s.parse::<f64>())
+    {
+        put(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            (u + s) / ticks,
+        );
+    }
+    if let Some(rss) = fields.get(21).and_then(|r| r.parse::<f64>().ok()) {
+        put(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            rss * page,
+        );
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        put(
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            dir.count() as f64,
+        );
+    }
+    out
+}

@@ -1,0 +1,125 @@
+// Browser tests: headless Debian Chromium driven by playwright-core against a
+// running raincast. Started by tests/browser/main.rs, which passes:
+//   RAINCAST_URL       base URL of the server under test
+//   RAINCAST_PASSWORD  its admin password
+//   ARTIFACTS          folder for screenshots
+//   CHROMIUM           the browser binary (default /usr/bin/chromium)
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.RAINCAST_URL;
+const password = process.env.RAINCAST_PASSWORD;
+const artifacts = process.env.ARTIFACTS || "browser-artifacts";
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+let passed = 0, failed = 0;
+const consoleErrors = [];
+
+async function newPage(context) {
+  const page = await context.newPage();
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${page.url()}: ${m.text()}`); });
+  page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
+
+async function test(name, fn) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await newPage(context);
+  try {
+    await fn(page, context);
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split("\n").join("\n  ")}`);
+  } finally {
+    await page.screenshot({ path: `${artifacts}/${name.replace(/[^a-z0-9]+/gi, "-")}.png`, fullPage: true }).catch(() => {});
+    await context.close();
+  }
+}
+
+async function login(page, pw) {
+  await page.goto(`${base}/admin/login`);
+  await page.fill("#password", pw);
+  await Promise.all([page.waitForLoadState("load"), page.click("#login-button")]);
+}
+
+await test("visitor picks a city and sees a probability", async (page) => {
+  await page.goto(`${base}/`);
+  assert.match(await page.title(), /rain tomorrow/i);
+  await page.fill("#city-filter", "sydn");
+  const visible = await page.locator("#city-list li:not([hidden])").count();
+  assert.ok(visible >= 1 && visible <= 3, `filter left ${visible} cities`);
+  await Promise.all([page.waitForURL(/\/forecast\/Sydney$/), page.click("#city-list li:not([hidden]) >> text=Sydney >> nth=0")]);
+  const prob = await page.textContent("#probability");
+  assert.match(prob, /^\s*\d{1,3}\s*%\s*$/, `probability text: ${prob}`);
+  assert.ok(await page.locator("svg.chart").count() >= 1, "charts render");
+});
+
+await test("the numbers are there without JavaScript", async (page, context) => {
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  const p = await noJs.newPage();
+  await p.goto(`${base}/forecast/Sydney`);
+  assert.match(await p.textContent("#probability"), /\d+\s*%/);
+  await p.screenshot({ path: `${artifacts}/no-javascript.png`, fullPage: true });
+  await noJs.close();
+});
+
+await test("admin: wrong password refused, login, train, new version listed", async (page) => {
+  await page.goto(`${base}/admin`);
+  assert.match(page.url(), /\/admin\/login$/, "redirected to the login");
+  await login(page, "not-the-password");
+  assert.ok(await page.locator("#login-error").isVisible(), "wrong password is refused");
+  await login(page, password);
+  assert.match(page.url(), /\/admin$/);
+  await page.goto(`${base}/admin/models`);
+  const before = await page.locator("#models tbody tr").count();
+  await page.goto(`${base}/admin`);
+  await Promise.all([page.waitForURL(/\/admin\/runs\/\d+$/), page.click("#run-train")]);
+  await page.waitForSelector("#live-run[data-done=true]", { timeout: 240_000 });
+  assert.equal((await page.textContent("#live-status")).trim(), "succeeded");
+  assert.match(await page.textContent("#live-log"), /registered version \d+/);
+  await page.goto(`${base}/admin/models`);
+  const after = await page.locator("#models tbody tr").count();
+  assert.equal(after, before + 1, "the new version is in the models table");
+});
+
+await test("a POST without a CSRF token is refused", async (page) => {
+  await login(page, password);
+  const status = await page.evaluate(async () => {
+    const r = await fetch("/admin/jobs/scrape", { method: "POST", body: new URLSearchParams({}), redirect: "manual" });
+    return r.status;
+  });
+  assert.equal(status, 403);
+  const forged = await page.evaluate(async () => {
+    const r = await fetch("/admin/rollback", { method: "POST", body: new URLSearchParams({ csrf: "forged", reason: "x" }), redirect: "manual" });
+    return r.status;
+  });
+  assert.equal(forged, 403);
+});
+
+await test("every page loads without console errors", async (page) => {
+  await login(page, password);
+  const pages = ["/", "/forecast/Sydney", "/forecast/Darwin", "/api/docs", "/admin", "/admin/runs",
+                 "/admin/runs/1", "/admin/models", "/admin/models/1", "/admin/compare?a=1&b=2", "/admin/data"];
+  for (const path of pages) {
+    const resp = await page.goto(`${base}${path}`);
+    assert.ok(resp.status() < 400, `${path} answered ${resp.status()}`);
+    await page.waitForLoadState("networkidle");
+  }
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/forecast/Sydney`);
+  await page.screenshot({ path: `${artifacts}/phone-forecast.png`, fullPage: true });
+  assert.deepEqual(consoleErrors, []);
+});
+
+await browser.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,101 @@
+//! Helpers shared by the integration test crates (included with `#[path]`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The project's shared data folder: `$RAINCAST_SHARED`, else `../shared`
+/// beside the repository. Panics with the missing path: tests that need the
+/// real data must fail loudly, never pass silently.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("RAINCAST_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let probe = dir.join("data/weatherAUS.csv.gz");
+    assert!(
+        probe.exists(),
+        "this test needs the shared data set, but {} is missing (set RAINCAST_SHARED to the folder that holds data/ and fixtures/)",
+        probe.display()
+    );
+    dir
+}
+
+pub fn weather_aus() -> PathBuf {
+    shared_dir().join("data/weatherAUS.csv.gz")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_raincast"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Run the CLI to completion; panics with its output on failure.
+pub fn cli(db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RAINCAST_LOG", "warn")
+        .output()
+        .expect("run raincast");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "raincast {args:?} failed: {text}");
+    text
+}
+
+/// A `raincast serve` child process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `raincast serve` on a free port and wait until /healthz answers.
+pub fn serve(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let log = std::env::var_os("TEST_LOG").is_some();
+    let child = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
+        .env("RAINCAST_LOG", if log { "info" } else { "warn" })
+        .stdout(if log { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start raincast serve");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "raincast serve did not start listening within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
