@@ -519,7 +519,6 @@ fn train(
         .block_on(jobs.start_train(over, crate::jobs::Trigger::Cli))
         .map_err(job_error)?;
     let bar = progress_bar("trees");
-    let mut printed = 0usize;
     let run = loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let run = store.run(run_id)?;
@@ -527,13 +526,6 @@ fn train(
             bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
             bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
         }
-        let lines: Vec<&str> = run.log.lines().collect();
-        if bar.is_hidden() {
-            for l in lines.iter().skip(printed) {
-                eprintln!("{l}");
-            }
-        }
-        printed = lines.len();
         if run.status != crate::store::RunStatus::Running {
             break run;
         }

@@ -453,8 +453,8 @@ fn apply_env(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if rest == "CONFIG" || rest == "LOG" {
-            continue; // handled by the CLI
+        if ["CONFIG", "LOG", "CLOCK_START", "SHARED"].contains(&rest) {
+            continue; // read by the CLI, the clock and the tests, not settings
         }
         let Some((section, key)) = rest.split_once("__") else {
             return Err(invalid(

@@ -66,6 +66,16 @@ impl Store {
                 threshold,
                 obs_date
             ])?;
+            if n == 1 {
+                // Served after the fact (e.g. `?date=` in the past): score it now.
+                tx.prepare_cached(
+                    "UPDATE predictions SET outcome = o.rain_today, scored_at = ?4
+                     FROM observations o
+                     WHERE predictions.location = ?1 AND predictions.for_date = ?2 AND predictions.version = ?3
+                       AND o.location = ?1 AND o.date = ?2 AND o.rain_today IS NOT NULL",
+                )?
+                .execute(rusqlite::params![location, for_date, version, now_text()])?;
+            }
             Ok(n == 1)
         })
     }

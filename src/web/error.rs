@@ -77,6 +77,7 @@ impl ApiError {
         };
         let message = match self {
             ApiError::Internal(_) => "internal error; the details are in the server log".into(),
+            ApiError::Invalid { message, .. } => message.clone(),
             other => other.to_string(),
         };
         ErrorBody {
