@@ -341,13 +341,17 @@ fn print_stations(json: bool) {
 }
 
 fn import(config: &Config, path: &std::path::Path, all: bool) -> Result<(), CliError> {
-    use crate::ingest::weather_aus::{ImportError, import_file};
+    use crate::ingest::weather_aus::{self, ImportError};
     if !path.exists() {
         return Err(CliError::Input(format!("{}: no such file", path.display())));
     }
+    let parsed = weather_aus::load(path).map_err(|e| match e {
+        ImportError::Input(msg) => CliError::Input(msg),
+        ImportError::Store(e) => e.into(),
+    })?;
     let store = open_store(config)?;
     let bar = progress_bar("importing");
-    let report = import_file(&store, path, &|done, total| {
+    let report = weather_aus::store(&store, parsed, &|done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });

@@ -70,35 +70,53 @@ pub struct ImportReport {
     pub rejected: Vec<Rejection>,
 }
 
-/// Read, validate and store. `progress(done, total)` is called as rows are written.
-pub fn import_file(
-    store: &Store,
-    path: &Path,
-    progress: &dyn Fn(u64, u64),
-) -> Result<ImportReport, ImportError> {
+/// A file read and validated, not yet stored.
+pub struct Parsed {
+    pub observations: Vec<Observation>,
+    pub rejected: Vec<Rejection>,
+    pub source: String,
+}
+
+/// Read and validate a file. Nothing is written: whole-file errors leave the
+/// database (and whether it exists at all) untouched.
+pub fn load(path: &Path) -> Result<Parsed, ImportError> {
     let bytes = read_maybe_gz(path)?;
     let (observations, rejected) = parse(&bytes)?;
-    let total = observations.len() as u64;
     let source = format!(
         "weatherAUS:{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
+    Ok(Parsed {
+        observations,
+        rejected,
+        source,
+    })
+}
+
+/// Upsert the valid rows in one transaction. `progress(done, total)` is
+/// called as rows are written.
+pub fn store(
+    store: &Store,
+    parsed: Parsed,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ImportReport, ImportError> {
+    let total = parsed.observations.len() as u64;
     let mut counts = UpsertCounts::default();
     store.write(|tx| {
         let mut done = 0u64;
-        for chunk in observations.chunks(8192) {
-            counts += crate::store::upsert_in(tx, chunk, &source)?;
+        for chunk in parsed.observations.chunks(8192) {
+            counts += crate::store::upsert_in(tx, chunk, &parsed.source)?;
             done += chunk.len() as u64;
             progress(done, total);
         }
         Ok(())
     })?;
     Ok(ImportReport {
-        rows: total + rejected.len() as u64,
+        rows: total + parsed.rejected.len() as u64,
         counts,
-        rejected,
+        rejected: parsed.rejected,
     })
 }
 

@@ -227,3 +227,59 @@ pub fn fit_and_evaluate(
         fit_seconds,
     })
 }
+
+/// Deterministic synthetic weather for tests: humid, falling-pressure days
+/// tend to be followed by rain.
+#[cfg(test)]
+pub(crate) mod synth {
+    use chrono::NaiveDate;
+
+    use crate::obs::{Num, Observation};
+
+    pub fn series(locations: &[&'static str], days: u32, seed: u64) -> Vec<Observation> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f64) / ((1u64 << 31) as f64)
+        };
+        let start = NaiveDate::from_ymd_opt(2012, 1, 1).unwrap();
+        let mut out = Vec::new();
+        for &loc in locations {
+            let mut pressure = 1015.0;
+            let mut humidity: f64 = 50.0;
+            let mut rows: Vec<Observation> = Vec::new();
+            for d in 0..days {
+                let date = start + chrono::Days::new(d as u64);
+                let mut o = Observation::empty(loc, date);
+                pressure += (next() - 0.5) * 8.0 - (pressure - 1015.0) * 0.2;
+                humidity = (humidity + (next() - 0.5) * 40.0).clamp(5.0, 100.0);
+                // Today's rain depends on yesterday's humidity and pressure.
+                let wet = rows.last().map_or(0.2, |y: &Observation| {
+                    let h = y.get(Num::Humidity3pm).unwrap_or(50.0);
+                    let p = y.get(Num::Pressure3pm).unwrap_or(1015.0);
+                    ((h - 40.0) / 60.0 + (1015.0 - p) / 20.0).clamp(0.02, 0.95)
+                });
+                let rain = if next() < wet {
+                    1.5 + next() * 20.0
+                } else {
+                    next() * 0.8
+                };
+                o.set(Num::Rainfall, Some((rain * 10.0f64).round() / 10.0));
+                o.set(Num::Humidity3pm, Some(humidity.round()));
+                o.set(Num::Pressure3pm, Some((pressure * 10.0f64).round() / 10.0));
+                o.set(Num::MaxTemp, Some(20.0 + next() * 10.0));
+                o.rain_today = o.derived_rain_today();
+                if let Some(prev) = rows.last_mut() {
+                    prev.rain_tomorrow = o.rain_today;
+                }
+                rows.push(o);
+            }
+            out.extend(rows);
+        }
+        out
+    }
+}

@@ -304,3 +304,137 @@ fn decide(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::train::synth;
+    use std::time::Duration;
+
+    fn store_with_data() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db"), Duration::from_secs(5)).unwrap();
+        store
+            .upsert_observations(&synth::series(&["Sydney", "Darwin"], 1500, 3), "synth")
+            .unwrap();
+        (dir, store)
+    }
+
+    fn cfg(n_trees: usize, max_depth: usize, seed: u64) -> ModelConfig {
+        ModelConfig {
+            n_trees,
+            max_depth,
+            seed,
+            test_months: 6,
+            tune_months: 6,
+            ..ModelConfig::default()
+        }
+    }
+
+    fn train(store: &Store, c: &ModelConfig) -> TrainReport {
+        train_and_register(
+            store,
+            c,
+            WindowOverride::default(),
+            None,
+            &|_| {},
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn champion_challenger_rollback_and_corruption() {
+        let (_dir, store) = store_with_data();
+        // A weak first model is promoted: there is no champion yet.
+        let weak = cfg(1, 1, 1);
+        let v1 = train(&store, &weak);
+        assert!(v1.promoted, "{}", v1.reason);
+        assert!(v1.reason.contains("first model"));
+        assert_eq!(store.champion_version().unwrap(), Some(v1.version));
+
+        // A stronger challenger beats it on the same window and is promoted.
+        let v2 = train(&store, &cfg(30, 0, 2));
+        assert!(v2.promoted, "{}", v2.reason);
+        assert!(v2.f1 > v1.f1);
+        assert_eq!(
+            v2.champion_f1_same_window.map(|f| (f * 1e9).round()),
+            Some((v1.f1 * 1e9).round())
+        );
+        assert_eq!(store.champion_version().unwrap(), Some(v2.version));
+
+        // A worse challenger is kept out, and the decision is recorded.
+        let v3 = train(&store, &weak);
+        assert!(!v3.promoted);
+        assert_eq!(store.champion_version().unwrap(), Some(v2.version));
+        let s3 = store.model_summary(v3.version).unwrap();
+        assert_eq!(s3.decision.as_deref(), Some("kept out"));
+        assert!(s3.decision_reason.unwrap().contains("does not beat"));
+
+        // Rollback restores the previous champion, recorded with actor and reason.
+        let d = rollback(&store, "v2 misbehaves", "tester").unwrap();
+        assert_eq!(d.version, v1.version);
+        assert_eq!(store.champion_version().unwrap(), Some(v1.version));
+        assert_eq!(store.deployments().unwrap()[0].actor, "tester");
+
+        // A corrupted blob is refused; the champion stays.
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE model_versions SET blob = zeroblob(100) WHERE version = ?1",
+                    [v2.version],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = promote(&store, v2.version, "try", "tester").unwrap_err();
+        assert!(matches!(err, RegistryError::Corrupt { .. }), "{err}");
+        assert_eq!(store.champion_version().unwrap(), Some(v1.version));
+
+        // Serving refuses it too and keeps the good model.
+        let serving = crate::serving::Serving::default();
+        assert_eq!(serving.refresh(&store).unwrap(), Some(v1.version));
+        store.deploy(v2.version, "forced", "tester").unwrap();
+        assert_eq!(serving.refresh(&store).unwrap(), Some(v1.version));
+        assert_eq!(serving.get().unwrap().version, v1.version);
+        assert_eq!(serving.refused().map(|r| r.0), Some(v2.version));
+    }
+
+    #[test]
+    fn a_tampered_blob_fails_the_hash_check() {
+        let (_dir, store) = store_with_data();
+        let v = train(&store, &cfg(3, 4, 9)).version;
+        store
+            .with_conn(|c| {
+                // Same length, one byte changed: only the hash catches it.
+                c.execute(
+                    "UPDATE model_versions SET blob = CAST(substr(blob, 1, 10) || X'FF' || substr(blob, 12) AS BLOB) WHERE version = ?1",
+                    [v],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = load(&store, v).unwrap_err().to_string();
+        assert!(err.contains("SHA-256"), "{err}");
+    }
+
+    #[test]
+    fn training_on_an_empty_database_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("e.db"), Duration::from_secs(5)).unwrap();
+        let err = train_and_register(
+            &store,
+            &cfg(2, 2, 1),
+            WindowOverride::default(),
+            None,
+            &|_| {},
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("no observations"), "{err}");
+    }
+}
