@@ -107,6 +107,7 @@ await test("a POST without a CSRF token is refused", async (page) => {
 
 await test("every page loads without console errors", async (page) => {
   await login(page, password);
+  consoleErrors.length = 0; // earlier tests provoke 401 and 403 on purpose
   const pages = ["/", "/forecast/Sydney", "/forecast/Darwin", "/api/docs", "/admin", "/admin/runs",
                  "/admin/runs/1", "/admin/models", "/admin/models/1", "/admin/compare?a=1&b=2", "/admin/data"];
   for (const path of pages) {
