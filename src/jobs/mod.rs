@@ -493,7 +493,7 @@ impl Jobs {
             let log = |line: String| c.log(line);
             let progress = |done: usize, total: usize| {
                 c.set_progress(serde_json::json!({"trees_done": done, "trees_total": total}));
-                if done == total || done % 10 == 0 {
+                if done == total || done.is_multiple_of(10) {
                     c.log(format!("{done}/{total} trees"));
                 }
             };

@@ -2,6 +2,10 @@
 //! HttpOnly SameSite=Strict cookies, a CSRF token on every POST, slowed-down
 //! failed logins; run jobs now and watch them, runs, models (compare, promote,
 //! roll back), data health. Without a configured password it is disabled.
+//!
+//! Handlers here answer HTML; helpers return a ready `Response` as their error
+//! so a handler can hand it straight back.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;

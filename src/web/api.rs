@@ -113,19 +113,21 @@ fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
 
 /// In-memory forecasts, keyed by (station, requested date), valid for a short
 /// time and only for the model that made them.
+type ForecastKey = (&'static str, Option<NaiveDate>);
+
 #[derive(Default)]
 pub struct ForecastCache {
-    entries: std::sync::Mutex<HashMap<(&'static str, Option<NaiveDate>), (Instant, Arc<Forecast>)>>,
+    entries: std::sync::Mutex<HashMap<ForecastKey, (Instant, Arc<Forecast>)>>,
 }
 
 impl ForecastCache {
-    fn get(&self, key: (&'static str, Option<NaiveDate>), version: i64) -> Option<Arc<Forecast>> {
+    fn get(&self, key: ForecastKey, version: i64) -> Option<Arc<Forecast>> {
         let entries = self.entries.lock().ok()?;
         let (at, f) = entries.get(&key)?;
         (at.elapsed() < FORECAST_TTL && f.model_version == version).then(|| f.clone())
     }
 
-    fn put(&self, key: (&'static str, Option<NaiveDate>), f: Arc<Forecast>) {
+    fn put(&self, key: ForecastKey, f: Arc<Forecast>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() > 10_000 {
                 entries.clear();

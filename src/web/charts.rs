@@ -273,8 +273,11 @@ pub fn line_chart(title: &str, unit: &str, x_labels: &[String], series: &[Series
     s
 }
 
-/// ROC curves, (false positive rate, true positive rate).
-pub fn roc(curves: &[(&str, &str, &[(f64, f64)])]) -> String {
+/// One ROC curve: label, colour, (false positive rate, true positive rate) points.
+pub type RocCurve<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
+
+/// ROC curves on one chart.
+pub fn roc(curves: &[RocCurve<'_>]) -> String {
     let size = 260.0;
     let p = |v: f64| 30.0 + v * (size - 40.0);
     let q = |v: f64| size - 30.0 - v * (size - 40.0);

@@ -1,6 +1,7 @@
 //! The job runner and scheduler against a real local BOM file server, real
 //! SQLite files and (for the end-to-end test) the real binary.
 
+#[allow(dead_code)]
 #[path = "../scrape/server.rs"]
 mod server;
 #[path = "../support/mod.rs"]
