@@ -179,9 +179,9 @@ impl From<anyhow::Error> for CliError {
 impl From<crate::store::StoreError> for CliError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::NotFound(_) | crate::store::StoreError::Conflict(_) => {
-                CliError::Input(e.to_string())
-            }
+            crate::store::StoreError::NotFound(_)
+            | crate::store::StoreError::Conflict(_)
+            | crate::store::StoreError::RunActive { .. } => CliError::Input(e.to_string()),
             other => CliError::Run(other.into()),
         }
     }

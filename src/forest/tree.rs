@@ -165,11 +165,20 @@ impl Stats {
 
     /// `Σ w_c² / W`: the node's weight minus its weighted gini impurity
     /// (`W · gini = W − Σ w_c² / W`). Larger summed over children is better.
+    #[inline(always)]
     fn purity(self, cw: [f64; 2]) -> f64 {
         let (a, b) = self.weighted(cw);
         let w = a + b;
         if w > 0.0 { (a * a + b * b) / w } else { 0.0 }
     }
+}
+
+/// An in-bag row and its packed `bootstrap_count << 1 | label`, kept
+/// together so that gathering statistics reads the latter sequentially.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    row: u32,
+    info: u32,
 }
 
 /// The best split found at a node.
@@ -229,14 +238,12 @@ struct Builder<'a> {
     cfg: &'a TreeConfig,
     rng: Rng,
     cw: [f64; 2],
-    /// Per row: `bootstrap_count << 1 | label` (0 when out of bag).
-    info: Vec<u32>,
     /// In-bag rows; each pending node owns a contiguous range.
-    rows: Vec<u32>,
-    scratch: Vec<u32>,
+    rows: Vec<Entry>,
+    scratch: Vec<Entry>,
     keys: Vec<u64>,
+    codes: Vec<u8>,
     dense: Vec<Stats>,
-    bins: Vec<(u8, Stats)>,
     features: Vec<usize>,
     hist_pool: Vec<Vec<Stats>>,
     nodes: Vec<Node>,
@@ -265,15 +272,13 @@ impl<'a> Builder<'a> {
         let mut rows = Vec::with_capacity(n);
         for (r, (&c, &label)) in counts.iter().zip(y).enumerate() {
             if c > 0 {
-                rows.push(r as u32);
+                rows.push(Entry {
+                    row: r as u32,
+                    info: c << 1 | u32::from(label),
+                });
                 drawn[usize::from(label)] += u64::from(c);
             }
         }
-        let info: Vec<u32> = counts
-            .iter()
-            .zip(y)
-            .map(|(&c, &label)| c << 1 | u32::from(label))
-            .collect();
         drop(counts);
         let balanced = |counts: [u64; 2]| {
             let total = (counts[0] + counts[1]) as f64;
@@ -300,12 +305,11 @@ impl<'a> Builder<'a> {
             cfg,
             rng,
             cw,
-            info,
             rows,
             scratch: Vec::new(),
             keys: Vec::new(),
+            codes: Vec::new(),
             dense: vec![Stats::default(); SLOTS],
-            bins: Vec::with_capacity(SLOTS),
             features: (0..n_features).collect(),
             hist_pool: Vec::new(),
             nodes: Vec::new(),
@@ -315,8 +319,8 @@ impl<'a> Builder<'a> {
 
     fn run(&mut self) {
         let mut total = Stats::default();
-        for &r in &self.rows {
-            total.add(self.info[r as usize]);
+        for e in &self.rows {
+            total.add(e.info);
         }
         let len = self.rows.len();
         // A full histogram only pays off when most features are candidates:
@@ -346,7 +350,8 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             };
-            self.importance[split.feature] += split.score - p.stats.purity(self.cw);
+            // Gini is concave, so the decrease is ≥ 0 up to rounding.
+            self.importance[split.feature] += (split.score - p.stats.purity(self.cw)).max(0.0);
             let mid = self.partition(&p, &split);
             let left = self.nodes.len();
             self.nodes.push(Node::leaf(0.0));
@@ -399,7 +404,7 @@ impl<'a> Builder<'a> {
     fn splittable(&self, s: Stats, depth: usize) -> bool {
         depth < self.cfg.max_depth
             && s.rows >= self.cfg.min_samples_split
-            && s.rows >= 2 * self.cfg.min_samples_leaf
+            && s.rows >= self.cfg.min_samples_leaf.saturating_mul(2)
             && s.n[0] > 0
             && s.n[1] > 0
     }
@@ -461,9 +466,8 @@ impl<'a> Builder<'a> {
         let rows = &self.rows[start..end];
         for (f, h) in hist.chunks_exact_mut(SLOTS).enumerate() {
             let column = self.data.column(f);
-            for &r in rows {
-                let r = r as usize;
-                h[usize::from(column[r])].add(self.info[r]);
+            for e in rows {
+                h[usize::from(column[e.row as usize])].add(e.info);
             }
         }
         hist
@@ -481,8 +485,7 @@ impl<'a> Builder<'a> {
             let j = k + self.rng.below(self.n_features - k);
             self.features.swap(k, j);
             let f = self.features[k];
-            let missing = self.gather(p, f);
-            if let Some(mut cand) = self.scan(missing, p.stats)
+            if let Some(mut cand) = self.best_split_on(p, f)
                 && best.is_none_or(|b| cand.score > b.score)
             {
                 cand.feature = f;
@@ -492,106 +495,79 @@ impl<'a> Builder<'a> {
         best
     }
 
-    /// Fills `self.bins` with the node's non-empty non-missing bins of
-    /// feature `f` in code order and returns the missing rows' statistics.
-    fn gather(&mut self, p: &Pending, f: usize) -> Stats {
-        self.bins.clear();
+    /// Scores every threshold of feature `f` at node `p`: streams the node's
+    /// non-empty bins in code order into a [`Scanner`].
+    fn best_split_on(&mut self, p: &Pending, f: usize) -> Option<Split> {
+        let cw = self.cw;
+        let msl = self.cfg.min_samples_leaf;
         if let Some(hist) = &p.hist {
             let h = &hist[f * SLOTS..(f + 1) * SLOTS];
+            let mut scanner = Scanner::new(h[SLOTS - 1], p.stats, cw, msl);
             for (code, s) in h[..SLOTS - 1].iter().enumerate() {
                 if s.rows > 0 {
-                    self.bins.push((code as u8, *s));
+                    scanner.feed(code as u8, *s);
                 }
             }
-            return h[SLOTS - 1];
+            return scanner.finish();
         }
         let column = self.data.column(f);
         let rows = &self.rows[p.start..p.end];
         if rows.len() < SPARSE_LIMIT {
+            // Sort `(code + 1) mod 256` so that missing values (255) come first
+            // and the scanner knows their statistics before any threshold.
             self.keys.clear();
-            self.keys.extend(rows.iter().map(|&r| {
-                let r = r as usize;
-                u64::from(column[r]) << 32 | u64::from(self.info[r])
+            self.keys.extend(rows.iter().map(|e| {
+                let code = column[e.row as usize].wrapping_add(1);
+                u64::from(code) << 32 | u64::from(e.info)
             }));
             self.keys.sort_unstable();
+            let n_missing = self.keys.partition_point(|&k| k >> 32 == 0);
             let mut missing = Stats::default();
-            for &key in &self.keys {
-                let code = (key >> 32) as u8;
-                let packed = key as u32;
-                if code == MISSING {
-                    missing.add(packed);
-                } else {
-                    match self.bins.last_mut() {
-                        Some((c, s)) if *c == code => s.add(packed),
-                        _ => {
-                            let mut s = Stats::default();
-                            s.add(packed);
-                            self.bins.push((code, s));
-                        }
-                    }
-                }
+            for &key in &self.keys[..n_missing] {
+                missing.add(key as u32);
             }
-            missing
+            let mut scanner = Scanner::new(missing, p.stats, cw, msl);
+            let mut code = 0u8;
+            let mut acc = Stats::default();
+            for &key in &self.keys[n_missing..] {
+                let c = ((key >> 32) as u8).wrapping_sub(1);
+                if c != code && acc.rows > 0 {
+                    scanner.feed(code, acc);
+                    acc = Stats::default();
+                }
+                code = c;
+                acc.add(key as u32);
+            }
+            if acc.rows > 0 {
+                scanner.feed(code, acc);
+            }
+            scanner.finish()
         } else {
+            // Gather the codes first: a loop of independent loads lets many
+            // cache misses overlap; the histogram is then filled from L1.
+            self.codes.clear();
+            self.codes
+                .extend(rows.iter().map(|e| column[e.row as usize]));
             let mut lo = u8::MAX;
             let mut hi = 0u8;
-            for &r in rows {
-                let r = r as usize;
-                let code = column[r];
+            for (e, &code) in rows.iter().zip(&self.codes) {
                 lo = lo.min(code);
                 hi = hi.max(code);
-                self.dense[usize::from(code)].add(self.info[r]);
+                self.dense[usize::from(code)].add(e.info);
             }
             let missing = std::mem::take(&mut self.dense[usize::from(MISSING)]);
+            let mut scanner = Scanner::new(missing, p.stats, cw, msl);
             let hi = hi.min(MISSING - 1);
             if lo <= hi {
                 for code in lo..=hi {
                     let s = std::mem::take(&mut self.dense[usize::from(code)]);
                     if s.rows > 0 {
-                        self.bins.push((code, s));
+                        scanner.feed(code, s);
                     }
                 }
             }
-            missing
+            scanner.finish()
         }
-    }
-
-    /// The best threshold over `self.bins`, trying missing values on each side.
-    fn scan(&self, missing: Stats, total: Stats) -> Option<Split> {
-        let msl = self.cfg.min_samples_leaf;
-        let mut best: Option<Split> = None;
-        let mut cum = Stats::default();
-        for (i, &(code, s)) in self.bins.iter().enumerate() {
-            cum = cum.plus(s);
-            let right_code = self.bins.get(i + 1).map(|&(c, _)| c);
-            if right_code.is_none() && missing.rows == 0 {
-                break;
-            }
-            for missing_left in [false, true] {
-                if missing_left && missing.rows == 0 {
-                    continue;
-                }
-                let left = if missing_left { cum.plus(missing) } else { cum };
-                let right = total.minus(left);
-                if left.rows < msl || right.rows < msl {
-                    continue;
-                }
-                let score = left.purity(self.cw) + right.purity(self.cw);
-                if best.is_none_or(|b| score > b.score) {
-                    best = Some(Split {
-                        feature: 0,
-                        left_code: code,
-                        right_code,
-                        missing_left,
-                        saw_missing: missing.rows > 0,
-                        score,
-                        left,
-                        right,
-                    });
-                }
-            }
-        }
-        best
     }
 
     /// Stable in-place partition of the node's rows; returns the boundary.
@@ -601,7 +577,7 @@ impl<'a> Builder<'a> {
         let mut l = p.start;
         for i in p.start..p.end {
             let r = self.rows[i];
-            let code = column[r as usize];
+            let code = column[r.row as usize];
             let go_left = if code == MISSING {
                 split.missing_left
             } else {
@@ -617,5 +593,106 @@ impl<'a> Builder<'a> {
         self.rows[l..p.end].copy_from_slice(&self.scratch);
         debug_assert_eq!(l - p.start, split.left.rows as usize);
         l
+    }
+}
+
+/// Streaming threshold search over one feature's non-empty bins, fed in
+/// increasing code order; the missing rows' statistics are known upfront.
+/// The best candidate is kept in plain fields (this is the innermost loop).
+struct Scanner {
+    missing: Stats,
+    total: Stats,
+    cw: [f64; 2],
+    min_leaf: u32,
+    /// Non-missing rows with codes up to `prev`.
+    cum: Stats,
+    prev: u8,
+    /// Best score so far as a fraction `best_num / best_den` (`den > 0`), so
+    /// candidates are compared by cross-multiplication without dividing.
+    best_num: f64,
+    best_den: f64,
+    best_left_code: u8,
+    /// Right code of the best split; 256 = none (all values left).
+    best_right_code: u16,
+    best_missing_left: bool,
+    best_left: Stats,
+}
+
+impl Scanner {
+    #[inline]
+    fn new(missing: Stats, total: Stats, cw: [f64; 2], min_leaf: u32) -> Self {
+        Self {
+            missing,
+            total,
+            cw,
+            min_leaf,
+            cum: Stats::default(),
+            prev: 0,
+            best_num: -1.0,
+            best_den: 1.0,
+            best_left_code: 0,
+            best_right_code: 0,
+            best_missing_left: false,
+            best_left: Stats::default(),
+        }
+    }
+
+    /// The next non-empty bin.
+    #[inline(always)]
+    fn feed(&mut self, code: u8, s: Stats) {
+        if self.cum.rows > 0 {
+            self.candidate(u16::from(code));
+        }
+        self.cum = self.cum.plus(s);
+        self.prev = code;
+    }
+
+    /// Scores the threshold between `self.prev` and `right_code` (or, with
+    /// 256, "every value left, missing right"), missing on either side.
+    #[inline(always)]
+    fn candidate(&mut self, right_code: u16) {
+        self.try_side(right_code, false, self.cum);
+        if self.missing.rows > 0 {
+            self.try_side(right_code, true, self.cum.plus(self.missing));
+        }
+    }
+
+    #[inline(always)]
+    fn try_side(&mut self, right_code: u16, missing_left: bool, left: Stats) {
+        let right = self.total.minus(left);
+        if left.rows < self.min_leaf || right.rows < self.min_leaf {
+            return;
+        }
+        // score = sq_l / w_l + sq_r / w_r = (sq_l·w_r + sq_r·w_l) / (w_l·w_r)
+        let (l0, l1) = left.weighted(self.cw);
+        let (r0, r1) = right.weighted(self.cw);
+        let (wl, wr) = (l0 + l1, r0 + r1);
+        let num = (l0 * l0 + l1 * l1) * wr + (r0 * r0 + r1 * r1) * wl;
+        let den = wl * wr;
+        if num * self.best_den > self.best_num * den {
+            self.best_num = num;
+            self.best_den = den;
+            self.best_left_code = self.prev;
+            self.best_right_code = right_code;
+            self.best_missing_left = missing_left;
+            self.best_left = left;
+        }
+    }
+
+    #[inline]
+    fn finish(mut self) -> Option<Split> {
+        if self.cum.rows > 0 && self.missing.rows > 0 {
+            self.candidate(256);
+        }
+        (self.best_num >= 0.0).then(|| Split {
+            feature: 0,
+            left_code: self.best_left_code,
+            right_code: u8::try_from(self.best_right_code).ok(),
+            missing_left: self.best_missing_left,
+            saw_missing: self.missing.rows > 0,
+            score: self.best_num / self.best_den,
+            left: self.best_left,
+            right: self.total.minus(self.best_left),
+        })
     }
 }

@@ -199,6 +199,8 @@ struct Inner {
     serving: Arc<Serving>,
     running: Mutex<HashMap<JobKind, i64>>,
     shutdown: Arc<AtomicBool>,
+    /// Wakes sleepers (retry backoff) when shutdown starts.
+    stopping: tokio::sync::Notify,
     tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
@@ -231,6 +233,7 @@ impl Jobs {
                 serving,
                 running: Mutex::new(HashMap::new()),
                 shutdown: Arc::new(AtomicBool::new(false)),
+                stopping: tokio::sync::Notify::new(),
                 tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
             }),
         }
@@ -283,13 +286,8 @@ impl Jobs {
                 .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
             Ok(id) => id,
-            Err(StoreError::Conflict(msg)) => {
-                // Another process runs this kind; its id is in the message.
-                let run_id = msg
-                    .rsplit("run ")
-                    .next()
-                    .and_then(|s| s.trim_end_matches(')').parse().ok())
-                    .unwrap_or(0);
+            Err(StoreError::RunActive { run_id, .. }) => {
+                // Another process runs this kind.
                 return Err(JobError::AlreadyRunning {
                     kind: kind.as_str(),
                     run_id,
@@ -616,6 +614,7 @@ impl Jobs {
     /// flag, and this waits for them to record how they ended.
     pub async fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::Release);
+        self.inner.stopping.notify_waiters();
         let mut tasks = self.inner.tasks.lock().await;
         while tasks.join_next().await.is_some() {}
     }
@@ -695,9 +694,13 @@ impl Jobs {
                     );
                     metrics::counter!("raincast_job_retries_total", "kind" => kind.as_str())
                         .increment(1);
-                    tokio::time::sleep(wait).await;
+                    let stopping = self.inner.stopping.notified();
                     if self.inner.shutdown.load(Ordering::Acquire) {
                         return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopping => return,
                     }
                     trigger = Trigger::Retry;
                 }

@@ -45,6 +45,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// A run of this kind is going, in this or another process.
+    #[error("a {kind} run is already going (run {run_id})")]
+    RunActive { kind: String, run_id: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -160,8 +163,21 @@ impl Store {
         self.with_conn(|c| {
             let mut out = Connection::open(dest)?;
             {
+                // One step copies every page under a single read transaction.
+                // In WAL mode writers carry on meanwhile, and the copy cannot
+                // be restarted (and starved) by their commits, as a paged
+                // backup would be.
+                use rusqlite::backup::StepResult;
                 let backup = rusqlite::backup::Backup::new(c, &mut out)?;
-                backup.run_to_completion(256, Duration::from_millis(5), None)?;
+                loop {
+                    match backup.step(-1)? {
+                        StepResult::Done => break,
+                        StepResult::More | StepResult::Busy | StepResult::Locked => {
+                            std::thread::sleep(Duration::from_millis(5))
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
             }
             let check: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
             if check != "ok" {

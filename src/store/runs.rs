@@ -87,7 +87,7 @@ fn pid_alive(pid: i64) -> bool {
 
 impl Store {
     /// Record the start of a run, unless a run of the same kind is going (in
-    /// this or another process): then `Conflict` names the running run's id.
+    /// this or another process): then `RunActive` names the running run's id.
     /// A "running" row whose process is gone is closed as interrupted first.
     pub fn start_run(&self, kind: &str, trigger: &str) -> Result<i64> {
         self.write(|tx| {
@@ -104,9 +104,10 @@ impl Store {
                 })?;
             if let Some((id, pid)) = running {
                 if pid.is_some_and(pid_alive) {
-                    return Err(StoreError::Conflict(format!(
-                        "a {kind} run is already going (run {id})"
-                    )));
+                    return Err(StoreError::RunActive {
+                        kind: kind.to_string(),
+                        run_id: id,
+                    });
                 }
                 tx.execute(
                     "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1",

@@ -105,6 +105,7 @@ impl From<crate::store::StoreError> for ApiError {
                 message: format!("{what} not found"),
             },
             crate::store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            e @ crate::store::StoreError::RunActive { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -103,7 +103,7 @@ fn describe() {
         "DWO files rejected by the parser."
     );
     describe_gauge!(
-        "raincast_observation_age_days",
+        "raincast_observation_age_seconds",
         "Days since the newest observation, per station."
     );
     describe_gauge!("raincast_observations", "Stored observations, per station.");
@@ -152,7 +152,8 @@ pub fn router() -> Router<AppState> {
 
 async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let store = s.store.clone();
-    let today = s.clock.today();
+    let now = s.clock.now();
+    let today = now.date_naive();
     let (stats, record) = blocking(move || {
         Ok((
             store.station_stats()?,
@@ -165,8 +166,11 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
         gauge!("raincast_observations", "location" => st.location)
             .set(stat.map_or(0.0, |x| x.rows as f64));
         if let Some(latest) = stat.and_then(|x| x.latest) {
-            gauge!("raincast_observation_age_days", "location" => st.location)
-                .set((today - latest).num_days() as f64);
+            let end_of_day = (latest + chrono::Days::new(1))
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc();
+            gauge!("raincast_observation_age_seconds", "location" => st.location)
+                .set((now - end_of_day).num_seconds().max(0) as f64);
         }
     }
     match s.serving.get() {

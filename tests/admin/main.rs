@@ -1,0 +1,500 @@
+//! The admin console over HTTP: disabled without a password, sessions,
+//! cookies, CSRF, job triggers, promotion and logout.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "../support/app.rs"]
+mod app;
+
+use std::time::{Duration, Instant};
+
+use app::{TestApp, spawn_app_with};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn admin_app(tweak: impl FnOnce(&mut raincast::config::Config)) -> TestApp {
+    spawn_app_with(true, |c| {
+        c.admin.password = PASSWORD.into();
+        tweak(c);
+    })
+    .await
+}
+
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The value of cookie `name` set by a response.
+fn cookie(set: &[String], name: &str) -> Option<String> {
+    set.iter()
+        .filter_map(|c| c.split(';').next()?.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The `csrf` hidden field of a page.
+fn csrf_in(html: &str) -> String {
+    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// Log in as a browser would: fetch the form (nonce cookie + field), post it.
+async fn login_with(app: &TestApp, password: &str, https: bool) -> reqwest::Response {
+    let mut get = app.get("/admin/login");
+    if https {
+        get = get.header("x-forwarded-proto", "https");
+    }
+    let form = get.send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let nonce = cookie(&set_cookies(&form), "raincast_login").expect("login nonce cookie");
+    assert_eq!(csrf_in(&form.text().await.unwrap()), nonce);
+    let mut post = app
+        .post("/admin/login")
+        .header(COOKIE, format!("raincast_login={nonce}"))
+        .form(&[("csrf", nonce.as_str()), ("password", password)]);
+    if https {
+        post = post.header("x-forwarded-proto", "https");
+    }
+    post.send().await.unwrap()
+}
+
+/// A logged-in session: its cookie header and CSRF token.
+async fn login(app: &TestApp) -> (String, String) {
+    let resp = login_with(app, PASSWORD, false).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/admin");
+    let id = cookie(&set_cookies(&resp), "raincast_session").expect("session cookie");
+    let cookie = format!("raincast_session={id}");
+    let page = app
+        .get("/admin")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = csrf_in(&page.text().await.unwrap());
+    (cookie, csrf)
+}
+
+const GET_ROUTES: [&str; 8] = [
+    "/admin",
+    "/admin/runs",
+    "/admin/runs/1",
+    "/admin/runs/1/json",
+    "/admin/models",
+    "/admin/models/1",
+    "/admin/compare?a=1&b=2",
+    "/admin/data",
+];
+const POST_ROUTES: [&str; 4] = [
+    "/admin/jobs/train",
+    "/admin/models/1/promote",
+    "/admin/rollback",
+    "/admin/logout",
+];
+
+/// Every admin route refuses a request carrying `cookie` (if any): pages
+/// redirect to the login, the JSON route and every POST answer 401.
+async fn assert_all_refused(app: &TestApp, cookie: Option<&str>, what: &str) {
+    for path in GET_ROUTES {
+        let mut req = app.get(path);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        if path.ends_with("/json") {
+            assert_eq!(status, 401, "{what}: GET {path}");
+        } else {
+            assert!(
+                status.is_redirection(),
+                "{what}: GET {path} answered {status}"
+            );
+            assert_eq!(
+                resp.headers()[LOCATION],
+                "/admin/login",
+                "{what}: GET {path}"
+            );
+        }
+    }
+    for path in POST_ROUTES {
+        let mut req = app
+            .post(path)
+            .form(&[("csrf", "whatever"), ("reason", "because")]);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{what}: POST {path}");
+        let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "unauthorized", "{what}: POST {path}");
+    }
+    // Nothing was started or promoted.
+    assert!(
+        app.store
+            .runs(Some("train"), 10)
+            .unwrap()
+            .iter()
+            .all(|r| r.trigger != "admin")
+    );
+    assert_eq!(app.store.champion_version().unwrap(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disabled_without_a_password() {
+    let app = spawn_app_with(true, |_| {}).await;
+    assert!(!app.state.auth.enabled());
+    for path in [
+        "/admin",
+        "/admin/login",
+        "/admin/models",
+        "/admin/runs/1/json",
+    ] {
+        let resp = app.get(path).send().await.unwrap();
+        assert_eq!(resp.status(), 503, "GET {path}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("disabled"), "GET {path}: {html}");
+    }
+    for path in POST_ROUTES.iter().chain(&["/admin/login"]) {
+        let resp = app
+            .post(path)
+            .form(&[("csrf", "x"), ("password", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "POST {path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_needs_a_live_session() {
+    let app = admin_app(|_| {}).await;
+    // A finished run 1, so that the run pages have something to show.
+    let id = app.store.start_run("train", "cli").unwrap();
+    app.store
+        .finish_run(
+            id,
+            raincast::store::RunStatus::Succeeded,
+            None,
+            None,
+            "done\n",
+        )
+        .unwrap();
+    assert_eq!(id, 1);
+
+    assert_all_refused(&app, None, "no cookie").await;
+    let forged = format!("raincast_session={}", "ab".repeat(32));
+    assert_all_refused(&app, Some(&forged), "forged cookie").await;
+    assert_all_refused(&app, Some("raincast_session="), "empty cookie").await;
+
+    // With a live session every page answers.
+    let (session, csrf) = login(&app).await;
+    for path in GET_ROUTES {
+        let resp = app.get(path).header(COOKIE, &session).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET {path} with a session");
+    }
+    // A session cookie under another name, or the login nonce, is no session.
+    let renamed = session.replace("raincast_session", "raincast_login");
+    assert_all_refused(&app, Some(&renamed), "nonce cookie").await;
+
+    // Logged out, the old cookie is dead (the same as an expired one).
+    let out = app
+        .post("/admin/logout")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()[LOCATION], "/admin/login");
+    let cleared = set_cookies(&out);
+    assert_eq!(cookie(&cleared, "raincast_session").as_deref(), Some(""));
+    assert!(cleared[0].contains("Max-Age=0"), "{cleared:?}");
+    assert_all_refused(&app, Some(&session), "logged-out cookie").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_sets_a_strict_http_only_cookie() {
+    let app = admin_app(|_| {}).await;
+    let resp = login_with(&app, PASSWORD, false).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = set_cookies(&resp);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("raincast_session="))
+        .expect("session cookie");
+    let attrs: Vec<&str> = session.split(';').map(str::trim).collect();
+    assert!(attrs.contains(&"HttpOnly"), "{session}");
+    assert!(attrs.contains(&"SameSite=Strict"), "{session}");
+    assert!(attrs.contains(&"Path=/admin"), "{session}");
+    assert!(
+        !attrs.contains(&"Secure"),
+        "plain http: no Secure: {session}"
+    );
+    let id = cookie(&set, "raincast_session").unwrap();
+    assert_eq!(id.len(), 64, "a 256-bit token: {id}");
+    // The login nonce is cleared.
+    assert_eq!(cookie(&set, "raincast_login").as_deref(), Some(""));
+
+    // Behind a TLS proxy the cookie is Secure.
+    let resp = login_with(&app, PASSWORD, true).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = set_cookies(&resp);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("raincast_session="))
+        .unwrap();
+    assert!(
+        session.split(';').map(str::trim).any(|a| a == "Secure"),
+        "{session}"
+    );
+    // Two logins, two different sessions.
+    assert_ne!(cookie(&set, "raincast_session").unwrap(), id);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_and_missing_nonce_are_refused() {
+    let app = admin_app(|_| {}).await;
+    let resp = login_with(&app, "wrong", false).await;
+    assert_eq!(resp.status(), 401);
+    let set = set_cookies(&resp);
+    assert_eq!(cookie(&set, "raincast_session"), None, "{set:?}");
+    assert!(resp.text().await.unwrap().contains("Wrong password"));
+
+    // The form without its nonce cookie (a cross-site post) is refused before the password is checked.
+    let resp = app
+        .post("/admin/login")
+        .form(&[("csrf", "abc"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(cookie(&set_cookies(&resp), "raincast_session"), None);
+    // With a mismatched nonce too.
+    let resp = app
+        .post("/admin/login")
+        .header(COOKIE, "raincast_login=abd")
+        .form(&[("csrf", "abc"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+
+    // The right password still works after a failure (after the slow-down).
+    let started = Instant::now();
+    let resp = login_with(&app, PASSWORD, false).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "failed logins slow the next one"
+    );
+    app.stop().await;
+}
+
+/// Poll a run's JSON until it is no longer running.
+async fn wait_run(app: &TestApp, session: &str, id: i64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let resp = app
+            .get(&format!("/admin/runs/{id}/json"))
+            .header(COOKIE, session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let v: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        if v["status"] != "running" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "run {id} still running: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posts_need_the_csrf_token() {
+    let app = admin_app(|_| {}).await;
+    let (session, csrf) = login(&app).await;
+    for form in [
+        vec![],
+        vec![("csrf", "0".repeat(64))],
+        vec![("csrf", csrf[..63].to_string())],
+    ] {
+        for path in POST_ROUTES {
+            let resp = app
+                .post(path)
+                .header(COOKIE, &session)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403, "POST {path} with {form:?}");
+        }
+    }
+    assert!(
+        app.store.runs(None, 10).unwrap().is_empty(),
+        "nothing started"
+    );
+
+    // With the token: a training starts and the browser is sent to its page.
+    let resp = app
+        .post("/admin/jobs/train")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    let id: i64 = to
+        .strip_prefix("/admin/runs/")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("redirected to {to}"));
+    let page = app.get(&to).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let run = wait_run(&app, &session, id).await;
+    assert_eq!(run["kind"], "train");
+    assert_eq!(run["trigger"], "admin");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(app.store.models().unwrap().len(), 3, "version 3 registered");
+
+    // Unknown job kind.
+    let resp = app
+        .post("/admin/jobs/bake")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // Promote needs a reason; with one, version 2 serves; rollback brings 1 back.
+    let resp = app
+        .post("/admin/models/2/promote")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("reason", "  ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let resp = app
+        .post("/admin/models/2/promote")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("reason", "admin test")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        to.starts_with("/admin/models?message=Version%202%20is%20the%20champion"),
+        "{to}"
+    );
+    assert_eq!(app.state.serving.get().map(|m| m.version), Some(2));
+    let resp = app
+        .post("/admin/rollback")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("reason", "back")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.state.serving.get().map(|m| m.version), Some(1));
+    let d = app.store.deployments().unwrap();
+    assert_eq!(
+        (d[0].version, d[0].actor.as_str(), d[0].reason.as_str()),
+        (1, "admin", "back")
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_trigger_while_one_runs_is_409() {
+    // Big enough to still be training when the second request arrives.
+    let app = admin_app(|c| {
+        c.model.n_trees = 500;
+        c.model.max_depth = 0;
+    })
+    .await;
+    let (session, csrf) = login(&app).await;
+    let trigger = || {
+        app.post("/admin/jobs/train")
+            .header(COOKIE, &session)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+    };
+    let first = trigger().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = trigger().await.unwrap();
+    assert_eq!(second.status(), 409);
+    let html = second.text().await.unwrap();
+    assert!(html.contains("already going"), "{html}");
+    // A refresh conflicts with a training too.
+    let third = app
+        .post("/admin/jobs/refresh")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 409);
+    assert_eq!(app.store.runs(Some("train"), 10).unwrap().len(), 1);
+    // Stopping the server stops the training at a safe point.
+    let store = app.store.clone();
+    app.stop().await;
+    let runs = store.runs(Some("train"), 10).unwrap();
+    assert_eq!(
+        runs[0].status,
+        raincast::store::RunStatus::Cancelled,
+        "{:?}",
+        runs[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_going_in_another_process_is_409() {
+    let app = admin_app(|_| {}).await;
+    let (session, csrf) = login(&app).await;
+    // `raincast train` in another process holds the run (its pid is alive: ours).
+    let other = app.store.start_run("train", "cli").unwrap();
+    let resp = app
+        .post("/admin/jobs/train")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(&format!("run {other}")),
+        "names the running run: {html}"
+    );
+    // Once it is over, a training starts.
+    app.store
+        .finish_run(other, raincast::store::RunStatus::Succeeded, None, None, "")
+        .unwrap();
+    let resp = app
+        .post("/admin/jobs/train")
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let id: i64 = resp.headers()[LOCATION].to_str().unwrap()["/admin/runs/".len()..]
+        .parse()
+        .unwrap();
+    assert_eq!(wait_run(&app, &session, id).await["status"], "succeeded");
+    app.stop().await;
+}
