@@ -25,10 +25,16 @@ fn write(dir: &Path, name: &str, s: &train::Samples) -> std::io::Result<()> {
 }
 
 fn read(dir: &Path, name: &str) -> std::io::Result<(Vec<f32>, Vec<bool>)> {
-    let x = std::fs::read(dir.join(format!("{name}_x.f32")))?
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    use std::io::Read;
+    let path = dir.join(format!("{name}_x.f32"));
+    let len = std::fs::metadata(&path)?.len() as usize;
+    let mut file = std::io::BufReader::new(std::fs::File::open(&path)?);
+    let mut x = Vec::with_capacity(len / 4);
+    let mut buf = [0u8; 4];
+    for _ in 0..len / 4 {
+        file.read_exact(&mut buf)?;
+        x.push(f32::from_le_bytes(buf));
+    }
     let y = std::fs::read(dir.join(format!("{name}_y.u8")))?
         .into_iter()
         .map(|b| b == 1)
@@ -64,14 +70,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("fit") if args.len() == 3 => {
             let dir = Path::new(&args[2]);
             let (x, y) = read(dir, "train")?;
-            let (tx, ty) = read(dir, "tune")?;
-            let (sx, sy) = read(dir, "test")?;
             let params = ModelConfig::default().forest_params()?;
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
             let forest = valid.fit_matrix(&x, N_FEATURES, &y, &FitOptions::default())?;
             let fit = started.elapsed().as_secs_f64();
+            let train_rows = y.len();
+            drop((x, y));
+            let (tx, ty) = read(dir, "tune")?;
+            let (sx, sy) = read(dir, "test")?;
             let threshold = metrics::best_threshold(&forest.predict_proba(&tx, N_FEATURES), &ty);
             let m = metrics::evaluate(&forest.predict_proba(&sx, N_FEATURES), &sy, threshold);
             let row = &sx[..N_FEATURES];
@@ -84,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
             println!(
                 "{{\"impl\": \"raincast\", \"fit_seconds\": {fit:.3}, \"train_rows\": {}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.4}, \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {}, \"_\": {}}}",
-                y.len(),
+                train_rows,
                 m.f1,
                 m.roc_auc,
                 m.brier,
