@@ -33,6 +33,16 @@ use crate::store::{JobRun, ModelSummary, RunStatus};
 use crate::train::registry;
 
 const SESSION_COOKIE: &str = "raincast_session";
+
+/// A page, or the response that replaces it (an error page, a redirect).
+type Page = Result<Response, Response>;
+
+/// Blocking store reads for a page; a failure becomes the error response.
+async fn load<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, super::error::ApiError> + Send + 'static,
+) -> Result<T, Response> {
+    blocking(f).await.map_err(IntoResponse::into_response)
+}
 const LOGIN_COOKIE: &str = "raincast_login";
 
 /// Hash a password for `admin.password_hash`.
@@ -341,10 +351,8 @@ async fn logout(
     admin: Admin,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = admin.check_csrf(&form) {
-        return r;
-    }
+) -> Page {
+    admin.check_csrf(&form)?;
     if let Some(id) = cookie_value(&headers, SESSION_COOKIE) {
         s.auth.remove(id);
     }
@@ -353,7 +361,7 @@ async fn logout(
         header::SET_COOKIE,
         s.auth.cookie(&headers, SESSION_COOKIE, "", 0),
     );
-    resp
+    Ok(resp)
 }
 
 pub struct RunRow {
@@ -414,9 +422,9 @@ async fn dashboard(
     State(s): State<AppState>,
     admin: Admin,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Page {
     let store = s.store.clone();
-    let loaded = blocking(move || {
+    let (runs, champion, models, observations) = load(move || {
         Ok((
             store.runs(None, 20)?,
             store.champion_version()?,
@@ -424,19 +432,15 @@ async fn dashboard(
             store.count_observations()?,
         ))
     })
-    .await;
-    let (runs, champion, models, observations) = match loaded {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    render(&Dashboard {
+    .await?;
+    Ok(render(&Dashboard {
         csrf: admin.csrf,
         message: q.get("message").cloned(),
         runs: runs.iter().map(run_row).collect(),
         champion,
         models,
         observations,
-    })
+    }))
 }
 
 async fn run_job(
@@ -444,29 +448,27 @@ async fn run_job(
     admin: Admin,
     Path(kind): Path<String>,
     Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = admin.check_csrf(&form) {
-        return r;
-    }
+) -> Page {
+    admin.check_csrf(&form)?;
     let Ok(kind) = kind.parse::<JobKind>() else {
-        return error_page(
+        return Err(error_page(
             StatusCode::NOT_FOUND,
             "Unknown job",
             "Jobs are scrape, train and refresh.",
-        );
+        ));
     };
     match s.jobs.start(kind, Trigger::Admin).await {
-        Ok(id) => Redirect::to(&format!("/admin/runs/{id}")).into_response(),
-        Err(e @ JobError::AlreadyRunning { .. }) => error_page(
+        Ok(id) => Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response()),
+        Err(e @ JobError::AlreadyRunning { .. }) => Err(error_page(
             StatusCode::CONFLICT,
             "Refused",
             &format!("Not started: {e}."),
-        ),
-        Err(e) => error_page(
+        )),
+        Err(e) => Err(error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Cannot start",
             &e.to_string(),
-        ),
+        )),
     }
 }
 
@@ -488,15 +490,13 @@ struct RunsPage {
     runs: Vec<RunRow>,
 }
 
-async fn runs_page(State(s): State<AppState>, admin: Admin) -> Response {
+async fn runs_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
-    match blocking(move || Ok(store.runs(None, 200)?)).await {
-        Ok(runs) => render(&RunsPage {
-            csrf: admin.csrf,
-            runs: runs.iter().map(run_row).collect(),
-        }),
-        Err(e) => e.into_response(),
-    }
+    let runs = load(move || Ok(store.runs(None, 200)?)).await?;
+    Ok(render(&RunsPage {
+        csrf: admin.csrf,
+        runs: runs.iter().map(run_row).collect(),
+    }))
 }
 
 #[derive(Template)]
@@ -622,20 +622,16 @@ async fn models_page(
     State(s): State<AppState>,
     admin: Admin,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Page {
     let store = s.store.clone();
-    let loaded = blocking(move || {
+    let (models, champion, deployments) = load(move || {
         Ok((
             store.models()?,
             store.champion_version()?,
             store.deployments()?,
         ))
     })
-    .await;
-    let (models, champion, deployments) = match loaded {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    .await?;
     let mut asc: Vec<&ModelSummary> = models.iter().collect();
     asc.reverse();
     let labels: Vec<String> = asc.iter().map(|m| format!("v{}", m.version)).collect();
@@ -662,13 +658,13 @@ async fn models_page(
             ],
         )
     };
-    render(&ModelsPage {
+    Ok(render(&ModelsPage {
         csrf: admin.csrf,
         models: models.iter().map(|m| model_view(m, champion)).collect(),
         chart,
         deployments,
         message: q.get("message").cloned(),
-    })
+    }))
 }
 
 /// Everything the model page and the comparison show of one version.
@@ -771,22 +767,16 @@ async fn load_summary(s: &AppState, v: i64) -> Result<(ModelSummary, Option<i64>
         })
 }
 
-async fn model_page(State(s): State<AppState>, admin: Admin, Path(v): Path<String>) -> Response {
-    let v = match parse_version(&v) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let (m, champion) = match load_summary(&s, v).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn model_page(State(s): State<AppState>, admin: Admin, Path(v): Path<String>) -> Page {
+    let v = parse_version(&v)?;
+    let (m, champion) = load_summary(&s, v).await?;
     let d = detail(&m, champion);
     let roc = charts::roc(&[(&format!("v{v}"), "#1f5fa8", &d.roc)]);
-    render(&ModelPage {
+    Ok(render(&ModelPage {
         csrf: admin.csrf,
         m: d,
         roc,
-    })
+    }))
 }
 
 #[derive(Template)]
@@ -802,37 +792,28 @@ async fn compare(
     State(s): State<AppState>,
     admin: Admin,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Page {
     let (Some(a), Some(b)) = (q.get("a"), q.get("b")) else {
-        return error_page(
+        return Err(error_page(
             StatusCode::BAD_REQUEST,
             "Pick two versions",
             "Choose versions a and b to compare.",
-        );
+        ));
     };
-    let (a, b) = match (parse_version(a), parse_version(b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let (ma, champion) = match load_summary(&s, a).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let (mb, _) = match load_summary(&s, b).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (a, b) = (parse_version(a)?, parse_version(b)?);
+    let (ma, champion) = load_summary(&s, a).await?;
+    let (mb, _) = load_summary(&s, b).await?;
     let (da, db) = (detail(&ma, champion), detail(&mb, champion));
     let roc = charts::roc(&[
         (&format!("v{a}"), "#1f5fa8", &da.roc),
         (&format!("v{b}"), "#d35400", &db.roc),
     ]);
-    render(&ComparePage {
+    Ok(render(&ComparePage {
         csrf: admin.csrf,
         a: da,
         b: db,
         roc,
-    })
+    }))
 }
 
 fn reason_of(form: &HashMap<String, String>) -> Result<String, Response> {
@@ -852,37 +833,24 @@ async fn promote(
     admin: Admin,
     Path(v): Path<String>,
     Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = admin.check_csrf(&form) {
-        return r;
-    }
-    let v = match parse_version(&v) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let reason = match reason_of(&form) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    deploy(&s, move |store| {
+) -> Page {
+    admin.check_csrf(&form)?;
+    let v = parse_version(&v)?;
+    let reason = reason_of(&form)?;
+    Ok(deploy(&s, move |store| {
         registry::promote(store, v, &reason, "admin")
     })
-    .await
+    .await)
 }
 
 async fn rollback(
     State(s): State<AppState>,
     admin: Admin,
     Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = admin.check_csrf(&form) {
-        return r;
-    }
-    let reason = match reason_of(&form) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    deploy(&s, move |store| registry::rollback(store, &reason, "admin")).await
+) -> Page {
+    admin.check_csrf(&form)?;
+    let reason = reason_of(&form)?;
+    Ok(deploy(&s, move |store| registry::rollback(store, &reason, "admin")).await)
 }
 
 async fn deploy(
@@ -922,22 +890,18 @@ struct DataPage {
     missing: Vec<(&'static str, String)>,
 }
 
-async fn data_page(State(s): State<AppState>, admin: Admin) -> Response {
+async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let today = s.clock.today();
     let stale_after = s.config.server.stale_after_days;
-    let loaded = blocking(move || {
+    let (stats, missing, outcomes) = load(move || {
         Ok((
             store.station_stats()?,
             store.missing_rates()?,
             store.last_scrape_per_station()?,
         ))
     })
-    .await;
-    let (stats, missing, outcomes) = match loaded {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+    .await?;
     let stations = crate::stations::STATIONS
         .iter()
         .map(|st| {
@@ -973,12 +937,12 @@ async fn data_page(State(s): State<AppState>, admin: Admin) -> Response {
             }
         })
         .collect();
-    render(&DataPage {
+    Ok(render(&DataPage {
         csrf: admin.csrf,
         stations,
         missing: missing
             .into_iter()
             .map(|(n, r)| (n, format!("{:.1} %", r * 100.0)))
             .collect(),
-    })
+    }))
 }
