@@ -189,8 +189,14 @@ mod tests {
     }
 
     #[test]
-    fn names_match_width() {
+    fn names_match_the_vector() {
         assert_eq!(NAMES.len(), N_FEATURES);
+        for (i, spec) in crate::obs::NUMS.iter().enumerate() {
+            assert_eq!(
+                NAMES[i], spec.name,
+                "feature {i} is the observation of that name"
+            );
+        }
     }
 
     #[test]

@@ -79,9 +79,28 @@ pub fn router(state: AppState) -> Router {
     if state.config.server.metrics_bind.is_empty() {
         app = app.merge(metrics::router());
     }
-    app.layer(DefaultBodyLimit::max(limit))
+    app.fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
+}
+
+/// Unknown paths: our JSON error shape under `/api`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        error::ApiError::NotFound {
+            field: None,
+            message: format!("no such endpoint: {}; see /api/docs", uri.path()),
+        }
+        .into_response()
+    } else {
+        pages::error_page(
+            axum::http::StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no page at this address.",
+        )
+    }
 }
 
 /// Count requests by method, matched route and status, and time them.

@@ -129,7 +129,7 @@ async fn body_over_the_limit_is_413() {
 #[tokio::test(flavor = "multi_thread")]
 async fn path_and_query_rules() {
     let app = spawn_app().await;
-    let cases: [(&str, u16, Option<&str>); 9] = [
+    let cases: [(&str, u16, Option<&str>); 10] = [
         ("/api/v1/forecast/Atlantis", 422, Some("location")),
         ("/api/v1/forecast/Sydney%20Airport", 422, Some("location")),
         ("/api/v1/forecast/Sydney?date=2017-13-01", 422, Some("date")),
@@ -140,6 +140,8 @@ async fn path_and_query_rules() {
         ("/api/v1/forecast/Darwin", 404, Some("location")),
         ("/api/v1/models/999", 404, None),
         ("/api/v1/models/latest", 422, Some("version")),
+        // An endpoint that does not exist answers in the same shape.
+        ("/api/v1/nothing-here", 404, None),
     ];
     for (path, status, field) in cases {
         let (s, v) = json(app.get(path).send().await.unwrap()).await;
