@@ -107,17 +107,12 @@ fn sydney_september_until(last_day: u32) -> Vec<u8> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
-    let e = env(at(2025, 9, 3, 9), |c| c.bom.revise_days = 0).await;
-    seed(&e, (2025, 8)).await;
-    let d = NaiveDate::from_ymd_opt(2025, 9, 3).unwrap();
-
-    // Day D: BOM's September file ends at the 3rd.
+/// A scheduled scrape while Sydney's September file ends on `last_day`.
+async fn scrape_sydney_until(e: &Env, last_day: u32) -> raincast::jobs::RunOutcome {
     e.server.fault(
         "IDCJDW2124",
         (2025, 9),
-        Fault::Body(sydney_september_until(3)),
+        Fault::Body(sydney_september_until(last_day)),
     );
     let o = e
         .jobs
@@ -125,6 +120,17 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
         .await
         .unwrap();
     assert_eq!(o.status, RunStatus::Succeeded, "{:?}", o.error);
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
+    let e = env(at(2025, 9, 3, 9), |c| c.bom.revise_days = 0).await;
+    seed(&e, (2025, 8)).await;
+    let d = NaiveDate::from_ymd_opt(2025, 9, 3).unwrap();
+
+    // Day D: BOM's September file ends at the 3rd.
+    let o = scrape_sydney_until(&e, 3).await;
     let log = e.store.run(o.run_id).unwrap().log;
     assert!(log.contains("logged"), "{log}");
     let logged = e
@@ -137,17 +143,7 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
 
     // Day D+1: the file now has the 4th.
     e.clock.set(at(2025, 9, 4, 9));
-    e.server.fault(
-        "IDCJDW2124",
-        (2025, 9),
-        Fault::Body(sydney_september_until(4)),
-    );
-    let o = e
-        .jobs
-        .run(JobKind::Scrape, Trigger::Schedule)
-        .await
-        .unwrap();
-    assert_eq!(o.status, RunStatus::Succeeded, "{:?}", o.error);
+    scrape_sydney_until(&e, 4).await;
     let next = d + chrono::Days::new(1);
     let observed = e.store.observation("Sydney", next).unwrap().rain_today;
     assert!(observed.is_some());
