@@ -111,9 +111,12 @@ fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
         .map_err(|_| ApiError::invalid(field, format!("`{s}` is not a YYYY-MM-DD date")))
 }
 
-/// In-memory forecasts, keyed by (station, requested date), valid for a short
-/// time and only for the model that made them.
-type ForecastKey = (&'static str, Option<NaiveDate>);
+/// (station, requested observation date, today): `stale` and the data's age
+/// depend on today, so a new day never reuses yesterday's answer.
+type ForecastKey = (&'static str, Option<NaiveDate>, NaiveDate);
+
+/// In-memory forecasts, valid for a short time and only for the model that
+/// made them.
 
 #[derive(Default)]
 pub struct ForecastCache {
@@ -179,12 +182,12 @@ pub async fn forecast_cached(
     let model = s.serving.get().ok_or_else(|| {
         ApiError::Unavailable("no model is serving yet; run a training first".into())
     })?;
-    let key = (st.location, date);
+    let today = s.clock.today();
+    let key = (st.location, date, today);
     if let Some(f) = s.forecasts.get(key, model.version) {
         return Ok(f);
     }
     let store = s.store.clone();
-    let today = s.clock.today();
     let stale = s.config.server.stale_after_days;
     let f = blocking(move || {
         let f =
