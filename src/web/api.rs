@@ -117,7 +117,6 @@ type ForecastKey = (&'static str, Option<NaiveDate>, NaiveDate);
 
 /// In-memory forecasts, valid for a short time and only for the model that
 /// made them.
-
 #[derive(Default)]
 pub struct ForecastCache {
     entries: std::sync::Mutex<HashMap<ForecastKey, (Instant, Arc<Forecast>)>>,
