@@ -151,12 +151,6 @@ pub fn parse_month(text: &str) -> Result<Month, String> {
     Ok((year, month))
 }
 
-/// Today in eastern Australia (AEST, UTC+10), which decides BOM's current
-/// month. Daylight saving is ignored: at worst the month turns an hour late.
-pub fn bom_today() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(10)).date_naive()
-}
-
 fn previous_month((y, m): Month) -> Month {
     if m == 1 { (y - 1, 12) } else { (y, m - 1) }
 }
@@ -453,7 +447,7 @@ struct Ctx {
 /// Fetch, parse and store every station-month of `plan`.
 ///
 /// `today` decides which months are complete (see
-/// [`Store::upsert_station_month`]); pass [`bom_today`] in production. `log`
+/// [`Store::upsert_station_month`]); pass the clock's `bom_today()` (see `jobs::clock::Clock`) in production. `log`
 /// gets one line per station-month, then the summary. When `cancel` is set,
 /// no new fetch starts; the ones in flight finish, each committed whole or
 /// not at all.

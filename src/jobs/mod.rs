@@ -656,6 +656,7 @@ impl Jobs {
                 }
             });
         }
+        tracing::info!(next = ?schedule.next_wake(), "schedule running (UTC)");
         // Check once a second: cheap, and it follows an injected clock (and a
         // system clock that jumps) without computing long sleeps.
         while !self.inner.shutdown.load(Ordering::Acquire) {
