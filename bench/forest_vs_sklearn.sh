@@ -6,9 +6,7 @@
 # Needs python3 with scikit-learn >= 1.4 and numpy (pip install scikit-learn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${RAINCAST_SHARED:-../shared}
-data="$shared/data/weatherAUS.csv.gz"
-[ -f "$data" ] || { echo "missing $data (set RAINCAST_SHARED)" >&2; exit 2; }
+data=data/weatherAUS.csv.gz
 python3 -c 'import sklearn, numpy' 2>/dev/null || { echo "needs scikit-learn: pip install scikit-learn numpy" >&2; exit 2; }
 cargo build --release --example forest_bench -q
 bin=target/release/examples/forest_bench

@@ -4,7 +4,7 @@
 # the same-run floor of what just decompressing it costs on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data=${RAINCAST_SHARED:-../shared}/data/weatherAUS.csv.gz
+data=data/weatherAUS.csv.gz
 cargo build --release -q
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
 t() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }

@@ -1,7 +1,7 @@
 //! The 49 weatherAUS locations and the BOM products that feed them.
 //!
-//! Facts from BOM's DWO headers and rattle's station list (see the project's
-//! shared `fixtures/bom/stations.csv`). Coordinates are unknown for three
+//! Facts from BOM's DWO headers and rattle's station list (see
+//! `data/bom/stations.csv`). Coordinates are unknown for three
 //! stations (see [`Station::model_coords`]).
 
 use serde::Serialize;

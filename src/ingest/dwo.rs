@@ -1,7 +1,7 @@
 //! Parser of one BOM "Daily Weather Observations" (DWO) monthly CSV, the
 //! plain-text file at `…/climate/dwo/YYYYMM/text/IDCJDWnnnn.YYYYMM.csv`.
 //!
-//! The format (checked on 699 real files, see the shared fixtures README):
+//! The format (checked on 699 real files, see `data/README.md`):
 //! Latin-1, CRLF line ends, a preamble of quoted comment lines and a blank
 //! line, then a header row that starts with `,"Date",`, then one row of 22
 //! unquoted fields per day (the first one empty, the day not zero-padded:
@@ -584,17 +584,9 @@ mod tests {
         assert!(p.observations.is_empty());
     }
 
-    /// The shared data directory: `RAINCAST_SHARED`, else `../shared`.
-    fn shared_dir() -> PathBuf {
-        let dir = std::env::var_os("RAINCAST_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-        assert!(
-            dir.join("fixtures/bom").is_dir(),
-            "shared test data missing: {} (set RAINCAST_SHARED)",
-            dir.join("fixtures/bom").display()
-        );
-        dir
+    /// The bundled real DWO samples (`data/bom/samples`).
+    fn samples_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/bom/samples")
     }
 
     fn read(path: &Path) -> Vec<u8> {
@@ -609,10 +601,9 @@ mod tests {
 
     #[test]
     fn every_real_sample_file_parses() {
-        let shared = shared_dir();
         let mut files = Vec::new();
-        for dir in ["fixtures/bom", "data/bom_samples"] {
-            let dir = shared.join(dir);
+        {
+            let dir = samples_dir();
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -639,8 +630,8 @@ mod tests {
 
     #[test]
     fn hand_checked_rows_of_real_files() {
-        let shared = shared_dir();
-        let albury = read(&shared.join("data/bom_samples/IDCJDW2002.202408.csv"));
+        let samples = samples_dir();
+        let albury = read(&samples.join("IDCJDW2002.202408.csv"));
         let p = parse(&albury, "Albury", 2024, 8).unwrap();
         assert_eq!(p.observations.len(), 31);
         assert_eq!(
@@ -671,7 +662,7 @@ mod tests {
         assert_eq!(p.observations[1], want);
 
         // Melbourne 2023-06-3, 9am: direction " ", speed Calm.
-        let melb = read(&shared.join("fixtures/bom/IDCJDW3050.202306.csv"));
+        let melb = read(&samples.join("IDCJDW3050.202306.csv"));
         let p = parse(&melb, "Melbourne", 2023, 6).unwrap();
         let o = &p.observations[2];
         assert_eq!(o.date, date(2023, 6, 3));
@@ -682,7 +673,7 @@ mod tests {
         assert_eq!(p.stations.len(), 2, "composite page: {:?}", p.stations);
 
         // Adelaide: no evaporation, sunshine or cloud; `{station number …}` in a note is not a station line.
-        let adl = read(&shared.join("data/bom_samples/IDCJDW5081.202501.csv"));
+        let adl = read(&samples.join("IDCJDW5081.202501.csv"));
         let p = parse(&adl, "Adelaide", 2025, 1).unwrap();
         assert_eq!(
             p.stations,
@@ -704,7 +695,7 @@ mod tests {
         );
 
         // Sydney has every field.
-        let syd = read(&shared.join("data/bom_samples/IDCJDW2124.202409.csv"));
+        let syd = read(&samples.join("IDCJDW2124.202409.csv"));
         let p = parse(&syd, "Sydney", 2024, 9).unwrap();
         assert_eq!(p.observations.len(), 30);
         assert!(

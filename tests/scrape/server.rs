@@ -12,21 +12,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// The shared data directory: `RAINCAST_SHARED`, else `<manifest>/../shared`.
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("RAINCAST_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+/// The bundled archive of real DWO files (`data/bom/`).
+pub fn archive() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/bom/bom_dwo_raw_2024-08_2025-09.tar.gz")
 }
 
 /// The 686 files by name (`IDCJDW2124.202409`), read once per test process.
 pub fn files() -> &'static HashMap<String, Arc<Vec<u8>>> {
     static FILES: OnceLock<HashMap<String, Arc<Vec<u8>>>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let tarball = shared_dir().join("data/bom_dwo_raw_2024-08_2025-09.tar.gz");
+        let tarball = archive();
         assert!(
             tarball.is_file(),
-            "test data missing: {} (set RAINCAST_SHARED to the shared directory)",
+            "bundled test data missing: {}",
             tarball.display()
         );
         let dir = tempfile::tempdir().expect("tempdir");

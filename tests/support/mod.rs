@@ -5,24 +5,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The project's shared data folder: `$RAINCAST_SHARED`, else `../shared`
-/// beside the repository. Panics with the missing path: tests that need the
-/// real data must fail loudly, never pass silently.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("RAINCAST_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let probe = dir.join("data/weatherAUS.csv.gz");
-    assert!(
-        probe.exists(),
-        "this test needs the shared data set, but {} is missing (set RAINCAST_SHARED to the folder that holds data/ and fixtures/)",
-        probe.display()
-    );
-    dir
+/// The repository's bundled data folder (`data/`, see its README for
+/// provenance and terms).
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 pub fn weather_aus() -> PathBuf {
-    shared_dir().join("data/weatherAUS.csv.gz")
+    data_dir().join("weatherAUS.csv.gz")
 }
 
 pub fn bin() -> PathBuf {
