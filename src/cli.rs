@@ -55,7 +55,11 @@ pub enum Command {
     /// Load a Kaggle weatherAUS CSV (plain or .gz) into the database.
     Import {
         /// Path of weatherAUS.csv or weatherAUS.csv.gz.
-        path: PathBuf,
+        #[arg(required_unless_present = "bundled", conflicts_with = "bundled")]
+        path: Option<PathBuf>,
+        /// Import the weatherAUS history bundled in the binary instead of a file.
+        #[arg(long)]
+        bundled: bool,
         /// Print every rejected row (by default the first 20 are shown).
         #[arg(long)]
         all_rejections: bool,
@@ -66,8 +70,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fetch BOM Daily Weather Observations once (default: this month, plus last
-    /// month early in a month; everything BOM keeps when the database is empty).
+    /// Serve the bundled archive of real BOM files (2024-08 to 2025-09) at BOM's
+    /// paths, as BOM showed them on the simulated day (RAINCAST_CLOCK_START, or
+    /// --day): for trying raincast and for benchmarks with no network.
+    BomServer {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        bind: String,
+        /// Serve as of this day (YYYY-MM-DD, eastern Australia); default: the clock's day.
+        #[arg(long)]
+        day: Option<String>,
+        /// Fail every request with this fault: forbidden, server-error, truncated or html.
+        #[arg(long)]
+        fault: Option<String>,
+    },
+    /// Fetch BOM Daily Weather Observations once: every month of BOM's online
+    /// window (14 months) that is not stored complete, for every station.
     Scrape {
         /// First month of a backfill, YYYY-MM (needs --to).
         #[arg(long, value_name = "YYYY-MM", requires = "to")]
@@ -248,8 +266,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Import {
             path,
+            bundled: _,
             all_rejections,
-        } => import(&config, &path, all_rejections),
+        } => import(&config, path.as_deref(), all_rejections),
         Command::Scrape {
             from,
             to,
@@ -289,6 +308,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::BomServer { bind, day, fault } => bom_server(&bind, day, fault),
         Command::Serve { bind } => {
             if let Some(bind) = bind {
                 config.server.bind = bind;
@@ -340,12 +360,18 @@ fn print_stations(json: bool) {
     }
 }
 
-fn import(config: &Config, path: &std::path::Path, all: bool) -> Result<(), CliError> {
+fn import(config: &Config, path: Option<&std::path::Path>, all: bool) -> Result<(), CliError> {
     use crate::ingest::weather_aus::{self, ImportError};
-    if !path.exists() {
+    if let Some(path) = path
+        && !path.exists()
+    {
         return Err(CliError::Input(format!("{}: no such file", path.display())));
     }
-    let parsed = weather_aus::load(path).map_err(|e| match e {
+    let parsed = match path {
+        Some(path) => weather_aus::load(path),
+        None => weather_aus::load_bundled(),
+    }
+    .map_err(|e| match e {
         ImportError::Input(msg) => CliError::Input(msg),
         ImportError::Store(e) => e.into(),
     })?;
@@ -462,8 +488,7 @@ fn scrape(
             ScrapePlan::range(f, t, location, force).map_err(|e| CliError::Input(e.to_string()))?
         }
         None => {
-            let mut plan = ScrapePlan::default_for(&store, today, &config.bom)
-                .map_err(|e| CliError::Run(e.into()))?;
+            let mut plan = ScrapePlan::default_for(today);
             if let Some(st) = location {
                 plan.locations = vec![st];
             }
@@ -478,9 +503,10 @@ fn scrape(
         let t = &r.totals;
         println!("{}", r.message);
         println!(
-            "files: {} stored, {} skipped, {} rejected, {} not found, {} forbidden, {} other HTTP errors, {} failed, {} cancelled; \
+            "files: {} stored ({} incomplete), {} skipped, {} rejected, {} not found, {} forbidden, {} other HTTP errors, {} failed, {} cancelled; \
              rows: {} inserted, {} updated, {} unchanged; {} out-of-range values",
             t.files_fetched,
+            t.incomplete,
             t.skipped_complete,
             t.files_rejected,
             t.not_found,
@@ -574,7 +600,14 @@ fn predict(config: &Config, location: &str, date: Option<String>) -> Result<(), 
             ))
         })?;
     let today = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
-    let f = crate::serving::forecast(
+    let date = match date {
+        Some(d) => d,
+        None => store
+            .latest_date(st.location)
+            .map_err(|e| CliError::Run(e.into()))?
+            .ok_or_else(|| CliError::Input(format!("no observations for {} yet", st.location)))?,
+    };
+    let f = crate::serving::hindcast(
         &store,
         &model,
         st,
@@ -602,6 +635,43 @@ fn predict(config: &Config, location: &str, date: Option<String>) -> Result<(), 
         }
     );
     Ok(())
+}
+
+fn bom_server(bind: &str, day: Option<String>, fault: Option<String>) -> Result<(), CliError> {
+    use crate::jobs::clock::{Clock, SystemClock};
+    let clock: std::sync::Arc<dyn Clock> = match day {
+        Some(d) => {
+            let d = parse_date("--day", &d)?;
+            // Noon in eastern Australia on that day, then real time.
+            let start = d
+                .and_hms_opt(2, 0, 0)
+                .expect("02:00 is a time")
+                .and_utc();
+            std::sync::Arc::new(SystemClock::starting_at(start))
+        }
+        None => std::sync::Arc::new(SystemClock::from_env().map_err(CliError::Input)?),
+    };
+    let fault: Option<crate::bomsim::Fault> = fault
+        .map(|f| f.parse().map_err(CliError::Input))
+        .transpose()?;
+    let sim = crate::bomsim::BomSim::new(clock.clone());
+    if let Some(f) = fault {
+        sim.fault_on(clock.bom_today(), f);
+    }
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| CliError::Run(e.into()))?;
+        println!(
+            "serving BOM's DWO files as of {} at http://{addr} (set bom.base_url to it)",
+            clock.bom_today()
+        );
+        axum::serve(listener, sim.router())
+            .with_graceful_shutdown(crate::web::shutdown_signal())
+            .await
+            .map_err(|e| CliError::Run(e.into()))
+    })
 }
 
 fn actor(a: Option<String>) -> String {

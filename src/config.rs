@@ -53,6 +53,10 @@ pub struct DatabaseConfig {
     pub path: PathBuf,
     /// How long a writer waits for another writer before giving up (ms).
     pub busy_timeout_ms: u64,
+    /// `serve` on an empty database first loads the weatherAUS history
+    /// bundled in the binary (2007-11 to 2017-06), so a model exists within
+    /// seconds even offline; BOM data is added on top.
+    pub bundled_history: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -60,6 +64,7 @@ impl Default for DatabaseConfig {
         Self {
             path: PathBuf::from("raincast.db"),
             busy_timeout_ms: 10_000,
+            bundled_history: true,
         }
     }
 }
@@ -110,6 +115,10 @@ pub struct BomConfig {
     pub backoff_ms: u64,
     /// During the first N days of a month, the previous month is fetched again (BOM revises it).
     pub revise_days: u32,
+    /// Stop a scrape early after this many consecutive failures of the same
+    /// systemic kind (refused connection, DNS, 403, HTML instead of CSV,
+    /// timeout, 5xx) with no success in between. 0 = never.
+    pub fail_fast_after: u32,
 }
 
 impl Default for BomConfig {
@@ -128,6 +137,7 @@ impl Default for BomConfig {
             retries: 3,
             backoff_ms: 500,
             revise_days: 3,
+            fail_fast_after: 6,
         }
     }
 }
@@ -193,6 +203,12 @@ pub struct ModelConfig {
     pub tune_months: u32,
     /// A challenger must beat the champion's F1 by at least this much to be promoted.
     pub promotion_margin: f64,
+    /// Retention: the model files of the champion and of the last N deployed
+    /// versions are kept for rollback (at least 1).
+    pub keep_deployed: u32,
+    /// Retention: the model files of the last K challengers that were never
+    /// deployed are kept. Older files are pruned; metadata and metrics stay.
+    pub keep_challengers: u32,
 }
 
 impl Default for ModelConfig {
@@ -210,6 +226,8 @@ impl Default for ModelConfig {
             test_months: 12,
             tune_months: 12,
             promotion_margin: 0.0,
+            keep_deployed: 5,
+            keep_challengers: 3,
         }
     }
 }
@@ -403,6 +421,12 @@ impl Config {
         }
         if self.model.tune_months == 0 || self.model.tune_months > 120 {
             return Err(invalid("model.tune_months", "must be between 1 and 120"));
+        }
+        if self.model.keep_deployed == 0 {
+            return Err(invalid(
+                "model.keep_deployed",
+                "must be at least 1 (the champion is always kept)",
+            ));
         }
         if !self.model.promotion_margin.is_finite() || self.model.promotion_margin.abs() > 1.0 {
             return Err(invalid(

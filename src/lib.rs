@@ -2,6 +2,7 @@
 //! Weather Observations, trains a random forest, and serves forecasts for 49
 //! Australian cities. See `DESIGN.md` in the README for the data flow.
 
+pub mod bomsim;
 pub mod cli;
 pub mod config;
 pub mod features;

@@ -2,26 +2,189 @@
 //! a promotion (from training, the admin page, or the CLI in another process,
 //! noticed by [`Serving::refresh`]) swaps it in without a restart, and
 //! requests in flight finish on the model they started with.
+//!
+//! Reads never touch the database on the hot path and never write: the
+//! [`Board`] holds each station's newest observations and its current
+//! forecast, rebuilt whenever the data, the champion or the day changes
+//! ([`Serving::sync`]). Only the daily job logs forecasts.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::features;
-use crate::stations::Station;
+use crate::obs::Observation;
+use crate::stations::{STATIONS, Station};
 use crate::store::{Store, StoreError};
 use crate::train::registry::{self, LoadedModel, RegistryError};
 
-#[derive(Default)]
 pub struct Serving {
     current: ArcSwapOption<LoadedModel>,
     /// A champion version that failed to load, so it is not retried in a loop.
     refused: Mutex<Option<(i64, String)>>,
+    board: ArcSwap<Board>,
+    /// The store's data version the board was built from (-1: never built).
+    built_from: AtomicI64,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            refused: Mutex::new(None),
+            board: ArcSwap::from_pointee(Board::default()),
+            built_from: AtomicI64::new(-1),
+        }
+    }
+}
+
+/// What every public read needs, in memory.
+#[derive(Debug, Default)]
+pub struct Board {
+    /// The day (UTC) the board was built for: ages and staleness depend on it.
+    pub today: Option<NaiveDate>,
+    pub model_version: Option<i64>,
+    /// One entry per station, in [`STATIONS`] order.
+    pub stations: Vec<StationBoard>,
+    pub source: SourceStatus,
+    /// The live record over the 30 days before `today` (all stations).
+    pub record_30d: crate::store::TrackRecord,
+}
+
+/// How the BOM source is doing, from the newest scrape runs.
+#[derive(Debug, Default, Clone)]
+pub struct SourceStatus {
+    /// When the newest successful scrape finished (RFC 3339).
+    pub last_ok: Option<String>,
+    /// When the current run of failed scrapes began; `None` when the newest
+    /// scrape succeeded (or none ran).
+    pub failing_since: Option<String>,
+    /// The newest failure's message, which names the setting to check.
+    pub cause: Option<String>,
+}
+
+impl SourceStatus {
+    fn from_runs(runs: &[crate::store::JobRun]) -> Self {
+        use crate::store::RunStatus;
+        let finished: Vec<_> = runs.iter().filter(|r| r.finished_at.is_some()).collect();
+        let last_ok = finished
+            .iter()
+            .find(|r| r.status == RunStatus::Succeeded)
+            .and_then(|r| r.finished_at.clone());
+        let failing: Vec<_> = finished
+            .iter()
+            .take_while(|r| r.status == RunStatus::Failed)
+            .collect();
+        Self {
+            last_ok,
+            failing_since: failing.last().map(|r| r.started_at.clone()),
+            cause: failing.first().and_then(|r| r.error.clone()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StationBoard {
+    pub station: &'static Station,
+    pub rows: u64,
+    pub first: Option<NaiveDate>,
+    pub latest: Option<NaiveDate>,
+    /// The newest observations, oldest first, covering the feature lookback
+    /// before `latest` (what a forecast or a posted next day needs).
+    pub recent: Vec<Observation>,
+    /// The forecast from the newest observation, when a model serves.
+    pub forecast: Option<Arc<Forecast>>,
+}
+
+impl Board {
+    pub fn station(&self, location: &str) -> Option<&StationBoard> {
+        self.stations.iter().find(|s| s.station.location == location)
+    }
+
+    /// Stations whose newest observation is older than the stale limit
+    /// (stations with no data at all count too).
+    pub fn stale_count(&self) -> usize {
+        self.stations
+            .iter()
+            .filter(|s| s.forecast.as_ref().is_none_or(|f| f.stale))
+            .count()
+    }
+
+    /// The newest observation date over all stations.
+    pub fn newest(&self) -> Option<NaiveDate> {
+        self.stations.iter().filter_map(|s| s.latest).max()
+    }
 }
 
 impl Serving {
+    pub fn board(&self) -> Arc<Board> {
+        self.board.load_full()
+    }
+
+    /// Bring the champion and the board up to date with the database and
+    /// `today`. Cheap when nothing changed: one `PRAGMA data_version`.
+    pub fn sync(&self, store: &Store, today: NaiveDate, stale_after_days: i64) -> Result<(), StoreError> {
+        let version = store.data_version()?;
+        let board = self.board.load();
+        let model = self.current.load().as_ref().map(|m| m.version);
+        if version == self.built_from.load(Ordering::Acquire)
+            && board.today == Some(today)
+            && board.model_version == model
+        {
+            return Ok(());
+        }
+        self.refresh(store)?;
+        self.rebuild(store, today, stale_after_days)?;
+        self.built_from.store(version, Ordering::Release);
+        Ok(())
+    }
+
+    /// Read each station's newest observations and forecast them again.
+    pub fn rebuild(&self, store: &Store, today: NaiveDate, stale_after_days: i64) -> Result<(), StoreError> {
+        let stats = store.station_stats()?;
+        let model = self.get();
+        let mut stations = Vec::with_capacity(STATIONS.len());
+        for st in STATIONS.iter() {
+            let stat = stats.iter().find(|x| x.location == st.location);
+            let latest = stat.and_then(|x| x.latest);
+            let recent = match latest {
+                Some(d) => store.observations_between(
+                    st.location,
+                    d - chrono::Days::new(features::LOOKBACK_DAYS),
+                    d,
+                )?,
+                None => Vec::new(),
+            };
+            let forecast = match (&model, latest) {
+                (Some(m), Some(d)) => {
+                    forecast_from(m, st, &recent, d, today, stale_after_days).map(Arc::new)
+                }
+                _ => None,
+            };
+            stations.push(StationBoard {
+                station: st,
+                rows: stat.map_or(0, |x| x.rows),
+                first: stat.and_then(|x| x.first),
+                latest,
+                recent,
+                forecast,
+            });
+        }
+        let source = SourceStatus::from_runs(&store.runs(Some("scrape"), 50)?);
+        let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
+        self.board.store(Arc::new(Board {
+            today: Some(today),
+            model_version: model.map(|m| m.version),
+            stations,
+            source,
+            record_30d,
+        }));
+        Ok(())
+    }
+
     pub fn get(&self) -> Option<Arc<LoadedModel>> {
         self.current.load_full()
     }
@@ -87,6 +250,48 @@ pub struct Forecast {
     pub stale: bool,
     /// Days between the observation and today.
     pub data_age_days: i64,
+    /// `forecast`: from the newest stored observation, as served live.
+    /// `hindcast`: asked for an earlier day (`?date=`). `posted`: from an
+    /// observation sent to `POST /api/v1/predict`. Only the daily job logs
+    /// forecasts; hindcasts and posted ones are never logged or scored.
+    pub kind: ForecastKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecastKind {
+    Forecast,
+    Hindcast,
+    Posted,
+}
+
+/// The forecast from `history`'s last observation (dated `date`).
+fn forecast_from(
+    model: &LoadedModel,
+    station: &Station,
+    history: &[Observation],
+    date: NaiveDate,
+    today: NaiveDate,
+    stale_after_days: i64,
+) -> Option<Forecast> {
+    if history.last().map(|o| o.date) != Some(date) {
+        return None;
+    }
+    let row = features::encode(history)?;
+    let probability = model.predict(&row);
+    let age = (today - date).num_days();
+    Some(Forecast {
+        location: station.location.to_string(),
+        observation_date: date,
+        forecast_date: features::target_date(date),
+        probability,
+        rain: probability >= model.threshold,
+        threshold: model.threshold,
+        model_version: model.version,
+        stale: age > stale_after_days,
+        data_age_days: age,
+        kind: ForecastKind::Forecast,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,47 +304,72 @@ pub enum ForecastError {
     Store(#[from] StoreError),
 }
 
-/// The forecast from `date`'s observation (default: the newest one).
-pub fn forecast(
+/// A hindcast: the forecast from `date`'s observation, read from the
+/// database (read-only). Never logged.
+pub fn hindcast(
     store: &Store,
     model: &LoadedModel,
     station: &Station,
-    date: Option<NaiveDate>,
+    date: NaiveDate,
     today: NaiveDate,
     stale_after_days: i64,
 ) -> Result<Forecast, ForecastError> {
-    let date = match date {
-        Some(d) => d,
-        None => store
-            .latest_date(station.location)?
-            .ok_or_else(|| ForecastError::NoData(station.location.to_string()))?,
-    };
     let history = store.observations_between(
         station.location,
         date - chrono::Days::new(features::LOOKBACK_DAYS),
         date,
     )?;
-    if history.last().map(|o| o.date) != Some(date) {
-        return Err(ForecastError::NoObservation {
+    let mut f = forecast_from(model, station, &history, date, today, stale_after_days).ok_or_else(
+        || ForecastError::NoObservation {
             location: station.location.to_string(),
             date,
-        });
-    }
-    let row = features::encode(&history).ok_or_else(|| ForecastError::NoObservation {
-        location: station.location.to_string(),
-        date,
-    })?;
+        },
+    )?;
+    f.kind = ForecastKind::Hindcast;
+    Ok(f)
+}
+
+/// The forecast from a posted observation, with the stored days before it
+/// (from the board when it holds them, else read-only from the database).
+pub fn predict_posted(
+    store: &Store,
+    board: &Board,
+    model: &LoadedModel,
+    obs: Observation,
+) -> Result<Forecast, StoreError> {
+    let date = obs.date;
+    let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
+    // The board holds every stored row from `latest - LOOKBACK` on, so it
+    // answers whenever the lookback starts inside that span.
+    let mut history: Vec<Observation> = match board.station(obs.location) {
+        Some(sb)
+            if sb
+                .latest
+                .is_none_or(|l| from >= l - chrono::Days::new(features::LOOKBACK_DAYS)) =>
+        {
+            sb.recent
+                .iter()
+                .filter(|o| o.date >= from && o.date < date)
+                .cloned()
+                .collect()
+        }
+        _ => store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
+    };
+    let location = obs.location;
+    history.push(obs);
+    let row = features::encode(&history)
+        .ok_or_else(|| StoreError::Corrupt("empty history for a posted observation".into()))?;
     let probability = model.predict(&row);
-    let age = (today - date).num_days();
     Ok(Forecast {
-        location: station.location.to_string(),
+        location: location.to_string(),
         observation_date: date,
         forecast_date: features::target_date(date),
         probability,
         rain: probability >= model.threshold,
         threshold: model.threshold,
         model_version: model.version,
-        stale: age > stale_after_days,
-        data_age_days: age,
+        stale: false,
+        data_age_days: 0,
+        kind: ForecastKind::Posted,
     })
 }

@@ -61,33 +61,18 @@ pub struct ScrapePlan {
 }
 
 impl ScrapePlan {
-    /// Current month for every station, plus the previous month during the
-    /// first `cfg.revise_days` days of a month; an EMPTY observations table ⇒
-    /// backfill the current month and the 13 before it (all BOM keeps online).
-    pub fn default_for(
-        store: &Store,
-        today: NaiveDate,
-        cfg: &BomConfig,
-    ) -> Result<Self, ScrapeError> {
-        let current = (today.year(), today.month());
-        let months = if store.count_observations()? == 0 {
-            let mut months = vec![current];
-            for _ in 0..13 {
-                let earliest = months[months.len() - 1];
-                months.push(previous_month(earliest));
-            }
-            months.reverse();
-            months
-        } else if today.day() <= cfg.revise_days {
-            vec![previous_month(current), current]
-        } else {
-            vec![current]
-        };
-        Ok(Self {
-            months,
+    /// Backfill by coverage: every month of BOM's online window (the current
+    /// month and the [`ONLINE_MONTHS`]` - 1` before it) for every station.
+    /// [`scrape`] skips the station-months already stored complete (every
+    /// day present), so a database that holds years of other history still
+    /// gets the recent months it lacks, and a steady daily run fetches only
+    /// the current month (and the previous one while BOM revises it).
+    pub fn default_for(today: NaiveDate) -> Self {
+        Self {
+            months: online_window(today),
             locations: STATIONS.iter().collect(),
             force: false,
-        })
+        }
     }
 
     /// Every month from `from` to `to` inclusive, for one station or all.
@@ -136,6 +121,19 @@ impl ScrapePlan {
     }
 }
 
+/// How many months BOM keeps online: the current one and the 13 before it.
+pub const ONLINE_MONTHS: usize = 14;
+
+/// BOM's online window on `today`, oldest month first.
+pub fn online_window(today: NaiveDate) -> Vec<Month> {
+    let mut months = vec![(today.year(), today.month())];
+    while months.len() < ONLINE_MONTHS {
+        months.push(previous_month(months[months.len() - 1]));
+    }
+    months.reverse();
+    months
+}
+
 /// Parse `YYYY-MM`.
 pub fn parse_month(text: &str) -> Result<Month, String> {
     let bad = || format!("`{text}` is not a month of the form YYYY-MM (e.g. 2024-08)");
@@ -179,6 +177,10 @@ pub enum Outcome {
         unchanged: u64,
         /// Values outside their physical range, stored as missing.
         out_of_range: Vec<OutOfRange>,
+        /// Days of a finished month that the file lacks: the month is not
+        /// marked complete and is fetched again on the next run.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        missing_days: Vec<u32>,
     },
     /// Not fetched: the month is complete and the plan is not forced.
     SkippedComplete,
@@ -245,10 +247,18 @@ impl MonthOutcome {
                 updated,
                 unchanged,
                 out_of_range,
+                missing_days,
             } => {
                 let mut s = format!(
                     "{head}: {rows} rows: {inserted} inserted, {updated} updated, {unchanged} unchanged"
                 );
+                if !missing_days.is_empty() {
+                    s += &format!(
+                        "; incomplete: {} days missing ({}), fetched again next run",
+                        missing_days.len(),
+                        day_ranges(missing_days)
+                    );
+                }
                 if !out_of_range.is_empty() {
                     let shown: Vec<String> = out_of_range
                         .iter()
@@ -292,6 +302,9 @@ pub struct ScrapeTotals {
     pub rows_inserted: u64,
     pub rows_updated: u64,
     pub rows_unchanged: u64,
+    /// Finished months stored with days missing (fetched again next run).
+    #[serde(default)]
+    pub incomplete: u64,
     pub files_rejected: u64,
     pub out_of_range: u64,
     pub not_found: u64,
@@ -313,18 +326,22 @@ pub struct ScrapeReport {
     pub cancelled: bool,
     /// One line for humans, naming the setting to look at when something failed.
     pub message: String,
+    /// Why the run stopped early: the same systemic failure again and again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 impl ScrapeReport {
-    /// The run as a whole failed: every attempted fetch failed, or BOM
-    /// answered 403 (which needs a person). Some 404s alone do not fail it.
+    /// The run as a whole failed: it stopped early on a systemic failure,
+    /// every attempted fetch failed, or BOM answered 403 (which needs a
+    /// person). Some 404s alone do not fail it.
     pub fn failed(&self) -> bool {
         let t = &self.totals;
         let attempted = t.planned - t.skipped_complete - t.cancelled;
-        t.forbidden > 0 || (attempted > 0 && t.files_fetched == 0)
+        self.aborted.is_some() || t.forbidden > 0 || (attempted > 0 && t.files_fetched == 0)
     }
 
-    fn build(months: Vec<MonthOutcome>, cancelled: bool) -> Self {
+    fn build(months: Vec<MonthOutcome>, cancelled: bool, aborted: Option<String>) -> Self {
         let mut t = ScrapeTotals {
             planned: months.len() as u64,
             ..Default::default()
@@ -336,9 +353,13 @@ impl ScrapeReport {
                     updated,
                     unchanged,
                     out_of_range,
+                    missing_days,
                     ..
                 } => {
                     t.files_fetched += 1;
+                    if !missing_days.is_empty() {
+                        t.incomplete += 1;
+                    }
                     t.rows_inserted += inserted;
                     t.rows_updated += updated;
                     t.rows_unchanged += unchanged;
@@ -353,12 +374,16 @@ impl ScrapeReport {
                 Outcome::Cancelled => t.cancelled += 1,
             }
         }
-        let message = message(&months, &t);
+        let mut message = message(&months, &t);
+        if let Some(cause) = &aborted {
+            message = format!("stopped early: {cause}; {message}");
+        }
         ScrapeReport {
             months,
             totals: t,
-            cancelled,
+            cancelled: cancelled && aborted.is_none(),
             message,
+            aborted,
         }
     }
 }
@@ -418,6 +443,12 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
             t.failed, m.location, m.month
         ));
     }
+    if t.incomplete > 0 {
+        parts.push(format!(
+            "{} finished months stored with days missing, to be fetched again",
+            t.incomplete
+        ));
+    }
     if t.out_of_range > 0 {
         parts.push(format!(
             "{} out-of-range values stored as missing",
@@ -426,7 +457,7 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
     }
     if t.cancelled > 0 {
         parts.push(format!(
-            "cancelled: {} station-months not started",
+            "{} station-months not started",
             t.cancelled
         ));
     }
@@ -440,8 +471,48 @@ struct Ctx {
     cfg: BomConfig,
     today: NaiveDate,
     permits: Semaphore,
-    /// Set from the caller's cancel flag: no new request starts once it is.
+    /// Set from the caller's cancel flag, or by the circuit: no new request
+    /// starts once it is.
     stop: AtomicBool,
+    circuit: std::sync::Mutex<Circuit>,
+}
+
+/// Consecutive failures of a systemic kind (the source, not one file, is
+/// wrong), reset by any success. Past `bom.fail_fast_after` the run stops.
+#[derive(Default)]
+struct Circuit {
+    consecutive: u32,
+    last_cause: String,
+    open: Option<String>,
+}
+
+impl Ctx {
+    fn succeeded(&self) {
+        if let Ok(mut c) = self.circuit.lock() {
+            c.consecutive = 0;
+        }
+    }
+
+    /// Count one systemic failure; `cause` names it and the setting to check.
+    fn systemic_failure(&self, cause: String) {
+        let limit = self.cfg.fail_fast_after;
+        let Ok(mut c) = self.circuit.lock() else {
+            return;
+        };
+        if c.last_cause != cause {
+            c.last_cause = cause.clone();
+        }
+        c.consecutive += 1;
+        if limit > 0 && c.consecutive >= limit && c.open.is_none() {
+            tracing::warn!(failures = c.consecutive, "BOM source failing: {cause}; stopping the scrape");
+            c.open = Some(format!("{} requests in a row failed: {cause}", c.consecutive));
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn aborted(&self) -> Option<String> {
+        self.circuit.lock().ok().and_then(|c| c.open.clone())
+    }
 }
 
 /// Fetch, parse and store every station-month of `plan`.
@@ -484,6 +555,7 @@ pub async fn scrape(
         today,
         permits: Semaphore::new(cfg.concurrency.max(1)),
         stop: AtomicBool::new(cancel.load(Ordering::SeqCst)),
+        circuit: Default::default(),
     });
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Outcome)>();
     let mut jobs = Vec::with_capacity(plan.len());
@@ -541,7 +613,7 @@ pub async fn scrape(
             describe(station, month, outcome)
         })
         .collect();
-    let report = ScrapeReport::build(months, ctx.stop.load(Ordering::SeqCst));
+    let report = ScrapeReport::build(months, ctx.stop.load(Ordering::SeqCst), ctx.aborted());
     log(report.message.clone());
     Ok(report)
 }
@@ -608,11 +680,25 @@ fn store_month(
     let parsed = match dwo::parse(body, station.location, month.0, month.1) {
         Ok(p) => p,
         Err(e) => {
+            if e == dwo::DwoError::Html {
+                ctx.systemic_failure(format!(
+                    "BOM sent an HTML page instead of a CSV file ({url}); \
+                     check bom.base_url ({}) and bom.user_agent",
+                    ctx.cfg.base_url
+                ));
+            }
             return Outcome::Rejected {
                 url,
                 reason: e.to_string(),
             };
         }
+    };
+    ctx.succeeded();
+    let finished = (ctx.today.year(), ctx.today.month()) > month;
+    let missing_days = if finished {
+        crate::store::missing_days(month, parsed.observations.iter().map(|o| o.date))
+    } else {
+        Vec::new()
     };
     let source = format!("bom:{}.{:04}{:02}", station.dwo_code, month.0, month.1);
     match ctx.store.upsert_station_month(
@@ -628,6 +714,7 @@ fn store_month(
             updated: c.updated,
             unchanged: c.unchanged,
             out_of_range: parsed.out_of_range,
+            missing_days,
         },
         Err(e) => Outcome::StoreFailed {
             url,
@@ -660,9 +747,22 @@ async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
         }
         match get(ctx, url).await {
             Ok(body) => return Ok(body),
-            Err(Attempt::Final(outcome)) => return Err(outcome),
+            Err(Attempt::Final(outcome)) => {
+                if let Outcome::Forbidden { .. } = outcome {
+                    ctx.systemic_failure(
+                        "BOM refused the requests (403): it blocks clients it takes for scrapers; \
+                         set bom.user_agent to identify you and raise bom.delay_ms"
+                            .into(),
+                    );
+                }
+                return Err(outcome);
+            }
             Err(Attempt::Retry(e)) => {
                 tracing::debug!(url, attempt = attempt + 1, error = %e, "retrying");
+                ctx.systemic_failure(format!(
+                    "{e}; check the network, bom.base_url ({}) and bom.timeout_secs",
+                    ctx.cfg.base_url
+                ));
                 last_error = e;
             }
         }
@@ -685,7 +785,7 @@ async fn get(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Attempt> {
                 error: error_chain(&e),
             })
         } else {
-            Attempt::Retry(error_chain(&e))
+            Attempt::Retry(error_chain(&e.without_url()))
         }
     };
     let mut resp = ctx.client.get(url).send().await.map_err(classify)?;
@@ -713,6 +813,25 @@ async fn get(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Attempt> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// `[3, 5, 6, 7, 20]` → `3, 5–7, 20`.
+fn day_ranges(days: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < days.len() {
+        let mut j = i;
+        while j + 1 < days.len() && days[j + 1] == days[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            days[i].to_string()
+        } else {
+            format!("{}–{}", days[i], days[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 /// `base · 2^(attempt-1)`, at most [`MAX_BACKOFF`], plus up to half again of jitter.
@@ -767,22 +886,21 @@ mod tests {
         assert_eq!(err.to_string(), "from 2025-02 is after to 2024-11");
         assert!(ScrapePlan::range((2025, 0), (2025, 1), None, false).is_err());
 
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), Duration::from_secs(5)).unwrap();
-        let cfg = BomConfig::default();
-        // Empty table: backfill 14 months.
-        let p = ScrapePlan::default_for(&store, d(2025, 9, 6), &cfg).unwrap();
+        // Backfill by coverage: always BOM's whole online window; what is
+        // stored complete is skipped at fetch time, not planned away.
+        let p = ScrapePlan::default_for(d(2025, 9, 6));
         assert_eq!(p.months.len(), 14);
         assert_eq!(p.months[0], (2024, 8));
         assert_eq!(p.months[13], (2025, 9));
         assert_eq!(p.locations.len(), 49);
-        let mut o = crate::obs::Observation::empty("Sydney", d(2020, 1, 1));
-        o.rain_today = Some(true);
-        store.upsert_observations(&[o], "t").unwrap();
-        let p = ScrapePlan::default_for(&store, d(2025, 9, 6), &cfg).unwrap();
-        assert_eq!(p.months, [(2025, 9)]);
-        let p = ScrapePlan::default_for(&store, d(2025, 1, 2), &cfg).unwrap();
-        assert_eq!(p.months, [(2024, 12), (2025, 1)]);
+        let p = ScrapePlan::default_for(d(2025, 1, 2));
+        assert_eq!((p.months[0], p.months[13]), ((2023, 12), (2025, 1)));
+    }
+
+    #[test]
+    fn day_ranges_read_well() {
+        assert_eq!(day_ranges(&[3, 5, 6, 7, 20]), "3, 5–7, 20");
+        assert_eq!(day_ranges(&[31]), "31");
     }
 
     #[test]
@@ -809,23 +927,25 @@ mod tests {
             updated: 0,
             unchanged: 0,
             out_of_range: vec![],
+            missing_days: vec![],
         };
         let nf = Outcome::NotFound { url: "u".into() };
-        let r = ScrapeReport::build(vec![m(ok.clone()), m(nf.clone())], false);
+        let r = ScrapeReport::build(vec![m(ok.clone()), m(nf.clone())], false, None);
         assert!(!r.failed(), "{}", r.message);
         assert!(
             r.message
                 .contains("check bom.base_url and the station's product code")
         );
-        let r = ScrapeReport::build(vec![m(nf.clone())], false);
+        let r = ScrapeReport::build(vec![m(nf.clone())], false, None);
         assert!(r.failed());
         let r = ScrapeReport::build(
             vec![m(ok.clone()), m(Outcome::Forbidden { url: "u".into() })],
             false,
+            None,
         );
         assert!(r.failed());
         assert!(r.message.contains("BOM refused the request (403)"));
-        let r = ScrapeReport::build(vec![m(Outcome::SkippedComplete)], false);
+        let r = ScrapeReport::build(vec![m(Outcome::SkippedComplete)], false, None);
         assert!(!r.failed());
         let json = serde_json::to_string(&r).unwrap();
         let back: ScrapeReport = serde_json::from_str(&json).unwrap();

@@ -77,6 +77,22 @@ pub struct Parsed {
     pub source: String,
 }
 
+/// The Kaggle weatherAUS history (145,460 rows, 2007-11-01 to 2017-06-25),
+/// bundled in the binary so that a new installation forecasts within
+/// seconds, even offline. Provenance and terms: `data/README.md`.
+pub const BUNDLED_GZ: &[u8] = include_bytes!("../../data/weatherAUS.csv.gz");
+
+/// Parse the bundled history (see [`BUNDLED_GZ`]).
+pub fn load_bundled() -> Result<Parsed, ImportError> {
+    let bytes = gunzip(BUNDLED_GZ, "the bundled weatherAUS history")?;
+    let (observations, rejected) = parse(&bytes)?;
+    Ok(Parsed {
+        observations,
+        rejected,
+        source: "weatherAUS:bundled".into(),
+    })
+}
+
 /// Read and validate a file. Nothing is written: whole-file errors leave the
 /// database (and whether it exists at all) untouched.
 pub fn load(path: &Path) -> Result<Parsed, ImportError> {
@@ -124,16 +140,18 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, ImportError> {
     let raw = std::fs::read(path)
         .map_err(|e| ImportError::Input(format!("cannot read {}: {e}", path.display())))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                ImportError::Input(format!("{} is not a valid gzip file: {e}", path.display()))
-            })?;
-        Ok(out)
+        gunzip(&raw, &path.display().to_string())
     } else {
         Ok(raw)
     }
+}
+
+fn gunzip(raw: &[u8], name: &str) -> Result<Vec<u8>, ImportError> {
+    let mut out = Vec::with_capacity(raw.len() * 4);
+    flate2::read::MultiGzDecoder::new(raw)
+        .read_to_end(&mut out)
+        .map_err(|e| ImportError::Input(format!("{name} is not a valid gzip file: {e}")))?;
+    Ok(out)
 }
 
 /// Validate the header, then every row. Returns the good rows and the rejections.

@@ -435,14 +435,7 @@ impl Jobs {
     }
 
     async fn scrape_step(&self, ctx: &Arc<RunCtx>) -> Result<ScrapeReport, Failure> {
-        let today = self.inner.clock.bom_today();
-        let store = self.inner.store.clone();
-        let cfg = self.inner.config.clone();
-        let plan =
-            tokio::task::spawn_blocking(move || ScrapePlan::default_for(&store, today, &cfg.bom))
-                .await
-                .map_err(Failure::new)?
-                .map_err(Failure::new)?;
+        let plan = ScrapePlan::default_for(self.inner.clock.bom_today());
         self.scrape_plan(ctx, &plan).await
     }
 
@@ -486,6 +479,7 @@ impl Jobs {
     ) -> Result<serde_json::Value, Failure> {
         let store = self.inner.store.clone();
         let cfg = self.inner.config.clone();
+        let cfg2 = cfg.clone();
         let c = ctx.clone();
         let result = tokio::task::spawn_blocking(move || {
             let log = |line: String| c.log(line);
@@ -509,6 +503,19 @@ impl Jobs {
         .map_err(Failure::new)?;
         match result {
             Ok(report) => {
+                let (keep_d, keep_c) = (cfg2.model.keep_deployed, cfg2.model.keep_challengers);
+                let store = self.inner.store.clone();
+                match tokio::task::spawn_blocking(move || store.prune_model_blobs(keep_d, keep_c))
+                    .await
+                {
+                    Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(
+                        "retention: pruned the model files of versions {pruned:?} \
+                         (keeping the last {keep_d} deployed and {keep_c} challengers)"
+                    )),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => ctx.log(format!("retention: pruning failed: {e}")),
+                    Err(e) => ctx.log(format!("retention: pruning failed: {e}")),
+                }
                 if report.promoted {
                     let store = self.inner.store.clone();
                     let serving = self.inner.serving.clone();
@@ -537,41 +544,75 @@ impl Jobs {
         Ok(serde_json::json!({"scrape": scrape, "train": train}))
     }
 
-    /// Log tomorrow's forecast for every station with the champion, then score
-    /// every logged forecast whose outcome the data now shows.
+    /// Bring the serving board up to date, log each station's live forecast
+    /// (issued before its day's observation can exist), then score every
+    /// logged forecast whose outcome the data now shows. Failures are logged
+    /// per station, never dropped.
     pub async fn forecast_and_verify(&self, ctx: &RunCtx) {
         let store = self.inner.store.clone();
         let serving = self.inner.serving.clone();
         let today = self.inner.clock.today();
+        let bom_today = self.inner.clock.bom_today();
+        let issued_at = self.inner.clock.now();
         let stale = self.inner.config.server.stale_after_days;
         let result = tokio::task::spawn_blocking(move || {
-            let _ = serving.refresh(&store);
-            let mut logged = 0;
-            if let Some(model) = serving.get() {
-                for st in crate::stations::STATIONS.iter() {
-                    if let Ok(f) = crate::serving::forecast(&store, &model, st, None, today, stale)
-                        && store.log_prediction(
-                            st.location,
-                            f.observation_date,
-                            f.model_version,
-                            f.probability,
-                            f.threshold,
-                        )?
-                    {
-                        logged += 1;
+            serving.sync(&store, today, stale)?;
+            let board = serving.board();
+            let (mut logged, mut not_live, mut problems) = (0, 0, Vec::new());
+            if serving.get().is_some() {
+                for entry in &board.stations {
+                    let Some(f) = &entry.forecast else {
+                        if entry.latest.is_some() {
+                            problems.push(format!(
+                                "{}: no forecast from its newest observation",
+                                entry.station.location
+                            ));
+                        }
+                        continue;
+                    };
+                    // Live: the forecast day has not ended in eastern
+                    // Australia, so its observation cannot exist yet.
+                    if f.forecast_date < bom_today {
+                        not_live += 1;
+                        continue;
+                    }
+                    match store.log_prediction(
+                        &f.location,
+                        f.observation_date,
+                        f.model_version,
+                        f.probability,
+                        f.threshold,
+                        issued_at,
+                    ) {
+                        Ok(true) => logged += 1,
+                        Ok(false) => {}
+                        Err(e) => problems.push(format!("{}: {e}", f.location)),
                     }
                 }
             }
             let scored = store.score_predictions()?;
-            Ok::<_, StoreError>((logged, scored))
+            Ok::<_, StoreError>((logged, not_live, scored, problems))
         })
         .await;
         match result {
-            Ok(Ok((logged, scored))) => ctx.log(format!(
-                "logged {logged} new forecasts; scored {scored} forecasts against observed rain"
-            )),
-            Ok(Err(e)) => ctx.log(format!("forecast logging failed: {e}")),
-            Err(e) => ctx.log(format!("forecast logging failed: {e}")),
+            Ok(Ok((logged, not_live, scored, problems))) => {
+                ctx.log(format!(
+                    "logged {logged} live forecasts ({not_live} stations have no current data); \
+                     scored {scored} forecasts against observed rain"
+                ));
+                for p in problems {
+                    tracing::warn!("forecast logging: {p}");
+                    ctx.log(format!("forecast logging: {p}"));
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!("forecast logging failed: {e}");
+                ctx.log(format!("forecast logging failed: {e}"));
+            }
+            Err(e) => {
+                tracing::error!("forecast logging failed: {e}");
+                ctx.log(format!("forecast logging failed: {e}"));
+            }
         }
     }
 
@@ -631,26 +672,48 @@ impl Jobs {
             }
         };
         let store = self.inner.store.clone();
-        let last = tokio::task::spawn_blocking(move || {
+        let (last, first_model) = tokio::task::spawn_blocking(move || {
             let scrape = store.last_success("scrape").ok().flatten();
             let refresh = store.last_success("refresh").ok().flatten();
             let train = store.last_success("train").ok().flatten();
-            (scrape.max(refresh), train.max(refresh))
+            // No champion but data to learn from (the bundled history, an
+            // import): train first, so forecasts exist before the scrape.
+            let first_model = store.champion_version().ok().flatten().is_none()
+                && store.count_observations().unwrap_or(0) > 0;
+            ((scrape.max(refresh), train.max(refresh)), first_model)
         })
         .await
-        .unwrap_or((None, None));
-        let catch_up = schedule::catch_up(cfg, last.0, last.1, now);
+        .unwrap_or(((None, None), false));
+        let mut catch_up = schedule::catch_up(cfg, last.0, last.1, now);
+        if first_model && cfg.train_enabled {
+            catch_up.insert(0, JobKind::Train);
+        }
         if !catch_up.is_empty() {
             let this = self.clone();
             self.inner.tasks.lock().await.spawn(async move {
-                for kind in catch_up {
+                let mut scrape_failed = false;
+                for (i, &kind) in catch_up.iter().enumerate() {
+                    // A retraining after a scrape that added nothing is waste.
+                    if i > 0 && kind == JobKind::Train && scrape_failed && first_model {
+                        tracing::warn!("catch-up training skipped: the scrape before it failed");
+                        continue;
+                    }
                     match this.run(kind, Trigger::CatchUp).await {
-                        Ok(o) => tracing::info!(
+                        Ok(o) if o.status == RunStatus::Succeeded => tracing::info!(
                             run = o.run_id,
-                            "catch-up {} {}",
-                            kind.as_str(),
-                            o.status.as_str()
+                            "catch-up {} succeeded",
+                            kind.as_str()
                         ),
+                        Ok(o) => {
+                            scrape_failed |= kind == JobKind::Scrape;
+                            tracing::warn!(
+                                run = o.run_id,
+                                error = o.error.as_deref().unwrap_or(""),
+                                "catch-up {} {}",
+                                kind.as_str(),
+                                o.status.as_str()
+                            )
+                        }
                         Err(e) => tracing::warn!("catch-up {}: {e}", kind.as_str()),
                     }
                 }

@@ -25,7 +25,7 @@ pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
 pub use runs::{JobRun, RunStatus};
-pub use sources::{SourceMonth, month_bounds, month_key};
+pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,6 +45,9 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The database file is not usable now (deleted, replaced, unreadable).
+    #[error("{0}")]
+    Unavailable(String),
     /// A run of this kind is going, in this or another process.
     #[error("a {kind} run is already going (run {run_id})")]
     RunActive { kind: String, run_id: i64 },
@@ -62,27 +65,70 @@ struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
+    /// The file's (device, inode) when it was opened: a file deleted or
+    /// replaced underneath the process is noticed, never silently recreated.
+    identity: Option<(u64, u64)>,
+    /// The connection that watches `data_version` (see [`Store::data_version`]).
+    watch: Mutex<Option<Connection>>,
+}
+
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 const MAX_IDLE: usize = 8;
 
 impl Store {
-    /// Open (creating if needed) and migrate to the current schema.
+    /// Open (creating if needed) and migrate to the current schema. This is
+    /// the only place a database file is ever created: later connections
+    /// open the existing file or fail.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Corrupt(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
+        let mut first = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        configure(&first, busy_timeout)?;
+        migrations::migrate(&mut first, path, SCHEMA_VERSION)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 busy_timeout,
-                idle: Mutex::new(Vec::new()),
+                idle: Mutex::new(vec![first]),
+                identity: file_identity(path).ok(),
+                watch: Mutex::new(None),
             }),
         };
-        store.with_conn(|c| migrations::migrate(c, path, SCHEMA_VERSION))?;
         Ok(store)
+    }
+
+    /// Fails when the file this store opened is gone or was replaced: a
+    /// deleted database still answers through open handles, but nothing it
+    /// writes survives, so the process must not call itself ready.
+    pub fn check_file(&self) -> Result<()> {
+        let path = &self.inner.path;
+        match file_identity(path) {
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "database file {} cannot be read: {e}",
+                path.display()
+            ))),
+            Ok(id) if self.inner.identity.is_some_and(|known| known != id) => {
+                Err(StoreError::Unavailable(format!(
+                    "database file {} was replaced while raincast was running; restart it",
+                    path.display()
+                )))
+            }
+            Ok(_) => Ok(()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -90,18 +136,14 @@ impl Store {
     }
 
     fn connect(&self) -> Result<Connection> {
+        self.check_file()?;
         let conn = Connection::open_with_flags(
             &self.inner.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        conn.busy_timeout(self.inner.busy_timeout)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.set_prepared_statement_cache_capacity(64);
+        configure(&conn, self.inner.busy_timeout)?;
         Ok(conn)
     }
 
@@ -132,6 +174,22 @@ impl Store {
             tx.commit()?;
             Ok(out)
         })
+    }
+
+    /// SQLite's `PRAGMA data_version` on one dedicated connection: it changes
+    /// whenever any other connection (in this process or another) commits,
+    /// so readers can tell cheaply whether to reload what they cache.
+    pub fn data_version(&self) -> Result<i64> {
+        let mut watch = self
+            .inner
+            .watch
+            .lock()
+            .map_err(|_| StoreError::Corrupt("data_version lock poisoned".into()))?;
+        if watch.is_none() {
+            *watch = Some(self.connect()?);
+        }
+        let conn = watch.as_ref().expect("set above");
+        Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     /// A quick liveness query for readiness checks.
@@ -188,6 +246,15 @@ impl Store {
             Ok(())
         })
     }
+}
+
+fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
 }
 
 /// `PRAGMA integrity_check` on any SQLite file.

@@ -220,6 +220,50 @@ impl Store {
         })
     }
 
+    /// Retention: empty the model files of every version that is not among
+    /// the last `keep_deployed` versions deployed (the champion is the newest)
+    /// nor the last `keep_challengers` never-deployed versions. Metadata,
+    /// metrics and the deployment log stay. Freed pages are reused by SQLite
+    /// for later models (no VACUUM, which would fight WAL replication).
+    /// Returns the versions pruned.
+    pub fn prune_model_blobs(&self, keep_deployed: u32, keep_challengers: u32) -> Result<Vec<i64>> {
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE model_versions SET blob = X''
+                 WHERE length(blob) > 0
+                   AND version NOT IN (
+                       SELECT version FROM deployments GROUP BY version
+                       ORDER BY max(id) DESC LIMIT ?1)
+                   AND version NOT IN (
+                       SELECT version FROM model_versions
+                       WHERE version NOT IN (SELECT version FROM deployments)
+                       ORDER BY version DESC LIMIT ?2)
+                 RETURNING version",
+            )?;
+            let rows = st.query_map(
+                rusqlite::params![keep_deployed.max(1), keep_challengers],
+                |r| r.get(0),
+            )?;
+            let mut out = rows.collect::<rusqlite::Result<Vec<i64>>>()?;
+            out.sort_unstable();
+            Ok(out)
+        })
+    }
+
+    /// Whether a version's model file is still stored (not pruned).
+    pub fn has_blob(&self, version: i64) -> Result<bool> {
+        self.with_conn(|c| {
+            c.prepare_cached("SELECT length(blob) > 0 FROM model_versions WHERE version = ?1")?
+                .query_row([version], |r| r.get(0))
+                .map_err(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => {
+                        StoreError::NotFound(format!("model version {version}"))
+                    }
+                    e => e.into(),
+                })
+        })
+    }
+
     /// Re-deploy the champion that served before the current one.
     pub fn rollback(&self, reason: &str, actor: &str) -> Result<Deployment> {
         let history = self.deployments()?;

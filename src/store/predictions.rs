@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{Result, Store, now_text};
 
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PredictionRow {
     pub location: String,
@@ -41,8 +42,12 @@ pub struct TrackRecord {
 }
 
 impl Store {
-    /// Record a forecast once; a repeat of the same (location, date, version) is a no-op.
-    /// Returns whether a row was added.
+    /// Record a live forecast: at most one per (location, forecast day),
+    /// whichever model issued it first. `issued_at` comes from the caller's
+    /// clock. Returns whether a row was added.
+    ///
+    /// Only forecasts issued before their day's observation exists belong
+    /// here (the daily job checks that); the log is the public track record.
     pub fn log_prediction(
         &self,
         location: &str,
@@ -50,33 +55,35 @@ impl Store {
         version: i64,
         probability: f64,
         threshold: f64,
+        issued_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         let for_date = obs_date + chrono::Days::new(1);
         self.write(|tx| {
-            let n = tx.prepare_cached(
-                "INSERT OR IGNORE INTO predictions (location, for_date, version, probability, served_at, threshold, obs_date)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(rusqlite::params![
-                location,
-                for_date,
-                version,
-                probability,
-                now_text(),
-                threshold,
-                obs_date
-            ])?;
-            if n == 1 {
-                // Served after the fact (e.g. `?date=` in the past): score it now.
-                tx.prepare_cached(
-                    "UPDATE predictions SET outcome = o.rain_today, scored_at = ?4
-                     FROM observations o
-                     WHERE predictions.location = ?1 AND predictions.for_date = ?2 AND predictions.version = ?3
-                       AND o.location = ?1 AND o.date = ?2 AND o.rain_today IS NOT NULL",
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO predictions (location, for_date, version, probability, served_at, threshold, obs_date)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                     WHERE NOT EXISTS (SELECT 1 FROM predictions WHERE location = ?1 AND for_date = ?2)
+                       AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
                 )?
-                .execute(rusqlite::params![location, for_date, version, now_text()])?;
-            }
+                .execute(rusqlite::params![
+                    location,
+                    for_date,
+                    version,
+                    probability,
+                    issued_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    threshold,
+                    obs_date
+                ])?;
             Ok(n == 1)
+        })
+    }
+
+    /// How many forecasts were logged for one forecast day (all stations).
+    pub fn predictions_logged_for(&self, for_date: NaiveDate) -> Result<u64> {
+        self.with_conn(|c| {
+            Ok(c.prepare_cached("SELECT count(*) FROM predictions WHERE for_date = ?1")?
+                .query_row([for_date], |r| r.get::<_, i64>(0))? as u64)
         })
     }
 

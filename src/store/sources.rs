@@ -32,6 +32,18 @@ pub fn month_key((year, month): (i32, u32)) -> String {
 }
 
 /// First and last day of a month, or `None` when it is not a month.
+/// The days of `month` that `dates` lack, ascending.
+pub fn missing_days(month: (i32, u32), dates: impl Iterator<Item = NaiveDate>) -> Vec<u32> {
+    let Some((first, last)) = month_bounds(month) else {
+        return Vec::new();
+    };
+    let have: HashSet<u32> = dates
+        .filter(|d| *d >= first && *d <= last)
+        .map(|d| d.day())
+        .collect();
+    (1..=last.day()).filter(|d| !have.contains(d)).collect()
+}
+
 pub fn month_bounds((year, month): (i32, u32)) -> Option<(NaiveDate, NaiveDate)> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = if month == 12 {
@@ -61,7 +73,8 @@ impl Store {
     /// set `rain_tomorrow` (the next calendar day's `rain_today`, NULL when
     /// that day is absent) for every row of `location` from the day before
     /// the month's first day through its last day, and record the month in
-    /// `source_months` as `ok`, complete when `month` is before `today`'s month.
+    /// `source_months` as `ok`, complete when `month` is before `today`'s month
+/// and the file holds every day of it.
     ///
     /// The counts say what the upsert did to the month's own rows; a row
     /// whose only change is a corrected `rain_tomorrow` counts as updated.
@@ -87,7 +100,10 @@ impl Store {
                 month_key(month)
             )));
         }
-        let complete = (today.year(), today.month()) > month;
+        // A finished month is complete only with every one of its days:
+        // a truncated file is stored, and fetched again next time.
+        let missing = missing_days(month, observations.iter().map(|o| o.date));
+        let complete = (today.year(), today.month()) > month && missing.is_empty();
         self.write(|tx| {
             // Fill rain_tomorrow before the upsert so that an unchanged row
             // counts as unchanged: from the batch, else from the stored next day.

@@ -105,62 +105,113 @@ pub struct WindowOverride {
     pub test_from: Option<NaiveDate>,
 }
 
-/// Default: test on the last `test_months`, tune on the `tune_months` before,
-/// train on everything earlier. With too little history for that (less than a
-/// year of training data left), split the span 60/20/20 instead.
+/// The fewest labelled rows a window may have, with both outcomes present.
+pub const MIN_WINDOW_ROWS: usize = 50;
+
+/// Average days in a month, to turn month settings into data days.
+const DAYS_PER_MONTH: f64 = 30.44;
+
+/// Windows that follow the data, not the calendar: the test window is the
+/// newest `test_months` worth of days that have labelled rows, the tune
+/// window the same amount before it, and training gets everything earlier.
+/// Gaps in time (years without data) are skipped, so history from 2007–2017
+/// plus recent BOM months trains without error. With too little data for
+/// that (less than a year left to train on), the labelled days are split
+/// 60/20/20 instead. Explicit starts in `over` (the weatherAUS evaluation)
+/// are used as given.
 pub fn windows(
-    first: NaiveDate,
-    last: NaiveDate,
+    samples: &Samples,
     cfg: &ModelConfig,
     over: WindowOverride,
 ) -> Result<Windows, TrainError> {
+    let days: std::collections::BTreeSet<NaiveDate> = samples.dates.iter().copied().collect();
+    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+        return Err(TrainError::NotEnoughData(no_data_message(samples)));
+    };
     let end = last + chrono::Days::new(1);
-    let (tune_from, test_from) = match (over.tune_from, over.test_from) {
-        (Some(t), Some(s)) => (t, s),
-        (None, Some(s)) => (s - Months::new(cfg.tune_months), s),
+    let w = |from, to| Window { from, to };
+    let out = match (over.tune_from, over.test_from) {
+        (Some(t), Some(s)) => Windows {
+            train: w(first, t),
+            tune: w(t, s),
+            test: w(s, end),
+        },
+        (None, Some(s)) => {
+            let t = s - Months::new(cfg.tune_months);
+            Windows {
+                train: w(first, t),
+                tune: w(t, s),
+                test: w(s, end),
+            }
+        }
         (Some(_), None) => {
             return Err(TrainError::Window(
                 "a tune start needs a test start too".into(),
             ));
         }
         (None, None) => {
-            let test_from = end - Months::new(cfg.test_months);
-            let tune_from = test_from - Months::new(cfg.tune_months);
-            if tune_from - Months::new(12) >= first {
-                (tune_from, test_from)
+            let days: Vec<NaiveDate> = days.into_iter().collect();
+            let n = days.len();
+            let test_days = (cfg.test_months as f64 * DAYS_PER_MONTH).round() as usize;
+            let tune_days = (cfg.tune_months as f64 * DAYS_PER_MONTH).round() as usize;
+            let (test_n, tune_n) = if n >= test_days + tune_days + 365 {
+                (test_days, tune_days)
             } else {
-                let span = (end - first).num_days();
-                if span < 60 {
-                    return Err(TrainError::NotEnoughData(format!(
-                        "the data spans {span} days ({first} to {last}); training needs at least 60"
-                    )));
-                }
-                (
-                    first + chrono::Days::new((span * 6 / 10) as u64),
-                    first + chrono::Days::new((span * 8 / 10) as u64),
-                )
+                (n / 5, n / 5)
+            };
+            if n < 60 || test_n == 0 || tune_n == 0 {
+                return Err(TrainError::NotEnoughData(format!(
+                    "the data has labelled rows on only {n} days ({first} to {last}); training needs at least 60. {}",
+                    ADD_DATA
+                )));
+            }
+            // Newest first: the test window's first day, the tune window's
+            // first and last day.
+            let test_from = days[n - test_n];
+            let tune_from = days[n - test_n - tune_n];
+            let tune_last = days[n - test_n - 1];
+            Windows {
+                train: w(first, tune_from),
+                tune: w(tune_from, tune_last + chrono::Days::new(1)),
+                test: w(test_from, end),
             }
         }
     };
-    if !(first < tune_from && tune_from < test_from && test_from < end) {
+    let Windows { train, tune, test } = out;
+    if !(train.from < train.to && train.to <= tune.from && tune.from < tune.to && tune.to <= test.from && test.from < test.to) {
         return Err(TrainError::Window(format!(
-            "need {first} < tune start {tune_from} < test start {test_from} <= {last}"
+            "need {first} < tune start {} < test start {} <= {last}",
+            tune.from, test.from
         )));
     }
-    Ok(Windows {
-        train: Window {
-            from: first,
-            to: tune_from,
-        },
-        tune: Window {
-            from: tune_from,
-            to: test_from,
-        },
-        test: Window {
-            from: test_from,
-            to: end,
-        },
-    })
+    for (name, win) in [("train", train), ("tune", tune), ("test", test)] {
+        let (mut rows, mut yes) = (0usize, 0usize);
+        for (d, y) in samples.dates.iter().zip(&samples.y) {
+            if *d >= win.from && *d < win.to {
+                rows += 1;
+                yes += usize::from(*y);
+            }
+        }
+        if rows < MIN_WINDOW_ROWS || yes == 0 || yes == rows {
+            return Err(TrainError::NotEnoughData(format!(
+                "the {name} window ({} to {}) has {rows} labelled rows ({yes} rain days); \
+                 each window needs at least {MIN_WINDOW_ROWS} with both outcomes. {}",
+                win.from, win.to, ADD_DATA
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// What to run to get more data.
+const ADD_DATA: &str = "Add history with `raincast import <weatherAUS.csv.gz>` (the binary \
+     bundles it: `raincast import --bundled`), or recent months with `raincast scrape`";
+
+fn no_data_message(samples: &Samples) -> String {
+    format!(
+        "the database holds no labelled observations ({} rows); {ADD_DATA}",
+        samples.len()
+    )
 }
 
 /// A trained, evaluated challenger, not yet registered.

@@ -24,6 +24,11 @@ pub enum RegistryError {
         found: i64,
         expected: i64,
     },
+    #[error(
+        "model version {0}'s model file was pruned by the retention policy \
+         (model.keep_deployed, model.keep_challengers); its metrics are kept"
+    )]
+    Pruned(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,6 +62,9 @@ pub fn load(store: &Store, version: i64) -> Result<LoadedModel, RegistryError> {
             found: s.feature_schema,
             expected: features::SCHEMA_VERSION,
         });
+    }
+    if row.blob.is_empty() {
+        return Err(RegistryError::Pruned(version));
     }
     let digest = sha256_hex(&row.blob);
     if digest != s.blob_sha256 {
@@ -163,7 +171,8 @@ pub fn train_and_register(
             ));
         }
     };
-    let windows = super::windows(first, last, cfg, over)?;
+    let samples = build_samples(&obs);
+    let windows = super::windows(&samples, cfg, over)?;
     log(format!(
         "{} observations from {first} to {last}; train {}..{}, tune {}..{}, test {}..{}",
         obs.len(),
@@ -174,7 +183,6 @@ pub fn train_and_register(
         windows.test.from,
         windows.test.to
     ));
-    let samples = build_samples(&obs);
     drop(obs);
     let params = cfg
         .forest_params()

@@ -71,28 +71,42 @@ async fn healthz() -> Json<Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: 200 when the database answers and a champion model is loaded.
+/// Readiness: 200 when a forecast can be answered now: the database file is
+/// the one opened at start and reads, and a champion model is loaded.
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready"),
     (status = 503, description = "not ready, with the reason", body = ErrorBody)))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = s.store.clone();
     blocking(move || {
+        store.check_file()?;
         store
             .ping()
             .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))
     })
     .await?;
+    let board = s.serving.board();
     match s.serving.get() {
-        Some(m) => Ok(Json(
-            serde_json::json!({"status": "ready", "model_version": m.version}),
-        )),
-        None => Err(ApiError::Unavailable(match s.serving.refused() {
-            Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
-            None => {
-                "no model is serving yet: import or scrape data, then run `raincast train`".into()
-            }
-        })),
+        Some(m) => Ok(Json(serde_json::json!({
+            "status": "ready",
+            "model_version": m.version,
+            "newest_observation": board.newest(),
+            "stale_stations": board.stale_count(),
+        }))),
+        None => Err(ApiError::Unavailable(no_model_message(&s))),
+    }
+}
+
+/// Why no model serves, in words a visitor or operator can act on.
+pub fn no_model_message(s: &AppState) -> String {
+    match s.serving.refused() {
+        Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
+        None if s.jobs.running().iter().any(|(k, _)| *k == crate::jobs::JobKind::Train) => {
+            "the first model is training now; forecasts appear when it finishes".into()
+        }
+        None => "no model is serving yet: the service trains one as soon as it has data \
+                 (or run `raincast train`)"
+            .into(),
     }
 }
 
@@ -113,10 +127,13 @@ fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
 
 /// (station, requested observation date, today): `stale` and the data's age
 /// depend on today, so a new day never reuses yesterday's answer.
-type ForecastKey = (&'static str, Option<NaiveDate>, NaiveDate);
+type ForecastKey = (&'static str, NaiveDate, NaiveDate);
 
-/// In-memory forecasts, valid for a short time and only for the model that
-/// made them.
+/// Most hindcasts kept in memory.
+const HINDCAST_CACHE_MAX: usize = 10_000;
+
+/// Hindcasts (`?date=`), valid for a short time and only for the model that
+/// made them. Live forecasts come from the serving board, not from here.
 #[derive(Default)]
 pub struct ForecastCache {
     entries: std::sync::Mutex<HashMap<ForecastKey, (Instant, Arc<Forecast>)>>,
@@ -131,19 +148,22 @@ impl ForecastCache {
 
     fn put(&self, key: ForecastKey, f: Arc<Forecast>) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.clear();
+            if entries.len() >= HINDCAST_CACHE_MAX {
+                entries.retain(|_, (at, _)| at.elapsed() < FORECAST_TTL);
             }
-            entries.insert(key, (Instant::now(), f));
+            if entries.len() < HINDCAST_CACHE_MAX {
+                entries.insert(key, (Instant::now(), f));
+            }
         }
     }
 }
 
-/// Forecast of rain tomorrow for one location, from its newest observation
-/// (or from `date`'s).
+/// Forecast of rain tomorrow for one location, from its newest observation;
+/// with `date`, a hindcast from that day's observation (labelled
+/// `"kind": "hindcast"`, never logged or scored).
 #[utoipa::path(get, path = "/api/v1/forecast/{location}",
     params(("location" = String, Path, description = "weatherAUS location name, e.g. Sydney"),
-           ("date" = Option<String>, Query, description = "forecast from this day's observation (YYYY-MM-DD)")),
+           ("date" = Option<String>, Query, description = "hindcast from this day's observation (YYYY-MM-DD)")),
     responses((status = 200, body = Forecast),
               (status = 404, description = "no observation for that day", body = ErrorBody),
               (status = 422, description = "unknown location or bad date", body = ErrorBody),
@@ -166,21 +186,46 @@ async fn forecast(
             }
         }
     }
-    let f = forecast_cached(&s, st, date).await?;
+    let f = forecast_for(&s, st, date).await?;
     count_prediction(f.rain, "forecast");
     Ok(Json(f))
 }
 
-/// The forecast for a station, from the short-lived cache when fresh. Each
-/// (location, date, model) served is logged once in the prediction log.
-pub async fn forecast_cached(
+/// The forecast for a station: from the in-memory board, or for an earlier
+/// `date` a hindcast read from the database. Never writes.
+pub async fn forecast_for(
     s: &AppState,
     st: &'static Station,
     date: Option<NaiveDate>,
 ) -> Result<Arc<Forecast>, ApiError> {
-    let model = s.serving.get().ok_or_else(|| {
-        ApiError::Unavailable("no model is serving yet; run a training first".into())
-    })?;
+    let model = s
+        .serving
+        .get()
+        .ok_or_else(|| ApiError::Unavailable(no_model_message(s)))?;
+    let board = s.serving.board();
+    let entry = board.station(st.location);
+    let latest = entry.and_then(|e| e.latest);
+    if date.is_none() || date == latest {
+        return match entry.and_then(|e| e.forecast.clone()) {
+            Some(f) if f.model_version == model.version => Ok(f),
+            _ if latest.is_none() => Err(ApiError::NotFound {
+                field: Some("location".into()),
+                message: format!("no observations for {} yet", st.location),
+            }),
+            // The board is being rebuilt for a new model: answer directly.
+            _ => hindcast(s, st, model, latest.expect("checked above"), true).await,
+        };
+    }
+    hindcast(s, st, model, date.expect("checked above"), false).await
+}
+
+async fn hindcast(
+    s: &AppState,
+    st: &'static Station,
+    model: Arc<crate::train::registry::LoadedModel>,
+    date: NaiveDate,
+    live: bool,
+) -> Result<Arc<Forecast>, ApiError> {
     let today = s.clock.today();
     let key = (st.location, date, today);
     if let Some(f) = s.forecasts.get(key, model.version) {
@@ -189,27 +234,22 @@ pub async fn forecast_cached(
     let store = s.store.clone();
     let stale = s.config.server.stale_after_days;
     let f = blocking(move || {
-        let f =
-            crate::serving::forecast(&store, &model, st, date, today, stale).map_err(
-                |e| match e {
-                    ForecastError::NoObservation { .. } => ApiError::NotFound {
-                        field: Some("date".into()),
-                        message: e.to_string(),
-                    },
-                    ForecastError::NoData(_) => ApiError::NotFound {
-                        field: Some("location".into()),
-                        message: e.to_string(),
-                    },
-                    ForecastError::Store(e) => e.into(),
+        let mut f = crate::serving::hindcast(&store, &model, st, date, today, stale).map_err(
+            |e| match e {
+                ForecastError::NoObservation { .. } => ApiError::NotFound {
+                    field: Some("date".into()),
+                    message: e.to_string(),
                 },
-            )?;
-        store.log_prediction(
-            &f.location,
-            f.observation_date,
-            f.model_version,
-            f.probability,
-            f.threshold,
+                ForecastError::NoData(_) => ApiError::NotFound {
+                    field: Some("location".into()),
+                    message: e.to_string(),
+                },
+                ForecastError::Store(e) => e.into(),
+            },
         )?;
+        if live {
+            f.kind = crate::serving::ForecastKind::Forecast;
+        }
         Ok(Arc::new(f))
     })
     .await?;
@@ -413,37 +453,49 @@ async fn predict(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let model = s.serving.get().ok_or_else(|| {
-        ApiError::Unavailable("no model is serving yet; run a training first".into())
-    })?;
-    let store = s.store.clone();
-    let out = blocking(move || {
-        observations
-            .into_iter()
-            .map(|o| {
-                let mut history = store.observations_between(
-                    o.location,
-                    o.date - chrono::Days::new(features::LOOKBACK_DAYS),
-                    o.date - chrono::Days::new(1),
-                )?;
-                let (location, date) = (o.location, o.date);
-                history.push(o);
-                let row = features::encode(&history)
-                    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("empty history")))?;
-                let p = model.predict(&row);
-                Ok(PredictOutput {
-                    location: location.to_string(),
-                    observation_date: date,
-                    forecast_date: features::target_date(date),
-                    probability: p,
-                    rain: p >= model.threshold,
-                    threshold: model.threshold,
-                    model_version: model.version,
+    let model = s
+        .serving
+        .get()
+        .ok_or_else(|| ApiError::Unavailable(no_model_message(&s)))?;
+    let board = s.serving.board();
+    let posted = |store: &crate::store::Store, o: Observation| {
+        crate::serving::predict_posted(store, &board, &model, o).map(|f| PredictOutput {
+            location: f.location,
+            observation_date: f.observation_date,
+            forecast_date: f.forecast_date,
+            probability: f.probability,
+            rain: f.rain,
+            threshold: f.threshold,
+            model_version: f.model_version,
+        })
+    };
+    // One observation whose history the board holds: answer on this thread.
+    let out = if observations.len() == 1 && board_covers(&board, &observations[0]) {
+        let o = observations.into_iter().next().expect("one");
+        vec![posted(&s.store, o)?]
+    } else {
+        let store = s.store.clone();
+        let (board, model) = (s.serving.board(), model.clone());
+        blocking(move || {
+            observations
+                .into_iter()
+                .map(|o| {
+                    crate::serving::predict_posted(&store, &board, &model, o)
+                        .map(|f| PredictOutput {
+                            location: f.location,
+                            observation_date: f.observation_date,
+                            forecast_date: f.forecast_date,
+                            probability: f.probability,
+                            rain: f.rain,
+                            threshold: f.threshold,
+                            model_version: f.model_version,
+                        })
+                        .map_err(ApiError::from)
                 })
-            })
-            .collect::<Result<Vec<_>, ApiError>>()
-    })
-    .await?;
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?
+    };
     for p in &out {
         count_prediction(p.rain, "predict");
     }
@@ -453,6 +505,15 @@ async fn predict(
         serde_json::to_value(&out)
     };
     Ok(Json(json.map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// Whether the board alone answers a posted observation (no database read).
+fn board_covers(board: &crate::serving::Board, o: &Observation) -> bool {
+    let from = o.date - chrono::Days::new(features::LOOKBACK_DAYS);
+    board.station(o.location).is_some_and(|sb| {
+        sb.latest
+            .is_none_or(|l| from >= l - chrono::Days::new(features::LOOKBACK_DAYS))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -465,22 +526,21 @@ pub struct LocationInfo {
 
 /// The 49 stations, with the newest observation date of each.
 #[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = [LocationInfo])))]
-async fn locations(State(s): State<AppState>) -> Result<Json<Vec<LocationInfo>>, ApiError> {
-    let store = s.store.clone();
-    let stats = blocking(move || Ok(store.station_stats()?)).await?;
-    Ok(Json(
+async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
+    let board = s.serving.board();
+    Json(
         stations::STATIONS
             .iter()
             .map(|st| {
-                let stat = stats.iter().find(|x| x.location == st.location);
+                let entry = board.station(st.location);
                 LocationInfo {
                     station: *st,
-                    latest_observation: stat.and_then(|x| x.latest),
-                    observations: stat.map_or(0, |x| x.rows),
+                    latest_observation: entry.and_then(|x| x.latest),
+                    observations: entry.map_or(0, |x| x.rows),
                 }
             })
             .collect(),
-    ))
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -121,7 +121,10 @@ pub struct MapPoint<'a> {
     pub location: &'a str,
     pub lat: f64,
     pub lon: f64,
+    /// `None` draws the dot grey: no current forecast.
     pub probability: Option<f64>,
+    /// Shown in the dot's tooltip: the forecast day, or why there is none.
+    pub note: String,
 }
 
 /// The map of Australia with a dot per station, coloured by probability;
@@ -137,8 +140,8 @@ pub fn map(points: &[MapPoint<'_>]) -> String {
     for p in points {
         let (x, y) = project(p.lon, p.lat);
         let label = match p.probability {
-            Some(v) => format!("{}: {:.0}% chance of rain", p.location, v * 100.0),
-            None => format!("{}: no forecast", p.location),
+            Some(v) => format!("{}: {:.0}% chance of rain {}", p.location, v * 100.0, p.note),
+            None => format!("{}: {}", p.location, p.note),
         };
         let _ = write!(
             s,

@@ -106,6 +106,7 @@ impl From<crate::store::StoreError> for ApiError {
             },
             crate::store::StoreError::Conflict(m) => ApiError::Conflict(m),
             e @ crate::store::StoreError::RunActive { .. } => ApiError::Conflict(e.to_string()),
+            crate::store::StoreError::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -14,7 +14,7 @@ use metrics::gauge;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
-use super::error::{ApiError, blocking};
+use super::error::ApiError;
 
 /// Latency buckets, in seconds.
 const HTTP_BUCKETS: &[f64] = &[
@@ -151,18 +151,12 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let store = s.store.clone();
     let now = s.clock.now();
-    let today = now.date_naive();
-    let (stats, record) = blocking(move || {
-        Ok((
-            store.station_stats()?,
-            store.track_record(None, today - chrono::Days::new(30))?,
-        ))
-    })
-    .await?;
+    // Everything below comes from the serving board: no database read.
+    let board = s.serving.board();
+    let record = &board.record_30d;
     for st in crate::stations::STATIONS.iter() {
-        let stat = stats.iter().find(|x| x.location == st.location);
+        let stat = board.station(st.location);
         gauge!("raincast_observations", "location" => st.location)
             .set(stat.map_or(0.0, |x| x.rows as f64));
         if let Some(latest) = stat.and_then(|x| x.latest) {

@@ -47,8 +47,8 @@ impl AppState {
         }
         let config = Arc::new(config);
         let serving = Arc::new(Serving::default());
-        if let Err(e) = serving.refresh(&store) {
-            tracing::error!("loading the champion: {e}");
+        if let Err(e) = serving.sync(&store, clock.today(), config.server.stale_after_days) {
+            tracing::error!("loading the champion and the newest observations: {e}");
         }
         let jobs = Jobs::new(
             store.clone(),
@@ -158,7 +158,7 @@ pub async fn start(
         );
     }
     let mut background = Vec::new();
-    // Notice promotions made by other processes.
+    // Notice new data, promotions (also by other processes) and a new day.
     {
         let state = state.clone();
         let every = Duration::from_secs(state.config.server.champion_poll_secs);
@@ -166,7 +166,13 @@ pub async fn start(
             loop {
                 tokio::time::sleep(every).await;
                 let (serving, store) = (state.serving.clone(), state.store.clone());
-                let _ = tokio::task::spawn_blocking(move || serving.refresh(&store)).await;
+                let today = state.clock.today();
+                let stale = state.config.server.stale_after_days;
+                let synced =
+                    tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await;
+                if let Ok(Err(e)) = synced {
+                    tracing::warn!("refreshing the serving board: {e}");
+                }
             }
         }));
     }
@@ -212,11 +218,36 @@ pub async fn start(
 pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind(&config.server.bind).await?;
+    if config.database.bundled_history {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || load_bundled_history(&store)).await??;
+    }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;
     tracing::info!(addr = %running.addr, "raincast listening");
     shutdown_signal().await;
     running.stop().await
+}
+
+/// On an empty database, load the weatherAUS history bundled in the binary.
+pub fn load_bundled_history(store: &Store) -> anyhow::Result<()> {
+    use crate::ingest::weather_aus;
+    if store.count_observations()? > 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        "empty database: loading the bundled weatherAUS history (2007-11 to 2017-06; \
+         set database.bundled_history = false to start from BOM data alone)"
+    );
+    let started = std::time::Instant::now();
+    let parsed = weather_aus::load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report = weather_aus::store(store, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tracing::info!(
+        rows = report.counts.inserted,
+        secs = started.elapsed().as_secs_f64(),
+        "bundled history loaded; BOM's recent months are added on top"
+    );
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

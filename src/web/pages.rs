@@ -10,7 +10,7 @@ use axum::routing::get;
 use chrono::NaiveDate;
 
 use super::AppState;
-use super::api::{forecast_cached, station};
+use super::api::{forecast_for, station};
 use super::charts::{self, MapPoint, Series};
 use super::error::{ApiError, blocking};
 use crate::obs::Num;
@@ -49,14 +49,37 @@ struct ErrorPage {
     message: String,
 }
 
+/// A date as Australians write it: "Saturday 6 September 2025".
+pub fn au_date(d: NaiveDate) -> String {
+    d.format("%A %-d %B %Y").to_string()
+}
+
+/// Short form for lists: "Sat 6 Sep".
+pub fn au_short(d: NaiveDate) -> String {
+    d.format("%a %-d %b").to_string()
+}
+
+/// An RFC 3339 time as a date and AEST time: "6 Sep 2025, 18:30 AEST".
+pub fn au_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(10))
+                .format("%-d %b %Y, %H:%M AEST")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
 pub struct Row {
     pub location: &'static str,
     pub state: &'static str,
+    /// The headline, shown only when the forecast rests on current data.
     pub percent: Option<i64>,
     pub rain: bool,
     pub colour: String,
-    pub obs_date: Option<NaiveDate>,
-    pub stale: bool,
+    pub forecast_date: Option<String>,
+    /// "no current data since 25 Jun 2017" when stale.
+    pub stale_since: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,46 +89,99 @@ struct Index {
     rows: Vec<Row>,
     model_version: Option<i64>,
     note: Option<String>,
+    /// "Saturday 6 September 2025": the day most cities' forecasts are for.
+    forecast_day: Option<String>,
+    stale: usize,
+    total: usize,
+    stale_after_days: i64,
+    source_problem: Option<String>,
+}
+
+/// The public banner when BOM has not delivered: since when, and why.
+pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
+    let since = board.source.failing_since.as_deref()?;
+    let last = board
+        .source
+        .last_ok
+        .as_deref()
+        .map(|t| format!(" The last successful update was {}.", au_time(t)))
+        .unwrap_or_default();
+    Some(format!(
+        "Current observations from the Bureau of Meteorology are unavailable since {}: the latest attempt failed.{last}",
+        au_time(since)
+    ))
 }
 
 async fn index(State(s): State<AppState>) -> Response {
+    let board = s.serving.board();
+    let model = s.serving.get();
+    let note = model
+        .is_none()
+        .then(|| super::api::no_model_message(&s));
     let mut rows = Vec::with_capacity(STATIONS.len());
     let mut points = Vec::with_capacity(STATIONS.len());
-    let mut note = None;
+    let mut days: std::collections::HashMap<NaiveDate, usize> = Default::default();
     for st in STATIONS.iter() {
-        let f = match forecast_cached(&s, st, None).await {
-            Ok(f) => Some(f),
-            Err(ApiError::Unavailable(m)) => {
-                note = Some(m);
-                None
-            }
-            Err(ApiError::NotFound { .. }) => None,
-            Err(e) => return e.into_response(),
+        let entry = board.station(st.location);
+        let f = entry
+            .and_then(|e| e.forecast.clone())
+            .filter(|f| model.as_ref().is_some_and(|m| m.version == f.model_version));
+        let live = f.as_ref().filter(|f| !f.stale);
+        if let Some(f) = live {
+            *days.entry(f.forecast_date).or_default() += 1;
+        }
+        let p = live.map(|f| f.probability);
+        let stale_since = match (&f, entry.and_then(|e| e.latest)) {
+            (Some(f), _) if f.stale => Some(format!(
+                "no current data since {}",
+                au_short_year(f.observation_date)
+            )),
+            (None, Some(d)) => Some(format!("no forecast; data until {}", au_short_year(d))),
+            (None, None) => Some("no data yet".to_string()),
+            _ => None,
         };
         let (lat, lon) = st.model_coords();
-        let p = f.as_ref().map(|f| f.probability);
         points.push(MapPoint {
             location: st.location,
             lat,
             lon,
             probability: p,
+            note: match (live, &stale_since) {
+                (Some(f), _) => format!("on {}", au_short(f.forecast_date)),
+                (None, Some(why)) => why.clone(),
+                (None, None) => String::new(),
+            },
         });
         rows.push(Row {
             location: st.location,
             state: st.state,
             percent: p.map(|p| (p * 100.0).round() as i64),
-            rain: f.as_ref().is_some_and(|f| f.rain),
+            rain: live.is_some_and(|f| f.rain),
             colour: charts::rain_colour(p),
-            obs_date: f.as_ref().map(|f| f.observation_date),
-            stale: f.as_ref().is_some_and(|f| f.stale),
+            forecast_date: live.map(|f| au_short(f.forecast_date)),
+            stale_since,
         });
     }
+    let forecast_day = days
+        .into_iter()
+        .max_by_key(|(d, n)| (*n, *d))
+        .map(|(d, _)| au_date(d));
     render(&Index {
         map: charts::map(&points),
         rows,
-        model_version: s.serving.get().map(|m| m.version),
+        model_version: model.map(|m| m.version),
         note,
+        forecast_day,
+        stale: board.stale_count(),
+        total: STATIONS.len(),
+        stale_after_days: s.config.server.stale_after_days,
+        source_problem: source_problem(&board),
     })
+}
+
+/// "25 Jun 2017".
+pub fn au_short_year(d: NaiveDate) -> String {
+    d.format("%-d %b %Y").to_string()
 }
 
 pub struct DayRow {
@@ -132,7 +208,10 @@ struct ForecastPage {
     station_name: &'static str,
     forecast: Option<std::sync::Arc<Forecast>>,
     percent: i64,
+    forecast_day: String,
+    observation_day: String,
     problem: Option<String>,
+    source_problem: Option<String>,
     charts: Vec<String>,
     days: Vec<DayRow>,
     past: Vec<PastForecast>,
@@ -155,29 +234,35 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
             ),
         );
     };
-    let (forecast, problem) = match forecast_cached(&s, st, None).await {
+    let (forecast, problem) = match forecast_for(&s, st, None).await {
         Ok(f) => (Some(f), None),
         Err(e @ (ApiError::Unavailable(_) | ApiError::NotFound { .. })) => {
             (None, Some(e.to_string()))
         }
         Err(e) => return e.into_response(),
     };
+    let board = s.serving.board();
+    let days: Vec<crate::obs::Observation> = board
+        .station(st.location)
+        .map(|e| match e.latest {
+            Some(d) => {
+                let from = d - chrono::Days::new(29);
+                e.recent.iter().filter(|o| o.date >= from).cloned().collect()
+            }
+            None => Vec::new(),
+        })
+        .unwrap_or_default();
     let store = s.store.clone();
     let today = s.clock.today();
     let since = today - chrono::Days::new(30);
     let loc = st.location;
     let loaded = blocking(move || {
-        let latest = store.latest_date(loc)?;
-        let days = match latest {
-            Some(d) => store.observations_between(loc, d - chrono::Days::new(29), d)?,
-            None => Vec::new(),
-        };
         let past = store.predictions_for(loc, since, today + chrono::Days::new(1))?;
         let record = store.track_record(Some(loc), since)?;
-        Ok((days, past, record))
+        Ok((past, record))
     })
     .await;
-    let (days, past, record) = match loaded {
+    let (past, record) = match loaded {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -272,8 +357,17 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         percent: forecast
             .as_ref()
             .map_or(0, |f| (f.probability * 100.0).round() as i64),
+        forecast_day: forecast
+            .as_ref()
+            .map(|f| au_date(f.forecast_date))
+            .unwrap_or_default(),
+        observation_day: forecast
+            .as_ref()
+            .map(|f| au_date(f.observation_date))
+            .unwrap_or_default(),
         forecast,
         problem,
+        source_problem: source_problem(&board),
         charts,
         days: day_rows,
         past,
