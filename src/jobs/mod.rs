@@ -395,6 +395,17 @@ impl Jobs {
         if !matches!(saved, Ok(Ok(()))) {
             tracing::error!(run_id, "could not record the end of the run: {saved:?}");
         }
+        // Pages show what the run changed (data, model, a failing source) at once.
+        {
+            let (store, serving) = (self.inner.store.clone(), self.inner.serving.clone());
+            let today = self.inner.clock.today();
+            let stale = self.inner.config.server.stale_after_days;
+            if let Ok(Err(e)) =
+                tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await
+            {
+                tracing::warn!(run_id, "refreshing the serving board: {e}");
+            }
+        }
         let k = kind.as_str();
         metrics::gauge!("raincast_job_running", "kind" => k).set(0.0);
         metrics::counter!("raincast_job_runs_total", "kind" => k, "status" => status.as_str())

@@ -289,10 +289,17 @@ mod tests {
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
         assert_eq!(tomorrow(&s, 9, 30), Some(false));
 
+        // Two days of a finished month are not the month: stored, but not
+        // complete, so the next scrape fetches it again.
         let sep_row = s.source_month("Sydney", (2024, 9)).unwrap().unwrap();
-        assert!(sep_row.complete && sep_row.status == "ok" && sep_row.rows == 2);
+        assert!(!sep_row.complete && sep_row.status == "ok" && sep_row.rows == 2);
         let oct_row = s.source_month("Sydney", (2024, 10)).unwrap().unwrap();
         assert!(!oct_row.complete);
+        assert!(s.complete_months().unwrap().is_empty());
+        // Every day of September: complete.
+        let full: Vec<Observation> = (1..=30).map(|d| day(9, d, Some(0.0))).collect();
+        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today)
+            .unwrap();
         assert_eq!(
             s.complete_months().unwrap(),
             HashSet::from([("Sydney".to_string(), "2024-09".to_string())])
@@ -300,10 +307,30 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_finished_month_is_not_complete_and_names_its_gap() {
+        let (_d, s) = store();
+        let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
+        let first5: Vec<Observation> = (1..=5).map(|d| day(9, d, Some(0.0))).collect();
+        s.upsert_station_month("Sydney", (2024, 9), &first5, "t", today)
+            .unwrap();
+        assert!(!s.source_month("Sydney", (2024, 9)).unwrap().unwrap().complete);
+        assert_eq!(
+            missing_days((2024, 9), first5.iter().map(|o| o.date)),
+            (6..=30).collect::<Vec<u32>>()
+        );
+        // The current month is never complete, however many days it has.
+        let oct: Vec<Observation> = (1..=14).map(|d| day(10, d, Some(0.0))).collect();
+        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+            .unwrap();
+        assert!(!s.source_month("Sydney", (2024, 10)).unwrap().unwrap().complete);
+    }
+
+    #[test]
     fn failures_keep_rows_and_completeness() {
         let (_d, s) = store();
         let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
-        s.upsert_station_month("Sydney", (2024, 9), &[day(9, 1, Some(3.0))], "t", today)
+        let full: Vec<Observation> = (1..=30).map(|d| day(9, d, Some(3.0))).collect();
+        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today)
             .unwrap();
         s.record_source_failure("Sydney", (2024, 9), "rejected", "header changed")
             .unwrap();
@@ -312,8 +339,8 @@ mod tests {
         let row = s.source_month("Sydney", (2024, 9)).unwrap().unwrap();
         assert_eq!(row.status, "rejected");
         assert!(row.complete);
-        assert_eq!(row.rows, 1);
-        assert_eq!(s.count_observations().unwrap(), 1);
+        assert_eq!(row.rows, 30);
+        assert_eq!(s.count_observations().unwrap(), 30);
         let last = s.last_scrape_per_station().unwrap();
         assert_eq!(last.len(), 2);
         assert_eq!(last[0].location, "Albury");

@@ -206,15 +206,30 @@ pub async fn forecast_for(
     let entry = board.station(st.location);
     let latest = entry.and_then(|e| e.latest);
     if date.is_none() || date == latest {
-        return match entry.and_then(|e| e.forecast.clone()) {
-            Some(f) if f.model_version == model.version => Ok(f),
-            _ if latest.is_none() => Err(ApiError::NotFound {
+        if let Some(f) = entry.and_then(|e| e.forecast.clone())
+            && f.model_version == model.version
+        {
+            // A new day before the board's next rebuild: age it here.
+            let today = s.clock.today();
+            if board.today == Some(today) {
+                return Ok(f);
+            }
+            let mut f = (*f).clone();
+            f.data_age_days = (today - f.observation_date).num_days();
+            f.stale = f.data_age_days > s.config.server.stale_after_days;
+            return Ok(Arc::new(f));
+        }
+        // The board is behind (a model or data that arrived moments ago):
+        // answer from the database, read-only, until it catches up.
+        let store = s.store.clone();
+        let loc = st.location;
+        let latest = blocking(move || Ok(store.latest_date(loc)?))
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
                 field: Some("location".into()),
                 message: format!("no observations for {} yet", st.location),
-            }),
-            // The board is being rebuilt for a new model: answer directly.
-            _ => hindcast(s, st, model, latest.expect("checked above"), true).await,
-        };
+            })?;
+        return hindcast(s, st, model, latest, true).await;
     }
     hindcast(s, st, model, date.expect("checked above"), false).await
 }

@@ -347,6 +347,7 @@ mod tests {
             lat: -33.86,
             lon: 151.2,
             probability: Some(0.4),
+            note: "on Sat 6 Sep".into(),
         }]);
         assert!(m.contains("/forecast/Sydney") && m.contains("40% chance"));
     }

@@ -333,6 +333,8 @@ async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
             ("RAINCAST_BOM__BASE_URL", server.base_url.as_str()),
             ("RAINCAST_BOM__DELAY_MS", "0"),
             ("RAINCAST_CLOCK_START", "2025-09-06T09:00:00Z"),
+            // BOM data alone (the bundled history has its own journey test).
+            ("RAINCAST_DATABASE__BUNDLED_HISTORY", "false"),
             ("RAINCAST_MODEL__N_TREES", "10"),
             ("RAINCAST_MODEL__MAX_DEPTH", "10"),
         ],

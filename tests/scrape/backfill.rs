@@ -49,6 +49,17 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
     assert_eq!(t.not_found, 42, "{}", report.message);
     assert_eq!(t.files_rejected + t.failed + t.forbidden + t.http_errors, 0);
     assert!(!report.failed(), "partial 404s must not fail the run");
+    let report_incomplete = t.incomplete;
+    let gap = report
+        .months
+        .iter()
+        .find(|m| m.code == "IDCJDW2804" && m.month == "2025-08")
+        .unwrap();
+    assert!(
+        gap.line().contains("incomplete: 2 days missing (30–31)"),
+        "{}",
+        gap.line()
+    );
     assert!(
         report
             .message
@@ -114,10 +125,14 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
 
     spot_check_raw_text(&store);
 
-    // source_months: 13 complete months and the partial current one per station.
+    // source_months: 13 finished months and the partial current one per
+    // station. A finished month is complete only with every day: one real
+    // file (IDCJDW2804, Aug 2025) lacks its 30th and 31st, so it is stored,
+    // reported, and fetched again next time (changed with issue 14).
     let sources = store.source_months().unwrap();
     assert_eq!(sources.iter().filter(|s| s.status == "ok").count(), 644);
-    assert_eq!(sources.iter().filter(|s| s.complete).count(), 46 * 13);
+    assert_eq!(sources.iter().filter(|s| s.complete).count(), 46 * 13 - 1);
+    assert_eq!(report_incomplete, 1);
     assert_eq!(
         sources.iter().filter(|s| s.status == "not_found").count(),
         42
@@ -128,8 +143,8 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
     // Again without force: complete months are skipped, nothing new.
     let (report, _) = run(&store, &cfg, &plan).await;
     let t = &report.totals;
-    assert_eq!(t.skipped_complete, 46 * 13, "{}", report.message);
-    assert_eq!((t.files_fetched, t.not_found), (46, 42));
+    assert_eq!(t.skipped_complete, 46 * 13 - 1, "{}", report.message);
+    assert_eq!((t.files_fetched, t.not_found), (47, 42));
     assert_eq!((t.rows_inserted, t.rows_updated), (0, 0));
 
     // Forced: everything is downloaded again and nothing changes.
