@@ -4,25 +4,18 @@
 # local copy of BOM's paths, parsed and stored in a fresh SQLite database.
 #
 # Usage: bench/scrape.sh            (PORT=18766 by default)
-# Needs the shared data (RAINCAST_SHARED, default ../shared next to the repo):
-# its tools/serve-bom serves the real files with python3; the repo does not
-# copy them. Target: under 10 s wall time on a 2-core machine.
+# `raincast bom-server` serves the bundled archive of real files at BOM's
+# paths, as of 2025-09-06. Target: under 10 s wall time on a 2-core machine.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-shared=${RAINCAST_SHARED:-$repo/../shared}
 port=${PORT:-18766}
-serve="$shared/tools/serve-bom"
-if [[ ! -x $serve ]]; then
-    echo "missing $serve (set RAINCAST_SHARED to the shared directory)" >&2
-    exit 2
-fi
 
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
 bin=${CARGO_TARGET_DIR:-$repo/target}/release/raincast
 
 work=$(mktemp -d)
-setsid "$serve" "$port" >"$work/serve.log" 2>&1 &
+setsid "$bin" bom-server --bind "127.0.0.1:$port" --day 2025-09-06 >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill -- "-$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 

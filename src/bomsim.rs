@@ -52,10 +52,7 @@ pub fn unpack(tgz: &[u8]) -> std::io::Result<Files> {
 
 /// The newest day in the archive (the last row of its newest month).
 pub fn archive_end(files: &Files) -> Option<NaiveDate> {
-    files
-        .values()
-        .flat_map(|f| data_dates(f))
-        .max()
+    files.values().flat_map(|f| data_dates(f)).max()
 }
 
 /// Dates of a DWO file's data rows (`,2024-09-1,…`).
@@ -226,7 +223,9 @@ async fn dwo(State(sim): State<BomSim>, Path((month, file)): Path<(String, Strin
             )
                 .into_response()
         }
-        Err((status, body)) => (status, [(header::CONTENT_TYPE, "text/html")], body).into_response(),
+        Err((status, body)) => {
+            (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+        }
     }
 }
 
@@ -256,7 +255,10 @@ mod tests {
         let body = sim.answer("202409", "IDCJDW2124.202409.csv").unwrap();
         let dates: Vec<NaiveDate> = data_dates(&body).collect();
         assert_eq!(dates.len(), 9);
-        assert_eq!(dates.last(), Some(&NaiveDate::from_ymd_opt(2024, 9, 9).unwrap()));
+        assert_eq!(
+            dates.last(),
+            Some(&NaiveDate::from_ymd_opt(2024, 9, 9).unwrap())
+        );
         // The month before is whole; comment and header lines are kept.
         let aug = sim.answer("202408", "IDCJDW2124.202408.csv").unwrap();
         assert_eq!(data_dates(&aug).count(), 31);

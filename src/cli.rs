@@ -643,10 +643,7 @@ fn bom_server(bind: &str, day: Option<String>, fault: Option<String>) -> Result<
         Some(d) => {
             let d = parse_date("--day", &d)?;
             // Noon in eastern Australia on that day, then real time.
-            let start = d
-                .and_hms_opt(2, 0, 0)
-                .expect("02:00 is a time")
-                .and_utc();
+            let start = d.and_hms_opt(2, 0, 0).expect("02:00 is a time").and_utc();
             std::sync::Arc::new(SystemClock::starting_at(start))
         }
         None => std::sync::Arc::new(SystemClock::from_env().map_err(CliError::Input)?),

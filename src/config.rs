@@ -226,8 +226,8 @@ impl Default for ModelConfig {
             test_months: 12,
             tune_months: 12,
             promotion_margin: 0.0,
-            keep_deployed: 5,
-            keep_challengers: 3,
+            keep_deployed: 3,
+            keep_challengers: 2,
         }
     }
 }

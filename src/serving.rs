@@ -101,7 +101,9 @@ pub struct StationBoard {
 
 impl Board {
     pub fn station(&self, location: &str) -> Option<&StationBoard> {
-        self.stations.iter().find(|s| s.station.location == location)
+        self.stations
+            .iter()
+            .find(|s| s.station.location == location)
     }
 
     /// Stations whose newest observation is older than the stale limit
@@ -126,7 +128,12 @@ impl Serving {
 
     /// Bring the champion and the board up to date with the database and
     /// `today`. Cheap when nothing changed: one `PRAGMA data_version`.
-    pub fn sync(&self, store: &Store, today: NaiveDate, stale_after_days: i64) -> Result<(), StoreError> {
+    pub fn sync(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<(), StoreError> {
         let version = store.data_version()?;
         let board = self.board.load();
         let model = self.current.load().as_ref().map(|m| m.version);
@@ -143,7 +150,12 @@ impl Serving {
     }
 
     /// Read each station's newest observations and forecast them again.
-    pub fn rebuild(&self, store: &Store, today: NaiveDate, stale_after_days: i64) -> Result<(), StoreError> {
+    pub fn rebuild(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<(), StoreError> {
         let stats = store.station_stats()?;
         let model = self.get();
         let mut stations = Vec::with_capacity(STATIONS.len());

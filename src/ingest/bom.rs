@@ -456,10 +456,7 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
         ));
     }
     if t.cancelled > 0 {
-        parts.push(format!(
-            "{} station-months not started",
-            t.cancelled
-        ));
+        parts.push(format!("{} station-months not started", t.cancelled));
     }
     parts.join("; ")
 }
@@ -504,8 +501,14 @@ impl Ctx {
         }
         c.consecutive += 1;
         if limit > 0 && c.consecutive >= limit && c.open.is_none() {
-            tracing::warn!(failures = c.consecutive, "BOM source failing: {cause}; stopping the scrape");
-            c.open = Some(format!("{} requests in a row failed: {cause}", c.consecutive));
+            tracing::warn!(
+                failures = c.consecutive,
+                "BOM source failing: {cause}; stopping the scrape"
+            );
+            c.open = Some(format!(
+                "{} requests in a row failed: {cause}",
+                c.consecutive
+            ));
             self.stop.store(true, Ordering::SeqCst);
         }
     }

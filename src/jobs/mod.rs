@@ -327,6 +327,15 @@ impl Jobs {
         Ok(run_id)
     }
 
+    /// When the schedule next runs `kind` (UTC), from the configured cron
+    /// expression and the clock; `None` when that job is not scheduled.
+    pub fn next_run(&self, kind: JobKind) -> Option<chrono::DateTime<chrono::Utc>> {
+        let now = self.inner.clock.now();
+        schedule::Schedule::new(&self.inner.config.schedule, now)
+            .ok()?
+            .next_of(kind, now)
+    }
+
     /// Wait for every run started with [`Jobs::start`] to end.
     pub async fn wait_idle(&self) {
         let mut tasks = self.inner.tasks.lock().await;
@@ -710,11 +719,9 @@ impl Jobs {
                         continue;
                     }
                     match this.run(kind, Trigger::CatchUp).await {
-                        Ok(o) if o.status == RunStatus::Succeeded => tracing::info!(
-                            run = o.run_id,
-                            "catch-up {} succeeded",
-                            kind.as_str()
-                        ),
+                        Ok(o) if o.status == RunStatus::Succeeded => {
+                            tracing::info!(run = o.run_id, "catch-up {} succeeded", kind.as_str())
+                        }
                         Ok(o) => {
                             scrape_failed |= kind == JobKind::Scrape;
                             tracing::warn!(

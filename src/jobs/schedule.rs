@@ -49,6 +49,14 @@ impl Schedule {
         })
     }
 
+    /// When `kind` next fires after `now`, if it is scheduled at all.
+    pub fn next_of(&self, kind: JobKind, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, cron)| next_after(cron, now))
+    }
+
     /// Jobs with an occurrence in `(last check, now]`; `now` becomes the last check.
     pub fn due(&mut self, now: DateTime<Utc>) -> Vec<JobKind> {
         let since = self.last_check;

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::{Result, Store, now_text};
 
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PredictionRow {
     pub location: String,
@@ -82,8 +81,10 @@ impl Store {
     /// How many forecasts were logged for one forecast day (all stations).
     pub fn predictions_logged_for(&self, for_date: NaiveDate) -> Result<u64> {
         self.with_conn(|c| {
-            Ok(c.prepare_cached("SELECT count(*) FROM predictions WHERE for_date = ?1")?
-                .query_row([for_date], |r| r.get::<_, i64>(0))? as u64)
+            Ok(
+                c.prepare_cached("SELECT count(*) FROM predictions WHERE for_date = ?1")?
+                    .query_row([for_date], |r| r.get::<_, i64>(0))? as u64,
+            )
         })
     }
 

@@ -74,7 +74,7 @@ impl Store {
     /// that day is absent) for every row of `location` from the day before
     /// the month's first day through its last day, and record the month in
     /// `source_months` as `ok`, complete when `month` is before `today`'s month
-/// and the file holds every day of it.
+    /// and the file holds every day of it.
     ///
     /// The counts say what the upsert did to the month's own rows; a row
     /// whose only change is a corrected `rain_tomorrow` counts as updated.
@@ -313,7 +313,12 @@ mod tests {
         let first5: Vec<Observation> = (1..=5).map(|d| day(9, d, Some(0.0))).collect();
         s.upsert_station_month("Sydney", (2024, 9), &first5, "t", today)
             .unwrap();
-        assert!(!s.source_month("Sydney", (2024, 9)).unwrap().unwrap().complete);
+        assert!(
+            !s.source_month("Sydney", (2024, 9))
+                .unwrap()
+                .unwrap()
+                .complete
+        );
         assert_eq!(
             missing_days((2024, 9), first5.iter().map(|o| o.date)),
             (6..=30).collect::<Vec<u32>>()
@@ -322,7 +327,12 @@ mod tests {
         let oct: Vec<Observation> = (1..=14).map(|d| day(10, d, Some(0.0))).collect();
         s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
             .unwrap();
-        assert!(!s.source_month("Sydney", (2024, 10)).unwrap().unwrap().complete);
+        assert!(
+            !s.source_month("Sydney", (2024, 10))
+                .unwrap()
+                .unwrap()
+                .complete
+        );
     }
 
     #[test]

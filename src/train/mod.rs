@@ -178,7 +178,12 @@ pub fn windows(
         }
     };
     let Windows { train, tune, test } = out;
-    if !(train.from < train.to && train.to <= tune.from && tune.from < tune.to && tune.to <= test.from && test.from < test.to) {
+    if !(train.from < train.to
+        && train.to <= tune.from
+        && tune.from < tune.to
+        && tune.to <= test.from
+        && test.from < test.to)
+    {
         return Err(TrainError::Window(format!(
             "need {first} < tune start {} < test start {} <= {last}",
             tune.from, test.from

@@ -412,6 +412,10 @@ fn run_row(r: &JobRun) -> RunRow {
 struct Dashboard {
     csrf: String,
     message: Option<String>,
+    /// BOM is failing: since when and why (the message names the setting).
+    source_problem: Option<(String, String)>,
+    next_scrape: Option<String>,
+    next_train: Option<String>,
     runs: Vec<RunRow>,
     champion: Option<i64>,
     models: usize,
@@ -433,9 +437,24 @@ async fn dashboard(
         ))
     })
     .await?;
+    let board = s.serving.board();
+    let source_problem = board.source.failing_since.as_deref().map(|since| {
+        (
+            super::pages::au_time(since),
+            board.source.cause.clone().unwrap_or_default(),
+        )
+    });
+    let when = |k| {
+        s.jobs
+            .next_run(k)
+            .map(|t| super::pages::au_time(&t.to_rfc3339()))
+    };
     Ok(render(&Dashboard {
         csrf: admin.csrf,
         message: q.get("message").cloned(),
+        source_problem,
+        next_scrape: when(JobKind::Scrape),
+        next_train: when(JobKind::Train),
         runs: runs.iter().map(run_row).collect(),
         champion,
         models,

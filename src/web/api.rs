@@ -101,7 +101,12 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
 pub fn no_model_message(s: &AppState) -> String {
     match s.serving.refused() {
         Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
-        None if s.jobs.running().iter().any(|(k, _)| *k == crate::jobs::JobKind::Train) => {
+        None if s
+            .jobs
+            .running()
+            .iter()
+            .any(|(k, _)| *k == crate::jobs::JobKind::Train) =>
+        {
             "the first model is training now; forecasts appear when it finishes".into()
         }
         None => "no model is serving yet: the service trains one as soon as it has data \

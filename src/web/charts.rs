@@ -140,7 +140,12 @@ pub fn map(points: &[MapPoint<'_>]) -> String {
     for p in points {
         let (x, y) = project(p.lon, p.lat);
         let label = match p.probability {
-            Some(v) => format!("{}: {:.0}% chance of rain {}", p.location, v * 100.0, p.note),
+            Some(v) => format!(
+                "{}: {:.0}% chance of rain {}",
+                p.location,
+                v * 100.0,
+                p.note
+            ),
             None => format!("{}: {}", p.location, p.note),
         };
         let _ = write!(

@@ -241,7 +241,8 @@ pub fn load_bundled_history(store: &Store) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let parsed = weather_aus::load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let report = weather_aus::store(store, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report =
+        weather_aus::store(store, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tracing::info!(
         rows = report.counts.inserted,
         secs = started.elapsed().as_secs_f64(),

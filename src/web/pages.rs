@@ -115,9 +115,7 @@ pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
 async fn index(State(s): State<AppState>) -> Response {
     let board = s.serving.board();
     let model = s.serving.get();
-    let note = model
-        .is_none()
-        .then(|| super::api::no_model_message(&s));
+    let note = model.is_none().then(|| super::api::no_model_message(&s));
     let mut rows = Vec::with_capacity(STATIONS.len());
     let mut points = Vec::with_capacity(STATIONS.len());
     let mut days: std::collections::HashMap<NaiveDate, usize> = Default::default();
@@ -247,7 +245,11 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         .map(|e| match e.latest {
             Some(d) => {
                 let from = d - chrono::Days::new(29);
-                e.recent.iter().filter(|o| o.date >= from).cloned().collect()
+                e.recent
+                    .iter()
+                    .filter(|o| o.date >= from)
+                    .cloned()
+                    .collect()
             }
             None => Vec::new(),
         })

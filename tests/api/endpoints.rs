@@ -76,7 +76,10 @@ async fn healthz_and_readyz() {
     assert_eq!((s, v), (200, json!({"status": "ok"})));
     let (s, v) = json(app.get("/readyz").send().await.unwrap()).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!((&v["status"], &v["model_version"]), (&json!("ready"), &json!(1)));
+    assert_eq!(
+        (&v["status"], &v["model_version"]),
+        (&json!("ready"), &json!(1))
+    );
     // Readiness also tells how current the data is.
     assert!(v["newest_observation"].is_string(), "{v}");
     assert!(v["stale_stations"].is_u64(), "{v}");

@@ -92,7 +92,10 @@ async fn reads_never_write_the_prediction_log() {
     )
     .await;
     assert_eq!(past["kind"], "hindcast", "{past}");
-    assert_eq!(app.get("/forecast/Perth").send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.get("/forecast/Perth").send().await.unwrap().status(),
+        200
+    );
     assert_eq!(app.get("/").send().await.unwrap().status(), 200);
     assert_eq!(prediction_rows(&app, "Perth"), 0, "a read wrote the log");
     app.stop().await;

@@ -4,6 +4,8 @@
 //! Each journey ends with forecasts, or with a clear message, and no manual
 //! step in between.
 
+#[path = "../support/app.rs"]
+mod app;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -38,7 +40,7 @@ async fn bom(at: DateTime<Utc>) -> (BomSim, String) {
 }
 
 /// Settings for a fast test run: small forests, no politeness delay.
-fn env<'a>(base_url: &'a str) -> Vec<(&'a str, &'a str)> {
+fn env(base_url: &str) -> Vec<(&str, &str)> {
     vec![
         ("RAINCAST_BOM__BASE_URL", base_url),
         ("RAINCAST_BOM__DELAY_MS", "0"),
@@ -56,9 +58,8 @@ async fn get_json(url: &str) -> (u16, Value) {
     let body = r.bytes().await.unwrap();
     (
         status,
-        serde_json::from_slice(&body).unwrap_or(Value::String(
-            String::from_utf8_lossy(&body).into_owned(),
-        )),
+        serde_json::from_slice(&body)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into_owned())),
     )
 }
 
@@ -145,7 +146,10 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
     // The three stations BOM's archive lacks are stale and say so.
     let (status, home) = get_text(&app.url).await;
     assert_eq!(status, 200);
-    assert!(home.contains("3 of 49 cities have no current data"), "{home}");
+    assert!(
+        home.contains("3 of 49 cities have no current data"),
+        "{home}"
+    );
     assert!(home.contains("Forecasts for <strong>Saturday 6 September 2025</strong>"));
     assert!(home.contains("no current data since 25 Jun 2017"));
     let (_, perth) = get_text(&format!("{}/forecast/Perth", app.url)).await;
@@ -164,7 +168,11 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
         assert_eq!(status, 200, "{h}");
         assert_eq!(h["kind"], "hindcast");
     }
-    let (_, h) = get_json(&format!("{}/api/v1/forecast/Sydney?date=2016-01-01", app.url)).await;
+    let (_, h) = get_json(&format!(
+        "{}/api/v1/forecast/Sydney?date=2016-01-01",
+        app.url
+    ))
+    .await;
     assert_eq!(h["kind"], "hindcast");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(count_predictions(&db), logged_before);
@@ -198,20 +206,31 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
     let (_sim, url) = bom(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("b.db");
-    support::cli(&db, &["import", support::weather_aus().to_str().unwrap()], &[]);
+    support::cli(
+        &db,
+        &["import", support::weather_aus().to_str().unwrap()],
+        &[],
+    );
     let app = support::serve(&db, &env(&url));
     let f = wait_forecast(&app.url, Duration::from_secs(240), is_current).await;
     assert_eq!(f["forecast_date"], "2025-09-06");
     let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
-    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded), "{runs:#?}");
+    assert!(
+        runs.iter().all(|r| r.status == RunStatus::Succeeded),
+        "{runs:#?}"
+    );
     let (_, models) = get_json(&format!("{}/api/v1/models", app.url)).await;
     let newest = &models["models"][0];
     // The second model tests on the newest year of data (BOM's), tunes on
     // the year of data before it (spanning the gap) and trains on the rest.
     // The newest labelled day is the 4th: the 5th's outcome is the 6th's rain.
     assert_eq!(newest["test_window"]["to"], "2025-09-05", "{newest}");
-    let test_from: NaiveDate = serde_json::from_value(newest["test_window"]["from"].clone()).unwrap();
-    assert!(test_from > day(2024, 8, 1) && test_from < day(2024, 10, 1), "{newest}");
+    let test_from: NaiveDate =
+        serde_json::from_value(newest["test_window"]["from"].clone()).unwrap();
+    assert!(
+        test_from > day(2024, 8, 1) && test_from < day(2024, 10, 1),
+        "{newest}"
+    );
     let rows = &newest["train_window"]["rows"];
     assert!(rows["test"].as_u64().unwrap() > 10_000, "{rows}");
     assert!(rows["tune"].as_u64().unwrap() > 10_000, "{rows}");
@@ -229,7 +248,12 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
     let cases: [(&str, Option<Fault>, &str, &str); 3] = [
         ("refused", None, "Connection refused", "bom.base_url"),
         ("forbidden", Some(Fault::Forbidden), "403", "bom.user_agent"),
-        ("html", Some(Fault::HtmlOk), "HTML page instead of a CSV", "bom.base_url"),
+        (
+            "html",
+            Some(Fault::HtmlOk),
+            "HTML page instead of a CSV",
+            "bom.base_url",
+        ),
     ];
     for (name, fault, cause, setting) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -249,11 +273,17 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
         .await;
         assert_eq!(f["stale"], true, "{name}: {f}");
         let runs = wait_idle(&db, 2, Duration::from_secs(30)).await;
-        let scrape = runs.iter().find(|r| r.kind == "scrape").expect("a scrape ran");
+        let scrape = runs
+            .iter()
+            .find(|r| r.kind == "scrape")
+            .expect("a scrape ran");
         assert_eq!(scrape.status, RunStatus::Failed, "{name}");
         let error = scrape.error.clone().unwrap_or_default();
         assert!(error.starts_with("stopped early:"), "{name}: {error}");
-        assert!(error.contains(cause) && error.contains(setting), "{name}: {error}");
+        assert!(
+            error.contains(cause) && error.contains(setting),
+            "{name}: {error}"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{name}: took {:?}",
@@ -263,7 +293,8 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
         let mut home = String::new();
         for _ in 0..20 {
             home = get_text(&app.url).await.1;
-            if home.contains("Current observations from the Bureau of Meteorology are unavailable") {
+            if home.contains("Current observations from the Bureau of Meteorology are unavailable")
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -272,7 +303,10 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
             home.contains("Current observations from the Bureau of Meteorology are unavailable"),
             "{name}: {home}"
         );
-        assert!(home.contains("49 of 49 cities have no current data"), "{name}");
+        assert!(
+            home.contains("49 of 49 cities have no current data"),
+            "{name}"
+        );
         drop(app);
     }
 }
@@ -294,7 +328,10 @@ async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
     std::fs::rename(&db, dir.path().join("moved.db")).unwrap();
     let (status, body) = get_json(&format!("{}/readyz", app.url)).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("cannot be read"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("cannot be read"),
+        "{body}"
+    );
     // Forecasts still answer from memory; nothing recreated the file.
     let (status, _) = get_json(&format!("{}/api/v1/forecast/Sydney", app.url)).await;
     assert_eq!(status, 200);
@@ -305,5 +342,88 @@ async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
     std::fs::copy(dir.path().join("moved.db"), &db).unwrap();
     let (status, body) = get_json(&format!("{}/readyz", app.url)).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("replaced"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("replaced"),
+        "{body}"
+    );
+}
+
+/// A year of weekly trainings with model files of realistic size (10 MB,
+/// like a 100-tree forest on the full history): retention keeps the
+/// database bounded, and rollback to any kept model works.
+#[test]
+fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
+    use raincast::train::registry;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("retention.db");
+    let store = app::open(&db);
+    store
+        .upsert_observations(&app::subset_observations(), "weatherAUS")
+        .unwrap();
+    let defaults = raincast::config::ModelConfig::default();
+    let (keep_deployed, keep_challengers) = (defaults.keep_deployed, defaults.keep_challengers);
+    let blob = vec![7u8; 10 << 20];
+    let sha = registry::sha256_hex(&blob);
+    let empty = serde_json::json!({});
+    for week in 0..49 {
+        // Every third challenger wins, as in a service whose data improves.
+        let promote = week % 3 == 0;
+        store
+            .register_model(
+                &raincast::store::NewModel {
+                    trained_by_run: None,
+                    params: &empty,
+                    feature_schema: raincast::features::SCHEMA_VERSION,
+                    train_window: &empty,
+                    test_window: &empty,
+                    threshold: 0.5,
+                    f1: 0.6,
+                    roc_auc: 0.85,
+                    brier: 0.12,
+                    metrics: &empty,
+                    blob: &blob,
+                    blob_sha256: &sha,
+                },
+                if promote { "promoted" } else { "kept" },
+                "simulated week",
+                promote,
+                "training",
+            )
+            .unwrap();
+        store
+            .prune_model_blobs(keep_deployed, keep_challengers)
+            .unwrap();
+    }
+    // The last three weeks train real (tiny) models: two promoted, one kept out.
+    let a = app::train(&store, 1, false);
+    let b = app::train(&store, 2, false);
+    let c = app::train(&store, 3, true);
+    let pruned = store
+        .prune_model_blobs(keep_deployed, keep_challengers)
+        .unwrap();
+    assert!(!pruned.is_empty() || store.models().unwrap().len() == 52);
+    assert_eq!(store.models().unwrap().len(), 52, "metadata is kept");
+    let kept: Vec<i64> = (1..=52).filter(|&v| store.has_blob(v).unwrap()).collect();
+    assert!(
+        kept.len() <= (keep_deployed + keep_challengers) as usize,
+        "{kept:?}"
+    );
+    assert!(kept.contains(&a.version) && kept.contains(&b.version) && kept.contains(&c.version));
+    let size = std::fs::metadata(&db).unwrap().len()
+        + std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert!(size < 100 << 20, "database is {} MB", size >> 20);
+
+    // Rollback from b to a, which is kept and loads.
+    assert_eq!(store.champion_version().unwrap(), Some(b.version));
+    let d = registry::rollback(&store, "test", "tester").unwrap();
+    assert_eq!(d.version, a.version);
+    // A pruned version is refused with a message that says why.
+    let old = (1..a.version)
+        .find(|&v| !store.has_blob(v).unwrap())
+        .unwrap();
+    let err = registry::promote(&store, old, "test", "tester").unwrap_err();
+    assert!(
+        err.to_string().contains("pruned by the retention policy"),
+        "{err}"
+    );
 }
