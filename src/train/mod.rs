@@ -339,3 +339,71 @@ pub(crate) mod synth {
         out
     }
 }
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    /// One labelled row a day over each span, rain every third day.
+    fn samples(spans: &[(NaiveDate, NaiveDate)]) -> Samples {
+        let mut s = Samples::default();
+        for &(from, to) in spans {
+            let mut day = from;
+            while day <= to {
+                s.dates.push(day);
+                s.y.push(s.y.len() % 3 == 0);
+                s.x.extend(std::iter::repeat_n(0.0, N_FEATURES));
+                day = day + chrono::Days::new(1);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn windows_follow_the_data_across_a_gap_of_years() {
+        let s = samples(&[
+            (d(2007, 11, 1), d(2017, 6, 24)),
+            (d(2024, 8, 1), d(2025, 9, 4)),
+        ]);
+        let w = windows(&s, &ModelConfig::default(), WindowOverride::default()).unwrap();
+        // 365 data days each: the test window is BOM's newest year, the tune
+        // window the year of data before it, across the gap.
+        assert_eq!(w.test.to, d(2025, 9, 5));
+        assert_eq!(w.test.from, d(2024, 9, 5));
+        assert_eq!(w.tune.to, d(2024, 9, 5));
+        assert!(
+            w.tune.from > d(2016, 6, 1) && w.tune.from < d(2016, 9, 1),
+            "{w:?}"
+        );
+        assert_eq!(w.train.from, d(2007, 11, 1));
+        assert_eq!(w.train.to, w.tune.from);
+    }
+
+    #[test]
+    fn short_data_splits_60_20_20_and_too_little_says_what_to_add() {
+        let s = samples(&[(d(2024, 8, 1), d(2025, 9, 4))]);
+        let w = windows(&s, &ModelConfig::default(), WindowOverride::default()).unwrap();
+        assert!(w.train.from < w.tune.from && w.tune.to <= w.test.from);
+        let tiny = samples(&[(d(2025, 9, 1), d(2025, 9, 20))]);
+        let err = windows(&tiny, &ModelConfig::default(), WindowOverride::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only 20 days"), "{err}");
+        assert!(
+            err.contains("raincast import") && err.contains("raincast scrape"),
+            "{err}"
+        );
+        let none = windows(
+            &Samples::default(),
+            &ModelConfig::default(),
+            WindowOverride::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(none.contains("no labelled observations"), "{none}");
+    }
+}

@@ -142,6 +142,12 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
     assert!(store.count_observations().unwrap() > 145_460 + 18_000);
     // One live forecast per station with current data, for the 6th.
     assert_eq!(store.predictions_logged_for(day(2025, 9, 6)).unwrap(), 46);
+    // A second scrape the same day (from the CLI, another process) fetches
+    // only what is not complete and logs no second forecast.
+    let out = support::cli(&db, &["scrape"], &env(&url));
+    assert!(out.contains("run "), "{out}");
+    assert!(out.contains("skipped"), "{out}");
+    assert_eq!(store.predictions_logged_for(day(2025, 9, 6)).unwrap(), 46);
 
     // The three stations BOM's archive lacks are stale and say so.
     let (status, home) = get_text(&app.url).await;

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app::{TestApp, json, spawn_app_with};
+use raincast::jobs::clock::Clock;
 use raincast::jobs::{JobKind, Trigger};
 use raincast::store::RunStatus;
 
@@ -144,6 +145,30 @@ async fn busy_app() -> TestApp {
         RunStatus::Failed,
         "the BOM address is closed"
     );
+    // One verified live forecast, the way the daily job makes it (changed
+    // with issue 11: a `?date=` read no longer logs and scores a forecast):
+    // logged before its day's observation exists, scored once it arrives.
+    let store = app.store.clone();
+    let clock_now = app.clock.now();
+    tokio::task::spawn_blocking(move || {
+        let latest = store.latest_date("Perth").unwrap().unwrap();
+        assert!(
+            store
+                .log_prediction("Perth", latest, 1, 0.7, 0.5, clock_now)
+                .unwrap()
+        );
+        let mut next = raincast::obs::Observation::empty("Perth", latest + chrono::Days::new(1));
+        next.rain_today = Some(true);
+        store.upsert_observations(&[next], "test").unwrap();
+        assert_eq!(store.score_predictions().unwrap(), 1);
+    })
+    .await
+    .unwrap();
+    let (serving, store) = (app.state.serving.clone(), app.store.clone());
+    let today = app.clock.now().date_naive();
+    tokio::task::spawn_blocking(move || serving.sync(&store, today, 2).unwrap())
+        .await
+        .unwrap();
     app
 }
 
