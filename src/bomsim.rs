@@ -82,6 +82,9 @@ pub fn as_of(file: &[u8], today: NaiveDate) -> Vec<u8> {
 /// What to do instead of serving a file normally, on a chosen day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
+    /// Connections are accepted and reset at once, as a refused or
+    /// unreachable host looks to the client.
+    Refuse,
     /// 403 with BOM's firewall "Access Denied" HTML page.
     Forbidden,
     /// 500 Internal Server Error.
@@ -96,13 +99,14 @@ impl std::str::FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
+            "refuse" => Fault::Refuse,
             "403" | "forbidden" => Fault::Forbidden,
             "500" | "server-error" => Fault::ServerError,
             "truncated" => Fault::Truncated,
             "html" => Fault::HtmlOk,
             other => {
                 return Err(format!(
-                    "unknown fault `{other}`: use forbidden, server-error, truncated or html (for refused connections, point bom.base_url at a closed port)"
+                    "unknown fault `{other}`: use refuse, forbidden, server-error, truncated or html"
                 ));
             }
         })
@@ -141,6 +145,26 @@ impl BomSim {
         self.requests.lock().map_or(0, |n| *n)
     }
 
+    /// The fault set for BOM's current day, if any.
+    pub fn fault_today(&self) -> Option<Fault> {
+        let today = self.clock.bom_today();
+        self.faults.lock().ok().and_then(|f| f.get(&today).copied())
+    }
+
+    /// Serve on `listener` until the task is dropped. On a day with
+    /// [`Fault::Refuse`], connections are reset as soon as they open.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let app = self.router();
+        axum::serve(
+            SimListener {
+                inner: listener,
+                sim: self,
+            },
+            app,
+        )
+        .await
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/climate/dwo/{month}/text/{file}", get(dwo))
@@ -172,6 +196,38 @@ impl BomSim {
     }
 }
 
+/// Accepts connections, but resets them on a day with [`Fault::Refuse`].
+struct SimListener {
+    inner: tokio::net::TcpListener,
+    sim: BomSim,
+}
+
+impl axum::serve::Listener for SimListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    if self.sim.fault_today() == Some(Fault::Refuse) {
+                        // A zero linger makes the close a reset (RST).
+                        let _ = stream.set_zero_linger();
+                        drop(stream);
+                        continue;
+                    }
+                    return (stream, addr);
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
 const ACCESS_DENIED: &str = "<!DOCTYPE html><html><head><title>Access Denied</title></head><body>\
 <h1>Access Denied</h1><p>You don't have permission to access this page on this server.</p>\
 <p>Reference #18.6f3c1402.1757123456.2a9b1c3</p></body></html>";
@@ -192,6 +248,9 @@ async fn dwo(State(sim): State<BomSim>, Path((month, file)): Path<(String, Strin
         (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
     };
     match fault {
+        // Connections are reset by the listener; one opened just before the
+        // fault began gets the same treatment as far as HTTP allows.
+        Some(Fault::Refuse) => return html(StatusCode::SERVICE_UNAVAILABLE, MAINTENANCE),
         Some(Fault::Forbidden) => return html(StatusCode::FORBIDDEN, ACCESS_DENIED),
         Some(Fault::ServerError) => return html(StatusCode::INTERNAL_SERVER_ERROR, MAINTENANCE),
         Some(Fault::HtmlOk) => return html(StatusCode::OK, MAINTENANCE),

@@ -80,7 +80,7 @@ pub enum Command {
         /// Serve as of this day (YYYY-MM-DD, eastern Australia); default: the clock's day.
         #[arg(long)]
         day: Option<String>,
-        /// Fail every request with this fault: forbidden, server-error, truncated or html.
+        /// Fail every request with this fault: refuse, forbidden, server-error, truncated or html.
         #[arg(long)]
         fault: Option<String>,
     },
@@ -136,6 +136,70 @@ pub enum Command {
     },
     /// Read a password on standard input and print its argon2 hash for admin.password_hash.
     HashPassword,
+    /// Score a stored model (or the live record) on a window of stored
+    /// observations: F1, precision, recall, ROC AUC, Brier and its skill
+    /// against per-station monthly climatology, a 10-bin reliability table,
+    /// and the same per station. Writes nothing.
+    Evaluate {
+        /// The model version to score.
+        #[arg(long, required_unless_present = "live", conflicts_with = "live")]
+        model: Option<i64>,
+        /// Score the forecasts the daily job logged instead.
+        #[arg(long)]
+        live: bool,
+        /// First forecast day (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last forecast day (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try raincast with no network: the web server on a temporary database,
+    /// replaying the bundled real BOM files at a visible pace. Forecasts
+    /// appear, yesterday's are scored, weekly trainings run, the admin shows
+    /// live runs; every page says it is a replay and which day it is.
+    Demo {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// First simulated day.
+        #[arg(long, default_value = "2024-09-01")]
+        from: String,
+        /// Last simulated day.
+        #[arg(long, default_value = "2025-09-05")]
+        to: String,
+        /// Real seconds per simulated day.
+        #[arg(long, default_value_t = 4.0)]
+        day_secs: f64,
+    },
+    /// Replay months of operation in seconds: the real scheduler and job runner
+    /// on a fast clock, against the bundled real BOM files as BOM showed them
+    /// each day, into a database of its own. Prints the live record's summary.
+    Replay {
+        /// First simulated day (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last simulated day (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+        /// Simulated seconds per real second (0 = as fast as possible).
+        #[arg(long, default_value_t = 0.0)]
+        speed: f64,
+        /// BOM faults by day, e.g. `2024-10-03:refuse` (refuse, forbidden,
+        /// server-error, truncated, html); repeatable, or a range
+        /// `2024-10-03..2024-10-05:refuse`.
+        #[arg(long = "fault", value_name = "DAY:FAULT")]
+        faults: Vec<String>,
+        /// Keep the replay's database at this path (must not exist).
+        #[arg(long, value_name = "PATH")]
+        keep: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -282,6 +346,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Predict { location, date } => predict(&config, &location, date),
         Command::Models { action } => models(&config, action),
         Command::Runs { action } => runs(&config, action),
+        Command::Evaluate {
+            model,
+            live: _,
+            from,
+            to,
+            json,
+        } => evaluate(&config, model, &from, &to, json),
+        Command::Demo {
+            bind,
+            from,
+            to,
+            day_secs,
+        } => demo(config, &bind, &from, &to, day_secs),
+        Command::Replay {
+            from,
+            to,
+            speed,
+            faults,
+            keep,
+            json,
+        } => replay(config, &from, &to, speed, &faults, keep, json),
         Command::Backup { path } => {
             let store = open_store(&config)?;
             store.backup_to(&path)?;
@@ -637,6 +722,310 @@ fn predict(config: &Config, location: &str, date: Option<String>) -> Result<(), 
     Ok(())
 }
 
+fn evaluate(
+    config: &Config,
+    model: Option<i64>,
+    from: &str,
+    to: &str,
+    json: bool,
+) -> Result<(), CliError> {
+    use crate::evaluate::{EvaluateError, Subject};
+    let (from, to) = (parse_date("--from", from)?, parse_date("--to", to)?);
+    let subject = model.map_or(Subject::Live, Subject::Model);
+    let store = open_store(config)?;
+    let e = crate::evaluate::evaluate(&store, subject, from, to).map_err(|e| match e {
+        EvaluateError::Input(m) => CliError::Input(m),
+        EvaluateError::Registry(crate::train::registry::RegistryError::Store(
+            crate::store::StoreError::NotFound(what),
+        )) => CliError::Input(format!("{what} not found")),
+        other => CliError::Run(other.into()),
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&e).map_err(|e| CliError::Run(e.into()))?
+        );
+        return Ok(());
+    }
+    let o = &e.overall;
+    let skill = |s: Option<f64>| s.map_or("–".into(), |v| format!("{v:+.3}"));
+    println!(
+        "{} on {}..{}: {} forecasts, {} rain days",
+        e.subject, e.from, e.to, o.n, o.rain_days
+    );
+    println!(
+        "F1 {:.3}  precision {:.3}  recall {:.3}  ROC AUC {:.3}  Brier {:.4} (climatology {:.4}, skill {})",
+        o.f1,
+        o.precision,
+        o.recall,
+        o.roc_auc,
+        o.brier,
+        o.climatology_brier,
+        skill(o.brier_skill_score)
+    );
+    println!(
+        "mean forecast {:.3} vs observed frequency {:.3}",
+        o.mean_forecast, o.observed_frequency
+    );
+    println!("reliability:   forecast     n  mean  observed");
+    for b in &e.reliability {
+        let f = |x: Option<f64>| x.map_or("  –  ".into(), |v| format!("{v:.3}"));
+        println!(
+            "             {:.1}–{:.1} {:>6}  {}  {}",
+            b.lo,
+            b.hi,
+            b.n,
+            f(b.mean_forecast),
+            f(b.observed)
+        );
+    }
+    println!(
+        "{:<18} {:>6} {:>7} {:>7} {:>7}",
+        "station", "n", "Brier", "AUC", "skill"
+    );
+    for s in &e.stations {
+        println!(
+            "{:<18} {:>6} {:>7.4} {:>7.3} {:>7}",
+            s.location,
+            s.scores.n,
+            s.scores.brier,
+            s.scores.roc_auc,
+            skill(s.scores.brier_skill_score)
+        );
+    }
+    Ok(())
+}
+
+/// Parse `DAY:FAULT` or `FROM..TO:FAULT`.
+pub fn parse_faults(
+    specs: &[String],
+) -> Result<Vec<(chrono::NaiveDate, crate::bomsim::Fault)>, CliError> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let (days, fault) = spec.rsplit_once(':').ok_or_else(|| {
+            CliError::Input(format!(
+                "--fault {spec}: expected DAY:FAULT, e.g. 2024-10-03:refuse"
+            ))
+        })?;
+        let fault: crate::bomsim::Fault = fault
+            .parse()
+            .map_err(|e| CliError::Input(format!("--fault {spec}: {e}")))?;
+        let (a, b) = days.split_once("..").unwrap_or((days, days));
+        let (a, b) = (parse_date("--fault", a)?, parse_date("--fault", b)?);
+        if a > b {
+            return Err(CliError::Input(format!("--fault {spec}: {a} is after {b}")));
+        }
+        let mut d = a;
+        while d <= b {
+            out.push((d, fault));
+            d = d + chrono::Days::new(1);
+        }
+    }
+    Ok(out)
+}
+
+fn replay(
+    mut config: Config,
+    from: &str,
+    to: &str,
+    speed: f64,
+    faults: &[String],
+    keep: Option<PathBuf>,
+    json: bool,
+) -> Result<(), CliError> {
+    let opts = crate::replay::Options {
+        from: parse_date("--from", from)?,
+        to: parse_date("--to", to)?,
+        speed: if speed.is_finite() && speed >= 0.0 {
+            speed
+        } else {
+            return Err(CliError::Input(format!(
+                "--speed {speed}: must be 0 or more"
+            )));
+        },
+        faults: parse_faults(faults)?,
+    };
+    let dir = tempfile_dir()?;
+    let path = match keep {
+        Some(p) if p.exists() => {
+            return Err(CliError::Input(format!(
+                "--keep {}: already exists; the replay writes a database of its own",
+                p.display()
+            )));
+        }
+        Some(p) => p,
+        None => dir.join("replay.db"),
+    };
+    config.database.path = path;
+    let store = open_store(&config)?;
+    let clock = std::sync::Arc::new(crate::jobs::clock::FakeClock::new(chrono::Utc::now()));
+    let serving = std::sync::Arc::new(crate::serving::Serving::default());
+    let started = std::time::Instant::now();
+    let summary = runtime()?
+        .block_on(crate::replay::run(
+            &store,
+            config,
+            clock,
+            serving,
+            &opts,
+            &|day, _| tracing::info!(%day, "replayed"),
+        ))
+        .map_err(|e| match e {
+            crate::replay::ReplayError::Input(m) => CliError::Input(m),
+            other => CliError::Run(other.into()),
+        })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(|e| CliError::Run(e.into()))?
+        );
+        return Ok(());
+    }
+    let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
+    let num = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
+    println!(
+        "replayed {} to {} ({} days) in {:.1} s",
+        summary.from,
+        summary.to,
+        summary.days,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "forecasts: {} live, {} scored, hit rate {}",
+        summary.forecasts,
+        summary.scored,
+        pct(summary.hit_rate)
+    );
+    println!(
+        "Brier {} vs climatology {}: skill score {}",
+        num(summary.brier),
+        num(summary.climatology_brier),
+        num(summary.brier_skill_score)
+    );
+    println!(
+        "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
+        summary.runs, summary.failed_runs, summary.retries, summary.trainings, summary.promotions
+    );
+    let periods: Vec<String> = summary
+        .stale_periods
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect();
+    println!(
+        "stale: {} station-days; outages: {}",
+        summary.stale_station_days,
+        if periods.is_empty() {
+            "none".to_string()
+        } else {
+            periods.join(", ")
+        }
+    );
+    println!("database: {:.1} MB", summary.database_bytes as f64 / 1e6);
+    Ok(())
+}
+
+fn demo(
+    mut config: Config,
+    bind: &str,
+    from: &str,
+    to: &str,
+    day_secs: f64,
+) -> Result<(), CliError> {
+    use crate::jobs::clock::{Clock, FakeClock};
+    if !(day_secs.is_finite() && day_secs > 0.0) {
+        return Err(CliError::Input(format!(
+            "--day-secs {day_secs}: must be more than 0"
+        )));
+    }
+    let opts = crate::replay::Options {
+        from: parse_date("--from", from)?,
+        to: parse_date("--to", to)?,
+        speed: 86_400.0 / day_secs,
+        faults: Vec::new(),
+    };
+    if opts.from > opts.to {
+        return Err(CliError::Input(format!("--from {from} is after --to {to}")));
+    }
+    let dir = tempfile_dir()?;
+    config.database.path = dir.join("demo.db");
+    config.server.bind = bind.to_string();
+    if config.admin.password.is_empty() && config.admin.password_hash.is_empty() {
+        let mut bytes = [0u8; 6];
+        rand::Rng::fill(&mut rand::rng(), &mut bytes);
+        config.admin.password = format!("demo-{}", hex::encode(bytes));
+    }
+    let password = config.admin.password.clone();
+    let store = open_store(&config)?;
+    let start = opts.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let clock = std::sync::Arc::new(FakeClock::new(start));
+    crate::web::set_demo_clock(clock.clone());
+    let result = runtime()?.block_on(async {
+        let source = crate::replay::start_source(clock.clone(), &[])
+            .await
+            .map_err(|e| CliError::Run(e.into()))?;
+        crate::replay::configure(&mut config, &source);
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
+        let state = crate::web::AppState::new(config.clone(), store.clone(), clock.clone())
+            .map_err(CliError::Run)?;
+        let running = crate::web::start(listener, state.clone(), false)
+            .await
+            .map_err(CliError::Run)?;
+        println!(
+            "raincast demo: http://{} (admin password: {password})",
+            running.addr
+        );
+        println!(
+            "replaying {} to {} at {day_secs} s per simulated day; Ctrl-C stops",
+            opts.from, opts.to
+        );
+        let replay = crate::replay::drive(
+            &store,
+            &state.jobs,
+            &state.serving,
+            &clock,
+            &config,
+            &opts,
+            &|day, _| println!("simulated day {day}"),
+        );
+        tokio::select! {
+            r = replay => {
+                let s = r.map_err(|e| CliError::Run(e.into()))?;
+                println!(
+                    "replay finished: {} forecasts, Brier {}; still serving until Ctrl-C",
+                    s.forecasts,
+                    s.brier.map_or("–".into(), |b| format!("{b:.4}"))
+                );
+                crate::web::shutdown_signal().await;
+            }
+            _ = crate::web::shutdown_signal() => {}
+        }
+        drop(source);
+        running.stop().await.map_err(CliError::Run)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> Result<PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!(
+        "raincast-replay-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Run(e.into()))?;
+    Ok(dir)
+}
+
 fn bom_server(bind: &str, day: Option<String>, fault: Option<String>) -> Result<(), CliError> {
     use crate::jobs::clock::{Clock, SystemClock};
     let clock: std::sync::Arc<dyn Clock> = match day {
@@ -664,10 +1053,10 @@ fn bom_server(bind: &str, day: Option<String>, fault: Option<String>) -> Result<
             "serving BOM's DWO files as of {} at http://{addr} (set bom.base_url to it)",
             clock.bom_today()
         );
-        axum::serve(listener, sim.router())
-            .with_graceful_shutdown(crate::web::shutdown_signal())
-            .await
-            .map_err(|e| CliError::Run(e.into()))
+        tokio::select! {
+            r = sim.serve(listener) => r.map_err(|e| CliError::Run(e.into())),
+            _ = crate::web::shutdown_signal() => Ok(()),
+        }
     })
 }
 

@@ -5,11 +5,13 @@
 pub mod bomsim;
 pub mod cli;
 pub mod config;
+pub mod evaluate;
 pub mod features;
 pub mod forest;
 pub mod ingest;
 pub mod jobs;
 pub mod obs;
+pub mod replay;
 pub mod serving;
 pub mod stations;
 pub mod store;

@@ -184,6 +184,9 @@ pub enum Outcome {
     },
     /// Not fetched: the month is complete and the plan is not forced.
     SkippedComplete,
+    /// Not fetched: a finished month that answered 404 before (asked again
+    /// on Mondays, or when the plan is forced).
+    SkippedMissing,
     /// HTTP 404.
     NotFound { url: String },
     /// HTTP 403: BOM refused us.
@@ -210,6 +213,7 @@ impl Outcome {
         match self {
             Outcome::Ok { .. } => "ok",
             Outcome::SkippedComplete => "skipped_complete",
+            Outcome::SkippedMissing => "skipped_missing",
             Outcome::NotFound { .. } => "not_found",
             Outcome::Forbidden { .. } => "forbidden",
             Outcome::HttpError { .. } => "http_error",
@@ -222,7 +226,10 @@ impl Outcome {
 
     /// Whether a fetch was attempted (not skipped, not cancelled).
     pub fn attempted(&self) -> bool {
-        !matches!(self, Outcome::SkippedComplete | Outcome::Cancelled)
+        !matches!(
+            self,
+            Outcome::SkippedComplete | Outcome::SkippedMissing | Outcome::Cancelled
+        )
     }
 }
 
@@ -273,6 +280,9 @@ impl MonthOutcome {
                 }
                 s
             }
+            Outcome::SkippedMissing => {
+                format!("{head}: skipped, 404 before (asked again on Mondays, or with force)")
+            }
             Outcome::SkippedComplete => {
                 format!("{head}: skipped, month already complete (force to fetch it again)")
             }
@@ -299,6 +309,9 @@ pub struct ScrapeTotals {
     /// Files downloaded, parsed and stored.
     pub files_fetched: u64,
     pub skipped_complete: u64,
+    /// Finished months that answered 404 before, not asked again today.
+    #[serde(default)]
+    pub skipped_missing: u64,
     pub rows_inserted: u64,
     pub rows_updated: u64,
     pub rows_unchanged: u64,
@@ -337,7 +350,7 @@ impl ScrapeReport {
     /// person). Some 404s alone do not fail it.
     pub fn failed(&self) -> bool {
         let t = &self.totals;
-        let attempted = t.planned - t.skipped_complete - t.cancelled;
+        let attempted = t.planned - t.skipped_complete - t.skipped_missing - t.cancelled;
         self.aborted.is_some() || t.forbidden > 0 || (attempted > 0 && t.files_fetched == 0)
     }
 
@@ -366,6 +379,7 @@ impl ScrapeReport {
                     t.out_of_range += out_of_range.len() as u64;
                 }
                 Outcome::SkippedComplete => t.skipped_complete += 1,
+                Outcome::SkippedMissing => t.skipped_missing += 1,
                 Outcome::NotFound { .. } => t.not_found += 1,
                 Outcome::Forbidden { .. } => t.forbidden += 1,
                 Outcome::HttpError { .. } => t.http_errors += 1,
@@ -399,6 +413,12 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
         t.rows_unchanged,
         t.skipped_complete
     )];
+    if t.skipped_missing > 0 {
+        parts.push(format!(
+            "{} finished months that were 404 before not asked again today (they are on Mondays)",
+            t.skipped_missing
+        ));
+    }
     if t.forbidden > 0 {
         parts.push(format!(
             "{} forbidden: BOM refused the request (403): it blocks clients it takes for scrapers; \
@@ -539,14 +559,29 @@ pub async fn scrape(
         .connect_timeout(Duration::from_secs(cfg.timeout_secs))
         .build()
         .map_err(ScrapeError::Client)?;
-    let complete = if plan.force {
+    let (complete, missing) = if plan.force {
         Default::default()
     } else {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || store.complete_months())
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
+        tokio::task::spawn_blocking(move || {
+            let months = store.source_months()?;
+            let key = |m: &crate::store::SourceMonth| (m.location.clone(), m.month.clone());
+            let complete: std::collections::HashSet<_> =
+                months.iter().filter(|m| m.complete).map(key).collect();
+            let missing: std::collections::HashSet<_> = months
+                .iter()
+                .filter(|m| m.status == "not_found")
+                .map(key)
+                .collect();
+            Ok::<_, StoreError>((complete, missing))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
     };
+    // A finished month that BOM answered 404 for is asked again weekly, on
+    // Mondays, not every day: it is probably a wrong product code.
+    let current = (today.year(), today.month());
+    let retry_missing = today.weekday() == chrono::Weekday::Mon;
     // BOM still revises the previous month during the first days of a month.
     let revising =
         (today.day() <= cfg.revise_days).then(|| previous_month((today.year(), today.month())));
@@ -571,6 +606,11 @@ pub async fn scrape(
             if complete.contains(&key) && Some(month) != revising {
                 outcomes.push(Some(Outcome::SkippedComplete));
                 log(describe(station, month, Outcome::SkippedComplete).line());
+                continue;
+            }
+            if missing.contains(&key) && month < current && !retry_missing {
+                outcomes.push(Some(Outcome::SkippedMissing));
+                log(describe(station, month, Outcome::SkippedMissing).line());
                 continue;
             }
             outcomes.push(None);

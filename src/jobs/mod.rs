@@ -89,6 +89,14 @@ pub enum JobError {
     Store(#[from] StoreError),
 }
 
+/// What to run once at start, in order.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    pub kinds: Vec<JobKind>,
+    /// A first training was put up front (no champion yet).
+    pub first_model: bool,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutcome {
@@ -691,50 +699,11 @@ impl Jobs {
                 return;
             }
         };
-        let store = self.inner.store.clone();
-        let (last, first_model) = tokio::task::spawn_blocking(move || {
-            let scrape = store.last_success("scrape").ok().flatten();
-            let refresh = store.last_success("refresh").ok().flatten();
-            let train = store.last_success("train").ok().flatten();
-            // No champion but data to learn from (the bundled history, an
-            // import): train first, so forecasts exist before the scrape.
-            let first_model = store.champion_version().ok().flatten().is_none()
-                && store.count_observations().unwrap_or(0) > 0;
-            ((scrape.max(refresh), train.max(refresh)), first_model)
-        })
-        .await
-        .unwrap_or(((None, None), false));
-        let mut catch_up = schedule::catch_up(cfg, last.0, last.1, now);
-        if first_model && cfg.train_enabled {
-            catch_up.insert(0, JobKind::Train);
-        }
-        if !catch_up.is_empty() {
+        let plan = self.catch_up_plan().await;
+        if !plan.kinds.is_empty() {
             let this = self.clone();
             self.inner.tasks.lock().await.spawn(async move {
-                let mut scrape_failed = false;
-                for (i, &kind) in catch_up.iter().enumerate() {
-                    // A retraining after a scrape that added nothing is waste.
-                    if i > 0 && kind == JobKind::Train && scrape_failed && first_model {
-                        tracing::warn!("catch-up training skipped: the scrape before it failed");
-                        continue;
-                    }
-                    match this.run(kind, Trigger::CatchUp).await {
-                        Ok(o) if o.status == RunStatus::Succeeded => {
-                            tracing::info!(run = o.run_id, "catch-up {} succeeded", kind.as_str())
-                        }
-                        Ok(o) => {
-                            scrape_failed |= kind == JobKind::Scrape;
-                            tracing::warn!(
-                                run = o.run_id,
-                                error = o.error.as_deref().unwrap_or(""),
-                                "catch-up {} {}",
-                                kind.as_str(),
-                                o.status.as_str()
-                            )
-                        }
-                        Err(e) => tracing::warn!("catch-up {}: {e}", kind.as_str()),
-                    }
-                }
+                this.run_catch_up(plan).await;
             });
         }
         tracing::info!(next = ?schedule.next_wake(), "schedule running (UTC)");
@@ -751,9 +720,68 @@ impl Jobs {
         }
     }
 
-    /// A scheduled run; a failed scrape is retried with backoff a bounded
-    /// number of times, each attempt its own run record.
-    async fn scheduled(&self, kind: JobKind) {
+    /// What to run once at start (see [`schedule::catch_up`]), with a first
+    /// training up front when there is data but no champion.
+    pub async fn catch_up_plan(&self) -> CatchUp {
+        let cfg = self.inner.config.schedule.clone();
+        let now = self.inner.clock.now();
+        let store = self.inner.store.clone();
+        let (last, first_model) = tokio::task::spawn_blocking(move || {
+            let scrape = store.last_success("scrape").ok().flatten();
+            let refresh = store.last_success("refresh").ok().flatten();
+            let train = store.last_success("train").ok().flatten();
+            // No champion but data to learn from (the bundled history, an
+            // import): train first, so forecasts exist before the scrape.
+            let first_model = store.champion_version().ok().flatten().is_none()
+                && store.count_observations().unwrap_or(0) > 0;
+            ((scrape.max(refresh), train.max(refresh)), first_model)
+        })
+        .await
+        .unwrap_or(((None, None), false));
+        let mut kinds = schedule::catch_up(&cfg, last.0, last.1, now);
+        let first_model = first_model && cfg.train_enabled;
+        if first_model {
+            kinds.insert(0, JobKind::Train);
+        }
+        CatchUp { kinds, first_model }
+    }
+
+    /// Run a catch-up plan in order, each job its own recorded run.
+    pub async fn run_catch_up(&self, plan: CatchUp) {
+        let mut scrape_failed = false;
+        for (i, &kind) in plan.kinds.iter().enumerate() {
+            // A retraining after a scrape that added nothing is waste.
+            if i > 0 && kind == JobKind::Train && scrape_failed && plan.first_model {
+                tracing::warn!("catch-up training skipped: the scrape before it failed");
+                continue;
+            }
+            match self.run(kind, Trigger::CatchUp).await {
+                Ok(o) if o.status == RunStatus::Succeeded => {
+                    tracing::info!(run = o.run_id, "catch-up {} succeeded", kind.as_str())
+                }
+                Ok(o) => {
+                    scrape_failed |= kind == JobKind::Scrape;
+                    tracing::warn!(
+                        run = o.run_id,
+                        error = o.error.as_deref().unwrap_or(""),
+                        "catch-up {} {}",
+                        kind.as_str(),
+                        o.status.as_str()
+                    )
+                }
+                Err(e) => tracing::warn!("catch-up {}: {e}", kind.as_str()),
+            }
+        }
+    }
+
+    /// A scheduled run with its retries, waiting between attempts with
+    /// `wait` (real sleep in the service, a clock jump in a replay), which
+    /// returns false to give up.
+    pub async fn scheduled_with<W, F>(&self, kind: JobKind, wait: W)
+    where
+        W: Fn(Duration) -> F,
+        F: std::future::Future<Output = bool>,
+    {
         let cfg = &self.inner.config.schedule;
         let mut trigger = Trigger::Schedule;
         let mut attempt = 0;
@@ -765,24 +793,19 @@ impl Jobs {
                         && attempt < cfg.scrape_retries =>
                 {
                     attempt += 1;
-                    let wait = Duration::from_secs(
+                    let pause = Duration::from_secs(
                         cfg.retry_backoff_secs.saturating_mul(1 << (attempt - 1)),
                     );
                     tracing::warn!(
                         run = o.run_id,
                         attempt,
-                        "scheduled {} failed; retrying in {wait:?}",
+                        "scheduled {} failed; retrying in {pause:?}",
                         kind.as_str()
                     );
                     metrics::counter!("raincast_job_retries_total", "kind" => kind.as_str())
                         .increment(1);
-                    let stopping = self.inner.stopping.notified();
-                    if self.inner.shutdown.load(Ordering::Acquire) {
+                    if !wait(pause).await {
                         return;
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = stopping => return,
                     }
                     trigger = Trigger::Retry;
                 }
@@ -793,5 +816,21 @@ impl Jobs {
                 }
             }
         }
+    }
+
+    /// A scheduled run in the service: retries wait in real time and give
+    /// up at shutdown.
+    async fn scheduled(&self, kind: JobKind) {
+        self.scheduled_with(kind, |pause| async move {
+            let stopping = self.inner.stopping.notified();
+            if self.inner.shutdown.load(Ordering::Acquire) {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => true,
+                _ = stopping => false,
+            }
+        })
+        .await
     }
 }

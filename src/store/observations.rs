@@ -201,6 +201,27 @@ impl Store {
         })
     }
 
+    /// Rain days and labelled days per (station, month of year) before
+    /// `before`: what climatology is made of.
+    pub fn rain_counts_before(&self, before: NaiveDate) -> Result<Vec<(String, u32, u64, u64)>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, CAST(strftime('%m', date) AS INTEGER), sum(rain_today), count(*)
+                 FROM observations WHERE date < ?1 AND rain_today IS NOT NULL
+                 GROUP BY location, 2",
+            )?;
+            let rows = st.query_map([before], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u32,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Row counts and date span per station (stations with no rows omitted).
     pub fn station_stats(&self) -> Result<Vec<StationStats>> {
         self.with_conn(|c| {

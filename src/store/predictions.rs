@@ -78,6 +78,30 @@ impl Store {
         })
     }
 
+    /// Every logged forecast with `from <= for_date <= to`, all stations,
+    /// in (for_date, location) order.
+    pub fn live_forecasts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PredictionRow>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, for_date, obs_date, version, probability, threshold, outcome
+                 FROM predictions WHERE for_date >= ?1 AND for_date <= ?2
+                 ORDER BY for_date, location",
+            )?;
+            let rows = st.query_map(rusqlite::params![from, to], |r| {
+                Ok(PredictionRow {
+                    location: r.get(0)?,
+                    for_date: r.get(1)?,
+                    obs_date: r.get(2)?,
+                    version: r.get(3)?,
+                    probability: r.get(4)?,
+                    threshold: r.get(5)?,
+                    outcome: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// How many forecasts were logged for one forecast day (all stations).
     pub fn predictions_logged_for(&self, for_date: NaiveDate) -> Result<u64> {
         self.with_conn(|c| {

@@ -229,6 +229,20 @@ pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     running.stop().await
 }
 
+/// The clock of `raincast demo`, once it runs: pages then say that they
+/// show a replay of archived data, and which simulated day it is.
+static DEMO_CLOCK: std::sync::OnceLock<Arc<dyn Clock>> = std::sync::OnceLock::new();
+
+/// Mark this process as a demo on `clock` (see [`demo_day`]).
+pub fn set_demo_clock(clock: Arc<dyn Clock>) {
+    let _ = DEMO_CLOCK.set(clock);
+}
+
+/// The simulated day in eastern Australia, in a demo; `None` otherwise.
+pub fn demo_day() -> Option<String> {
+    DEMO_CLOCK.get().map(|c| pages::au_date(c.bom_today()))
+}
+
 /// On an empty database, load the weatherAUS history bundled in the binary.
 pub fn load_bundled_history(store: &Store) -> anyhow::Result<()> {
     use crate::ingest::weather_aus;

@@ -1,0 +1,255 @@
+//! Score any stored model, or the live record, on any window of stored
+//! observations, without writing anything: "how does the 2017 model do on
+//! 2025?".
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::features;
+use crate::replay::Climatology;
+use crate::stations::STATIONS;
+use crate::store::{Store, StoreError};
+use crate::train::metrics;
+use crate::train::registry::{self, RegistryError};
+
+/// Which forecasts to score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A stored model version, on every labelled day of the window.
+    Model(i64),
+    /// The forecasts the daily job logged for days in the window.
+    Live,
+}
+
+/// One bin of a reliability table: forecasts with `lo <= p < hi`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReliabilityBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub n: u64,
+    /// Mean forecast probability in the bin (None when empty).
+    pub mean_forecast: Option<f64>,
+    /// Observed rain frequency in the bin (None when empty).
+    pub observed: Option<f64>,
+}
+
+/// Scores of one set of forecasts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Scores {
+    pub n: u64,
+    pub rain_days: u64,
+    pub threshold: f64,
+    pub f1: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub roc_auc: f64,
+    pub brier: f64,
+    /// Per-station monthly climatology on the same days.
+    pub climatology_brier: f64,
+    pub brier_skill_score: Option<f64>,
+    pub mean_forecast: f64,
+    pub observed_frequency: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StationScores {
+    pub location: String,
+    #[serde(flatten)]
+    pub scores: Scores,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Evaluation {
+    /// `v7`, or `live`.
+    pub subject: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(flatten)]
+    pub overall: Scores,
+    pub reliability: Vec<ReliabilityBin>,
+    pub stations: Vec<StationScores>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One scored forecast.
+struct Item {
+    location: &'static str,
+    for_date: NaiveDate,
+    p: f64,
+    rain: bool,
+    threshold: f64,
+}
+
+/// Score `subject` on forecast days `from..=to`. Climatology comes from the
+/// observations before `from`.
+pub fn evaluate(
+    store: &Store,
+    subject: Subject,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Evaluation, EvaluateError> {
+    if from > to {
+        return Err(EvaluateError::Input(format!(
+            "--from {from} is after --to {to}"
+        )));
+    }
+    let items = match subject {
+        Subject::Model(v) => model_items(store, v, from, to)?,
+        Subject::Live => store
+            .live_forecasts(from, to)?
+            .into_iter()
+            .filter_map(|p| {
+                let st = crate::stations::by_location(&p.location)?;
+                Some(Item {
+                    location: st.location,
+                    for_date: p.for_date,
+                    p: p.probability,
+                    rain: p.outcome?,
+                    threshold: p.threshold.unwrap_or(0.5),
+                })
+            })
+            .collect(),
+    };
+    if items.is_empty() {
+        return Err(EvaluateError::Input(format!(
+            "no {} forecasts with a known outcome between {from} and {to}",
+            match subject {
+                Subject::Model(_) => "labelled",
+                Subject::Live => "logged",
+            }
+        )));
+    }
+    let clim = Climatology::from_store(store, from)?;
+    let overall = scores(&items.iter().collect::<Vec<_>>(), &clim);
+    let stations = STATIONS
+        .iter()
+        .filter_map(|st| {
+            let mine: Vec<&Item> = items.iter().filter(|i| i.location == st.location).collect();
+            (!mine.is_empty()).then(|| StationScores {
+                location: st.location.to_string(),
+                scores: scores(&mine, &clim),
+            })
+        })
+        .collect();
+    Ok(Evaluation {
+        subject: match subject {
+            Subject::Model(v) => format!("v{v}"),
+            Subject::Live => "live".into(),
+        },
+        from,
+        to,
+        overall,
+        reliability: reliability(&items),
+        stations,
+    })
+}
+
+/// Model `v`'s forecast from every labelled observation whose target day
+/// is in the window.
+fn model_items(
+    store: &Store,
+    version: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Item>, EvaluateError> {
+    let model = registry::load(store, version)?;
+    let mut items = Vec::new();
+    for st in STATIONS.iter() {
+        // Observations dated the day before each forecast day, with the
+        // lookback the features need.
+        let series = store.observations_between(
+            st.location,
+            from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
+            to - chrono::Days::new(1),
+        )?;
+        for (o, row) in series.iter().zip(features::encode_series(&series)) {
+            let for_date = features::target_date(o.date);
+            if for_date < from || for_date > to {
+                continue;
+            }
+            if let Some(rain) = o.rain_tomorrow {
+                items.push(Item {
+                    location: st.location,
+                    for_date,
+                    p: model.predict(&row),
+                    rain,
+                    threshold: model.threshold,
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn scores(items: &[&Item], clim: &Climatology) -> Scores {
+    let probs: Vec<f32> = items.iter().map(|i| i.p as f32).collect();
+    let y: Vec<bool> = items.iter().map(|i| i.rain).collect();
+    // Live forecasts may come from several models: each made its own call.
+    let c = items
+        .iter()
+        .fold(metrics::Confusion::default(), |mut c, i| {
+            match (i.p >= i.threshold, i.rain) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, false) => c.tn += 1,
+                (false, true) => c.fn_ += 1,
+            }
+            c
+        });
+    let ranking = metrics::evaluate(&probs, &y, 0.5);
+    let n = items.len() as f64;
+    let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
+    let brier = items.iter().map(|i| sq(i.p, i.rain)).sum::<f64>() / n;
+    let climatology_brier = items
+        .iter()
+        .map(|i| sq(clim.rate(i.location, i.for_date.month()), i.rain))
+        .sum::<f64>()
+        / n;
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let rain_days = y.iter().filter(|&&r| r).count() as u64;
+    let thresholds: Vec<f64> = items.iter().map(|i| i.threshold).collect();
+    Scores {
+        n: items.len() as u64,
+        rain_days,
+        threshold: thresholds.iter().sum::<f64>() / n,
+        f1: metrics::f1(&c),
+        precision: ratio(c.tp, c.tp + c.fp),
+        recall: ratio(c.tp, c.tp + c.fn_),
+        roc_auc: ranking.roc_auc,
+        brier,
+        climatology_brier,
+        brier_skill_score: (climatology_brier > 0.0).then(|| 1.0 - brier / climatology_brier),
+        mean_forecast: items.iter().map(|i| i.p).sum::<f64>() / n,
+        observed_frequency: rain_days as f64 / n,
+    }
+}
+
+/// Ten bins of width 0.1.
+fn reliability(items: &[Item]) -> Vec<ReliabilityBin> {
+    let mut bins = vec![(0u64, 0.0f64, 0u64); 10];
+    for i in items {
+        let b = ((i.p * 10.0).floor() as usize).min(9);
+        bins[b].0 += 1;
+        bins[b].1 += i.p;
+        bins[b].2 += u64::from(i.rain);
+    }
+    bins.iter()
+        .enumerate()
+        .map(|(k, &(n, sum, rain))| ReliabilityBin {
+            lo: k as f64 / 10.0,
+            hi: (k + 1) as f64 / 10.0,
+            n,
+            mean_forecast: (n > 0).then(|| sum / n as f64),
+            observed: (n > 0).then(|| rain as f64 / n as f64),
+        })
+        .collect()
+}

@@ -1,0 +1,352 @@
+//! The time machine: run the real scheduler and job runner, with the real
+//! cron expressions, on a fast clock against the time-aware BOM stand-in
+//! ([`crate::bomsim`]), into a database of its own. What comes out is the
+//! live record the service would have produced over the period: forecasts
+//! issued before their outcome existed and scored the next day, weekly
+//! trainings with their decisions, failed runs and retries, stale periods.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::bomsim::{BomSim, Fault};
+use crate::config::Config;
+use crate::jobs::clock::{Clock, FakeClock};
+use crate::jobs::schedule::Schedule;
+use crate::jobs::{JobKind, Jobs};
+use crate::serving::Serving;
+use crate::store::{RunStatus, Store, StoreError};
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// First simulated day (the service starts at 00:00 UTC on it).
+    pub from: NaiveDate,
+    /// Last simulated day; the replay ends at 23:59:59 UTC on it.
+    pub to: NaiveDate,
+    /// Simulated seconds per real second; 0 runs as fast as it can.
+    pub speed: f64,
+    /// Faults of the BOM stand-in, by BOM day.
+    pub faults: Vec<(NaiveDate, Fault)>,
+}
+
+/// The replay's outcome. Everything here is reproducible for the same
+/// inputs and seed, except `database_bytes` (the file's page layout depends
+/// on how run logs were flushed in real time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: u64,
+    /// Live forecasts logged for days in the period.
+    pub forecasts: u64,
+    /// Of those, scored against the observed outcome.
+    pub scored: u64,
+    pub hits: u64,
+    pub hit_rate: Option<f64>,
+    pub brier: Option<f64>,
+    /// Brier score of per-station monthly climatology on the same forecasts.
+    pub climatology_brier: Option<f64>,
+    /// `1 - brier / climatology_brier`: above 0 beats climatology.
+    pub brier_skill_score: Option<f64>,
+    pub trainings: u64,
+    pub promotions: u64,
+    pub runs: u64,
+    pub failed_runs: u64,
+    pub retries: u64,
+    /// Station-days whose newest observation was older than the stale
+    /// limit, counted after each day's scheduled scrape.
+    pub stale_station_days: u64,
+    /// Days on which more stations were stale than on the calmest day
+    /// (an outage), as date ranges.
+    pub stale_periods: Vec<(NaiveDate, NaiveDate)>,
+    pub database_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Run(String),
+}
+
+/// Called after each simulated day's scheduled work, with the day.
+pub type OnDay<'a> = &'a (dyn Fn(NaiveDate, &Jobs) + Send + Sync);
+
+/// The BOM stand-in of a replay, serving on 127.0.0.1 until dropped.
+pub struct Source {
+    pub sim: BomSim,
+    pub base_url: String,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Start the time-aware BOM stand-in on `clock`, with `faults`.
+pub async fn start_source(
+    clock: Arc<FakeClock>,
+    faults: &[(NaiveDate, Fault)],
+) -> Result<Source, ReplayError> {
+    let sim = BomSim::new(clock);
+    for &(day, fault) in faults {
+        sim.fault_on(day, fault);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| ReplayError::Run(format!("binding the BOM stand-in: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ReplayError::Run(e.to_string()))?;
+    let task = tokio::spawn(sim.clone().serve(listener));
+    Ok(Source {
+        sim,
+        base_url: format!("http://{addr}"),
+        task,
+    })
+}
+
+/// Settings for a replay: the stand-in's address, no politeness delay, short
+/// real-time waits.
+pub fn configure(config: &mut Config, source: &Source) {
+    config.bom.base_url = source.base_url.clone();
+    config.bom.delay_ms = 0;
+    config.bom.backoff_ms = config.bom.backoff_ms.min(20);
+    config.bom.timeout_secs = config.bom.timeout_secs.min(10);
+}
+
+/// Replay `opts` into `store` (which should be new): start the stand-in,
+/// then [`drive`] a job runner of its own.
+pub async fn run(
+    store: &Store,
+    mut config: Config,
+    clock: Arc<FakeClock>,
+    serving: Arc<Serving>,
+    opts: &Options,
+    on_day: OnDay<'_>,
+) -> Result<Summary, ReplayError> {
+    clock.set(start_of(opts));
+    let source = start_source(clock.clone(), &opts.faults).await?;
+    configure(&mut config, &source);
+    let config = Arc::new(config);
+    let jobs = Jobs::new(
+        store.clone(),
+        config.clone(),
+        clock.clone(),
+        serving.clone(),
+    );
+    let summary = drive(store, &jobs, &serving, &clock, &config, opts, on_day).await;
+    jobs.shutdown().await;
+    summary
+}
+
+fn start_of(opts: &Options) -> DateTime<Utc> {
+    opts.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+/// Run the service's start-up and its schedule from `opts.from` to
+/// `opts.to` on `clock`, with `jobs` (configured for a stand-in source).
+pub async fn drive(
+    store: &Store,
+    jobs: &Jobs,
+    serving: &Serving,
+    clock: &Arc<FakeClock>,
+    config: &Config,
+    opts: &Options,
+    on_day: OnDay<'_>,
+) -> Result<Summary, ReplayError> {
+    if opts.from > opts.to {
+        return Err(ReplayError::Input(format!(
+            "--from {} is after --to {}",
+            opts.from, opts.to
+        )));
+    }
+    let start = start_of(opts);
+    let end = opts.to.and_hms_opt(23, 59, 59).expect("a time").and_utc();
+    clock.set(start);
+    if config.database.bundled_history {
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || crate::web::load_bundled_history(&s))
+            .await
+            .map_err(|e| ReplayError::Run(e.to_string()))?
+            .map_err(|e| ReplayError::Run(e.to_string()))?;
+    }
+    let first_run = store.runs(None, 1)?.first().map_or(0, |r| r.id);
+
+    // Start-up, as `serve` does it.
+    let plan = jobs.catch_up_plan().await;
+    jobs.run_catch_up(plan).await;
+
+    let mut schedule = Schedule::new(&config.schedule, clock.now()).map_err(ReplayError::Input)?;
+    let mut stale_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    let mut last_day = None;
+    while let Some(next) = schedule.next_wake() {
+        if next > end {
+            break;
+        }
+        pace(clock.now(), next, opts.speed).await;
+        clock.set(next);
+        for kind in schedule.due(next) {
+            let c = clock.clone();
+            jobs.scheduled_with(kind, move |pause| {
+                c.advance(chrono::Duration::from_std(pause).unwrap_or_default());
+                async { true }
+            })
+            .await;
+            if kind == JobKind::Scrape {
+                let board = serving.board();
+                stale_by_day.insert(clock.bom_today(), board.stale_count() as u64);
+            }
+        }
+        let day = clock.now().date_naive();
+        if last_day != Some(day) {
+            on_day(day, jobs);
+            last_day = Some(day);
+        }
+    }
+    pace(clock.now(), end, opts.speed).await;
+    clock.set(end);
+    summarize(store, opts, first_run, start.date_naive(), stale_by_day)
+}
+
+/// Wait in real time for the simulated gap, at `speed` simulated seconds
+/// per real second.
+async fn pace(now: DateTime<Utc>, next: DateTime<Utc>, speed: f64) {
+    if speed > 0.0 && next > now {
+        let secs = (next - now).num_milliseconds() as f64 / 1000.0 / speed;
+        tokio::time::sleep(Duration::from_secs_f64(secs.min(3600.0))).await;
+    }
+}
+
+fn summarize(
+    store: &Store,
+    opts: &Options,
+    first_run: i64,
+    history_end: NaiveDate,
+    stale_by_day: BTreeMap<NaiveDate, u64>,
+) -> Result<Summary, ReplayError> {
+    let forecasts = store.live_forecasts(opts.from, opts.to)?;
+    let clim = Climatology::from_store(store, history_end)?;
+    let scored: Vec<_> = forecasts.iter().filter(|p| p.outcome.is_some()).collect();
+    let n = scored.len() as f64;
+    let hits = scored.iter().filter(|p| p.hit() == Some(true)).count() as u64;
+    let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
+    let brier = (!scored.is_empty()).then(|| {
+        scored
+            .iter()
+            .map(|p| sq(p.probability, p.outcome.unwrap_or(false)))
+            .sum::<f64>()
+            / n
+    });
+    let climatology_brier = (!scored.is_empty()).then(|| {
+        scored
+            .iter()
+            .map(|p| {
+                sq(
+                    clim.rate(&p.location, p.for_date.month()),
+                    p.outcome.unwrap_or(false),
+                )
+            })
+            .sum::<f64>()
+            / n
+    });
+    let runs: Vec<_> = store
+        .runs(None, u32::MAX)?
+        .into_iter()
+        .filter(|r| r.id > first_run)
+        .collect();
+    let trainings = runs
+        .iter()
+        .filter(|r| r.kind == "train" && r.status == RunStatus::Succeeded)
+        .count() as u64;
+    let promotions = store
+        .deployments()?
+        .iter()
+        .filter(|d| d.actor == "training")
+        .count() as u64;
+    let calm = stale_by_day.values().copied().min().unwrap_or(0);
+    let mut stale_periods: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (&day, &n) in &stale_by_day {
+        if n > calm {
+            match stale_periods.last_mut() {
+                Some((_, to)) if *to + chrono::Days::new(1) == day => *to = day,
+                _ => stale_periods.push((day, day)),
+            }
+        }
+    }
+    Ok(Summary {
+        from: opts.from,
+        to: opts.to,
+        days: (opts.to - opts.from).num_days() as u64 + 1,
+        forecasts: forecasts.len() as u64,
+        scored: scored.len() as u64,
+        hits,
+        hit_rate: (!scored.is_empty()).then(|| hits as f64 / n),
+        brier,
+        climatology_brier,
+        brier_skill_score: match (brier, climatology_brier) {
+            (Some(b), Some(c)) if c > 0.0 => Some(1.0 - b / c),
+            _ => None,
+        },
+        trainings,
+        promotions,
+        runs: runs.len() as u64,
+        failed_runs: runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Failed)
+            .count() as u64,
+        retries: runs.iter().filter(|r| r.trigger == "retry").count() as u64,
+        stale_station_days: stale_by_day.values().sum(),
+        stale_periods,
+        database_bytes: store.file_size(),
+    })
+}
+
+/// Per-station monthly rain-day frequency from observations before a day:
+/// the forecast anyone could make without a model.
+pub struct Climatology {
+    by_station_month: HashMap<(String, u32), (u64, u64)>,
+    by_station: HashMap<String, (u64, u64)>,
+    overall: (u64, u64),
+}
+
+impl Climatology {
+    pub fn from_store(store: &Store, before: NaiveDate) -> Result<Self, StoreError> {
+        let rows = store.rain_counts_before(before)?;
+        let mut c = Climatology {
+            by_station_month: HashMap::new(),
+            by_station: HashMap::new(),
+            overall: (0, 0),
+        };
+        for (loc, month, rain, n) in rows {
+            let e = c.by_station.entry(loc.clone()).or_default();
+            e.0 += rain;
+            e.1 += n;
+            c.overall.0 += rain;
+            c.overall.1 += n;
+            c.by_station_month.insert((loc, month), (rain, n));
+        }
+        Ok(c)
+    }
+
+    /// The station-month rate (at least 20 days of it), else the
+    /// station's, else the overall one, else weatherAUS's 22.4 %.
+    pub fn rate(&self, location: &str, month: u32) -> f64 {
+        let ratio = |(r, n): (u64, u64), min: u64| (n >= min).then(|| r as f64 / n as f64);
+        self.by_station_month
+            .get(&(location.to_string(), month))
+            .and_then(|&x| ratio(x, 20))
+            .or_else(|| self.by_station.get(location).and_then(|&x| ratio(x, 60)))
+            .or_else(|| ratio(self.overall, 1))
+            .unwrap_or(0.224)
+    }
+}
