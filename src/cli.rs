@@ -938,7 +938,7 @@ fn demo(
     to: &str,
     day_secs: f64,
 ) -> Result<(), CliError> {
-    use crate::jobs::clock::{Clock, FakeClock};
+    use crate::jobs::clock::FakeClock;
     if !(day_secs.is_finite() && day_secs > 0.0) {
         return Err(CliError::Input(format!(
             "--day-secs {day_secs}: must be more than 0"
