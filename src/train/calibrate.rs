@@ -95,7 +95,9 @@ impl Calibrator {
         }
         if x.len() > MAX_POINTS {
             let n = x.len();
-            let keep: Vec<usize> = (0..MAX_POINTS).map(|i| i * (n - 1) / (MAX_POINTS - 1)).collect();
+            let keep: Vec<usize> = (0..MAX_POINTS)
+                .map(|i| i * (n - 1) / (MAX_POINTS - 1))
+                .collect();
             x = keep.iter().map(|&i| x[i]).collect();
             yv = keep.iter().map(|&i| yv[i]).collect();
         }
@@ -288,7 +290,9 @@ mod tests {
     fn inflated(n: usize) -> (Vec<f32>, Vec<bool>) {
         let mut state = 7u64;
         let mut next = move || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 40) as f32 / (1u64 << 24) as f32
         };
         let mut raw = Vec::new();
@@ -349,7 +353,10 @@ mod tests {
                 x: vec![0.1],
                 y: vec![1.5],
             },
-            Calibrator::Isotonic { x: vec![], y: vec![] },
+            Calibrator::Isotonic {
+                x: vec![],
+                y: vec![],
+            },
             Calibrator::Platt { a: -1.0, b: 0.0 },
             Calibrator::Platt {
                 a: f64::NAN,

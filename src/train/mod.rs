@@ -355,10 +355,16 @@ fn evaluate_model(
     };
     let tune_raw = model.predict_raw(&split.tune.x, N_FEATURES);
     model.calibrator = Calibrator::fit(&tune_raw, &split.tune.y);
-    let tune_cal: Vec<f32> = tune_raw.iter().map(|&p| model.calibrator.apply(p)).collect();
+    let tune_cal: Vec<f32> = tune_raw
+        .iter()
+        .map(|&p| model.calibrator.apply(p))
+        .collect();
     let threshold = metrics::best_threshold(&tune_cal, &split.tune.y);
     let test_raw = model.predict_raw(&split.test.x, N_FEATURES);
-    let probs: Vec<f32> = test_raw.iter().map(|&p| model.calibrator.apply(p)).collect();
+    let probs: Vec<f32> = test_raw
+        .iter()
+        .map(|&p| model.calibrator.apply(p))
+        .collect();
     let metrics = metrics::evaluate(&probs, &split.test.y, threshold);
     let y = &split.test.y;
     let calibration = CalibrationReport {

@@ -575,7 +575,12 @@ mod tests {
             .map(|b| b["n"].as_u64().unwrap())
             .sum();
         assert_eq!(n, s.metrics["test"]["n"].as_u64().unwrap());
-        for key in ["mean_forecast", "observed_frequency", "brier_raw", "brier_calibrated"] {
+        for key in [
+            "mean_forecast",
+            "observed_frequency",
+            "brier_raw",
+            "brier_calibrated",
+        ] {
             assert!(cal[key].as_f64().is_some(), "{key}");
         }
         let stations = s.metrics["stations"].as_array().unwrap();

@@ -144,6 +144,49 @@ fn describe() {
         "Brier score of verified forecasts, last 30 days."
     );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
+    describe_gauge!(
+        "raincast_field_missing_ratio",
+        "Share of a station's last 30 days of rows missing the field."
+    );
+    describe_gauge!(
+        "raincast_field_silent",
+        "1 when a station has stopped reporting a field it used to report (see the admin data page)."
+    );
+}
+
+/// How long the per-station field health is reused between scrapes: it
+/// aggregates the whole observations table.
+const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+type HealthCache = std::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        std::path::PathBuf,
+        Vec<crate::train::health::StationHealth>,
+    )>,
+>;
+static HEALTH: HealthCache = std::sync::Mutex::new(None);
+
+/// Field health, recomputed at most every [`HEALTH_TTL`] per database.
+fn field_health(
+    store: &crate::store::Store,
+) -> Result<Vec<crate::train::health::StationHealth>, crate::store::StoreError> {
+    if let Ok(cache) = HEALTH.lock()
+        && let Some((at, path, h)) = cache.as_ref()
+        && at.elapsed() < HEALTH_TTL
+        && path == store.path()
+    {
+        return Ok(h.clone());
+    }
+    let h = crate::train::health::data_health(store)?;
+    if let Ok(mut cache) = HEALTH.lock() {
+        *cache = Some((
+            std::time::Instant::now(),
+            store.path().to_path_buf(),
+            h.clone(),
+        ));
+    }
+    Ok(h)
 }
 
 pub fn router() -> Router<AppState> {
@@ -154,13 +197,27 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
     let store = s.store.clone();
     let now = s.clock.now();
     let today = now.date_naive();
-    let (stats, record) = blocking(move || {
+    let (stats, record, health) = blocking(move || {
         Ok((
             store.station_stats()?,
             store.track_record(None, today - chrono::Days::new(30))?,
+            field_health(&store)?,
         ))
     })
     .await?;
+    for st in &health {
+        for f in &st.fields {
+            let labels = [
+                ("location", st.location.clone()),
+                ("field", f.field.to_string()),
+            ];
+            if let Some(r) = f.recent_missing {
+                gauge!("raincast_field_missing_ratio", &labels).set(r);
+            }
+            let silent = f.status == crate::train::health::FieldStatus::Silent;
+            gauge!("raincast_field_silent", &labels).set(if silent { 1.0 } else { 0.0 });
+        }
+    }
     for st in crate::stations::STATIONS.iter() {
         let stat = stats.iter().find(|x| x.location == st.location);
         gauge!("raincast_observations", "location" => st.location)

@@ -213,7 +213,9 @@ fn histogram(data: &BinnedMatrix, features: &[usize], rows: &[u32], gh: &[[f32; 
     hist.par_chunks_mut(SLOTS)
         .zip(features.par_iter())
         .for_each(|(h, &f)| {
+            let h: &mut [Bin; SLOTS] = h.try_into().expect("chunks are SLOTS long");
             let column = data.column(f);
+            // A u8 code always indexes a 256-slot array: no bounds check.
             for (&r, &g) in rows.iter().zip(gh) {
                 h[usize::from(column[r as usize])].add(g);
             }
@@ -280,6 +282,7 @@ pub(crate) fn grow(
         g.nodes[l.node] = Node::leaf(value);
         out.push((l.start, l.end, value));
     }
+    g.nodes.shrink_to_fit();
     Grown {
         tree: Tree { nodes: g.nodes },
         bins: g.bins,
