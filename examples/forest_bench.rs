@@ -96,6 +96,7 @@ fn bin_from_file(dir: &Path, max_bins: usize) -> std::io::Result<(BinnedMatrix, 
 
 /// Calibrate on the tune window, tune the threshold, score the test window
 /// and print one JSON line.
+#[allow(clippy::too_many_arguments)]
 fn report(
     dir: &Path,
     name: &str,
@@ -141,6 +142,12 @@ fn report(
     Ok(())
 }
 
+/// The production defaults, overridable like the server's settings
+/// (`RAINCAST_MODEL__BOOST_LEARNING_RATE=0.1 forest_bench boost DIR`).
+fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
+    Ok(raincast::config::Config::load_from(None, std::env::vars())?.model)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
@@ -172,7 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into_iter()
                 .map(|b| b == 1)
                 .collect();
-            let params = ModelConfig::default().forest_params()?;
+            let params = model_config()?.forest_params()?;
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
@@ -198,7 +205,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let dir = Path::new(&args[2]);
             let (x, y) = read(dir, "train")?;
             let (tx, ty) = read(dir, "tune")?;
-            let params = ModelConfig::default().boost_params();
+            let params = model_config()?.boost_params();
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();

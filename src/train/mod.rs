@@ -342,6 +342,7 @@ fn evaluate_model(
     learner: Learner,
     split: &SplitSamples,
     windows: Windows,
+    counts: [usize; 3],
     params: serde_json::Value,
     fit_seconds: f64,
 ) -> Trained {
@@ -387,7 +388,7 @@ fn evaluate_model(
         model,
         threshold,
         windows,
-        counts: [split.train.len(), split.tune.len(), split.test.len()],
+        counts,
         metrics,
         calibration,
         stations,
@@ -418,6 +419,7 @@ pub fn fit_families(
     let n_forest = params.forest.n_trees;
     let n_boost = params.boost.as_ref().map_or(0, |b| b.max_iter);
     let total = n_forest + n_boost;
+    let counts = [split.train.len(), split.tune.len(), split.test.len()];
     let train_x = std::mem::take(&mut split.train.x);
     let binned = BinnedMatrix::from_rows(&train_x, N_FEATURES, params.forest.max_bins);
     drop(train_x);
@@ -438,6 +440,7 @@ pub fn fit_families(
         Learner::Forest(forest),
         split,
         windows,
+        counts,
         serde_json::to_value(&params.forest).unwrap_or_default(),
         secs,
     ));
@@ -462,6 +465,7 @@ pub fn fit_families(
             Learner::Boost(booster),
             split,
             windows,
+            counts,
             serde_json::to_value(raw).unwrap_or_default(),
             secs,
         ));

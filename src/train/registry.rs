@@ -583,6 +583,9 @@ mod tests {
         ] {
             assert!(cal[key].as_f64().is_some(), "{key}");
         }
+        let rows = &s.train_window["rows"];
+        assert!(rows["train"].as_u64().unwrap() > 1000, "{rows}");
+        assert_eq!(rows["test"].as_u64(), s.metrics["test"]["n"].as_u64());
         let stations = s.metrics["stations"].as_array().unwrap();
         assert_eq!(stations.len(), 2);
         for st in stations {

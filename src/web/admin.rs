@@ -996,7 +996,7 @@ struct DataPage {
     /// Field names, the grid's columns.
     fields: Vec<&'static str>,
     /// Station × field: (location, cells of (text, status class, tooltip)).
-    grid: Vec<(String, Vec<(String, &'static str, String)>)>,
+    grid: HealthGrid,
     /// Fields a station used to report and has gone quiet on.
     silent: Vec<String>,
 }

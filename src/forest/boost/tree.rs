@@ -74,7 +74,8 @@ impl Tree {
             return Err("a tree has too many nodes".into());
         }
         for (i, node) in self.nodes.iter().enumerate() {
-            if !node.value.is_finite() && !(node.feature != LEAF && node.value == f32::INFINITY) {
+            let open_threshold = node.feature != LEAF && node.value == f32::INFINITY;
+            if !(node.value.is_finite() || open_threshold) {
                 return Err(format!("node {i} has value {}", node.value));
             }
             if node.feature == LEAF {
