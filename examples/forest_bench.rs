@@ -149,6 +149,8 @@ fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As training inside the server does.
+    train::lean_allocator();
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {

@@ -496,6 +496,19 @@ pub fn fit_and_evaluate(
     Ok(trained.remove(0))
 }
 
+/// Serve large allocations (training matrices, histograms, row buffers:
+/// anything over 128 KiB) straight from `mmap`, so they go back to the
+/// operating system the moment they are freed. glibc otherwise raises this
+/// threshold after the first large free and keeps later big buffers in its
+/// per-thread heaps, where they fragment and inflate the peak. Idempotent.
+pub fn lean_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Hand freed memory back to the operating system. glibc keeps freed heap
 /// pages in its arenas (one per thread that allocated), so after a training
 /// the process would otherwise stay hundreds of MB larger than it needs.

@@ -212,6 +212,7 @@ pub fn train_and_register(
     on_tree_done: &(dyn Fn(usize, usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
+    super::lean_allocator();
     let result = train_inner(store, cfg, over, run_id, log, on_tree_done, cancel);
     // Everything the training allocated is dropped by now.
     super::release_memory();
