@@ -6,15 +6,21 @@
 //! matrices, so scikit-learn fits exactly the same numbers.
 //!
 //! `forest_bench fit DIR` fits our forest (the production defaults: 100
-//! trees, min_samples_leaf 5, sqrt features, balanced_subsample), tunes the
-//! threshold on the tune window and prints the test metrics as JSON.
+//! trees, min_samples_leaf 5, sqrt features, balanced_subsample), binning the
+//! training matrix a few columns at a time straight from the file (the raw
+//! matrix is never held whole), calibrates and tunes the threshold on the tune
+//! window and prints the test metrics as JSON.
+//!
+//! `forest_bench boost DIR` does the same for our gradient boosting (the
+//! production defaults, early stopping on the tune window).
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use raincast::config::ModelConfig;
 use raincast::features::N_FEATURES;
-use raincast::forest::FitOptions;
+use raincast::forest::{BinnedMatrix, FitOptions};
+use raincast::train::calibrate::{self, Calibrator};
 use raincast::train::{self, metrics};
 
 fn write(dir: &Path, name: &str, s: &train::Samples) -> std::io::Result<()> {
@@ -42,7 +48,109 @@ fn read(dir: &Path, name: &str) -> std::io::Result<(Vec<f32>, Vec<bool>)> {
     Ok((x, y))
 }
 
+/// Bins `DIR/train_x.f32` reading a group of columns per pass over the file,
+/// so at most `GROUP` raw columns are in memory at once.
+fn bin_from_file(dir: &Path, max_bins: usize) -> std::io::Result<(BinnedMatrix, usize)> {
+    use std::io::Read;
+    const GROUP: usize = 8;
+    let path = dir.join("train_x.f32");
+    let n_rows = std::fs::metadata(&path)?.len() as usize / 4 / N_FEATURES;
+    let mut cache: Vec<Vec<f32>> = Vec::new();
+    let mut cached_from = usize::MAX;
+    let mut error = None;
+    let binned = BinnedMatrix::from_columns(n_rows, N_FEATURES, max_bins, |f| {
+        if !(cached_from..cached_from + cache.len()).contains(&f) {
+            let width = GROUP.min(N_FEATURES - f);
+            cache = (0..width).map(|_| Vec::with_capacity(n_rows)).collect();
+            cached_from = f;
+            let read = (|| {
+                let mut file =
+                    std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&path)?);
+                let mut row = vec![0u8; 4 * N_FEATURES];
+                for _ in 0..n_rows {
+                    file.read_exact(&mut row)?;
+                    for (k, col) in cache.iter_mut().enumerate() {
+                        let o = 4 * (f + k);
+                        col.push(f32::from_le_bytes([
+                            row[o],
+                            row[o + 1],
+                            row[o + 2],
+                            row[o + 3],
+                        ]));
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            })();
+            if let Err(e) = read {
+                error = Some(e);
+                cache = (0..width).map(|_| vec![f32::NAN; n_rows]).collect();
+            }
+        }
+        std::mem::take(&mut cache[f - cached_from])
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok((binned, n_rows)),
+    }
+}
+
+/// Calibrate on the tune window, tune the threshold, score the test window
+/// and print one JSON line.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    dir: &Path,
+    name: &str,
+    fit: f64,
+    train_rows: usize,
+    trees: usize,
+    blob_bytes: usize,
+    raw: &dyn Fn(&[f32]) -> Vec<f32>,
+    row_fn: &dyn Fn(&[f32]) -> f32,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (tx, ty) = read(dir, "tune")?;
+    let (sx, sy) = read(dir, "test")?;
+    let tune_raw = raw(&tx);
+    let cal = Calibrator::fit(&tune_raw, &ty);
+    let tune_cal: Vec<f32> = tune_raw.iter().map(|&p| cal.apply(p)).collect();
+    let threshold = metrics::best_threshold(&tune_cal, &ty);
+    let test_raw = raw(&sx);
+    let test_cal: Vec<f32> = test_raw.iter().map(|&p| cal.apply(p)).collect();
+    let m = metrics::evaluate(&test_cal, &sy, threshold);
+    let raw_threshold = metrics::best_threshold(&tune_raw, &ty);
+    let m_raw = metrics::evaluate(&test_raw, &sy, raw_threshold);
+    let observed = sy.iter().filter(|&&t| t).count() as f64 / sy.len() as f64;
+    let row = &sx[..N_FEATURES];
+    let t = std::time::Instant::now();
+    let reps = 2000;
+    let mut acc = 0.0f32;
+    for _ in 0..reps {
+        acc += row_fn(std::hint::black_box(row));
+    }
+    let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
+    println!(
+        "{{\"impl\": \"{name}\", \"fit_seconds\": {fit:.3}, \"train_rows\": {train_rows}, \"trees\": {trees}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.4}, \"brier_raw\": {:.4}, \"f1_raw\": {:.4}, \"mean_forecast\": {:.4}, \"mean_forecast_raw\": {:.4}, \"observed\": {observed:.4}, \"calibration\": \"{}\", \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {blob_bytes}, \"_\": {}}}",
+        m.f1,
+        m.roc_auc,
+        m.brier,
+        m_raw.brier,
+        m_raw.f1,
+        calibrate::mean(&test_cal),
+        calibrate::mean(&test_raw),
+        cal.method(),
+        (acc > 0.0) as u8
+    );
+    Ok(())
+}
+
+/// The production defaults, overridable like the server's settings
+/// (`RAINCAST_MODEL__BOOST_LEARNING_RATE=0.1 forest_bench boost DIR`).
+fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
+    Ok(raincast::config::Config::load_from(None, std::env::vars())?.model)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As training inside the server does.
+    train::lean_allocator();
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {
@@ -69,39 +177,68 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("fit") if args.len() == 3 => {
             let dir = Path::new(&args[2]);
-            let (x, y) = read(dir, "train")?;
-            let params = ModelConfig::default().forest_params()?;
+            let y: Vec<bool> = std::fs::read(dir.join("train_y.u8"))?
+                .into_iter()
+                .map(|b| b == 1)
+                .collect();
+            let params = model_config()?.forest_params()?;
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
-            let forest = valid.fit_matrix(&x, N_FEATURES, &y, &FitOptions::default())?;
+            let (binned, _) = bin_from_file(dir, valid.max_bins)?;
+            let forest = valid.fit_binned(&binned, &y, &FitOptions::default())?;
             let fit = started.elapsed().as_secs_f64();
+            drop(binned);
             let train_rows = y.len();
-            drop((x, y));
-            let (tx, ty) = read(dir, "tune")?;
-            let (sx, sy) = read(dir, "test")?;
-            let threshold = metrics::best_threshold(&forest.predict_proba(&tx, N_FEATURES), &ty);
-            let m = metrics::evaluate(&forest.predict_proba(&sx, N_FEATURES), &sy, threshold);
-            let row = &sx[..N_FEATURES];
-            let t = std::time::Instant::now();
-            let reps = 2000;
-            let mut acc = 0.0f32;
-            for _ in 0..reps {
-                acc += forest.predict_proba_row(std::hint::black_box(row));
-            }
-            let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
-            println!(
-                "{{\"impl\": \"raincast\", \"fit_seconds\": {fit:.3}, \"train_rows\": {}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.4}, \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {}, \"_\": {}}}",
+            drop(y);
+            let blob_bytes = forest.to_bytes().len();
+            report(
+                dir,
+                "raincast forest",
+                fit,
                 train_rows,
-                m.f1,
-                m.roc_auc,
-                m.brier,
-                forest.to_bytes().len(),
-                (acc > 0.0) as u8
-            );
+                forest.n_trees(),
+                blob_bytes,
+                &|x| forest.predict_proba(x, N_FEATURES),
+                &|r| forest.predict_proba_row(r),
+            )?;
+        }
+        Some("boost") if args.len() == 3 => {
+            let dir = Path::new(&args[2]);
+            let (x, y) = read(dir, "train")?;
+            let (tx, ty) = read(dir, "tune")?;
+            let params = model_config()?.boost_params();
+            use linfa::ParamGuard;
+            let valid = params.check()?;
+            let started = std::time::Instant::now();
+            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins);
+            drop(x);
+            let booster = valid.fit_binned(
+                &binned,
+                &y,
+                Some(raincast::forest::boost::Validation { x: &tx, y: &ty }),
+                &FitOptions::default(),
+            )?;
+            let fit = started.elapsed().as_secs_f64();
+            drop((binned, tx, ty));
+            let train_rows = y.len();
+            drop(y);
+            let blob_bytes = booster.to_bytes().len();
+            report(
+                dir,
+                "raincast boost",
+                fit,
+                train_rows,
+                booster.n_trees(),
+                blob_bytes,
+                &|x| booster.predict_proba(x, N_FEATURES),
+                &|r| booster.predict_proba_row(r),
+            )?;
         }
         _ => {
-            eprintln!("usage: forest_bench export WEATHER_AUS_CSV_GZ DIR | forest_bench fit DIR");
+            eprintln!(
+                "usage: forest_bench export WEATHER_AUS_CSV_GZ DIR | forest_bench fit DIR | forest_bench boost DIR"
+            );
             std::process::exit(2);
         }
     }

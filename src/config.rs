@@ -209,6 +209,25 @@ pub struct ModelConfig {
     /// Retention: the model files of the last K challengers that were never
     /// deployed are kept. Older files are pruned; metadata and metrics stay.
     pub keep_challengers: u32,
+    /// Also train the gradient-boosting family each time; `false` = the forest alone.
+    pub boost: bool,
+    /// Most boosting iterations (trees); early stopping on the tune window usually ends sooner.
+    pub boost_max_iter: usize,
+    /// Shrinkage of each boosting tree, in (0, 1].
+    pub boost_learning_rate: f64,
+    /// Most leaves per boosting tree.
+    pub boost_max_leaf_nodes: usize,
+    /// Depth limit of a boosting tree; 0 = only the leaf limit.
+    pub boost_max_depth: usize,
+    pub boost_min_samples_leaf: usize,
+    /// L2 regularisation of the leaf values.
+    pub boost_l2: f64,
+    /// Fraction of rows drawn for each boosting tree, in (0, 1].
+    pub boost_subsample: f64,
+    /// Fraction of features each boosting tree may use, in (0, 1].
+    pub boost_colsample: f64,
+    /// Stop after this many trees without a better tune-window log-loss; 0 = never.
+    pub boost_early_stopping_rounds: usize,
 }
 
 impl Default for ModelConfig {
@@ -228,11 +247,40 @@ impl Default for ModelConfig {
             promotion_margin: 0.0,
             keep_deployed: 3,
             keep_challengers: 2,
+            boost: true,
+            boost_max_iter: 500,
+            boost_learning_rate: 0.05,
+            boost_max_leaf_nodes: 31,
+            boost_max_depth: 0,
+            boost_min_samples_leaf: 20,
+            boost_l2: 1.0,
+            boost_subsample: 1.0,
+            boost_colsample: 1.0,
+            boost_early_stopping_rounds: 30,
         }
     }
 }
 
 impl ModelConfig {
+    /// The gradient-boosting hyperparameters these settings describe.
+    pub fn boost_params(&self) -> crate::forest::boost::BoostParams {
+        crate::forest::boost::BoostParams {
+            max_iter: self.boost_max_iter,
+            learning_rate: self.boost_learning_rate as f32,
+            max_leaf_nodes: self.boost_max_leaf_nodes,
+            max_depth: (self.boost_max_depth > 0).then_some(self.boost_max_depth),
+            min_samples_leaf: self.boost_min_samples_leaf,
+            min_hessian_leaf: 1e-3,
+            l2: self.boost_l2,
+            subsample: self.boost_subsample as f32,
+            colsample: self.boost_colsample as f32,
+            early_stopping_rounds: self.boost_early_stopping_rounds,
+            max_bins: self.max_bins,
+            seed: self.seed,
+            n_threads: (self.threads > 0).then_some(self.threads),
+        }
+    }
+
     /// The forest hyperparameters these settings describe.
     pub fn forest_params(&self) -> Result<ForestParams, ConfigError> {
         let max_features = match self.max_features.trim() {
@@ -413,6 +461,12 @@ impl Config {
         params.check().map_err(|e| match e {
             crate::forest::ForestError::InvalidParam { field, reason } => {
                 invalid(&format!("model.{field}"), reason)
+            }
+            other => invalid("model", other.to_string()),
+        })?;
+        self.model.boost_params().check().map_err(|e| match e {
+            crate::forest::ForestError::InvalidParam { field, reason } => {
+                invalid(&format!("model.boost_{field}"), reason)
             }
             other => invalid("model", other.to_string()),
         })?;

@@ -16,9 +16,11 @@ pub(crate) const MISSING: u8 = 255;
 /// Rows used to compute cut points when there are more.
 const MAX_CUT_SAMPLE: usize = 200_000;
 
-/// The training matrix turned into bin codes, column-major.
+/// The training matrix turned into bin codes, column-major: one byte per
+/// value, a quarter of the `f32` matrix, so callers can drop the raw matrix
+/// once it is binned (see [`ForestValidParams::fit_binned`](super::ForestValidParams::fit_binned)).
 #[derive(Debug)]
-pub(crate) struct BinnedMatrix {
+pub struct BinnedMatrix {
     n_rows: usize,
     /// `codes[f * n_rows + r]`.
     codes: Vec<u8>,
@@ -27,6 +29,59 @@ pub(crate) struct BinnedMatrix {
 }
 
 impl BinnedMatrix {
+    /// Bins one column at a time: `column(f)` returns feature `f`'s values
+    /// for all `n_rows` rows (`NaN` = missing, no infinities). Only one raw
+    /// column is held at once, so a matrix can be binned straight from disk.
+    /// `max_bins` is clamped to `2..=255`.
+    pub fn from_columns(
+        n_rows: usize,
+        n_features: usize,
+        max_bins: usize,
+        mut column: impl FnMut(usize) -> Vec<f32>,
+    ) -> Self {
+        let max_bins = max_bins.clamp(2, 255);
+        let mut codes = vec![0u8; n_rows * n_features];
+        let mut cuts = Vec::with_capacity(n_features);
+        for f in 0..n_features {
+            let values = column(f);
+            assert_eq!(values.len(), n_rows, "column {f} has the wrong length");
+            let mut sample: Vec<f32> = if n_rows > MAX_CUT_SAMPLE {
+                (0..MAX_CUT_SAMPLE)
+                    .map(|i| values[i * n_rows / MAX_CUT_SAMPLE])
+                    .filter(|v| !v.is_nan())
+                    .collect()
+            } else {
+                values.iter().copied().filter(|v| !v.is_nan()).collect()
+            };
+            let c = compute_cuts(&mut sample, max_bins);
+            for (code, &v) in codes[f * n_rows..(f + 1) * n_rows].iter_mut().zip(&values) {
+                *code = bin_value(&c, v);
+            }
+            cuts.push(c);
+        }
+        Self {
+            n_rows,
+            codes,
+            cuts,
+        }
+    }
+
+    /// Bins a row-major matrix of `n_features` columns (`NaN` = missing, no
+    /// infinities). `max_bins` is clamped to `2..=255`.
+    pub fn from_rows(x: &[f32], n_features: usize, max_bins: usize) -> Self {
+        Self::new(x, n_features, max_bins.clamp(2, 255))
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Number of features.
+    pub fn n_features(&self) -> usize {
+        self.cuts.len()
+    }
+
     /// Bins a row-major matrix of `n_features` columns (no infinities).
     pub(crate) fn new(x: &[f32], n_features: usize, max_bins: usize) -> Self {
         let n_rows = x.len() / n_features;

@@ -45,7 +45,8 @@
 //! [`ForestValidParams::fit_matrix`] and [`Forest::predict_proba`], avoids
 //! ndarray altogether.
 
-mod binning;
+pub(crate) mod binning;
+pub mod boost;
 mod error;
 mod linfa_impl;
 mod params;
@@ -63,7 +64,7 @@ use serde::{Deserialize, Serialize};
 pub use error::ForestError;
 pub use params::{ClassWeight, ForestParams, ForestValidParams, MaxFeatures};
 
-use binning::BinnedMatrix;
+pub use binning::BinnedMatrix;
 use tree::{Tree, TreeConfig};
 
 /// Version tag at the start of every serialized forest.
@@ -161,30 +162,82 @@ impl ForestValidParams {
                 value: x[i],
             });
         }
+        self.in_pool(|| {
+            let binned = BinnedMatrix::new(x, n_features, self.max_bins);
+            self.fit_checked(&binned, y, opts)
+        })
+    }
+
+    /// Fits on an already binned matrix (its own bins are used, whatever
+    /// `max_bins` says). With [`BinnedMatrix::from_columns`] the raw `f32`
+    /// matrix never needs to be held whole, and a caller that binned with
+    /// [`BinnedMatrix::from_rows`] can drop the raw matrix before the trees
+    /// grow: the lean path used by training.
+    ///
+    /// # Errors
+    /// As [`ForestValidParams::fit_matrix`].
+    pub fn fit_binned(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        opts: &FitOptions,
+    ) -> Result<Forest, ForestError> {
+        if y.is_empty() {
+            return Err(ForestError::EmptyData("there are no rows"));
+        }
+        let n_features = data.n_features();
+        if n_features == 0 {
+            return Err(ForestError::EmptyData("there are no features"));
+        }
+        if n_features >= usize::from(tree::LEAF) {
+            return Err(ForestError::TooLarge(format!(
+                "{n_features} features (at most 65534)"
+            )));
+        }
+        if data.n_rows() != y.len() {
+            return Err(ForestError::ShapeMismatch {
+                x_len: data.n_rows() * n_features,
+                n_features,
+                y_len: y.len(),
+            });
+        }
+        if y.len() >= (1 << 31) {
+            return Err(ForestError::TooLarge(format!(
+                "{} rows (at most 2^31 - 1)",
+                y.len()
+            )));
+        }
+        self.in_pool(|| self.fit_checked(data, y, opts))
+    }
+
+    /// Runs `f` in the dedicated pool when `n_threads` is set.
+    fn in_pool<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, ForestError> + Send,
+    ) -> Result<T, ForestError> {
         match self.n_threads {
             Some(threads) => rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .map_err(|e| ForestError::ThreadPool(e.to_string()))?
-                .install(|| self.fit_checked(x, n_features, y, opts)),
-            None => self.fit_checked(x, n_features, y, opts),
+                .install(f),
+            None => f(),
         }
     }
 
     /// Fitting proper, on validated input, inside the chosen thread pool.
     fn fit_checked(
         &self,
-        x: &[f32],
-        n_features: usize,
+        binned: &BinnedMatrix,
         y: &[bool],
         opts: &FitOptions,
     ) -> Result<Forest, ForestError> {
         let p = self.params();
+        let n_features = binned.n_features();
         let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         if cancelled() {
             return Err(ForestError::Cancelled);
         }
-        let binned = BinnedMatrix::new(x, n_features, p.max_bins);
         let cfg = TreeConfig {
             max_depth: p.max_depth.unwrap_or(usize::MAX),
             min_samples_leaf: u32::try_from(p.min_samples_leaf).unwrap_or(u32::MAX),
@@ -201,7 +254,7 @@ impl ForestValidParams {
                 if cancelled() {
                     return Err(ForestError::Cancelled);
                 }
-                let grown = tree::grow_tree(&binned, y, n_features, &cfg, t);
+                let grown = tree::grow_tree(binned, y, n_features, &cfg, t);
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Some(callback) = opts.on_tree_done {
                     callback(finished, p.n_trees);

@@ -224,6 +224,9 @@ pub(crate) fn grow_tree(
 ) -> GrownTree {
     let mut builder = Builder::new(data, y, n_features, cfg, index);
     builder.run();
+    // The node vector grew by doubling: give the slack back before the tree
+    // is kept for the forest's lifetime.
+    builder.nodes.shrink_to_fit();
     GrownTree {
         tree: Tree {
             nodes: builder.nodes,

@@ -201,6 +201,25 @@ impl Store {
         })
     }
 
+    /// Per day with labelled rows (a known `rain_tomorrow`): how many, and
+    /// how many of them are followed by rain. Ascending by date.
+    pub fn labelled_days(&self) -> Result<Vec<(NaiveDate, u64, u64)>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT date, count(*), sum(rain_tomorrow) FROM observations
+                 WHERE rain_tomorrow IS NOT NULL GROUP BY date ORDER BY date",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, NaiveDate>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Rain days and labelled days per (station, month of year) before
     /// `before`: what climatology is made of.
     pub fn rain_counts_before(&self, before: NaiveDate) -> Result<Vec<(String, u32, u64, u64)>> {

@@ -93,6 +93,11 @@ pub fn evaluate(probs: &[f32], y: &[bool], threshold: f64) -> Metrics {
     }
 }
 
+/// ROC AUC alone (ties count half; 0.5 with a single class).
+pub fn roc_auc(probs: &[f32], y: &[bool]) -> f64 {
+    ranking_metrics(probs, y).0
+}
+
 /// ROC AUC (ties count half), average precision, and a thinned ROC curve.
 fn ranking_metrics(probs: &[f32], y: &[bool]) -> (f64, f64, Vec<(f64, f64)>) {
     let mut order: Vec<usize> = (0..probs.len()).collect();

@@ -2,7 +2,10 @@
 //! test on the newest data), never a random split; metrics on the test window;
 //! and the champion/challenger decision on that same window.
 
+pub mod calibrate;
+pub mod health;
 pub mod metrics;
+pub mod model;
 pub mod registry;
 
 use std::sync::atomic::AtomicBool;
@@ -12,9 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES};
-use crate::forest::{FitOptions, Forest, ForestError, ForestParams};
+use crate::forest::boost::{BoostParams, Validation};
+use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
 use crate::obs::Observation;
+use calibrate::{CalibrationReport, Calibrator};
 use metrics::Metrics;
+use model::{Family, Learner, Model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -37,6 +43,8 @@ pub struct Samples {
     pub y: Vec<bool>,
     /// Observation date of each row (the label is for the next day).
     pub dates: Vec<NaiveDate>,
+    /// Station of each row.
+    pub locations: Vec<&'static str>,
 }
 
 impl Samples {
@@ -57,9 +65,74 @@ impl Samples {
                     .extend_from_slice(&self.x[i * N_FEATURES..(i + 1) * N_FEATURES]);
                 out.y.push(self.y[i]);
                 out.dates.push(d);
+                out.locations.push(self.locations[i]);
             }
         }
         out
+    }
+
+    /// Appends one labelled row.
+    fn push(&mut self, row: &[f32], label: bool, date: NaiveDate, location: &'static str) {
+        self.x.extend_from_slice(row);
+        self.y.push(label);
+        self.dates.push(date);
+        self.locations.push(location);
+    }
+}
+
+/// The labelled rows of each window, built without ever holding every
+/// observation or a second copy of the feature matrix.
+#[derive(Debug, Default)]
+pub struct SplitSamples {
+    pub train: Samples,
+    pub tune: Samples,
+    pub test: Samples,
+}
+
+impl SplitSamples {
+    /// Encodes one station's series (ordered by date) into the windows.
+    pub fn add_series(&mut self, series: &[Observation], w: &Windows) {
+        for (o, row) in series.iter().zip(features::encode_series(series)) {
+            let Some(label) = o.rain_tomorrow else {
+                continue;
+            };
+            let d = o.date;
+            let target = if d >= w.train.from && d < w.train.to {
+                &mut self.train
+            } else if d >= w.tune.from && d < w.tune.to {
+                &mut self.tune
+            } else if d >= w.test.from && d < w.test.to {
+                &mut self.test
+            } else {
+                continue;
+            };
+            target.push(&row, label, d, o.location);
+        }
+    }
+
+    /// From observations ordered by (location, date).
+    pub fn from_observations(obs: &[Observation], w: &Windows) -> Self {
+        let mut out = Self::default();
+        let mut start = 0;
+        while start < obs.len() {
+            let loc = obs[start].location;
+            let end = start + obs[start..].partition_point(|o| o.location == loc);
+            out.add_series(&obs[start..end], w);
+            start = end;
+        }
+        out
+    }
+
+    /// Every station in the store, one at a time.
+    pub fn from_store(store: &crate::store::Store, w: &Windows) -> Result<Self, TrainError> {
+        let mut out = Self::default();
+        // Earlier days feed the lag features of the first window's rows.
+        let from = w.train.from - chrono::Days::new(features::LOOKBACK_DAYS);
+        for st in crate::stations::STATIONS.iter() {
+            let series = store.observations_between(st.location, from, w.test.to)?;
+            out.add_series(&series, w);
+        }
+        Ok(out)
     }
 }
 
@@ -73,9 +146,7 @@ pub fn build_samples(obs: &[Observation]) -> Samples {
         let series = &obs[start..end];
         for (o, row) in series.iter().zip(features::encode_series(series)) {
             if let Some(label) = o.rain_tomorrow {
-                s.x.extend_from_slice(&row);
-                s.y.push(label);
-                s.dates.push(o.date);
+                s.push(&row, label, o.date, o.location);
             }
         }
         start = end;
@@ -120,13 +191,15 @@ const DAYS_PER_MONTH: f64 = 30.44;
 /// 60/20/20 instead. Explicit starts in `over` (the weatherAUS evaluation)
 /// are used as given.
 pub fn windows(
-    samples: &Samples,
+    labelled: &[(NaiveDate, u64, u64)],
     cfg: &ModelConfig,
     over: WindowOverride,
 ) -> Result<Windows, TrainError> {
-    let days: std::collections::BTreeSet<NaiveDate> = samples.dates.iter().copied().collect();
+    let days: std::collections::BTreeSet<NaiveDate> = labelled.iter().map(|d| d.0).collect();
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
-        return Err(TrainError::NotEnoughData(no_data_message(samples)));
+        return Err(TrainError::NotEnoughData(format!(
+            "the database holds no labelled observations; {ADD_DATA}"
+        )));
     };
     let end = last + chrono::Days::new(1);
     let w = |from, to| Window { from, to };
@@ -190,14 +263,14 @@ pub fn windows(
         )));
     }
     for (name, win) in [("train", train), ("tune", tune), ("test", test)] {
-        let (mut rows, mut yes) = (0usize, 0usize);
-        for (d, y) in samples.dates.iter().zip(&samples.y) {
-            if *d >= win.from && *d < win.to {
-                rows += 1;
-                yes += usize::from(*y);
+        let (mut rows, mut yes) = (0u64, 0u64);
+        for &(d, n, y) in labelled {
+            if d >= win.from && d < win.to {
+                rows += n;
+                yes += y;
             }
         }
-        if rows < MIN_WINDOW_ROWS || yes == 0 || yes == rows {
+        if rows < MIN_WINDOW_ROWS as u64 || yes == 0 || yes == rows {
             return Err(TrainError::NotEnoughData(format!(
                 "the {name} window ({} to {}) has {rows} labelled rows ({yes} rain days); \
                  each window needs at least {MIN_WINDOW_ROWS} with both outcomes. {}",
@@ -212,38 +285,98 @@ pub fn windows(
 const ADD_DATA: &str = "Add history with `raincast import <weatherAUS.csv.gz>` (the binary \
      bundles it: `raincast import --bundled`), or recent months with `raincast scrape`";
 
-fn no_data_message(samples: &Samples) -> String {
-    format!(
-        "the database holds no labelled observations ({} rows); {ADD_DATA}",
-        samples.len()
-    )
+/// One station's skill on the test window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StationSkill {
+    pub location: String,
+    pub rows: u64,
+    pub brier: f64,
+    /// `None` when the station saw only one outcome.
+    pub roc_auc: Option<f64>,
+    pub observed_frequency: f64,
+    pub mean_forecast: f64,
 }
 
-/// A trained, evaluated challenger, not yet registered.
+/// Per-station Brier, AUC and rows, worst Brier first.
+pub fn station_skill(probs: &[f32], test: &Samples) -> Vec<StationSkill> {
+    let mut names: Vec<&'static str> = test.locations.clone();
+    names.sort_unstable();
+    names.dedup();
+    let mut out: Vec<StationSkill> = names
+        .into_iter()
+        .map(|loc| {
+            let (p, y): (Vec<f32>, Vec<bool>) = test
+                .locations
+                .iter()
+                .zip(probs.iter().zip(&test.y))
+                .filter(|(l, _)| **l == loc)
+                .map(|(_, (&p, &t))| (p, t))
+                .unzip();
+            let pos = y.iter().filter(|&&t| t).count();
+            StationSkill {
+                location: loc.to_string(),
+                rows: y.len() as u64,
+                brier: calibrate::brier(&p, &y),
+                roc_auc: (pos > 0 && pos < y.len()).then(|| metrics::roc_auc(&p, &y)),
+                observed_frequency: pos as f64 / y.len().max(1) as f64,
+                mean_forecast: calibrate::mean(&p),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.brier.total_cmp(&a.brier));
+    out
+}
+
+/// A trained, evaluated, calibrated model of one family, not yet registered.
 pub struct Trained {
-    pub forest: Forest,
+    pub model: Model,
     pub threshold: f64,
     pub windows: Windows,
     pub counts: [usize; 3],
+    /// On the test window, with calibrated probabilities.
     pub metrics: Metrics,
+    pub calibration: CalibrationReport,
+    pub stations: Vec<StationSkill>,
     pub importance: Vec<(String, f64)>,
-    pub params: ForestParams,
+    /// The family's hyperparameters.
+    pub params: serde_json::Value,
     pub fit_seconds: f64,
+    /// Trees kept (after early stopping, for boosting).
+    pub n_trees: usize,
 }
 
-/// Fit on the train window, tune the threshold on the tune window (and
-/// nothing else), measure on the test window.
-pub fn fit_and_evaluate(
-    samples: &Samples,
-    windows: Windows,
-    params: ForestParams,
-    on_tree_done: &(dyn Fn(usize, usize) + Sync),
-    cancel: &AtomicBool,
-) -> Result<Trained, TrainError> {
-    let train = samples.between(windows.train.from, windows.train.to);
-    let tune = samples.between(windows.tune.from, windows.tune.to);
-    let test = samples.between(windows.test.from, windows.test.to);
-    for (name, s) in [("train", &train), ("tune", &tune), ("test", &test)] {
+impl Trained {
+    pub fn family(&self) -> Family {
+        self.model.family()
+    }
+}
+
+/// Which families to fit and how.
+#[derive(Debug, Clone)]
+pub struct FamilyParams {
+    pub forest: ForestParams,
+    /// `None` = the forest alone.
+    pub boost: Option<BoostParams>,
+}
+
+impl FamilyParams {
+    pub fn from_config(cfg: &ModelConfig) -> Result<Self, TrainError> {
+        let forest = cfg
+            .forest_params()
+            .map_err(|e| TrainError::Window(e.to_string()))?;
+        Ok(Self {
+            forest,
+            boost: cfg.boost.then(|| cfg.boost_params()),
+        })
+    }
+}
+
+fn check_windows(split: &SplitSamples) -> Result<(), TrainError> {
+    for (name, s) in [
+        ("train", &split.train),
+        ("tune", &split.tune),
+        ("test", &split.test),
+    ] {
         if s.len() < 50 || s.y.iter().all(|&t| t) || s.y.iter().all(|&t| !t) {
             return Err(TrainError::NotEnoughData(format!(
                 "the {name} window has {} labelled rows; it needs at least 50 with both outcomes",
@@ -251,37 +384,191 @@ pub fn fit_and_evaluate(
             )));
         }
     }
-    use linfa::ParamGuard;
-    let valid = params.clone().check()?;
-    let started = std::time::Instant::now();
-    let forest = valid.fit_matrix(
-        &train.x,
-        N_FEATURES,
-        &train.y,
-        &FitOptions {
-            on_tree_done: Some(on_tree_done),
-            cancel: Some(cancel),
-        },
-    )?;
-    let fit_seconds = started.elapsed().as_secs_f64();
-    let threshold = metrics::best_threshold(&forest.predict_proba(&tune.x, N_FEATURES), &tune.y);
-    let probs = forest.predict_proba(&test.x, N_FEATURES);
-    let metrics = metrics::evaluate(&probs, &test.y, threshold);
+    Ok(())
+}
+
+/// Calibrate on the tune window, tune the threshold on the calibrated tune
+/// probabilities, and measure on the test window.
+fn evaluate_model(
+    learner: Learner,
+    split: &SplitSamples,
+    windows: Windows,
+    counts: [usize; 3],
+    params: serde_json::Value,
+    fit_seconds: f64,
+) -> Trained {
+    let n_trees = match &learner {
+        Learner::Forest(f) => f.n_trees(),
+        Learner::Boost(b) => b.n_trees(),
+    };
+    let mut model = Model {
+        learner,
+        calibrator: Calibrator::Identity,
+    };
+    let tune_raw = model.predict_raw(&split.tune.x, N_FEATURES);
+    model.calibrator = Calibrator::fit(&tune_raw, &split.tune.y);
+    let tune_cal: Vec<f32> = tune_raw
+        .iter()
+        .map(|&p| model.calibrator.apply(p))
+        .collect();
+    let threshold = metrics::best_threshold(&tune_cal, &split.tune.y);
+    let test_raw = model.predict_raw(&split.test.x, N_FEATURES);
+    let probs: Vec<f32> = test_raw
+        .iter()
+        .map(|&p| model.calibrator.apply(p))
+        .collect();
+    let metrics = metrics::evaluate(&probs, &split.test.y, threshold);
+    let y = &split.test.y;
+    let calibration = CalibrationReport {
+        method: model.calibrator.method().into(),
+        tune_rows: split.tune.len() as u64,
+        mean_forecast: calibrate::mean(&probs),
+        observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64,
+        brier_raw: calibrate::brier(&test_raw, y),
+        brier_calibrated: metrics.brier,
+        mean_forecast_raw: calibrate::mean(&test_raw),
+        reliability: calibrate::reliability(&probs, y),
+    };
+    let stations = station_skill(&probs, &split.test);
     let importance = features::NAMES
         .iter()
-        .zip(forest.feature_importance())
+        .zip(model.feature_importance())
         .map(|(n, v)| (n.to_string(), v))
         .collect();
-    Ok(Trained {
-        forest,
+    Trained {
+        model,
         threshold,
         windows,
-        counts: [train.len(), tune.len(), test.len()],
+        counts,
         metrics,
+        calibration,
+        stations,
         importance,
         params,
         fit_seconds,
-    })
+        n_trees,
+    }
+}
+
+/// Fit every configured family on the train window (binned once, the raw
+/// training matrix dropped before any tree grows), then calibrate and
+/// evaluate each. Consumes the training rows to free them early.
+pub fn fit_families(
+    split: &mut SplitSamples,
+    windows: Windows,
+    params: &FamilyParams,
+    on_tree_done: &(dyn Fn(usize, usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Vec<Trained>, TrainError> {
+    check_windows(split)?;
+    use linfa::ParamGuard;
+    let forest_params = params.forest.clone().check()?;
+    let boost_params = match &params.boost {
+        Some(b) => Some(b.clone().check()?),
+        None => None,
+    };
+    let n_forest = params.forest.n_trees;
+    let n_boost = params.boost.as_ref().map_or(0, |b| b.max_iter);
+    let total = n_forest + n_boost;
+    let counts = [split.train.len(), split.tune.len(), split.test.len()];
+    let train_x = std::mem::take(&mut split.train.x);
+    let binned = BinnedMatrix::from_rows(&train_x, N_FEATURES, params.forest.max_bins);
+    drop(train_x);
+    let train_y = std::mem::take(&mut split.train.y);
+    let mut out = Vec::new();
+
+    let started = std::time::Instant::now();
+    let forest = forest_params.fit_binned(
+        &binned,
+        &train_y,
+        &FitOptions {
+            on_tree_done: Some(&|done, _| on_tree_done(done, total)),
+            cancel: Some(cancel),
+        },
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    out.push(evaluate_model(
+        Learner::Forest(forest),
+        split,
+        windows,
+        counts,
+        serde_json::to_value(&params.forest).unwrap_or_default(),
+        secs,
+    ));
+
+    if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
+        let started = std::time::Instant::now();
+        let booster = bp.fit_binned(
+            &binned,
+            &train_y,
+            Some(Validation {
+                x: &split.tune.x,
+                y: &split.tune.y,
+            }),
+            &FitOptions {
+                on_tree_done: Some(&|done, _| on_tree_done(n_forest + done, total)),
+                cancel: Some(cancel),
+            },
+        )?;
+        let secs = started.elapsed().as_secs_f64();
+        on_tree_done(total, total);
+        out.push(evaluate_model(
+            Learner::Boost(booster),
+            split,
+            windows,
+            counts,
+            serde_json::to_value(raw).unwrap_or_default(),
+            secs,
+        ));
+    }
+    split.train.y = train_y;
+    Ok(out)
+}
+
+/// Fit a forest on the train window, calibrate and tune the threshold on the
+/// tune window (and nothing else), measure on the test window.
+pub fn fit_and_evaluate(
+    samples: &Samples,
+    windows: Windows,
+    params: ForestParams,
+    on_tree_done: &(dyn Fn(usize, usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Trained, TrainError> {
+    let mut split = SplitSamples {
+        train: samples.between(windows.train.from, windows.train.to),
+        tune: samples.between(windows.tune.from, windows.tune.to),
+        test: samples.between(windows.test.from, windows.test.to),
+    };
+    let families = FamilyParams {
+        forest: params,
+        boost: None,
+    };
+    let mut trained = fit_families(&mut split, windows, &families, on_tree_done, cancel)?;
+    Ok(trained.remove(0))
+}
+
+/// Serve large allocations (training matrices, histograms, row buffers:
+/// anything over 128 KiB) straight from `mmap`, so they go back to the
+/// operating system the moment they are freed. glibc otherwise raises this
+/// threshold after the first large free and keeps later big buffers in its
+/// per-thread heaps, where they fragment and inflate the peak. Idempotent.
+pub fn lean_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// Hand freed memory back to the operating system. glibc keeps freed heap
+/// pages in its arenas (one per thread that allocated), so after a training
+/// the process would otherwise stay hundreds of MB larger than it needs.
+pub fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Deterministic synthetic weather for tests: humid, falling-pressure days
@@ -349,14 +636,13 @@ mod window_tests {
     }
 
     /// One labelled row a day over each span, rain every third day.
-    fn samples(spans: &[(NaiveDate, NaiveDate)]) -> Samples {
-        let mut s = Samples::default();
+    fn samples(spans: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, u64, u64)> {
+        let mut s = Vec::new();
         for &(from, to) in spans {
             let mut day = from;
             while day <= to {
-                s.dates.push(day);
-                s.y.push(s.y.len() % 3 == 0);
-                s.x.extend(std::iter::repeat_n(0.0, N_FEATURES));
+                let yes = u64::from(s.len() % 3 == 0);
+                s.push((day, 1, yes));
                 day = day + chrono::Days::new(1);
             }
         }
@@ -397,13 +683,9 @@ mod window_tests {
             err.contains("raincast import") && err.contains("raincast scrape"),
             "{err}"
         );
-        let none = windows(
-            &Samples::default(),
-            &ModelConfig::default(),
-            WindowOverride::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let none = windows(&[], &ModelConfig::default(), WindowOverride::default())
+            .unwrap_err()
+            .to_string();
         assert!(none.contains("no labelled observations"), "{none}");
     }
 }

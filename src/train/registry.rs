@@ -6,10 +6,10 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Samples, TrainError, Trained, WindowOverride, build_samples, fit_and_evaluate};
+use super::model::Model;
+use super::{FamilyParams, SplitSamples, TrainError, Trained, WindowOverride, fit_families};
 use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES};
-use crate::forest::Forest;
 use crate::store::{Deployment, ModelSummary, NewModel, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +37,28 @@ pub enum RegistryError {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub version: i64,
-    pub forest: Forest,
+    /// The learner (forest or boosting) with its calibrator.
+    pub model: Model,
+    /// Decision threshold, on the calibrated probability.
     pub threshold: f64,
     pub summary: ModelSummary,
 }
 
 impl LoadedModel {
+    /// The calibrated probability of rain: what every page, the API, the
+    /// prediction log and the metrics use.
     pub fn predict(&self, row: &features::FeatureRow) -> f64 {
-        self.forest.predict_proba_row(row) as f64
+        f64::from(self.model.predict_row(row))
+    }
+
+    /// Calibrated probabilities for a row-major matrix.
+    pub fn predict_matrix(&self, x: &[f32]) -> Vec<f32> {
+        self.model.predict_proba(x, N_FEATURES)
+    }
+
+    /// `forest` or `boost`.
+    pub fn family(&self) -> &'static str {
+        self.model.family().as_str()
     }
 }
 
@@ -76,16 +90,17 @@ pub fn load(store: &Store, version: i64) -> Result<LoadedModel, RegistryError> {
             ),
         });
     }
-    let forest = Forest::from_bytes(&row.blob).map_err(|e| RegistryError::Corrupt {
+    let model = Model::from_bytes(&row.blob).map_err(|e| RegistryError::Corrupt {
         version,
         reason: e.to_string(),
     })?;
-    if forest.n_features() != N_FEATURES {
+    drop(row.blob);
+    if model.n_features() != N_FEATURES {
         return Err(RegistryError::Corrupt {
             version,
             reason: format!(
-                "the forest takes {} features, schema {} has {N_FEATURES}",
-                forest.n_features(),
+                "the model takes {} features, schema {} has {N_FEATURES}",
+                model.n_features(),
                 features::SCHEMA_VERSION
             ),
         });
@@ -93,7 +108,7 @@ pub fn load(store: &Store, version: i64) -> Result<LoadedModel, RegistryError> {
     Ok(LoadedModel {
         version,
         threshold: s.threshold,
-        forest,
+        model,
         summary: s,
     })
 }
@@ -138,6 +153,8 @@ pub struct TrainReport {
     pub promoted: bool,
     pub decision: String,
     pub reason: String,
+    /// Family of the registered version (`forest` or `boost`).
+    pub family: String,
     pub f1: f64,
     pub roc_auc: f64,
     pub brier: f64,
@@ -145,10 +162,54 @@ pub struct TrainReport {
     pub windows: super::Windows,
     pub rows: [usize; 3],
     pub fit_seconds: f64,
+    /// Every family fitted this run, on the same test window.
+    pub families: Vec<FamilyResult>,
 }
 
-/// Train a challenger on everything in the store, score it and the champion on
-/// the same test window, register it, and promote it if it wins. A training
+/// One family's result in a training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilyResult {
+    pub family: String,
+    pub f1: f64,
+    pub roc_auc: f64,
+    pub brier: f64,
+    pub brier_raw: f64,
+    pub threshold: f64,
+    pub trees: usize,
+    pub fit_seconds: f64,
+}
+
+impl FamilyResult {
+    fn of(t: &Trained) -> Self {
+        Self {
+            family: t.family().as_str().into(),
+            f1: t.metrics.f1,
+            roc_auc: t.metrics.roc_auc,
+            brier: t.metrics.brier,
+            brier_raw: t.calibration.brier_raw,
+            threshold: t.threshold,
+            trees: t.n_trees,
+            fit_seconds: t.fit_seconds,
+        }
+    }
+}
+
+/// The challenger among the fitted families: the best test-window F1 (the
+/// champion rule's measure), the first family listed on a tie.
+fn pick_challenger(mut trained: Vec<Trained>) -> (Trained, Vec<FamilyResult>) {
+    let results: Vec<FamilyResult> = trained.iter().map(FamilyResult::of).collect();
+    let mut best = 0;
+    for (i, t) in trained.iter().enumerate() {
+        if t.metrics.f1 > trained[best].metrics.f1 {
+            best = i;
+        }
+    }
+    (trained.swap_remove(best), results)
+}
+
+/// Train a challenger of every configured family on everything in the store,
+/// keep the family with the best test F1, score it and the champion on the
+/// same test window, register it, and promote it if it wins. A training
 /// either registers a model (committed whole) or does not.
 pub fn train_and_register(
     store: &Store,
@@ -159,10 +220,26 @@ pub fn train_and_register(
     on_tree_done: &(dyn Fn(usize, usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
-    let obs = store.all_observations()?;
+    super::lean_allocator();
+    let result = train_inner(store, cfg, over, run_id, log, on_tree_done, cancel);
+    // Everything the training allocated is dropped by now.
+    super::release_memory();
+    result
+}
+
+fn train_inner(
+    store: &Store,
+    cfg: &ModelConfig,
+    over: WindowOverride,
+    run_id: Option<i64>,
+    log: &(dyn Fn(String) + Sync),
+    on_tree_done: &(dyn Fn(usize, usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<TrainReport, TrainError> {
+    let stats = store.station_stats()?;
     let (first, last) = match (
-        obs.iter().map(|o| o.date).min(),
-        obs.iter().map(|o| o.date).max(),
+        stats.iter().filter_map(|s| s.first).min(),
+        stats.iter().filter_map(|s| s.latest).max(),
     ) {
         (Some(a), Some(b)) => (a, b),
         _ => {
@@ -171,11 +248,10 @@ pub fn train_and_register(
             ));
         }
     };
-    let samples = build_samples(&obs);
-    let windows = super::windows(&samples, cfg, over)?;
+    let n_obs: u64 = stats.iter().map(|s| s.rows).sum();
+    let windows = super::windows(&store.labelled_days()?, cfg, over)?;
     log(format!(
-        "{} observations from {first} to {last}; train {}..{}, tune {}..{}, test {}..{}",
-        obs.len(),
+        "{n_obs} observations from {first} to {last}; train {}..{}, tune {}..{}, test {}..{}",
         windows.train.from,
         windows.train.to,
         windows.tune.from,
@@ -183,31 +259,53 @@ pub fn train_and_register(
         windows.test.from,
         windows.test.to
     ));
-    drop(obs);
-    let params = cfg
-        .forest_params()
-        .map_err(|e| TrainError::Window(e.to_string()))?;
-    let trained = fit_and_evaluate(&samples, windows, params, on_tree_done, cancel)?;
+    let mut split = SplitSamples::from_store(store, &windows)?;
+    let families = FamilyParams::from_config(cfg)?;
+    let trained = fit_families(&mut split, windows, &families, on_tree_done, cancel)?;
+    for t in &trained {
+        let m = &t.metrics;
+        log(format!(
+            "{}: F1 {:.4} at threshold {:.2}, ROC AUC {:.4}, Brier {:.4} ({:.4} before {} calibration) on {} test rows; {} trees, {:.1} s to fit",
+            t.family().as_str(),
+            m.f1,
+            t.threshold,
+            m.roc_auc,
+            m.brier,
+            t.calibration.brier_raw,
+            t.calibration.method,
+            m.n,
+            t.n_trees,
+            t.fit_seconds
+        ));
+    }
+    let (trained, families) = pick_challenger(trained);
     let m = &trained.metrics;
     log(format!(
-        "challenger: F1 {:.4} at threshold {:.2}, ROC AUC {:.4}, Brier {:.4} on {} test rows ({:.1} s to fit)",
-        m.f1, trained.threshold, m.roc_auc, m.brier, m.n, trained.fit_seconds
+        "challenger: {} (F1 {:.4})",
+        trained.family().as_str(),
+        m.f1
     ));
 
     let (promote, decision, reason, champion_f1) =
-        decide(store, &samples, &trained, cfg.promotion_margin, log);
+        decide(store, &split.test, &trained, cfg.promotion_margin, log);
     log(format!("decision: {decision}: {reason}"));
+    drop(split);
 
-    let blob = trained.forest.to_bytes();
+    let blob = trained.model.to_bytes();
     let sha = sha256_hex(&blob);
-    let params_json = serde_json::to_value(&trained.params).unwrap_or_default();
+    let params_json = trained.params.clone();
     let windows_json = serde_json::json!({
         "train": trained.windows.train, "tune": trained.windows.tune,
         "rows": {"train": trained.counts[0], "tune": trained.counts[1], "test": trained.counts[2]},
     });
     let test_json = serde_json::to_value(trained.windows.test).unwrap_or_default();
     let metrics_json = serde_json::json!({
+        "family": trained.family().as_str(),
         "test": trained.metrics,
+        "calibration": trained.calibration,
+        "stations": trained.stations,
+        "families": families,
+        "trees": trained.n_trees,
         "importance": trained.importance,
         "feature_names": features::NAMES.as_slice(),
         "fit_seconds": trained.fit_seconds,
@@ -234,7 +332,8 @@ pub fn train_and_register(
         "training",
     )?;
     log(format!(
-        "registered version {version} ({} bytes){}",
+        "registered version {version} ({}, {} bytes){}",
+        trained.family().as_str(),
         blob.len(),
         if promote { ", now the champion" } else { "" }
     ));
@@ -243,6 +342,7 @@ pub fn train_and_register(
         promoted: promote,
         decision: decision.to_string(),
         reason,
+        family: trained.family().as_str().into(),
         f1: m.f1,
         roc_auc: m.roc_auc,
         brier: m.brier,
@@ -250,13 +350,15 @@ pub fn train_and_register(
         windows: trained.windows,
         rows: trained.counts,
         fit_seconds: trained.fit_seconds,
+        families,
     })
 }
 
-/// Champion/challenger: both scored on the challenger's test window.
+/// Champion/challenger: both scored, calibrated, on the challenger's test
+/// window, whatever their families.
 fn decide(
     store: &Store,
-    samples: &Samples,
+    test: &super::Samples,
     trained: &Trained,
     margin: f64,
     log: &(dyn Fn(String) + Sync),
@@ -281,13 +383,12 @@ fn decide(
             );
         }
     };
-    let w = trained.windows.test;
-    let test = samples.between(w.from, w.to);
-    let probs = champion.forest.predict_proba(&test.x, N_FEATURES);
+    let probs = champion.predict_matrix(&test.x);
     let champ = super::metrics::evaluate(&probs, &test.y, champion.threshold);
     let challenger = trained.metrics.f1;
+    let (cf, hf) = (trained.family().as_str(), champion.family());
     log(format!(
-        "champion v{} re-scored on the same window: F1 {:.4}",
+        "champion v{} ({hf}) re-scored on the same window: F1 {:.4}",
         champion.version, champ.f1
     ));
     if challenger - champ.f1 > margin {
@@ -295,7 +396,7 @@ fn decide(
             true,
             "promoted",
             format!(
-                "F1 {challenger:.4} beats champion v{} ({:.4}) by more than the margin {margin}",
+                "F1 {challenger:.4} ({cf}) beats champion v{} ({hf}, {:.4}) by more than the margin {margin}",
                 champion.version, champ.f1
             ),
             Some(champ.f1),
@@ -305,7 +406,7 @@ fn decide(
             false,
             "kept out",
             format!(
-                "F1 {challenger:.4} does not beat champion v{} ({:.4}) by more than the margin {margin}",
+                "F1 {challenger:.4} ({cf}) does not beat champion v{} ({hf}, {:.4}) by more than the margin {margin}",
                 champion.version, champ.f1
             ),
             Some(champ.f1),
@@ -329,6 +430,7 @@ mod tests {
         (dir, store)
     }
 
+    /// The forest alone.
     fn cfg(n_trees: usize, max_depth: usize, seed: u64) -> ModelConfig {
         ModelConfig {
             n_trees,
@@ -336,7 +438,18 @@ mod tests {
             seed,
             test_months: 6,
             tune_months: 6,
+            boost: false,
             ..ModelConfig::default()
+        }
+    }
+
+    /// Boosting alongside a deliberately weak forest (one stump).
+    fn boost_cfg(seed: u64) -> ModelConfig {
+        ModelConfig {
+            boost: true,
+            boost_max_iter: 60,
+            boost_learning_rate: 0.2,
+            ..cfg(1, 1, seed)
         }
     }
 
@@ -408,6 +521,136 @@ mod tests {
         assert_eq!(serving.refresh(&store).unwrap(), Some(v1.version));
         assert_eq!(serving.get().unwrap().version, v1.version);
         assert_eq!(serving.refused().map(|r| r.0), Some(v2.version));
+    }
+
+    #[test]
+    fn the_champion_rule_works_across_families() {
+        let (_dir, store) = store_with_data();
+        // A forest champion (a stump: weak).
+        let v1 = train(&store, &cfg(1, 1, 1));
+        assert_eq!(v1.family, "forest");
+        assert_eq!(v1.families.len(), 1);
+        // Both families fitted; boosting wins within the run, then beats the
+        // forest champion re-scored on the same test window.
+        let v2 = train(&store, &boost_cfg(2));
+        assert_eq!(v2.families.len(), 2);
+        assert_eq!(v2.family, "boost", "{:?}", v2.families);
+        assert!(v2.promoted, "{}", v2.reason);
+        assert!(v2.reason.contains("(boost)") && v2.reason.contains("(forest,"));
+        let loaded = load(&store, v2.version).unwrap();
+        assert_eq!(loaded.family(), "boost");
+        let s2 = store.model_summary(v2.version).unwrap();
+        assert_eq!(s2.metrics["family"], "boost");
+        // A forest challenger must beat the boosting champion by the margin:
+        // the same stump does not.
+        let v3 = train(&store, &cfg(1, 1, 3));
+        assert!(!v3.promoted, "{}", v3.reason);
+        assert!(v3.reason.contains("(forest)") && v3.reason.contains("(boost,"));
+        assert_eq!(store.champion_version().unwrap(), Some(v2.version));
+        // A strong forest with the margin set impossibly high is kept out too,
+        // and one with a negative margin (any F1 within 1.0) is promoted.
+        let v4 = train(
+            &store,
+            &ModelConfig {
+                promotion_margin: 1.0,
+                ..cfg(30, 0, 4)
+            },
+        );
+        assert!(!v4.promoted);
+        let v5 = train(
+            &store,
+            &ModelConfig {
+                promotion_margin: -1.0,
+                ..cfg(30, 0, 5)
+            },
+        );
+        assert!(v5.promoted, "{}", v5.reason);
+        assert_eq!(load(&store, v5.version).unwrap().family(), "forest");
+    }
+
+    #[test]
+    fn every_version_stores_its_calibrator_reliability_and_station_skill() {
+        let (_dir, store) = store_with_data();
+        let v = train(&store, &boost_cfg(7));
+        let m = load(&store, v.version).unwrap();
+        assert_ne!(m.model.calibrator.method(), "none");
+        let s = store.model_summary(v.version).unwrap();
+        let cal = &s.metrics["calibration"];
+        assert_eq!(cal["reliability"].as_array().unwrap().len(), 10);
+        let n: u64 = cal["reliability"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["n"].as_u64().unwrap())
+            .sum();
+        assert_eq!(n, s.metrics["test"]["n"].as_u64().unwrap());
+        for key in [
+            "mean_forecast",
+            "observed_frequency",
+            "brier_raw",
+            "brier_calibrated",
+        ] {
+            assert!(cal[key].as_f64().is_some(), "{key}");
+        }
+        let rows = &s.train_window["rows"];
+        assert!(rows["train"].as_u64().unwrap() > 1000, "{rows}");
+        assert_eq!(rows["test"].as_u64(), s.metrics["test"]["n"].as_u64());
+        let stations = s.metrics["stations"].as_array().unwrap();
+        assert_eq!(stations.len(), 2);
+        for st in stations {
+            assert!(st["rows"].as_u64().unwrap() > 0);
+            assert!(st["brier"].as_f64().is_some() && st["roc_auc"].as_f64().is_some());
+        }
+        // The served probability is the calibrated one.
+        let row = [0.5f32; N_FEATURES];
+        let raw = match &m.model.learner {
+            crate::train::model::Learner::Forest(f) => f.predict_proba_row(&row),
+            crate::train::model::Learner::Boost(b) => b.predict_proba_row(&row),
+        };
+        assert_eq!(m.predict(&row) as f32, m.model.calibrator.apply(raw));
+    }
+
+    #[test]
+    fn a_corrupted_calibrator_is_refused() {
+        let (_dir, store) = store_with_data();
+        let v = train(&store, &cfg(3, 4, 9)).version;
+        let good = load(&store, v).unwrap().model;
+        // A calibrator that decreases, in a blob whose hash is recomputed:
+        // the hash passes, validation refuses it.
+        let mut bad = good.clone();
+        bad.calibrator = crate::train::calibrate::Calibrator::Isotonic {
+            x: vec![0.1, 0.9],
+            y: vec![0.9, 0.1],
+        };
+        let blob = bad.to_bytes();
+        let sha = sha256_hex(&blob);
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE model_versions SET blob = ?1, blob_sha256 = ?2 WHERE version = ?3",
+                    rusqlite::params![blob, sha, v],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = load(&store, v).unwrap_err();
+        assert!(matches!(err, RegistryError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("calibrator"), "{err}");
+        // A flipped byte in the calibrator's tail fails the hash first.
+        let mut blob = good.to_bytes();
+        let last = blob.len() - 2;
+        blob[last] ^= 0x40;
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE model_versions SET blob = ?1, blob_sha256 = ?2 WHERE version = ?3",
+                    rusqlite::params![blob, sha256_hex(&good.to_bytes()), v],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = load(&store, v).unwrap_err().to_string();
+        assert!(err.contains("SHA-256"), "{err}");
     }
 
     #[test]

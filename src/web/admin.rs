@@ -597,6 +597,8 @@ pub struct ModelRowView {
     pub decision: String,
     pub reason: String,
     pub test: String,
+    /// `forest` or `boost`.
+    pub family: String,
 }
 
 fn window_text(v: &Value) -> String {
@@ -624,7 +626,92 @@ fn model_view(m: &ModelSummary, champion: Option<i64>) -> ModelRowView {
         decision: m.decision.clone().unwrap_or_default(),
         reason: m.decision_reason.clone().unwrap_or_default(),
         test: window_text(&m.test_window),
+        family: model_family(m).to_string(),
     }
+}
+
+/// The family a version records (versions from before boosting are forests).
+fn model_family(m: &ModelSummary) -> &str {
+    m.metrics["family"].as_str().unwrap_or("forest")
+}
+
+/// A version's calibration on its test window, for the model page.
+pub struct CalibrationView {
+    pub method: String,
+    pub mean_forecast: String,
+    pub mean_forecast_raw: String,
+    pub observed: String,
+    pub brier_raw: String,
+    pub brier_calibrated: String,
+    /// (bin, forecasts, mean forecast, observed frequency)
+    pub bins: Vec<(String, u64, String, String)>,
+    pub points: Vec<charts::ReliabilityPoint>,
+}
+
+fn calibration_view(m: &ModelSummary) -> Option<CalibrationView> {
+    let c = &m.metrics["calibration"];
+    let bins = c["reliability"].as_array()?;
+    let pct = |v: &Value| {
+        v.as_f64()
+            .map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
+    };
+    let f4 = |v: &Value| v.as_f64().map_or("–".into(), |x| format!("{x:.4}"));
+    Some(CalibrationView {
+        method: c["method"].as_str().unwrap_or("?").to_string(),
+        mean_forecast: pct(&c["mean_forecast"]),
+        mean_forecast_raw: pct(&c["mean_forecast_raw"]),
+        observed: pct(&c["observed_frequency"]),
+        brier_raw: f4(&c["brier_raw"]),
+        brier_calibrated: f4(&c["brier_calibrated"]),
+        bins: bins
+            .iter()
+            .map(|b| {
+                (
+                    format!(
+                        "{:.0}–{:.0} %",
+                        b["lo"].as_f64().unwrap_or(0.0) * 100.0,
+                        b["hi"].as_f64().unwrap_or(0.0) * 100.0
+                    ),
+                    b["n"].as_u64().unwrap_or(0),
+                    pct(&b["mean_forecast"]),
+                    pct(&b["observed"]),
+                )
+            })
+            .collect(),
+        points: bins
+            .iter()
+            .filter_map(|b| {
+                Some((
+                    b["mean_forecast"].as_f64()?,
+                    b["observed"].as_f64()?,
+                    b["n"].as_u64()?,
+                ))
+            })
+            .collect(),
+    })
+}
+
+/// One station's test-window skill: (location, rows, Brier, ROC AUC).
+fn station_skill_view(m: &ModelSummary) -> Vec<(String, u64, String, String)> {
+    m.metrics["stations"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["location"].as_str().unwrap_or("?").to_string(),
+                        s["rows"].as_u64().unwrap_or(0),
+                        s["brier"]
+                            .as_f64()
+                            .map_or("–".into(), |x| format!("{x:.4}")),
+                        s["roc_auc"]
+                            .as_f64()
+                            .map_or("–".into(), |x| format!("{x:.3}")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -701,6 +788,11 @@ pub struct ModelDetail {
     pub importance: Vec<(String, String)>,
     pub roc: Vec<(f64, f64)>,
     pub sha: String,
+    pub calibration: Option<CalibrationView>,
+    /// Worst Brier first.
+    pub stations: Vec<(String, u64, String, String)>,
+    /// Trees kept (after early stopping, for boosting).
+    pub trees: String,
 }
 
 fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
@@ -751,6 +843,11 @@ fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
             .collect(),
         roc,
         sha: m.blob_sha256.clone(),
+        calibration: calibration_view(m),
+        stations: station_skill_view(m),
+        trees: m.metrics["trees"]
+            .as_u64()
+            .map_or_else(|| "–".into(), |t| t.to_string()),
     }
 }
 
@@ -760,6 +857,7 @@ struct ModelPage {
     csrf: String,
     m: ModelDetail,
     roc: String,
+    reliability: String,
 }
 
 fn parse_version(v: &str) -> Result<i64, Response> {
@@ -791,10 +889,17 @@ async fn model_page(State(s): State<AppState>, admin: Admin, Path(v): Path<Strin
     let (m, champion) = load_summary(&s, v).await?;
     let d = detail(&m, champion);
     let roc = charts::roc(&[(&format!("v{v}"), "#1f5fa8", &d.roc)]);
+    let reliability = d.calibration.as_ref().map_or_else(String::new, |c| {
+        charts::reliability(
+            &format!("Reliability of v{v} on its test window (calibrated)"),
+            &c.points,
+        )
+    });
     Ok(render(&ModelPage {
         csrf: admin.csrf,
         m: d,
         roc,
+        reliability,
     }))
 }
 
@@ -907,20 +1012,28 @@ struct DataPage {
     csrf: String,
     stations: Vec<StationHealth>,
     missing: Vec<(&'static str, String)>,
+    /// Field names, the grid's columns.
+    fields: Vec<&'static str>,
+    /// Station × field: (location, cells of (text, status class, tooltip)).
+    grid: HealthGrid,
+    /// Fields a station used to report and has gone quiet on.
+    silent: Vec<String>,
 }
 
 async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let today = s.clock.today();
     let stale_after = s.config.server.stale_after_days;
-    let (stats, missing, outcomes) = load(move || {
+    let (stats, missing, outcomes, health) = load(move || {
         Ok((
             store.station_stats()?,
             store.missing_rates()?,
             store.last_scrape_per_station()?,
+            crate::train::health::data_health(&store)?,
         ))
     })
     .await?;
+    let (grid, silent) = health_grid(&health);
     let stations = crate::stations::STATIONS
         .iter()
         .map(|st| {
@@ -963,5 +1076,61 @@ async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
             .into_iter()
             .map(|(n, r)| (n, format!("{:.1} %", r * 100.0)))
             .collect(),
+        fields: crate::train::health::field_names(),
+        grid,
+        silent,
     }))
+}
+
+type HealthGrid = Vec<(String, Vec<(String, &'static str, String)>)>;
+
+/// The station × field grid: each cell is the recent missing share, classed
+/// by status, with the history in its tooltip; and the flagged fields.
+fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, Vec<String>) {
+    use crate::train::health::FieldStatus;
+    let pct = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{:.0}", x * 100.0));
+    let mut silent = Vec::new();
+    let grid = health
+        .iter()
+        .map(|st| {
+            for f in st.flagged() {
+                silent.push(format!(
+                    "{} {}: {} (missing {} % in the last {} days, {} % before)",
+                    st.location,
+                    f.field,
+                    f.status.as_str(),
+                    pct(f.recent_missing),
+                    crate::train::health::RECENT_DAYS,
+                    pct(f.history_missing)
+                ));
+            }
+            let cells = st
+                .fields
+                .iter()
+                .map(|f| {
+                    let class = match f.status {
+                        FieldStatus::Ok => "ok",
+                        FieldStatus::Degraded => "degraded",
+                        FieldStatus::Silent => "silent",
+                        FieldStatus::NotReported => "absent",
+                        FieldStatus::Unknown => "unknown",
+                    };
+                    (
+                        pct(f.recent_missing),
+                        class,
+                        format!(
+                            "{} {}: {}; missing {} % recently, {} % before",
+                            st.location,
+                            f.field,
+                            f.status.as_str(),
+                            pct(f.recent_missing),
+                            pct(f.history_missing)
+                        ),
+                    )
+                })
+                .collect();
+            (st.location.clone(), cells)
+        })
+        .collect();
+    (grid, silent)
 }

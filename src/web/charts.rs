@@ -318,9 +318,79 @@ pub fn roc(curves: &[RocCurve<'_>]) -> String {
     s
 }
 
+/// One reliability bin for [`reliability`]: (mean forecast, observed
+/// frequency, forecasts in the bin).
+pub type ReliabilityPoint = (f64, f64, u64);
+
+/// A reliability diagram: observed rain frequency against mean forecast per
+/// bin, each dot sized by its count, over the diagonal of perfect calibration.
+pub fn reliability(title: &str, points: &[ReliabilityPoint]) -> String {
+    let size = 260.0;
+    let p = |v: f64| 30.0 + v.clamp(0.0, 1.0) * (size - 40.0);
+    let q = |v: f64| size - 30.0 - v.clamp(0.0, 1.0) * (size - 40.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg class="roc reliability" viewBox="0 0 {size} {size}" role="img" aria-label="{t}"><title>{t}</title><line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid"/><text x="{size2}" y="{e}" class="axis" text-anchor="middle">forecast probability</text><text x="10" y="{size2}" class="axis" transform="rotate(-90 10 {size2})" text-anchor="middle">observed frequency</text>"##,
+        t = esc(title),
+        a = p(0.0),
+        b = q(0.0),
+        c = p(1.0),
+        d = q(1.0),
+        e = size - 8.0,
+        size2 = size / 2.0
+    );
+    for k in 0..=4 {
+        let v = k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{v}</text><text x="26" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
+            p(v),
+            size - 18.0,
+            q(v) + 3.0
+        );
+    }
+    let total: u64 = points.iter().map(|x| x.2).sum::<u64>().max(1);
+    let line: Vec<String> = points
+        .iter()
+        .filter(|x| x.2 > 0)
+        .map(|&(f, o, _)| format!("{:.1},{:.1}", p(f), q(o)))
+        .collect();
+    let _ = write!(
+        s,
+        r##"<polyline points="{}" fill="none" stroke="#1f5fa8" stroke-width="2"/>"##,
+        line.join(" ")
+    );
+    for &(f, o, n) in points.iter().filter(|x| x.2 > 0) {
+        let r = 2.5 + 6.0 * (n as f64 / total as f64).sqrt();
+        let _ = write!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="{r:.1}" fill="#1f5fa8" fill-opacity="0.6"><title>forecast {:.0}%: rained {:.0}% of {n} days</title></circle>"##,
+            p(f),
+            q(o),
+            f * 100.0,
+            o * 100.0
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reliability_diagram_is_svg_with_a_dot_per_filled_bin() {
+        let svg = reliability(
+            "Reliability",
+            &[(0.05, 0.04, 100), (0.5, 0.0, 0), (0.85, 0.8, 10)],
+        );
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("<title>Reliability</title>"));
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert!(svg.contains("forecast 85%: rained 80% of 10 days"));
+    }
 
     #[test]
     fn colours_and_escaping() {

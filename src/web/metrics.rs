@@ -14,7 +14,7 @@ use metrics::gauge;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, blocking};
 
 /// Latency buckets, in seconds.
 const HTTP_BUCKETS: &[f64] = &[
@@ -144,6 +144,49 @@ fn describe() {
         "Brier score of verified forecasts, last 30 days."
     );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
+    describe_gauge!(
+        "raincast_field_missing_ratio",
+        "Share of a station's last 30 days of rows missing the field."
+    );
+    describe_gauge!(
+        "raincast_field_silent",
+        "1 when a station has stopped reporting a field it used to report (see the admin data page)."
+    );
+}
+
+/// How long the per-station field health is reused between scrapes: it
+/// aggregates the whole observations table.
+const HEALTH_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+type HealthCache = std::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        std::path::PathBuf,
+        Vec<crate::train::health::StationHealth>,
+    )>,
+>;
+static HEALTH: HealthCache = std::sync::Mutex::new(None);
+
+/// Field health, recomputed at most every [`HEALTH_TTL`] per database.
+fn field_health(
+    store: &crate::store::Store,
+) -> Result<Vec<crate::train::health::StationHealth>, crate::store::StoreError> {
+    if let Ok(cache) = HEALTH.lock()
+        && let Some((at, path, h)) = cache.as_ref()
+        && at.elapsed() < HEALTH_TTL
+        && path == store.path()
+    {
+        return Ok(h.clone());
+    }
+    let h = crate::train::health::data_health(store)?;
+    if let Ok(mut cache) = HEALTH.lock() {
+        *cache = Some((
+            std::time::Instant::now(),
+            store.path().to_path_buf(),
+            h.clone(),
+        ));
+    }
+    Ok(h)
 }
 
 pub fn router() -> Router<AppState> {
@@ -152,9 +195,25 @@ pub fn router() -> Router<AppState> {
 
 async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let now = s.clock.now();
-    // Everything below comes from the serving board: no database read.
+    // Station counts and the live record come from the serving board; the
+    // field health is cached for a few minutes (see `field_health`).
     let board = s.serving.board();
     let record = &board.record_30d;
+    let store = s.store.clone();
+    let health = blocking(move || Ok(field_health(&store)?)).await?;
+    for st in &health {
+        for f in &st.fields {
+            let labels = [
+                ("location", st.location.clone()),
+                ("field", f.field.to_string()),
+            ];
+            if let Some(r) = f.recent_missing {
+                gauge!("raincast_field_missing_ratio", &labels).set(r);
+            }
+            let silent = f.status == crate::train::health::FieldStatus::Silent;
+            gauge!("raincast_field_silent", &labels).set(if silent { 1.0 } else { 0.0 });
+        }
+    }
     for st in crate::stations::STATIONS.iter() {
         let stat = board.station(st.location);
         gauge!("raincast_observations", "location" => st.location)

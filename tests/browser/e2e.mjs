@@ -118,6 +118,21 @@ await test("every page loads without console errors", async (page) => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${base}/forecast/Sydney`);
   await page.screenshot({ path: `${artifacts}/phone-forecast.png`, fullPage: true });
+  // The station × field grid is wide: it scrolls in its own box, the page does not.
+  await page.goto(`${base}/admin/data`);
+  const widths = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    grid: document.querySelector("#field-health").scrollWidth,
+    box: document.querySelector(".scroll-box").clientWidth,
+  }));
+  assert.ok(widths.page <= 390, `the data page is ${widths.page}px wide on a 390px phone`);
+  assert.ok(widths.grid > widths.box, "the grid should scroll inside its box");
+  await page.screenshot({ path: `${artifacts}/phone-data.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${base}/admin/models/1`);
+  assert.ok(await page.locator("svg.reliability").count() === 1, "no reliability diagram");
+  assert.ok(await page.locator("table.reliability tbody tr").count() === 10, "no reliability table");
+  await page.screenshot({ path: `${artifacts}/model.png`, fullPage: true });
   assert.deepEqual(consoleErrors, []);
 });
 

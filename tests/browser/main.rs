@@ -25,6 +25,8 @@ fn pages_and_admin_console_in_headless_chromium() {
     let fast = [
         ("RAINCAST_MODEL__N_TREES", "8"),
         ("RAINCAST_MODEL__MAX_DEPTH", "12"),
+        // Boosting on the full weatherAUS is slow in a debug build.
+        ("RAINCAST_MODEL__BOOST", "false"),
     ];
     support::cli(
         &db,
@@ -36,7 +38,7 @@ fn pages_and_admin_console_in_headless_chromium() {
     support::cli(
         &db,
         &["train"],
-        &[("RAINCAST_MODEL__SEED", "7"), fast[0], fast[1]],
+        &[("RAINCAST_MODEL__SEED", "7"), fast[0], fast[1], fast[2]],
     );
     let password = "correct horse battery staple";
     let server = support::serve(
@@ -47,6 +49,7 @@ fn pages_and_admin_console_in_headless_chromium() {
             ("RAINCAST_CLOCK_START", "2017-06-26T09:00:00Z"),
             fast[0],
             fast[1],
+            fast[2],
         ],
     );
     let artifacts =

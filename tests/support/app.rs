@@ -40,6 +40,9 @@ pub fn tiny_model() -> ModelConfig {
     ModelConfig {
         n_trees: 5,
         max_depth: 10,
+        // The forest alone: quick in debug builds, and the API tests read
+        // forest parameters. Boosting is covered by the library's tests.
+        boost: false,
         ..Default::default()
     }
 }

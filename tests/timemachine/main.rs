@@ -20,7 +20,10 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 fn range(a: NaiveDate, b: NaiveDate, f: Fault) -> Vec<(NaiveDate, Fault)> {
-    a.iter_days().take_while(|d| *d <= b).map(|d| (d, f)).collect()
+    a.iter_days()
+        .take_while(|d| *d <= b)
+        .map(|d| (d, f))
+        .collect()
 }
 
 /// Small, fast models; BOM data alone (the bundled history has its own
@@ -117,7 +120,10 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
             .and_then(|o| o.rain_today);
         assert_eq!(*outcome, observed, "{loc} {for_date}");
     }
-    assert_eq!(s.scored, rows.iter().filter(|r| r.3.is_some()).count() as u64);
+    assert_eq!(
+        s.scored,
+        rows.iter().filter(|r| r.3.is_some()).count() as u64
+    );
 
     // Stale only during (and just after) the outages; clear at the end.
     assert!(!s.stale_periods.is_empty(), "{s:?}");
@@ -126,7 +132,10 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
             (d >= outage.0 && d <= outage.1 + chrono::Days::new(1))
                 || (d >= blocked.0 && d <= blocked.1 + chrono::Days::new(1))
         };
-        assert!(in_outage(*a) && in_outage(*b), "stale {a}..{b} outside the outages");
+        assert!(
+            in_outage(*a) && in_outage(*b),
+            "stale {a}..{b} outside the outages"
+        );
     }
     // Failed runs were recorded and retried (scrape_retries = 1).
     assert!(s.failed_runs >= 10 && s.retries >= 10, "{s:?}");
@@ -147,7 +156,12 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
         .all_observations()
         .unwrap()
         .into_iter()
-        .map(|o| ((o.location.to_string(), o.date), o.get(raincast::obs::Num::Rainfall)))
+        .map(|o| {
+            (
+                (o.location.to_string(), o.date),
+                o.get(raincast::obs::Num::Rainfall),
+            )
+        })
         .collect();
     assert_eq!(stored.len(), expected.len());
     for (key, rain) in &expected {
@@ -172,7 +186,9 @@ fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<boo
     .unwrap()
     .map(|r| {
         let (l, d, at, o) = r.unwrap();
-        let at = DateTime::parse_from_rfc3339(&at).unwrap().with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339(&at)
+            .unwrap()
+            .with_timezone(&Utc);
         (l, d, at, o)
     })
     .collect()
@@ -257,6 +273,9 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
     assert!(s.database_bytes < 100 << 20, "{s:?}");
     let e = evaluate::evaluate(&r.store, Subject::Live, from, to).unwrap();
     assert_eq!(e.overall.n, s.scored);
-    assert!((e.overall.brier - s.brier.unwrap()).abs() < 1e-12, "{e:?} vs {s:?}");
+    assert!(
+        (e.overall.brier - s.brier.unwrap()).abs() < 1e-12,
+        "{e:?} vs {s:?}"
+    );
     assert!(s.brier_skill_score.unwrap() > 0.0, "{s:?}");
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Memory of a weekly training inside `raincast serve`: imports weatherAUS into
+# a scratch database, starts the server with the training schedule set to fire
+# once about 30 s later (no catch-up, no scrape), and reads the process's RSS
+# from /proc: idle before the training, peak (VmHWM) and after it finished.
+# Targets: peak < 150 MB, after within 20 MB of idle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+bin=$PWD/target/release/raincast
+dir=$(mktemp -d); pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+export RAINCAST_DATABASE__PATH=$dir/r.db RAINCAST_SCHEDULE__CATCH_UP=false \
+  RAINCAST_SCHEDULE__SCRAPE_ENABLED=false RAINCAST_SERVER__BIND=127.0.0.1:0
+$bin import data/weatherAUS.csv.gz >/dev/null
+# Fire once, ~30 s from now (cron with seconds, UTC).
+at=$(date -u -d '+30 seconds' '+%-S %-M %-H %-d %-m *')
+RAINCAST_SCHEDULE__TRAIN="$at" $bin serve >"$dir/log" 2>&1 &
+pid=$!
+rss() { awk -v k="$1" '$1 == k":" {printf "%.1f", $2/1024}' "/proc/$pid/status"; }
+sleep 20
+idle=$(rss VmRSS)
+echo "idle RSS: $idle MB (peak so far $(rss VmHWM) MB)"
+# Wait for the training to start and finish (its run is recorded in the log).
+for _ in $(seq 1 600); do
+  grep -q 'registered version' "$dir/log" && break
+  grep -qi 'training.*fail\|run failed' "$dir/log" && { cat "$dir/log"; exit 1; }
+  sleep 1
+done
+sleep 5
+peak=$(rss VmHWM); after=$(rss VmRSS)
+echo "peak RSS: $peak MB   after training: $after MB"
+python3 - "$idle" "$peak" "$after" <<'PY'
+import sys
+idle, peak, after = map(float, sys.argv[1:4])
+ok1, ok2 = peak < 150, after - idle <= 20
+print(("PASS" if ok1 else "FAIL") + f"  peak {peak:.1f} MB (target < 150 MB)")
+print(("PASS" if ok2 else "FAIL") + f"  after - idle = {after - idle:.1f} MB (target <= 20 MB)")
+sys.exit(0 if ok1 and ok2 else 1)
+PY

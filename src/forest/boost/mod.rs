@@ -1,0 +1,481 @@
+//! Gradient-boosted trees for binary classification, on the forest's
+//! histograms and binning.
+//!
+//! # Algorithm
+//!
+//! - **Loss.** Binary log-loss on a raw log-odds score; the model starts from
+//!   the training base rate's log-odds and each tree adds
+//!   `-learning_rate · G / (H + l2)` in the leaf a row reaches (`G`, `H`: the
+//!   leaf's sums of gradients `p - y` and hessians `p (1 - p)`).
+//! - **Binning.** The forest's [`BinnedMatrix`]: at most 255 quantile bins per
+//!   feature, code 255 for missing values. Every split tries missing values on
+//!   both sides and keeps the better direction; when a node saw no missing
+//!   value the direction is the heavier child's (by hessian).
+//! - **Growth.** Best-first (leaf-wise): the leaf whose best split gains most
+//!   is split next, up to `max_leaf_nodes` leaves, within `max_depth`,
+//!   `min_samples_leaf` and `min_hessian_leaf`. Split gain is
+//!   `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)`. Histograms hold `f64` sums;
+//!   the larger child's is the parent's minus the smaller child's.
+//! - **Sampling.** Each iteration draws its rows (`subsample`) and its
+//!   features (`colsample`) from a generator seeded by `(seed, iteration)`.
+//! - **Early stopping.** With validation rows (training passes the tune
+//!   window), the log-loss there is tracked after every tree; after
+//!   `early_stopping_rounds` trees without improvement training stops and
+//!   the best prefix of trees is kept.
+//! - **Determinism.** Work is parallel with rayon over features (histograms)
+//!   and rows (gradients, validation scores), but every floating-point sum has
+//!   a fixed order, so a seed gives the same bytes whatever the thread count.
+//!
+//! [`BoostValidParams`] implements linfa's `Fit` and [`Booster`]
+//! `PredictInplace`, like the forest; models serialize with postcard and are
+//! validated on load.
+
+mod linfa_impl;
+mod params;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use params::{BoostParams, BoostValidParams};
+
+use super::rng::Rng;
+use super::{BinnedMatrix, FitOptions, ForestError};
+use tree::{GrowConfig, Tree};
+
+/// Version tag at the start of every serialized booster.
+const FORMAT_VERSION: u32 = 1;
+
+/// Rows per chunk when summing the validation loss (fixed, so the sum's
+/// order does not depend on the thread count).
+const LOSS_CHUNK: usize = 4096;
+
+/// A fitted gradient-boosting model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Booster {
+    n_features: usize,
+    base: f64,
+    trees: Vec<Tree>,
+    importance: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct BoosterRef<'a> {
+    version: u32,
+    n_features: u32,
+    base: f64,
+    trees: &'a [Tree],
+    importance: &'a [f64],
+}
+
+#[derive(Deserialize)]
+struct BoosterOwned {
+    version: u32,
+    n_features: u32,
+    base: f64,
+    trees: Vec<Tree>,
+    importance: Vec<f64>,
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Log-loss of raw scores, summed in fixed chunks.
+fn log_loss(raw: &[f64], y: &[bool]) -> f64 {
+    let sums: Vec<f64> = raw
+        .par_chunks(LOSS_CHUNK)
+        .zip(y.par_chunks(LOSS_CHUNK))
+        .map(|(r, y)| {
+            r.iter()
+                .zip(y)
+                .map(|(&z, &t)| {
+                    // log(1 + e^z) - t·z, computed stably.
+                    let softplus = if z > 0.0 {
+                        z + (-z).exp().ln_1p()
+                    } else {
+                        z.exp().ln_1p()
+                    };
+                    softplus - if t { z } else { 0.0 }
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    sums.iter().sum::<f64>() / raw.len().max(1) as f64
+}
+
+/// Validation rows for early stopping: a row-major matrix and its labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Validation<'a> {
+    pub x: &'a [f32],
+    pub y: &'a [bool],
+}
+
+impl BoostValidParams {
+    /// Fits on a row-major matrix `x` (`NaN` = missing) and labels `y`,
+    /// early-stopping on `valid` when given.
+    ///
+    /// # Errors
+    /// As the forest's `fit_matrix`.
+    pub fn fit_matrix(
+        &self,
+        x: &[f32],
+        n_features: usize,
+        y: &[bool],
+        valid: Option<Validation<'_>>,
+        opts: &FitOptions,
+    ) -> Result<Booster, ForestError> {
+        if n_features == 0 {
+            return Err(ForestError::EmptyData("there are no features"));
+        }
+        if x.len() / n_features != y.len() || !x.len().is_multiple_of(n_features) {
+            return Err(ForestError::ShapeMismatch {
+                x_len: x.len(),
+                n_features,
+                y_len: y.len(),
+            });
+        }
+        if let Some(i) = x.iter().position(|v| v.is_infinite()) {
+            return Err(ForestError::NonFinite {
+                row: i / n_features,
+                column: i % n_features,
+                value: x[i],
+            });
+        }
+        let binned = self.in_pool(|| Ok(BinnedMatrix::new(x, n_features, self.max_bins)))?;
+        self.fit_binned(&binned, y, valid, opts)
+    }
+
+    /// Fits on an already binned matrix (its own bins are used).
+    ///
+    /// # Errors
+    /// As [`BoostValidParams::fit_matrix`].
+    pub fn fit_binned(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Option<Validation<'_>>,
+        opts: &FitOptions,
+    ) -> Result<Booster, ForestError> {
+        if y.is_empty() {
+            return Err(ForestError::EmptyData("there are no rows"));
+        }
+        let n_features = data.n_features();
+        if n_features == 0 {
+            return Err(ForestError::EmptyData("there are no features"));
+        }
+        if n_features >= usize::from(tree::LEAF) {
+            return Err(ForestError::TooLarge(format!(
+                "{n_features} features (at most 65534)"
+            )));
+        }
+        if data.n_rows() != y.len() {
+            return Err(ForestError::ShapeMismatch {
+                x_len: data.n_rows() * n_features,
+                n_features,
+                y_len: y.len(),
+            });
+        }
+        if y.len() >= (1 << 31) {
+            return Err(ForestError::TooLarge(format!(
+                "{} rows (at most 2^31 - 1)",
+                y.len()
+            )));
+        }
+        if let Some(v) = valid
+            && (v.x.len() != v.y.len() * n_features || v.x.iter().any(|x| x.is_infinite()))
+        {
+            return Err(ForestError::ShapeMismatch {
+                x_len: v.x.len(),
+                n_features,
+                y_len: v.y.len(),
+            });
+        }
+        self.in_pool(|| self.fit_checked(data, y, valid, opts))
+    }
+
+    fn in_pool<T: Send>(
+        &self,
+        f: impl FnOnce() -> Result<T, ForestError> + Send,
+    ) -> Result<T, ForestError> {
+        match self.n_threads {
+            Some(threads) => rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| ForestError::ThreadPool(e.to_string()))?
+                .install(f),
+            None => f(),
+        }
+    }
+
+    fn fit_checked(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Option<Validation<'_>>,
+        opts: &FitOptions,
+    ) -> Result<Booster, ForestError> {
+        let p = self.params();
+        let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        let n = y.len();
+        let n_features = data.n_features();
+        let positives = y.iter().filter(|&&t| t).count() as f64;
+        let rate = (positives / n as f64).clamp(1e-6, 1.0 - 1e-6);
+        let base = (rate / (1.0 - rate)).ln();
+        let cfg = GrowConfig {
+            max_leaves: p.max_leaf_nodes,
+            max_depth: p.max_depth.unwrap_or(usize::MAX),
+            min_leaf: u32::try_from(p.min_samples_leaf).unwrap_or(u32::MAX),
+            min_hessian: p.min_hessian_leaf,
+            l2: p.l2,
+            learning_rate: f64::from(p.learning_rate),
+        };
+        let n_cols =
+            ((f64::from(p.colsample) * n_features as f64).round() as usize).clamp(1, n_features);
+        let mut raw = vec![base; n];
+        let mut gh = vec![[0.0f32; 2]; n];
+        let mut rows: Vec<u32> = Vec::with_capacity(n);
+        let mut ordered: Vec<[f32; 2]> = Vec::with_capacity(n);
+        let mut in_sample = vec![false; if p.subsample < 1.0 { n } else { 0 }];
+        let mut features: Vec<usize> = (0..n_features).collect();
+        let early = valid.filter(|v| p.early_stopping_rounds > 0 && !v.y.is_empty());
+        let mut valid_raw = vec![base; early.map_or(0, |v| v.y.len())];
+        let mut best = (f64::INFINITY, 0usize);
+        let mut trees: Vec<Tree> = Vec::new();
+        let mut gains: Vec<Vec<f64>> = Vec::new();
+        for it in 0..p.max_iter {
+            if cancelled() {
+                return Err(ForestError::Cancelled);
+            }
+            gh.par_iter_mut()
+                .zip(raw.par_iter().zip(y.par_iter()))
+                .with_min_len(1024)
+                .for_each(|(g, (&z, &t))| {
+                    let prob = sigmoid(z);
+                    *g = [
+                        (prob - f64::from(u8::from(t))) as f32,
+                        (prob * (1.0 - prob)).max(1e-16) as f32,
+                    ];
+                });
+            let mut rng = Rng::for_tree(p.seed, it);
+            rows.clear();
+            if p.subsample < 1.0 {
+                let cut = (f64::from(p.subsample) * (1u64 << 32) as f64) as u64;
+                for (r, flag) in in_sample.iter_mut().enumerate() {
+                    *flag = rng.next_u64() >> 32 < cut;
+                    if *flag {
+                        rows.push(r as u32);
+                    }
+                }
+                if rows.len() < 2 * p.min_samples_leaf {
+                    rows.clear();
+                    rows.extend(0..n as u32);
+                    in_sample.fill(true);
+                }
+            } else {
+                rows.extend(0..n as u32);
+            }
+            ordered.clear();
+            ordered.extend(rows.iter().map(|&r| gh[r as usize]));
+            let allowed: Vec<usize> = if n_cols < n_features {
+                features.sort_unstable();
+                for k in 0..n_cols {
+                    let j = k + rng.below(n_features - k);
+                    features.swap(k, j);
+                }
+                let mut chosen = features[..n_cols].to_vec();
+                chosen.sort_unstable();
+                chosen
+            } else {
+                features.clone()
+            };
+            let grown = tree::grow(data, &mut rows, &mut ordered, &allowed, &cfg);
+            for &(start, end, value) in &grown.leaves {
+                for &r in &rows[start..end] {
+                    raw[r as usize] += f64::from(value);
+                }
+            }
+            if p.subsample < 1.0 {
+                raw.par_iter_mut()
+                    .zip(in_sample.par_iter())
+                    .enumerate()
+                    .with_min_len(1024)
+                    .for_each(|(r, (z, &inside))| {
+                        if !inside {
+                            *z += f64::from(grown.predict_binned(data, r));
+                        }
+                    });
+            }
+            let tree = grown.tree;
+            if let Some(v) = early {
+                valid_raw
+                    .par_iter_mut()
+                    .zip(v.x.par_chunks(n_features))
+                    .with_min_len(256)
+                    .for_each(|(z, row)| *z += f64::from(tree.predict(row)));
+            }
+            trees.push(tree);
+            gains.push(grown.gains);
+            if let Some(callback) = opts.on_tree_done {
+                callback(it + 1, p.max_iter);
+            }
+            if let Some(v) = early {
+                let loss = log_loss(&valid_raw, v.y);
+                if loss < best.0 {
+                    best = (loss, it);
+                } else if it - best.1 >= p.early_stopping_rounds {
+                    break;
+                }
+            }
+        }
+        if early.is_some() {
+            trees.truncate(best.1 + 1);
+            gains.truncate(best.1 + 1);
+        }
+        let mut importance = vec![0.0f64; n_features];
+        for g in &gains {
+            for (acc, v) in importance.iter_mut().zip(g) {
+                *acc += v;
+            }
+        }
+        let total: f64 = importance.iter().sum();
+        if total > 0.0 {
+            importance.iter_mut().for_each(|v| *v /= total);
+        }
+        Ok(Booster {
+            n_features,
+            base,
+            trees,
+            importance,
+        })
+    }
+}
+
+impl Booster {
+    /// Number of features a row must have.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of trees (after early stopping).
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// The starting log-odds (the training base rate's).
+    pub fn base_score(&self) -> f64 {
+        self.base
+    }
+
+    /// The raw log-odds score of one row.
+    ///
+    /// # Panics
+    /// If `row.len() != self.n_features()`.
+    pub fn predict_raw_row(&self, row: &[f32]) -> f64 {
+        assert_eq!(
+            row.len(),
+            self.n_features,
+            "row has {} features, the model expects {}",
+            row.len(),
+            self.n_features
+        );
+        self.trees
+            .iter()
+            .fold(self.base, |acc, t| acc + f64::from(t.predict(row)))
+    }
+
+    /// Probability of "yes" for one row (`NaN` = missing).
+    ///
+    /// # Panics
+    /// If `row.len() != self.n_features()`.
+    pub fn predict_proba_row(&self, row: &[f32]) -> f32 {
+        sigmoid(self.predict_raw_row(row)) as f32
+    }
+
+    /// Probabilities for a row-major matrix, rows in parallel.
+    ///
+    /// # Panics
+    /// If `n_features != self.n_features()` or `x.len()` is not a multiple of it.
+    pub fn predict_proba(&self, x: &[f32], n_features: usize) -> Vec<f32> {
+        assert_eq!(
+            n_features, self.n_features,
+            "matrix has {n_features} features, the model expects {}",
+            self.n_features
+        );
+        assert!(
+            x.len().is_multiple_of(n_features),
+            "matrix length is not a multiple of the feature count"
+        );
+        x.par_chunks(n_features)
+            .with_min_len(64)
+            .map(|row| self.predict_proba_row(row))
+            .collect()
+    }
+
+    /// Total split gain per feature, normalised to sum to 1.
+    pub fn feature_importance(&self) -> Vec<f64> {
+        self.importance.clone()
+    }
+
+    /// The model as compact postcard bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(&BoosterRef {
+            version: FORMAT_VERSION,
+            n_features: self.n_features as u32,
+            base: self.base,
+            trees: &self.trees,
+            importance: &self.importance,
+        })
+        .expect("postcard serialization of numbers and vectors into a Vec is infallible")
+    }
+
+    /// Decodes and validates bytes from [`Booster::to_bytes`].
+    ///
+    /// # Errors
+    /// [`ForestError::Corrupt`] when the bytes do not decode or describe an
+    /// invalid model.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Booster, ForestError> {
+        let corrupt = |m: String| ForestError::Corrupt(m);
+        let (repr, rest): (BoosterOwned, _) =
+            postcard::take_from_bytes(bytes).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
+        if !rest.is_empty() {
+            return Err(corrupt(format!("{} trailing bytes", rest.len())));
+        }
+        if repr.version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "booster format version {} (expected {FORMAT_VERSION})",
+                repr.version
+            )));
+        }
+        let n_features = repr.n_features as usize;
+        if n_features == 0 || n_features >= usize::from(tree::LEAF) {
+            return Err(corrupt(format!("{n_features} features")));
+        }
+        if !repr.base.is_finite() || repr.base.abs() > 50.0 {
+            return Err(corrupt(format!("base score {}", repr.base)));
+        }
+        if repr.trees.is_empty() {
+            return Err(corrupt("no trees".into()));
+        }
+        for (i, t) in repr.trees.iter().enumerate() {
+            t.validate(n_features)
+                .map_err(|e| corrupt(format!("tree {i}: {e}")))?;
+        }
+        if repr.importance.len() != n_features
+            || repr.importance.iter().any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(corrupt("invalid feature importances".into()));
+        }
+        Ok(Booster {
+            n_features,
+            base: repr.base,
+            trees: repr.trees,
+            importance: repr.importance,
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! Gradient-boosting hyperparameters, following linfa's `ParamGuard` pattern
+//! like the forest's: [`BoostParams`] is the unchecked set and
+//! [`BoostValidParams`] the checked one that can fit a model.
+
+use serde::{Deserialize, Serialize};
+
+use crate::forest::ForestError;
+
+/// Unchecked gradient-boosting hyperparameters. Check them with
+/// [`linfa::ParamGuard::check`] to get [`BoostValidParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BoostParams {
+    /// Most boosting iterations (one tree each), ≥ 1.
+    pub max_iter: usize,
+    /// Shrinkage applied to every leaf value, in `(0, 1]`.
+    pub learning_rate: f32,
+    /// Most leaves per tree (≥ 2); trees grow best-first.
+    pub max_leaf_nodes: usize,
+    /// Maximum depth (root = depth 0); `None` = only the leaf limit.
+    pub max_depth: Option<usize>,
+    /// Minimum training rows in a leaf (≥ 1).
+    pub min_samples_leaf: usize,
+    /// Minimum hessian sum in a leaf (≥ 0).
+    pub min_hessian_leaf: f64,
+    /// L2 regularisation of the leaf values (≥ 0).
+    pub l2: f64,
+    /// Fraction of rows drawn (without replacement) for each tree, `(0, 1]`.
+    pub subsample: f32,
+    /// Fraction of features each tree may split on, `(0, 1]`.
+    pub colsample: f32,
+    /// Stop when the validation log-loss has not improved for this many
+    /// iterations and keep the best prefix; 0 = no early stopping. Needs
+    /// validation rows (the tune window in training).
+    pub early_stopping_rounds: usize,
+    /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
+    pub max_bins: usize,
+    /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
+    pub seed: u64,
+    /// Threads for training; `None` uses rayon's global pool.
+    pub n_threads: Option<usize>,
+}
+
+impl Default for BoostParams {
+    fn default() -> Self {
+        Self {
+            max_iter: 500,
+            learning_rate: 0.05,
+            max_leaf_nodes: 31,
+            max_depth: None,
+            min_samples_leaf: 20,
+            min_hessian_leaf: 1e-3,
+            l2: 1.0,
+            subsample: 1.0,
+            colsample: 1.0,
+            early_stopping_rounds: 30,
+            max_bins: 255,
+            seed: 0,
+            n_threads: None,
+        }
+    }
+}
+
+impl BoostParams {
+    fn validate(&self) -> Result<(), ForestError> {
+        let bad = |field: &'static str, reason: &str| {
+            Err(ForestError::InvalidParam {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_iter == 0 {
+            return bad("max_iter", "must be at least 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return bad("learning_rate", "must be in (0, 1]");
+        }
+        if self.max_leaf_nodes < 2 || self.max_leaf_nodes > 65_536 {
+            return bad("max_leaf_nodes", "must be between 2 and 65536");
+        }
+        if self.max_depth == Some(0) {
+            return bad("max_depth", "must be at least 1 (or None for unlimited)");
+        }
+        if self.min_samples_leaf == 0 {
+            return bad("min_samples_leaf", "must be at least 1");
+        }
+        if !(self.min_hessian_leaf.is_finite() && self.min_hessian_leaf >= 0.0) {
+            return bad("min_hessian_leaf", "must be a finite number ≥ 0");
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return bad("l2", "must be a finite number ≥ 0");
+        }
+        if !(self.subsample > 0.0 && self.subsample <= 1.0) {
+            return bad("subsample", "must be in (0, 1]");
+        }
+        if !(self.colsample > 0.0 && self.colsample <= 1.0) {
+            return bad("colsample", "must be in (0, 1]");
+        }
+        if !(2..=255).contains(&self.max_bins) {
+            return bad("max_bins", "must be between 2 and 255");
+        }
+        if self.n_threads == Some(0) {
+            return bad(
+                "n_threads",
+                "must be at least 1 (or None for the default pool)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checked hyperparameters: obtained only through [`linfa::ParamGuard`].
+#[derive(Debug, Clone, PartialEq)]
+#[repr(transparent)]
+pub struct BoostValidParams(BoostParams);
+
+impl BoostValidParams {
+    /// The checked values.
+    pub fn params(&self) -> &BoostParams {
+        &self.0
+    }
+
+    fn from_ref(params: &BoostParams) -> &Self {
+        // SAFETY: `BoostValidParams` is `#[repr(transparent)]` over
+        // `BoostParams`: same layout and validity invariants.
+        unsafe { &*std::ptr::from_ref(params).cast::<Self>() }
+    }
+}
+
+impl std::ops::Deref for BoostValidParams {
+    type Target = BoostParams;
+
+    fn deref(&self) -> &BoostParams {
+        &self.0
+    }
+}
+
+impl linfa::ParamGuard for BoostParams {
+    type Checked = BoostValidParams;
+    type Error = ForestError;
+
+    fn check_ref(&self) -> Result<&BoostValidParams, ForestError> {
+        self.validate()?;
+        Ok(BoostValidParams::from_ref(self))
+    }
+
+    fn check(self) -> Result<BoostValidParams, ForestError> {
+        self.validate()?;
+        Ok(BoostValidParams(self))
+    }
+}

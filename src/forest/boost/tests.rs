@@ -1,0 +1,375 @@
+//! Behavioural tests of gradient boosting: a hand-computed tree, determinism
+//! across thread counts, missing values, early stopping, serialization, and
+//! the first tree against `linfa_trees`.
+
+use linfa::ParamGuard;
+use linfa::prelude::*;
+use ndarray::{Array1, Array2};
+
+use super::*;
+use crate::forest::rng::Rng;
+
+fn uniform(rng: &mut Rng) -> f32 {
+    (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+}
+
+fn fit(p: BoostParams, x: &[f32], nf: usize, y: &[bool], valid: Option<Validation>) -> Booster {
+    p.check()
+        .expect("valid parameters")
+        .fit_matrix(x, nf, y, valid, &FitOptions::default())
+        .expect("fit succeeds")
+}
+
+/// The forest tests' "rain-like" data: 6 features, 10 % label noise, two
+/// often-missing columns.
+fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
+    let nf = 6;
+    let mut rng = Rng::for_tree(seed, 999);
+    let mut x = Vec::with_capacity(n * nf);
+    let mut y = Vec::with_capacity(n);
+    for _ in 0..n {
+        let row: Vec<f32> = (0..nf).map(|_| uniform(&mut rng)).collect();
+        let score = 2.0 * row[0] + row[1] - 1.5 * row[2];
+        let mut label = score > 0.8;
+        if uniform(&mut rng) < 0.1 {
+            label = !label;
+        }
+        for (j, v) in row.into_iter().enumerate() {
+            let missing = j >= 4 && uniform(&mut rng) < 0.3;
+            x.push(if missing { f32::NAN } else { v });
+        }
+        y.push(label);
+    }
+    (x, y)
+}
+
+#[test]
+fn one_tree_matches_a_hand_computed_example() {
+    // x = 1, 2, 3, 4 with labels no, no, yes, yes. The base rate is 1/2, so
+    // the base score is 0, every p is 0.5, g = p - y = ±0.5 and h = 0.25.
+    // The best split is x <= 2.5 (the midpoint the binning cuts at):
+    // left G = 1, H = 0.5; right G = -1, H = 0.5. With l2 = 1 and learning
+    // rate 1 the leaves are -G / (H + 1) = ∓2/3, and the gain is
+    // 1/1.5 + 1/1.5 - 0/2 = 4/3.
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let y = [false, false, true, true];
+    let b = fit(
+        BoostParams {
+            max_iter: 1,
+            learning_rate: 1.0,
+            max_leaf_nodes: 2,
+            min_samples_leaf: 1,
+            min_hessian_leaf: 0.0,
+            l2: 1.0,
+            early_stopping_rounds: 0,
+            ..BoostParams::default()
+        },
+        &x,
+        1,
+        &y,
+        None,
+    );
+    assert_eq!(b.base_score(), 0.0);
+    assert_eq!(b.n_trees(), 1);
+    let nodes = &b.trees[0].nodes;
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[0].feature, 0);
+    assert_eq!(nodes[0].value, 2.5);
+    assert_eq!(nodes[0].left, 1);
+    assert!(
+        (nodes[1].value - (-2.0 / 3.0)).abs() < 1e-6,
+        "{}",
+        nodes[1].value
+    );
+    assert!(
+        (nodes[2].value - (2.0 / 3.0)).abs() < 1e-6,
+        "{}",
+        nodes[2].value
+    );
+    // No missing value in training: missing follows the heavier child (a
+    // tie here, so left).
+    assert_eq!(nodes[0].flags, tree::MISSING_LEFT);
+    // Probabilities: sigmoid(∓2/3).
+    let p = b.predict_proba(&x, 1);
+    let expect = 1.0 / (1.0 + (2.0f64 / 3.0).exp());
+    assert!((f64::from(p[0]) - expect).abs() < 1e-6);
+    assert!((f64::from(p[3]) - (1.0 - expect)).abs() < 1e-6);
+    assert_eq!(b.feature_importance(), vec![1.0]);
+}
+
+#[test]
+fn same_seed_same_bytes_whatever_the_thread_count() {
+    let (x, y) = noisy_data(3000, 5);
+    let (vx, vy) = noisy_data(800, 6);
+    let params = |threads| BoostParams {
+        max_iter: 40,
+        learning_rate: 0.2,
+        subsample: 0.7,
+        colsample: 0.6,
+        seed: 99,
+        n_threads: Some(threads),
+        early_stopping_rounds: 5,
+        ..BoostParams::default()
+    };
+    let valid = Some(Validation { x: &vx, y: &vy });
+    let one = fit(params(1), &x, 6, &y, valid).to_bytes();
+    let two = fit(params(2), &x, 6, &y, valid).to_bytes();
+    let four = fit(params(4), &x, 6, &y, valid).to_bytes();
+    assert_eq!(one, two, "1 and 2 threads differ");
+    assert_eq!(one, four, "1 and 4 threads differ");
+    let other_seed = fit(
+        BoostParams {
+            seed: 100,
+            ..params(2)
+        },
+        &x,
+        6,
+        &y,
+        valid,
+    )
+    .to_bytes();
+    assert_ne!(one, other_seed);
+}
+
+#[test]
+fn learns_held_out_data_with_missing_values_and_stops_early() {
+    let (x, y) = noisy_data(4000, 1);
+    let (vx, vy) = noisy_data(1000, 2);
+    let (tx, ty) = noisy_data(2000, 3);
+    let b = fit(
+        BoostParams {
+            max_iter: 400,
+            learning_rate: 0.3,
+            early_stopping_rounds: 10,
+            ..BoostParams::default()
+        },
+        &x,
+        6,
+        &y,
+        Some(Validation { x: &vx, y: &vy }),
+    );
+    assert!(b.n_trees() < 400, "early stopping never kicked in");
+    let p = b.predict_proba(&tx, 6);
+    assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+    let correct = p
+        .iter()
+        .zip(&ty)
+        .filter(|(p, t)| (**p >= 0.5) == **t)
+        .count();
+    // 10 % label noise: ~90 % is the ceiling.
+    assert!(correct as f64 / 2000.0 > 0.84, "accuracy {correct}/2000");
+    let imp = b.feature_importance();
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!(imp[0] > imp[3] && imp[2] > imp[5], "{imp:?}");
+    // A row with every feature missing still gets a probability.
+    let all_missing = [f32::NAN; 6];
+    assert!((0.0..=1.0).contains(&b.predict_proba_row(&all_missing)));
+}
+
+#[test]
+fn serialization_round_trips_and_refuses_corruption() {
+    let (x, y) = noisy_data(1000, 8);
+    let b = fit(
+        BoostParams {
+            max_iter: 20,
+            ..BoostParams::default()
+        },
+        &x,
+        6,
+        &y,
+        None,
+    );
+    let bytes = b.to_bytes();
+    assert_eq!(Booster::from_bytes(&bytes).unwrap(), b);
+    assert!(Booster::from_bytes(&bytes[..bytes.len() - 3]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Booster::from_bytes(&longer).is_err());
+    let mut bad = b.clone();
+    bad.trees[0].nodes[0].left = 0;
+    assert!(matches!(
+        Booster::from_bytes(&bad.to_bytes()),
+        Err(ForestError::Corrupt(_))
+    ));
+    let mut bad = b.clone();
+    bad.trees[0].nodes[0].feature = 6;
+    assert!(Booster::from_bytes(&bad.to_bytes()).is_err());
+    let mut bad = b.clone();
+    bad.base = f64::NAN;
+    assert!(Booster::from_bytes(&bad.to_bytes()).is_err());
+    // Every single-byte flip either fails to load or still predicts in range.
+    for i in (0..bytes.len()).step_by(7) {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x5a;
+        if let Ok(m) = Booster::from_bytes(&flipped) {
+            let p = m.predict_proba_row(&x[..6]);
+            assert!((0.0..=1.0).contains(&p));
+        }
+    }
+}
+
+#[test]
+fn each_invalid_parameter_is_rejected_by_name() {
+    let cases: Vec<(BoostParams, &str)> = vec![
+        (
+            BoostParams {
+                max_iter: 0,
+                ..BoostParams::default()
+            },
+            "max_iter",
+        ),
+        (
+            BoostParams {
+                learning_rate: 0.0,
+                ..BoostParams::default()
+            },
+            "learning_rate",
+        ),
+        (
+            BoostParams {
+                max_leaf_nodes: 1,
+                ..BoostParams::default()
+            },
+            "max_leaf_nodes",
+        ),
+        (
+            BoostParams {
+                l2: -1.0,
+                ..BoostParams::default()
+            },
+            "l2",
+        ),
+        (
+            BoostParams {
+                subsample: 1.5,
+                ..BoostParams::default()
+            },
+            "subsample",
+        ),
+        (
+            BoostParams {
+                colsample: 0.0,
+                ..BoostParams::default()
+            },
+            "colsample",
+        ),
+        (
+            BoostParams {
+                max_bins: 1,
+                ..BoostParams::default()
+            },
+            "max_bins",
+        ),
+    ];
+    for (p, name) in cases {
+        match p.check() {
+            Err(ForestError::InvalidParam { field, .. }) => assert_eq!(field, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn cancellation_stops_training() {
+    let (x, y) = noisy_data(500, 4);
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let err = BoostParams::default()
+        .check()
+        .unwrap()
+        .fit_matrix(
+            &x,
+            6,
+            &y,
+            None,
+            &FitOptions {
+                on_tree_done: None,
+                cancel: Some(&cancel),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, ForestError::Cancelled));
+}
+
+/// The forest tests' grid set: distinct values, so binning is exact.
+fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
+    let nf = 5;
+    let mut rng = Rng::for_tree(seed, 1);
+    let mut x = Array2::<f32>::zeros((n, nf));
+    for j in 0..nf {
+        let mut grid: Vec<usize> = (0..n_distinct).collect();
+        for k in (1..grid.len()).rev() {
+            grid.swap(k, rng.below(k + 1));
+        }
+        for i in 0..n {
+            x[[i, j]] = match grid.get(i) {
+                Some(&g) => (g as f32 + 0.5) / n_distinct as f32,
+                None => uniform(&mut rng),
+            };
+        }
+    }
+    let y = x
+        .rows()
+        .into_iter()
+        .map(|r| (r[0] > 0.3 && r[1] < 0.6) || r[2] > 0.8)
+        .collect();
+    (x, y)
+}
+
+/// The weak learner against `linfa_trees`. On the first iteration every
+/// hessian is the same constant, so the gain (with l2 = 0) is proportional
+/// to the squared-error, i.e. Gini, decrease, and a depth-limited boosting
+/// tree with an unlimited leaf budget is a Gini decision tree whose leaf
+/// value encodes the leaf's mean label: `mean = p0 + value · p0 (1 - p0)`.
+#[test]
+fn first_tree_matches_linfa_decision_tree_accuracy() {
+    for seed in 11..17 {
+        let n_train = 250;
+        let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
+        let train = Dataset::new(
+            x.slice(ndarray::s![..n_train, ..]).to_owned(),
+            y.slice(ndarray::s![..n_train]).to_owned(),
+        );
+        let test_x = x.slice(ndarray::s![n_train.., ..]).to_owned();
+        let test_y = y.slice(ndarray::s![n_train..]).to_owned();
+        for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
+            let ours: Booster = BoostParams {
+                max_iter: 1,
+                learning_rate: 1.0,
+                max_leaf_nodes: 65_536,
+                max_depth: Some(depth),
+                min_samples_leaf: leaf,
+                min_hessian_leaf: 0.0,
+                l2: 0.0,
+                early_stopping_rounds: 0,
+                ..BoostParams::default()
+            }
+            .fit(&train)
+            .expect("booster fits");
+            let theirs = linfa_trees::DecisionTree::params()
+                .split_quality(linfa_trees::SplitQuality::Gini)
+                .max_depth(Some(depth))
+                .min_weight_leaf(leaf as f32)
+                .min_weight_split(2.0 * leaf as f32)
+                .fit(&train)
+                .expect("tree fits");
+            let p0 = 1.0 / (1.0 + (-ours.base_score()).exp());
+            let ours_pred: Array1<bool> = test_x
+                .rows()
+                .into_iter()
+                .map(|r| {
+                    let value = ours.predict_raw_row(&r.to_vec()) - ours.base_score();
+                    p0 + value * p0 * (1.0 - p0) > 0.5
+                })
+                .collect();
+            let acc = |p: &Array1<bool>| {
+                p.iter().zip(&test_y).filter(|(a, b)| a == b).count() as f64 / test_y.len() as f64
+            };
+            let (a, b) = (acc(&ours_pred), acc(&theirs.predict(&test_x)));
+            assert!(
+                (a - b).abs() <= 0.01,
+                "seed {seed}, depth {depth}: ours {a}, linfa {b}"
+            );
+            assert!(a > 0.85, "seed {seed}, depth {depth}: {a}");
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! One boosting tree: compact storage, prediction, and the best-first,
+//! histogram-based grower on gradients and hessians.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::forest::binning::{BinnedMatrix, MISSING};
+
+/// `Node::feature` of a leaf.
+pub(crate) const LEAF: u16 = u16::MAX;
+/// `Node::flags` bit: missing values go to the left child.
+pub(crate) const MISSING_LEFT: u16 = 1;
+/// Histogram slots per feature: codes `0..=254` plus [`MISSING`].
+const SLOTS: usize = 256;
+
+/// One node, 12 bytes: like the forest's, but a leaf holds an additive
+/// raw-score (log-odds) contribution instead of a probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Node {
+    /// Internal node: go left when `x <= value`. Leaf: the contribution.
+    pub(crate) value: f32,
+    /// Index of the left child; the right child is `left + 1`.
+    pub(crate) left: u32,
+    /// Feature tested, or [`LEAF`].
+    pub(crate) feature: u16,
+    /// Bit [`MISSING_LEFT`]: where `NaN` goes.
+    pub(crate) flags: u16,
+}
+
+impl Node {
+    fn leaf(value: f32) -> Self {
+        Self {
+            value,
+            left: 0,
+            feature: LEAF,
+            flags: 0,
+        }
+    }
+}
+
+/// A tree as a flat node array; children always come after their parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Tree {
+    pub(crate) nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The leaf contribution for one row (`NaN` = missing).
+    #[inline]
+    pub(crate) fn predict(&self, row: &[f32]) -> f32 {
+        let mut i = 0usize;
+        loop {
+            let node = self.nodes[i];
+            if node.feature == LEAF {
+                return node.value;
+            }
+            let x = row[usize::from(node.feature)];
+            let go_left = if x.is_nan() {
+                node.flags & MISSING_LEFT != 0
+            } else {
+                x <= node.value
+            };
+            i = node.left as usize + usize::from(!go_left);
+        }
+    }
+
+    /// Checks that prediction can neither index out of bounds nor loop.
+    pub(crate) fn validate(&self, n_features: usize) -> Result<(), String> {
+        let len = self.nodes.len();
+        if len == 0 {
+            return Err("a tree has no nodes".into());
+        }
+        if len > u32::MAX as usize {
+            return Err("a tree has too many nodes".into());
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            let open_threshold = node.feature != LEAF && node.value == f32::INFINITY;
+            if !(node.value.is_finite() || open_threshold) {
+                return Err(format!("node {i} has value {}", node.value));
+            }
+            if node.feature == LEAF {
+                if node.value.abs() > 1e6 {
+                    return Err(format!("leaf {i} has an absurd value {}", node.value));
+                }
+                continue;
+            }
+            let left = node.left as usize;
+            if usize::from(node.feature) >= n_features {
+                return Err(format!(
+                    "node {i} tests feature {} of {n_features}",
+                    node.feature
+                ));
+            }
+            if left <= i || left + 1 >= len {
+                return Err(format!(
+                    "node {i} has children {left}/{} of {len}",
+                    left + 1
+                ));
+            }
+            if node.flags & !MISSING_LEFT != 0 {
+                return Err(format!("node {i} has unknown flags {:#x}", node.flags));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gradient, hessian and row count of a set of rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Bin {
+    pub(crate) g: f64,
+    pub(crate) h: f64,
+    pub(crate) n: u32,
+}
+
+impl Bin {
+    #[inline(always)]
+    fn add(&mut self, gh: [f32; 2]) {
+        self.g += f64::from(gh[0]);
+        self.h += f64::from(gh[1]);
+        self.n += 1;
+    }
+
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        Self {
+            g: self.g + o.g,
+            h: self.h + o.h,
+            n: self.n + o.n,
+        }
+    }
+
+    #[inline(always)]
+    fn minus(self, o: Self) -> Self {
+        Self {
+            g: self.g - o.g,
+            h: self.h - o.h,
+            n: self.n - o.n,
+        }
+    }
+}
+
+/// Growing settings shared by every tree of a model.
+#[derive(Debug, Clone)]
+pub(crate) struct GrowConfig {
+    pub(crate) max_leaves: usize,
+    pub(crate) max_depth: usize,
+    pub(crate) min_leaf: u32,
+    pub(crate) min_hessian: f64,
+    pub(crate) l2: f64,
+    pub(crate) learning_rate: f64,
+}
+
+/// The best split of a node.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    /// Position in the allowed-feature list.
+    slot: usize,
+    left_code: u8,
+    right_code: Option<u8>,
+    missing_left: bool,
+    saw_missing: bool,
+    gain: f64,
+    left: Bin,
+    right: Bin,
+}
+
+/// A leaf of the tree being grown.
+struct Leaf {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    total: Bin,
+    hist: Option<Vec<Bin>>,
+    split: Option<Split>,
+}
+
+/// A grown tree, how to route binned rows through it, and where the
+/// training rows ended up.
+pub(crate) struct Grown {
+    pub(crate) tree: Tree,
+    /// Per node, the largest bin code sent left (internal nodes only).
+    pub(crate) bins: Vec<u8>,
+    /// Per leaf, its `rows[start..end]` range and value.
+    pub(crate) leaves: Vec<(usize, usize, f32)>,
+    /// Gain per feature.
+    pub(crate) gains: Vec<f64>,
+}
+
+impl Grown {
+    /// The leaf value of training row `r`, routed by bin codes.
+    pub(crate) fn predict_binned(&self, data: &BinnedMatrix, r: usize) -> f32 {
+        let mut i = 0usize;
+        loop {
+            let node = self.tree.nodes[i];
+            if node.feature == LEAF {
+                return node.value;
+            }
+            let code = data.column(usize::from(node.feature))[r];
+            let go_left = if code == MISSING {
+                node.flags & MISSING_LEFT != 0
+            } else {
+                code <= self.bins[i]
+            };
+            i = node.left as usize + usize::from(!go_left);
+        }
+    }
+}
+
+/// Histograms of rows `rows` (with their gradients `gh`) over the allowed features.
+fn histogram(data: &BinnedMatrix, features: &[usize], rows: &[u32], gh: &[[f32; 2]]) -> Vec<Bin> {
+    let mut hist = vec![Bin::default(); features.len() * SLOTS];
+    hist.par_chunks_mut(SLOTS)
+        .zip(features.par_iter())
+        .for_each(|(h, &f)| {
+            let h: &mut [Bin; SLOTS] = h.try_into().expect("chunks are SLOTS long");
+            let column = data.column(f);
+            // A u8 code always indexes a 256-slot array: no bounds check.
+            for (&r, &g) in rows.iter().zip(gh) {
+                h[usize::from(column[r as usize])].add(g);
+            }
+        });
+    hist
+}
+
+/// Grows one tree on `rows` (in-sample row indices, reordered in place with
+/// `gh`, their gradient/hessian pairs) using only `features`.
+pub(crate) fn grow(
+    data: &BinnedMatrix,
+    rows: &mut [u32],
+    gh: &mut [[f32; 2]],
+    features: &[usize],
+    cfg: &GrowConfig,
+) -> Grown {
+    let mut total = Bin::default();
+    for &g in gh.iter() {
+        total.add(g);
+    }
+    let mut g = Grower {
+        data,
+        features,
+        cfg,
+        nodes: vec![Node::leaf(0.0)],
+        bins: vec![0],
+        gains: vec![0.0; data.n_features()],
+        scratch_rows: Vec::new(),
+        scratch_gh: Vec::new(),
+    };
+    let mut root = Leaf {
+        node: 0,
+        start: 0,
+        end: rows.len(),
+        depth: 0,
+        total,
+        hist: None,
+        split: None,
+    };
+    g.prepare(&mut root, rows, gh, None);
+    let mut leaves = vec![root];
+    let mut n_leaves = 1;
+    while n_leaves < cfg.max_leaves {
+        let mut best: Option<usize> = None;
+        for (i, l) in leaves.iter().enumerate() {
+            if let Some(s) = &l.split
+                && best.is_none_or(|b| s.gain > leaves[b].split.as_ref().map_or(0.0, |t| t.gain))
+            {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        let leaf = leaves.remove(i);
+        let (left, right) = g.split(leaf, rows, gh);
+        leaves.push(left);
+        leaves.push(right);
+        n_leaves += 1;
+    }
+    let lr = cfg.learning_rate;
+    let mut out = Vec::with_capacity(leaves.len());
+    for l in &leaves {
+        let value = (-lr * l.total.g / (l.total.h + cfg.l2)) as f32;
+        let value = if value.is_finite() { value } else { 0.0 };
+        g.nodes[l.node] = Node::leaf(value);
+        out.push((l.start, l.end, value));
+    }
+    g.nodes.shrink_to_fit();
+    Grown {
+        tree: Tree { nodes: g.nodes },
+        bins: g.bins,
+        leaves: out,
+        gains: g.gains,
+    }
+}
+
+struct Grower<'a> {
+    data: &'a BinnedMatrix,
+    features: &'a [usize],
+    cfg: &'a GrowConfig,
+    nodes: Vec<Node>,
+    bins: Vec<u8>,
+    gains: Vec<f64>,
+    scratch_rows: Vec<u32>,
+    scratch_gh: Vec<[f32; 2]>,
+}
+
+impl Grower<'_> {
+    fn splittable(&self, l: &Leaf) -> bool {
+        l.depth < self.cfg.max_depth
+            && l.total.n >= 2 * self.cfg.min_leaf
+            && l.total.h >= 2.0 * self.cfg.min_hessian
+    }
+
+    /// Gives a splittable leaf its histogram (built, or `hist` when the
+    /// caller derived it) and best split; others get neither.
+    fn prepare(&self, l: &mut Leaf, rows: &[u32], gh: &[[f32; 2]], hist: Option<Vec<Bin>>) {
+        if !self.splittable(l) {
+            return;
+        }
+        let hist = hist.unwrap_or_else(|| {
+            histogram(
+                self.data,
+                self.features,
+                &rows[l.start..l.end],
+                &gh[l.start..l.end],
+            )
+        });
+        l.split = self.best_split(&hist);
+        l.hist = Some(hist);
+    }
+
+    /// Splits a leaf: partitions its rows and returns the two children.
+    fn split(&mut self, mut leaf: Leaf, rows: &mut [u32], gh: &mut [[f32; 2]]) -> (Leaf, Leaf) {
+        let s = leaf
+            .split
+            .take()
+            .expect("only leaves with a split are split");
+        let feature = self.features[s.slot];
+        let column = self.data.column(feature);
+        // Stable partition of rows and gradients together.
+        self.scratch_rows.clear();
+        self.scratch_gh.clear();
+        let mut l = leaf.start;
+        for i in leaf.start..leaf.end {
+            let r = rows[i];
+            let code = column[r as usize];
+            let go_left = if code == MISSING {
+                s.missing_left
+            } else {
+                code <= s.left_code
+            };
+            if go_left {
+                rows[l] = r;
+                gh[l] = gh[i];
+                l += 1;
+            } else {
+                self.scratch_rows.push(r);
+                self.scratch_gh.push(gh[i]);
+            }
+        }
+        rows[l..leaf.end].copy_from_slice(&self.scratch_rows);
+        gh[l..leaf.end].copy_from_slice(&self.scratch_gh);
+        let mid = l;
+        let (threshold, bin) = match s.right_code {
+            Some(rc) => {
+                let k = (usize::from(s.left_code) + usize::from(rc) - 1) / 2;
+                (self.data.cuts(feature)[k], k as u8)
+            }
+            None => (f32::INFINITY, MISSING - 1),
+        };
+        let missing_left = if s.saw_missing {
+            s.missing_left
+        } else {
+            s.left.h >= s.right.h
+        };
+        let left_node = self.nodes.len();
+        self.nodes[leaf.node] = Node {
+            value: threshold,
+            left: left_node as u32,
+            feature: feature as u16,
+            flags: if missing_left { MISSING_LEFT } else { 0 },
+        };
+        self.bins[leaf.node] = bin;
+        self.nodes.push(Node::leaf(0.0));
+        self.nodes.push(Node::leaf(0.0));
+        self.bins.extend([0, 0]);
+        self.gains[feature] += s.gain;
+        let depth = leaf.depth + 1;
+        let mut left = Leaf {
+            node: left_node,
+            start: leaf.start,
+            end: mid,
+            depth,
+            total: s.left,
+            hist: None,
+            split: None,
+        };
+        let mut right = Leaf {
+            node: left_node + 1,
+            start: mid,
+            end: leaf.end,
+            depth,
+            total: s.right,
+            hist: None,
+            split: None,
+        };
+        let parent = leaf.hist.take();
+        let (ls, rs) = (self.splittable(&left), self.splittable(&right));
+        match parent {
+            Some(mut parent) if ls || rs => {
+                // Build the smaller child's histogram, derive the larger's.
+                let small_is_left = left.total.n <= right.total.n;
+                let (small, large, small_ok, large_ok) = if small_is_left {
+                    (&mut left, &mut right, ls, rs)
+                } else {
+                    (&mut right, &mut left, rs, ls)
+                };
+                let small_hist = histogram(
+                    self.data,
+                    self.features,
+                    &rows[small.start..small.end],
+                    &gh[small.start..small.end],
+                );
+                if large_ok {
+                    for (a, b) in parent.iter_mut().zip(&small_hist) {
+                        *a = a.minus(*b);
+                    }
+                    self.prepare(large, rows, gh, Some(parent));
+                }
+                if small_ok {
+                    self.prepare(small, rows, gh, Some(small_hist));
+                }
+            }
+            _ => {
+                self.prepare(&mut left, rows, gh, None);
+                self.prepare(&mut right, rows, gh, None);
+            }
+        }
+        (left, right)
+    }
+
+    /// The best split over the allowed features of a node's histogram.
+    fn best_split(&self, hist: &[Bin]) -> Option<Split> {
+        let (min_leaf, min_h, l2) = (self.cfg.min_leaf, self.cfg.min_hessian, self.cfg.l2);
+        let score = |b: Bin| b.g * b.g / (b.h + l2);
+        let mut best: Option<Split> = None;
+        for (slot, h) in hist.chunks_exact(SLOTS).enumerate() {
+            let missing = h[usize::from(MISSING)];
+            let mut total = Bin::default();
+            for b in &h[..SLOTS - 1] {
+                total = total.plus(*b);
+            }
+            let total = total.plus(missing);
+            let parent = score(total);
+            let mut consider = |left: Bin, left_code: u8, right_code: Option<u8>, ml: bool| {
+                let right = total.minus(left);
+                if left.n < min_leaf || right.n < min_leaf || left.h < min_h || right.h < min_h {
+                    return;
+                }
+                let gain = score(left) + score(right) - parent;
+                if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
+                    best = Some(Split {
+                        slot,
+                        left_code,
+                        right_code,
+                        missing_left: ml,
+                        saw_missing: missing.n > 0,
+                        gain,
+                        left,
+                        right,
+                    });
+                }
+            };
+            let mut cum = Bin::default();
+            let mut prev = 0u8;
+            for (code, b) in h[..SLOTS - 1].iter().enumerate() {
+                if b.n == 0 {
+                    continue;
+                }
+                if cum.n > 0 {
+                    consider(cum, prev, Some(code as u8), false);
+                    if missing.n > 0 {
+                        consider(cum.plus(missing), prev, Some(code as u8), true);
+                    }
+                }
+                cum = cum.plus(*b);
+                prev = code as u8;
+            }
+            if cum.n > 0 && missing.n > 0 {
+                consider(cum, prev, None, false);
+            }
+        }
+        best
+    }
+}
