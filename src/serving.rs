@@ -47,6 +47,7 @@ pub struct Board {
     /// The day (UTC) the board was built for: ages and staleness depend on it.
     pub today: Option<NaiveDate>,
     pub model_version: Option<i64>,
+    pub stale_after_days: i64,
     /// One entry per station, in [`STATIONS`] order.
     pub stations: Vec<StationBoard>,
     pub source: SourceStatus,
@@ -107,11 +108,17 @@ impl Board {
     }
 
     /// Stations whose newest observation is older than the stale limit
-    /// (stations with no data at all count too).
+    /// (stations with no data at all count too), model or no model.
     pub fn stale_count(&self) -> usize {
+        let Some(today) = self.today else {
+            return self.stations.len();
+        };
         self.stations
             .iter()
-            .filter(|s| s.forecast.as_ref().is_none_or(|f| f.stale))
+            .filter(|s| {
+                s.latest
+                    .is_none_or(|d| (today - d).num_days() > self.stale_after_days)
+            })
             .count()
     }
 
@@ -190,6 +197,7 @@ impl Serving {
         self.board.store(Arc::new(Board {
             today: Some(today),
             model_version: model.map(|m| m.version),
+            stale_after_days,
             stations,
             source,
             record_30d,

@@ -33,6 +33,7 @@ fn config(base_url: &str, db: &std::path::Path) -> Config {
     c.bom.timeout_secs = 5;
     c.model.n_trees = 5;
     c.model.max_depth = 8;
+    c.model.boost = false;
     c.schedule.retry_backoff_secs = 1;
     c.schedule.scrape_retries = 0;
     c
@@ -335,6 +336,7 @@ async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
             ("RAINCAST_CLOCK_START", "2025-09-06T09:00:00Z"),
             // BOM data alone (the bundled history has its own journey test).
             ("RAINCAST_DATABASE__BUNDLED_HISTORY", "false"),
+            ("RAINCAST_MODEL__BOOST", "false"),
             ("RAINCAST_MODEL__N_TREES", "10"),
             ("RAINCAST_MODEL__MAX_DEPTH", "10"),
         ],

@@ -35,6 +35,8 @@ fn config(db: &std::path::Path) -> Config {
     c.model.n_trees = 6;
     c.model.max_depth = 8;
     c.model.threads = 2;
+    // The forest alone: boosting has tests of its own.
+    c.model.boost = false;
     c.schedule.scrape_retries = 1;
     c
 }
@@ -261,7 +263,12 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
     .await;
     let s = &r.summary;
     assert_eq!(s.days, 370);
-    assert!(s.trainings >= 52, "{s:?}");
+    // 53 Sundays; the first few trainings fail until BOM's months hold
+    // enough labelled days (60), each with its recorded reason.
+    assert!(s.trainings >= 48, "{s:?}");
+    // Stale only where the data really is: one station's August 2025 file
+    // lacks its last two days.
+    assert!(s.stale_periods.len() <= 1, "{s:?}");
     let defaults = raincast::config::ModelConfig::default();
     let kept = (1..=r.store.models().unwrap().len() as i64)
         .filter(|&v| r.store.has_blob(v).unwrap())
