@@ -8,6 +8,7 @@ mod support;
 mod app;
 
 mod endpoints;
+mod fuzz;
 mod models;
 mod validation;
 
