@@ -7,6 +7,7 @@ pub mod charts;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -188,12 +189,16 @@ pub async fn start(
     }
     let app = router(state.clone());
     let jobs = state.jobs.clone();
+    let limits = server::Limits {
+        header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
+        max_connections: state.config.server.max_connections,
+    };
+    server::fit_fd_limit(limits.max_connections);
     let handle = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await?;
+        server::serve(listener, app, limits, async move {
+            let _ = rx.changed().await;
+        })
+        .await;
         for b in background {
             b.abort();
         }

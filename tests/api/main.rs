@@ -10,6 +10,7 @@ mod app;
 mod endpoints;
 mod fuzz;
 mod models;
+mod slow_clients;
 mod validation;
 
 use serde_json::Value;
