@@ -158,7 +158,7 @@ pub async fn start(
             "marked runs left running by a stopped process as interrupted"
         );
     }
-    let mut background = Vec::new();
+    let mut background = vec![state.metrics.spawn_upkeep()];
     // Notice promotions made by other processes.
     {
         let state = state.clone();
