@@ -180,7 +180,10 @@ async fn disabled_without_a_password() {
 async fn every_route_needs_a_live_session() {
     let app = admin_app(|_| {}).await;
     // A finished run 1, so that the run pages have something to show.
-    let id = app.store.start_run("train", "cli").unwrap();
+    let id = app
+        .store
+        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .unwrap();
     app.store
         .finish_run(
             id,
@@ -470,7 +473,10 @@ async fn a_run_going_in_another_process_is_409() {
     let app = admin_app(|_| {}).await;
     let (session, csrf) = login(&app).await;
     // `raincast train` in another process holds the run (its pid is alive: ours).
-    let other = app.store.start_run("train", "cli").unwrap();
+    let other = app
+        .store
+        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .unwrap();
     let resp = app
         .post("/admin/jobs/train")
         .header(COOKIE, &session)
