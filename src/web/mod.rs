@@ -48,7 +48,7 @@ impl AppState {
         }
         let config = Arc::new(config);
         let serving = Arc::new(Serving::default());
-        if let Err(e) = serving.refresh(&store) {
+        if let Err(e) = serving.load_at_start(&store) {
             tracing::error!("loading the champion: {e}");
         }
         let jobs = Jobs::new(
