@@ -56,6 +56,9 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 struct Session {
     csrf: String,
     expires: Instant,
+    /// A one-time notice for the next page (the outcome of a promotion),
+    /// kept here so that nobody can put words on an admin page with a link.
+    notice: Option<String>,
 }
 
 /// Login state: the password hash, live sessions, failed-login throttling.
@@ -304,6 +307,7 @@ impl Auth {
                 Session {
                     csrf: csrf.clone(),
                     expires: Instant::now() + self.ttl,
+                    notice: None,
                 },
             );
         }
@@ -316,6 +320,20 @@ impl Auth {
         s.get(id)
             .filter(|v| v.expires > Instant::now())
             .map(|v| v.csrf.clone())
+    }
+
+    /// Leave a notice for session `id`'s next page.
+    fn set_notice(&self, id: &str, notice: String) {
+        if let Ok(mut s) = self.sessions.lock()
+            && let Some(v) = s.get_mut(id)
+        {
+            v.notice = Some(notice);
+        }
+    }
+
+    /// Take session `id`'s notice (shown once).
+    fn take_notice(&self, id: &str) -> Option<String> {
+        self.sessions.lock().ok()?.get_mut(id)?.notice.take()
     }
 
     fn remove(&self, id: &str) {
@@ -359,6 +377,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// redirect to the login, everything else answers 401.
 pub struct Admin {
     pub csrf: String,
+    /// The session's id (its cookie value).
+    session: String,
 }
 
 impl<S> FromRequestParts<S> for Admin
@@ -373,9 +393,10 @@ where
         if !app.auth.enabled() {
             return Err(disabled());
         }
-        let csrf = cookie_value(&parts.headers, SESSION_COOKIE).and_then(|id| app.auth.lookup(id));
-        match csrf {
-            Some(csrf) => Ok(Admin { csrf }),
+        let session = cookie_value(&parts.headers, SESSION_COOKIE)
+            .and_then(|id| Some((id.to_string(), app.auth.lookup(id)?)));
+        match session {
+            Some((session, csrf)) => Ok(Admin { csrf, session }),
             None if parts.method == axum::http::Method::GET
                 && !parts.uri.path().ends_with("/json") =>
             {
@@ -654,11 +675,7 @@ struct Dashboard {
     observations: u64,
 }
 
-async fn dashboard(
-    State(s): State<AppState>,
-    admin: Admin,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
+async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let (runs, champion, models, observations) = load(move || {
         Ok((
@@ -670,8 +687,8 @@ async fn dashboard(
     })
     .await?;
     Ok(render(&Dashboard {
+        message: s.auth.take_notice(&admin.session),
         csrf: admin.csrf,
-        message: q.get("message").cloned(),
         runs: runs.iter().map(run_row).collect(),
         champion,
         models,
@@ -706,17 +723,6 @@ async fn run_job(
             &e.to_string(),
         )),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -854,11 +860,7 @@ struct ModelsPage {
     message: Option<String>,
 }
 
-async fn models_page(
-    State(s): State<AppState>,
-    admin: Admin,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
+async fn models_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let (models, champion, deployments) = load(move || {
         Ok((
@@ -899,7 +901,7 @@ async fn models_page(
         models: models.iter().map(|m| model_view(m, champion)).collect(),
         chart,
         deployments,
-        message: q.get("message").cloned(),
+        message: s.auth.take_notice(&admin.session),
     }))
 }
 
@@ -1073,7 +1075,7 @@ async fn promote(
     admin.check_csrf(&form)?;
     let v = parse_version(&v)?;
     let reason = reason_of(&form)?;
-    Ok(deploy(&s, move |store| {
+    Ok(deploy(&s, &admin, move |store| {
         registry::promote(store, v, &reason, "admin")
     })
     .await)
@@ -1086,11 +1088,15 @@ async fn rollback(
 ) -> Page {
     admin.check_csrf(&form)?;
     let reason = reason_of(&form)?;
-    Ok(deploy(&s, move |store| registry::rollback(store, &reason, "admin")).await)
+    Ok(deploy(&s, &admin, move |store| {
+        registry::rollback(store, &reason, "admin")
+    })
+    .await)
 }
 
 async fn deploy(
     s: &AppState,
+    admin: &Admin,
     f: impl FnOnce(&crate::store::Store) -> Result<crate::store::Deployment, registry::RegistryError>
     + Send
     + 'static,
@@ -1107,7 +1113,8 @@ async fn deploy(
         Ok(Err(e)) => format!("Refused: {e}"),
         Err(e) => format!("Failed: {e}"),
     };
-    Redirect::to(&format!("/admin/models?message={}", urlencode(&msg))).into_response()
+    s.auth.set_notice(&admin.session, msg);
+    Redirect::to("/admin/models").into_response()
 }
 
 pub struct StationHealth {

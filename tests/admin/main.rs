@@ -402,11 +402,36 @@ async fn posts_need_the_csrf_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    // The outcome travels in the session, shown once on the next page.
+    assert_eq!(resp.headers()[LOCATION], "/admin/models");
+    let page = |c: &str| {
+        app.get("/admin/models")
+            .header(COOKIE, c.to_string())
+            .send()
+    };
+    let html = page(&session).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Version 2 is the champion now"), "{html}");
+    let html = page(&session).await.unwrap().text().await.unwrap();
     assert!(
-        to.starts_with("/admin/models?message=Version%202%20is%20the%20champion"),
-        "{to}"
+        !html.contains("Version 2 is the champion now"),
+        "shown once"
     );
+    // A notice in a link is not shown on an admin page.
+    for path in [
+        "/admin/models?message=Send+your+password+to+evil",
+        "/admin?message=Send+your+password+to+evil",
+    ] {
+        let html = app
+            .get(path)
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("evil"), "{path}: {html}");
+    }
     assert_eq!(app.state.serving.get().map(|m| m.version), Some(2));
     let resp = app
         .post("/admin/rollback")
@@ -507,4 +532,93 @@ async fn a_run_going_in_another_process_is_409() {
         .unwrap();
     assert_eq!(wait_run(&app, &session, id).await["status"], "succeeded");
     app.stop().await;
+}
+
+/// Every response carries the security headers; admin pages are not cached;
+/// no page has inline script, inline style or an event-handler attribute
+/// (the CSP forbids them, so they would silently stop working).
+#[tokio::test(flavor = "multi_thread")]
+async fn security_headers_everywhere_and_no_inline_code() {
+    let app = admin_app(|_| {}).await;
+    let (session, _) = login(&app).await;
+    let public = [
+        "/",
+        "/forecast/Sydney",
+        "/forecast/Atlantis",
+        "/api/docs",
+        "/api/v1/locations",
+        "/api/v1/forecast/Sydney",
+        "/api/v1/nothing",
+        "/healthz",
+        "/metrics",
+        "/static/app.css",
+        "/static/app.js",
+        "/no-such-page",
+        "/admin/login",
+    ];
+    let admin: Vec<&str> = GET_ROUTES.to_vec();
+    let inline = regex_free_inline_check;
+    for (path, logged_in) in public
+        .iter()
+        .map(|p| (*p, false))
+        .chain(admin.iter().map(|p| (*p, true)))
+    {
+        let mut req = app.get(path);
+        if logged_in {
+            req = req.header(COOKIE, &session);
+        }
+        let resp = req.send().await.unwrap();
+        let h = resp.headers().clone();
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no CSP"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(h.contains_key("referrer-policy"), "{path}");
+        if path.starts_with("/admin") {
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+        }
+        let html = h
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        if html {
+            inline(path, &resp.text().await.unwrap());
+        }
+    }
+    app.stop().await;
+}
+
+/// Inline `<script>` (without `src`), `<style>`, `style="…"` and `on…=`
+/// attributes in an HTML page.
+fn regex_free_inline_check(path: &str, html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for (i, _) in lower.match_indices("<script") {
+        let tag = &lower[i..lower[i..].find('>').map_or(lower.len(), |e| i + e)];
+        assert!(tag.contains(" src="), "{path}: inline script {tag}");
+    }
+    assert!(!lower.contains("<style"), "{path}: inline <style>");
+    for (i, _) in lower.match_indices(" style=") {
+        panic!(
+            "{path}: inline style at {i}: {}",
+            &html[i..(i + 60).min(html.len())]
+        );
+    }
+    for (i, _) in lower.match_indices(" on") {
+        let rest = &lower[i + 3..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        assert!(
+            name.is_empty() || !rest[name.len()..].starts_with('='),
+            "{path}: event handler attribute on{name}= at {i}"
+        );
+    }
+    assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
 }

@@ -210,3 +210,28 @@ async fn extreme_and_implausible_dates_are_422() {
     assert_error(s, &v, 404, Some("date"));
     app.stop().await;
 }
+
+/// A path segment that is not UTF-8 gets our JSON error shape under /api
+/// (it was axum's plain-text rejection), and so do a wrong method and a
+/// wrong content type.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_before_a_handler_have_the_json_shape_under_api() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/forecast/%FF",
+        "/api/v1/forecast/Syd%C3ney",
+        "/api/v1/models/%FE%FF",
+        "/api/v1/forecast/Sydney?date=%FF",
+    ] {
+        let (s, v) = json(app.get(path).send().await.unwrap()).await;
+        assert!((400..500).contains(&s), "{path}: {s} {v}");
+        assert!(
+            v["error"].is_string() && v["message"].is_string(),
+            "{path}: {v}"
+        );
+        assert!(v.as_object().unwrap().contains_key("field"), "{path}: {v}");
+    }
+    let (s, v) = json(app.post("/api/v1/locations").send().await.unwrap()).await;
+    assert_error(s, &v, 405, None);
+    app.stop().await;
+}
