@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -61,8 +60,127 @@ pub fn router() -> Router<AppState> {
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+/// The OpenAPI document as served: the generated one, with the date
+/// parameters' pattern made exact for today (a static schema cannot follow
+/// the clock), and the forecast's path and query parameters typed like the
+/// body's fields, so that every request valid by the schema is accepted.
+async fn openapi(State(s): State<AppState>) -> Json<Value> {
+    Json(served_openapi(s.clock.today()))
+}
+
+/// [`ApiDoc`] for `today`, as JSON.
+pub fn served_openapi(today: NaiveDate) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut date = serde_json::to_value(date_schema()).unwrap_or_default();
+    date["pattern"] = Value::String(date_range_pattern(FIRST_DATE, last_date(today)));
+    if let Some(p) = doc.pointer_mut("/components/schemas/PredictInput/properties/Date") {
+        *p = date.clone();
+    }
+    // RainToday must agree with Rainfall when both are given: JSON Schema
+    // says so with if/then, which utoipa's builders do not offer.
+    if let Some(p) = doc.pointer_mut("/components/schemas/PredictInput") {
+        let when = |v: &str| serde_json::json!({"properties": {"RainToday": {"const": v}}, "required": ["RainToday"]});
+        p["allOf"] = serde_json::json!([
+            {"if": when("Yes"), "then": {"properties": {"Rainfall": {"exclusiveMinimum": 1.0}}}},
+            {"if": when("No"), "then": {"properties": {"Rainfall": {"maximum": 1.0}}}}
+        ]);
+    }
+    // One observation, or an array of 1 to MAX_BATCH; an array's answer is
+    // an array in the same order.
+    for (at, batch) in [
+        (
+            "/paths/~1api~1v1~1predict/post/requestBody/content/application~1json/schema",
+            serde_json::json!({"minItems": 1, "maxItems": MAX_BATCH}),
+        ),
+        (
+            "/paths/~1api~1v1~1predict/post/responses/200/content/application~1json/schema",
+            serde_json::json!({}),
+        ),
+    ] {
+        if let Some(p) = doc.pointer_mut(at) {
+            let one = p.clone();
+            let mut many = serde_json::json!({"type": "array", "items": one});
+            if let (Some(m), Some(b)) = (many.as_object_mut(), batch.as_object()) {
+                m.extend(b.clone());
+            }
+            *p = serde_json::json!({"oneOf": [one, many]});
+        }
+    }
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1v1~1forecast~1{location}/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for p in params {
+            match p["name"].as_str() {
+                Some("date") => p["schema"] = date.clone(),
+                Some("location") => {
+                    p["schema"] = serde_json::to_value(location_schema()).unwrap_or_default()
+                }
+                _ => {}
+            }
+        }
+    }
+    doc
+}
+
+/// A regular expression that matches exactly the `YYYY-MM-DD` dates from
+/// `first` (a 1 January) to `last`.
+pub fn date_range_pattern(first: NaiveDate, last: NaiveDate) -> String {
+    use chrono::Datelike;
+    let leap = |y: i32| NaiveDate::from_ymd_opt(y, 2, 29).is_some();
+    let days_in = |y: i32, m: u32| match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    let mut alts = Vec::new();
+    let full: Vec<i32> = (first.year()..last.year()).collect();
+    if !full.is_empty() {
+        let years = |ys: &[i32]| ys.iter().map(i32::to_string).collect::<Vec<_>>().join("|");
+        alts.push(format!(
+            "({})-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)",
+            years(&full)
+        ));
+        let leaps: Vec<i32> = full.iter().copied().filter(|y| leap(*y)).collect();
+        if !leaps.is_empty() {
+            alts.push(format!("({})-02-29", years(&leaps)));
+        }
+    }
+    let y = last.year();
+    let months: Vec<String> = (1..=last.month())
+        .map(|m| {
+            let n = if m == last.month() {
+                last.day()
+            } else {
+                days_in(y, m)
+            };
+            format!("{m:02}-({})", days_upto(n))
+        })
+        .collect();
+    alts.push(format!("{y}-({})", months.join("|")));
+    alts.iter()
+        .map(|a| format!("^{a}$"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Day numbers `01` to `n` (1 ≤ n ≤ 31) as a regular expression.
+fn days_upto(n: u32) -> String {
+    let mut parts = Vec::new();
+    for t in 0..=n / 10 {
+        let lo = if t == 0 { 1 } else { 0 };
+        let hi = (n - 10 * t).min(9);
+        if hi < lo {
+            continue;
+        }
+        parts.push(if lo == hi {
+            format!("{t}{lo}")
+        } else {
+            format!("{t}[{lo}-{hi}]")
+        });
+    }
+    parts.join("|")
 }
 
 /// Liveness: answers while the process runs.
@@ -686,4 +804,60 @@ async fn model(
         })
         .await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// The served date pattern matches exactly the dates `parse_date` takes.
+    #[test]
+    fn the_date_pattern_matches_exactly_the_accepted_dates() {
+        for today in [
+            "2017-06-26",
+            "2016-02-27",
+            "2024-12-30",
+            "2025-01-01",
+            "2007-01-05",
+        ] {
+            let today = d(today);
+            let re = regex::Regex::new(&date_range_pattern(FIRST_DATE, last_date(today))).unwrap();
+            let mut day = d("2006-12-01");
+            while day <= d("2025-03-01") {
+                let text = day.to_string();
+                assert_eq!(
+                    re.is_match(&text),
+                    parse_date("Date", &text, today).is_ok(),
+                    "{text} on {today}"
+                );
+                day = day.succ_opt().unwrap();
+            }
+            for bad in [
+                "2017-02-29",
+                "2016-02-30",
+                "2017-04-31",
+                "2017-00-10",
+                "2017-01-00",
+                "17-01-01",
+                "2017-1-01",
+                "+2017-01-01",
+            ] {
+                assert!(!re.is_match(bad), "{bad} on {today}");
+                assert!(parse_date("Date", bad, today).is_err(), "{bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn day_ranges() {
+        assert_eq!(days_upto(1), "01");
+        assert_eq!(days_upto(9), "0[1-9]");
+        assert_eq!(days_upto(10), "0[1-9]|10");
+        assert_eq!(days_upto(28), "0[1-9]|1[0-9]|2[0-8]");
+        assert_eq!(days_upto(31), "0[1-9]|1[0-9]|2[0-9]|3[0-1]");
+    }
 }
