@@ -7,6 +7,7 @@ mod server;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chaos;
 mod lease;
 
 use std::sync::Arc;
