@@ -253,26 +253,31 @@ pub async fn start(
     if schedule {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
     }
-    if !state.config.server.metrics_bind.is_empty() {
-        let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
-        tracing::info!(addr = %l.local_addr()?, "metrics listening");
-        let app = metrics::router().with_state(state.clone());
-        let mut rx2 = rx.clone();
-        background.push(tokio::spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx2.changed().await;
-                })
-                .await;
-        }));
-    }
-    let app = router(state.clone());
-    let jobs = state.jobs.clone();
     let limits = server::Limits {
         header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
         max_connections: state.config.server.max_connections,
     };
     server::fit_fd_limit(limits.max_connections);
+    if !state.config.server.metrics_bind.is_empty() {
+        let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
+        tracing::info!(addr = %l.local_addr()?, "metrics listening");
+        let app = metrics::router()
+            .layer(middleware::from_fn(security_headers))
+            .with_state(state.clone());
+        let mut rx2 = rx.clone();
+        let metrics_limits = server::Limits {
+            max_connections: 16,
+            ..limits
+        };
+        background.push(tokio::spawn(async move {
+            server::serve(l, app, metrics_limits, async move {
+                let _ = rx2.changed().await;
+            })
+            .await;
+        }));
+    }
+    let app = router(state.clone());
+    let jobs = state.jobs.clone();
     let handle = tokio::spawn(async move {
         server::serve(listener, app, limits, async move {
             let _ = rx.changed().await;
