@@ -525,12 +525,21 @@ where
     }
 }
 
-fn too_many(wait: Option<Duration>, why: &str) -> Response {
+/// 429: the login form again (with a fresh nonce), saying when to retry.
+fn too_many(s: &AppState, headers: &HeaderMap, wait: Option<Duration>, why: &str) -> Response {
     let secs = wait.map_or(10, |w| w.as_secs_f64().ceil().max(1.0) as u64);
-    let mut resp = error_page(
+    let nonce = token();
+    let mut resp = (
         StatusCode::TOO_MANY_REQUESTS,
-        "Too many login attempts",
-        &format!("{why} Try again in {secs} s."),
+        render(&LoginPage {
+            nonce: nonce.clone(),
+            error: Some(format!("{why} Try again in {secs} s.")),
+        }),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        s.auth.cookie(headers, LOGIN_COOKIE, &nonce, 3600),
     );
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -563,12 +572,19 @@ async fn login(
         Ok(ok) => ok,
         Err(Refused::Throttled(wait)) => {
             return too_many(
+                &s,
+                &headers,
                 Some(wait),
                 "A login from your address failed a moment ago or is being checked.",
             );
         }
         Err(Refused::Busy) => {
-            return too_many(None, "The server is checking many logins now.");
+            return too_many(
+                &s,
+                &headers,
+                None,
+                "The server is checking many logins now.",
+            );
         }
     };
     if !ok {
