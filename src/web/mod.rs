@@ -7,6 +7,7 @@ pub mod charts;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod schema;
 pub mod server;
 
 use std::net::SocketAddr;
