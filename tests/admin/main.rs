@@ -622,3 +622,49 @@ fn regex_free_inline_check(path: &str, html: &str) {
     }
     assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
 }
+
+/// One guess, as `login_with` does, with an `X-Forwarded-For` header.
+async fn login_forwarded(app: &TestApp, password: &str, xff: &str) -> reqwest::Response {
+    let form = app.get("/admin/login").send().await.unwrap();
+    let nonce = cookie(&set_cookies(&form), "raincast_login").unwrap();
+    app.post("/admin/login")
+        .header(COOKIE, format!("raincast_login={nonce}"))
+        .header("x-forwarded-for", xff)
+        .form(&[("csrf", nonce.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Failed logins are throttled per client address. `X-Forwarded-For` names
+/// the client only when the peer is a configured trusted proxy: otherwise a
+/// guesser could dodge the throttle by inventing a new address each time.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_throttle_follows_forwarded_for_only_from_a_trusted_proxy() {
+    // No trusted proxy: the header is ignored, the socket address counts.
+    let app = admin_app(|_| {}).await;
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), 401);
+    let r = login_forwarded(&app, PASSWORD, "203.0.113.2").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "spoofed header dodged the throttle"
+    );
+    app.stop().await;
+
+    // Behind a trusted proxy on 127.0.0.1: each forwarded client has its own
+    // throttle, so one client's failures do not hold up another.
+    let app = admin_app(|c| c.server.trusted_proxies = "127.0.0.1".into()).await;
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), 401);
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = login_forwarded(&app, PASSWORD, "203.0.113.2").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "another client logs in at once"
+    );
+    app.stop().await;
+}
