@@ -82,6 +82,25 @@ pub struct ServerConfig {
     pub stale_after_days: i64,
     /// How often the server checks the database for a champion promoted by another process (s).
     pub champion_poll_secs: u64,
+    /// Reverse proxies (comma-separated IP addresses) whose `X-Forwarded-For`
+    /// names the client. From any other peer the header is ignored, and the
+    /// socket's address is the client (for login throttling).
+    pub trusted_proxies: String,
+    /// A client must send a request's headers within this time (s), and an
+    /// idle keep-alive connection is closed after it.
+    pub header_timeout_secs: u64,
+    /// Open client connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// The parsed `trusted_proxies` (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    }
 }
 
 impl Default for ServerConfig {
@@ -92,6 +111,9 @@ impl Default for ServerConfig {
             body_limit_bytes: 512 * 1024,
             stale_after_days: 2,
             champion_poll_secs: 2,
+            trusted_proxies: String::new(),
+            header_timeout_secs: 10,
+            max_connections: 512,
         }
     }
 }
@@ -162,6 +184,10 @@ pub struct ScheduleConfig {
     pub retry_backoff_secs: u64,
     /// Log lines kept per run.
     pub max_log_lines: usize,
+    /// The job lease (one job of any kind at a time across every process on
+    /// the database) expires this many seconds after its holder's last
+    /// heartbeat; a killed holder's lease is taken over after it.
+    pub job_lease_secs: u64,
 }
 
 impl Default for ScheduleConfig {
@@ -177,6 +203,7 @@ impl Default for ScheduleConfig {
             scrape_retries: 3,
             retry_backoff_secs: 300,
             max_log_lines: 2_000,
+            job_lease_secs: 60,
         }
     }
 }
@@ -421,6 +448,23 @@ impl Config {
         if self.server.champion_poll_secs == 0 {
             return Err(invalid("server.champion_poll_secs", "must be at least 1"));
         }
+        for p in self.server.trusted_proxies.split(',').map(str::trim) {
+            if !p.is_empty() && p.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    "server.trusted_proxies",
+                    format!("`{p}` is not an IP address"),
+                ));
+            }
+        }
+        if !(1..=300).contains(&self.server.header_timeout_secs) {
+            return Err(invalid(
+                "server.header_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if self.server.max_connections < 2 {
+            return Err(invalid("server.max_connections", "must be at least 2"));
+        }
         let url = self.bom.base_url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
             return Err(invalid(
@@ -452,6 +496,12 @@ impl Config {
         }
         if self.schedule.max_log_lines < 10 {
             return Err(invalid("schedule.max_log_lines", "must be at least 10"));
+        }
+        if !(3..=3600).contains(&self.schedule.job_lease_secs) {
+            return Err(invalid(
+                "schedule.job_lease_secs",
+                "must be between 3 and 3600",
+            ));
         }
         if self.schedule.scrape_retries > 10 {
             return Err(invalid("schedule.scrape_retries", "must be at most 10"));

@@ -481,6 +481,30 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
     parts.join("; ")
 }
 
+/// Follow a redirect only to the configured BOM host (same scheme, host and
+/// port), at most five in a row: the scraper must never be sent to fetch
+/// from, or leak its requests to, another server.
+fn same_host_redirects(base_url: &str) -> reqwest::redirect::Policy {
+    let origin = |u: &reqwest::Url| {
+        (
+            u.scheme().to_string(),
+            u.host_str().map(str::to_ascii_lowercase),
+            u.port_or_known_default(),
+        )
+    };
+    let allowed = reqwest::Url::parse(base_url).ok().map(|u| origin(&u));
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 5 {
+            attempt.error("too many redirects")
+        } else if allowed.as_ref() == Some(&origin(attempt.url())) {
+            attempt.follow()
+        } else {
+            let to = attempt.url().to_string();
+            attempt.error(format!("redirect to {to} leaves the configured BOM host"))
+        }
+    })
+}
+
 /// What the workers share.
 struct Ctx {
     client: reqwest::Client,
@@ -554,6 +578,7 @@ pub async fn scrape(
     cancel: &AtomicBool,
 ) -> Result<ScrapeReport, ScrapeError> {
     let client = reqwest::Client::builder()
+        .redirect(same_host_redirects(&cfg.base_url))
         .user_agent(cfg.user_agent.clone())
         .timeout(Duration::from_secs(cfg.timeout_secs))
         .connect_timeout(Duration::from_secs(cfg.timeout_secs))

@@ -1,7 +1,8 @@
 //! Background jobs: scrape, train, refresh. The schedule, the admin page, the
 //! CLI and the tests all call [`Jobs::run`] / [`Jobs::start`], which record
 //! every run (trigger, times, status, error, captured log, summary), allow one
-//! run of a kind at a time, and stop at a safe point on shutdown.
+//! run of any kind at a time (in this process, and across processes through
+//! the database's job lease), and stop at a safe point on shutdown.
 
 pub mod clock;
 pub mod schedule;
@@ -38,11 +39,6 @@ impl JobKind {
             JobKind::Train => "train",
             JobKind::Refresh => "refresh",
         }
-    }
-
-    /// Kinds that may not run alongside this one: a refresh scrapes and trains.
-    fn conflicts_with(self, other: JobKind) -> bool {
-        self == other || self == JobKind::Refresh || other == JobKind::Refresh
     }
 }
 
@@ -275,7 +271,7 @@ impl Jobs {
                 .running
                 .lock()
                 .map_err(|_| JobError::ShuttingDown)?;
-            if let Some((k, id)) = running.iter().find(|(k, _)| kind.conflicts_with(**k)) {
+            if let Some((k, id)) = running.iter().next() {
                 return Err(JobError::AlreadyRunning {
                     kind: k.as_str(),
                     run_id: *id,
@@ -288,16 +284,21 @@ impl Jobs {
             kind,
         };
         let store = self.inner.store.clone();
-        let started =
-            tokio::task::spawn_blocking(move || store.start_run(kind.as_str(), trigger.as_str()))
-                .await
-                .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
+        let lease = self.lease();
+        let started = tokio::task::spawn_blocking(move || {
+            store.start_run(kind.as_str(), trigger.as_str(), lease)
+        })
+        .await
+        .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
             Ok(id) => id,
-            Err(StoreError::RunActive { run_id, .. }) => {
-                // Another process runs this kind.
+            Err(StoreError::RunActive {
+                kind: other,
+                run_id,
+            }) => {
+                // Another process holds the job lease.
                 return Err(JobError::AlreadyRunning {
-                    kind: kind.as_str(),
+                    kind: other.parse::<JobKind>().map_or("job", JobKind::as_str),
                     run_id,
                 });
             }
@@ -307,6 +308,11 @@ impl Jobs {
             r.insert(kind, run_id);
         }
         Ok((slot, run_id))
+    }
+
+    /// How long the job lease lasts without a heartbeat.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.inner.config.schedule.job_lease_secs)
     }
 
     /// Start a run in the background and return its id at once.
@@ -389,9 +395,36 @@ impl Jobs {
                 }
             })
         };
+        // Renew the job lease while the run goes, three times per lease.
+        let heartbeat = {
+            let store = self.inner.store.clone();
+            let lease = self.lease();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(lease / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let store = store.clone();
+                    match tokio::task::spawn_blocking(move || store.renew_lease(run_id, lease))
+                        .await
+                    {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => {
+                            tracing::error!(
+                                run_id,
+                                "this run lost the job lease (it lapsed and another process took it over)"
+                            );
+                            return;
+                        }
+                        other => tracing::warn!(run_id, "renewing the job lease: {other:?}"),
+                    }
+                }
+            })
+        };
         ctx.log(format!("{} run {run_id} started", kind.as_str()));
         let result = body(self.clone(), ctx.clone()).await;
         flusher.abort();
+        heartbeat.abort();
         let (status, error, summary) = match result {
             Ok(summary) => (RunStatus::Succeeded, None, Some(summary)),
             Err(f) if f.cancelled => (RunStatus::Cancelled, Some(f.error), f.summary),

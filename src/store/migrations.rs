@@ -102,6 +102,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE predictions ADD COLUMN scored_at TEXT;
     CREATE INDEX predictions_unscored ON predictions (for_date) WHERE outcome IS NULL;
     "#,
+    // 3: the job lease: at most one row, the run that may work now (any
+    // kind, any process), renewed by a heartbeat until `expires_ms`.
+    r#"
+    CREATE TABLE job_lease (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        run_id      INTEGER NOT NULL REFERENCES job_runs (id),
+        kind        TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        acquired_at TEXT NOT NULL,
+        expires_ms  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

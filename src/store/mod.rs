@@ -24,7 +24,7 @@ pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
-pub use runs::{JobRun, RunStatus};
+pub use runs::{JobLease, JobRun, RunStatus};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum StoreError {
     /// The database file is not usable now (deleted, replaced, unreadable).
     #[error("{0}")]
     Unavailable(String),
-    /// A run of this kind is going, in this or another process.
+    /// A run (of `kind`) holds the job lease, in this or another process.
     #[error("a {kind} run is already going (run {run_id})")]
     RunActive { kind: String, run_id: i64 },
 }

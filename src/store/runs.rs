@@ -81,45 +81,88 @@ fn finish(pair: (JobRun, String)) -> Result<JobRun> {
     Ok(run)
 }
 
-fn pid_alive(pid: i64) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// Milliseconds since the Unix epoch, by the wall clock: leases are shared
+/// between processes, so they follow real time, never an injected clock.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The holder of the job lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub run_id: i64,
+    pub kind: String,
+    pub pid: i64,
+    /// Wall-clock milliseconds since the epoch when it lapses without a heartbeat.
+    pub expires_ms: i64,
+}
+
+const INTERRUPTED: &str = "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1 AND status = 'running'";
+
 impl Store {
-    /// Record the start of a run, unless a run of the same kind is going (in
-    /// this or another process): then `RunActive` names the running run's id.
-    /// A "running" row whose process is gone is closed as interrupted first.
-    pub fn start_run(&self, kind: &str, trigger: &str) -> Result<i64> {
+    /// Record the start of a run and take the one job lease of the database
+    /// for it: one job of any kind runs at a time, across every process on
+    /// the file. While another run holds an unexpired lease this is
+    /// `RunActive`, naming that run. A lease whose holder stopped renewing
+    /// it (killed, hung) has expired: its run is closed as interrupted and
+    /// the lease taken over. The lease lasts `lease` from now; the holder
+    /// renews it with [`Store::renew_lease`], and [`Store::finish_run`]
+    /// releases it.
+    pub fn start_run(&self, kind: &str, trigger: &str, lease: std::time::Duration) -> Result<i64> {
         self.write(|tx| {
-            let running: Option<(i64, Option<i64>)> = tx
-                .query_row(
-                    "SELECT id, pid FROM job_runs WHERE kind = ?1 AND status = 'running' ORDER BY id DESC LIMIT 1",
-                    [kind],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            if let Some((id, pid)) = running {
-                if pid.is_some_and(pid_alive) {
+            let now = now_ms();
+            if let Some(held) = lease_in(tx)? {
+                if held.expires_ms > now {
                     return Err(StoreError::RunActive {
-                        kind: kind.to_string(),
-                        run_id: id,
+                        kind: held.kind,
+                        run_id: held.run_id,
                     });
                 }
-                tx.execute(
-                    "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1",
-                    rusqlite::params![id, now_text()],
-                )?;
+                tracing::warn!(
+                    run = held.run_id,
+                    pid = held.pid,
+                    "the job lease expired without a heartbeat; taking it over"
+                );
+                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, now_text()])?;
             }
             tx.execute(
                 "INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
                 rusqlite::params![kind, trigger, now_text(), std::process::id()],
             )?;
-            Ok(tx.last_insert_rowid())
+            let run_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO job_lease (id, run_id, kind, pid, acquired_at, expires_ms) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, kind = excluded.kind,
+                   pid = excluded.pid, acquired_at = excluded.acquired_at, expires_ms = excluded.expires_ms",
+                rusqlite::params![
+                    run_id,
+                    kind,
+                    std::process::id(),
+                    now_text(),
+                    now + lease.as_millis() as i64
+                ],
+            )?;
+            Ok(run_id)
         })
+    }
+
+    /// Heartbeat: extend run `run_id`'s lease to `lease` from now. `false`
+    /// when the run no longer holds it (it lapsed and was taken over).
+    pub fn renew_lease(&self, run_id: i64, lease: std::time::Duration) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE job_lease SET expires_ms = ?2 WHERE id = 1 AND run_id = ?1",
+                rusqlite::params![run_id, now_ms() + lease.as_millis() as i64],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Who holds the job lease, expired or not.
+    pub fn job_lease(&self) -> Result<Option<JobLease>> {
+        self.with_conn(|c| lease_in(c))
     }
 
     /// Save the captured log and live progress of a running run.
@@ -158,6 +201,7 @@ impl Store {
                     now_text()
                 ],
             )?;
+            tx.execute("DELETE FROM job_lease WHERE id = 1 AND run_id = ?1", [id])?;
             Ok(())
         })
     }
@@ -200,25 +244,85 @@ impl Store {
         })
     }
 
-    /// Close runs left "running" by a process that no longer exists
-    /// (killed, crashed). Returns how many were closed.
+    /// Close runs left "running" that hold no live lease: their process
+    /// stopped (killed, crashed) without recording the end. A run under an
+    /// unexpired lease is going in another process and is left alone.
+    /// Returns how many were closed.
     pub fn mark_interrupted(&self) -> Result<usize> {
         self.write(|tx| {
-            let mut st = tx.prepare("SELECT id, pid FROM job_runs WHERE status = 'running'")?;
+            let live = lease_in(tx)?
+                .filter(|l| l.expires_ms > now_ms())
+                .map(|l| l.run_id);
+            let mut st = tx.prepare("SELECT id FROM job_runs WHERE status = 'running'")?;
             let stale: Vec<i64> = st
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)))?
+                .query_map([], |r| r.get::<_, i64>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?
                 .into_iter()
-                .filter(|(_, pid)| !pid.is_some_and(|p| p != std::process::id() as i64 && pid_alive(p)))
-                .map(|(id, _)| id)
+                .filter(|id| Some(*id) != live)
                 .collect();
             for id in &stale {
-                tx.execute(
-                    "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1",
-                    rusqlite::params![id, now_text()],
-                )?;
+                tx.execute(INTERRUPTED, rusqlite::params![id, now_text()])?;
+            }
+            if live.is_none() {
+                tx.execute("DELETE FROM job_lease", [])?;
             }
             Ok(stale.len())
         })
+    }
+}
+
+fn lease_in(c: &rusqlite::Connection) -> Result<Option<JobLease>> {
+    let mut st =
+        c.prepare_cached("SELECT run_id, kind, pid, expires_ms FROM job_lease WHERE id = 1")?;
+    let mut rows = st.query_map([], |r| {
+        Ok(JobLease {
+            run_id: r.get(0)?,
+            kind: r.get(1)?,
+            pid: r.get(2)?,
+            expires_ms: r.get(3)?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn one_lease_for_every_kind_and_an_expired_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("l.db"), Duration::from_secs(1)).unwrap();
+        let minute = Duration::from_secs(60);
+        let a = store.start_run("scrape", "cli", minute).unwrap();
+        // Any kind is refused while the lease is held, naming the holder.
+        match store.start_run("train", "cli", minute) {
+            Err(StoreError::RunActive { kind, run_id }) => {
+                assert_eq!((kind.as_str(), run_id), ("scrape", a))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store.renew_lease(a, minute).unwrap());
+        // Starting up elsewhere leaves a run under a live lease alone.
+        assert_eq!(store.mark_interrupted().unwrap(), 0);
+        store
+            .finish_run(a, RunStatus::Succeeded, None, None, "")
+            .unwrap();
+        assert_eq!(store.job_lease().unwrap(), None);
+        assert!(!store.renew_lease(a, minute).unwrap());
+        // A lease that lapsed (its holder stopped renewing) is taken over,
+        // and the run it covered is closed as interrupted.
+        let b = store.start_run("train", "cli", Duration::ZERO).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let c = store.start_run("refresh", "cli", minute).unwrap();
+        let old = store.run(b).unwrap();
+        assert_eq!(
+            (old.status, old.error.as_deref()),
+            (RunStatus::Failed, Some("interrupted"))
+        );
+        assert_eq!(store.job_lease().unwrap().map(|l| l.run_id), Some(c));
+        assert!(!store.renew_lease(b, minute).unwrap(), "b lost the lease");
     }
 }

@@ -56,15 +56,186 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 struct Session {
     csrf: String,
     expires: Instant,
+    /// A one-time notice for the next page (the outcome of a promotion),
+    /// kept here so that nobody can put words on an admin page with a link.
+    notice: Option<String>,
 }
 
 /// Login state: the password hash, live sessions, failed-login throttling.
 pub struct Auth {
     hash: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<(u32, Instant)>,
+    gate: LoginGate,
     ttl: Duration,
     cookie_secure: String,
+}
+
+/// Password hashes waiting for the one running, at most; more get 429.
+const LOGIN_QUEUE: usize = 4;
+/// Failed logins from all addresses together per minute, at most: the
+/// backstop against an attack spread over many addresses.
+const GLOBAL_FAILURES_PER_MINUTE: usize = 60;
+/// Per-address failure records kept, at most (the oldest go first).
+const TRACKED_ADDRESSES: usize = 10_000;
+
+/// Failed logins of one client address.
+struct Throttle {
+    failures: u32,
+    last: Instant,
+    /// No attempt from this address before this instant.
+    next: Instant,
+    /// An attempt from this address is being checked now.
+    busy: bool,
+}
+
+/// Why a login attempt was refused before any hashing (429).
+enum Refused {
+    /// This address failed recently, or has an attempt in flight.
+    Throttled(Duration),
+    /// Too many failures from everywhere, or the hashing queue is full.
+    Busy,
+}
+
+/// Admission to the password check. Argon2 needs about 19 MiB per hash, so
+/// at most one runs at a time (a semaphore of one permit) with a short queue;
+/// each client address has one attempt in flight at most and waits after a
+/// failure (0.5 s doubling to 8 s), and failures from all addresses together
+/// are capped per minute. The cheap checks come first, so a flood costs no
+/// hashing, and one attacker's address never slows the admin's.
+struct LoginGate {
+    hashing: tokio::sync::Semaphore,
+    queued: std::sync::atomic::AtomicUsize,
+    addresses: Mutex<HashMap<std::net::IpAddr, Throttle>>,
+    recent_failures: Mutex<std::collections::VecDeque<Instant>>,
+}
+
+/// Releases an address's in-flight mark however the attempt ends.
+struct Attempt<'a> {
+    gate: &'a LoginGate,
+    addr: std::net::IpAddr,
+    ok: Option<bool>,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        if let Ok(mut a) = self.gate.addresses.lock() {
+            match self.ok {
+                Some(true) => {
+                    a.remove(&self.addr);
+                }
+                ok => {
+                    if let Some(t) = a.get_mut(&self.addr) {
+                        t.busy = false;
+                        if ok == Some(false) {
+                            t.failures = t.failures.saturating_add(1);
+                            t.last = now;
+                            t.next = now + LoginGate::delay(t.failures);
+                        }
+                    }
+                }
+            }
+        }
+        if self.ok == Some(false)
+            && let Ok(mut r) = self.gate.recent_failures.lock()
+        {
+            r.push_back(now);
+        }
+    }
+}
+
+impl LoginGate {
+    fn new() -> Self {
+        Self {
+            hashing: tokio::sync::Semaphore::new(1),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            addresses: Mutex::new(HashMap::new()),
+            recent_failures: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// The wait after `n` failures in a row: 0.5 s doubling up to 8 s.
+    fn delay(n: u32) -> Duration {
+        match n {
+            0 => Duration::ZERO,
+            n => Duration::from_millis(500 * (1u64 << (n - 1).min(4))),
+        }
+    }
+
+    /// Admit an attempt from `addr`, or say why not. Cheap: no hashing.
+    fn admit(&self, addr: std::net::IpAddr) -> Result<Attempt<'_>, Refused> {
+        let now = Instant::now();
+        {
+            let mut r = self
+                .recent_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            while r
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+            {
+                r.pop_front();
+            }
+            if r.len() >= GLOBAL_FAILURES_PER_MINUTE {
+                return Err(Refused::Busy);
+            }
+        }
+        let mut a = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        if a.len() >= TRACKED_ADDRESSES {
+            a.retain(|_, t| t.busy || now.duration_since(t.last) < Duration::from_secs(900));
+            if a.len() >= TRACKED_ADDRESSES {
+                return Err(Refused::Busy);
+            }
+        }
+        let t = a.entry(addr).or_insert(Throttle {
+            failures: 0,
+            last: now,
+            next: now,
+            busy: false,
+        });
+        if now.duration_since(t.last) > Duration::from_secs(900) {
+            (t.failures, t.next) = (0, now);
+        }
+        if t.busy {
+            return Err(Refused::Throttled(LoginGate::delay(t.failures.max(1))));
+        }
+        if now < t.next {
+            return Err(Refused::Throttled(t.next - now));
+        }
+        t.busy = true;
+        Ok(Attempt {
+            gate: self,
+            addr,
+            ok: None,
+        })
+    }
+
+    /// Wait for the hashing permit, unless the queue is full.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Refused> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.hashing.try_acquire() {
+            return Ok(p);
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= LOGIN_QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Busy);
+        }
+        let p = self.hashing.acquire().await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        p.map_err(|_| Refused::Busy)
+    }
+}
+
+/// Give the memory of a finished hash back to the system. glibc keeps freed
+/// memory in per-thread arenas, and the argon2 block (19 MiB) is allocated on
+/// whichever blocking thread ran the hash: without this, RSS grew by that
+/// much per thread ever used (643 MB after 32 parallel logins).
+fn return_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn token() -> String {
@@ -85,14 +256,16 @@ impl Auth {
         let hash = if !cfg.password_hash.is_empty() {
             Some(cfg.password_hash.clone())
         } else if !cfg.password.is_empty() {
-            Some(hash_password(&cfg.password)?)
+            let h = hash_password(&cfg.password)?;
+            return_memory();
+            Some(h)
         } else {
             None
         };
         Ok(Self {
             hash,
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new((0, Instant::now())),
+            gate: LoginGate::new(),
             ttl: Duration::from_secs(cfg.session_hours * 3600),
             cookie_secure: cfg.cookie_secure.clone(),
         })
@@ -102,38 +275,27 @@ impl Auth {
         self.hash.is_some()
     }
 
-    /// Check a password. Failures make the next attempt wait longer
-    /// (0.5 s doubling up to 8 s); a success resets the count.
-    async fn check(&self, password: &str) -> bool {
-        let delay = {
-            let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-            if f.1.elapsed() > Duration::from_secs(900) {
-                *f = (0, Instant::now());
-            }
-            match f.0 {
-                0 => Duration::ZERO,
-                n => Duration::from_millis(500 * (1u64 << (n - 1).min(4))),
-            }
-        };
-        tokio::time::sleep(delay).await;
+    /// Check a password from client `addr`: admitted by the gate first
+    /// (throttle, global cap, queue), then one hash at a time.
+    async fn check(&self, addr: std::net::IpAddr, password: &str) -> Result<bool, Refused> {
+        let mut attempt = self.gate.admit(addr)?;
+        let permit = self.gate.permit().await?;
         let Some(hash) = self.hash.clone() else {
-            return false;
+            return Ok(false);
         };
         let password = password.to_string();
         let ok = tokio::task::spawn_blocking(move || {
-            Argon2::default()
+            let ok = Argon2::default()
                 .verify_password(password.as_bytes(), hash.as_str())
-                .is_ok()
+                .is_ok();
+            return_memory();
+            ok
         })
         .await
         .unwrap_or(false);
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if ok {
-            *f = (0, Instant::now());
-        } else {
-            *f = (f.0.saturating_add(1), Instant::now());
-        }
-        ok
+        drop(permit);
+        attempt.ok = Some(ok);
+        Ok(ok)
     }
 
     fn create(&self) -> (String, String) {
@@ -145,6 +307,7 @@ impl Auth {
                 Session {
                     csrf: csrf.clone(),
                     expires: Instant::now() + self.ttl,
+                    notice: None,
                 },
             );
         }
@@ -157,6 +320,20 @@ impl Auth {
         s.get(id)
             .filter(|v| v.expires > Instant::now())
             .map(|v| v.csrf.clone())
+    }
+
+    /// Leave a notice for session `id`'s next page.
+    fn set_notice(&self, id: &str, notice: String) {
+        if let Ok(mut s) = self.sessions.lock()
+            && let Some(v) = s.get_mut(id)
+        {
+            v.notice = Some(notice);
+        }
+    }
+
+    /// Take session `id`'s notice (shown once).
+    fn take_notice(&self, id: &str) -> Option<String> {
+        self.sessions.lock().ok()?.get_mut(id)?.notice.take()
     }
 
     fn remove(&self, id: &str) {
@@ -200,6 +377,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// redirect to the login, everything else answers 401.
 pub struct Admin {
     pub csrf: String,
+    /// The session's id (its cookie value).
+    session: String,
 }
 
 impl<S> FromRequestParts<S> for Admin
@@ -214,9 +393,10 @@ where
         if !app.auth.enabled() {
             return Err(disabled());
         }
-        let csrf = cookie_value(&parts.headers, SESSION_COOKIE).and_then(|id| app.auth.lookup(id));
-        match csrf {
-            Some(csrf) => Ok(Admin { csrf }),
+        let session = cookie_value(&parts.headers, SESSION_COOKIE)
+            .and_then(|id| Some((id.to_string(), app.auth.lookup(id)?)));
+        match session {
+            Some((session, csrf)) => Ok(Admin { csrf, session }),
             None if parts.method == axum::http::Method::GET
                 && !parts.uri.path().ends_with("/json") =>
             {
@@ -294,8 +474,82 @@ async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
     resp
 }
 
+/// The client's address: the socket peer's, or, when the peer is one of
+/// `server.trusted_proxies`, the nearest address in `X-Forwarded-For` that is
+/// not a trusted proxy itself. Without a known peer (a request handed to the
+/// router in-process) it is the unspecified address.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    pub fn resolve(
+        peer: Option<std::net::IpAddr>,
+        headers: &HeaderMap,
+        trusted: &[std::net::IpAddr],
+    ) -> std::net::IpAddr {
+        let peer = peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        if !trusted.contains(&peer) {
+            return peer;
+        }
+        let hops: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map_while(|h| h.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|a| !trusted.contains(a))
+            .unwrap_or(peer)
+    }
+}
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(Self::resolve(
+            peer,
+            &parts.headers,
+            &app.config.server.trusted_proxies(),
+        )))
+    }
+}
+
+/// 429: the login form again (with a fresh nonce), saying when to retry.
+fn too_many(s: &AppState, headers: &HeaderMap, wait: Option<Duration>, why: &str) -> Response {
+    let secs = wait.map_or(10, |w| w.as_secs_f64().ceil().max(1.0) as u64);
+    let nonce = token();
+    let mut resp = (
+        StatusCode::TOO_MANY_REQUESTS,
+        render(&LoginPage {
+            nonce: nonce.clone(),
+            error: Some(format!("{why} Try again in {secs} s.")),
+        }),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        s.auth.cookie(headers, LOGIN_COOKIE, &nonce, 3600),
+    );
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 async fn login(
     State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -314,8 +568,27 @@ async fn login(
         );
     }
     let password = form.get("password").map(String::as_str).unwrap_or("");
-    if !s.auth.check(password).await {
-        tracing::warn!("failed admin login");
+    let ok = match s.auth.check(addr, password).await {
+        Ok(ok) => ok,
+        Err(Refused::Throttled(wait)) => {
+            return too_many(
+                &s,
+                &headers,
+                Some(wait),
+                "A login from your address failed a moment ago or is being checked.",
+            );
+        }
+        Err(Refused::Busy) => {
+            return too_many(
+                &s,
+                &headers,
+                None,
+                "The server is checking many logins now.",
+            );
+        }
+    };
+    if !ok {
+        tracing::warn!(%addr, "failed admin login");
         let nonce = token();
         let mut resp = (
             StatusCode::UNAUTHORIZED,
@@ -332,7 +605,7 @@ async fn login(
         return resp;
     }
     let (id, _) = s.auth.create();
-    tracing::info!("admin logged in");
+    tracing::info!(%addr, "admin logged in");
     let mut resp = Redirect::to("/admin").into_response();
     let max_age = s.auth.ttl.as_secs() as i64;
     resp.headers_mut().append(
@@ -422,11 +695,7 @@ struct Dashboard {
     observations: u64,
 }
 
-async fn dashboard(
-    State(s): State<AppState>,
-    admin: Admin,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
+async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let (runs, champion, models, observations) = load(move || {
         Ok((
@@ -450,8 +719,8 @@ async fn dashboard(
             .map(|t| super::pages::au_time(&t.to_rfc3339()))
     };
     Ok(render(&Dashboard {
+        message: s.auth.take_notice(&admin.session),
         csrf: admin.csrf,
-        message: q.get("message").cloned(),
         source_problem,
         next_scrape: when(JobKind::Scrape),
         next_train: when(JobKind::Train),
@@ -489,17 +758,6 @@ async fn run_job(
             &e.to_string(),
         )),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -724,11 +982,7 @@ struct ModelsPage {
     message: Option<String>,
 }
 
-async fn models_page(
-    State(s): State<AppState>,
-    admin: Admin,
-    Query(q): Query<HashMap<String, String>>,
-) -> Page {
+async fn models_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let (models, champion, deployments) = load(move || {
         Ok((
@@ -769,7 +1023,7 @@ async fn models_page(
         models: models.iter().map(|m| model_view(m, champion)).collect(),
         chart,
         deployments,
-        message: q.get("message").cloned(),
+        message: s.auth.take_notice(&admin.session),
     }))
 }
 
@@ -961,7 +1215,7 @@ async fn promote(
     admin.check_csrf(&form)?;
     let v = parse_version(&v)?;
     let reason = reason_of(&form)?;
-    Ok(deploy(&s, move |store| {
+    Ok(deploy(&s, &admin, move |store| {
         registry::promote(store, v, &reason, "admin")
     })
     .await)
@@ -974,11 +1228,15 @@ async fn rollback(
 ) -> Page {
     admin.check_csrf(&form)?;
     let reason = reason_of(&form)?;
-    Ok(deploy(&s, move |store| registry::rollback(store, &reason, "admin")).await)
+    Ok(deploy(&s, &admin, move |store| {
+        registry::rollback(store, &reason, "admin")
+    })
+    .await)
 }
 
 async fn deploy(
     s: &AppState,
+    admin: &Admin,
     f: impl FnOnce(&crate::store::Store) -> Result<crate::store::Deployment, registry::RegistryError>
     + Send
     + 'static,
@@ -995,7 +1253,8 @@ async fn deploy(
         Ok(Err(e)) => format!("Refused: {e}"),
         Err(e) => format!("Failed: {e}"),
     };
-    Redirect::to(&format!("/admin/models?message={}", urlencode(&msg))).into_response()
+    s.auth.set_notice(&admin.session, msg);
+    Redirect::to("/admin/models").into_response()
 }
 
 pub struct StationHealth {
@@ -1133,4 +1392,70 @@ fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, V
         })
         .collect();
     (grid, silent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = [ip("10.0.0.1")];
+        let h = xff("203.0.113.9, 198.51.100.7");
+        // From an untrusted peer the header is the client's own claim: ignored.
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("192.0.2.5")), &h, &proxy),
+            ip("192.0.2.5")
+        );
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("192.0.2.5")), &h, &[]),
+            ip("192.0.2.5")
+        );
+        // Behind the proxy: the nearest hop it saw, not the spoofable first one.
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("10.0.0.1")), &h, &proxy),
+            ip("198.51.100.7")
+        );
+        // Chained trusted proxies are skipped.
+        let two = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("10.0.0.1")), &xff("198.51.100.7, 10.0.0.2"), &two),
+            ip("198.51.100.7")
+        );
+        // A proxy that sent no (or a garbled) header: the proxy itself.
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("10.0.0.1")), &HeaderMap::new(), &proxy),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            ClientAddr::resolve(Some(ip("10.0.0.1")), &xff("junk"), &proxy),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn one_address_has_one_attempt_in_flight_and_waits_after_a_failure() {
+        let gate = LoginGate::new();
+        let (a, b) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut first = gate.admit(a).ok().unwrap();
+        assert!(matches!(gate.admit(a), Err(Refused::Throttled(_))));
+        // Another address is not held up.
+        drop(gate.admit(b).ok().unwrap());
+        first.ok = Some(false);
+        drop(first);
+        match gate.admit(a) {
+            Err(Refused::Throttled(w)) => assert!(w <= Duration::from_millis(500), "{w:?}"),
+            _ => panic!("a failure makes the address wait"),
+        }
+        assert_eq!(LoginGate::delay(1), Duration::from_millis(500));
+        assert_eq!(LoginGate::delay(5), Duration::from_secs(8));
+        assert_eq!(LoginGate::delay(50), Duration::from_secs(8));
+    }
 }

@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -19,6 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, blocking};
+use super::schema::{PredictInput, parse_date};
 use crate::features;
 use crate::obs::{Compass, DIRS, NUMS, Observation};
 use crate::serving::{Forecast, ForecastError};
@@ -61,8 +61,12 @@ pub fn router() -> Router<AppState> {
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+/// The OpenAPI document as served: the generated one, with the date
+/// parameters' pattern made exact for today (a static schema cannot follow
+/// the clock), and the forecast's path and query parameters typed like the
+/// body's fields, so that every request valid by the schema is accepted.
+async fn openapi(State(s): State<AppState>) -> Json<Value> {
+    Json(super::schema::served_openapi(s.clock.today()))
 }
 
 /// Liveness: answers while the process runs.
@@ -125,11 +129,6 @@ pub fn station(name: &str) -> Result<&'static Station, ApiError> {
     })
 }
 
-fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| ApiError::invalid(field, format!("`{s}` is not a YYYY-MM-DD date")))
-}
-
 /// (station, requested observation date, today): `stale` and the data's age
 /// depend on today, so a new day never reuses yesterday's answer.
 type ForecastKey = (&'static str, NaiveDate, NaiveDate);
@@ -182,7 +181,7 @@ async fn forecast(
     let mut date = None;
     for (k, v) in &query {
         match k.as_str() {
-            "date" => date = Some(parse_date("date", v)?),
+            "date" => date = Some(parse_date("date", v, s.clock.today())?),
             other => {
                 return Err(ApiError::invalid(
                     other,
@@ -283,41 +282,6 @@ fn count_prediction(rain: bool, endpoint: &'static str) {
     .increment(1);
 }
 
-/// One observation in weatherAUS field names. `Location` and `Date` are
-/// required; every other field may be left out or null (missing).
-#[derive(ToSchema)]
-#[allow(non_snake_case, dead_code)]
-pub struct PredictInput {
-    #[schema(example = "Sydney")]
-    Location: String,
-    #[schema(example = "2017-06-24")]
-    Date: String,
-    MinTemp: Option<f64>,
-    MaxTemp: Option<f64>,
-    Rainfall: Option<f64>,
-    Evaporation: Option<f64>,
-    Sunshine: Option<f64>,
-    /// One of the 16 compass points, N … NNW.
-    WindGustDir: Option<String>,
-    WindGustSpeed: Option<f64>,
-    WindDir9am: Option<String>,
-    WindDir3pm: Option<String>,
-    WindSpeed9am: Option<f64>,
-    WindSpeed3pm: Option<f64>,
-    /// 0–100 %.
-    Humidity9am: Option<f64>,
-    Humidity3pm: Option<f64>,
-    Pressure9am: Option<f64>,
-    Pressure3pm: Option<f64>,
-    /// 0–8 oktas.
-    Cloud9am: Option<f64>,
-    Cloud3pm: Option<f64>,
-    Temp9am: Option<f64>,
-    Temp3pm: Option<f64>,
-    /// `Yes` or `No`; derived from Rainfall (> 1.0 mm) when left out.
-    RainToday: Option<String>,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PredictOutput {
     pub location: String,
@@ -330,7 +294,11 @@ pub struct PredictOutput {
 }
 
 /// Validate one JSON observation; `prefix` locates it in the body for errors.
-pub fn observation_from_json(v: &Value, prefix: &str) -> Result<Observation, ApiError> {
+pub fn observation_from_json(
+    v: &Value,
+    prefix: &str,
+    today: NaiveDate,
+) -> Result<Observation, ApiError> {
     let path = |k: &str| format!("{prefix}{k}");
     let obj = v.as_object().ok_or_else(|| {
         ApiError::invalid(
@@ -356,7 +324,7 @@ pub fn observation_from_json(v: &Value, prefix: &str) -> Result<Observation, Api
     })?;
     let date =
         text("Date")?.ok_or_else(|| ApiError::invalid(path("Date"), "is required (YYYY-MM-DD)"))?;
-    let date = parse_date(&path("Date"), date)?;
+    let date = parse_date(&path("Date"), date, today)?;
     let mut o = Observation::empty(st.location, date);
     for key in obj.keys() {
         let known = key == "Location"
@@ -459,6 +427,7 @@ async fn predict(
         }
         other => (vec![other], true),
     };
+    let today = s.clock.today();
     let observations = items
         .iter()
         .enumerate()
@@ -470,6 +439,7 @@ async fn predict(
                 } else {
                     format!("[{i}].")
                 },
+                today,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;

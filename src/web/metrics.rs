@@ -67,6 +67,32 @@ impl Metrics {
     }
 }
 
+/// How often the recorder's upkeep runs.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Metrics {
+    /// Fold recorded histogram samples into their buckets. The recorder keeps
+    /// every observation until a render or an upkeep, so without this timer a
+    /// server nobody scrapes grows with its traffic (about 1.7 MB/s at full
+    /// load; 15 MB a day at 10 req/s).
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Run [`Metrics::run_upkeep`] every [`UPKEEP_EVERY`] until aborted.
+    pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                this.run_upkeep();
+            }
+        })
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(

@@ -7,6 +7,8 @@ pub mod charts;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod schema;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,8 +49,11 @@ impl AppState {
         }
         let config = Arc::new(config);
         let serving = Arc::new(Serving::default());
+        if let Err(e) = serving.load_at_start(&store) {
+            tracing::error!("loading the champion: {e}");
+        }
         if let Err(e) = serving.sync(&store, clock.today(), config.server.stale_after_days) {
-            tracing::error!("loading the champion and the newest observations: {e}");
+            tracing::error!("loading the newest observations: {e}");
         }
         let jobs = Jobs::new(
             store.clone(),
@@ -81,8 +86,87 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(api_errors_as_json))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
+}
+
+/// The Content-Security-Policy of every response: no inline script or style
+/// (the pages use /static files only; SVG charts use presentation
+/// attributes), no framing, forms only to this site.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response; admin pages are never cached.
+async fn security_headers(req: Request, next: Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let admin = req.uri().path() == "/admin" || req.uri().path().starts_with("/admin/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if admin {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// Under `/api`, every error has our JSON shape: a request axum refuses
+/// before a handler runs (a path segment that is not UTF-8, a wrong method,
+/// a bad content type) answers `{error, field, message}` with its status.
+async fn api_errors_as_json(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    let api = req.uri().path().starts_with("/api/");
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = match status.as_u16() {
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "body_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "invalid_value",
+    };
+    let message = if text.is_empty() || status.is_server_error() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    (
+        status,
+        axum::Json(error::ErrorBody {
+            error,
+            field: None,
+            message,
+        }),
+    )
+        .into_response()
 }
 
 /// Unknown paths: our JSON error shape under `/api`, a page elsewhere.
@@ -157,7 +241,7 @@ pub async fn start(
             "marked runs left running by a stopped process as interrupted"
         );
     }
-    let mut background = Vec::new();
+    let mut background = vec![state.metrics.spawn_upkeep()];
     // Notice new data, promotions (also by other processes) and a new day.
     {
         let state = state.clone();
@@ -179,27 +263,36 @@ pub async fn start(
     if schedule {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
     }
+    let limits = server::Limits {
+        header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
+        max_connections: state.config.server.max_connections,
+    };
+    server::fit_fd_limit(limits.max_connections);
     if !state.config.server.metrics_bind.is_empty() {
         let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
         tracing::info!(addr = %l.local_addr()?, "metrics listening");
-        let app = metrics::router().with_state(state.clone());
+        let app = metrics::router()
+            .layer(middleware::from_fn(security_headers))
+            .with_state(state.clone());
         let mut rx2 = rx.clone();
+        let metrics_limits = server::Limits {
+            max_connections: 16,
+            ..limits
+        };
         background.push(tokio::spawn(async move {
-            let _ = axum::serve(l, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx2.changed().await;
-                })
-                .await;
+            server::serve(l, app, metrics_limits, async move {
+                let _ = rx2.changed().await;
+            })
+            .await;
         }));
     }
     let app = router(state.clone());
     let jobs = state.jobs.clone();
     let handle = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await?;
+        server::serve(listener, app, limits, async move {
+            let _ = rx.changed().await;
+        })
+        .await;
         for b in background {
             b.abort();
         }

@@ -7,6 +7,8 @@ mod support;
 #[path = "../support/app.rs"]
 mod app;
 
+mod flood;
+
 use std::time::{Duration, Instant};
 
 use app::{TestApp, spawn_app_with};
@@ -178,7 +180,10 @@ async fn disabled_without_a_password() {
 async fn every_route_needs_a_live_session() {
     let app = admin_app(|_| {}).await;
     // A finished run 1, so that the run pages have something to show.
-    let id = app.store.start_run("train", "cli").unwrap();
+    let id = app
+        .store
+        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .unwrap();
     app.store
         .finish_run(
             id,
@@ -290,14 +295,16 @@ async fn wrong_password_and_missing_nonce_are_refused() {
         .unwrap();
     assert_eq!(resp.status(), 403);
 
-    // The right password still works after a failure (after the slow-down).
-    let started = Instant::now();
+    // Right after a failure, the same address is refused without a check
+    // (429, with when to come back), even with the right password.
+    let resp = login_with(&app, PASSWORD, false).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(cookie(&set_cookies(&resp), "raincast_session"), None);
+    // After the wait (0.5 s after one failure), the right password works.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let resp = login_with(&app, PASSWORD, false).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert!(
-        started.elapsed() >= Duration::from_millis(450),
-        "failed logins slow the next one"
-    );
     app.stop().await;
 }
 
@@ -395,11 +402,36 @@ async fn posts_need_the_csrf_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    // The outcome travels in the session, shown once on the next page.
+    assert_eq!(resp.headers()[LOCATION], "/admin/models");
+    let page = |c: &str| {
+        app.get("/admin/models")
+            .header(COOKIE, c.to_string())
+            .send()
+    };
+    let html = page(&session).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Version 2 is the champion now"), "{html}");
+    let html = page(&session).await.unwrap().text().await.unwrap();
     assert!(
-        to.starts_with("/admin/models?message=Version%202%20is%20the%20champion"),
-        "{to}"
+        !html.contains("Version 2 is the champion now"),
+        "shown once"
     );
+    // A notice in a link is not shown on an admin page.
+    for path in [
+        "/admin/models?message=Send+your+password+to+evil",
+        "/admin?message=Send+your+password+to+evil",
+    ] {
+        let html = app
+            .get(path)
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("evil"), "{path}: {html}");
+    }
     assert_eq!(app.state.serving.get().map(|m| m.version), Some(2));
     let resp = app
         .post("/admin/rollback")
@@ -466,7 +498,10 @@ async fn a_run_going_in_another_process_is_409() {
     let app = admin_app(|_| {}).await;
     let (session, csrf) = login(&app).await;
     // `raincast train` in another process holds the run (its pid is alive: ours).
-    let other = app.store.start_run("train", "cli").unwrap();
+    let other = app
+        .store
+        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .unwrap();
     let resp = app
         .post("/admin/jobs/train")
         .header(COOKIE, &session)
@@ -496,5 +531,140 @@ async fn a_run_going_in_another_process_is_409() {
         .parse()
         .unwrap();
     assert_eq!(wait_run(&app, &session, id).await["status"], "succeeded");
+    app.stop().await;
+}
+
+/// Every response carries the security headers; admin pages are not cached;
+/// no page has inline script, inline style or an event-handler attribute
+/// (the CSP forbids them, so they would silently stop working).
+#[tokio::test(flavor = "multi_thread")]
+async fn security_headers_everywhere_and_no_inline_code() {
+    let app = admin_app(|_| {}).await;
+    let (session, _) = login(&app).await;
+    let public = [
+        "/",
+        "/forecast/Sydney",
+        "/forecast/Atlantis",
+        "/api/docs",
+        "/api/v1/locations",
+        "/api/v1/forecast/Sydney",
+        "/api/v1/nothing",
+        "/healthz",
+        "/metrics",
+        "/static/app.css",
+        "/static/app.js",
+        "/no-such-page",
+        "/admin/login",
+    ];
+    let admin: Vec<&str> = GET_ROUTES.to_vec();
+    let inline = regex_free_inline_check;
+    for (path, logged_in) in public
+        .iter()
+        .map(|p| (*p, false))
+        .chain(admin.iter().map(|p| (*p, true)))
+    {
+        let mut req = app.get(path);
+        if logged_in {
+            req = req.header(COOKIE, &session);
+        }
+        let resp = req.send().await.unwrap();
+        let h = resp.headers().clone();
+        let csp = h
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no CSP"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(h.contains_key("referrer-policy"), "{path}");
+        if path.starts_with("/admin") {
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+        }
+        let html = h
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        if html {
+            inline(path, &resp.text().await.unwrap());
+        }
+    }
+    app.stop().await;
+}
+
+/// Inline `<script>` (without `src`), `<style>`, `style="…"` and `on…=`
+/// attributes in an HTML page.
+fn regex_free_inline_check(path: &str, html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for (i, _) in lower.match_indices("<script") {
+        let tag = &lower[i..lower[i..].find('>').map_or(lower.len(), |e| i + e)];
+        assert!(tag.contains(" src="), "{path}: inline script {tag}");
+    }
+    assert!(!lower.contains("<style"), "{path}: inline <style>");
+    if let Some(i) = lower.find(" style=") {
+        panic!(
+            "{path}: inline style at {i}: {}",
+            &html[i..(i + 60).min(html.len())]
+        );
+    }
+    for (i, _) in lower.match_indices(" on") {
+        let rest = &lower[i + 3..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        assert!(
+            name.is_empty() || !rest[name.len()..].starts_with('='),
+            "{path}: event handler attribute on{name}= at {i}"
+        );
+    }
+    assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
+}
+
+/// One guess, as `login_with` does, with an `X-Forwarded-For` header.
+async fn login_forwarded(app: &TestApp, password: &str, xff: &str) -> reqwest::Response {
+    let form = app.get("/admin/login").send().await.unwrap();
+    let nonce = cookie(&set_cookies(&form), "raincast_login").unwrap();
+    app.post("/admin/login")
+        .header(COOKIE, format!("raincast_login={nonce}"))
+        .header("x-forwarded-for", xff)
+        .form(&[("csrf", nonce.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Failed logins are throttled per client address. `X-Forwarded-For` names
+/// the client only when the peer is a configured trusted proxy: otherwise a
+/// guesser could dodge the throttle by inventing a new address each time.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_throttle_follows_forwarded_for_only_from_a_trusted_proxy() {
+    // No trusted proxy: the header is ignored, the socket address counts.
+    let app = admin_app(|_| {}).await;
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), 401);
+    let r = login_forwarded(&app, PASSWORD, "203.0.113.2").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "spoofed header dodged the throttle"
+    );
+    app.stop().await;
+
+    // Behind a trusted proxy on 127.0.0.1: each forwarded client has its own
+    // throttle, so one client's failures do not hold up another.
+    let app = admin_app(|c| c.server.trusted_proxies = "127.0.0.1".into()).await;
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), 401);
+    let r = login_forwarded(&app, "wrong", "203.0.113.1").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = login_forwarded(&app, PASSWORD, "203.0.113.2").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "another client logs in at once"
+    );
     app.stop().await;
 }

@@ -8,7 +8,10 @@ mod support;
 mod app;
 
 mod endpoints;
+mod fuzz;
 mod models;
+mod schemathesis;
+mod slow_clients;
 mod validation;
 
 use serde_json::Value;

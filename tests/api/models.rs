@@ -295,3 +295,78 @@ async fn corrupt_champion_is_refused() {
     .unwrap();
     app.stop().await;
 }
+
+/// Make version `v`'s blob unreadable behind the registry's back.
+fn corrupt(db: &std::path::Path, v: i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let n = c
+        .execute(
+            "UPDATE model_versions SET blob = substr(blob, 1, length(blob) / 2) WHERE version = ?1",
+            [v],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// A corrupt champion at start-up used to leave nothing serving (while the
+/// log said the previous model kept serving). Now the newest loadable
+/// version that was ever deployed serves, and that fallback is recorded as
+/// a deployment by `system` with its reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_champion_at_start_falls_back_to_the_newest_loadable_deployed_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = app::new_db(dir.path(), true);
+    {
+        let store = app::open(&db);
+        // v1 was deployed, then v2; v2's blob is then damaged.
+        store.deploy(2, "better", "tests").unwrap();
+        corrupt(&db, 2);
+    }
+    let app = app::spawn_app_on(dir, db, |_| {}).await;
+    let (s, r) = json(app.get("/readyz").send().await.unwrap()).await;
+    assert_eq!((s, r["model_version"].as_i64()), (200, Some(1)), "{r}");
+    let (s, f) = json(app.get("/api/v1/forecast/Canberra").send().await.unwrap()).await;
+    assert_eq!((s, f["model_version"].as_i64()), (200, Some(1)), "{f}");
+    let d = &app.store.deployments().unwrap()[0];
+    assert_eq!((d.version, d.actor.as_str()), (1, "system"), "{d:?}");
+    assert!(
+        d.reason.contains("version 2") && d.reason.contains("does not load"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(app.store.champion_version().unwrap(), Some(1));
+    let (s, m) = json(app.get("/api/v1/models").send().await.unwrap()).await;
+    assert_eq!((s, m["champion"].as_i64()), (200, Some(1)), "{m}");
+    app.stop().await;
+}
+
+/// With no deployed model loadable, nothing serves, nothing is recorded,
+/// and readiness says which version was refused and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_loadable_deployed_model_nothing_serves_and_readyz_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = app::new_db(dir.path(), true);
+    {
+        let store = app::open(&db);
+        store.deploy(2, "better", "tests").unwrap();
+        corrupt(&db, 1);
+        corrupt(&db, 2);
+    }
+    let app = app::spawn_app_on(dir, db, |_| {}).await;
+    let (s, v) = json(app.get("/readyz").send().await.unwrap()).await;
+    assert_error(s, &v, 503, None);
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("version 2") && msg.contains("refused"),
+        "{msg}"
+    );
+    let deployments = app.store.deployments().unwrap();
+    assert_eq!(
+        deployments.len(),
+        2,
+        "no fallback recorded: {deployments:?}"
+    );
+    assert_eq!(app.store.champion_version().unwrap(), Some(2));
+    app.stop().await;
+}

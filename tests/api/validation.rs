@@ -136,7 +136,7 @@ async fn path_and_query_rules() {
         ("/api/v1/forecast/Sydney?date=yesterday", 422, Some("date")),
         ("/api/v1/forecast/Sydney?when=2017-06-01", 422, Some("when")),
         // A day with no observation, and a station with none at all.
-        ("/api/v1/forecast/Sydney?date=2001-01-01", 404, Some("date")),
+        ("/api/v1/forecast/Sydney?date=2007-06-01", 404, Some("date")),
         ("/api/v1/forecast/Darwin", 404, Some("location")),
         ("/api/v1/models/999", 404, None),
         ("/api/v1/models/latest", 422, Some("version")),
@@ -155,5 +155,83 @@ async fn path_and_query_rules() {
     // Location names are matched without regard to case, and answered canonically.
     let (s, v) = json(app.get("/api/v1/forecast/sYDNEY").send().await.unwrap()).await;
     assert_eq!((s, v["location"].as_str()), (200, Some("Sydney")), "{v}");
+    app.stop().await;
+}
+
+/// Dates the date arithmetic cannot take (they panicked: "NaiveDate ± Days
+/// out of range", a 500) and implausible years are a 422 naming the field;
+/// the first and last plausible days are accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn extreme_and_implausible_dates_are_422() {
+    let app = spawn_app().await;
+    // The test clock's today is 2017-06-26.
+    let refused = [
+        "-262143-01-01",
+        "+262142-12-31",
+        "262142-12-31",
+        "0000-01-01",
+        "9999-12-31",
+        "2006-12-31",
+        "2017-06-29",
+        "2017-6-1",
+        " 2017-06-01",
+        "2017-06-01T00:00:00",
+        "１２３４-01-01",
+    ];
+    for d in refused {
+        let body = json!({"Location": "Sydney", "Date": d});
+        let (s, v) = post_raw(&app, &body.to_string()).await;
+        assert_error(s, &v, 422, Some("Date"));
+        let batch = json!([sydney(json!({})), {"Location": "Sydney", "Date": d}]);
+        let (s, v) = post_raw(&app, &batch.to_string()).await;
+        assert_error(s, &v, 422, Some("[1].Date"));
+        let q: String = d.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (s, v) = json(
+            app.get(&format!("/api/v1/forecast/Sydney?date={q}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_error(s, &v, 422, Some("date"));
+    }
+    for d in ["2007-01-01", "2017-06-28"] {
+        let (s, v) = post_raw(&app, &json!({"Location": "Sydney", "Date": d}).to_string()).await;
+        assert_eq!(s, 200, "{d}: {v}");
+    }
+    // In range but with no stored observation: 404, not 422.
+    let (s, v) = json(
+        app.get("/api/v1/forecast/Sydney?date=2017-06-28")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(s, &v, 404, Some("date"));
+    app.stop().await;
+}
+
+/// A path segment that is not UTF-8 gets our JSON error shape under /api
+/// (it was axum's plain-text rejection), and so do a wrong method and a
+/// wrong content type.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_before_a_handler_have_the_json_shape_under_api() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/forecast/%FF",
+        "/api/v1/forecast/Syd%C3ney",
+        "/api/v1/models/%FE%FF",
+        "/api/v1/forecast/Sydney?date=%FF",
+    ] {
+        let (s, v) = json(app.get(path).send().await.unwrap()).await;
+        assert!((400..500).contains(&s), "{path}: {s} {v}");
+        assert!(
+            v["error"].is_string() && v["message"].is_string(),
+            "{path}: {v}"
+        );
+        assert!(v.as_object().unwrap().contains_key("field"), "{path}: {v}");
+    }
+    let (s, v) = json(app.post("/api/v1/locations").send().await.unwrap()).await;
+    assert_error(s, &v, 405, None);
     app.stop().await;
 }

@@ -77,6 +77,8 @@ await test("admin: wrong password refused, login, train, new version listed", as
   assert.match(page.url(), /\/admin\/login$/, "redirected to the login");
   await login(page, "not-the-password");
   assert.ok(await page.locator("#login-error").isVisible(), "wrong password is refused");
+  // After a failure, this address waits half a second before the next try.
+  await page.waitForTimeout(700);
   await login(page, password);
   assert.match(page.url(), /\/admin$/);
   await page.goto(`${base}/admin/models`);

@@ -7,6 +7,9 @@ mod server;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod chaos;
+mod lease;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -288,6 +291,7 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
         .env("RAINCAST_BOM__BASE_URL", &server.base_url)
         .env("RAINCAST_BOM__DELAY_MS", "0")
         .env("RAINCAST_BOM__TIMEOUT_SECS", "60")
+        .env("RAINCAST_SCHEDULE__JOB_LEASE_SECS", "3")
         .env("RAINCAST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -305,16 +309,32 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
     child.kill().unwrap(); // SIGKILL: no chance to record anything
     child.wait().unwrap();
     assert_eq!(store.runs(None, 1).unwrap()[0].status, RunStatus::Running);
+    let expires = store
+        .job_lease()
+        .unwrap()
+        .expect("the run holds the lease")
+        .expires_ms;
 
-    // The next start of the server closes it.
-    let cfg = config(&server.base_url, &db);
-    let clock: Arc<dyn Clock> = Arc::new(FakeClock::new(at(2024, 8, 2, 9)));
-    rt.block_on(async {
-        let state = raincast::web::AppState::new(cfg, store.clone(), clock).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = raincast::web::start(listener, state, false).await.unwrap();
-        running.stop().await.unwrap();
-    });
+    // A start while its lease is live leaves it alone (it could be going in
+    // another process); the first start after the lease lapsed closes it.
+    let start_once = || {
+        let cfg = config(&server.base_url, &db);
+        let clock: Arc<dyn Clock> = Arc::new(FakeClock::new(at(2024, 8, 2, 9)));
+        rt.block_on(async {
+            let state = raincast::web::AppState::new(cfg, store.clone(), clock).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let running = raincast::web::start(listener, state, false).await.unwrap();
+            running.stop().await.unwrap();
+        });
+    };
+    start_once();
+    assert_eq!(store.runs(None, 1).unwrap()[0].status, RunStatus::Running);
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    while now_ms() <= expires {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start_once();
+    assert_eq!(store.job_lease().unwrap(), None);
     let run = &store.runs(None, 1).unwrap()[0];
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("interrupted"));

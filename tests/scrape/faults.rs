@@ -256,3 +256,33 @@ async fn cancel_before_start_fetches_nothing() {
     assert_eq!(store.count_observations().unwrap(), 0);
     assert_eq!(server.hits(SYDNEY, MONTH), 0);
 }
+
+/// The scraper follows redirects only within the configured BOM host: a
+/// redirect elsewhere (here the same machine under another name, as an
+/// open redirect or a hijacked DNS answer would send it) fails the file
+/// without fetching it, and Sydney's rows stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_off_the_bom_host_is_not_followed() {
+    let case = seeded(|c| c).await;
+    let port = case.server.base_url.rsplit(':').next().unwrap().to_string();
+    let elsewhere = format!("http://localhost:{port}/climate/dwo/202409/text/{SYDNEY}.202409.csv");
+    let (_, sydney) = case.with_fault(Fault::Redirect(elsewhere)).await;
+    let Outcome::Failed { error, .. } = sydney else {
+        panic!("{sydney:?}")
+    };
+    assert!(error.contains("redirect"), "{error}");
+    assert_eq!(case.server.hits(SYDNEY, MONTH), 1 + 1, "not followed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_within_the_bom_host_is_followed() {
+    let case = seeded(|c| c).await;
+    let same = format!("{{base}}/climate/dwo/202409/text/{SYDNEY}.202409.csv");
+    let (_, sydney) = case.with_fault(Fault::Redirect(same)).await;
+    assert!(matches!(sydney, Outcome::Ok { rows: 30, .. }), "{sydney:?}");
+    assert_eq!(
+        case.server.hits(SYDNEY, MONTH),
+        1 + 2,
+        "redirect, then the file"
+    );
+}

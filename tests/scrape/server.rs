@@ -61,12 +61,16 @@ pub enum Fault {
     Html,
     /// 200 with this body instead of the file.
     Body(Vec<u8>),
+    /// 302 to this URL (`{base}` is replaced by the server's own base URL),
+    /// once; then the file is served.
+    Redirect(String),
 }
 
 #[derive(Default)]
 pub struct ServerState {
     faults: Mutex<HashMap<String, Fault>>,
     hits: Mutex<HashMap<String, u32>>,
+    base_url: Mutex<String>,
 }
 
 pub struct BomServer {
@@ -84,6 +88,7 @@ impl BomServer {
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        *state.base_url.lock().unwrap() = format!("http://{addr}");
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -142,6 +147,7 @@ async fn serve(
                 *n -= 1;
                 return (StatusCode::INTERNAL_SERVER_ERROR, "try again").into_response();
             }
+            Some(Fault::Redirect(_)) => faults.remove(stem),
             other => other.cloned(),
         }
     };
@@ -159,6 +165,14 @@ async fn serve(
                 .into_response();
         }
         Some(Fault::Body(b)) => return (StatusCode::OK, b).into_response(),
+        Some(Fault::Redirect(to)) => {
+            let base = state.base_url.lock().unwrap().clone();
+            return (
+                StatusCode::FOUND,
+                [("location", to.replace("{base}", &base))],
+            )
+                .into_response();
+        }
         Some(Fault::ServerErrorThenOk(_)) | None => {}
     }
     match files().get(stem) {

@@ -213,6 +213,16 @@ pub async fn spawn_app_with(trained: bool, tweak: impl FnOnce(&mut Config)) -> T
     } else {
         new_db(dir.path(), false)
     };
+    spawn_app_on(dir, db, tweak).await
+}
+
+/// Start raincast over the database `db` (in `dir`) as it is.
+pub async fn spawn_app_on(
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    init_log();
     let mut cfg = test_config(&db);
     tweak(&mut cfg);
     let store = open(&db);

@@ -1,0 +1,231 @@
+//! The accept loop: HTTP/1.1 with a header-read timeout (which also closes
+//! idle keep-alive connections) and a cap on open connections at which the
+//! oldest connection that never sent a request makes way, so that slow or
+//! idle clients cannot hold the server's sockets. `axum::serve` has
+//! neither. Each request carries its peer address (`ConnectInfo`) for the
+//! login throttle.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::AbortHandle;
+use tower::ServiceExt;
+
+/// What a connection may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time to send a request's headers, and the longest keep-alive idle.
+    pub header_timeout: Duration,
+    /// Open connections at most. At the cap the oldest connection that has
+    /// not sent a request is closed for a new one; when all are serving,
+    /// new ones wait in the backlog.
+    pub max_connections: usize,
+}
+
+/// File descriptors the process needs beside its client connections: the
+/// database and its journal, listeners, BOM connections, logs.
+pub const FD_RESERVE: u64 = 64;
+
+/// Make sure the process may open `max_connections` sockets plus
+/// [`FD_RESERVE`]: raise the soft `RLIMIT_NOFILE` toward the hard one when
+/// needed, and warn when even that is too low (new visitors would then be
+/// refused by `accept` instead of waiting in the backlog).
+pub fn fit_fd_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let need = max_connections as u64 + FD_RESERVE;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit write to or read from the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return;
+        }
+        if lim.rlim_cur < need {
+            let raised = libc::rlimit {
+                rlim_cur: need.min(lim.rlim_max),
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim = raised;
+            }
+        }
+        if lim.rlim_cur < need {
+            tracing::warn!(
+                limit = lim.rlim_cur,
+                need,
+                "the open-file limit is below server.max_connections + {FD_RESERVE}; raise LimitNOFILE (systemd) or ulimit -n, or lower server.max_connections"
+            );
+        }
+    }
+}
+
+/// Connections that have not sent a request yet, oldest first: at the cap,
+/// the oldest of them makes way for a new client. A slowloris attacker
+/// holds sockets exactly this way, so an attack larger than the cap evicts
+/// itself instead of making every visitor wait in the backlog for the
+/// header timeout. Connections that have sent a request are never evicted.
+#[derive(Default)]
+struct Silent {
+    next: AtomicU64,
+    conns: Mutex<BTreeMap<u64, (AbortHandle, Arc<AtomicBool>)>>,
+}
+
+impl Silent {
+    fn add(&self, handle: AbortHandle, asked: Arc<AtomicBool>, max: usize) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut c) = self.conns.lock() {
+            if c.len() > 2 * max {
+                c.retain(|_, (h, a)| !h.is_finished() && !a.load(Ordering::Acquire));
+            }
+            c.insert(id, (handle, asked));
+        }
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.remove(&id);
+        }
+    }
+
+    /// Close the oldest connection that never sent a request; `false` when
+    /// there is none.
+    fn evict_oldest(&self) -> bool {
+        let Ok(mut c) = self.conns.lock() else {
+            return false;
+        };
+        while let Some((_, (handle, asked))) = c.pop_first() {
+            if handle.is_finished() || asked.load(Ordering::Acquire) {
+                continue;
+            }
+            handle.abort();
+            return true;
+        }
+        false
+    }
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, then let open
+/// connections finish their requests and return.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let silent = Arc::new(Silent::default());
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (close_tx, close_rx) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut full_logged = false;
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // A slot per open connection. At the cap, the oldest connection
+        // that never sent a request makes way; when every one is serving,
+        // this client waits for one to end (and the next ones wait in the
+        // kernel's backlog, costing no file descriptor).
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(s) => s,
+            Err(_) => {
+                if !full_logged {
+                    tracing::warn!(
+                        max = limits.max_connections,
+                        "connection limit reached; closing the oldest silent connections"
+                    );
+                    full_logged = true;
+                }
+                silent.evict_oldest();
+                tokio::select! {
+                    s = slots.clone().acquire_owned() => match s {
+                        Ok(s) => s,
+                        Err(_) => break,
+                    },
+                    _ = &mut shutdown => break,
+                }
+            }
+        };
+        if slots.available_permits() > limits.max_connections / 4 {
+            full_logged = false;
+        }
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stop_rx = stop_rx.clone();
+        let close_rx = close_rx.clone();
+        let asked = Arc::new(AtomicBool::new(false));
+        let (id_tx, id_rx) = tokio::sync::oneshot::channel::<u64>();
+        let task = {
+            let asked = asked.clone();
+            let silent = silent.clone();
+            tokio::spawn(async move {
+                // Leave the silent list however the connection ends.
+                struct Leave(Arc<Silent>, Option<u64>);
+                impl Drop for Leave {
+                    fn drop(&mut self) {
+                        if let Some(id) = self.1 {
+                            self.0.remove(id);
+                        }
+                    }
+                }
+                let _leave = Leave(silent, id_rx.await.ok());
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    asked.store(true, Ordering::Release);
+                    let mut req = req.map(Body::new);
+                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    app.clone().oneshot(req)
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .keep_alive(true);
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%peer, "connection: {e}");
+                        }
+                    }
+                    _ = stop_rx.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+                drop(slot);
+                drop(close_rx);
+            })
+        };
+        let id = silent.add(task.abort_handle(), asked, limits.max_connections);
+        let _ = id_tx.send(id);
+    }
+    drop(listener);
+    let _ = stop_tx.send(());
+    drop(close_rx);
+    close_tx.closed().await;
+}
