@@ -446,6 +446,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/models", get(models_page))
         .route("/admin/models/{version}", get(model_page))
         .route("/admin/models/{version}/promote", post(promote))
+        .route("/admin/models/{version}/evaluate", get(evaluate_page))
         .route("/admin/rollback", post(rollback))
         .route("/admin/compare", get(compare))
         .route("/admin/data", get(data_page))
@@ -1153,6 +1154,72 @@ async fn model_page(State(s): State<AppState>, admin: Admin, Path(v): Path<Strin
         csrf: admin.csrf,
         m: d,
         roc,
+        reliability,
+    }))
+}
+
+/// The evaluate form's fields.
+#[derive(serde::Deserialize)]
+struct EvaluateQuery {
+    from: String,
+    to: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/evaluate.html")]
+struct EvaluatePage {
+    version: i64,
+    e: crate::evaluate::Evaluation,
+    reliability: String,
+}
+
+/// Score model `version` on a chosen window of stored observations (the
+/// form on the model page); read-only.
+async fn evaluate_page(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(v): Path<String>,
+    Query(q): Query<EvaluateQuery>,
+) -> Page {
+    let v = parse_version(&v)?;
+    let bad = |m: String| error_page(StatusCode::UNPROCESSABLE_ENTITY, "Cannot evaluate", &m);
+    let day = |field: &str, text: &str| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| bad(format!("{field}: `{text}` is not a YYYY-MM-DD date")))
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    let store = s.store.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        crate::evaluate::evaluate(&store, crate::evaluate::Subject::Model(v), from, to)
+    })
+    .await
+    .map_err(|e| super::error::ApiError::from(e).into_response())?;
+    let e = match result {
+        Ok(e) => e,
+        Err(crate::evaluate::EvaluateError::Input(m)) => return Err(bad(m)),
+        Err(crate::evaluate::EvaluateError::Registry(
+            crate::train::registry::RegistryError::Store(crate::store::StoreError::NotFound(w)),
+        )) => {
+            return Err(error_page(
+                StatusCode::NOT_FOUND,
+                "No such model",
+                &format!("{w} not found"),
+            ));
+        }
+        Err(other) => return Err(bad(other.to_string())),
+    };
+    let points: Vec<charts::ReliabilityPoint> = e
+        .reliability
+        .iter()
+        .filter_map(|b| Some((b.mean_forecast?, b.observed?, b.n)))
+        .collect();
+    let reliability = charts::reliability(
+        &format!("Reliability of v{v}, {from} to {to}"),
+        &points,
+    );
+    Ok(render(&EvaluatePage {
+        version: v,
+        e,
         reliability,
     }))
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# How long a year of operation takes to replay: `raincast replay` runs the real
+# scheduler and job runner on a fast clock against the bundled real BOM files
+# (2024-09-01 to 2025-09-05: 370 daily scrapes and forecasts, 53 weekly
+# trainings), release build, default settings (forest and boosting, the
+# bundled history). Baseline in the same run: the bare import of the bundled
+# history, the floor of what any start-up costs on this machine.
+# Target: under a minute on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+bin=$PWD/target/release/raincast
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+cd "$dir" # no ./config.toml: built-in defaults
+export RAINCAST_LOG=warn
+t() { local s=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $s" | bc; }
+printf 'baseline: import --bundled       %6.1f s\n' "$(t "$bin" --db "$dir/base.db" import --bundled >/dev/null)"
+s=$(date +%s.%N)
+"$bin" replay --from "${FROM:-2024-09-01}" --to "${TO:-2025-09-05}" --json ${ARGS:-} > "$dir/summary.json"
+e=$(date +%s.%N)
+printf 'replay %s..%s  %6.1f s\n' "${FROM:-2024-09-01}" "${TO:-2025-09-05}" "$(echo "$e - $s" | bc)"
+cat "$dir/summary.json"
