@@ -1168,6 +1168,7 @@ struct EvaluateQuery {
 #[derive(Template)]
 #[template(path = "admin/evaluate.html")]
 struct EvaluatePage {
+    csrf: String,
     version: i64,
     e: crate::evaluate::Evaluation,
     reliability: String,
@@ -1177,7 +1178,7 @@ struct EvaluatePage {
 /// form on the model page); read-only.
 async fn evaluate_page(
     State(s): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(v): Path<String>,
     Query(q): Query<EvaluateQuery>,
 ) -> Page {
@@ -1213,11 +1214,9 @@ async fn evaluate_page(
         .iter()
         .filter_map(|b| Some((b.mean_forecast?, b.observed?, b.n)))
         .collect();
-    let reliability = charts::reliability(
-        &format!("Reliability of v{v}, {from} to {to}"),
-        &points,
-    );
+    let reliability = charts::reliability(&format!("Reliability of v{v}, {from} to {to}"), &points);
     Ok(render(&EvaluatePage {
+        csrf: admin.csrf,
         version: v,
         e,
         reliability,
