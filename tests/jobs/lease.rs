@@ -17,6 +17,8 @@ fn busy_env(lease_secs: &str) -> Vec<(&'static str, String)> {
         ("RAINCAST_SCHEDULE__SCRAPE", "* * * * * *".into()),
         ("RAINCAST_SCHEDULE__TRAIN", "* * * * * *".into()),
         ("RAINCAST_SCHEDULE__CATCH_UP", "false".into()),
+        // An empty database stays empty: no bundled history to load first.
+        ("RAINCAST_DATABASE__BUNDLED_HISTORY", "false".into()),
         ("RAINCAST_SCHEDULE__SCRAPE_RETRIES", "0".into()),
         ("RAINCAST_SCHEDULE__JOB_LEASE_SECS", lease_secs.into()),
         ("RAINCAST_BOM__BASE_URL", "http://127.0.0.1:9".into()),

@@ -403,9 +403,12 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
             .prune_model_blobs(keep_deployed, keep_challengers)
             .unwrap();
     }
-    // The last three weeks train real (tiny) models: two promoted, one kept out.
+    // The last three weeks train real (tiny) models: two deployed (whatever
+    // their F1, so the test does not hang on which one wins), one kept out.
     let a = app::train(&store, 1, false);
+    registry::promote(&store, a.version, "week 50", "tester").unwrap();
     let b = app::train(&store, 2, false);
+    registry::promote(&store, b.version, "week 51", "tester").unwrap();
     let c = app::train(&store, 3, true);
     let pruned = store
         .prune_model_blobs(keep_deployed, keep_challengers)

@@ -361,12 +361,15 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
                     p0 + value * p0 * (1.0 - p0) > 0.5
                 })
                 .collect();
-            let acc = |p: &Array1<bool>| {
-                p.iter().zip(&test_y).filter(|(a, b)| a == b).count() as f64 / test_y.len() as f64
-            };
-            let (a, b) = (acc(&ours_pred), acc(&theirs.predict(&test_x)));
+            // Right answers out of 2,000; within one point = 20 answers
+            // (counted, so that 0.988 - 0.978 is not 0.01000…1 in floats).
+            let right =
+                |p: &Array1<bool>| p.iter().zip(&test_y).filter(|(a, b)| a == b).count() as i64;
+            let (ra, rb) = (right(&ours_pred), right(&theirs.predict(&test_x)));
+            let n = test_y.len() as i64;
+            let (a, b) = (ra as f64 / n as f64, rb as f64 / n as f64);
             assert!(
-                (a - b).abs() <= 0.01,
+                (ra - rb).abs() * 100 <= n,
                 "seed {seed}, depth {depth}: ours {a}, linfa {b}"
             );
             assert!(a > 0.85, "seed {seed}, depth {depth}: {a}");
