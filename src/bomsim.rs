@@ -79,6 +79,38 @@ pub fn as_of(file: &[u8], today: NaiveDate) -> Vec<u8> {
     out
 }
 
+/// The file with its last reported rainfall raised by 12.4 mm.
+fn revise_last_rainfall(file: &[u8]) -> Vec<u8> {
+    let lines: Vec<&[u8]> = file.split_inclusive(|&b| b == b'\n').collect();
+    let rain = |l: &[u8]| {
+        String::from_utf8_lossy(l)
+            .split(',')
+            .nth(4)
+            .and_then(|r| r.trim().parse::<f64>().ok())
+    };
+    let Some(last) = lines
+        .iter()
+        .rposition(|l| row_date(l).is_some() && rain(l).is_some())
+    else {
+        return file.to_vec();
+    };
+    let mut out = Vec::with_capacity(file.len() + 8);
+    for (i, line) in lines.iter().enumerate() {
+        if i != last {
+            out.extend_from_slice(line);
+            continue;
+        }
+        let text = String::from_utf8_lossy(line);
+        let mut fields: Vec<String> = text.split(',').map(String::from).collect();
+        if let Some(rain) = fields.get_mut(4) {
+            let v: f64 = rain.trim().parse().unwrap_or(0.0);
+            *rain = format!("{:.1}", v + 12.4);
+        }
+        out.extend_from_slice(fields.join(",").as_bytes());
+    }
+    out
+}
+
 /// What to do instead of serving a file normally, on a chosen day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -93,6 +125,10 @@ pub enum Fault {
     Truncated,
     /// An HTML maintenance page with status 200.
     HtmlOk,
+    /// The previous month's file as a preliminary version: its last day's
+    /// rainfall reads 12.4 mm more. BOM revises the previous month during
+    /// the first days of a new month; the next day serves the final file.
+    Revised,
 }
 
 impl std::str::FromStr for Fault {
@@ -104,9 +140,10 @@ impl std::str::FromStr for Fault {
             "500" | "server-error" => Fault::ServerError,
             "truncated" => Fault::Truncated,
             "html" => Fault::HtmlOk,
+            "revised" => Fault::Revised,
             other => {
                 return Err(format!(
-                    "unknown fault `{other}`: use refuse, forbidden, server-error, truncated or html"
+                    "unknown fault `{other}`: use refuse, forbidden, server-error, truncated, html or revised"
                 ));
             }
         })
@@ -254,10 +291,17 @@ async fn dwo(State(sim): State<BomSim>, Path((month, file)): Path<(String, Strin
         Some(Fault::Forbidden) => return html(StatusCode::FORBIDDEN, ACCESS_DENIED),
         Some(Fault::ServerError) => return html(StatusCode::INTERNAL_SERVER_ERROR, MAINTENANCE),
         Some(Fault::HtmlOk) => return html(StatusCode::OK, MAINTENANCE),
-        Some(Fault::Truncated) | None => {}
+        Some(Fault::Truncated | Fault::Revised) | None => {}
     }
     match sim.answer(&month, &file) {
         Ok(mut body) => {
+            if fault == Some(Fault::Revised) {
+                let today = sim.clock.bom_today();
+                let prev = today - chrono::Days::new(u64::from(today.day()));
+                if month == prev.format("%Y%m").to_string() {
+                    body = revise_last_rainfall(&body);
+                }
+            }
             if fault == Some(Fault::Truncated) {
                 let mut rows = 0;
                 let mut cut = body.len();
@@ -333,6 +377,25 @@ mod tests {
         let first = sim_on(2024, 10, 1);
         let oct = first.answer("202409", "IDCJDW2124.202409.csv").unwrap();
         assert_eq!(data_dates(&oct).count(), 30);
+    }
+
+    #[test]
+    fn a_revised_previous_month_differs_in_one_rainfall_only() {
+        let sim = sim_on(2024, 10, 1);
+        let file = sim.answer("202409", "IDCJDW2124.202409.csv").unwrap();
+        let revised = revise_last_rainfall(&file);
+        let rain = |f: &[u8]| {
+            crate::ingest::dwo::parse(f, "Sydney", 2024, 9)
+                .unwrap()
+                .observations
+                .iter()
+                .map(|o| o.get(crate::obs::Num::Rainfall))
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (rain(&file), rain(&revised));
+        assert_eq!(a.len(), 30);
+        assert_eq!(a[..29], b[..29]);
+        assert!((b[29].unwrap() - a[29].unwrap() - 12.4).abs() < 1e-9);
     }
 
     #[test]

@@ -112,7 +112,11 @@ impl Store {
         })
     }
 
-    /// Score every logged forecast whose day has now been observed. Returns how many.
+    /// Score every logged forecast whose day has now been observed, and
+    /// re-score one whose outcome BOM has since revised (the previous
+    /// month's file can change during the first days of a month; a rain
+    /// amount revised to "missing" withdraws the score). Returns how many
+    /// rows changed.
     pub fn score_predictions(&self) -> Result<usize> {
         self.write(|tx| {
             Ok(tx.execute(
@@ -120,10 +124,10 @@ impl Store {
                     outcome = (SELECT o.rain_today FROM observations o
                                WHERE o.location = predictions.location AND o.date = predictions.for_date),
                     scored_at = ?1
-                 WHERE outcome IS NULL AND EXISTS (
+                 WHERE EXISTS (
                     SELECT 1 FROM observations o
                     WHERE o.location = predictions.location AND o.date = predictions.for_date
-                      AND o.rain_today IS NOT NULL)",
+                      AND o.rain_today IS NOT predictions.outcome)",
                 [now_text()],
             )?)
         })

@@ -85,7 +85,7 @@ async fn login(app: &TestApp) -> (String, String) {
     (cookie, csrf)
 }
 
-const GET_ROUTES: [&str; 8] = [
+const GET_ROUTES: [&str; 9] = [
     "/admin",
     "/admin/runs",
     "/admin/runs/1",
@@ -94,6 +94,7 @@ const GET_ROUTES: [&str; 8] = [
     "/admin/models/1",
     "/admin/compare?a=1&b=2",
     "/admin/data",
+    "/admin/models/1/evaluate?from=2017-01-01&to=2017-06-25",
 ];
 const POST_ROUTES: [&str; 4] = [
     "/admin/jobs/train",
@@ -667,4 +668,60 @@ async fn the_throttle_follows_forwarded_for_only_from_a_trusted_proxy() {
         "another client logs in at once"
     );
     app.stop().await;
+}
+
+/// The model page's "evaluate on any window" form: the same scores as
+/// `raincast evaluate`, read-only; bad dates and unknown versions are 4xx.
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluate_a_model_on_a_chosen_window() {
+    let app = admin_app(|_| {}).await;
+    let (session, _) = login(&app).await;
+    let get = |path: &str| app.get(path).header(COOKIE, session.as_str()).send();
+    let page = get("/admin/models/1").await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"id="evaluate-form""#), "{page}");
+    let before = app.store.models().unwrap().len();
+    let resp = get("/admin/models/1/evaluate?from=2017-01-01&to=2017-06-25")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let store = app.store.clone();
+    let e = tokio::task::spawn_blocking(move || {
+        raincast::evaluate::evaluate(
+            &store,
+            raincast::evaluate::Subject::Model(1),
+            chrono::NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2017, 6, 25).unwrap(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(e.overall.n > 100, "{e:?}");
+    assert!(
+        html.contains(&format!(r#"<td id="brier">{:.4}</td>"#, e.overall.brier)),
+        "{html}"
+    );
+    assert_eq!(app.store.models().unwrap().len(), before, "nothing written");
+    for (path, status) in [
+        (
+            "/admin/models/1/evaluate?from=2017-13-01&to=2017-06-25",
+            422,
+        ),
+        (
+            "/admin/models/1/evaluate?from=2017-06-25&to=2017-01-01",
+            422,
+        ),
+        (
+            "/admin/models/1/evaluate?from=2030-01-01&to=2030-02-01",
+            422,
+        ),
+        (
+            "/admin/models/99/evaluate?from=2017-01-01&to=2017-06-25",
+            404,
+        ),
+        ("/admin/models/1/evaluate?from=2017-01-01", 400),
+    ] {
+        assert_eq!(get(path).await.unwrap().status(), status, "{path}");
+    }
 }
