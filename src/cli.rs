@@ -196,6 +196,10 @@ pub enum Command {
         /// Keep the replay's database at this path (must not exist).
         #[arg(long, value_name = "PATH")]
         keep: Option<PathBuf>,
+        /// Start from the bundled weatherAUS history too, as a new `serve`
+        /// does (each weekly training then learns from ten more years).
+        #[arg(long)]
+        with_history: bool,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -365,8 +369,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             speed,
             faults,
             keep,
+            with_history,
             json,
-        } => replay(config, &from, &to, speed, &faults, keep, json),
+        } => {
+            let mut config = config;
+            config.database.bundled_history = with_history;
+            replay(config, &from, &to, speed, &faults, keep, json)
+        }
         Command::Backup { path } => {
             let store = open_store(&config)?;
             store.backup_to(&path)?;

@@ -180,7 +180,7 @@ pub async fn drive(
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;
     }
-    let first_run = store.runs(None, 1)?.first().map_or(0, |r| r.id);
+    let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
 
     // Start-up, as `serve` does it.
     let plan = jobs.catch_up_plan().await;
@@ -260,7 +260,7 @@ fn summarize(
             / n
     });
     let runs: Vec<_> = store
-        .runs(None, u32::MAX)?
+        .run_heads(None, u32::MAX)?
         .into_iter()
         .filter(|r| r.id > first_run)
         .collect();

@@ -192,7 +192,7 @@ impl Serving {
                 forecast,
             });
         }
-        let source = SourceStatus::from_runs(&store.runs(Some("scrape"), 50)?);
+        let source = SourceStatus::from_runs(&store.run_heads(Some("scrape"), 50)?);
         let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
         self.board.store(Arc::new(Board {
             today: Some(today),

@@ -230,6 +230,19 @@ impl Store {
         })
     }
 
+    /// Newest runs first, optionally of one kind, without their logs,
+    /// summaries and progress (cheap: for status displays).
+    pub fn run_heads(&self, kind: Option<&str>, limit: u32) -> Result<Vec<JobRun>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kind, trigger, started_at, finished_at, status, error, '', NULL, NULL
+                 FROM job_runs WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(rusqlite::params![kind, limit], from_row)?;
+            rows.map(|r| finish(r?)).collect()
+        })
+    }
+
     /// When the newest successful run of `kind` finished.
     pub fn last_success(&self, kind: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
         self.with_conn(|c| {
