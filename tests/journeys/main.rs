@@ -274,29 +274,32 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
                 url.as_str()
             }
         };
-        let started = Instant::now();
         let app = support::serve(&db, &env(base));
-        let f = wait_forecast(&app.url, Duration::from_secs(30), |f| {
+        // The first model comes from the bundled history, before the scrape.
+        let f = wait_forecast(&app.url, Duration::from_secs(120), |f| {
             f["observation_date"] == "2017-06-25"
         })
         .await;
         assert_eq!(f["stale"], true, "{name}: {f}");
-        let runs = wait_idle(&db, 2, Duration::from_secs(30)).await;
+        let runs = wait_idle(&db, 2, Duration::from_secs(60)).await;
         let scrape = runs
             .iter()
             .find(|r| r.kind == "scrape")
             .expect("a scrape ran");
+        // BOM unreachable costs seconds, not the 49 minutes of 686
+        // station-months × 4 attempts it used to.
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        let took = at(scrape.finished_at.as_deref().unwrap()) - at(&scrape.started_at);
+        assert!(
+            took < chrono::Duration::seconds(30),
+            "{name}: the scrape took {took}"
+        );
         assert_eq!(scrape.status, RunStatus::Failed, "{name}");
         let error = scrape.error.clone().unwrap_or_default();
         assert!(error.starts_with("stopped early:"), "{name}: {error}");
         assert!(
             error.contains(cause) && error.contains(setting),
             "{name}: {error}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{name}: took {:?}",
-            started.elapsed()
         );
         // The run's record lands a moment before the pages refresh.
         let mut home = String::new();
