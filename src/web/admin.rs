@@ -1325,6 +1325,7 @@ async fn deploy(
 
 pub struct StationHealth {
     pub location: &'static str,
+    pub name: &'static str,
     pub rows: u64,
     pub latest: String,
     pub stale: bool,
@@ -1366,6 +1367,7 @@ async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
             let latest = stat.and_then(|x| x.latest);
             StationHealth {
                 location: st.location,
+                name: st.display_name,
                 rows: stat.map_or(0, |x| x.rows),
                 latest: latest.map_or("–".into(), |d| d.to_string()),
                 stale: latest.is_none_or(|d| (today - d).num_days() > stale_after),

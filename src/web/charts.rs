@@ -119,6 +119,8 @@ fn polygon(points: &[(f64, f64)]) -> String {
 /// One station on the map.
 pub struct MapPoint<'a> {
     pub location: &'a str,
+    /// The name shown in the tooltip, e.g. "Sydney Airport".
+    pub name: &'a str,
     pub lat: f64,
     pub lon: f64,
     /// `None` draws the dot grey: no current forecast.
@@ -140,13 +142,8 @@ pub fn map(points: &[MapPoint<'_>]) -> String {
     for p in points {
         let (x, y) = project(p.lon, p.lat);
         let label = match p.probability {
-            Some(v) => format!(
-                "{}: {:.0}% chance of rain {}",
-                p.location,
-                v * 100.0,
-                p.note
-            ),
-            None => format!("{}: {}", p.location, p.note),
+            Some(v) => format!("{}: {:.0}% chance of rain {}", p.name, v * 100.0, p.note),
+            None => format!("{}: {}", p.name, p.note),
         };
         let _ = write!(
             s,
@@ -418,12 +415,13 @@ mod tests {
                 && svg.contains("<title>Rain</title>")
         );
         let m = map(&[MapPoint {
-            location: "Sydney",
+            location: "SydneyAirport",
+            name: "Sydney Airport",
             lat: -33.86,
             lon: 151.2,
             probability: Some(0.4),
             note: "on Sat 6 Sep".into(),
         }]);
-        assert!(m.contains("/forecast/Sydney") && m.contains("40% chance"));
+        assert!(m.contains("/forecast/SydneyAirport") && m.contains("Sydney Airport: 40% chance"));
     }
 }

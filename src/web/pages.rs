@@ -72,6 +72,7 @@ pub fn au_time(rfc3339: &str) -> String {
 
 pub struct Row {
     pub location: &'static str,
+    pub name: &'static str,
     pub state: &'static str,
     /// The headline, shown only when the forecast rests on current data.
     pub percent: Option<i64>,
@@ -141,6 +142,7 @@ async fn index(State(s): State<AppState>) -> Response {
         let (lat, lon) = st.model_coords();
         points.push(MapPoint {
             location: st.location,
+            name: st.display_name,
             lat,
             lon,
             probability: p,
@@ -152,6 +154,7 @@ async fn index(State(s): State<AppState>) -> Response {
         });
         rows.push(Row {
             location: st.location,
+            name: st.display_name,
             state: st.state,
             percent: p.map(|p| (p * 100.0).round() as i64),
             rain: live.is_some_and(|f| f.rain),
@@ -203,6 +206,7 @@ pub struct PastForecast {
 #[template(path = "forecast.html")]
 struct ForecastPage {
     location: &'static str,
+    name: &'static str,
     station_name: &'static str,
     forecast: Option<std::sync::Arc<Forecast>>,
     percent: i64,
@@ -355,6 +359,7 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         .collect();
     render(&ForecastPage {
         location: st.location,
+        name: st.display_name,
         station_name: st.station_name,
         percent: forecast
             .as_ref()
