@@ -274,59 +274,60 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
     };
     let labels: Vec<String> = days
         .iter()
-        .map(|o| o.date.format("%d %b").to_string())
+        .map(|o| o.date.format("%-d %b").to_string())
         .collect();
     let col = |n: Num| days.iter().map(|o| o.get(n)).collect::<Vec<_>>();
     let charts = if days.is_empty() {
         Vec::new()
     } else {
         vec![
-            charts::line_chart(
-                "Rainfall (mm, bars) and minimum and maximum temperature (°C, lines), last 30 days",
+            charts::chart(
+                "Daily rainfall (mm, to 9 am), last 30 days",
                 "mm",
                 &labels,
-                &[
-                    Series {
-                        label: "rain mm",
-                        colour: "#3a7bd5",
-                        values: col(Num::Rainfall),
-                        bars: true,
-                    },
-                    Series {
-                        label: "min °C",
-                        colour: "#2aa198",
-                        values: col(Num::MinTemp),
-                        bars: false,
-                    },
-                    Series {
-                        label: "max °C",
-                        colour: "#d33682",
-                        values: col(Num::MaxTemp),
-                        bars: false,
-                    },
-                ],
+                &[Series {
+                    label: "rain (mm)",
+                    colour: "#3a7bd5",
+                    values: col(Num::Rainfall),
+                    bars: true,
+                }],
+                None,
             ),
-            charts::line_chart(
+            charts::chart(
+                "Daily minimum to maximum temperature (°C), last 30 days",
+                "°C",
+                &labels,
+                &[],
+                Some(&charts::Band {
+                    label: "daily min–max (°C)",
+                    colour: "#d9534f",
+                    lo: col(Num::MinTemp),
+                    hi: col(Num::MaxTemp),
+                }),
+            ),
+            charts::chart(
                 "Relative humidity at 3 pm (%), last 30 days",
                 "%",
                 &labels,
                 &[Series {
-                    label: "humidity 3pm %",
+                    label: "humidity at 3 pm (%)",
                     colour: "#6c71c4",
                     values: col(Num::Humidity3pm),
                     bars: false,
                 }],
+                None,
             ),
-            charts::line_chart(
+            charts::chart(
                 "Mean sea-level pressure at 3 pm (hPa), last 30 days",
                 "hPa",
                 &labels,
                 &[Series {
-                    label: "pressure 3pm hPa",
+                    label: "pressure at 3 pm (hPa)",
                     colour: "#b58900",
                     values: col(Num::Pressure3pm),
                     bars: false,
                 }],
+                None,
             ),
         ]
     };

@@ -138,6 +138,33 @@ await test("every page loads without console errors", async (page) => {
   assert.deepEqual(consoleErrors, []);
 });
 
+// Phone-first: no page scrolls sideways, at a 390 px phone or a 1280 px
+// desktop; a screenshot of every page at both widths is kept.
+const everyPage = [
+  ["home", "/"], ["forecast-sydney", "/forecast/Sydney"], ["forecast-badgeryscreek", "/forecast/BadgerysCreek"],
+  ["api-docs", "/api/docs"], ["admin-dashboard", "/admin"], ["admin-runs", "/admin/runs"],
+  ["admin-run", "/admin/runs/1"], ["admin-models", "/admin/models"], ["admin-model", "/admin/models/1"],
+  ["admin-compare", "/admin/compare?a=1&b=2"], ["admin-data", "/admin/data"],
+  ["admin-evaluate", "/admin/models/1/evaluate?from=2017-01-01&to=2017-06-24"],
+];
+for (const width of [390, 1280]) {
+  await test(`no page scrolls sideways at ${width} px`, async (page, context) => {
+    await page.setViewportSize({ width, height: 900 });
+    // The login page, logged out.
+    const pages = [["admin-login", "/admin/login"], ...everyPage];
+    const wide = [];
+    for (const [name, path] of pages) {
+      if (name === "admin-dashboard") await login(page, password);
+      const resp = await page.goto(`${base}${path}`);
+      assert.ok(resp.status() < 400, `${path} answered ${resp.status()}`);
+      const m = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+      if (m.scroll > m.inner) wide.push(`${path}: ${m.scroll}px wide in a ${m.inner}px window`);
+      await page.screenshot({ path: `${artifacts}/w${width}-${name}.png`, fullPage: true });
+    }
+    assert.deepEqual(wide, [], "pages scroll sideways");
+  });
+}
+
 await browser.close();
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
