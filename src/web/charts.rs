@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(tick_label(0.6, 0.1), "0.6");
         assert_eq!(tick_label(0.25, 0.25), "0.25");
         assert_eq!(tick_label(40.0, 20.0), "40");
-        assert_eq!(nice_ticks(5.0, 5.0, 4).len() >= 2, true);
+        assert!(nice_ticks(5.0, 5.0, 4).len() >= 2);
     }
 
     #[test]
