@@ -517,27 +517,27 @@ pub type ReliabilityPoint = (f64, f64, u64);
 /// bin, each dot sized by its count, over the diagonal of perfect calibration.
 pub fn reliability(title: &str, points: &[ReliabilityPoint]) -> String {
     let size = 260.0;
-    let p = |v: f64| 30.0 + v.clamp(0.0, 1.0) * (size - 40.0);
-    let q = |v: f64| size - 30.0 - v.clamp(0.0, 1.0) * (size - 40.0);
+    let p = |v: f64| 44.0 + v.clamp(0.0, 1.0) * (size - 54.0);
+    let q = |v: f64| size - 40.0 - v.clamp(0.0, 1.0) * (size - 50.0);
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<svg class="roc reliability" viewBox="0 0 {size} {size}" role="img" aria-label="{t}"><title>{t}</title><line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid"/><text x="{size2}" y="{e}" class="axis" text-anchor="middle">forecast probability</text><text x="10" y="{size2}" class="axis" transform="rotate(-90 10 {size2})" text-anchor="middle">observed frequency</text>"##,
+        r##"<svg class="roc reliability" viewBox="0 0 {size} {size}" role="img" aria-label="{t}"><title>{t}</title><line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid"/><text x="{size2}" y="{e}" class="axis" text-anchor="middle">forecast probability</text><text x="12" y="{size2}" class="axis" transform="rotate(-90 12 {size2})" text-anchor="middle">observed frequency</text>"##,
         t = esc(title),
         a = p(0.0),
         b = q(0.0),
         c = p(1.0),
         d = q(1.0),
-        e = size - 8.0,
+        e = size - 6.0,
         size2 = size / 2.0
     );
     for k in 0..=4 {
         let v = k as f64 / 4.0;
         let _ = write!(
             s,
-            r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{v}</text><text x="26" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{v}</text><text x="40" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
             p(v),
-            size - 18.0,
+            size - 24.0,
             q(v) + 3.0
         );
     }

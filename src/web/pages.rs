@@ -220,6 +220,131 @@ struct ForecastPage {
     hits: u64,
     misses: u64,
     brier: Option<String>,
+    trust: Option<Trust>,
+}
+
+/// Verified live forecasts a city needs before its own reliability chart
+/// replaces the model's test-window one.
+pub const MIN_LIVE_FOR_RELIABILITY: usize = 30;
+
+/// "How much to trust the number": a reliability chart and its table, from
+/// the city's verified live forecasts once there are enough, else from the
+/// serving model's test window (all stations).
+pub struct Trust {
+    pub svg: String,
+    /// Where the numbers come from, in words.
+    pub source: String,
+    pub live: bool,
+    /// (we said, days, on average we said, it rained)
+    pub rows: Vec<(String, u64, String, String)>,
+    /// "When we said about 30 %, it rained on 27 % of those days."
+    pub headline: Option<String>,
+}
+
+fn trust_view(
+    name: &str,
+    live: &[crate::store::PredictionRow],
+    model: Option<&crate::train::registry::LoadedModel>,
+) -> Option<Trust> {
+    let verified: Vec<(f64, bool)> = live
+        .iter()
+        .filter_map(|p| Some((p.probability, p.outcome?)))
+        .collect();
+    // (lo, hi, n, mean forecast, observed frequency)
+    let (bins, source, is_live): (Vec<(f64, f64, u64, f64, f64)>, String, bool) = if verified.len()
+        >= MIN_LIVE_FOR_RELIABILITY
+    {
+        let bins = (0..10)
+            .filter_map(|k| {
+                let (lo, hi) = (k as f64 / 10.0, (k + 1) as f64 / 10.0);
+                let inb: Vec<&(f64, bool)> = verified
+                    .iter()
+                    .filter(|(p, _)| *p >= lo && (*p < hi || (k == 9 && *p <= 1.0)))
+                    .collect();
+                let n = inb.len();
+                (n > 0).then(|| {
+                    (
+                        lo,
+                        hi,
+                        n as u64,
+                        inb.iter().map(|x| x.0).sum::<f64>() / n as f64,
+                        inb.iter().filter(|x| x.1).count() as f64 / n as f64,
+                    )
+                })
+            })
+            .collect();
+        (
+            bins,
+            format!(
+                "our {} verified forecasts for {name} over the last year",
+                verified.len()
+            ),
+            true,
+        )
+    } else {
+        let m = model?;
+        let bins = m.summary.metrics["calibration"]["reliability"]
+            .as_array()?
+            .iter()
+            .filter_map(|b| {
+                let n = b["n"].as_u64()?;
+                (n > 0).then_some((
+                    b["lo"].as_f64()?,
+                    b["hi"].as_f64()?,
+                    n,
+                    b["mean_forecast"].as_f64()?,
+                    b["observed"].as_f64()?,
+                ))
+            })
+            .collect();
+        (
+            bins,
+            format!(
+                "model version {}'s test window, all 49 cities ({name} has {} verified forecasts so far; its own chart appears at {MIN_LIVE_FOR_RELIABILITY})",
+                m.version,
+                verified.len()
+            ),
+            false,
+        )
+    };
+    if bins.is_empty() {
+        return None;
+    }
+    let pct = |x: f64| format!("{:.0}\u{a0}%", x * 100.0);
+    let headline = bins
+        .iter()
+        .find(|b| b.0 <= 0.3 && 0.3 < b.1)
+        .or_else(|| bins.iter().max_by_key(|b| b.2))
+        .map(|b| {
+            format!(
+                "When we said {:.0}–{}, it rained on {} of those {} days.",
+                b.0 * 100.0,
+                pct(b.1),
+                pct(b.4),
+                b.2
+            )
+        });
+    let points: Vec<charts::ReliabilityPoint> = bins.iter().map(|b| (b.3, b.4, b.2)).collect();
+    Some(Trust {
+        svg: charts::reliability(
+            &format!("When we said a chance of rain for {name}, how often it rained"),
+            &points,
+        ),
+        source,
+        live: is_live,
+        rows: bins
+            .iter()
+            .map(|b| {
+                (
+                    format!("{:.0}–{:.0}\u{a0}%", b.0 * 100.0, b.1 * 100.0),
+                    b.2,
+                    pct(b.3),
+                    pct(b.4),
+                )
+            })
+            .collect(),
+        headline,
+    })
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -262,16 +387,20 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
     let today = s.clock.today();
     let since = today - chrono::Days::new(30);
     let loc = st.location;
+    let year_ago = today - chrono::Days::new(365);
     let loaded = blocking(move || {
-        let past = store.predictions_for(loc, since, today + chrono::Days::new(1))?;
+        let year = store.predictions_for(loc, year_ago, today + chrono::Days::new(1))?;
         let record = store.track_record(Some(loc), since)?;
-        Ok((past, record))
+        Ok((year, record))
     })
     .await;
-    let (past, record) = match loaded {
+    let (year, record) = match loaded {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    let trust = trust_view(st.display_name, &year, s.serving.get().as_deref());
+    let past: Vec<&crate::store::PredictionRow> =
+        year.iter().filter(|p| p.for_date >= since).collect();
     let labels: Vec<String> = days
         .iter()
         .map(|o| o.date.format("%-d %b").to_string())
@@ -382,6 +511,7 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         hits: record.hits,
         misses: record.misses,
         brier: record.brier.map(|b| format!("{b:.3}")),
+        trust,
     })
 }
 
