@@ -241,6 +241,9 @@ pub struct Trust {
     pub headline: Option<String>,
 }
 
+/// (lo, hi, forecasts, mean forecast, observed frequency)
+type TrustBin = (f64, f64, u64, f64, f64);
+
 fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
@@ -250,8 +253,7 @@ fn trust_view(
         .iter()
         .filter_map(|p| Some((p.probability, p.outcome?)))
         .collect();
-    // (lo, hi, n, mean forecast, observed frequency)
-    let (bins, source, is_live): (Vec<(f64, f64, u64, f64, f64)>, String, bool) = if verified.len()
+    let (bins, source, is_live): (Vec<TrustBin>, String, bool) = if verified.len()
         >= MIN_LIVE_FOR_RELIABILITY
     {
         let bins = (0..10)
