@@ -946,13 +946,16 @@ async fn cancel_run(
         ));
     };
     let store = s.store.clone();
-    let run = load(move || Ok(store.run(id)?)).await.map_err(|_| {
-        error_page(
-            StatusCode::NOT_FOUND,
-            "No such run",
-            &format!("There is no run {id}."),
-        )
-    })?;
+    let run = blocking(move || Ok(store.run(id)?))
+        .await
+        .map_err(|e| match e {
+            super::error::ApiError::NotFound { .. } => error_page(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("There is no run {id}."),
+            ),
+            e => e.into_response(),
+        })?;
     if run.status != RunStatus::Running {
         return Err(error_page(
             StatusCode::CONFLICT,
