@@ -460,9 +460,9 @@ pub type RocCurve<'a> = (&'a str, &'a str, &'a [(f64, f64)]);
 pub fn roc(curves: &[RocCurve<'_>]) -> String {
     let size = 260.0;
     let entries: Vec<(&str, &str, bool)> = curves.iter().map(|c| (c.0, c.1, true)).collect();
-    let (legend_svg, legend_h) = legend(&entries, 34.0, size - 6.0);
+    let (legend_svg, legend_h) = legend(&entries, 48.0, size - 6.0);
     let top = legend_h + 6.0;
-    let (left, bottom) = (34.0, 34.0);
+    let (left, bottom) = (48.0, 34.0);
     let plot = size - left - 10.0;
     let h = top + plot + bottom;
     let p = |v: f64| left + v * plot;
@@ -470,7 +470,7 @@ pub fn roc(curves: &[RocCurve<'_>]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<svg class="roc" viewBox="0 0 {size} {h:.0}" role="img" aria-label="ROC curves"><title>ROC curves: true positive rate against false positive rate</title>{legend_svg}<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid diagonal"/><text x="{mid}" y="{e}" class="axis" text-anchor="middle">false positive rate</text><text x="10" y="{midy}" class="axis" transform="rotate(-90 10 {midy})" text-anchor="middle">true positive rate</text>"##,
+        r##"<svg class="roc" viewBox="0 0 {size} {h:.0}" role="img" aria-label="ROC curves"><title>ROC curves: true positive rate against false positive rate</title>{legend_svg}<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid diagonal"/><text x="{mid}" y="{e}" class="axis" text-anchor="middle">false positive rate</text><text x="12" y="{midy}" class="axis" transform="rotate(-90 12 {midy})" text-anchor="middle">true positive rate</text>"##,
         a = p(0.0),
         b = q(0.0),
         c = p(1.0),
