@@ -499,6 +499,15 @@ pub fn by_location(name: &str) -> Option<&'static Station> {
         .find(|s| s.location.eq_ignore_ascii_case(name))
 }
 
+/// The display name of a weatherAUS identifier ("SydneyAirport" →
+/// "Sydney Airport"); an unknown name comes back as it is.
+pub fn display_name(location: &str) -> &str {
+    STATIONS
+        .iter()
+        .find(|s| s.location == location)
+        .map_or(location, |s| s.display_name)
+}
+
 /// Look a station up by its DWO product code.
 pub fn by_dwo_code(code: &str) -> Option<&'static Station> {
     STATIONS.iter().find(|s| s.dwo_code == code)
@@ -549,6 +558,8 @@ mod tests {
         assert_eq!(name("SydneyAirport"), "Sydney Airport");
         assert_eq!(name("PearceRAAF"), "Pearce RAAF");
         assert_eq!(name("Sydney"), "Sydney");
+        assert_eq!(display_name("NorahHead"), "Norah Head");
+        assert_eq!(display_name("Atlantis"), "Atlantis");
         for s in STATIONS.iter() {
             // No identifier glued from words survives as a display name.
             let glued = s

@@ -1114,7 +1114,8 @@ fn station_skill_view(m: &ModelSummary) -> Vec<(String, u64, String, String)> {
             a.iter()
                 .map(|s| {
                     (
-                        s["location"].as_str().unwrap_or("?").to_string(),
+                        crate::stations::display_name(s["location"].as_str().unwrap_or("?"))
+                            .to_string(),
                         s["rows"].as_u64().unwrap_or(0),
                         s["brier"]
                             .as_f64()
@@ -1791,7 +1792,10 @@ fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, V
                     )
                 })
                 .collect();
-            (st.location.clone(), cells)
+            (
+                crate::stations::display_name(&st.location).to_string(),
+                cells,
+            )
         })
         .collect();
     (grid, silent)
