@@ -564,3 +564,47 @@ async fn asset(Path(file): Path<String>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PredictionRow;
+
+    fn row(day: u32, probability: f64, rained: Option<bool>) -> PredictionRow {
+        let d = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(day.into());
+        PredictionRow {
+            location: "SydneyAirport".into(),
+            for_date: d,
+            obs_date: Some(d),
+            version: 1,
+            probability,
+            threshold: Some(0.3),
+            outcome: rained,
+        }
+    }
+
+    #[test]
+    fn a_city_with_enough_verified_days_gets_its_own_reliability() {
+        // 40 verified days: 20 said 35 % (7 rained), 20 said 5 % (1 rained);
+        // unverified days do not count.
+        let mut rows: Vec<PredictionRow> = (0..20)
+            .map(|i| row(i, 0.35, Some(i < 7)))
+            .chain((20..40).map(|i| row(i, 0.05, Some(i == 20))))
+            .collect();
+        rows.push(row(41, 0.9, None));
+        let t = trust_view("Sydney Airport", &rows, None).expect("a chart");
+        assert!(t.live);
+        assert!(
+            t.source
+                .contains("40 verified forecasts for Sydney Airport")
+        );
+        assert_eq!(
+            t.headline.as_deref(),
+            Some("When we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days.")
+        );
+        assert_eq!(t.rows.len(), 2);
+        assert!(t.svg.starts_with("<svg") && t.svg.contains("Sydney Airport"));
+        // Too few verified days and no model: nothing to show yet.
+        assert!(trust_view("Sydney Airport", &rows[..10], None).is_none());
+    }
+}
