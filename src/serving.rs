@@ -332,6 +332,9 @@ impl Serving {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Forecast {
     pub location: String,
+    /// The place's name for people, e.g. `Sydney Airport` (`location` is
+    /// the identifier, e.g. `SydneyAirport`).
+    pub display_name: String,
     /// Date of the observation the forecast rests on.
     pub observation_date: NaiveDate,
     /// The day the forecast is for (BOM's rain day: the 24 h to 9 am on this date).
@@ -378,6 +381,7 @@ fn forecast_from(
     let age = (today - date).num_days();
     Some(Forecast {
         location: station.location.to_string(),
+        display_name: station.display_name.to_string(),
         observation_date: date,
         forecast_date: features::target_date(date),
         probability,
@@ -458,6 +462,9 @@ pub fn predict_posted(
     let probability = model.predict(&row);
     Ok(Forecast {
         location: location.to_string(),
+        display_name: crate::stations::by_location(location)
+            .map_or(location, |s| s.display_name)
+            .to_string(),
         observation_date: date,
         forecast_date: features::target_date(date),
         probability,

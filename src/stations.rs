@@ -8,8 +8,11 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Station {
-    /// weatherAUS location name, e.g. `Sydney`.
+    /// weatherAUS location name, e.g. `SydneyAirport`: the identifier in
+    /// URLs, the API and metrics labels.
     pub location: &'static str,
+    /// The name people use, e.g. `Sydney Airport`.
+    pub display_name: &'static str,
     /// BOM DWO product code, e.g. `IDCJDW2124`.
     pub dwo_code: &'static str,
     pub state: &'static str,
@@ -21,6 +24,7 @@ pub struct Station {
 
 const fn st(
     location: &'static str,
+    display_name: &'static str,
     dwo_code: &'static str,
     state: &'static str,
     station_name: &'static str,
@@ -33,6 +37,7 @@ const fn st(
     };
     Station {
         location,
+        display_name,
         dwo_code,
         state,
         station_name,
@@ -46,6 +51,7 @@ const fn st(
 pub static STATIONS: [Station; 49] = [
     st(
         "Albury",
+        "Albury",
         "IDCJDW2002",
         "NSW",
         "Albury Airport AWS",
@@ -54,6 +60,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "BadgerysCreek",
+        "Badgerys Creek",
         "IDCJDW2005",
         "NSW",
         "Badgerys Creek AWS",
@@ -61,6 +68,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-33.8969, 150.7281)),
     ),
     st(
+        "Cobar",
         "Cobar",
         "IDCJDW2029",
         "NSW",
@@ -70,6 +78,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "CoffsHarbour",
+        "Coffs Harbour",
         "IDCJDW2030",
         "NSW",
         "Coffs Harbour Airport",
@@ -77,6 +86,7 @@ pub static STATIONS: [Station; 49] = [
         None,
     ),
     st(
+        "Moree",
         "Moree",
         "IDCJDW2084",
         "NSW",
@@ -86,6 +96,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Newcastle",
+        "Newcastle",
         "IDCJDW2097",
         "NSW",
         "Newcastle Nobbys Signal Station AWS",
@@ -94,6 +105,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "NorahHead",
+        "Norah Head",
         "IDCJDW2099",
         "NSW",
         "Norah Head AWS",
@@ -102,6 +114,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "NorfolkIsland",
+        "Norfolk Island",
         "IDCJDW2100",
         "NSW",
         "Norfolk Island Aero",
@@ -109,6 +122,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-29.0389, 167.9408)),
     ),
     st(
+        "Penrith",
         "Penrith",
         "IDCJDW2111",
         "NSW",
@@ -118,6 +132,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Richmond",
+        "Richmond",
         "IDCJDW2119",
         "NSW",
         "Richmond RAAF",
@@ -125,6 +140,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-33.6004, 150.7761)),
     ),
     st(
+        "Sydney",
         "Sydney",
         "IDCJDW2124",
         "NSW",
@@ -134,6 +150,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "SydneyAirport",
+        "Sydney Airport",
         "IDCJDW2125",
         "NSW",
         "Sydney Airport AMO",
@@ -142,6 +159,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "WaggaWagga",
+        "Wagga Wagga",
         "IDCJDW2139",
         "NSW",
         "Wagga Wagga AMO",
@@ -149,6 +167,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-35.1583, 147.4573)),
     ),
     st(
+        "Williamtown",
         "Williamtown",
         "IDCJDW2145",
         "NSW",
@@ -158,6 +177,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Wollongong",
+        "Wollongong",
         "IDCJDW2014",
         "NSW",
         "Bellambi AWS",
@@ -165,6 +185,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-34.3691, 150.9291)),
     ),
     st(
+        "Canberra",
         "Canberra",
         "IDCJDW2801",
         "ACT",
@@ -174,6 +195,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Tuggeranong",
+        "Tuggeranong",
         "IDCJDW2802",
         "ACT",
         "Tuggeranong (Isabella Plains) AWS",
@@ -182,6 +204,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "MountGinini",
+        "Mount Ginini",
         "IDCJDW2804",
         "ACT",
         "Mount Ginini AWS",
@@ -189,6 +212,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-35.5293, 148.7721)),
     ),
     st(
+        "Ballarat",
         "Ballarat",
         "IDCJDW3005",
         "VIC",
@@ -198,6 +222,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Bendigo",
+        "Bendigo",
         "IDCJDW3008",
         "VIC",
         "Bendigo Airport",
@@ -205,6 +230,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-36.7395, 144.3266)),
     ),
     st(
+        "Sale",
         "Sale",
         "IDCJDW3022",
         "VIC",
@@ -214,6 +240,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "MelbourneAirport",
+        "Melbourne Airport",
         "IDCJDW3049",
         "VIC",
         "Melbourne Airport",
@@ -221,6 +248,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-37.6655, 144.8321)),
     ),
     st(
+        "Melbourne",
         "Melbourne",
         "IDCJDW3050",
         "VIC",
@@ -230,6 +258,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Mildura",
+        "Mildura",
         "IDCJDW3051",
         "VIC",
         "Mildura Airport",
@@ -238,6 +267,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Nhil",
+        "Nhill",
         "IDCJDW3059",
         "VIC",
         "Nhill Aerodrome",
@@ -245,6 +275,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-36.3092, 141.6486)),
     ),
     st(
+        "Portland",
         "Portland",
         "IDCJDW3068",
         "VIC",
@@ -254,6 +285,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Watsonia",
+        "Watsonia",
         "IDCJDW3079",
         "VIC",
         "Viewbank",
@@ -261,6 +293,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-37.7408, 145.0972)),
     ),
     st(
+        "Dartmoor",
         "Dartmoor",
         "IDCJDW3101",
         "VIC",
@@ -270,6 +303,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Brisbane",
+        "Brisbane",
         "IDCJDW4019",
         "QLD",
         "Brisbane",
@@ -277,6 +311,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-27.4808, 153.0389)),
     ),
     st(
+        "Cairns",
         "Cairns",
         "IDCJDW4024",
         "QLD",
@@ -286,6 +321,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "GoldCoast",
+        "Gold Coast",
         "IDCJDW4050",
         "QLD",
         "Gold Coast Seaway",
@@ -293,6 +329,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-27.939, 153.4283)),
     ),
     st(
+        "Townsville",
         "Townsville",
         "IDCJDW4128",
         "QLD",
@@ -302,6 +339,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Adelaide",
+        "Adelaide",
         "IDCJDW5081",
         "SA",
         "Adelaide (West Terrace / Ngayirdapira)",
@@ -310,6 +348,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "MountGambier",
+        "Mount Gambier",
         "IDCJDW5041",
         "SA",
         "Mount Gambier Aero",
@@ -317,6 +356,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-37.7473, 140.7739)),
     ),
     st(
+        "Nuriootpa",
         "Nuriootpa",
         "IDCJDW5049",
         "SA",
@@ -326,6 +366,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Woomera",
+        "Woomera",
         "IDCJDW5072",
         "SA",
         "Woomera Aerodrome",
@@ -333,6 +374,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-31.1558, 136.8054)),
     ),
     st(
+        "Albany",
         "Albany",
         "IDCJDW6001",
         "WA",
@@ -342,6 +384,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Witchcliffe",
+        "Witchcliffe",
         "IDCJDW6081",
         "WA",
         "Witchcliffe West",
@@ -350,6 +393,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "PearceRAAF",
+        "Pearce RAAF",
         "IDCJDW6108",
         "WA",
         "Pearce RAAF",
@@ -358,6 +402,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "PerthAirport",
+        "Perth Airport",
         "IDCJDW6110",
         "WA",
         "Perth Airport",
@@ -365,6 +410,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-31.9275, 115.9764)),
     ),
     st(
+        "Perth",
         "Perth",
         "IDCJDW6111",
         "WA",
@@ -374,6 +420,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "SalmonGums",
+        "Salmon Gums",
         "IDCJDW6119",
         "WA",
         "Salmon Gums Res.Stn.",
@@ -381,6 +428,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-32.9869, 121.6239)),
     ),
     st(
+        "Walpole",
         "Walpole",
         "IDCJDW6138",
         "WA",
@@ -390,6 +438,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Hobart",
+        "Hobart",
         "IDCJDW7021",
         "TAS",
         "Hobart (Ellerslie Road)",
@@ -397,6 +446,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-42.8897, 147.3278)),
     ),
     st(
+        "Launceston",
         "Launceston",
         "IDCJDW7025",
         "TAS",
@@ -406,6 +456,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "AliceSprings",
+        "Alice Springs",
         "IDCJDW8002",
         "NT",
         "Alice Springs Airport",
@@ -413,6 +464,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-23.7951, 133.889)),
     ),
     st(
+        "Darwin",
         "Darwin",
         "IDCJDW8014",
         "NT",
@@ -422,6 +474,7 @@ pub static STATIONS: [Station; 49] = [
     ),
     st(
         "Katherine",
+        "Katherine",
         "IDCJDW8048",
         "NT",
         "Tindal RAAF",
@@ -429,6 +482,7 @@ pub static STATIONS: [Station; 49] = [
         Some((-14.5229, 132.3826)),
     ),
     st(
+        "Uluru",
         "Uluru",
         "IDCJDW8056",
         "NT",
@@ -443,6 +497,15 @@ pub fn by_location(name: &str) -> Option<&'static Station> {
     STATIONS
         .iter()
         .find(|s| s.location.eq_ignore_ascii_case(name))
+}
+
+/// The display name of a weatherAUS identifier ("SydneyAirport" →
+/// "Sydney Airport"); an unknown name comes back as it is.
+pub fn display_name(location: &str) -> &str {
+    STATIONS
+        .iter()
+        .find(|s| s.location == location)
+        .map_or(location, |s| s.display_name)
 }
 
 /// Look a station up by its DWO product code.
@@ -485,6 +548,27 @@ mod tests {
         codes.dedup();
         assert_eq!(names.len(), 49);
         assert_eq!(codes.len(), 49);
+    }
+
+    #[test]
+    fn display_names_are_words() {
+        let name = |l: &str| by_location(l).unwrap().display_name;
+        assert_eq!(name("BadgerysCreek"), "Badgerys Creek");
+        assert_eq!(name("MountGinini"), "Mount Ginini");
+        assert_eq!(name("SydneyAirport"), "Sydney Airport");
+        assert_eq!(name("PearceRAAF"), "Pearce RAAF");
+        assert_eq!(name("Sydney"), "Sydney");
+        assert_eq!(display_name("NorahHead"), "Norah Head");
+        assert_eq!(display_name("Atlantis"), "Atlantis");
+        for s in STATIONS.iter() {
+            // No identifier glued from words survives as a display name.
+            let glued = s
+                .display_name
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+            assert!(!glued, "{} shows as {}", s.location, s.display_name);
+        }
     }
 
     #[test]

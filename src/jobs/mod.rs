@@ -81,6 +81,9 @@ pub enum JobError {
     AlreadyRunning { kind: &'static str, run_id: i64 },
     #[error("shutting down; no new runs start")]
     ShuttingDown,
+    /// Cancel refused: the run is not going in this process.
+    #[error("run {0} is not running in this process, so there is nothing to cancel")]
+    NotRunning(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -119,6 +122,13 @@ impl Failure {
     }
 }
 
+/// A running run's stop flags: `flag` is what the job's loops look at (set
+/// by a cancel or by shutdown); `by_admin` says who asked.
+struct StopFlags {
+    flag: Arc<AtomicBool>,
+    by_admin: AtomicBool,
+}
+
 /// What a running job sees: its log, its progress, the stop flag.
 pub struct RunCtx {
     pub run_id: i64,
@@ -127,7 +137,9 @@ pub struct RunCtx {
     dropped: Mutex<u64>,
     progress: Mutex<Option<serde_json::Value>>,
     dirty: AtomicBool,
+    /// This run's own stop flag: set by [`Jobs::cancel`] or by shutdown.
     cancel: Arc<AtomicBool>,
+    stop: Arc<StopFlags>,
     clock: Arc<dyn Clock>,
 }
 
@@ -157,6 +169,15 @@ impl RunCtx {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Acquire)
+    }
+
+    /// Why the run stopped early, for its record.
+    fn stop_reason(&self, at: &str) -> String {
+        if self.stop.by_admin.load(Ordering::Acquire) {
+            format!("cancelled from the admin console; stopped at a safe point {at}")
+        } else {
+            format!("stopped by shutdown {at}")
+        }
     }
 
     fn text(&self) -> String {
@@ -202,6 +223,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     serving: Arc<Serving>,
     running: Mutex<HashMap<JobKind, i64>>,
+    /// Stop flags of the runs going in this process, by run id.
+    stops: Mutex<HashMap<i64, Arc<StopFlags>>>,
     shutdown: Arc<AtomicBool>,
     /// Wakes sleepers (retry backoff) when shutdown starts.
     stopping: tokio::sync::Notify,
@@ -236,6 +259,7 @@ impl Jobs {
                 clock,
                 serving,
                 running: Mutex::new(HashMap::new()),
+                stops: Mutex::new(HashMap::new()),
                 shutdown: Arc::new(AtomicBool::new(false)),
                 stopping: tokio::sync::Notify::new(),
                 tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
@@ -350,6 +374,22 @@ impl Jobs {
             .next_of(kind, now)
     }
 
+    /// Ask run `run_id` to stop at its next safe point (between
+    /// station-months of a scrape, between trees of a training); it is then
+    /// recorded as cancelled. Returns at once; the run ends on its own.
+    pub fn cancel(&self, run_id: i64) -> Result<(), JobError> {
+        let stops = self
+            .inner
+            .stops
+            .lock()
+            .map_err(|_| JobError::ShuttingDown)?;
+        let stop = stops.get(&run_id).ok_or(JobError::NotRunning(run_id))?;
+        stop.by_admin.store(true, Ordering::Release);
+        stop.flag.store(true, Ordering::Release);
+        tracing::info!(run_id, "cancel requested");
+        Ok(())
+    }
+
     /// Wait for every run started with [`Jobs::start`] to end.
     pub async fn wait_idle(&self) {
         let mut tasks = self.inner.tasks.lock().await;
@@ -363,6 +403,17 @@ impl Jobs {
     }
 
     async fn execute(&self, slot: Slot, run_id: i64, kind: JobKind, body: Body) -> RunOutcome {
+        let stop = Arc::new(StopFlags {
+            flag: Arc::new(AtomicBool::new(self.inner.shutdown.load(Ordering::Acquire))),
+            by_admin: AtomicBool::new(false),
+        });
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.insert(run_id, stop.clone());
+        }
+        // A shutdown that began while this run registered still stops it.
+        if self.inner.shutdown.load(Ordering::Acquire) {
+            stop.flag.store(true, Ordering::Release);
+        }
         let ctx = Arc::new(RunCtx {
             run_id,
             log: Mutex::new(VecDeque::new()),
@@ -370,7 +421,8 @@ impl Jobs {
             dropped: Mutex::new(0),
             progress: Mutex::new(None),
             dirty: AtomicBool::new(false),
-            cancel: self.inner.shutdown.clone(),
+            cancel: stop.flag.clone(),
+            stop: stop.clone(),
             clock: self.inner.clock.clone(),
         });
         let started = std::time::Instant::now();
@@ -423,6 +475,9 @@ impl Jobs {
         };
         ctx.log(format!("{} run {run_id} started", kind.as_str()));
         let result = body(self.clone(), ctx.clone()).await;
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.remove(&run_id);
+        }
         flusher.abort();
         heartbeat.abort();
         let (status, error, summary) = match result {
@@ -477,7 +532,7 @@ impl Jobs {
     async fn scrape_body(&self, ctx: &Arc<RunCtx>) -> Result<serde_json::Value, Failure> {
         let report = self.scrape_step(ctx).await?;
         let summary = serde_json::to_value(&report).unwrap_or_default();
-        if report.failed() {
+        if report.failed() && !ctx.cancelled() {
             return Err(Failure {
                 error: report.message.clone(),
                 summary: Some(summary),
@@ -486,7 +541,7 @@ impl Jobs {
         }
         if ctx.cancelled() {
             return Err(Failure {
-                error: "stopped by shutdown".into(),
+                error: ctx.stop_reason("after the scrape"),
                 summary: Some(summary),
                 cancelled: true,
             });
@@ -587,7 +642,7 @@ impl Jobs {
             }
             Err(crate::train::TrainError::Forest(crate::forest::ForestError::Cancelled)) => {
                 Err(Failure {
-                    error: "stopped by shutdown before the model was registered".into(),
+                    error: ctx.stop_reason("before the model was registered"),
                     summary: None,
                     cancelled: true,
                 })
@@ -716,6 +771,11 @@ impl Jobs {
     /// flag, and this waits for them to record how they ended.
     pub async fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::Release);
+        if let Ok(stops) = self.inner.stops.lock() {
+            for s in stops.values() {
+                s.flag.store(true, Ordering::Release);
+            }
+        }
         self.inner.stopping.notify_waiters();
         let mut tasks = self.inner.tasks.lock().await;
         while tasks.join_next().await.is_some() {}

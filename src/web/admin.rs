@@ -443,10 +443,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/runs", get(runs_page))
         .route("/admin/runs/{id}", get(run_page))
         .route("/admin/runs/{id}/json", get(run_json))
+        .route("/admin/runs/{id}/cancel", post(cancel_run))
         .route("/admin/models", get(models_page))
         .route("/admin/models/{version}", get(model_page))
         .route("/admin/models/{version}/promote", post(promote))
         .route("/admin/models/{version}/evaluate", get(evaluate_page))
+        .route("/admin/models/{version}/card.json", get(model_card))
+        .route("/admin/models/{version}/model", get(model_blob))
         .route("/admin/rollback", post(rollback))
         .route("/admin/compare", get(compare))
         .route("/admin/data", get(data_page))
@@ -681,6 +684,14 @@ fn run_row(r: &JobRun) -> RunRow {
     }
 }
 
+pub struct ScheduleRow {
+    pub kind: &'static str,
+    /// "6 Sep 2025, 18:30 AEST", or `None` when not scheduled.
+    pub next: Option<String>,
+    /// The run of this kind going now.
+    pub running: Option<i64>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
 struct Dashboard {
@@ -689,7 +700,8 @@ struct Dashboard {
     /// BOM is failing: since when and why (the message names the setting).
     source_problem: Option<(String, String)>,
     next_scrape: Option<String>,
-    next_train: Option<String>,
+    /// One row per job: next scheduled run, and the run going now.
+    schedules: Vec<ScheduleRow>,
     runs: Vec<RunRow>,
     champion: Option<i64>,
     models: usize,
@@ -719,12 +731,21 @@ async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
             .next_run(k)
             .map(|t| super::pages::au_time(&t.to_rfc3339()))
     };
+    let going = s.jobs.running();
+    let schedules = JobKind::ALL
+        .into_iter()
+        .map(|k| ScheduleRow {
+            kind: k.as_str(),
+            next: when(k),
+            running: going.iter().find(|(g, id)| *g == k && *id > 0).map(|x| x.1),
+        })
+        .collect();
     Ok(render(&Dashboard {
         message: s.auth.take_notice(&admin.session),
         csrf: admin.csrf,
         source_problem,
         next_scrape: when(JobKind::Scrape),
-        next_train: when(JobKind::Train),
+        schedules,
         runs: runs.iter().map(run_row).collect(),
         champion,
         models,
@@ -785,7 +806,77 @@ struct RunPage {
     running: bool,
     trees: String,
     log: String,
+    /// The summary as JSON (behind a toggle) and as readable facts.
     summary: String,
+    facts: Vec<(String, String)>,
+    /// The model version this run registered.
+    model: Option<i64>,
+    message: Option<String>,
+}
+
+/// A run's summary as (label, value) lines for people: nested objects
+/// flattened ("Totals · rows inserted"), lists counted, the JSON kept for
+/// the toggle.
+pub fn summary_facts(v: &Value) -> Vec<(String, String)> {
+    fn label(k: &str) -> String {
+        let t = k.replace('_', " ");
+        match t.as_str() {
+            "f1" => "F1".into(),
+            "roc auc" => "ROC AUC".into(),
+            "champion f1 same window" => "champion's F1 on the same window".into(),
+            _ => t,
+        }
+    }
+    fn value(v: &Value) -> String {
+        match v {
+            Value::Null => "–".into(),
+            Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+            Value::Number(n) if n.is_f64() => {
+                let x = n.as_f64().unwrap_or(0.0);
+                if x.abs() >= 100.0 {
+                    format!("{x:.1}")
+                } else {
+                    format!("{x:.4}")
+                }
+            }
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+                a.iter().map(value).collect::<Vec<_>>().join(", ")
+            }
+            Value::Array(a) => format!("{} entries (in the JSON below)", a.len()),
+            Value::Object(_) => String::new(),
+        }
+    }
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, depth: usize) {
+        let Value::Object(map) = v else {
+            out.push((prefix.to_string(), value(v)));
+            return;
+        };
+        // The one-line message first, then the rest in order.
+        let mut keys: Vec<&String> = map.keys().collect();
+        keys.sort_by_key(|k| (k.as_str() != "message", k.as_str() != "version"));
+        for k in keys {
+            let name = if prefix.is_empty() {
+                label(k)
+            } else {
+                format!("{prefix} · {}", label(k))
+            };
+            match &map[k] {
+                Value::Object(_) if depth < 3 => walk(&name, &map[k], out, depth + 1),
+                Value::Object(_) => out.push((name, "(in the JSON below)".into())),
+                x => out.push((name, value(x))),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out, 0);
+    for (k, _) in out.iter_mut() {
+        if let Some(c) = k.get(..1) {
+            *k = c.to_uppercase() + &k[1..];
+        }
+    }
+    out
 }
 
 fn trees(r: &JobRun) -> String {
@@ -803,8 +894,19 @@ async fn run_page(State(s): State<AppState>, admin: Admin, Path(id): Path<String
         return error_page(StatusCode::NOT_FOUND, "No such run", "Run ids are numbers.");
     };
     let store = s.store.clone();
-    match blocking(move || Ok(store.run(id)?)).await {
-        Ok(r) => render(&RunPage {
+    let found = blocking(move || {
+        let run = store.run(id)?;
+        let model = store
+            .models()?
+            .iter()
+            .find(|m| m.trained_by_run == Some(id))
+            .map(|m| m.version);
+        Ok((run, model))
+    })
+    .await;
+    match found {
+        Ok((r, model)) => render(&RunPage {
+            message: s.auth.take_notice(&admin.session),
             csrf: admin.csrf,
             running: r.status == RunStatus::Running,
             trees: trees(&r),
@@ -814,6 +916,8 @@ async fn run_page(State(s): State<AppState>, admin: Admin, Path(id): Path<String
                 .as_ref()
                 .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
                 .unwrap_or_default(),
+            facts: r.summary.as_ref().map(summary_facts).unwrap_or_default(),
+            model,
             run: run_row(&r),
         }),
         Err(super::error::ApiError::NotFound { .. }) => error_page(
@@ -822,6 +926,58 @@ async fn run_page(State(s): State<AppState>, admin: Admin, Path(id): Path<String
             &format!("There is no run {id}."),
         ),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Ask a running job to stop at its next safe point; it is recorded as
+/// cancelled. 404 for an unknown run, 409 for one that is not running here.
+async fn cancel_run(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Page {
+    admin.check_csrf(&form)?;
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(error_page(
+            StatusCode::NOT_FOUND,
+            "No such run",
+            "Run ids are numbers.",
+        ));
+    };
+    let store = s.store.clone();
+    let run = blocking(move || Ok(store.run(id)?))
+        .await
+        .map_err(|e| match e {
+            super::error::ApiError::NotFound { .. } => error_page(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("There is no run {id}."),
+            ),
+            e => e.into_response(),
+        })?;
+    if run.status != RunStatus::Running {
+        return Err(error_page(
+            StatusCode::CONFLICT,
+            "Nothing to cancel",
+            &format!("Run {id} has already {}.", run.status.as_str()),
+        ));
+    }
+    match s.jobs.cancel(id) {
+        Ok(()) => {
+            s.auth.set_notice(
+                &admin.session,
+                format!(
+                    "Cancel requested: run {id} stops at its next safe point and is recorded as cancelled."
+                ),
+            );
+            Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response())
+        }
+        Err(e) => Err(error_page(
+            StatusCode::CONFLICT,
+            "Cannot cancel",
+            &format!("{e} (it may be going in another process)."),
+        )),
     }
 }
 
@@ -958,7 +1114,8 @@ fn station_skill_view(m: &ModelSummary) -> Vec<(String, u64, String, String)> {
             a.iter()
                 .map(|s| {
                     (
-                        s["location"].as_str().unwrap_or("?").to_string(),
+                        crate::stations::display_name(s["location"].as_str().unwrap_or("?"))
+                            .to_string(),
                         s["rows"].as_u64().unwrap_or(0),
                         s["brier"]
                             .as_f64()
@@ -1000,20 +1157,20 @@ async fn models_page(State(s): State<AppState>, admin: Admin) -> Page {
         String::new()
     } else {
         charts::line_chart(
-            "Test-window F1 and ROC AUC by model version",
-            "",
+            "Test-window F1 and ROC AUC by model version (each on its own test window)",
+            "score",
             &labels,
             &[
                 Series {
-                    label: "F1 x100",
+                    label: "F1 (rain = yes)",
                     colour: "#1f5fa8",
-                    values: asc.iter().map(|m| Some(m.f1 * 100.0)).collect(),
+                    values: asc.iter().map(|m| Some(m.f1)).collect(),
                     bars: false,
                 },
                 Series {
-                    label: "ROC AUC x100",
+                    label: "ROC AUC",
                     colour: "#d35400",
-                    values: asc.iter().map(|m| Some(m.roc_auc * 100.0)).collect(),
+                    values: asc.iter().map(|m| Some(m.roc_auc)).collect(),
                     bars: false,
                 },
             ],
@@ -1048,6 +1205,68 @@ pub struct ModelDetail {
     pub stations: Vec<(String, u64, String, String)>,
     /// Trees kept (after early stopping, for boosting).
     pub trees: String,
+    /// The run that trained this version.
+    pub trained_by_run: Option<i64>,
+    /// Parameters flattened to (name, value), for the comparison's diff.
+    pub param_list: Vec<(String, String)>,
+}
+
+/// Parameters as sorted (dotted name, value) pairs.
+fn flat_params(v: &Value) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&name, x, out);
+                }
+            }
+            Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            x => out.push((prefix.to_string(), x.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    out.sort();
+    out
+}
+
+/// One line of the parameter diff: name, value in a, value in b, differs.
+pub struct ParamDiff {
+    pub name: String,
+    pub a: String,
+    pub b: String,
+    pub changed: bool,
+}
+
+/// Every parameter of either version, the differing ones first.
+fn param_diff(a: &[(String, String)], b: &[(String, String)]) -> Vec<ParamDiff> {
+    let mut names: Vec<&String> = a.iter().chain(b.iter()).map(|x| &x.0).collect();
+    names.sort();
+    names.dedup();
+    let get = |l: &[(String, String)], n: &str| {
+        l.iter()
+            .find(|x| x.0 == n)
+            .map_or_else(|| "–".to_string(), |x| x.1.clone())
+    };
+    let mut out: Vec<ParamDiff> = names
+        .into_iter()
+        .map(|n| {
+            let (x, y) = (get(a, n), get(b, n));
+            ParamDiff {
+                changed: x != y,
+                name: n.clone(),
+                a: x,
+                b: y,
+            }
+        })
+        .collect();
+    out.sort_by_key(|d| !d.changed);
+    out
 }
 
 fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
@@ -1103,7 +1322,119 @@ fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
         trees: m.metrics["trees"]
             .as_u64()
             .map_or_else(|| "–".into(), |t| t.to_string()),
+        trained_by_run: m.trained_by_run,
+        param_list: flat_params(&m.params),
     }
+}
+
+/// A version's model card: everything needed to judge and reproduce it,
+/// without the blob (parameters, data windows, metrics, feature schema,
+/// checksum, family, calibration).
+pub fn card_json(m: &ModelSummary) -> Value {
+    serde_json::json!({
+        "card": "raincast model card",
+        "version": m.version,
+        "family": model_family(m),
+        "created_at": m.created_at,
+        "trained_by_run": m.trained_by_run,
+        "target": "rain day tomorrow: more than 1 mm in the 24 hours to 9 am (BOM's rain day)",
+        "parameters": m.params,
+        "windows": {
+            "train": m.train_window["train"],
+            "tune": m.train_window["tune"],
+            "test": m.test_window,
+            "rows": m.train_window["rows"],
+        },
+        "threshold": m.threshold,
+        "metrics": {
+            "f1": m.f1,
+            "roc_auc": m.roc_auc,
+            "brier": m.brier,
+            "test": m.metrics["test"],
+            "stations": m.metrics["stations"],
+            "importance": m.metrics["importance"],
+        },
+        "calibration": m.metrics["calibration"],
+        "feature_schema": {
+            "version": m.feature_schema,
+            "features": if m.feature_schema == crate::features::SCHEMA_VERSION {
+                serde_json::json!(crate::features::NAMES.to_vec())
+            } else {
+                Value::Null
+            },
+        },
+        "decision": m.decision,
+        "decision_reason": m.decision_reason,
+        "checksum": { "algorithm": "sha256", "model": m.blob_sha256 },
+        "model_bytes": m.blob_bytes,
+    })
+}
+
+fn download_headers(name: &str, kind: &'static str) -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+        ),
+    ]
+}
+
+/// `GET /admin/models/{v}/card.json`: the model card, as a download.
+async fn model_card(State(s): State<AppState>, _admin: Admin, Path(v): Path<String>) -> Page {
+    let v = parse_version(&v)?;
+    let (m, _) = load_summary(&s, v).await?;
+    let body = serde_json::to_string_pretty(&card_json(&m)).unwrap_or_default();
+    Ok((
+        download_headers(
+            &format!("raincast-v{v}-card.json"),
+            "application/json; charset=utf-8",
+        ),
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /admin/models/{v}/model`: the model file itself, with its SHA-256
+/// in `X-Checksum-SHA256` and a link to its card; 410 once pruned.
+async fn model_blob(State(s): State<AppState>, _admin: Admin, Path(v): Path<String>) -> Page {
+    let v = parse_version(&v)?;
+    let store = s.store.clone();
+    let row = blocking(move || Ok(store.model(v)?))
+        .await
+        .map_err(|e| match e {
+            super::error::ApiError::NotFound { .. } => error_page(
+                StatusCode::NOT_FOUND,
+                "No such model",
+                &format!("There is no model version {v}."),
+            ),
+            e => e.into_response(),
+        })?;
+    if row.blob.is_empty() {
+        return Err(error_page(
+            StatusCode::GONE,
+            "Model file pruned",
+            &format!(
+                "The file of version {v} was pruned by the retention settings (model.keep_deployed, model.keep_challengers); its card is still available."
+            ),
+        ));
+    }
+    let mut resp = (
+        download_headers(&format!("raincast-v{v}.model"), "application/octet-stream"),
+        row.blob,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    if let Ok(x) = HeaderValue::from_str(&row.summary.blob_sha256) {
+        h.insert("x-checksum-sha256", x);
+    }
+    if let Ok(x) = HeaderValue::from_str(&format!(
+        "</admin/models/{v}/card.json>; rel=\"describedby\"; type=\"application/json\""
+    )) {
+        h.insert(header::LINK, x);
+    }
+    Ok(resp)
 }
 
 #[derive(Template)]
@@ -1230,6 +1561,8 @@ struct ComparePage {
     a: ModelDetail,
     b: ModelDetail,
     roc: String,
+    diff: Vec<ParamDiff>,
+    changed: usize,
 }
 
 async fn compare(
@@ -1252,8 +1585,11 @@ async fn compare(
         (&format!("v{a}"), "#1f5fa8", &da.roc),
         (&format!("v{b}"), "#d35400", &db.roc),
     ]);
+    let diff = param_diff(&da.param_list, &db.param_list);
     Ok(render(&ComparePage {
         csrf: admin.csrf,
+        changed: diff.iter().filter(|d| d.changed).count(),
+        diff,
         a: da,
         b: db,
         roc,
@@ -1325,6 +1661,7 @@ async fn deploy(
 
 pub struct StationHealth {
     pub location: &'static str,
+    pub name: &'static str,
     pub rows: u64,
     pub latest: String,
     pub stale: bool,
@@ -1366,6 +1703,7 @@ async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
             let latest = stat.and_then(|x| x.latest);
             StationHealth {
                 location: st.location,
+                name: st.display_name,
                 rows: stat.map_or(0, |x| x.rows),
                 latest: latest.map_or("–".into(), |d| d.to_string()),
                 stale: latest.is_none_or(|d| (today - d).num_days() > stale_after),
@@ -1454,7 +1792,10 @@ fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, V
                     )
                 })
                 .collect();
-            (st.location.clone(), cells)
+            (
+                crate::stations::display_name(&st.location).to_string(),
+                cells,
+            )
         })
         .collect();
     (grid, silent)

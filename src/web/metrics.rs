@@ -93,6 +93,20 @@ impl Metrics {
     }
 }
 
+/// For metrics' help: what the `location` label's identifiers are called,
+/// e.g. "SydneyAirport = Sydney Airport" (those that differ).
+pub fn location_names() -> String {
+    let pairs: Vec<String> = crate::stations::STATIONS
+        .iter()
+        .filter(|s| s.location != s.display_name)
+        .map(|s| format!("{} = {}", s.location, s.display_name))
+        .collect();
+    format!(
+        "Label location: the weatherAUS identifier; names: {}.",
+        pairs.join(", ")
+    )
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
@@ -128,11 +142,15 @@ fn describe() {
         "raincast_scrape_files_rejected_total",
         "DWO files rejected by the parser."
     );
+    let names = location_names();
     describe_gauge!(
         "raincast_observation_age_seconds",
-        "Days since the newest observation, per station."
+        format!("Seconds since the end of the newest observation's day, per station. {names}")
     );
-    describe_gauge!("raincast_observations", "Stored observations, per station.");
+    describe_gauge!(
+        "raincast_observations",
+        format!("Stored observations, per station. {names}")
+    );
     describe_gauge!(
         "raincast_champion_version",
         "Version of the serving model (0 = none)."
@@ -172,7 +190,7 @@ fn describe() {
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
     describe_gauge!(
         "raincast_field_missing_ratio",
-        "Share of a station's last 30 days of rows missing the field."
+        format!("Share of a station's last 30 days of rows missing the field. {names}")
     );
     describe_gauge!(
         "raincast_field_silent",

@@ -72,6 +72,7 @@ pub fn au_time(rfc3339: &str) -> String {
 
 pub struct Row {
     pub location: &'static str,
+    pub name: &'static str,
     pub state: &'static str,
     /// The headline, shown only when the forecast rests on current data.
     pub percent: Option<i64>,
@@ -141,6 +142,7 @@ async fn index(State(s): State<AppState>) -> Response {
         let (lat, lon) = st.model_coords();
         points.push(MapPoint {
             location: st.location,
+            name: st.display_name,
             lat,
             lon,
             probability: p,
@@ -152,6 +154,7 @@ async fn index(State(s): State<AppState>) -> Response {
         });
         rows.push(Row {
             location: st.location,
+            name: st.display_name,
             state: st.state,
             percent: p.map(|p| (p * 100.0).round() as i64),
             rain: live.is_some_and(|f| f.rain),
@@ -203,6 +206,7 @@ pub struct PastForecast {
 #[template(path = "forecast.html")]
 struct ForecastPage {
     location: &'static str,
+    name: &'static str,
     station_name: &'static str,
     forecast: Option<std::sync::Arc<Forecast>>,
     percent: i64,
@@ -216,6 +220,133 @@ struct ForecastPage {
     hits: u64,
     misses: u64,
     brier: Option<String>,
+    trust: Option<Trust>,
+}
+
+/// Verified live forecasts a city needs before its own reliability chart
+/// replaces the model's test-window one.
+pub const MIN_LIVE_FOR_RELIABILITY: usize = 30;
+
+/// "How much to trust the number": a reliability chart and its table, from
+/// the city's verified live forecasts once there are enough, else from the
+/// serving model's test window (all stations).
+pub struct Trust {
+    pub svg: String,
+    /// Where the numbers come from, in words.
+    pub source: String,
+    pub live: bool,
+    /// (we said, days, on average we said, it rained)
+    pub rows: Vec<(String, u64, String, String)>,
+    /// "When we said about 30 %, it rained on 27 % of those days."
+    pub headline: Option<String>,
+}
+
+/// (lo, hi, forecasts, mean forecast, observed frequency)
+type TrustBin = (f64, f64, u64, f64, f64);
+
+fn trust_view(
+    name: &str,
+    live: &[crate::store::PredictionRow],
+    model: Option<&crate::train::registry::LoadedModel>,
+) -> Option<Trust> {
+    let verified: Vec<(f64, bool)> = live
+        .iter()
+        .filter_map(|p| Some((p.probability, p.outcome?)))
+        .collect();
+    let (bins, source, is_live): (Vec<TrustBin>, String, bool) = if verified.len()
+        >= MIN_LIVE_FOR_RELIABILITY
+    {
+        let bins = (0..10)
+            .filter_map(|k| {
+                let (lo, hi) = (k as f64 / 10.0, (k + 1) as f64 / 10.0);
+                let inb: Vec<&(f64, bool)> = verified
+                    .iter()
+                    .filter(|(p, _)| *p >= lo && (*p < hi || (k == 9 && *p <= 1.0)))
+                    .collect();
+                let n = inb.len();
+                (n > 0).then(|| {
+                    (
+                        lo,
+                        hi,
+                        n as u64,
+                        inb.iter().map(|x| x.0).sum::<f64>() / n as f64,
+                        inb.iter().filter(|x| x.1).count() as f64 / n as f64,
+                    )
+                })
+            })
+            .collect();
+        (
+            bins,
+            format!(
+                "our {} verified forecasts for {name} over the last year",
+                verified.len()
+            ),
+            true,
+        )
+    } else {
+        let m = model?;
+        let bins = m.summary.metrics["calibration"]["reliability"]
+            .as_array()?
+            .iter()
+            .filter_map(|b| {
+                let n = b["n"].as_u64()?;
+                (n > 0).then_some((
+                    b["lo"].as_f64()?,
+                    b["hi"].as_f64()?,
+                    n,
+                    b["mean_forecast"].as_f64()?,
+                    b["observed"].as_f64()?,
+                ))
+            })
+            .collect();
+        (
+            bins,
+            format!(
+                "model version {}'s test window, all 49 cities ({name} has {} verified forecasts so far; its own chart appears at {MIN_LIVE_FOR_RELIABILITY})",
+                m.version,
+                verified.len()
+            ),
+            false,
+        )
+    };
+    if bins.is_empty() {
+        return None;
+    }
+    let pct = |x: f64| format!("{:.0}\u{a0}%", x * 100.0);
+    let headline = bins
+        .iter()
+        .find(|b| b.0 <= 0.3 && 0.3 < b.1)
+        .or_else(|| bins.iter().max_by_key(|b| b.2))
+        .map(|b| {
+            format!(
+                "When we said {:.0}–{}, it rained on {} of those {} days.",
+                b.0 * 100.0,
+                pct(b.1),
+                pct(b.4),
+                b.2
+            )
+        });
+    let points: Vec<charts::ReliabilityPoint> = bins.iter().map(|b| (b.3, b.4, b.2)).collect();
+    Some(Trust {
+        svg: charts::reliability(
+            &format!("When we said a chance of rain for {name}, how often it rained"),
+            &points,
+        ),
+        source,
+        live: is_live,
+        rows: bins
+            .iter()
+            .map(|b| {
+                (
+                    format!("{:.0}–{:.0}\u{a0}%", b.0 * 100.0, b.1 * 100.0),
+                    b.2,
+                    pct(b.3),
+                    pct(b.4),
+                )
+            })
+            .collect(),
+        headline,
+    })
 }
 
 fn cell(v: Option<f64>) -> String {
@@ -258,71 +389,76 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
     let today = s.clock.today();
     let since = today - chrono::Days::new(30);
     let loc = st.location;
+    let year_ago = today - chrono::Days::new(365);
     let loaded = blocking(move || {
-        let past = store.predictions_for(loc, since, today + chrono::Days::new(1))?;
+        let year = store.predictions_for(loc, year_ago, today + chrono::Days::new(1))?;
         let record = store.track_record(Some(loc), since)?;
-        Ok((past, record))
+        Ok((year, record))
     })
     .await;
-    let (past, record) = match loaded {
+    let (year, record) = match loaded {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    let trust = trust_view(st.display_name, &year, s.serving.get().as_deref());
+    let past: Vec<&crate::store::PredictionRow> =
+        year.iter().filter(|p| p.for_date >= since).collect();
     let labels: Vec<String> = days
         .iter()
-        .map(|o| o.date.format("%d %b").to_string())
+        .map(|o| o.date.format("%-d %b").to_string())
         .collect();
     let col = |n: Num| days.iter().map(|o| o.get(n)).collect::<Vec<_>>();
     let charts = if days.is_empty() {
         Vec::new()
     } else {
         vec![
-            charts::line_chart(
-                "Rainfall (mm, bars) and minimum and maximum temperature (°C, lines), last 30 days",
+            charts::chart(
+                "Daily rainfall (mm, to 9 am), last 30 days",
                 "mm",
                 &labels,
-                &[
-                    Series {
-                        label: "rain mm",
-                        colour: "#3a7bd5",
-                        values: col(Num::Rainfall),
-                        bars: true,
-                    },
-                    Series {
-                        label: "min °C",
-                        colour: "#2aa198",
-                        values: col(Num::MinTemp),
-                        bars: false,
-                    },
-                    Series {
-                        label: "max °C",
-                        colour: "#d33682",
-                        values: col(Num::MaxTemp),
-                        bars: false,
-                    },
-                ],
+                &[Series {
+                    label: "rain (mm)",
+                    colour: "#3a7bd5",
+                    values: col(Num::Rainfall),
+                    bars: true,
+                }],
+                None,
             ),
-            charts::line_chart(
+            charts::chart(
+                "Daily minimum to maximum temperature (°C), last 30 days",
+                "°C",
+                &labels,
+                &[],
+                Some(&charts::Band {
+                    label: "daily min–max (°C)",
+                    colour: "#d9534f",
+                    lo: col(Num::MinTemp),
+                    hi: col(Num::MaxTemp),
+                }),
+            ),
+            charts::chart(
                 "Relative humidity at 3 pm (%), last 30 days",
                 "%",
                 &labels,
                 &[Series {
-                    label: "humidity 3pm %",
+                    label: "humidity at 3 pm (%)",
                     colour: "#6c71c4",
                     values: col(Num::Humidity3pm),
                     bars: false,
                 }],
+                None,
             ),
-            charts::line_chart(
+            charts::chart(
                 "Mean sea-level pressure at 3 pm (hPa), last 30 days",
                 "hPa",
                 &labels,
                 &[Series {
-                    label: "pressure 3pm hPa",
+                    label: "pressure at 3 pm (hPa)",
                     colour: "#b58900",
                     values: col(Num::Pressure3pm),
                     bars: false,
                 }],
+                None,
             ),
         ]
     };
@@ -355,6 +491,7 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         .collect();
     render(&ForecastPage {
         location: st.location,
+        name: st.display_name,
         station_name: st.station_name,
         percent: forecast
             .as_ref()
@@ -376,6 +513,7 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         hits: record.hits,
         misses: record.misses,
         brier: record.brier.map(|b| format!("{b:.3}")),
+        trust,
     })
 }
 
@@ -425,4 +563,48 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::PredictionRow;
+
+    fn row(day: u32, probability: f64, rained: Option<bool>) -> PredictionRow {
+        let d = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(day.into());
+        PredictionRow {
+            location: "SydneyAirport".into(),
+            for_date: d,
+            obs_date: Some(d),
+            version: 1,
+            probability,
+            threshold: Some(0.3),
+            outcome: rained,
+        }
+    }
+
+    #[test]
+    fn a_city_with_enough_verified_days_gets_its_own_reliability() {
+        // 40 verified days: 20 said 35 % (7 rained), 20 said 5 % (1 rained);
+        // unverified days do not count.
+        let mut rows: Vec<PredictionRow> = (0..20)
+            .map(|i| row(i, 0.35, Some(i < 7)))
+            .chain((20..40).map(|i| row(i, 0.05, Some(i == 20))))
+            .collect();
+        rows.push(row(41, 0.9, None));
+        let t = trust_view("Sydney Airport", &rows, None).expect("a chart");
+        assert!(t.live);
+        assert!(
+            t.source
+                .contains("40 verified forecasts for Sydney Airport")
+        );
+        assert_eq!(
+            t.headline.as_deref(),
+            Some("When we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days.")
+        );
+        assert_eq!(t.rows.len(), 2);
+        assert!(t.svg.starts_with("<svg") && t.svg.contains("Sydney Airport"));
+        // Too few verified days and no model: nothing to show yet.
+        assert!(trust_view("Sydney Airport", &rows[..10], None).is_none());
+    }
 }

@@ -85,7 +85,7 @@ async fn login(app: &TestApp) -> (String, String) {
     (cookie, csrf)
 }
 
-const GET_ROUTES: [&str; 9] = [
+const GET_ROUTES: [&str; 11] = [
     "/admin",
     "/admin/runs",
     "/admin/runs/1",
@@ -95,9 +95,12 @@ const GET_ROUTES: [&str; 9] = [
     "/admin/compare?a=1&b=2",
     "/admin/data",
     "/admin/models/1/evaluate?from=2017-01-01&to=2017-06-25",
+    "/admin/models/1/card.json",
+    "/admin/models/1/model",
 ];
-const POST_ROUTES: [&str; 4] = [
+const POST_ROUTES: [&str; 5] = [
     "/admin/jobs/train",
+    "/admin/runs/1/cancel",
     "/admin/models/1/promote",
     "/admin/rollback",
     "/admin/logout",
@@ -724,4 +727,205 @@ async fn evaluate_a_model_on_a_chosen_window() {
     ] {
         assert_eq!(get(path).await.unwrap().status(), status, "{path}");
     }
+}
+
+/// Start a training from the console; its run id.
+async fn start_training(app: &TestApp, session: &str, csrf: &str) -> i64 {
+    let resp = app
+        .post("/admin/jobs/train")
+        .header(COOKIE, session)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    resp.headers()[LOCATION].to_str().unwrap()["/admin/runs/".len()..]
+        .parse()
+        .unwrap()
+}
+
+async fn page(app: &TestApp, session: &str, path: &str) -> (u16, String) {
+    let resp = app.get(path).header(COOKIE, session).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// Cancel: the dashboard offers it for the running job, the run stops at a
+/// safe point and is recorded as cancelled; cancelling what is not running
+/// is a 409, an unknown run a 404, and the CSRF token is required.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_job_can_be_cancelled_from_the_console() {
+    // Big enough to still be training when the cancel arrives.
+    let app = admin_app(|c| {
+        c.model.n_trees = 500;
+        c.model.max_depth = 0;
+    })
+    .await;
+    let (session, csrf) = login(&app).await;
+    let id = start_training(&app, &session, &csrf).await;
+    let (_, html) = page(&app, &session, "/admin").await;
+    for kind in ["scrape", "train", "refresh"] {
+        assert!(html.contains(&format!(r#"id="schedule-{kind}""#)), "{html}");
+    }
+    assert!(
+        html.contains(&format!(r#"action="/admin/runs/{id}/cancel""#)),
+        "the dashboard offers to cancel run {id}: {html}"
+    );
+    let (_, html) = page(&app, &session, &format!("/admin/runs/{id}")).await;
+    assert!(html.contains(r#"id="cancel-run""#), "{html}");
+    let cancel = |run: String, token: &str| {
+        app.post(&format!("/admin/runs/{run}/cancel"))
+            .header(COOKIE, &session)
+            .form(&[("csrf", token.to_string())])
+            .send()
+    };
+    assert_eq!(
+        cancel(id.to_string(), "forged").await.unwrap().status(),
+        403
+    );
+    let resp = cancel(id.to_string(), &csrf).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers()[LOCATION],
+        format!("/admin/runs/{id}").as_str()
+    );
+    let run = wait_run(&app, &session, id).await;
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cancelled from the admin console"),
+        "{run}"
+    );
+    assert_eq!(app.store.models().unwrap().len(), 2, "nothing registered");
+    // Once over, there is nothing to cancel; unknown runs are 404s.
+    assert_eq!(cancel(id.to_string(), &csrf).await.unwrap().status(), 409);
+    assert_eq!(cancel("999".into(), &csrf).await.unwrap().status(), 404);
+    assert_eq!(cancel("abc".into(), &csrf).await.unwrap().status(), 404);
+    // The runner is free again: a new run starts.
+    let next = start_training(&app, &session, &csrf).await;
+    assert!(next > id);
+    let resp = cancel(next.to_string(), &csrf).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(wait_run(&app, &session, next).await["status"], "cancelled");
+    app.stop().await;
+}
+
+/// A training run links to the version it registered and back; its summary
+/// reads as facts with the JSON behind a toggle; the version's card and
+/// file download with a checksum that matches; the comparison is side by
+/// side with a parameter diff and a ROC legend with swatches.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_link_models_and_models_download_with_their_card() {
+    use sha2::Digest;
+    let app = admin_app(|c| c.model.seed = 99).await;
+    let (session, csrf) = login(&app).await;
+    let id = start_training(&app, &session, &csrf).await;
+    assert_eq!(wait_run(&app, &session, id).await["status"], "succeeded");
+    let v = app.store.models().unwrap()[0].version;
+    assert_eq!(v, 3);
+
+    let (status, html) = page(&app, &session, &format!("/admin/runs/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="trained-model""#), "{html}");
+    assert!(
+        html.contains(&format!(r#"href="/admin/models/{v}""#)),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<dl class="facts" id="run-summary">"#),
+        "{html}"
+    );
+    assert!(html.contains("<dt>Decision</dt>"), "{html}");
+    assert!(html.contains("<details class=\"summary-json\">"), "{html}");
+    let (_, html) = page(&app, &session, &format!("/admin/models/{v}")).await;
+    assert!(
+        html.contains(&format!(r#"href="/admin/runs/{id}""#)),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"href="/admin/models/{v}/card.json""#)));
+    assert!(html.contains(&format!(r#"href="/admin/models/{v}/model""#)));
+
+    // The card.
+    let resp = app
+        .get(&format!("/admin/models/{v}/card.json"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let card: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let stored = app.store.model(v).unwrap();
+    assert_eq!(card["version"], v);
+    assert_eq!(card["trained_by_run"], id);
+    assert_eq!(card["family"], "forest");
+    assert_eq!(
+        card["checksum"]["model"],
+        stored.summary.blob_sha256.as_str()
+    );
+    assert_eq!(card["parameters"]["seed"], 99, "{card}");
+    assert!(card["windows"]["test"]["from"].is_string(), "{card}");
+    assert!(card["windows"]["train"]["from"].is_string(), "{card}");
+    assert!(card["metrics"]["f1"].is_number(), "{card}");
+    assert!(card["metrics"]["test"]["confusion"].is_object(), "{card}");
+    assert_eq!(
+        card["feature_schema"]["features"].as_array().unwrap().len(),
+        raincast::features::N_FEATURES
+    );
+    assert!(card["calibration"]["method"].is_string(), "{card}");
+
+    // The model file: its SHA-256 in a header, matching the bytes and the card.
+    let resp = app
+        .get(&format!("/admin/models/{v}/model"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sha = resp.headers()["x-checksum-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        resp.headers()["link"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("/admin/models/{v}/card.json"))
+    );
+    let bytes = resp.bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), stored.blob.as_slice());
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sha);
+    assert_eq!(card["checksum"]["model"], sha.as_str());
+    for path in [
+        "/admin/models/99/card.json",
+        "/admin/models/99/model",
+        "/admin/models/x/model",
+    ] {
+        assert_eq!(page(&app, &session, path).await.0, 404, "{path}");
+    }
+
+    // Side-by-side comparison.
+    let (status, html) = page(&app, &session, &format!("/admin/compare?a=1&b={v}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"class="compare-grid""#), "{html}");
+    assert!(html.contains(r#"id="param-diff""#), "{html}");
+    assert!(
+        html.contains("Parameters: 1 differ"),
+        "only the seed differs: {html}"
+    );
+    assert!(
+        html.contains(r##"stroke="#1f5fa8" stroke-width="3""##),
+        "v1 swatch"
+    );
+    assert!(
+        html.contains(r##"stroke="#d35400" stroke-width="3""##),
+        "v3 swatch"
+    );
+    app.stop().await;
 }

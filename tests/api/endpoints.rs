@@ -106,6 +106,7 @@ async fn forecast_from_newest_observation_is_fresh() {
         assert_eq!(f["data_age_days"], age);
         assert!(age <= app.state.config.server.stale_after_days);
         assert_eq!(f["stale"], false, "{f}");
+        assert_eq!(f["display_name"], loc, "{f}");
     }
     app.stop().await;
 }
@@ -238,6 +239,17 @@ async fn locations_lists_49_with_latest_dates() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), 49, "locations are distinct");
+    // Identifiers stay as they are; people read the display name.
+    let airport = list
+        .iter()
+        .find(|l| l["location"] == "SydneyAirport")
+        .unwrap();
+    assert_eq!(airport["display_name"], "Sydney Airport", "{airport}");
+    let ginini = list
+        .iter()
+        .find(|l| l["location"] == "MountGinini")
+        .unwrap();
+    assert_eq!(ginini["display_name"], "Mount Ginini", "{ginini}");
     for l in list {
         let name = l["location"].as_str().unwrap();
         match latest.get(name) {

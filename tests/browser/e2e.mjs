@@ -6,7 +6,8 @@
 //   CHROMIUM           the browser binary (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 
 const base = process.env.RAINCAST_URL;
 const password = process.env.RAINCAST_PASSWORD;
@@ -137,6 +138,70 @@ await test("every page loads without console errors", async (page) => {
   await page.screenshot({ path: `${artifacts}/model.png`, fullPage: true });
   assert.deepEqual(consoleErrors, []);
 });
+
+await test("admin console: schedules, run summary, run and model linked, compare, downloads", async (page) => {
+  await login(page, password);
+  await page.goto(`${base}/admin`);
+  for (const k of ["scrape", "train", "refresh"]) {
+    assert.equal(await page.locator(`#schedule-${k}`).count(), 1, `no ${k} schedule row`);
+  }
+  assert.match(await page.textContent("#schedule-scrape .next-run"), /AEST|not scheduled/);
+  // The version trained from the console (an earlier test) links to its run, and back.
+  await page.goto(`${base}/admin/models`);
+  const newest = (await page.textContent("#models tbody tr:first-child td:first-child a")).trim();
+  await page.goto(`${base}/admin/models/${newest.slice(1)}`);
+  await Promise.all([page.waitForURL(/\/admin\/runs\/\d+$/), page.click("a.trained-by >> nth=0")]);
+  assert.equal((await page.textContent("#trained-model a")).trim(), `model version ${newest.slice(1)}`);
+  // A readable summary; the JSON behind a toggle.
+  assert.ok(await page.locator("#run-summary dt").count() >= 5, "summary facts");
+  assert.equal(await page.locator("#summary-json").isVisible(), false, "JSON hidden at first");
+  await page.click("details.summary-json summary");
+  assert.ok(await page.locator("#summary-json").isVisible(), "JSON shown after the toggle");
+  // Downloads: the card, then the model whose SHA-256 the card states.
+  await page.goto(`${base}/admin/models/${newest.slice(1)}`);
+  const [cardDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-card")]);
+  const card = JSON.parse(readFileSync(await cardDl.path(), "utf8"));
+  assert.equal(`v${card.version}`, newest);
+  assert.ok(card.parameters && card.windows.test && card.metrics.test && card.feature_schema.features.length > 0, "card fields");
+  const [modelDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-model")]);
+  const sha = createHash("sha256").update(readFileSync(await modelDl.path())).digest("hex");
+  assert.equal(sha, card.checksum.model, "the model file matches the card's checksum");
+  // Side by side, with a parameter diff and a ROC legend with swatches.
+  await page.goto(`${base}/admin/compare?a=1&b=2`);
+  const boxes = await page.locator(".compare-grid > section").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON()));
+  assert.equal(boxes.length, 2);
+  assert.ok(Math.abs(boxes[0].top - boxes[1].top) < 1 && boxes[1].left > boxes[0].right - 1, "side by side");
+  assert.ok(await page.locator("#param-diff tr.changed").count() >= 1, "the seed differs");
+  assert.equal(await page.locator('svg.roc line[stroke-width="3"]').count(), 2, "a swatch per curve");
+  await page.screenshot({ path: `${artifacts}/compare.png`, fullPage: true });
+});
+
+// Phone-first: no page scrolls sideways, at a 390 px phone or a 1280 px
+// desktop; a screenshot of every page at both widths is kept.
+const everyPage = [
+  ["home", "/"], ["forecast-sydney", "/forecast/Sydney"], ["forecast-badgeryscreek", "/forecast/BadgerysCreek"],
+  ["api-docs", "/api/docs"], ["admin-dashboard", "/admin"], ["admin-runs", "/admin/runs"],
+  ["admin-run", "/admin/runs/1"], ["admin-models", "/admin/models"], ["admin-model", "/admin/models/1"],
+  ["admin-compare", "/admin/compare?a=1&b=2"], ["admin-data", "/admin/data"],
+  ["admin-evaluate", "/admin/models/1/evaluate?from=2017-01-01&to=2017-06-24"],
+];
+for (const width of [390, 1280]) {
+  await test(`no page scrolls sideways at ${width} px`, async (page, context) => {
+    await page.setViewportSize({ width, height: 900 });
+    // The login page, logged out.
+    const pages = [["admin-login", "/admin/login"], ...everyPage];
+    const wide = [];
+    for (const [name, path] of pages) {
+      if (name === "admin-dashboard") await login(page, password);
+      const resp = await page.goto(`${base}${path}`);
+      assert.ok(resp.status() < 400, `${path} answered ${resp.status()}`);
+      const m = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+      if (m.scroll > m.inner) wide.push(`${path}: ${m.scroll}px wide in a ${m.inner}px window`);
+      await page.screenshot({ path: `${artifacts}/w${width}-${name}.png`, fullPage: true });
+    }
+    assert.deepEqual(wide, [], "pages scroll sideways");
+  });
+}
 
 await browser.close();
 console.log(`${passed} passed, ${failed} failed`);
