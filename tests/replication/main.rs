@@ -288,17 +288,33 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
         .unwrap();
     }
     // Then a random point in the scrape and the training that follows it.
-    let until = Instant::now() + Duration::from_millis(rand::random_range(0..8000));
+    let until = Instant::now() + Duration::from_millis(rand::random_range(0..15_000));
     while Instant::now() < until {
         record(answers.clone(), base.clone()).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     record(answers.clone(), base.clone()).await;
+    let running: Vec<String> = {
+        let c = ro(&db);
+        let mut st = c
+            .prepare("SELECT kind FROM job_runs WHERE status = 'running'")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    eprintln!("kill -9 while running: {running:?}");
     stop.store(true, Ordering::Release);
     marker.join().unwrap();
     let ls_pid = ls.0.id();
-    let children = std::fs::read_to_string(format!("/proc/{ls_pid}/task/{ls_pid}/children"))
-        .unwrap_or_default();
+    // Go starts the child from any of its threads: read every thread's list.
+    let mut children = String::new();
+    for task in std::fs::read_dir(format!("/proc/{ls_pid}/task")).unwrap() {
+        let list = task.unwrap().path().join("children");
+        children.push_str(&std::fs::read_to_string(list).unwrap_or_default());
+        children.push(' ');
+    }
     for pid in children.split_whitespace() {
         let pid: i32 = pid.parse().unwrap();
         // SAFETY: sending a signal to our own grandchild.
@@ -325,6 +341,11 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
         query_i64(&r, "SELECT coalesce(max(seq), 0) FROM drill_marks"),
     );
     assert_eq!(n, max, "marks 1..{max} with a gap: {n} rows");
+    eprintln!(
+        "restored: marks 1..{max} (acknowledged {acked}, committed {}), champion {:?}",
+        committed.load(Ordering::Acquire),
+        champion(&restored)
+    );
     assert!(
         max >= acked,
         "mark {acked} was replicated before the crash; the restore has {max}"
