@@ -146,7 +146,6 @@ impl Store {
             }),
         };
         let first = store.connect()?;
-        check_schema_read_only(&first, path)?;
         if let Ok(mut idle) = store.inner.idle.lock() {
             idle.push((0, first));
         }
@@ -237,6 +236,9 @@ impl Store {
             // Belt and braces: the connection cannot write anyway.
             conn.pragma_update(None, "query_only", "ON")?;
             conn.set_prepared_statement_cache_capacity(64);
+            // A replaced file may come from another build: never read a
+            // schema this build does not know.
+            check_schema_read_only(&conn, &self.inner.path)?;
             return Ok(conn);
         }
         self.check_file()?;
