@@ -112,7 +112,10 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
 /// (a job run, a deployment, an observation), each with its age in seconds.
 fn replica_age(s: &AppState, board: &crate::serving::Board) -> Value {
     let now = chrono::Utc::now();
-    let modified = s.store.modified().map(chrono::DateTime::<chrono::Utc>::from);
+    let modified = s
+        .store
+        .modified()
+        .map(chrono::DateTime::<chrono::Utc>::from);
     let newest = board
         .newest_write
         .as_deref()

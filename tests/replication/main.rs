@@ -364,7 +364,10 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
         "deployments"
     );
     assert_eq!(
-        query_i64(&c, "SELECT coalesce(max(id), 0) - count(*) FROM r.deployments"),
+        query_i64(
+            &c,
+            "SELECT coalesce(max(id), 0) - count(*) FROM r.deployments"
+        ),
         0,
         "deployments with a gap"
     );
@@ -630,6 +633,10 @@ async fn read_only_replica_refreshed_by_restore_serves_without_errors() {
     stop.store(true, Ordering::Release);
     let (n, failures) = hammer.await.unwrap();
     assert!(n > 20, "only {n} requests");
-    assert!(failures.is_empty(), "{} of {n} failed: {failures:?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {n} failed: {failures:?}",
+        failures.len()
+    );
     assert_eq!(sha(&copy), fresh_sha, "the replica changed its database");
 }
