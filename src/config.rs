@@ -450,9 +450,8 @@ impl Config {
             return Err(invalid("server.stale_after_days", "must be at least 1"));
         }
         let primary = self.server.primary_url.trim();
-        if !primary.is_empty()
-            && !(primary.starts_with("http://") || primary.starts_with("https://"))
-        {
+        let web = primary.starts_with("http://") || primary.starts_with("https://");
+        if !primary.is_empty() && !web {
             return Err(invalid(
                 "server.primary_url",
                 "must start with http:// or https:// (or be empty)",
