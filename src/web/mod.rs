@@ -43,7 +43,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let auth = Arc::new(admin::Auth::new(&config.admin).map_err(anyhow::Error::msg)?);
-        if !auth.enabled() {
+        if !auth.enabled() && !store.is_read_only() {
             tracing::warn!(
                 "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
             );
