@@ -76,6 +76,33 @@ impl Drop for Proc {
     }
 }
 
+/// The processes a child started (raincast under `litestream -exec`),
+/// killed with SIGKILL on drop, also when a test fails.
+struct Grandchildren(Vec<i32>);
+
+impl Grandchildren {
+    fn of(pid: u32) -> Self {
+        // Go starts the child from any of its threads: read every thread's list.
+        let mut pids = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let list = task.unwrap().path().join("children");
+            let text = std::fs::read_to_string(list).unwrap_or_default();
+            pids.extend(text.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
+        }
+        assert!(!pids.is_empty(), "litestream started no child");
+        Self(pids)
+    }
+}
+
+impl Drop for Grandchildren {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            // SAFETY: a signal to a process this test started (through litestream).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn wait_port(port: u16, what: &str) {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -219,6 +246,7 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
     let mut ls = Proc(ls);
     let base = format!("http://127.0.0.1:{port}");
     wait_port(port, "raincast serve under litestream");
+    let server = Grandchildren::of(ls.0.id());
 
     // Marks: one committed transaction each, numbered without gaps.
     let committed = Arc::new(AtomicI64::new(0));
@@ -308,24 +336,10 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
     stop.store(true, Ordering::Release);
     marker.join().unwrap();
     let ls_pid = ls.0.id();
-    // Go starts the child from any of its threads: read every thread's list.
-    let mut children = String::new();
-    for task in std::fs::read_dir(format!("/proc/{ls_pid}/task")).unwrap() {
-        let list = task.unwrap().path().join("children");
-        children.push_str(&std::fs::read_to_string(list).unwrap_or_default());
-        children.push(' ');
-    }
-    for pid in children.split_whitespace() {
-        let pid: i32 = pid.parse().unwrap();
-        // SAFETY: sending a signal to our own grandchild.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
+    // SIGKILL both, the server first (litestream would forward a gentle signal).
+    drop(server);
     let _ = ls.0.kill();
     let _ = ls.0.wait();
-    assert!(
-        !children.trim().is_empty(),
-        "raincast was not litestream's child"
-    );
     drop(ls);
 
     let restored = dir.path().join("restored.db");
