@@ -335,7 +335,6 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
     eprintln!("kill -9 while running: {running:?}");
     stop.store(true, Ordering::Release);
     marker.join().unwrap();
-    let ls_pid = ls.0.id();
     // SIGKILL both, the server first (litestream would forward a gentle signal).
     drop(server);
     let _ = ls.0.kill();
