@@ -51,6 +51,11 @@ pub enum Command {
         /// Listen address (overrides server.bind), e.g. 0.0.0.0:8080; port 0 picks one.
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
+        /// Serve as a read-only replica of a copy kept by Litestream: open
+        /// the database read-only, run no jobs, never write; the admin
+        /// answers that this is a replica (see server.primary_url).
+        #[arg(long)]
+        read_only: bool,
     },
     /// Load a Kaggle weatherAUS CSV (plain or .gz) into the database.
     Import {
@@ -403,14 +408,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::BomServer { bind, day, fault } => bom_server(&bind, day, fault),
-        Command::Serve { bind } => {
+        Command::Serve { bind, read_only } => {
             if let Some(bind) = bind {
                 config.server.bind = bind;
                 config
                     .validate()
                     .map_err(|e| CliError::Input(format!("--bind: {e}")))?;
             }
-            let store = open_store(&config)?;
+            let store = if read_only {
+                Store::open_read_only(
+                    &config.database.path,
+                    std::time::Duration::from_millis(config.database.busy_timeout_ms),
+                )
+                .map_err(|e| {
+                    CliError::Run(anyhow::Error::new(e).context(format!(
+                        "opening database {} read-only",
+                        config.database.path.display()
+                    )))
+                })?
+            } else {
+                open_store(&config)?
+            };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

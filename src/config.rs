@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// On a read-only replica (`serve --read-only`), the primary's public
+    /// URL, named on the admin paths' refusal page (empty = not named).
+    pub primary_url: String,
 }
 
 impl ServerConfig {
@@ -114,6 +117,7 @@ impl Default for ServerConfig {
             trusted_proxies: String::new(),
             header_timeout_secs: 10,
             max_connections: 512,
+            primary_url: String::new(),
         }
     }
 }
@@ -444,6 +448,14 @@ impl Config {
         }
         if self.server.stale_after_days < 1 {
             return Err(invalid("server.stale_after_days", "must be at least 1"));
+        }
+        let primary = self.server.primary_url.trim();
+        let web = primary.starts_with("http://") || primary.starts_with("https://");
+        if !primary.is_empty() && !web {
+            return Err(invalid(
+                "server.primary_url",
+                "must start with http:// or https:// (or be empty)",
+            ));
         }
         if self.server.champion_poll_secs == 0 {
             return Err(invalid("server.champion_poll_secs", "must be at least 1"));

@@ -53,6 +53,8 @@ pub struct Board {
     pub source: SourceStatus,
     /// The live record over the 30 days before `today` (all stations).
     pub record_30d: crate::store::TrackRecord,
+    /// On a read-only replica, the newest write in its copy (RFC 3339).
+    pub newest_write: Option<String>,
 }
 
 /// How the BOM source is doing, from the newest scrape runs.
@@ -194,7 +196,13 @@ impl Serving {
         }
         let source = SourceStatus::from_runs(&store.run_heads(Some("scrape"), 50)?);
         let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
+        let newest_write = if store.is_read_only() {
+            store.newest_write()?
+        } else {
+            None
+        };
         self.board.store(Arc::new(Board {
+            newest_write,
             today: Some(today),
             model_version: model.map(|m| m.version),
             stale_after_days,
@@ -265,6 +273,11 @@ impl Serving {
     /// serves. With nothing loadable, nothing serves (and `/readyz` says why).
     /// Returns the version now serving.
     pub fn load_at_start(&self, store: &Store) -> Result<Option<i64>, StoreError> {
+        if store.is_read_only() {
+            // A replica records nothing: it serves the deployed champion or,
+            // when that does not load, says why (the primary falls back).
+            return self.refresh(store);
+        }
         let Some(deployed) = store.champion_version()? else {
             tracing::info!(
                 "no model is deployed yet; nothing serves until a training promotes one"

@@ -14,6 +14,7 @@ mod runs;
 mod sources;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,10 +65,18 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     busy_timeout: Duration,
-    idle: Mutex<Vec<Connection>>,
+    /// A read-only replica (`serve --read-only`): connections open with
+    /// `SQLITE_OPEN_READ_ONLY`, nothing is ever written, and a file replaced
+    /// underneath (by `litestream restore` and a rename) is re-opened.
+    read_only: bool,
+    /// Idle connections, each tagged with the [`Inner::generation`] it was
+    /// opened in: one from before a re-open is dropped, never reused.
+    idle: Mutex<Vec<(i64, Connection)>>,
     /// The file's (device, inode) when it was opened: a file deleted or
     /// replaced underneath the process is noticed, never silently recreated.
-    identity: Option<(u64, u64)>,
+    identity: Mutex<Option<(u64, u64)>>,
+    /// How many times a read-only store re-opened a replaced file.
+    generation: AtomicI64,
     /// The connection that watches `data_version` (see [`Store::data_version`]).
     watch: Mutex<Option<Connection>>,
 }
@@ -103,31 +112,109 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 busy_timeout,
-                idle: Mutex::new(vec![first]),
-                identity: file_identity(path).ok(),
+                read_only: false,
+                idle: Mutex::new(vec![(0, first)]),
+                identity: Mutex::new(file_identity(path).ok()),
+                generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
             }),
         };
         Ok(store)
     }
 
+    /// Open an existing database read-only, for a replica (`serve
+    /// --read-only`). Nothing is created, migrated or written: the file must
+    /// exist and have this build's schema version (the primary migrates).
+    /// SQLite still maps the WAL index (`-shm`) of a WAL-mode file, so the
+    /// file's directory must be writable by the process.
+    pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        let identity = file_identity(path).map_err(|e| {
+            StoreError::Unavailable(format!(
+                "read-only database {} cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                busy_timeout,
+                read_only: true,
+                idle: Mutex::new(Vec::new()),
+                identity: Mutex::new(Some(identity)),
+                generation: AtomicI64::new(0),
+                watch: Mutex::new(None),
+            }),
+        };
+        let first = store.connect()?;
+        if let Ok(mut idle) = store.inner.idle.lock() {
+            idle.push((0, first));
+        }
+        Ok(store)
+    }
+
+    /// A read-only replica: nothing writes through this store.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// When the file's last modification was, for a replica's data age:
+    /// the newer of the database file and its WAL.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        let db = std::fs::metadata(&self.inner.path).and_then(|m| m.modified());
+        let mut wal = self.inner.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = std::fs::metadata(wal)
+            .ok()
+            .filter(|m| m.len() > 0)
+            .and_then(|m| m.modified().ok());
+        match (db.ok(), wal) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Fails when the file this store opened is gone or was replaced: a
     /// deleted database still answers through open handles, but nothing it
     /// writes survives, so the process must not call itself ready.
+    ///
+    /// A read-only store instead re-opens a replaced file (a replica's copy
+    /// refreshed by `litestream restore` and a rename): its pooled
+    /// connections are dropped and the next read sees the new file.
     pub fn check_file(&self) -> Result<()> {
         let path = &self.inner.path;
-        match file_identity(path) {
-            Err(e) => Err(StoreError::Unavailable(format!(
+        let id = file_identity(path).map_err(|e| {
+            StoreError::Unavailable(format!(
                 "database file {} cannot be read: {e}",
                 path.display()
-            ))),
-            Ok(id) if self.inner.identity.is_some_and(|known| known != id) => {
-                Err(StoreError::Unavailable(format!(
-                    "database file {} was replaced while raincast was running; restart it",
-                    path.display()
-                )))
+            ))
+        })?;
+        let mut known = self
+            .inner
+            .identity
+            .lock()
+            .map_err(|_| StoreError::Corrupt("identity lock poisoned".into()))?;
+        match *known {
+            Some(k) if k != id && self.inner.read_only => {
+                let generation = self.inner.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                if let Ok(mut idle) = self.inner.idle.lock() {
+                    idle.clear();
+                }
+                if let Ok(mut watch) = self.inner.watch.lock() {
+                    *watch = None;
+                }
+                *known = Some(id);
+                tracing::info!(
+                    path = %path.display(),
+                    generation,
+                    "the read-only database file was replaced; re-opened it"
+                );
+                Ok(())
             }
-            Ok(_) => Ok(()),
+            Some(k) if k != id => Err(StoreError::Unavailable(format!(
+                "database file {} was replaced while raincast was running; restart it",
+                path.display()
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -136,6 +223,24 @@ impl Store {
     }
 
     fn connect(&self) -> Result<Connection> {
+        if self.inner.read_only {
+            // Callers checked the file (and re-opened a replaced one) first;
+            // checking here could re-enter the `watch` lock.
+            let conn = Connection::open_with_flags(
+                &self.inner.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            conn.busy_timeout(self.inner.busy_timeout)?;
+            // Belt and braces: the connection cannot write anyway.
+            conn.pragma_update(None, "query_only", "ON")?;
+            conn.set_prepared_statement_cache_capacity(64);
+            // A replaced file may come from another build: never read a
+            // schema this build does not know.
+            check_schema_read_only(&conn, &self.inner.path)?;
+            return Ok(conn);
+        }
         self.check_file()?;
         let conn = Connection::open_with_flags(
             &self.inner.path,
@@ -149,25 +254,37 @@ impl Store {
 
     /// Run `f` on a pooled connection.
     pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        if self.inner.read_only {
+            // One stat: a replaced replica file is re-opened before reading.
+            self.check_file()?;
+        }
         let pooled = self.inner.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let generation = self.inner.generation.load(Ordering::Acquire);
         let mut conn = match pooled {
-            Some(c) => c,
-            None => self.connect()?,
+            Some((g, c)) if g == generation => c,
+            _ => self.connect()?,
         };
         let out = f(&mut conn);
         if let Ok(mut idle) = self.inner.idle.lock()
             && idle.len() < MAX_IDLE
+            && self.inner.generation.load(Ordering::Acquire) == generation
         {
-            idle.push(conn);
+            idle.push((generation, conn));
         }
         out
     }
 
     /// Run `f` in one `BEGIN IMMEDIATE` transaction: all of it is committed, or none.
+    /// A read-only store refuses before touching the file.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        if self.inner.read_only {
+            return Err(StoreError::Unavailable(
+                "this is a read-only replica: it never writes to the database".into(),
+            ));
+        }
         self.with_conn(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
@@ -178,8 +295,13 @@ impl Store {
 
     /// SQLite's `PRAGMA data_version` on one dedicated connection: it changes
     /// whenever any other connection (in this process or another) commits,
-    /// so readers can tell cheaply whether to reload what they cache.
+    /// so readers can tell cheaply whether to reload what they cache. A
+    /// read-only store that re-opened a replaced file counts that as a
+    /// change too (the re-open generation is in the high bits).
     pub fn data_version(&self) -> Result<i64> {
+        if self.inner.read_only {
+            self.check_file()?;
+        }
         let mut watch = self
             .inner
             .watch
@@ -189,7 +311,25 @@ impl Store {
             *watch = Some(self.connect()?);
         }
         let conn = watch.as_ref().expect("set above");
-        Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        Ok((generation << 40) + version)
+    }
+
+    /// The newest time anything was written (a job run started or ended, a
+    /// model deployed, an observation stored), RFC 3339: on a replica, how
+    /// far the copy has come.
+    pub fn newest_write(&self) -> Result<Option<String>> {
+        self.with_conn(|c| {
+            Ok(c.query_row(
+                "SELECT max(t) FROM (
+                    SELECT max(coalesce(finished_at, started_at)) AS t FROM job_runs
+                    UNION ALL SELECT max(at) FROM deployments
+                    UNION ALL SELECT max(updated_at) FROM observations)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     /// A quick liveness query for readiness checks.
@@ -257,6 +397,25 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// A replica never migrates: its file must have exactly this build's schema.
+fn check_schema_read_only(conn: &Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "read-only database {} has schema version {found}, older than this build's ({SCHEMA_VERSION}); a replica never migrates: upgrade the primary first (it migrates at start), or run this replica's older build",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// `PRAGMA integrity_check` on any SQLite file.
 pub fn integrity_check(path: &Path) -> Result<String> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -265,4 +424,69 @@ pub fn integrity_check(path: &Path) -> Result<String> {
 
 pub(crate) fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    #[test]
+    fn a_read_only_store_never_writes_and_reopens_a_replaced_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Duration::from_secs(1);
+        let primary = Store::open(&dir.path().join("primary.db"), t).unwrap();
+        let copy = dir.path().join("copy.db");
+        primary.backup_to(&copy).unwrap();
+        let before = std::fs::read(&copy).unwrap();
+
+        let ro = Store::open_read_only(&copy, t).unwrap();
+        assert!(ro.is_read_only());
+        assert!(ro.runs(None, 10).unwrap().is_empty());
+        let err = ro.start_run("scrape", "cli", Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("read-only replica"), "{err}");
+        assert_eq!(std::fs::read(&copy).unwrap(), before, "the copy changed");
+        let v0 = ro.data_version().unwrap();
+        assert_eq!(ro.data_version().unwrap(), v0);
+
+        // The primary writes; a restored copy replaces the served one.
+        primary.start_run("scrape", "cli", Duration::ZERO).unwrap();
+        let fresh = dir.path().join("copy.db.new");
+        primary.backup_to(&fresh).unwrap();
+        std::fs::rename(&fresh, &copy).unwrap();
+        assert_ne!(ro.data_version().unwrap(), v0, "the re-open is a change");
+        ro.check_file().unwrap();
+        assert_eq!(ro.runs(None, 10).unwrap().len(), 1);
+
+        // A file that is gone is not ready, and is never created.
+        std::fs::remove_file(&copy).unwrap();
+        assert!(matches!(ro.check_file(), Err(StoreError::Unavailable(_))));
+        assert!(!copy.exists());
+    }
+
+    #[test]
+    fn a_read_only_store_refuses_a_missing_file_and_another_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Duration::from_secs(1);
+        let missing = dir.path().join("missing.db");
+        let err = Store::open_read_only(&missing, t).err().unwrap();
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+        assert!(!missing.exists(), "a read-only open created the file");
+
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 1; CREATE TABLE t (x)")
+            .unwrap();
+        let err = Store::open_read_only(&old, t).err().unwrap();
+        assert!(err.to_string().contains("never migrates"), "{err}");
+        let new = dir.path().join("new.db");
+        Connection::open(&new)
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+            .unwrap();
+        assert!(matches!(
+            Store::open_read_only(&new, t),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
 }

@@ -91,20 +91,56 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     .await?;
     let board = s.serving.board();
     match s.serving.get() {
-        Some(m) => Ok(Json(serde_json::json!({
-            "status": "ready",
-            "model_version": m.version,
-            "newest_observation": board.newest(),
-            "stale_stations": board.stale_count(),
-        }))),
+        Some(m) => {
+            let mut body = serde_json::json!({
+                "status": "ready",
+                "model_version": m.version,
+                "newest_observation": board.newest(),
+                "stale_stations": board.stale_count(),
+            });
+            if s.store.is_read_only() {
+                body["replica"] = replica_age(&s, &board);
+            }
+            Ok(Json(body))
+        }
         None => Err(ApiError::Unavailable(no_model_message(&s))),
     }
+}
+
+/// How old a read-only replica's copy is: when its file last changed (a
+/// restore or a replicated write landed) and the newest write inside it
+/// (a job run, a deployment, an observation), each with its age in seconds.
+fn replica_age(s: &AppState, board: &crate::serving::Board) -> Value {
+    let now = chrono::Utc::now();
+    let modified = s
+        .store
+        .modified()
+        .map(chrono::DateTime::<chrono::Utc>::from);
+    let newest = board
+        .newest_write
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let age = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| (now - t).num_seconds().max(0));
+    serde_json::json!({
+        "read_only": true,
+        "primary_url": s.config.server.primary_url,
+        "file_modified": modified.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "file_age_secs": age(modified),
+        "newest_write": board.newest_write,
+        "newest_write_age_secs": age(newest),
+    })
 }
 
 /// Why no model serves, in words a visitor or operator can act on.
 pub fn no_model_message(s: &AppState) -> String {
     match s.serving.refused() {
         Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
+        None if s.store.is_read_only() => {
+            "no model is deployed in this read-only replica's copy yet: the primary trains one, \
+             and the replica serves it once replication brings it"
+                .into()
+        }
         None if s
             .jobs
             .running()

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod replica;
 pub mod schema;
 pub mod server;
 
@@ -42,7 +43,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let auth = Arc::new(admin::Auth::new(&config.admin).map_err(anyhow::Error::msg)?);
-        if !auth.enabled() {
+        if !auth.enabled() && !store.is_read_only() {
             tracing::warn!(
                 "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
             );
@@ -77,10 +78,12 @@ impl AppState {
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
-    let mut app = Router::new()
-        .merge(api::router())
-        .merge(pages::router())
-        .merge(admin::router());
+    let mut app = Router::new().merge(api::router()).merge(pages::router());
+    app = if state.store.is_read_only() {
+        app.merge(replica::router())
+    } else {
+        app.merge(admin::router())
+    };
     if state.config.server.metrics_bind.is_empty() {
         app = app.merge(metrics::router());
     }
@@ -231,7 +234,9 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let interrupted = {
+    let interrupted = if state.store.is_read_only() {
+        0
+    } else {
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.mark_interrupted()).await??
     };
@@ -260,7 +265,7 @@ pub async fn start(
             }
         }));
     }
-    if schedule {
+    if schedule && !state.store.is_read_only() {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
     }
     let limits = server::Limits {
@@ -311,13 +316,19 @@ pub async fn start(
 pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind(&config.server.bind).await?;
-    if config.database.bundled_history {
+    let read_only = store.is_read_only();
+    if config.database.bundled_history && !read_only {
         let store = store.clone();
         tokio::task::spawn_blocking(move || load_bundled_history(&store)).await??;
     }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;
-    tracing::info!(addr = %running.addr, "raincast listening");
+    if read_only {
+        tracing::info!(addr = %running.addr, db = %running.state.store.path().display(),
+            "raincast listening as a read-only replica: no jobs, no writes");
+    } else {
+        tracing::info!(addr = %running.addr, "raincast listening");
+    }
     shutdown_signal().await;
     running.stop().await
 }
