@@ -28,6 +28,9 @@ pub struct Serving {
     board: ArcSwap<Board>,
     /// The store's data version the board was built from (-1: never built).
     built_from: AtomicI64,
+    /// JSON documents computed from the database, reused until the data
+    /// version the board was built from changes (e.g. `/api/v1/models`).
+    documents: Mutex<std::collections::HashMap<&'static str, (i64, axum::body::Bytes)>>,
 }
 
 impl Default for Serving {
@@ -37,6 +40,7 @@ impl Default for Serving {
             refused: Mutex::new(None),
             board: ArcSwap::from_pointee(Board::default()),
             built_from: AtomicI64::new(-1),
+            documents: Mutex::new(Default::default()),
         }
     }
 }
@@ -131,6 +135,27 @@ impl Board {
 }
 
 impl Serving {
+    /// A cached document named `name`, if it was made from data version
+    /// `version` (see [`Store::data_version`]).
+    pub fn document(&self, name: &'static str, version: i64) -> Option<axum::body::Bytes> {
+        let docs = self.documents.lock().ok()?;
+        docs.get(name)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Keep `doc`, made from data version `version`.
+    pub fn keep_document(&self, name: &'static str, version: i64, doc: axum::body::Bytes) {
+        if let Ok(mut docs) = self.documents.lock() {
+            docs.insert(name, (version, doc));
+        }
+    }
+
+    /// The data version the board was built from (-1 before the first).
+    pub fn data_version(&self) -> i64 {
+        self.built_from.load(Ordering::Acquire)
+    }
+
     pub fn board(&self) -> Arc<Board> {
         self.board.load_full()
     }

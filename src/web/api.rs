@@ -622,20 +622,30 @@ fn model_info(m: crate::store::ModelSummary, champion: Option<i64>) -> ModelInfo
 
 /// Every model version, newest first, with its metrics and the champion marked.
 #[utoipa::path(get, path = "/api/v1/models", responses((status = 200, body = ModelList)))]
-async fn models(State(s): State<AppState>) -> Result<Json<ModelList>, ApiError> {
+async fn models(State(s): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let json =
+        |b: Bytes| ([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response();
+    // The registry changes only with the data: reuse the document until
+    // SQLite's data version moves (one PRAGMA on a dedicated connection).
+    let version = s.store.data_version()?;
+    if let Some(doc) = s.serving.document("models", version) {
+        return Ok(json(doc));
+    }
     let store = s.store.clone();
-    Ok(Json(
-        blocking(move || {
-            let champion = store.champion_version()?;
-            let models = store
-                .models()?
-                .into_iter()
-                .map(|m| model_info(m, champion))
-                .collect();
-            Ok(ModelList { champion, models })
-        })
-        .await?,
-    ))
+    let list = blocking(move || {
+        let champion = store.champion_version()?;
+        let models = store
+            .models()?
+            .into_iter()
+            .map(|m| model_info(m, champion))
+            .collect();
+        Ok(ModelList { champion, models })
+    })
+    .await?;
+    let doc = Bytes::from(serde_json::to_vec(&list).map_err(|e| ApiError::Internal(e.into()))?);
+    s.serving.keep_document("models", version, doc.clone());
+    Ok(json(doc))
 }
 
 /// One model version.
