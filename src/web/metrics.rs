@@ -214,13 +214,14 @@ static HEALTH: HealthCache = std::sync::Mutex::new(None);
 /// Field health, recomputed at most every [`HEALTH_TTL`] per database.
 fn field_health(
     store: &crate::store::Store,
-) -> Result<Vec<crate::train::health::StationHealth>, crate::store::StoreError> {
+) -> Result<Option<Vec<crate::train::health::StationHealth>>, crate::store::StoreError> {
     if let Ok(cache) = HEALTH.lock()
-        && let Some((at, path, h)) = cache.as_ref()
+        && let Some((at, path, _)) = cache.as_ref()
         && at.elapsed() < HEALTH_TTL
         && path == store.path()
     {
-        return Ok(h.clone());
+        // The gauges already hold these values: nothing to set again.
+        return Ok(None);
     }
     let h = crate::train::health::data_health(store)?;
     if let Ok(mut cache) = HEALTH.lock() {
@@ -230,7 +231,7 @@ fn field_health(
             h.clone(),
         ));
     }
-    Ok(h)
+    Ok(Some(h))
 }
 
 pub fn router() -> Router<AppState> {
@@ -245,7 +246,7 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
     let record = &board.record_30d;
     let store = s.store.clone();
     let health = blocking(move || Ok(field_health(&store)?)).await?;
-    for st in &health {
+    for st in health.iter().flatten() {
         for f in &st.fields {
             let labels = [
                 ("location", st.location.clone()),
