@@ -7,6 +7,9 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
     && cargo build --release --locked 2>/dev/null || true
 COPY src ./src
+# The bundled history and BOM archive are compiled into the binary.
+COPY data/weatherAUS.csv.gz ./data/weatherAUS.csv.gz
+COPY data/bom/bom_dwo_raw_2024-08_2025-09.tar.gz ./data/bom/bom_dwo_raw_2024-08_2025-09.tar.gz
 COPY templates ./templates
 COPY static ./static
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked \
