@@ -329,6 +329,20 @@ pub struct PredictOutput {
     pub model_version: i64,
 }
 
+impl From<Forecast> for PredictOutput {
+    fn from(f: Forecast) -> Self {
+        Self {
+            location: f.location,
+            observation_date: f.observation_date,
+            forecast_date: f.forecast_date,
+            probability: f.probability,
+            rain: f.rain,
+            threshold: f.threshold,
+            model_version: f.model_version,
+        }
+    }
+}
+
 /// Validate one JSON observation; `prefix` locates it in the body for errors.
 pub fn observation_from_json(
     v: &Value,
@@ -484,21 +498,10 @@ async fn predict(
         .get()
         .ok_or_else(|| ApiError::Unavailable(no_model_message(&s)))?;
     let board = s.serving.board();
-    let posted = |store: &crate::store::Store, o: Observation| {
-        crate::serving::predict_posted(store, &board, &model, o).map(|f| PredictOutput {
-            location: f.location,
-            observation_date: f.observation_date,
-            forecast_date: f.forecast_date,
-            probability: f.probability,
-            rain: f.rain,
-            threshold: f.threshold,
-            model_version: f.model_version,
-        })
-    };
     // One observation whose history the board holds: answer on this thread.
     let out = if observations.len() == 1 && board_covers(&board, &observations[0]) {
         let o = observations.into_iter().next().expect("one");
-        vec![posted(&s.store, o)?]
+        vec![crate::serving::predict_posted(&s.store, &board, &model, o)?.into()]
     } else {
         let store = s.store.clone();
         let (board, model) = (s.serving.board(), model.clone());
@@ -507,15 +510,7 @@ async fn predict(
                 .into_iter()
                 .map(|o| {
                     crate::serving::predict_posted(&store, &board, &model, o)
-                        .map(|f| PredictOutput {
-                            location: f.location,
-                            observation_date: f.observation_date,
-                            forecast_date: f.forecast_date,
-                            probability: f.probability,
-                            rain: f.rain,
-                            threshold: f.threshold,
-                            model_version: f.model_version,
-                        })
+                        .map(PredictOutput::from)
                         .map_err(ApiError::from)
                 })
                 .collect::<Result<Vec<_>, ApiError>>()
