@@ -1,5 +1,5 @@
 // Browser tests: headless Debian Chromium driven by playwright-core against a
-// running raincast. Started by tests/browser/main.rs, which passes:
+// running raincast. Started by tests/integration/browser.rs, which passes:
 //   RAINCAST_URL       base URL of the server under test
 //   RAINCAST_PASSWORD  its admin password
 //   ARTIFACTS          folder for screenshots
