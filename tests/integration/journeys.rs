@@ -329,11 +329,12 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
 /// process never creates a new file in its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
+    let _heavy = crate::support::heavy().await;
     let closed = format!("http://127.0.0.1:{}", support::free_port());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
     let app = support::serve(&db, &env(&closed));
-    wait_forecast(&app.url, Duration::from_secs(60), |_| true).await;
+    wait_forecast(&app.url, Duration::from_secs(180), |_| true).await;
     wait_idle(&db, 2, Duration::from_secs(60)).await;
     let (status, ready) = get_json(&format!("{}/readyz", app.url)).await;
     assert_eq!(status, 200, "{ready}");

@@ -342,6 +342,7 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
 /// then answers forecasts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
+    let _heavy = crate::support::heavy().await;
     let server = BomServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e2e.db");
@@ -379,14 +380,24 @@ async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
     assert_eq!(body["model_version"], 1);
     assert_eq!(body["forecast_date"], "2025-09-07", "{body}");
     let store = Store::open(&db, Duration::from_secs(5)).unwrap();
-    let runs = store.runs(None, 10).unwrap();
+    // The forecast appears once the model is promoted; the run that trained
+    // it is closed just after, so a loaded machine may need a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runs = loop {
+        let runs = store.runs(None, 10).unwrap();
+        if runs.iter().all(|r| r.status != RunStatus::Running) || Instant::now() > deadline {
+            break runs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(runs.iter().any(|r| r.kind == "scrape"
         && r.trigger == "catch-up"
         && r.status == RunStatus::Succeeded));
     assert!(
         runs.iter().any(|r| r.kind == "train"
             && r.trigger == "catch-up"
-            && r.status == RunStatus::Succeeded)
+            && r.status == RunStatus::Succeeded),
+        "{runs:?}"
     );
     assert_eq!(store.deployments().unwrap()[0].actor, "training");
     // 644 station-months of real files (46 stations × 14 months).
