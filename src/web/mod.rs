@@ -35,7 +35,6 @@ pub struct AppState {
     pub serving: Arc<Serving>,
     pub jobs: Jobs,
     pub clock: Arc<dyn Clock>,
-    pub forecasts: Arc<api::ForecastCache>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
 }
@@ -69,7 +68,6 @@ impl AppState {
             serving,
             jobs,
             clock,
-            forecasts: Arc::default(),
             auth,
         })
     }
