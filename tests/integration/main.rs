@@ -16,4 +16,5 @@ mod lighthouse;
 mod ops;
 mod replication;
 mod scrape;
+mod snapshots;
 mod timemachine;
