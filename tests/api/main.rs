@@ -10,6 +10,7 @@ mod app;
 mod endpoints;
 mod fuzz;
 mod models;
+mod pages_parsed;
 mod schemathesis;
 mod slow_clients;
 mod validation;
