@@ -4,6 +4,7 @@
 mod endpoints;
 mod fuzz;
 mod models;
+mod pages_parsed;
 mod schemathesis;
 mod slow_clients;
 mod validation;

@@ -12,7 +12,7 @@ use raincast::stations;
 use raincast::store::{Store, month_bounds};
 
 use super::{config, fresh_store, run, today};
-use crate::support::bom_server::{BomServer, Fault, files};
+use crate::support::bom_server::{BomServer, Fault, files, html_fixture};
 
 const MONTH: (i32, u32) = (2024, 9);
 const SYDNEY: &str = "IDCJDW2124";
@@ -80,6 +80,12 @@ async fn seeded(cfg: impl FnOnce(BomConfig) -> BomConfig) -> Case {
 impl Case {
     /// Scrape again with a fault on Sydney; check the others and Sydney's rows.
     async fn with_fault(&self, fault: Fault) -> (ScrapeReport, Outcome) {
+        let (report, sydney, _) = self.with_fault_logged(fault).await;
+        (report, sydney)
+    }
+
+    /// [`Case::with_fault`], with the run's log lines too.
+    async fn with_fault_logged(&self, fault: Fault) -> (ScrapeReport, Outcome, Vec<String>) {
         self.server.fault(SYDNEY, MONTH, fault);
         let (report, log) = run(&self.store, &self.cfg, &plan()).await;
         let mut sydney = None;
@@ -97,7 +103,7 @@ impl Case {
         }
         assert_eq!(sydney_rows(&self.store), self.before, "Sydney rows changed");
         assert_eq!(log.len(), 4);
-        (report, sydney.unwrap())
+        (report, sydney.unwrap(), log)
     }
 }
 
@@ -285,4 +291,165 @@ async fn a_redirect_within_the_bom_host_is_followed() {
         1 + 2,
         "redirect, then the file"
     );
+}
+
+/// What BOM's HTML pages say, read with `scraper` (src/ingest/html.rs),
+/// served by a real HTTP server from the hand-built fixtures in
+/// `tests/fixtures/bom_html/`: each line below must reach the run's log,
+/// the station-month's record (shown by the admin) and the run's message,
+/// next to the setting to check.
+mod html_pages {
+    use super::*;
+
+    const ACCESS_DENIED: &str = "title \"Access Denied\", heading \"Access Denied\", \
+                                 reference 18.5c3e1002.1700000000.1a2b3c4d";
+
+    fn page(status: u16, name: &str) -> Fault {
+        Fault::Page {
+            status,
+            body: html_fixture(name),
+        }
+    }
+
+    fn sydney_record(case: &Case) -> String {
+        let row = case.store.source_month("Sydney", MONTH).unwrap().unwrap();
+        row.message.unwrap_or_default()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_firewalls_access_denied_is_named_with_its_reference() {
+        let case = seeded(|c| c).await;
+        let (report, sydney, log) = case
+            .with_fault_logged(page(403, "access_denied.html"))
+            .await;
+        assert_eq!(
+            sydney,
+            Outcome::Forbidden {
+                url: format!(
+                    "{}/climate/dwo/202409/text/{SYDNEY}.202409.csv",
+                    case.server.base_url
+                ),
+                page: Some(ACCESS_DENIED.into()),
+            }
+        );
+        assert!(report.failed());
+        assert!(
+            report.message.contains(&format!(
+                "set bom.user_agent to identify you and raise bom.delay_ms, e.g. Sydney 2024-09 got {ACCESS_DENIED}"
+            )),
+            "{}",
+            report.message
+        );
+        let line = log.iter().find(|l| l.starts_with("Sydney")).unwrap();
+        assert!(
+            line.ends_with(&format!("; BOM's page: {ACCESS_DENIED}")),
+            "{line}"
+        );
+        assert!(
+            sydney_record(&case).contains(ACCESS_DENIED),
+            "{}",
+            sydney_record(&case)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_maintenance_page_with_503_is_retried_and_named() {
+        let case = seeded(|c| BomConfig { retries: 1, ..c }).await;
+        let (report, sydney) = case.with_fault(page(503, "maintenance.html")).await;
+        let Outcome::Failed {
+            attempts, error, ..
+        } = sydney
+        else {
+            panic!("{sydney:?}")
+        };
+        assert_eq!(attempts, 2);
+        assert_eq!(
+            error,
+            "HTTP 503 Service Unavailable; BOM's page: \
+             title \"Scheduled maintenance - Bureau of Meteorology\", \
+             heading \"The Bureau of Meteorology website is undergoing scheduled maintenance\""
+        );
+        assert_eq!(case.server.hits(SYDNEY, MONTH), 1 + 2, "5xx is retried");
+        assert!(
+            report
+                .message
+                .contains(&format!("{error}; check the network, bom.base_url")),
+            "{}",
+            report.message
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn page_not_found_with_200_is_rejected_naming_the_page_and_settings() {
+        let case = seeded(|c| c).await;
+        let (report, sydney, log) = case
+            .with_fault_logged(page(200, "not_found_200.html"))
+            .await;
+        let Outcome::Rejected { reason, .. } = sydney else {
+            panic!("{sydney:?}")
+        };
+        let said = "title \"Page not found - Bureau of Meteorology\", heading \"Page not found\"";
+        assert!(reason.contains(said), "{reason}");
+        assert!(
+            reason.ends_with("check bom.base_url and bom.user_agent"),
+            "{reason}"
+        );
+        assert!(report.message.contains(&reason), "{}", report.message);
+        assert!(log.iter().any(|l| l.contains(&reason)), "{log:?}");
+        assert!(sydney_record(&case).contains(said));
+        assert_eq!(case.server.hits(SYDNEY, MONTH), 2, "not retried");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_without_title_gives_its_text_and_support_id() {
+        let case = seeded(|c| c).await;
+        let (_, sydney) = case.with_fault(page(200, "request_rejected.html")).await;
+        let Outcome::Rejected { reason, .. } = sydney else {
+            panic!("{sydney:?}")
+        };
+        assert!(
+            reason.contains(
+                "no title or heading, text \"The requested URL was rejected. \
+                 Please consult with your administrator."
+            ),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("reference 14609584738912345678"),
+            "{reason}"
+        );
+    }
+
+    /// Every station refused by the firewall: the scrape stops early, and
+    /// the one message (the run's error) quotes the page.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocked_client_stops_early_quoting_the_page() {
+        let server = BomServer::start().await;
+        let cfg = BomConfig {
+            fail_fast_after: 2,
+            concurrency: 1,
+            ..config(&server.base_url)
+        };
+        for l in ["Sydney", "Albury", "Canberra"] {
+            let code = stations::by_location(l).unwrap().dwo_code;
+            server.fault(code, MONTH, page(403, "access_denied.html"));
+        }
+        let (_dir, store) = fresh_store();
+        let (report, _) = run(&store, &cfg, &plan()).await;
+        let aborted = report.aborted.clone().expect("stopped early");
+        assert_eq!(
+            aborted,
+            format!(
+                "2 requests in a row failed: BOM refused the requests (403) with an HTML page: \
+                 {ACCESS_DENIED}: it blocks clients it takes for scrapers; \
+                 set bom.user_agent to identify you and raise bom.delay_ms"
+            )
+        );
+        assert!(
+            report
+                .message
+                .starts_with(&format!("stopped early: {aborted}"))
+        );
+        assert_eq!(store.count_observations().unwrap(), 0);
+    }
 }

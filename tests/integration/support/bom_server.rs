@@ -64,6 +64,20 @@ pub enum Fault {
     /// 302 to this URL (`{base}` is replaced by the server's own base URL),
     /// once; then the file is served.
     Redirect(String),
+    /// This status with an HTML page (`text/html`), e.g. one of
+    /// [`html_fixture`]'s firewall, maintenance or "not found" pages.
+    Page {
+        status: u16,
+        body: Vec<u8>,
+    },
+}
+
+/// A hand-built page of `tests/fixtures/bom_html/` (see its README).
+pub fn html_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bom_html")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[derive(Default)]
@@ -165,6 +179,10 @@ async fn serve(
                 .into_response();
         }
         Some(Fault::Body(b)) => return (StatusCode::OK, b).into_response(),
+        Some(Fault::Page { status, body }) => {
+            let status = StatusCode::from_u16(status).expect("a valid status");
+            return (status, [("content-type", "text/html")], body).into_response();
+        }
         Some(Fault::Redirect(to)) => {
             let base = state.base_url.lock().unwrap().clone();
             return (
