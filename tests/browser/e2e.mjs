@@ -83,12 +83,12 @@ await test("API docs: try the forecast endpoint in the console", async (page) =>
   const op = page.locator(".opblock.opblock-get", { has: page.locator('[data-path="/api/v1/forecast/{location}"]') });
   await op.locator(".opblock-summary-control").click();
   await op.locator("button.try-out__btn").click();
-  await op.locator('tr[data-param-name="location"] input').fill("Sydney");
+  await op.locator('tr[data-param-name="location"] select').selectOption("Sydney");
   await op.locator("button.execute").click();
   const live = op.locator(".live-responses-table");
   await live.waitFor({ timeout: 30_000 });
-  assert.equal((await live.locator("td.response-col_status").first().textContent()).trim(), "200");
-  const body = JSON.parse(await live.locator(".response-col_description pre").first().textContent());
+  assert.equal((await live.locator("tbody td.response-col_status").first().textContent()).trim(), "200");
+  const body = JSON.parse(await live.locator("tbody .response-col_description pre").first().textContent());
   assert.equal(body.location, "Sydney");
   assert.ok(body.probability >= 0 && body.probability <= 1, `probability ${body.probability}`);
   assert.equal(body.kind, "forecast");
