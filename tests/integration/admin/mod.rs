@@ -925,3 +925,81 @@ async fn runs_link_models_and_models_download_with_their_card() {
     );
     app.stop().await;
 }
+
+/// Every response carries an `x-request-id` (the client's, or a new one),
+/// and the JSON log lines written while handling the request carry the
+/// same id in their span: a failed login's warning is found by its id.
+#[test]
+fn request_ids_reach_the_response_and_the_json_log() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let mut child = std::process::Command::new(crate::support::bin())
+        .arg("--db")
+        .arg(dir.path().join("ids.db"))
+        .args(["--log-format", "json", "serve", "--bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RAINCAST_ADMIN__PASSWORD", PASSWORD)
+        .env("RAINCAST_DATABASE__BUNDLED_HISTORY", "false")
+        .env("RAINCAST_SCHEDULE__CATCH_UP", "false")
+        .env("RAINCAST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start raincast serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (generated, chosen) = rt.block_on(async {
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let health = loop {
+            match c.get(format!("{url}/healthz")).send().await {
+                Ok(r) => break r,
+                Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("raincast serve did not answer: {e}"),
+            }
+        };
+        let generated = health.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let form = c.get(format!("{url}/admin/login")).send().await.unwrap();
+        let nonce = cookie(&set_cookies(&form), "raincast_login").unwrap();
+        assert_ne!(form.headers()["x-request-id"], generated.as_str());
+        // A client's own id is kept, answered and logged.
+        let chosen = "report-7f3a";
+        let resp = c
+            .post(format!("{url}/admin/login"))
+            .header("x-request-id", chosen)
+            .header(COOKIE, format!("raincast_login={nonce}"))
+            .form(&[("csrf", nonce.as_str()), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["x-request-id"], chosen);
+        (generated, chosen)
+    });
+    assert!(generated.len() >= 32, "a UUID: {generated}");
+    let _ = child.kill();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = child.wait();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "failed admin login")
+        .unwrap_or_else(|| panic!("no failed-login line in the JSON log:\n{log}"));
+    assert_eq!(line["span"]["request_id"], chosen, "{line}");
+    assert_eq!(line["span"]["path"], "/admin/login", "{line}");
+}
