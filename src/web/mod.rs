@@ -6,6 +6,7 @@ pub mod api;
 pub mod charts;
 pub mod docs;
 pub mod error;
+pub mod forecasts;
 pub mod html;
 pub mod metrics;
 pub mod pages;
