@@ -608,10 +608,14 @@ fn scrape(
             plan
         }
     };
-    let (outcome, report) = runtime()?
-        .block_on(jobs.run_scrape_plan(plan, crate::jobs::Trigger::Cli))
+    let outcome = runtime()?
+        .block_on(jobs.run(
+            crate::jobs::JobSpec::Scrape { plan: Some(plan) },
+            crate::jobs::Trigger::Cli,
+        ))
         .map_err(job_error)?;
-    if let Some(r) = &report {
+    if let Some(crate::jobs::JobSummary::Scrape(s)) = &outcome.summary {
+        let r = &s.report;
         let t = &r.totals;
         println!("{}", r.message);
         println!(
@@ -658,7 +662,10 @@ fn train(
     let jobs = cli_jobs(config, &store)?;
     let rt = runtime()?;
     let run_id = rt
-        .block_on(jobs.start_train(over, crate::jobs::Trigger::Cli))
+        .block_on(jobs.start(
+            crate::jobs::JobSpec::Train { windows: over },
+            crate::jobs::Trigger::Cli,
+        ))
         .map_err(job_error)?;
     let bar = progress_bar("trees");
     let run = loop {
@@ -1162,14 +1169,16 @@ fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> {
     let store = open_store(config)?;
     match action {
         RunsAction::List { kind, limit } => {
-            if let Some(k) = &kind {
-                k.parse::<crate::jobs::JobKind>().map_err(CliError::Input)?;
-            }
+            let kind = kind
+                .as_deref()
+                .map(str::parse::<crate::jobs::JobKind>)
+                .transpose()
+                .map_err(CliError::Input)?;
             println!(
                 "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} error",
                 "id", "kind", "trigger", "status", "started", "finished"
             );
-            for r in store.runs(kind.as_deref(), limit)? {
+            for r in store.runs(kind, limit)? {
                 println!(
                     "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} {}",
                     r.id,

@@ -670,8 +670,8 @@ fn elapsed(r: &JobRun) -> f64 {
 fn run_row(r: &JobRun) -> RunRow {
     RunRow {
         id: r.id,
-        kind: r.kind.clone(),
-        trigger: r.trigger.clone(),
+        kind: r.kind.to_string(),
+        trigger: r.trigger.to_string(),
         status: r.status.as_str(),
         started: r
             .started_at

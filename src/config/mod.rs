@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::forest::{ClassWeight, ForestParams, MaxFeatures};
 
+mod cron;
+pub use cron::CronExpr;
+
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RAINCAST_";
 
@@ -172,13 +175,13 @@ impl Default for BomConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// Cron (sec min hour day month weekday), UTC. 08:30 UTC = 18:30 AEST / 19:30 AEDT.
-    pub scrape: String,
+    pub scrape: CronExpr,
     pub scrape_enabled: bool,
     /// Weekly training, UTC. Sunday 17:00 UTC = Monday 03:00 AEST / 04:00 AEDT.
-    pub train: String,
+    pub train: CronExpr,
     pub train_enabled: bool,
     /// Scrape then train then decide, UTC. Off by default: scrape + train already cover it.
-    pub refresh: String,
+    pub refresh: CronExpr,
     pub refresh_enabled: bool,
     /// At start, run a scrape if the last good one is over a day old, and a training if over a week.
     pub catch_up: bool,
@@ -194,14 +197,19 @@ pub struct ScheduleConfig {
     pub job_lease_secs: u64,
 }
 
+/// A built-in schedule (a test checks that it parses).
+fn cron(text: &str) -> CronExpr {
+    CronExpr::parse(text).expect("a built-in schedule is a valid cron expression")
+}
+
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
-            scrape: "0 30 8 * * *".into(),
+            scrape: cron("0 30 8 * * *"),
             scrape_enabled: true,
-            train: "0 0 17 * * Sun".into(),
+            train: cron("0 0 17 * * Sun"),
             train_enabled: true,
-            refresh: "0 0 18 1 * *".into(),
+            refresh: cron("0 0 18 1 * *"),
             refresh_enabled: false,
             catch_up: true,
             scrape_retries: 3,
@@ -498,13 +506,6 @@ impl Config {
         }
         if self.bom.revise_days > 28 {
             return Err(invalid("bom.revise_days", "must be at most 28"));
-        }
-        for (key, expr) in [
-            ("schedule.scrape", &self.schedule.scrape),
-            ("schedule.train", &self.schedule.train),
-            ("schedule.refresh", &self.schedule.refresh),
-        ] {
-            crate::jobs::schedule::parse_cron(expr).map_err(|e| invalid(key, e))?;
         }
         if self.schedule.max_log_lines < 10 {
             return Err(invalid("schedule.max_log_lines", "must be at least 10"));
