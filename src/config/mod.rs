@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::forest::{ClassWeight, ForestParams, MaxFeatures};
+use crate::forest::ForestParams;
 
 mod cron;
+mod values;
 pub use cron::CronExpr;
+pub use values::{ClassWeights, CookieSecure, FeatureDraw};
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RAINCAST_";
@@ -76,9 +78,10 @@ impl Default for DatabaseConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the web server. Port 0 picks a free port.
-    pub bind: String,
+    pub bind: SocketAddr,
     /// Serve `/metrics` on its own address instead of the main one (empty = main port).
-    pub metrics_bind: String,
+    #[serde(with = "values::optional_addr")]
+    pub metrics_bind: Option<SocketAddr>,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
     /// An observation older than this many days makes a forecast `stale`.
@@ -112,8 +115,8 @@ impl ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:8080".into(),
-            metrics_bind: String::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_bind: None,
             body_limit_bytes: 512 * 1024,
             stale_after_days: 2,
             champion_poll_secs: 2,
@@ -228,10 +231,10 @@ pub struct ModelConfig {
     pub max_depth: usize,
     pub min_samples_leaf: usize,
     /// `sqrt`, `log2`, `all`, a fraction such as `0.3`, or a count such as `8`.
-    pub max_features: String,
+    pub max_features: FeatureDraw,
     pub bootstrap: bool,
     /// `none`, `balanced`, `balanced_subsample`, or a weight for "yes" such as `2.5`.
-    pub class_weight: String,
+    pub class_weight: ClassWeights,
     pub max_bins: usize,
     pub seed: u64,
     /// Training threads; 0 = one per core.
@@ -275,9 +278,9 @@ impl Default for ModelConfig {
             n_trees: 100,
             max_depth: 0,
             min_samples_leaf: 5,
-            max_features: "sqrt".into(),
+            max_features: FeatureDraw(crate::forest::MaxFeatures::Sqrt),
             bootstrap: true,
-            class_weight: "balanced_subsample".into(),
+            class_weight: ClassWeights(crate::forest::ClassWeight::BalancedSubsample),
             max_bins: 255,
             seed: 42,
             threads: 0,
@@ -321,49 +324,19 @@ impl ModelConfig {
     }
 
     /// The forest hyperparameters these settings describe.
-    pub fn forest_params(&self) -> Result<ForestParams, ConfigError> {
-        let max_features = match self.max_features.trim() {
-            "sqrt" => MaxFeatures::Sqrt,
-            "log2" => MaxFeatures::Log2,
-            "all" => MaxFeatures::All,
-            s if s.contains('.') => MaxFeatures::Fraction(s.parse().map_err(|_| {
-                invalid(
-                    "model.max_features",
-                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
-                )
-            })?),
-            s => MaxFeatures::Count(s.parse().map_err(|_| {
-                invalid(
-                    "model.max_features",
-                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
-                )
-            })?),
-        };
-        let class_weight = match self.class_weight.trim() {
-            "none" => ClassWeight::None,
-            "balanced" => ClassWeight::Balanced,
-            "balanced_subsample" => ClassWeight::BalancedSubsample,
-            s => ClassWeight::Custom {
-                yes: s.parse().map_err(|_| {
-                    invalid(
-                        "model.class_weight",
-                        format!("`{s}` is not none, balanced, balanced_subsample or a number"),
-                    )
-                })?,
-            },
-        };
-        Ok(ForestParams {
+    pub fn forest_params(&self) -> ForestParams {
+        ForestParams {
             n_trees: self.n_trees,
             max_depth: (self.max_depth > 0).then_some(self.max_depth),
             min_samples_leaf: self.min_samples_leaf,
             min_samples_split: 2 * self.min_samples_leaf,
-            max_features,
+            max_features: self.max_features.0,
             bootstrap: self.bootstrap,
-            class_weight,
+            class_weight: self.class_weight.0,
             max_bins: self.max_bins,
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),
-        })
+        }
     }
 }
 
@@ -378,7 +351,7 @@ pub struct AdminConfig {
     pub session_hours: u64,
     /// Mark the session cookie `Secure`: `auto` (when the request came over TLS or
     /// `X-Forwarded-Proto: https`), `always` or `never`.
-    pub cookie_secure: String,
+    pub cookie_secure: CookieSecure,
 }
 
 impl Default for AdminConfig {
@@ -387,7 +360,7 @@ impl Default for AdminConfig {
             password: String::new(),
             password_hash: String::new(),
             session_hours: 12,
-            cookie_secure: "auto".into(),
+            cookie_secure: CookieSecure::Auto,
         }
     }
 }
@@ -435,21 +408,6 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.database.path.as_os_str().is_empty() {
             return Err(invalid("database.path", "must not be empty"));
-        }
-        self.server
-            .bind
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("server.bind", format!("`{}`: {e}", self.server.bind)))?;
-        if !self.server.metrics_bind.is_empty() {
-            self.server
-                .metrics_bind
-                .parse::<SocketAddr>()
-                .map_err(|e| {
-                    invalid(
-                        "server.metrics_bind",
-                        format!("`{}`: {e}", self.server.metrics_bind),
-                    )
-                })?;
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
@@ -520,7 +478,7 @@ impl Config {
             return Err(invalid("schedule.scrape_retries", "must be at most 10"));
         }
         use linfa::ParamGuard;
-        let params = self.model.forest_params()?;
+        let params = self.model.forest_params();
         params.check().map_err(|e| match e {
             crate::forest::ForestError::InvalidParam { field, reason } => {
                 invalid(&format!("model.{field}"), reason)
@@ -549,12 +507,6 @@ impl Config {
             return Err(invalid(
                 "model.promotion_margin",
                 "must be a number between -1 and 1",
-            ));
-        }
-        if !["auto", "always", "never"].contains(&self.admin.cookie_secure.as_str()) {
-            return Err(invalid(
-                "admin.cookie_secure",
-                "must be auto, always or never",
             ));
         }
         if !self.admin.password_hash.is_empty()
@@ -671,7 +623,7 @@ mod tests {
         assert_eq!(c.bom.timeout_secs, 9);
         assert_eq!(c.bom.base_url, "http://127.0.0.1:9");
         assert!(!c.schedule.catch_up);
-        assert_eq!(c.server.bind, "0.0.0.0:1");
+        assert_eq!(c.server.bind.to_string(), "0.0.0.0:1");
     }
 
     #[test]
@@ -683,6 +635,21 @@ mod tests {
             ("RAINCAST_SCHEDULE__SCRAPE", "every day", "schedule.scrape"),
             ("RAINCAST_BOM__TYPO", "1", "bom.typo"),
             ("RAINCAST_MODEL__MAX_FEATURES", "most", "model.max_features"),
+            (
+                "RAINCAST_MODEL__CLASS_WEIGHT",
+                "heavy",
+                "model.class_weight",
+            ),
+            (
+                "RAINCAST_SERVER__METRICS_BIND",
+                "here",
+                "server.metrics_bind",
+            ),
+            (
+                "RAINCAST_ADMIN__COOKIE_SECURE",
+                "sometimes",
+                "admin.cookie_secure",
+            ),
         ];
         for (k, v, key) in cases {
             let err = Config::load_from(None, env(&[(k, v)]))
