@@ -145,6 +145,11 @@ pub(super) struct Inner {
     /// Cancelled at shutdown; every run's token is a child of it.
     pub(super) shutdown: CancellationToken,
     pub(super) tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Scheduled jobs due now, gathered by the scheduler.
+    pub(super) due: Mutex<Vec<JobKind>>,
+    /// When each kind last started a run here, as a sequence number (the
+    /// scheduler lets the kind that waited longest go first).
+    pub(super) started: Mutex<(u64, HashMap<JobKind, u64>)>,
     /// tokio-cron-scheduler, while it fires the schedule in real time.
     pub(super) cron: tokio::sync::Mutex<Option<tokio_cron_scheduler::JobScheduler>>,
 }
@@ -182,6 +187,8 @@ impl Jobs {
                 stops: Mutex::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
                 tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+                due: Mutex::new(Vec::new()),
+                started: Mutex::new((0, HashMap::new())),
                 cron: tokio::sync::Mutex::new(None),
             }),
         }
@@ -305,6 +312,11 @@ impl Jobs {
         };
         if let Ok(mut r) = self.inner.running.lock() {
             r.insert(kind, run_id);
+        }
+        if let Ok(mut s) = self.inner.started.lock() {
+            s.0 += 1;
+            let seq = s.0;
+            s.1.insert(kind, seq);
         }
         Ok((slot, run_id))
     }

@@ -98,6 +98,9 @@ pub fn catch_up(
     out
 }
 
+/// How long ticks of one instant are gathered before one of them runs.
+const GATHER: Duration = Duration::from_millis(100);
+
 /// What to run once at start, in order.
 #[derive(Debug, Clone)]
 pub struct CatchUp {
@@ -184,13 +187,50 @@ impl Jobs {
         }
     }
 
-    /// A cron tick: run `kind` (with its retries) in the background.
+    /// A tick: `kind` is due. Ticks of one instant arrive one by one (each
+    /// cron job fires on its own), so they are gathered for [`GATHER`];
+    /// then, as one job runs at a time, the kind that started a run here
+    /// least recently runs (with its retries) in the background, and the
+    /// others are skipped, as a tick during a run is. Without this, the
+    /// kind that happened to be registered first would always win.
     async fn tick(&self, kind: JobKind) {
         if self.inner.shutdown.is_cancelled() {
             return;
         }
+        let first = match self.inner.due.lock() {
+            Ok(mut due) => {
+                let first = due.is_empty();
+                if !due.contains(&kind) {
+                    due.push(kind);
+                }
+                first
+            }
+            Err(_) => return,
+        };
+        if !first {
+            return;
+        }
         let this = self.clone();
         self.inner.tasks.lock().await.spawn(async move {
+            tokio::time::sleep(GATHER).await;
+            let due = match this.inner.due.lock() {
+                Ok(mut due) => std::mem::take(&mut *due),
+                Err(_) => return,
+            };
+            let started = this
+                .inner
+                .started
+                .lock()
+                .map(|s| s.1.clone())
+                .unwrap_or_default();
+            let Some(&kind) = due.iter().min_by_key(|k| started.get(k)) else {
+                return;
+            };
+            for other in due.iter().filter(|k| **k != kind) {
+                tracing::info!(
+                    "scheduled {other} skipped: due with {kind}, and one job runs at a time"
+                );
+            }
             this.scheduled(kind).await;
         });
     }

@@ -432,4 +432,40 @@ mod tests {
         assert_eq!(store.job_lease().unwrap().map(|l| l.run_id), Some(c));
         assert!(!store.renew_lease(b, minute).unwrap(), "b lost the lease");
     }
+
+    #[test]
+    fn kinds_triggers_and_statuses_are_stored_as_the_same_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let id = store
+            .start_run(JobKind::Refresh, Trigger::CatchUp, Duration::ZERO)
+            .unwrap();
+        store
+            .finish_run(id, RunStatus::Cancelled, Some("stop"), None, "")
+            .unwrap();
+        let raw: (String, String, String) = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT kind, trigger, status FROM job_runs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(
+            raw,
+            ("refresh".into(), "catch-up".into(), "cancelled".into())
+        );
+        let run = store.run(id).unwrap();
+        assert_eq!(
+            (run.kind, run.trigger, run.status),
+            (JobKind::Refresh, Trigger::CatchUp, RunStatus::Cancelled)
+        );
+        assert_eq!(store.runs(Some(JobKind::Refresh), 5).unwrap().len(), 1);
+        assert!(store.runs(Some(JobKind::Train), 5).unwrap().is_empty());
+        // An unknown string in the table reads as a corrupt database.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE job_runs SET kind = 'bake'", [])
+            .unwrap();
+        assert!(matches!(store.run(id), Err(StoreError::Corrupt(_))));
+    }
 }
