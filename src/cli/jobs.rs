@@ -103,41 +103,41 @@ pub(super) fn train(
     };
     let store = open_store(config)?;
     let jobs = cli_jobs(config, &store)?;
-    let run_id = rt
-        .block_on(jobs.start(JobSpec::Train { windows: over }, Trigger::Cli))
-        .map_err(job_error)?;
     let bar = progress_bar("trees");
-    let run = loop {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let run = store.run(run_id)?;
-        if let Some(p) = &run.progress {
-            bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
-            bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
+    let outcome = rt.block_on(async {
+        let job = jobs.run(JobSpec::Train { windows: over }, Trigger::Cli);
+        tokio::pin!(job);
+        // Progress from the run's record, which the runner flushes twice a second.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                outcome = &mut job => break outcome,
+                _ = tick.tick() => {
+                    let Some(&(_, id)) = jobs.running().first() else { continue };
+                    if let Ok(Some(p)) = store.run(id).map(|r| r.progress) {
+                        bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
+                        bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
+                    }
+                }
+            }
         }
-        if run.status != crate::store::RunStatus::Running {
-            break run;
-        }
-    };
-    rt.block_on(jobs.wait_idle());
+    });
     bar.finish_and_clear();
-    let run = store.run(run.id)?;
-    match (&run.error, &run.summary) {
-        (None, Some(s)) => {
+    let outcome = outcome.map_err(job_error)?;
+    let run_id = outcome.run_id;
+    match (outcome.error, outcome.summary) {
+        (None, Some(JobSummary::Train(t))) => {
+            let r = &t.report;
             println!(
                 "version {}: F1 {:.4}, ROC AUC {:.4}, Brier {:.4}; {}: {}",
-                s["version"],
-                s["f1"].as_f64().unwrap_or(0.0),
-                s["roc_auc"].as_f64().unwrap_or(0.0),
-                s["brier"].as_f64().unwrap_or(0.0),
-                s["decision"].as_str().unwrap_or(""),
-                s["reason"].as_str().unwrap_or("")
+                r.version, r.f1, r.roc_auc, r.brier, r.decision, r.reason
             );
             Ok(())
         }
         (Some(e), _) => Err(CliError::Run(anyhow::anyhow!(
             "training run {run_id} failed: {e}"
         ))),
-        (None, None) => Err(CliError::Run(anyhow::anyhow!(
+        (None, _) => Err(CliError::Run(anyhow::anyhow!(
             "training run {run_id} recorded no result"
         ))),
     }
