@@ -118,7 +118,10 @@ impl Jobs {
         Schedule::new(&self.config().schedule, now).next_of(kind, now)
     }
 
-    /// Run the schedule until shutdown: catch-up first, then each tick.
+    /// Start the schedule: the catch-up (in the background), then ticks
+    /// until [`Jobs::shutdown`]. On the wall clock this returns once
+    /// tokio-cron-scheduler is running (the runner keeps it); on a
+    /// simulated clock it follows that clock until shutdown.
     pub async fn run_schedule(self) {
         let plan = self.catch_up_plan().await;
         if !plan.kinds.is_empty() {
