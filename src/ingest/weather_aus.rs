@@ -282,6 +282,26 @@ fn parse_row(
     Ok(o)
 }
 
+/// On an empty database, load the weatherAUS history bundled in the binary.
+pub fn load_bundled_into(db: &Store) -> anyhow::Result<()> {
+    if db.count_observations()? > 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        "empty database: loading the bundled weatherAUS history (2007-11 to 2017-06; \
+         set database.bundled_history = false to start from BOM data alone)"
+    );
+    let started = std::time::Instant::now();
+    let parsed = load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report = store(db, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tracing::info!(
+        rows = report.counts.inserted,
+        secs = started.elapsed().as_secs_f64(),
+        "bundled history loaded; BOM's recent months are added on top"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -341,7 +341,8 @@ pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || load_bundled_history(&store)).await??;
+        tokio::task::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&store))
+            .await??;
     }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;
@@ -367,28 +368,6 @@ pub fn set_demo_clock(clock: Arc<dyn Clock>) {
 /// The simulated day in eastern Australia, in a demo; `None` otherwise.
 pub fn demo_day() -> Option<String> {
     DEMO_CLOCK.get().map(|c| html::au_date(c.bom_today()))
-}
-
-/// On an empty database, load the weatherAUS history bundled in the binary.
-pub fn load_bundled_history(store: &Store) -> anyhow::Result<()> {
-    use crate::ingest::weather_aus;
-    if store.count_observations()? > 0 {
-        return Ok(());
-    }
-    tracing::info!(
-        "empty database: loading the bundled weatherAUS history (2007-11 to 2017-06; \
-         set database.bundled_history = false to start from BOM data alone)"
-    );
-    let started = std::time::Instant::now();
-    let parsed = weather_aus::load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let report =
-        weather_aus::store(store, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    tracing::info!(
-        rows = report.counts.inserted,
-        secs = started.elapsed().as_secs_f64(),
-        "bundled history loaded; BOM's recent months are added on top"
-    );
-    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
