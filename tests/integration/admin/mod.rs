@@ -4,6 +4,7 @@
 use crate::support::app;
 
 mod flood;
+mod snapshot;
 
 use std::time::{Duration, Instant};
 
