@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::jobs::clock::Clock;
+use crate::clock::Clock;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -561,7 +561,7 @@ fn station_arg(name: &str) -> Result<&'static crate::stations::Station, CliError
 
 /// A job runner for one CLI command, on the same database as the server.
 fn cli_jobs(config: &Config, store: &Store) -> Result<crate::jobs::Jobs, CliError> {
-    let clock = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let clock = crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
     let serving = std::sync::Arc::new(crate::serving::Serving::default());
     let _ = serving.refresh(store);
     Ok(crate::jobs::Jobs::new(
@@ -704,14 +704,14 @@ fn predict(config: &Config, location: &str, date: Option<String>) -> Result<(), 
         .map(|d| parse_date("--date", d))
         .transpose()?;
     let store = open_store(config)?;
-    let model = crate::train::registry::load_champion(&store)
+    let model = crate::registry::load_champion(&store)
         .map_err(|e| CliError::Run(e.into()))?
         .ok_or_else(|| {
             CliError::Run(anyhow::anyhow!(
                 "no model is deployed yet; run `raincast train`"
             ))
         })?;
-    let today = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let today = crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
     let date = match date {
         Some(d) => d,
         None => store
@@ -762,7 +762,7 @@ fn evaluate(
     let store = open_store(config)?;
     let e = crate::evaluate::evaluate(&store, subject, from, to).map_err(|e| match e {
         EvaluateError::Input(m) => CliError::Input(m),
-        EvaluateError::Registry(crate::train::registry::RegistryError::Store(
+        EvaluateError::Registry(crate::registry::RegistryError::Store(
             crate::store::StoreError::NotFound(what),
         )) => CliError::Input(format!("{what} not found")),
         other => CliError::Run(other.into()),
@@ -885,7 +885,7 @@ fn replay(
     };
     config.database.path = path;
     let store = open_store(&config)?;
-    let clock = std::sync::Arc::new(crate::jobs::clock::FakeClock::new(chrono::Utc::now()));
+    let clock = std::sync::Arc::new(crate::clock::FakeClock::new(chrono::Utc::now()));
     let serving = std::sync::Arc::new(crate::serving::Serving::default());
     let started = std::time::Instant::now();
     let summary = runtime()?
@@ -965,7 +965,7 @@ fn demo(
     to: &str,
     day_secs: f64,
 ) -> Result<(), CliError> {
-    use crate::jobs::clock::FakeClock;
+    use crate::clock::FakeClock;
     if !(day_secs.is_finite() && day_secs > 0.0) {
         return Err(CliError::Input(format!(
             "--day-secs {day_secs}: must be more than 0"
@@ -1054,7 +1054,7 @@ fn tempfile_dir() -> Result<PathBuf, CliError> {
 }
 
 fn bom_server(bind: &str, day: Option<String>, fault: Option<String>) -> Result<(), CliError> {
-    use crate::jobs::clock::{Clock, SystemClock};
+    use crate::clock::{Clock, SystemClock};
     let clock: std::sync::Arc<dyn Clock> = match day {
         Some(d) => {
             let d = parse_date("--day", &d)?;
@@ -1095,8 +1095,8 @@ fn actor(a: Option<String>) -> String {
 
 fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
     let store = open_store(config)?;
-    let registry_err = |e: crate::train::registry::RegistryError| match e {
-        crate::train::registry::RegistryError::Store(e) => CliError::from(e),
+    let registry_err = |e: crate::registry::RegistryError| match e {
+        crate::registry::RegistryError::Store(e) => CliError::from(e),
         other => CliError::Input(other.to_string()),
     };
     match action {
@@ -1138,7 +1138,7 @@ fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
             reason,
             actor: a,
         } => {
-            let d = crate::train::registry::promote(&store, version, &reason, &actor(a))
+            let d = crate::registry::promote(&store, version, &reason, &actor(a))
                 .map_err(registry_err)?;
             println!(
                 "version {} is the champion (deployment {}, by {}: {})",
@@ -1147,8 +1147,7 @@ fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
             Ok(())
         }
         ModelsAction::Rollback { reason, actor: a } => {
-            let d = crate::train::registry::rollback(&store, &reason, &actor(a))
-                .map_err(registry_err)?;
+            let d = crate::registry::rollback(&store, &reason, &actor(a)).map_err(registry_err)?;
             println!(
                 "rolled back: version {} is the champion again (deployment {}, by {}: {})",
                 d.version, d.id, d.actor, d.reason

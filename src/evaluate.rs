@@ -6,11 +6,11 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::features;
+use crate::registry::{self, RegistryError};
 use crate::replay::Climatology;
 use crate::stations::STATIONS;
 use crate::store::{Store, StoreError};
 use crate::train::metrics;
-use crate::train::registry::{self, RegistryError};
 
 /// Which forecasts to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

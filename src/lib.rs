@@ -4,6 +4,7 @@
 
 pub mod bomsim;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod evaluate;
 pub mod features;
@@ -11,6 +12,7 @@ pub mod forest;
 pub mod ingest;
 pub mod jobs;
 pub mod obs;
+pub mod registry;
 pub mod replay;
 pub mod serving;
 pub mod stations;

@@ -13,8 +13,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bomsim::{BomSim, Fault};
+use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
-use crate::jobs::clock::{Clock, FakeClock};
 use crate::jobs::schedule::Schedule;
 use crate::jobs::{JobKind, Jobs};
 use crate::serving::Serving;

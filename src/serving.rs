@@ -17,9 +17,9 @@ use serde::Serialize;
 
 use crate::features;
 use crate::obs::Observation;
+use crate::registry::{self, LoadedModel, RegistryError};
 use crate::stations::{STATIONS, Station};
 use crate::store::{Store, StoreError};
-use crate::train::registry::{self, LoadedModel, RegistryError};
 
 pub struct Serving {
     current: ArcSwapOption<LoadedModel>,

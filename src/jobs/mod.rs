@@ -4,7 +4,7 @@
 //! run of any kind at a time (in this process, and across processes through
 //! the database's job lease), and stop at a safe point on shutdown.
 
-pub mod clock;
+pub use crate::clock;
 pub mod schedule;
 
 use std::collections::{HashMap, VecDeque};
@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::ingest::bom::{self, ScrapePlan, ScrapeReport};
+use crate::registry;
 use crate::serving::Serving;
 use crate::store::{RunStatus, Store, StoreError};
 use crate::train::WindowOverride;
-use crate::train::registry;
 use clock::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -605,7 +605,7 @@ impl Jobs {
                     c.log(format!("{done}/{total} trees"));
                 }
             };
-            registry::train_and_register(
+            crate::train::train_and_register(
                 &store,
                 &cfg.model,
                 over,
@@ -621,7 +621,7 @@ impl Jobs {
             Ok(report) => {
                 let (keep_d, keep_c) = (cfg2.model.keep_deployed, cfg2.model.keep_challengers);
                 let store = self.inner.store.clone();
-                match tokio::task::spawn_blocking(move || store.prune_model_blobs(keep_d, keep_c))
+                match tokio::task::spawn_blocking(move || registry::prune(&store, keep_d, keep_c))
                     .await
                 {
                     Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(

@@ -5,8 +5,9 @@
 pub mod calibrate;
 pub mod health;
 pub mod metrics;
-pub mod model;
-pub mod registry;
+pub mod register;
+
+pub use register::{FamilyResult, TrainReport, train_and_register};
 
 use std::sync::atomic::AtomicBool;
 
@@ -18,9 +19,10 @@ use crate::features::{self, N_FEATURES};
 use crate::forest::boost::{BoostParams, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
 use crate::obs::Observation;
-use calibrate::{CalibrationReport, Calibrator};
+use crate::registry::model::{Family, Learner, Model};
+use crate::registry::{self, calibrator::Calibrator};
+use calibrate::CalibrationReport;
 use metrics::Metrics;
-use model::{Family, Learner, Model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

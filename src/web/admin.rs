@@ -29,8 +29,8 @@ use super::error::blocking;
 use super::pages::{error_page, render};
 use crate::config::AdminConfig;
 use crate::jobs::{JobError, JobKind, Trigger};
+use crate::registry;
 use crate::store::{JobRun, ModelSummary, RunStatus};
-use crate::train::registry;
 
 const SESSION_COOKIE: &str = "raincast_session";
 
@@ -1529,9 +1529,9 @@ async fn evaluate_page(
     let e = match result {
         Ok(e) => e,
         Err(crate::evaluate::EvaluateError::Input(m)) => return Err(bad(m)),
-        Err(crate::evaluate::EvaluateError::Registry(
-            crate::train::registry::RegistryError::Store(crate::store::StoreError::NotFound(w)),
-        )) => {
+        Err(crate::evaluate::EvaluateError::Registry(crate::registry::RegistryError::Store(
+            crate::store::StoreError::NotFound(w),
+        ))) => {
             return Err(error_page(
                 StatusCode::NOT_FOUND,
                 "No such model",

@@ -277,7 +277,7 @@ pub async fn forecast_for(
 async fn hindcast(
     s: &AppState,
     st: &'static Station,
-    model: Arc<crate::train::registry::LoadedModel>,
+    model: Arc<crate::registry::LoadedModel>,
     date: NaiveDate,
     live: bool,
 ) -> Result<Arc<Forecast>, ApiError> {

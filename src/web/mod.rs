@@ -21,9 +21,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::Jobs;
-use crate::jobs::clock::Clock;
 use crate::serving::Serving;
 use crate::store::Store;
 
@@ -314,7 +314,7 @@ pub async fn start(
 
 /// `raincast serve`: run until SIGINT or SIGTERM.
 pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
-    let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
+    let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind(&config.server.bind).await?;
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {

@@ -247,7 +247,7 @@ type TrustBin = (f64, f64, u64, f64, f64);
 fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
-    model: Option<&crate::train::registry::LoadedModel>,
+    model: Option<&crate::registry::LoadedModel>,
 ) -> Option<Trust> {
     let verified: Vec<(f64, bool)> = live
         .iter()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use raincast::train::registry;
+use raincast::registry;
 
 use crate::app::{self, json, spawn_app, spawn_app_with};
 use crate::assert_error;

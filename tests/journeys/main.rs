@@ -365,7 +365,7 @@ async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
 /// database bounded, and rollback to any kept model works.
 #[test]
 fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
-    use raincast::train::registry;
+    use raincast::registry;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("retention.db");
     let store = app::open(&db);

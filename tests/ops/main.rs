@@ -535,8 +535,8 @@ fn backup_while_writing(pace: Duration, limit: Duration) {
     // The copy is a whole, usable database: it opens, and its models load.
     let c = app::open(&copy);
     assert_eq!(c.champion_version().unwrap(), Some(1));
-    raincast::train::registry::load(&c, 1).unwrap();
-    raincast::train::registry::load(&c, 2).unwrap();
+    raincast::registry::load(&c, 1).unwrap();
+    raincast::registry::load(&c, 2).unwrap();
 }
 
 #[test]

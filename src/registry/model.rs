@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::calibrate::Calibrator;
+use super::calibrator::Calibrator;
 use crate::forest::boost::Booster;
 use crate::forest::{Forest, ForestError};
 
