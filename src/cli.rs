@@ -1115,12 +1115,12 @@ fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
                         " "
                     },
                     m.version,
-                    m.created_at,
+                    crate::store::rfc3339::text(&m.created_at),
                     m.f1,
                     m.roc_auc,
                     m.brier,
                     m.threshold,
-                    m.decision.unwrap_or_default()
+                    m.decision.map_or("", |d| d.as_str())
                 );
             }
             Ok(())

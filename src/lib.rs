@@ -11,6 +11,7 @@ pub mod features;
 pub mod forest;
 pub mod ingest;
 pub mod jobs;
+pub mod memory;
 pub mod obs;
 pub mod registry;
 pub mod replay;

@@ -175,7 +175,7 @@ pub async fn drive(
     clock.set(start);
     if config.database.bundled_history {
         let s = store.clone();
-        tokio::task::spawn_blocking(move || crate::web::load_bundled_history(&s))
+        crate::store::spawn_blocking(move || crate::web::load_bundled_history(&s))
             .await
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;

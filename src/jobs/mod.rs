@@ -309,7 +309,7 @@ impl Jobs {
         };
         let store = self.inner.store.clone();
         let lease = self.lease();
-        let started = tokio::task::spawn_blocking(move || {
+        let started = crate::store::spawn_blocking(move || {
             store.start_run(kind.as_str(), trigger.as_str(), lease)
         })
         .await
@@ -439,7 +439,7 @@ impl Jobs {
                         let (log, progress) = ctx.snapshot();
                         let store = store.clone();
                         let id = ctx.run_id;
-                        let _ = tokio::task::spawn_blocking(move || {
+                        let _ = crate::store::spawn_blocking(move || {
                             store.update_run(id, &log, progress.as_ref())
                         })
                         .await;
@@ -457,7 +457,7 @@ impl Jobs {
                 loop {
                     tick.tick().await;
                     let store = store.clone();
-                    match tokio::task::spawn_blocking(move || store.renew_lease(run_id, lease))
+                    match crate::store::spawn_blocking(move || store.renew_lease(run_id, lease))
                         .await
                     {
                         Ok(Ok(true)) => {}
@@ -493,7 +493,7 @@ impl Jobs {
         let store = self.inner.store.clone();
         let log = ctx.text();
         let (e2, s2) = (error.clone(), summary.clone());
-        let saved = tokio::task::spawn_blocking(move || {
+        let saved = crate::store::spawn_blocking(move || {
             store.finish_run(run_id, status, e2.as_deref(), s2.as_ref(), &log)
         })
         .await;
@@ -506,7 +506,7 @@ impl Jobs {
             let today = self.inner.clock.today();
             let stale = self.inner.config.server.stale_after_days;
             if let Ok(Err(e)) =
-                tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await
+                crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await
             {
                 tracing::warn!(run_id, "refreshing the serving board: {e}");
             }
@@ -597,7 +597,7 @@ impl Jobs {
         let cfg = self.inner.config.clone();
         let cfg2 = cfg.clone();
         let c = ctx.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = crate::store::spawn_blocking(move || {
             let log = |line: String| c.log(line);
             let progress = |done: usize, total: usize| {
                 c.set_progress(serde_json::json!({"trees_done": done, "trees_total": total}));
@@ -621,7 +621,7 @@ impl Jobs {
             Ok(report) => {
                 let (keep_d, keep_c) = (cfg2.model.keep_deployed, cfg2.model.keep_challengers);
                 let store = self.inner.store.clone();
-                match tokio::task::spawn_blocking(move || registry::prune(&store, keep_d, keep_c))
+                match crate::store::spawn_blocking(move || registry::prune(&store, keep_d, keep_c))
                     .await
                 {
                     Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(
@@ -635,7 +635,7 @@ impl Jobs {
                 if report.promoted {
                     let store = self.inner.store.clone();
                     let serving = self.inner.serving.clone();
-                    let _ = tokio::task::spawn_blocking(move || serving.refresh(&store)).await;
+                    let _ = crate::store::spawn_blocking(move || serving.refresh(&store)).await;
                     self.forecast_and_verify(ctx).await;
                 }
                 Ok(serde_json::to_value(&report).unwrap_or_default())
@@ -671,7 +671,7 @@ impl Jobs {
         let bom_today = self.inner.clock.bom_today();
         let issued_at = self.inner.clock.now();
         let stale = self.inner.config.server.stale_after_days;
-        let result = tokio::task::spawn_blocking(move || {
+        let result = crate::store::spawn_blocking(move || {
             serving.sync(&store, today, stale)?;
             let board = serving.board();
             let (mut logged, mut not_live, mut problems) = (0, 0, Vec::new());
@@ -819,7 +819,7 @@ impl Jobs {
         let cfg = self.inner.config.schedule.clone();
         let now = self.inner.clock.now();
         let store = self.inner.store.clone();
-        let (last, first_model) = tokio::task::spawn_blocking(move || {
+        let (last, first_model) = crate::store::spawn_blocking(move || {
             let scrape = store.last_success("scrape").ok().flatten();
             let refresh = store.last_success("refresh").ok().flatten();
             let train = store.last_success("train").ok().flatten();

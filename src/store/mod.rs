@@ -4,9 +4,11 @@
 //! "database is locked" errors: a writer waits for the other instead of
 //! failing on a lock upgrade.
 //!
-//! Methods are blocking; the web layer calls them through `spawn_blocking`.
+//! Methods are blocking; async callers go through [`spawn_blocking`], which
+//! carries their tracing span into the blocking pool.
 
 mod migrations;
+mod model_record;
 mod models;
 mod observations;
 mod predictions;
@@ -21,6 +23,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 pub use migrations::SCHEMA_VERSION;
+pub use model_record::{
+    CalibrationReport, Confusion, Decision, Family, FamilyResult, Metrics, ModelMetrics,
+    ReliabilityBin, RowCounts, StationSkill, TrainingWindows, Verdict, Window, Windows, rfc3339,
+};
 pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
@@ -93,6 +99,7 @@ impl Store {
     /// Open (creating if needed) and migrate to the current schema. This is
     /// the only place a database file is ever created: later connections
     /// open the existing file or fail.
+    #[tracing::instrument(level = "debug")]
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -127,6 +134,7 @@ impl Store {
     /// exist and have this build's schema version (the primary migrates).
     /// SQLite still maps the WAL index (`-shm`) of a WAL-mode file, so the
     /// file's directory must be writable by the process.
+    #[tracing::instrument(level = "debug")]
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let identity = file_identity(path).map_err(|e| {
             StoreError::Unavailable(format!(
@@ -180,6 +188,7 @@ impl Store {
     /// A read-only store instead re-opens a replaced file (a replica's copy
     /// refreshed by `litestream restore` and a rename): its pooled
     /// connections are dropped and the next read sees the new file.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn check_file(&self) -> Result<()> {
         let path = &self.inner.path;
         let id = file_identity(path).map_err(|e| {
@@ -298,6 +307,7 @@ impl Store {
     /// so readers can tell cheaply whether to reload what they cache. A
     /// read-only store that re-opened a replaced file counts that as a
     /// change too (the re-open generation is in the high bits).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn data_version(&self) -> Result<i64> {
         if self.inner.read_only {
             self.check_file()?;
@@ -319,6 +329,7 @@ impl Store {
     /// The newest time anything was written (a job run started or ended, a
     /// model deployed, an observation stored), RFC 3339: on a replica, how
     /// far the copy has come.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn newest_write(&self) -> Result<Option<String>> {
         self.with_conn(|c| {
             Ok(c.query_row(
@@ -333,6 +344,7 @@ impl Store {
     }
 
     /// A quick liveness query for readiness checks.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn ping(&self) -> Result<()> {
         self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
     }
@@ -351,6 +363,7 @@ impl Store {
     /// A consistent copy of the live database at `dest`, through SQLite's
     /// online backup API; writers keep going while it runs. The copy is
     /// checked with `PRAGMA integrity_check` before this returns.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
             return Err(StoreError::Conflict(format!(
@@ -414,6 +427,18 @@ fn check_schema_read_only(conn: &Connection, path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Run blocking work (store calls) on tokio's blocking pool inside the
+/// caller's span: the store's own spans, and anything logged inside, nest
+/// under the request or job that asked instead of floating free.
+pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
 }
 
 /// `PRAGMA integrity_check` on any SQLite file.

@@ -137,11 +137,13 @@ fn bad(col: usize, msg: String) -> rusqlite::Error {
 impl Store {
     /// Insert or update observations in one transaction. Rows whose values
     /// are unchanged are left alone (their `updated_at` too).
+    #[tracing::instrument(level = "debug", skip(self, obs))]
     pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
         self.write(|tx| upsert_in(tx, obs, source))
     }
 
     /// One observation, or `NotFound`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn observation(&self, location: &str, date: NaiveDate) -> Result<Observation> {
         self.with_conn(|c| {
             let sql = format!("{} WHERE location = ?1 AND date = ?2", *SELECT);
@@ -157,6 +159,7 @@ impl Store {
     }
 
     /// Observations of one station with `from <= date <= to`, oldest first.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn observations_between(
         &self,
         location: &str,
@@ -175,6 +178,7 @@ impl Store {
     }
 
     /// Every observation, ordered by location then date (for training).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn all_observations(&self) -> Result<Vec<Observation>> {
         self.with_conn(|c| {
             let sql = format!("{} ORDER BY location, date", *SELECT);
@@ -184,6 +188,7 @@ impl Store {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn count_observations(&self) -> Result<u64> {
         self.with_conn(|c| {
             let n: i64 = c.query_row("SELECT count(*) FROM observations", [], |r| r.get(0))?;
@@ -192,6 +197,7 @@ impl Store {
     }
 
     /// Newest observation date of a station, or `None` when it has none.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn latest_date(&self, location: &str) -> Result<Option<NaiveDate>> {
         self.with_conn(|c| {
             Ok(
@@ -203,6 +209,7 @@ impl Store {
 
     /// Per day with labelled rows (a known `rain_tomorrow`): how many, and
     /// how many of them are followed by rain. Ascending by date.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn labelled_days(&self) -> Result<Vec<(NaiveDate, u64, u64)>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
@@ -222,6 +229,7 @@ impl Store {
 
     /// Rain days and labelled days per (station, month of year) before
     /// `before`: what climatology is made of.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn rain_counts_before(&self, before: NaiveDate) -> Result<Vec<(String, u32, u64, u64)>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
@@ -242,6 +250,7 @@ impl Store {
     }
 
     /// Row counts and date span per station (stations with no rows omitted).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn station_stats(&self) -> Result<Vec<StationStats>> {
         self.with_conn(|c| {
             let mut st = c.prepare(
@@ -260,6 +269,7 @@ impl Store {
     }
 
     /// Share of missing values per field, over all rows (`(weatherAUS name, fraction)`).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn missing_rates(&self) -> Result<Vec<(&'static str, f64)>> {
         let mut names: Vec<&'static str> = NUMS.iter().map(|s| s.name).collect();
         names.extend(DIRS.iter().map(|(_, n, _)| *n));

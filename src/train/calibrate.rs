@@ -4,12 +4,12 @@
 //! score's log-odds). Both maps are non-decreasing, so calibration never
 //! reorders forecasts; it only makes "35 %" mean about 35 %.
 
-use serde::{Deserialize, Serialize};
+pub use crate::registry::calibrator::Calibrator;
+use crate::registry::calibrator::{FLOOR, MAX_POINTS, logit};
+pub use crate::store::{CalibrationReport, ReliabilityBin};
 
 /// Fewer tune rows than this get Platt scaling instead of isotonic regression.
 pub const ISOTONIC_MIN_ROWS: usize = 1000;
-pub use crate::registry::calibrator::Calibrator;
-use crate::registry::calibrator::{FLOOR, MAX_POINTS, logit};
 
 /// Fitting lives with training; the type, `apply` and `validate` live in
 /// the registry, which loads and serves calibrators.
@@ -130,18 +130,6 @@ impl Calibrator {
     }
 }
 
-/// One bin of a reliability table.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReliabilityBin {
-    pub lo: f64,
-    pub hi: f64,
-    pub n: u64,
-    /// Mean forecast in the bin (`None` when empty).
-    pub mean_forecast: Option<f64>,
-    /// Observed rain frequency in the bin (`None` when empty).
-    pub observed: Option<f64>,
-}
-
 /// Forecasts in ten equal-width bins against how often it rained.
 pub fn reliability(probs: &[f32], y: &[bool]) -> Vec<ReliabilityBin> {
     let mut sums = [(0u64, 0.0f64, 0u64); 10];
@@ -161,19 +149,6 @@ pub fn reliability(probs: &[f32], y: &[bool]) -> Vec<ReliabilityBin> {
             observed: (n > 0).then(|| sy as f64 / n as f64),
         })
         .collect()
-}
-
-/// What a version records about its calibration, on its test window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CalibrationReport {
-    pub method: String,
-    pub tune_rows: u64,
-    pub mean_forecast: f64,
-    pub observed_frequency: f64,
-    pub brier_raw: f64,
-    pub brier_calibrated: f64,
-    pub mean_forecast_raw: f64,
-    pub reliability: Vec<ReliabilityBin>,
 }
 
 pub fn mean(probs: &[f32]) -> f64 {

@@ -4,66 +4,57 @@
 
 use std::sync::atomic::AtomicBool;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{FamilyParams, SplitSamples, TrainError, Trained, WindowOverride, fit_families};
+use super::{
+    FamilyParams, SplitSamples, TrainError, Trained, WindowOverride, Windows, fit_families,
+};
 use crate::config::ModelConfig;
 use crate::features;
 use crate::registry::{load_champion, sha256_hex};
-use crate::store::{NewModel, Store};
+pub use crate::store::FamilyResult;
+use crate::store::{
+    Decision, Family, ModelMetrics, NewModel, RowCounts, Store, TrainingWindows, Verdict,
+};
 
 /// What a training run did, stored as its run summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainReport {
     pub version: i64,
     pub promoted: bool,
-    pub decision: String,
+    pub decision: Verdict,
     pub reason: String,
-    /// Family of the registered version (`forest` or `boost`).
-    pub family: String,
+    /// Family of the registered version.
+    pub family: Family,
     pub f1: f64,
     pub roc_auc: f64,
     pub brier: f64,
     pub champion_f1_same_window: Option<f64>,
-    pub windows: super::Windows,
+    pub windows: Windows,
     pub rows: [usize; 3],
     pub fit_seconds: f64,
     /// Every family fitted this run, on the same test window.
     pub families: Vec<FamilyResult>,
 }
 
-/// One family's result in a training run.
-#[derive(Debug, Clone, Serialize)]
-pub struct FamilyResult {
-    pub family: String,
-    pub f1: f64,
-    pub roc_auc: f64,
-    pub brier: f64,
-    pub brier_raw: f64,
-    pub threshold: f64,
-    pub trees: usize,
-    pub fit_seconds: f64,
-}
-
-impl FamilyResult {
-    fn of(t: &Trained) -> Self {
-        Self {
-            family: t.family().as_str().into(),
-            f1: t.metrics.f1,
-            roc_auc: t.metrics.roc_auc,
-            brier: t.metrics.brier,
-            brier_raw: t.calibration.brier_raw,
-            threshold: t.threshold,
-            trees: t.n_trees,
-            fit_seconds: t.fit_seconds,
-        }
+/// One family's line in the run's results.
+fn family_result(t: &Trained) -> FamilyResult {
+    FamilyResult {
+        family: t.family(),
+        f1: t.metrics.f1,
+        roc_auc: t.metrics.roc_auc,
+        brier: t.metrics.brier,
+        brier_raw: t.calibration.brier_raw,
+        threshold: t.threshold,
+        trees: t.n_trees,
+        fit_seconds: t.fit_seconds,
     }
 }
 
 /// The challenger among the fitted families: the best test-window F1 (the
 /// champion rule's measure), the first family listed on a tie.
 fn pick_challenger(mut trained: Vec<Trained>) -> (Trained, Vec<FamilyResult>) {
-    let results: Vec<FamilyResult> = trained.iter().map(FamilyResult::of).collect();
+    let results: Vec<FamilyResult> = trained.iter().map(family_result).collect();
     let mut best = 0;
     for (i, t) in trained.iter().enumerate() {
         if t.metrics.f1 > trained[best].metrics.f1 {
@@ -86,10 +77,10 @@ pub fn train_and_register(
     on_tree_done: &(dyn Fn(usize, usize) + Sync),
     cancel: &AtomicBool,
 ) -> Result<TrainReport, TrainError> {
-    super::lean_allocator();
+    crate::memory::lean_allocator();
     let result = train_inner(store, cfg, over, run_id, log, on_tree_done, cancel);
     // Everything the training allocated is dropped by now.
-    super::release_memory();
+    crate::memory::release();
     result
 }
 
@@ -152,51 +143,56 @@ fn train_inner(
         m.f1
     ));
 
-    let (promote, decision, reason, champion_f1) =
-        decide(store, &split.test, &trained, cfg.promotion_margin, log);
-    log(format!("decision: {decision}: {reason}"));
+    let decision = decide(store, &split.test, &trained, cfg.promotion_margin, log);
+    log(format!(
+        "decision: {}: {}",
+        decision.verdict, decision.reason
+    ));
     drop(split);
 
     let blob = trained.model.to_bytes();
     let sha = sha256_hex(&blob);
-    let params_json = trained.params.clone();
-    let windows_json = serde_json::json!({
-        "train": trained.windows.train, "tune": trained.windows.tune,
-        "rows": {"train": trained.counts[0], "tune": trained.counts[1], "test": trained.counts[2]},
-    });
-    let test_json = serde_json::to_value(trained.windows.test).unwrap_or_default();
-    let metrics_json = serde_json::json!({
-        "family": trained.family().as_str(),
-        "test": trained.metrics,
-        "calibration": trained.calibration,
-        "stations": trained.stations,
-        "families": families,
-        "trees": trained.n_trees,
-        "importance": trained.importance,
-        "feature_names": features::NAMES.as_slice(),
-        "fit_seconds": trained.fit_seconds,
-        "champion_f1_same_window": champion_f1,
-    });
+    let [train_rows, tune_rows, test_rows] = trained.counts.map(|n| n as u64);
+    let train_window = TrainingWindows {
+        rows: RowCounts {
+            train: train_rows,
+            tune: tune_rows,
+            test: test_rows,
+        },
+        train: trained.windows.train,
+        tune: trained.windows.tune,
+    };
+    let metrics = ModelMetrics {
+        family: Some(trained.family()),
+        test: trained.metrics.clone(),
+        calibration: Some(trained.calibration.clone()),
+        stations: Some(trained.stations.clone()),
+        families: Some(families.clone()),
+        trees: Some(trained.n_trees as u64),
+        importance: trained.importance.clone(),
+        feature_names: features::NAMES.iter().map(|n| n.to_string()).collect(),
+        fit_seconds: trained.fit_seconds,
+        champion_f1_same_window: decision.champion_f1,
+    };
     let version = store.register_model(
         &NewModel {
             trained_by_run: run_id,
-            params: &params_json,
+            params: &trained.params,
             feature_schema: features::SCHEMA_VERSION,
-            train_window: &windows_json,
-            test_window: &test_json,
+            train_window: &train_window,
+            test_window: &trained.windows.test,
             threshold: trained.threshold,
             f1: m.f1,
             roc_auc: m.roc_auc,
             brier: m.brier,
-            metrics: &metrics_json,
+            metrics: &metrics,
             blob: &blob,
             blob_sha256: &sha,
         },
-        decision,
-        &reason,
-        promote,
+        &decision,
         "training",
     )?;
+    let promote = decision.promotes();
     log(format!(
         "registered version {version} ({}, {} bytes){}",
         trained.family().as_str(),
@@ -206,13 +202,13 @@ fn train_inner(
     Ok(TrainReport {
         version,
         promoted: promote,
-        decision: decision.to_string(),
-        reason,
-        family: trained.family().as_str().into(),
+        decision: decision.verdict,
+        reason: decision.reason,
+        family: trained.family(),
         f1: m.f1,
         roc_auc: m.roc_auc,
         brier: m.brier,
-        champion_f1_same_window: champion_f1,
+        champion_f1_same_window: decision.champion_f1,
         windows: trained.windows,
         rows: trained.counts,
         fit_seconds: trained.fit_seconds,
@@ -228,25 +224,18 @@ fn decide(
     trained: &Trained,
     margin: f64,
     log: &(dyn Fn(String) + Sync),
-) -> (bool, &'static str, String, Option<f64>) {
+) -> Decision {
+    let promoted = |reason: String, champion_f1| Decision {
+        verdict: Verdict::Promoted,
+        reason,
+        champion_f1,
+    };
     let champion = match load_champion(store) {
-        Ok(None) => {
-            return (
-                true,
-                "promoted",
-                "first model: no champion yet".into(),
-                None,
-            );
-        }
+        Ok(None) => return promoted("first model: no champion yet".into(), None),
         Ok(Some(c)) => c,
         Err(e) => {
             log(format!("the champion cannot be loaded: {e}"));
-            return (
-                true,
-                "promoted",
-                format!("the current champion cannot be served ({e})"),
-                None,
-            );
+            return promoted(format!("the current champion cannot be served ({e})"), None);
         }
     };
     let probs = champion.predict_matrix(&test.x);
@@ -258,9 +247,7 @@ fn decide(
         champion.version, champ.f1
     ));
     if challenger - champ.f1 > margin {
-        (
-            true,
-            "promoted",
+        promoted(
             format!(
                 "F1 {challenger:.4} ({cf}) beats champion v{} ({hf}, {:.4}) by more than the margin {margin}",
                 champion.version, champ.f1
@@ -268,15 +255,14 @@ fn decide(
             Some(champ.f1),
         )
     } else {
-        (
-            false,
-            "kept out",
-            format!(
+        Decision {
+            verdict: Verdict::KeptOut,
+            reason: format!(
                 "F1 {challenger:.4} ({cf}) does not beat champion v{} ({hf}, {:.4}) by more than the margin {margin}",
                 champion.version, champ.f1
             ),
-            Some(champ.f1),
-        )
+            champion_f1: Some(champ.f1),
+        }
     }
 }
 

@@ -238,7 +238,7 @@ pub async fn start(
         0
     } else {
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.mark_interrupted()).await??
+        crate::store::spawn_blocking(move || store.mark_interrupted()).await??
     };
     if interrupted > 0 {
         tracing::warn!(
@@ -258,7 +258,7 @@ pub async fn start(
                 let today = state.clock.today();
                 let stale = state.config.server.stale_after_days;
                 let synced =
-                    tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await;
+                    crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await;
                 if let Ok(Err(e)) = synced {
                     tracing::warn!("refreshing the serving board: {e}");
                 }
@@ -319,7 +319,7 @@ pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || load_bundled_history(&store)).await??;
+        crate::store::spawn_blocking(move || load_bundled_history(&store)).await??;
     }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;

@@ -77,7 +77,7 @@ fn champion_challenger_rollback_and_corruption() {
     assert!(!v3.promoted);
     assert_eq!(store.champion_version().unwrap(), Some(v2.version));
     let s3 = store.model_summary(v3.version).unwrap();
-    assert_eq!(s3.decision.as_deref(), Some("kept out"));
+    assert_eq!(s3.decision, Some(Verdict::KeptOut));
     assert!(s3.decision_reason.unwrap().contains("does not beat"));
 
     // Rollback restores the previous champion, recorded with actor and reason.
@@ -114,19 +114,19 @@ fn the_champion_rule_works_across_families() {
     let (_dir, store) = store_with_data();
     // A forest champion (a stump: weak).
     let v1 = train(&store, &cfg(1, 1, 1));
-    assert_eq!(v1.family, "forest");
+    assert_eq!(v1.family, Family::Forest);
     assert_eq!(v1.families.len(), 1);
     // Both families fitted; boosting wins within the run, then beats the
     // forest champion re-scored on the same test window.
     let v2 = train(&store, &boost_cfg(2));
     assert_eq!(v2.families.len(), 2);
-    assert_eq!(v2.family, "boost", "{:?}", v2.families);
+    assert_eq!(v2.family, Family::Boost, "{:?}", v2.families);
     assert!(v2.promoted, "{}", v2.reason);
     assert!(v2.reason.contains("(boost)") && v2.reason.contains("(forest,"));
     let loaded = load(&store, v2.version).unwrap();
     assert_eq!(loaded.family(), "boost");
     let s2 = store.model_summary(v2.version).unwrap();
-    assert_eq!(s2.metrics["family"], "boost");
+    assert_eq!(s2.metrics.family, Some(Family::Boost));
     // A forest challenger must beat the boosting champion by the margin:
     // the same stump does not.
     let v3 = train(&store, &cfg(1, 1, 3));
@@ -161,31 +161,30 @@ fn every_version_stores_its_calibrator_reliability_and_station_skill() {
     let m = load(&store, v.version).unwrap();
     assert_ne!(m.model.calibrator.method(), "none");
     let s = store.model_summary(v.version).unwrap();
-    let cal = &s.metrics["calibration"];
-    assert_eq!(cal["reliability"].as_array().unwrap().len(), 10);
-    let n: u64 = cal["reliability"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["n"].as_u64().unwrap())
-        .sum();
-    assert_eq!(n, s.metrics["test"]["n"].as_u64().unwrap());
-    for key in [
-        "mean_forecast",
-        "observed_frequency",
-        "brier_raw",
-        "brier_calibrated",
+    let cal = s
+        .metrics
+        .calibration
+        .as_ref()
+        .expect("calibration recorded");
+    assert_eq!(cal.reliability.len(), 10);
+    let n: u64 = cal.reliability.iter().map(|b| b.n).sum();
+    assert_eq!(n, s.metrics.test.n);
+    for v in [
+        cal.mean_forecast,
+        cal.observed_frequency,
+        cal.brier_raw,
+        cal.brier_calibrated,
     ] {
-        assert!(cal[key].as_f64().is_some(), "{key}");
+        assert!(v.is_finite(), "{cal:?}");
     }
-    let rows = &s.train_window["rows"];
-    assert!(rows["train"].as_u64().unwrap() > 1000, "{rows}");
-    assert_eq!(rows["test"].as_u64(), s.metrics["test"]["n"].as_u64());
-    let stations = s.metrics["stations"].as_array().unwrap();
+    let rows = s.train_window.rows;
+    assert!(rows.train > 1000, "{rows:?}");
+    assert_eq!(rows.test, s.metrics.test.n);
+    let stations = s.metrics.stations.as_ref().expect("station skill recorded");
     assert_eq!(stations.len(), 2);
     for st in stations {
-        assert!(st["rows"].as_u64().unwrap() > 0);
-        assert!(st["brier"].as_f64().is_some() && st["roc_auc"].as_f64().is_some());
+        assert!(st.rows > 0);
+        assert!(st.brier.is_finite() && st.roc_auc.is_some());
     }
     // The served probability is the calibrated one.
     let row = [0.5f32; N_FEATURES];
