@@ -17,10 +17,12 @@ mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::clock::{Clock, SystemClock};
 
 pub use migrations::SCHEMA_VERSION;
 pub use model_record::{
@@ -85,6 +87,8 @@ struct Inner {
     generation: AtomicI64,
     /// The connection that watches `data_version` (see [`Store::data_version`]).
     watch: Mutex<Option<Connection>>,
+    /// What stamps written rows (`created_at`, `at`, `updated_at`, …).
+    clock: RwLock<Arc<dyn Clock>>,
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -124,6 +128,7 @@ impl Store {
                 identity: Mutex::new(file_identity(path).ok()),
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
+                clock: RwLock::new(Arc::new(SystemClock::new())),
             }),
         };
         Ok(store)
@@ -151,6 +156,7 @@ impl Store {
                 identity: Mutex::new(Some(identity)),
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
+                clock: RwLock::new(Arc::new(SystemClock::new())),
             }),
         };
         let first = store.connect()?;
@@ -229,6 +235,27 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Stamp the rows this store writes from `clock` (the system clock until
+    /// set): the time machine and a shifted demo clock record their own time.
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        if let Ok(mut c) = self.inner.clock.write() {
+            *c = clock;
+        }
+    }
+
+    /// The store's clock now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self.inner.clock.read() {
+            Ok(c) => c.now(),
+            Err(e) => e.into_inner().now(),
+        }
+    }
+
+    /// [`Store::now`] as stored: RFC 3339, milliseconds, `Z`.
+    pub(crate) fn now_text(&self) -> String {
+        rfc3339::text(&self.now())
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -445,10 +472,6 @@ where
 pub fn integrity_check(path: &Path) -> Result<String> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
-}
-
-pub(crate) fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

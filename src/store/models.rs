@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::model_record::{Decision, ModelMetrics, TrainingWindows, Verdict, Window, rfc3339};
-use super::{Result, Store, StoreError, now_text};
+use super::{Result, Store, StoreError};
 
 /// A stored model version without its blob.
 #[derive(Debug, Clone, Serialize)]
@@ -228,7 +228,7 @@ impl Store {
                     test_window, threshold, f1, roc_auc, brier, metrics, blob, blob_sha256, decision, decision_reason)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 rusqlite::params![
-                    now_text(),
+                    self.now_text(),
                     m.trained_by_run,
                     m.params.to_string(),
                     m.feature_schema,
@@ -249,7 +249,7 @@ impl Store {
             if promote {
                 tx.execute(
                     "INSERT INTO deployments (version, at, reason, actor) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![version, now_text(), reason, actor],
+                    rusqlite::params![version, self.now_text(), reason, actor],
                 )?;
             }
             Ok(version)
@@ -329,7 +329,7 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO deployments (version, at, reason, actor) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![version, now_text(), reason, actor],
+                rusqlite::params![version, self.now_text(), reason, actor],
             )?;
             let id = tx.last_insert_rowid();
             tx.query_row(
@@ -465,6 +465,20 @@ mod tests {
         assert_eq!(json["decision"], "kept out");
         assert_eq!(json["metrics"].to_string(), METRICS);
         assert_eq!(json["train_window"].to_string(), TRAIN_WINDOW);
+    }
+
+    #[test]
+    fn deployments_are_stamped_by_the_stores_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.db"), Duration::from_secs(5)).unwrap();
+        insert_row(&store, METRICS);
+        let at = rfc3339::parse("2025-03-03T08:30:00.125Z").unwrap();
+        store.set_clock(std::sync::Arc::new(crate::clock::FakeClock::new(at)));
+        let d = store.deploy(1, "by hand", "tester").unwrap();
+        assert_eq!(d.at, at);
+        assert_eq!(store.deployments().unwrap()[0].at, at);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["at"], "2025-03-03T08:30:00.125Z");
     }
 
     #[test]

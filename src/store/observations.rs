@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params_from_iter};
 use serde::Serialize;
 
-use super::{Result, Store, StoreError, now_text};
+use super::{Result, Store, StoreError};
 use crate::obs::{Compass, DIRS, NUMS, Observation};
 use crate::stations;
 
@@ -139,7 +139,8 @@ impl Store {
     /// are unchanged are left alone (their `updated_at` too).
     #[tracing::instrument(level = "debug", skip(self, obs))]
     pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
-        self.write(|tx| upsert_in(tx, obs, source))
+        let now = self.now_text();
+        self.write(|tx| upsert_in(tx, obs, source, &now))
     }
 
     /// One observation, or `NotFound`.
@@ -290,21 +291,22 @@ impl Store {
     }
 }
 
-/// The upsert inside a caller's transaction.
+/// The upsert inside a caller's transaction; changed rows get `updated_at`
+/// = `now` (from [`Store::now_text`]).
 pub(crate) fn upsert_in(
     tx: &rusqlite::Transaction<'_>,
     obs: &[Observation],
     source: &str,
+    now: &str,
 ) -> Result<UpsertCounts> {
-    let now = now_text();
     let mut insert = tx.prepare_cached(&INSERT)?;
     let mut update = tx.prepare_cached(&UPDATE)?;
     let mut counts = UpsertCounts::default();
     for o in obs {
         let mut v = values(o);
         v.push(Value::Text(source.to_string()));
-        v.push(Value::Text(now.clone()));
-        v.push(Value::Text(now.clone()));
+        v.push(Value::Text(now.to_string()));
+        v.push(Value::Text(now.to_string()));
         if insert.execute(params_from_iter(v.iter()))? == 1 {
             counts.inserted += 1;
         } else if update.execute(params_from_iter(v.iter()))? == 1 {

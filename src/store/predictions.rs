@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Result, Store, now_text};
+use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PredictionRow {
@@ -132,7 +132,7 @@ impl Store {
                     SELECT 1 FROM observations o
                     WHERE o.location = predictions.location AND o.date = predictions.for_date
                       AND o.rain_today IS NOT predictions.outcome)",
-                [now_text()],
+                [self.now_text()],
             )?)
         })
     }

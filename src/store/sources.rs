@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_text, upsert_in};
+use super::{Result, Store, StoreError, upsert_in};
 use crate::obs::Observation;
 
 /// One `source_months` row.
@@ -132,8 +132,8 @@ impl Store {
                 };
                 rows.push(o);
             }
-            let counts = upsert_in(tx, &rows, source)?;
-            let now = now_text();
+            let now = self.now_text();
+            let counts = upsert_in(tx, &rows, source, &now)?;
             tx.execute(
                 "UPDATE observations AS o
                  SET rain_tomorrow = (SELECT n.rain_today FROM observations n
@@ -178,7 +178,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, 0, 0, ?4, ?5)
                  ON CONFLICT (location, month) DO UPDATE SET
                    status = excluded.status, message = excluded.message, fetched_at = excluded.fetched_at",
-                rusqlite::params![location, month_key(month), status, message, now_text()],
+                rusqlite::params![location, month_key(month), status, message, self.now_text()],
             )?;
             Ok(())
         })
