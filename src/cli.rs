@@ -664,9 +664,13 @@ fn train(
     let run = loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let run = store.run(run_id)?;
-        if let Some(p) = &run.progress {
-            bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
-            bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
+        if let Some(p) = run
+            .progress
+            .as_ref()
+            .and_then(|p| serde_json::from_value::<crate::train::TreeProgress>(p.clone()).ok())
+        {
+            bar.set_length(p.trees_total as u64);
+            bar.set_position(p.trees_done as u64);
         }
         if run.status != crate::store::RunStatus::Running {
             break run;
@@ -677,14 +681,15 @@ fn train(
     let run = store.run(run.id)?;
     match (&run.error, &run.summary) {
         (None, Some(s)) => {
+            let r =
+                serde_json::from_value::<crate::train::TrainReport>(s.clone()).map_err(|e| {
+                    CliError::Run(anyhow::anyhow!(
+                        "training run {run_id}'s summary is not a training report: {e}"
+                    ))
+                })?;
             println!(
                 "version {}: F1 {:.4}, ROC AUC {:.4}, Brier {:.4}; {}: {}",
-                s["version"],
-                s["f1"].as_f64().unwrap_or(0.0),
-                s["roc_auc"].as_f64().unwrap_or(0.0),
-                s["brier"].as_f64().unwrap_or(0.0),
-                s["decision"].as_str().unwrap_or(""),
-                s["reason"].as_str().unwrap_or("")
+                r.version, r.f1, r.roc_auc, r.brier, r.decision, r.reason
             );
             Ok(())
         }
@@ -1128,8 +1133,19 @@ fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
         ModelsAction::Show { version } => {
             let m = store.model_summary(version)?;
             let champion = store.champion_version()? == Some(version);
-            let mut v = serde_json::to_value(&m).map_err(|e| CliError::Run(e.into()))?;
-            v["champion"] = serde_json::Value::Bool(champion);
+            /// The stored summary with the champion marked.
+            #[derive(serde::Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                summary: &'a crate::store::ModelSummary,
+                champion: bool,
+            }
+            // Through a Value: keys sorted, as before.
+            let v = serde_json::to_value(Shown {
+                summary: &m,
+                champion,
+            })
+            .map_err(|e| CliError::Run(e.into()))?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(())
         }

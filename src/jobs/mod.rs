@@ -600,7 +600,13 @@ impl Jobs {
         let result = crate::store::spawn_blocking(move || {
             let log = |line: String| c.log(line);
             let progress = |done: usize, total: usize| {
-                c.set_progress(serde_json::json!({"trees_done": done, "trees_total": total}));
+                c.set_progress(
+                    serde_json::to_value(crate::train::TreeProgress {
+                        trees_done: done,
+                        trees_total: total,
+                    })
+                    .unwrap_or_default(),
+                );
                 if done == total || done.is_multiple_of(10) {
                     c.log(format!("{done}/{total} trees"));
                 }

@@ -15,6 +15,7 @@ pub use windows::{MIN_WINDOW_ROWS, Window, WindowOverride, Windows, windows};
 use std::sync::atomic::AtomicBool;
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES};
@@ -38,6 +39,13 @@ pub enum TrainError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+}
+
+/// How far a training has come, as a run records it while it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeProgress {
+    pub trees_done: usize,
+    pub trees_total: usize,
 }
 
 /// Labelled feature rows, row-major.

@@ -878,10 +878,10 @@ pub fn summary_facts(v: &Value) -> Vec<(String, String)> {
 fn trees(r: &JobRun) -> String {
     r.progress
         .as_ref()
-        .filter(|p| p["trees_total"].as_u64().is_some())
+        .and_then(|p| serde_json::from_value::<crate::train::TreeProgress>(p.clone()).ok())
         .map_or_else(
             || "–".into(),
-            |p| format!("{} / {}", p["trees_done"], p["trees_total"]),
+            |p| format!("{} / {}", p.trees_done, p.trees_total),
         )
 }
 
