@@ -1,6 +1,6 @@
 //! glibc's allocator controls behind [`raincast::memory`]'s hooks. This file
 //! belongs to the binary (and the benchmark example), not the library: the
-//! calls are `unsafe` FFI, and the library forbids `unsafe`.
+//! calls are `unsafe` FFI, which the library keeps out.
 
 /// The hooks to install with [`raincast::memory::install`].
 pub fn hooks() -> raincast::memory::Hooks {

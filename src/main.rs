@@ -1,5 +1,5 @@
-//! The `raincast` binary: installs the allocator controls (the one place
-//! that needs `unsafe`, kept out of the library) and hands over to the
+//! The `raincast` binary: installs the allocator controls (`unsafe` FFI,
+//! kept out of the library) and hands over to the
 //! library's command line.
 
 mod allocator;

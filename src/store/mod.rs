@@ -458,20 +458,68 @@ fn check_schema_read_only(conn: &Connection, path: &Path) -> Result<()> {
 
 /// Run blocking work (store calls) on tokio's blocking pool inside the
 /// caller's span: the store's own spans, and anything logged inside, nest
-/// under the request or job that asked instead of floating free.
+/// under the request or job that asked instead of floating free. The
+/// caller's subscriber goes along too, so a scoped one (a test's) sees them.
 pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    tokio::task::spawn_blocking(move || {
+        tracing::dispatcher::with_default(&dispatch, || span.in_scope(f))
+    })
 }
 
 /// `PRAGMA integrity_check` on any SQLite file.
 pub fn integrity_check(path: &Path) -> Result<String> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+    use tracing::span::{Attributes, Id};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Records each new span's name with its parent's.
+    struct Spans(Arc<Mutex<Vec<(String, Option<String>)>>>);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                let parent = span.parent().map(|p| p.name().to_string());
+                if let Ok(mut v) = self.0.lock() {
+                    v.push((span.name().to_string(), parent));
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn store_spans_nest_under_the_caller_in_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(5)).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(Spans(seen.clone())),
+        );
+        let request = tracing::info_span!("request");
+        let s = store.clone();
+        let version = {
+            let _in = request.enter();
+            spawn_blocking(move || s.champion_version())
+        };
+        assert_eq!(version.await.unwrap().unwrap(), None);
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.contains(&("champion_version".into(), Some("request".into()))),
+            "{seen:?}"
+        );
+    }
 }
 
 #[cfg(test)]
