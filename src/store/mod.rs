@@ -485,8 +485,11 @@ mod span_tests {
     use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
     use tracing_subscriber::registry::LookupSpan;
 
+    /// (span name, parent span name)
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
     /// Records each new span's name with its parent's.
-    struct Spans(Arc<Mutex<Vec<(String, Option<String>)>>>);
+    struct Spans(Seen);
 
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
         fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
