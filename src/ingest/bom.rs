@@ -13,6 +13,12 @@
 //!
 //! A file that fails validation (HTML page, truncated, header changed…)
 //! leaves the stored rows of its station-month untouched.
+//!
+//! When BOM answers with an HTML page instead of CSV (its firewall's "Access
+//! Denied", a maintenance page, "page not found" with status 200), the page
+//! is read with [`super::html`] into one line (title, heading, reference id)
+//! that goes into the station-month's log line, the run's message and the
+//! fail-fast cause, next to the setting to check.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::dwo::{self, OutOfRange};
+use super::html::{self, HtmlPage};
 use crate::config::BomConfig;
 use crate::stations::{STATIONS, Station};
 use crate::store::{Store, StoreError, month_key};
@@ -36,6 +43,9 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The longest wait between two attempts, before jitter.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The most read of an error answer's body (403, 5xx…) to describe it.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// How often the caller's cancel flag is looked at.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
@@ -190,9 +200,20 @@ pub enum Outcome {
     /// HTTP 404.
     NotFound { url: String },
     /// HTTP 403: BOM refused us.
-    Forbidden { url: String },
+    Forbidden {
+        url: String,
+        /// What BOM's HTML answer said ([`HtmlPage`]'s line), if it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<String>,
+    },
     /// Another HTTP status that is not retried (e.g. 429, 410).
-    HttpError { url: String, status: u16 },
+    HttpError {
+        url: String,
+        status: u16,
+        /// What BOM's HTML answer said ([`HtmlPage`]'s line), if it sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<String>,
+    },
     /// Downloaded but not a valid DWO file; nothing was written.
     Rejected { url: String, reason: String },
     /// Timeouts, connection errors or 5xx until the retries ran out.
@@ -287,8 +308,12 @@ impl MonthOutcome {
                 format!("{head}: skipped, month already complete (force to fetch it again)")
             }
             Outcome::NotFound { url } => format!("{head}: not found (404) at {url}"),
-            Outcome::Forbidden { url } => format!("{head}: forbidden (403) at {url}"),
-            Outcome::HttpError { url, status } => format!("{head}: HTTP {status} at {url}"),
+            Outcome::Forbidden { url, page } => {
+                format!("{head}: forbidden (403) at {url}{}", page_suffix(page))
+            }
+            Outcome::HttpError { url, status, page } => {
+                format!("{head}: HTTP {status} at {url}{}", page_suffix(page))
+            }
             Outcome::Rejected { reason, .. } => {
                 format!("{head}: file rejected, stored rows kept: {reason}")
             }
@@ -420,9 +445,17 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
         ));
     }
     if t.forbidden > 0 {
+        let example = first(|o| matches!(o, Outcome::Forbidden { page: Some(_), .. }))
+            .and_then(|m| match &m.outcome {
+                Outcome::Forbidden { page: Some(p), .. } => {
+                    Some(format!(", e.g. {} {} got {p}", m.location, m.month))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
         parts.push(format!(
             "{} forbidden: BOM refused the request (403): it blocks clients it takes for scrapers; \
-             set bom.user_agent to identify you and raise bom.delay_ms",
+             set bom.user_agent to identify you and raise bom.delay_ms{example}",
             t.forbidden
         ));
     }
@@ -435,11 +468,12 @@ fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
         ));
     }
     if let Some(m) = first(|o| matches!(o, Outcome::HttpError { .. }))
-        && let Outcome::HttpError { url, status } = &m.outcome
+        && let Outcome::HttpError { url, status, page } = &m.outcome
     {
         parts.push(format!(
-            "{} other HTTP errors, e.g. HTTP {status} at {url}; raise bom.delay_ms if BOM is limiting the rate",
-            t.http_errors
+            "{} other HTTP errors, e.g. HTTP {status} at {url}{}; raise bom.delay_ms if BOM is limiting the rate",
+            t.http_errors,
+            page_suffix(page)
         ));
     }
     if let Some(m) = first(|o| matches!(o, Outcome::Rejected { .. }))
@@ -747,14 +781,23 @@ fn store_month(
 ) -> Outcome {
     let parsed = match dwo::parse(body, station.location, month.0, month.1) {
         Ok(p) => p,
+        Err(dwo::DwoError::Html) => {
+            let page = HtmlPage::parse(body);
+            tracing::warn!(%url, %page, "BOM sent an HTML page instead of a CSV file");
+            ctx.systemic_failure(format!(
+                "BOM sent an HTML page instead of a CSV file ({url}): {page}; \
+                 check bom.base_url ({}) and bom.user_agent",
+                ctx.cfg.base_url
+            ));
+            return Outcome::Rejected {
+                url,
+                reason: format!(
+                    "{}: {page}; check bom.base_url and bom.user_agent",
+                    dwo::DwoError::Html
+                ),
+            };
+        }
         Err(e) => {
-            if e == dwo::DwoError::Html {
-                ctx.systemic_failure(format!(
-                    "BOM sent an HTML page instead of a CSV file ({url}); \
-                     check bom.base_url ({}) and bom.user_agent",
-                    ctx.cfg.base_url
-                ));
-            }
             return Outcome::Rejected {
                 url,
                 reason: e.to_string(),
@@ -816,12 +859,14 @@ async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
         match get(ctx, url).await {
             Ok(body) => return Ok(body),
             Err(Attempt::Final(outcome)) => {
-                if let Outcome::Forbidden { .. } = outcome {
-                    ctx.systemic_failure(
-                        "BOM refused the requests (403): it blocks clients it takes for scrapers; \
-                         set bom.user_agent to identify you and raise bom.delay_ms"
-                            .into(),
-                    );
+                if let Outcome::Forbidden { page, .. } = &outcome {
+                    ctx.systemic_failure(format!(
+                        "BOM refused the requests (403){}: it blocks clients it takes for scrapers; \
+                         set bom.user_agent to identify you and raise bom.delay_ms",
+                        page.as_deref()
+                            .map(|p| format!(" with an HTML page: {p}"))
+                            .unwrap_or_default()
+                    ));
                 }
                 return Err(outcome);
             }
@@ -860,13 +905,27 @@ async fn get(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Attempt> {
     let status = resp.status();
     match status.as_u16() {
         200..=299 => {}
-        403 => return Err(Attempt::Final(Outcome::Forbidden { url: url.into() })),
+        403 => {
+            let page = error_page(resp).await;
+            return Err(Attempt::Final(Outcome::Forbidden {
+                url: url.into(),
+                page,
+            }));
+        }
         404 => return Err(Attempt::Final(Outcome::NotFound { url: url.into() })),
-        500..=599 => return Err(Attempt::Retry(format!("HTTP {status}"))),
+        500..=599 => {
+            let page = error_page(resp).await;
+            return Err(Attempt::Retry(format!(
+                "HTTP {status}{}",
+                page_suffix(&page)
+            )));
+        }
         other => {
+            let page = error_page(resp).await;
             return Err(Attempt::Final(Outcome::HttpError {
                 url: url.into(),
                 status: other,
+                page,
             }));
         }
     }
@@ -881,6 +940,40 @@ async fn get(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Attempt> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The one-line description of an error answer's body when it is an HTML
+/// page (BOM's firewall, maintenance or error pages); `None` for other
+/// bodies (plain text, empty) or when the body cannot be read.
+async fn error_page(mut resp: reqwest::Response) -> Option<String> {
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(_) if body.is_empty() => return None,
+            Err(_) => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY_BYTES);
+    if !html::looks_like_html(&body, content_type.as_deref()) {
+        return None;
+    }
+    let page = HtmlPage::parse(&body);
+    tracing::warn!(url = %resp.url(), status = resp.status().as_u16(), %page, "BOM answered with an HTML page");
+    Some(page.to_string())
+}
+
+/// `; BOM's page: title "…", …` for a described page, nothing otherwise.
+fn page_suffix(page: &Option<String>) -> String {
+    page.as_deref()
+        .map(|p| format!("; BOM's page: {p}"))
+        .unwrap_or_default()
 }
 
 /// `[3, 5, 6, 7, 20]` → `3, 5–7, 20`.
@@ -981,6 +1074,62 @@ mod tests {
         assert!(backoff(10_000, 30) <= MAX_BACKOFF * 3 / 2);
     }
 
+    /// A page's line reaches the station-month's log line and the run's
+    /// message, next to the settings to check.
+    #[test]
+    fn html_pages_are_named_in_lines_and_message() {
+        let m = |outcome| MonthOutcome {
+            location: "Sydney".into(),
+            code: "IDCJDW2124".into(),
+            month: "2024-09".into(),
+            outcome,
+        };
+        let page = r#"title "Access Denied", heading "Access Denied", reference 18.5c3e1002"#;
+        let forbidden = m(Outcome::Forbidden {
+            url: "u".into(),
+            page: Some(page.into()),
+        });
+        assert_eq!(
+            forbidden.line(),
+            format!("Sydney 2024-09 (IDCJDW2124): forbidden (403) at u; BOM's page: {page}")
+        );
+        let r = ScrapeReport::build(vec![forbidden.clone()], false, None);
+        assert!(
+            r.message.contains(&format!(
+                "set bom.user_agent to identify you and raise bom.delay_ms, e.g. Sydney 2024-09 got {page}"
+            )),
+            "{}",
+            r.message
+        );
+        let limited = m(Outcome::HttpError {
+            url: "u".into(),
+            status: 429,
+            page: Some(r#"title "Too Many Requests""#.into()),
+        });
+        let r = ScrapeReport::build(vec![limited], false, None);
+        assert!(
+            r.message.contains(
+                r#"HTTP 429 at u; BOM's page: title "Too Many Requests"; raise bom.delay_ms"#
+            ),
+            "{}",
+            r.message
+        );
+        // Stored run reports from before pages were read still load.
+        let old: Outcome = serde_json::from_str(r#"{"kind":"forbidden","url":"u"}"#).unwrap();
+        assert_eq!(
+            old,
+            Outcome::Forbidden {
+                url: "u".into(),
+                page: None
+            }
+        );
+        let json = serde_json::to_string(&forbidden.outcome).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Outcome>(&json).unwrap(),
+            forbidden.outcome
+        );
+    }
+
     #[test]
     fn failed_rules() {
         let m = |outcome| MonthOutcome {
@@ -1007,7 +1156,13 @@ mod tests {
         let r = ScrapeReport::build(vec![m(nf.clone())], false, None);
         assert!(r.failed());
         let r = ScrapeReport::build(
-            vec![m(ok.clone()), m(Outcome::Forbidden { url: "u".into() })],
+            vec![
+                m(ok.clone()),
+                m(Outcome::Forbidden {
+                    url: "u".into(),
+                    page: None,
+                }),
+            ],
             false,
             None,
         );

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::obs::{Compass, Dir, NUMS, Num, Observation};
+use crate::obs::{Compass, Dir, Edge, NUMS, Num, Observation};
 
 /// The exact header row, field by field (note the leading empty column and
 /// the trailing space in `Direction of maximum wind gust `).
@@ -307,7 +307,7 @@ fn parse_row(
                 field: spec.name,
                 text: fields[column].to_string(),
             })?;
-            if (spec.min..=spec.max).contains(&v) {
+            if let Ok(v) = spec.check(v, Edge::Dwo) {
                 Some(v)
             } else {
                 out_of_range.push(OutOfRange {

@@ -11,7 +11,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::obs::{Compass, DIRS, NUMS, Observation, check_range};
+use crate::obs::{Compass, DIRS, Edge, NUMS, Observation};
 use crate::stations;
 use crate::store::{Store, StoreError, UpsertCounts};
 
@@ -251,7 +251,8 @@ fn parse_row(
         let v: f64 = text
             .parse()
             .map_err(|_| format!("{} `{text}` is not a number or NA", spec.name))?;
-        o.nums[spec.field as usize] = Some(check_range(spec, v)?);
+        o.nums[spec.field as usize] =
+            Some(spec.check(v, Edge::WeatherAus).map_err(|e| e.to_string())?);
     }
     for (i, &col) in dir_cols.iter().enumerate() {
         let text = field(col)?;

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod api;
 pub mod charts;
+pub mod docs;
 pub mod error;
+pub mod html;
 pub mod metrics;
 pub mod pages;
 pub mod replica;
@@ -20,6 +22,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -35,7 +39,6 @@ pub struct AppState {
     pub serving: Arc<Serving>,
     pub jobs: Jobs,
     pub clock: Arc<dyn Clock>,
-    pub forecasts: Arc<api::ForecastCache>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
 }
@@ -69,7 +72,6 @@ impl AppState {
             serving,
             jobs,
             clock,
-            forecasts: Arc::default(),
             auth,
         })
     }
@@ -78,7 +80,10 @@ impl AppState {
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
-    let mut app = Router::new().merge(api::router()).merge(pages::router());
+    let mut app = Router::new()
+        .merge(api::router())
+        .merge(pages::router())
+        .merge(docs::router());
     app = if state.store.is_read_only() {
         app.merge(replica::router())
     } else {
@@ -92,7 +97,23 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_errors_as_json))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Each request's span: its id (the client's `x-request-id`, or a new
+/// UUID), method and path. Every log line written while the request is
+/// handled carries them (in JSON logs under `span`), and the response
+/// carries the id, so a report quoting it finds the lines.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
 /// The Content-Security-Policy of every response: no inline script or style
@@ -182,7 +203,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         }
         .into_response()
     } else {
-        pages::error_page(
+        html::error_page(
             axum::http::StatusCode::NOT_FOUND,
             "Not found",
             "There is no page at this address.",
@@ -344,7 +365,7 @@ pub fn set_demo_clock(clock: Arc<dyn Clock>) {
 
 /// The simulated day in eastern Australia, in a demo; `None` otherwise.
 pub fn demo_day() -> Option<String> {
-    DEMO_CLOCK.get().map(|c| pages::au_date(c.bom_today()))
+    DEMO_CLOCK.get().map(|c| html::au_date(c.bom_today()))
 }
 
 /// On an empty database, load the weatherAUS history bundled in the binary.
