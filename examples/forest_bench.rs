@@ -185,7 +185,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into_iter()
                 .map(|b| b == 1)
                 .collect();
-            let params = model_config()?.forest_params()?;
+            let params = model_config()?.forest_params();
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();

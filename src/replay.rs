@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::bomsim::{BomSim, Fault};
 use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
-use crate::jobs::schedule::Schedule;
-use crate::jobs::{JobKind, Jobs};
+use crate::jobs::scheduler::Schedule;
+use crate::jobs::{JobKind, Jobs, Trigger};
 use crate::serving::Serving;
 use crate::store::{RunStatus, Store, StoreError};
 
@@ -186,7 +186,7 @@ pub async fn drive(
     let plan = jobs.catch_up_plan().await;
     jobs.run_catch_up(plan).await;
 
-    let mut schedule = Schedule::new(&config.schedule, clock.now()).map_err(ReplayError::Input)?;
+    let mut schedule = Schedule::new(&config.schedule, clock.now());
     let mut stale_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     let mut last_day = None;
     while let Some(next) = schedule.next_wake() {
@@ -266,7 +266,7 @@ fn summarize(
         .collect();
     let trainings = runs
         .iter()
-        .filter(|r| r.kind == "train" && r.status == RunStatus::Succeeded)
+        .filter(|r| r.kind == JobKind::Train && r.status == RunStatus::Succeeded)
         .count() as u64;
     let promotions = store
         .deployments()?
@@ -304,7 +304,7 @@ fn summarize(
             .iter()
             .filter(|r| r.status == RunStatus::Failed)
             .count() as u64,
-        retries: runs.iter().filter(|r| r.trigger == "retry").count() as u64,
+        retries: runs.iter().filter(|r| r.trigger == Trigger::Retry).count() as u64,
         stale_station_days: stale_by_day.values().sum(),
         stale_periods,
         database_bytes: store.file_size(),

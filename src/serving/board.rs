@@ -110,7 +110,8 @@ impl Board {
                 forecast,
             });
         }
-        let source = SourceStatus::from_runs(&store.run_heads(Some("scrape"), 50)?);
+        let source =
+            SourceStatus::from_runs(&store.run_heads(Some(crate::store::JobKind::Scrape), 50)?);
         let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
         let newest_write = if store.is_read_only() {
             store.newest_write()?

@@ -33,7 +33,7 @@ pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
-pub use runs::{JobLease, JobRun, RunStatus};
+pub use runs::{JobKind, JobLease, JobRun, RunStatus, Trigger};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -541,14 +541,18 @@ mod read_only_tests {
         let ro = Store::open_read_only(&copy, t).unwrap();
         assert!(ro.is_read_only());
         assert!(ro.runs(None, 10).unwrap().is_empty());
-        let err = ro.start_run("scrape", "cli", Duration::ZERO).unwrap_err();
+        let err = ro
+            .start_run(JobKind::Scrape, Trigger::Cli, Duration::ZERO)
+            .unwrap_err();
         assert!(err.to_string().contains("read-only replica"), "{err}");
         assert_eq!(std::fs::read(&copy).unwrap(), before, "the copy changed");
         let v0 = ro.data_version().unwrap();
         assert_eq!(ro.data_version().unwrap(), v0);
 
         // The primary writes; a restored copy replaces the served one.
-        primary.start_run("scrape", "cli", Duration::ZERO).unwrap();
+        primary
+            .start_run(JobKind::Scrape, Trigger::Cli, Duration::ZERO)
+            .unwrap();
         let fresh = dir.path().join("copy.db.new");
         primary.backup_to(&fresh).unwrap();
         std::fs::rename(&fresh, &copy).unwrap();

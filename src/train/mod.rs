@@ -230,9 +230,7 @@ pub struct FamilyParams {
 
 impl FamilyParams {
     pub fn from_config(cfg: &ModelConfig) -> Result<Self, TrainError> {
-        let forest = cfg
-            .forest_params()
-            .map_err(|e| TrainError::Window(e.to_string()))?;
+        let forest = cfg.forest_params();
         Ok(Self {
             forest,
             boost: cfg.boost.then(|| cfg.boost_params()),

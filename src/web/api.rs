@@ -17,8 +17,9 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, blocking};
+use super::forecasts::{forecast_for, no_model_message, station};
 use crate::serving::input::{self, InputError, parse_date};
-use crate::serving::{Forecast, ForecastError, Lookup, PredictInput};
+use crate::serving::{Forecast, PredictInput};
 use crate::stations::{self, Station};
 
 /// Largest batch accepted by `POST /api/v1/predict`.
@@ -118,39 +119,6 @@ fn replica_age(s: &AppState, board: &crate::serving::Board) -> Value {
     })
 }
 
-/// Why no model serves, in words a visitor or operator can act on.
-pub fn no_model_message(s: &AppState) -> String {
-    match s.serving.refused() {
-        Some((v, why)) => format!("the deployed model version {v} was refused: {why}"),
-        None if s.store.is_read_only() => {
-            "no model is deployed in this read-only replica's copy yet: the primary trains one, \
-             and the replica serves it once replication brings it"
-                .into()
-        }
-        None if s
-            .jobs
-            .running()
-            .iter()
-            .any(|(k, _)| *k == crate::jobs::JobKind::Train) =>
-        {
-            "the first model is training now; forecasts appear when it finishes".into()
-        }
-        None => "no model is serving yet: the service trains one as soon as it has data \
-                 (or run `raincast train`)"
-            .into(),
-    }
-}
-
-/// Look a location up, or 422 naming the field.
-pub fn station(name: &str) -> Result<&'static Station, ApiError> {
-    stations::by_location(name).ok_or_else(|| {
-        ApiError::invalid(
-            "location",
-            format!("unknown location `{name}`; GET /api/v1/locations lists the 49 known ones"),
-        )
-    })
-}
-
 /// Forecast of rain tomorrow for one location, from its newest observation;
 /// with `date`, a hindcast from that day's observation (labelled
 /// `"kind": "hindcast"`, never logged or scored).
@@ -182,43 +150,6 @@ async fn forecast(
     let f = forecast_for(&s, st, date).await?;
     count_prediction(f.rain, "forecast");
     Ok(Json(f))
-}
-
-/// The forecast for a station: from the in-memory board, or for an earlier
-/// `date` a hindcast read from the database. Never writes.
-pub async fn forecast_for(
-    s: &AppState,
-    st: &'static Station,
-    date: Option<NaiveDate>,
-) -> Result<Arc<Forecast>, ApiError> {
-    let model = s
-        .serving
-        .get()
-        .ok_or_else(|| ApiError::Unavailable(no_model_message(s)))?;
-    let stale = s.config.server.stale_after_days;
-    match s.serving.lookup(model, st, date, s.clock.today(), stale) {
-        Lookup::Ready(f) => Ok(f),
-        Lookup::Read(read) => {
-            let (serving, store) = (s.serving.clone(), s.store.clone());
-            blocking(move || Ok(serving.read_forecast(&store, read)?)).await
-        }
-    }
-}
-
-impl From<ForecastError> for ApiError {
-    fn from(e: ForecastError) -> Self {
-        match e {
-            ForecastError::NoObservation { .. } => ApiError::NotFound {
-                field: Some("date".into()),
-                message: e.to_string(),
-            },
-            ForecastError::NoData(_) => ApiError::NotFound {
-                field: Some("location".into()),
-                message: e.to_string(),
-            },
-            ForecastError::Store(e) => e.into(),
-        }
-    }
 }
 
 impl From<InputError> for ApiError {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod charts;
 pub mod docs;
 pub mod error;
+pub mod forecasts;
 pub mod html;
 pub mod metrics;
 pub mod pages;
@@ -89,7 +90,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         app.merge(admin::router())
     };
-    if state.config.server.metrics_bind.is_empty() {
+    if state.config.server.metrics_bind.is_none() {
         app = app.merge(metrics::router());
     }
     app.fallback(not_found)
@@ -294,8 +295,8 @@ pub async fn start(
         max_connections: state.config.server.max_connections,
     };
     server::fit_fd_limit(limits.max_connections);
-    if !state.config.server.metrics_bind.is_empty() {
-        let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
+    if let Some(metrics_bind) = state.config.server.metrics_bind {
+        let l = TcpListener::bind(metrics_bind).await?;
         tracing::info!(addr = %l.local_addr()?, "metrics listening");
         let app = metrics::router()
             .layer(middleware::from_fn(security_headers))

@@ -10,9 +10,9 @@ use axum::routing::get;
 use chrono::NaiveDate;
 
 use super::AppState;
-use super::api::{forecast_for, station};
 use super::charts::{self, MapPoint, Series};
 use super::error::{ApiError, blocking};
+use super::forecasts::{forecast_for, no_model_message, station};
 use super::html::{au_date, au_short, au_time, error_page, render};
 use crate::obs::Num;
 use crate::serving::Forecast;
@@ -71,7 +71,7 @@ pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
 async fn index(State(s): State<AppState>) -> Response {
     let board = s.serving.board();
     let model = s.serving.get();
-    let note = model.is_none().then(|| super::api::no_model_message(&s));
+    let note = model.is_none().then(|| no_model_message(&s));
     let mut rows = Vec::with_capacity(STATIONS.len());
     let mut points = Vec::with_capacity(STATIONS.len());
     let mut days: std::collections::HashMap<NaiveDate, usize> = Default::default();

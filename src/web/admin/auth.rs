@@ -89,7 +89,7 @@ impl Auth {
             sessions: Mutex::new(HashMap::new()),
             gate: LoginGate::new(),
             ttl: Duration::from_secs(cfg.session_hours * 3600),
-            cookie_secure: cfg.cookie_secure.clone(),
+            cookie_secure: cfg.cookie_secure.as_str().to_string(),
         })
     }
 

@@ -42,8 +42,8 @@ pub(super) fn elapsed(r: &JobRun, now: chrono::DateTime<chrono::Utc>) -> f64 {
 pub(super) fn run_row(r: &JobRun, now: chrono::DateTime<chrono::Utc>) -> RunRow {
     RunRow {
         id: r.id,
-        kind: r.kind.clone(),
-        trigger: r.trigger.clone(),
+        kind: r.kind.to_string(),
+        trigger: r.trigger.to_string(),
         status: r.status.as_str(),
         started: r
             .started_at

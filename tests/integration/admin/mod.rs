@@ -141,7 +141,7 @@ async fn assert_all_refused(app: &TestApp, cookie: Option<&str>, what: &str) {
     // Nothing was started or promoted.
     assert!(
         app.store
-            .runs(Some("train"), 10)
+            .runs(Some(raincast::store::JobKind::Train), 10)
             .unwrap()
             .iter()
             .all(|r| r.trigger != "admin")
@@ -182,7 +182,11 @@ async fn every_route_needs_a_live_session() {
     // A finished run 1, so that the run pages have something to show.
     let id = app
         .store
-        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .start_run(
+            raincast::store::JobKind::Train,
+            raincast::store::Trigger::Cli,
+            std::time::Duration::from_secs(60),
+        )
         .unwrap();
     app.store
         .finish_run(
@@ -480,11 +484,19 @@ async fn a_second_trigger_while_one_runs_is_409() {
         .await
         .unwrap();
     assert_eq!(third.status(), 409);
-    assert_eq!(app.store.runs(Some("train"), 10).unwrap().len(), 1);
+    assert_eq!(
+        app.store
+            .runs(Some(raincast::store::JobKind::Train), 10)
+            .unwrap()
+            .len(),
+        1
+    );
     // Stopping the server stops the training at a safe point.
     let store = app.store.clone();
     app.stop().await;
-    let runs = store.runs(Some("train"), 10).unwrap();
+    let runs = store
+        .runs(Some(raincast::store::JobKind::Train), 10)
+        .unwrap();
     assert_eq!(
         runs[0].status,
         raincast::store::RunStatus::Cancelled,
@@ -500,7 +512,11 @@ async fn a_run_going_in_another_process_is_409() {
     // `raincast train` in another process holds the run (its pid is alive: ours).
     let other = app
         .store
-        .start_run("train", "cli", std::time::Duration::from_secs(60))
+        .start_run(
+            raincast::store::JobKind::Train,
+            raincast::store::Trigger::Cli,
+            std::time::Duration::from_secs(60),
+        )
         .unwrap();
     let resp = app
         .post("/admin/jobs/train")

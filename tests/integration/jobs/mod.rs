@@ -14,7 +14,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use raincast::clock::{Clock, FakeClock};
 use raincast::config::Config;
 use raincast::ingest::bom::ScrapePlan;
-use raincast::jobs::{JobError, JobKind, Jobs, Trigger};
+use raincast::jobs::{JobError, JobKind, JobSpec, Jobs, Trigger};
 use raincast::serving::Serving;
 use raincast::store::{RunStatus, Store};
 use server::{BomServer, Fault};
@@ -80,7 +80,11 @@ async fn seed(e: &Env, to: (i32, u32)) {
         .collect::<Vec<_>>();
     for st in locations {
         let plan = ScrapePlan::range((2024, 8), to, Some(st), false).unwrap();
-        let (o, _) = e.jobs.run_scrape_plan(plan, Trigger::Cli).await.unwrap();
+        let o = e
+            .jobs
+            .run(JobSpec::Scrape { plan: Some(plan) }, Trigger::Cli)
+            .await
+            .unwrap();
         assert_eq!(o.status, RunStatus::Succeeded, "{:?}", o.error);
     }
     let o = e.jobs.run(JobKind::Train, Trigger::Cli).await.unwrap();
@@ -195,7 +199,7 @@ async fn a_second_trigger_during_a_run_is_refused_with_its_id() {
         o => panic!("expected a refusal, got {o:?}"),
     }
     e.jobs.wait_idle().await;
-    let runs = e.store.runs(Some("scrape"), 10).unwrap();
+    let runs = e.store.runs(Some(JobKind::Scrape), 10).unwrap();
     assert_eq!(runs.len(), 1, "nothing ran twice");
     assert_ne!(runs[0].status, RunStatus::Running);
     // Once it has finished, a new trigger is accepted.
@@ -209,7 +213,7 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
     let e = env(at(2025, 9, 1, 6), |_| {}).await;
     let sched = tokio::spawn(e.jobs.clone().run_schedule());
     let deadline = Instant::now() + Duration::from_secs(120);
-    let done = |kind: &str| {
+    let done = |kind: JobKind| {
         e.store
             .runs(Some(kind), 10)
             .unwrap()
@@ -217,7 +221,7 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
             .filter(|r| r.status != RunStatus::Running)
             .count()
     };
-    while done("scrape") + done("train") < 2 {
+    while done(JobKind::Scrape) + done(JobKind::Train) < 2 {
         assert!(Instant::now() < deadline, "catch-up did not finish");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -239,7 +243,7 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
         .set(at(2025, 9, 1, 8) + chrono::Duration::seconds(30 * 60 + 30));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let runs = e.store.runs(Some("scrape"), 10).unwrap();
+        let runs = e.store.runs(Some(JobKind::Scrape), 10).unwrap();
         if runs.len() == 2 && runs[0].status != RunStatus::Running {
             assert_eq!(runs[0].trigger, "schedule");
             break;
@@ -249,12 +253,12 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        e.store.runs(Some("scrape"), 10).unwrap().len(),
+        e.store.runs(Some(JobKind::Scrape), 10).unwrap().len(),
         2,
         "fired once"
     );
     assert_eq!(
-        e.store.runs(Some("train"), 10).unwrap().len(),
+        e.store.runs(Some(JobKind::Train), 10).unwrap().len(),
         1,
         "training is weekly"
     );
@@ -402,4 +406,53 @@ async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
     assert_eq!(store.deployments().unwrap()[0].actor, "training");
     // 644 station-months of real files (46 stations × 14 months).
     assert!(store.count_observations().unwrap() > 18_000);
+}
+
+/// In real time, tokio-cron-scheduler fires the schedule: with the scrape
+/// set to every second, a scheduled run is recorded in the database file,
+/// and shutdown stops the ticks (no run starts after it, none is left
+/// running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_an_every_second_schedule_and_stops_on_shutdown() {
+    let server = BomServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cron.db");
+    let store = Store::open(&db, Duration::from_secs(10)).unwrap();
+    let mut cfg = config(&server.base_url, &db);
+    cfg.schedule.catch_up = false;
+    cfg.schedule.train_enabled = false;
+    cfg.schedule.scrape = "* * * * * *".parse().unwrap();
+    let jobs = Jobs::new(
+        store.clone(),
+        Arc::new(cfg),
+        Arc::new(raincast::clock::SystemClock::new()),
+        Arc::new(Serving::default()),
+    );
+    let sched = tokio::spawn(jobs.clone().run_schedule());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = store.runs(None, 10).unwrap();
+        if runs
+            .iter()
+            .any(|r| r.trigger == Trigger::Schedule && r.status != RunStatus::Running)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no scheduled run within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    jobs.shutdown().await;
+    let _ = sched.await;
+    let after = store.runs(None, 100).unwrap();
+    assert!(after.iter().all(|r| r.kind == JobKind::Scrape));
+    assert!(
+        after.iter().all(|r| r.status != RunStatus::Running),
+        "shutdown waits for the run to be recorded: {after:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        store.runs(None, 100).unwrap().len(),
+        after.len(),
+        "no tick fires after shutdown"
+    );
 }

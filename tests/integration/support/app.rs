@@ -150,7 +150,7 @@ pub fn new_db(dir: &Path, trained: bool) -> PathBuf {
 pub fn test_config(db: &Path) -> Config {
     let mut cfg = Config::default();
     cfg.database.path = db.to_path_buf();
-    cfg.server.bind = "127.0.0.1:0".into();
+    cfg.server.bind = ([127, 0, 0, 1], 0).into();
     cfg.server.champion_poll_secs = 1;
     cfg.model = tiny_model();
     cfg

@@ -10,7 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::forest::{ClassWeight, ForestParams, MaxFeatures};
+use crate::forest::ForestParams;
+
+mod cron;
+mod validate;
+mod values;
+pub use cron::CronExpr;
+pub use values::{ClassWeights, CookieSecure, FeatureDraw};
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RAINCAST_";
@@ -73,9 +79,10 @@ impl Default for DatabaseConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address of the web server. Port 0 picks a free port.
-    pub bind: String,
+    pub bind: SocketAddr,
     /// Serve `/metrics` on its own address instead of the main one (empty = main port).
-    pub metrics_bind: String,
+    #[serde(with = "values::optional_addr")]
+    pub metrics_bind: Option<SocketAddr>,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
     /// An observation older than this many days makes a forecast `stale`.
@@ -109,8 +116,8 @@ impl ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            bind: "127.0.0.1:8080".into(),
-            metrics_bind: String::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_bind: None,
             body_limit_bytes: 512 * 1024,
             stale_after_days: 2,
             champion_poll_secs: 2,
@@ -172,13 +179,13 @@ impl Default for BomConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// Cron (sec min hour day month weekday), UTC. 08:30 UTC = 18:30 AEST / 19:30 AEDT.
-    pub scrape: String,
+    pub scrape: CronExpr,
     pub scrape_enabled: bool,
     /// Weekly training, UTC. Sunday 17:00 UTC = Monday 03:00 AEST / 04:00 AEDT.
-    pub train: String,
+    pub train: CronExpr,
     pub train_enabled: bool,
     /// Scrape then train then decide, UTC. Off by default: scrape + train already cover it.
-    pub refresh: String,
+    pub refresh: CronExpr,
     pub refresh_enabled: bool,
     /// At start, run a scrape if the last good one is over a day old, and a training if over a week.
     pub catch_up: bool,
@@ -194,14 +201,19 @@ pub struct ScheduleConfig {
     pub job_lease_secs: u64,
 }
 
+/// A built-in schedule (a test checks that it parses).
+fn cron(text: &str) -> CronExpr {
+    CronExpr::parse(text).expect("a built-in schedule is a valid cron expression")
+}
+
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
-            scrape: "0 30 8 * * *".into(),
+            scrape: cron("0 30 8 * * *"),
             scrape_enabled: true,
-            train: "0 0 17 * * Sun".into(),
+            train: cron("0 0 17 * * Sun"),
             train_enabled: true,
-            refresh: "0 0 18 1 * *".into(),
+            refresh: cron("0 0 18 1 * *"),
             refresh_enabled: false,
             catch_up: true,
             scrape_retries: 3,
@@ -220,10 +232,10 @@ pub struct ModelConfig {
     pub max_depth: usize,
     pub min_samples_leaf: usize,
     /// `sqrt`, `log2`, `all`, a fraction such as `0.3`, or a count such as `8`.
-    pub max_features: String,
+    pub max_features: FeatureDraw,
     pub bootstrap: bool,
     /// `none`, `balanced`, `balanced_subsample`, or a weight for "yes" such as `2.5`.
-    pub class_weight: String,
+    pub class_weight: ClassWeights,
     pub max_bins: usize,
     pub seed: u64,
     /// Training threads; 0 = one per core.
@@ -267,9 +279,9 @@ impl Default for ModelConfig {
             n_trees: 100,
             max_depth: 0,
             min_samples_leaf: 5,
-            max_features: "sqrt".into(),
+            max_features: FeatureDraw(crate::forest::MaxFeatures::Sqrt),
             bootstrap: true,
-            class_weight: "balanced_subsample".into(),
+            class_weight: ClassWeights(crate::forest::ClassWeight::BalancedSubsample),
             max_bins: 255,
             seed: 42,
             threads: 0,
@@ -313,49 +325,19 @@ impl ModelConfig {
     }
 
     /// The forest hyperparameters these settings describe.
-    pub fn forest_params(&self) -> Result<ForestParams, ConfigError> {
-        let max_features = match self.max_features.trim() {
-            "sqrt" => MaxFeatures::Sqrt,
-            "log2" => MaxFeatures::Log2,
-            "all" => MaxFeatures::All,
-            s if s.contains('.') => MaxFeatures::Fraction(s.parse().map_err(|_| {
-                invalid(
-                    "model.max_features",
-                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
-                )
-            })?),
-            s => MaxFeatures::Count(s.parse().map_err(|_| {
-                invalid(
-                    "model.max_features",
-                    format!("`{s}` is not sqrt, log2, all, a fraction or a count"),
-                )
-            })?),
-        };
-        let class_weight = match self.class_weight.trim() {
-            "none" => ClassWeight::None,
-            "balanced" => ClassWeight::Balanced,
-            "balanced_subsample" => ClassWeight::BalancedSubsample,
-            s => ClassWeight::Custom {
-                yes: s.parse().map_err(|_| {
-                    invalid(
-                        "model.class_weight",
-                        format!("`{s}` is not none, balanced, balanced_subsample or a number"),
-                    )
-                })?,
-            },
-        };
-        Ok(ForestParams {
+    pub fn forest_params(&self) -> ForestParams {
+        ForestParams {
             n_trees: self.n_trees,
             max_depth: (self.max_depth > 0).then_some(self.max_depth),
             min_samples_leaf: self.min_samples_leaf,
             min_samples_split: 2 * self.min_samples_leaf,
-            max_features,
+            max_features: self.max_features.0,
             bootstrap: self.bootstrap,
-            class_weight,
+            class_weight: self.class_weight.0,
             max_bins: self.max_bins,
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),
-        })
+        }
     }
 }
 
@@ -370,7 +352,7 @@ pub struct AdminConfig {
     pub session_hours: u64,
     /// Mark the session cookie `Secure`: `auto` (when the request came over TLS or
     /// `X-Forwarded-Proto: https`), `always` or `never`.
-    pub cookie_secure: String,
+    pub cookie_secure: CookieSecure,
 }
 
 impl Default for AdminConfig {
@@ -379,7 +361,7 @@ impl Default for AdminConfig {
             password: String::new(),
             password_hash: String::new(),
             session_hours: 12,
-            cookie_secure: "auto".into(),
+            cookie_secure: CookieSecure::Auto,
         }
     }
 }
@@ -421,153 +403,6 @@ impl Config {
             })?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// Checks that serde's types cannot express.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.database.path.as_os_str().is_empty() {
-            return Err(invalid("database.path", "must not be empty"));
-        }
-        self.server
-            .bind
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid("server.bind", format!("`{}`: {e}", self.server.bind)))?;
-        if !self.server.metrics_bind.is_empty() {
-            self.server
-                .metrics_bind
-                .parse::<SocketAddr>()
-                .map_err(|e| {
-                    invalid(
-                        "server.metrics_bind",
-                        format!("`{}`: {e}", self.server.metrics_bind),
-                    )
-                })?;
-        }
-        if self.server.body_limit_bytes < 1024 {
-            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
-        }
-        if self.server.stale_after_days < 1 {
-            return Err(invalid("server.stale_after_days", "must be at least 1"));
-        }
-        let primary = self.server.primary_url.trim();
-        let web = primary.starts_with("http://") || primary.starts_with("https://");
-        if !primary.is_empty() && !web {
-            return Err(invalid(
-                "server.primary_url",
-                "must start with http:// or https:// (or be empty)",
-            ));
-        }
-        if self.server.champion_poll_secs == 0 {
-            return Err(invalid("server.champion_poll_secs", "must be at least 1"));
-        }
-        for p in self.server.trusted_proxies.split(',').map(str::trim) {
-            if !p.is_empty() && p.parse::<std::net::IpAddr>().is_err() {
-                return Err(invalid(
-                    "server.trusted_proxies",
-                    format!("`{p}` is not an IP address"),
-                ));
-            }
-        }
-        if !(1..=300).contains(&self.server.header_timeout_secs) {
-            return Err(invalid(
-                "server.header_timeout_secs",
-                "must be between 1 and 300",
-            ));
-        }
-        if self.server.max_connections < 2 {
-            return Err(invalid("server.max_connections", "must be at least 2"));
-        }
-        let url = self.bom.base_url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(invalid(
-                "bom.base_url",
-                format!("`{}` is not an http(s) URL", self.bom.base_url),
-            ));
-        }
-        if self.bom.user_agent.trim().is_empty() {
-            return Err(invalid("bom.user_agent", "must not be empty"));
-        }
-        if self.bom.timeout_secs == 0 {
-            return Err(invalid("bom.timeout_secs", "must be at least 1"));
-        }
-        if !(1..=16).contains(&self.bom.concurrency) {
-            return Err(invalid("bom.concurrency", "must be between 1 and 16"));
-        }
-        if self.bom.retries > 10 {
-            return Err(invalid("bom.retries", "must be at most 10"));
-        }
-        if self.bom.revise_days > 28 {
-            return Err(invalid("bom.revise_days", "must be at most 28"));
-        }
-        for (key, expr) in [
-            ("schedule.scrape", &self.schedule.scrape),
-            ("schedule.train", &self.schedule.train),
-            ("schedule.refresh", &self.schedule.refresh),
-        ] {
-            crate::jobs::schedule::parse_cron(expr).map_err(|e| invalid(key, e))?;
-        }
-        if self.schedule.max_log_lines < 10 {
-            return Err(invalid("schedule.max_log_lines", "must be at least 10"));
-        }
-        if !(3..=3600).contains(&self.schedule.job_lease_secs) {
-            return Err(invalid(
-                "schedule.job_lease_secs",
-                "must be between 3 and 3600",
-            ));
-        }
-        if self.schedule.scrape_retries > 10 {
-            return Err(invalid("schedule.scrape_retries", "must be at most 10"));
-        }
-        use linfa::ParamGuard;
-        let params = self.model.forest_params()?;
-        params.check().map_err(|e| match e {
-            crate::forest::ForestError::InvalidParam { field, reason } => {
-                invalid(&format!("model.{field}"), reason)
-            }
-            other => invalid("model", other.to_string()),
-        })?;
-        self.model.boost_params().check().map_err(|e| match e {
-            crate::forest::ForestError::InvalidParam { field, reason } => {
-                invalid(&format!("model.boost_{field}"), reason)
-            }
-            other => invalid("model", other.to_string()),
-        })?;
-        if self.model.test_months == 0 || self.model.test_months > 120 {
-            return Err(invalid("model.test_months", "must be between 1 and 120"));
-        }
-        if self.model.tune_months == 0 || self.model.tune_months > 120 {
-            return Err(invalid("model.tune_months", "must be between 1 and 120"));
-        }
-        if self.model.keep_deployed == 0 {
-            return Err(invalid(
-                "model.keep_deployed",
-                "must be at least 1 (the champion is always kept)",
-            ));
-        }
-        if !self.model.promotion_margin.is_finite() || self.model.promotion_margin.abs() > 1.0 {
-            return Err(invalid(
-                "model.promotion_margin",
-                "must be a number between -1 and 1",
-            ));
-        }
-        if !["auto", "always", "never"].contains(&self.admin.cookie_secure.as_str()) {
-            return Err(invalid(
-                "admin.cookie_secure",
-                "must be auto, always or never",
-            ));
-        }
-        if !self.admin.password_hash.is_empty()
-            && argon2::PasswordHash::new(&self.admin.password_hash).is_err()
-        {
-            return Err(invalid(
-                "admin.password_hash",
-                "is not an argon2 PHC string (make one with `raincast hash-password`)",
-            ));
-        }
-        if self.admin.session_hours == 0 {
-            return Err(invalid("admin.session_hours", "must be at least 1"));
-        }
-        Ok(())
     }
 }
 
@@ -619,89 +454,5 @@ fn apply_env(
     }
     Ok(())
 }
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().unwrap();
-    }
-
-    #[test]
-    fn repo_config_toml_matches_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
-        let from_file = Config::load_from(Some(&path), env(&[])).unwrap();
-        let defaults = Config::default();
-        assert_eq!(
-            toml::to_string(&from_file).unwrap(),
-            toml::to_string(&defaults).unwrap(),
-            "config.toml must document exactly the built-in defaults"
-        );
-    }
-
-    #[test]
-    fn env_overrides_file_and_types_are_inferred() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "[bom]\ntimeout_secs = 5\n[server]\nbind = \"0.0.0.0:1\"\n",
-        )
-        .unwrap();
-        let c = Config::load_from(
-            Some(&path),
-            env(&[
-                ("RAINCAST_BOM__TIMEOUT_SECS", "9"),
-                ("RAINCAST_BOM__BASE_URL", "http://127.0.0.1:9"),
-                ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
-                ("OTHER", "x"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.bom.timeout_secs, 9);
-        assert_eq!(c.bom.base_url, "http://127.0.0.1:9");
-        assert!(!c.schedule.catch_up);
-        assert_eq!(c.server.bind, "0.0.0.0:1");
-    }
-
-    #[test]
-    fn bad_values_name_the_key() {
-        let cases = [
-            ("RAINCAST_BOM__TIMEOUT_SECS", "soon", "bom.timeout_secs"),
-            ("RAINCAST_SERVER__BIND", "nowhere", "server.bind"),
-            ("RAINCAST_MODEL__N_TREES", "0", "model.n_trees"),
-            ("RAINCAST_SCHEDULE__SCRAPE", "every day", "schedule.scrape"),
-            ("RAINCAST_BOM__TYPO", "1", "bom.typo"),
-            ("RAINCAST_MODEL__MAX_FEATURES", "most", "model.max_features"),
-        ];
-        for (k, v, key) in cases {
-            let err = Config::load_from(None, env(&[(k, v)]))
-                .unwrap_err()
-                .to_string();
-            assert!(err.starts_with(key), "{k}={v}: `{err}` should name {key}");
-        }
-    }
-
-    #[test]
-    fn explicit_missing_file_is_an_error() {
-        let err =
-            Config::load_from(Some(Path::new("/nonexistent/raincast.toml")), env(&[])).unwrap_err();
-        assert!(matches!(err, ConfigError::Read { .. }));
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug() {
-        let mut c = Config::default();
-        c.admin.password = "hunter2".into();
-        assert!(!format!("{c:?}").contains("hunter2"));
-    }
-}
+mod tests;
