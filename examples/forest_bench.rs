@@ -23,6 +23,9 @@ use raincast::forest::{BinnedMatrix, FitOptions};
 use raincast::train::calibrate::{self, Calibrator};
 use raincast::train::{self, metrics};
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 fn write(dir: &Path, name: &str, s: &train::Samples) -> std::io::Result<()> {
     let x: Vec<u8> = s.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(dir.join(format!("{name}_x.f32")), x)?;
@@ -150,7 +153,8 @@ fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As training inside the server does.
-    train::lean_allocator();
+    raincast::memory::install(allocator::hooks());
+    raincast::memory::lean_allocator();
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {

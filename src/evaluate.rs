@@ -8,10 +8,10 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::features;
+use crate::registry::{self, RegistryError};
 use crate::stations::STATIONS;
 use crate::store::{Store, StoreError};
 use crate::train::metrics;
-use crate::train::registry::{self, RegistryError};
 
 /// Which forecasts to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +22,8 @@ pub enum Subject {
     Live,
 }
 
-/// One bin of a reliability table: forecasts with `lo <= p < hi`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReliabilityBin {
-    pub lo: f64,
-    pub hi: f64,
-    pub n: u64,
-    /// Mean forecast probability in the bin (None when empty).
-    pub mean_forecast: Option<f64>,
-    /// Observed rain frequency in the bin (None when empty).
-    pub observed: Option<f64>,
-}
+/// One bin of a reliability table (the same table a model version records).
+pub use crate::store::ReliabilityBin;
 
 /// Scores of one set of forecasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -13,8 +13,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bomsim::{BomSim, Fault};
+use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
-use crate::jobs::clock::{Clock, FakeClock};
 use crate::jobs::scheduler::Schedule;
 use crate::jobs::{JobKind, Jobs, Trigger};
 use crate::serving::Serving;
@@ -175,7 +175,7 @@ pub async fn drive(
     clock.set(start);
     if config.database.bundled_history {
         let s = store.clone();
-        tokio::task::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
+        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
             .await
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;

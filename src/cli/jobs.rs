@@ -14,7 +14,7 @@ use super::{CliError, RunsAction, open_store, progress_bar, station_arg};
 
 /// A job runner for one CLI command, on the same database as the server.
 fn cli_jobs(config: &Config, store: &Store) -> Result<Jobs, CliError> {
-    let clock = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let clock = crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
     let serving = std::sync::Arc::new(crate::serving::Serving::default());
     let _ = serving.refresh(store);
     Ok(Jobs::new(
@@ -114,9 +114,13 @@ pub(super) fn train(
                 outcome = &mut job => break outcome,
                 _ = tick.tick() => {
                     let Some(&(_, id)) = jobs.running().first() else { continue };
-                    if let Ok(Some(p)) = store.run(id).map(|r| r.progress) {
-                        bar.set_length(p["trees_total"].as_u64().unwrap_or(0));
-                        bar.set_position(p["trees_done"].as_u64().unwrap_or(0));
+                    if let Ok(Some(p)) = store.run(id).map(|r| {
+                        r.progress.and_then(|p| {
+                            serde_json::from_value::<crate::train::TreeProgress>(p).ok()
+                        })
+                    }) {
+                        bar.set_length(p.trees_total as u64);
+                        bar.set_position(p.trees_done as u64);
                     }
                 }
             }

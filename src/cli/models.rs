@@ -2,8 +2,8 @@
 
 use chrono::NaiveDate;
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::jobs::clock::Clock;
 
 use super::{CliError, ModelsAction, open_store, station_arg};
 
@@ -15,8 +15,8 @@ fn actor(a: Option<String>) -> String {
 
 pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
     let store = open_store(config)?;
-    let registry_err = |e: crate::train::registry::RegistryError| match e {
-        crate::train::registry::RegistryError::Store(e) => CliError::from(e),
+    let registry_err = |e: crate::registry::RegistryError| match e {
+        crate::registry::RegistryError::Store(e) => CliError::from(e),
         other => CliError::Input(other.to_string()),
     };
     match action {
@@ -35,12 +35,12 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
                         " "
                     },
                     m.version,
-                    m.created_at,
+                    crate::store::rfc3339::text(&m.created_at),
                     m.f1,
                     m.roc_auc,
                     m.brier,
                     m.threshold,
-                    m.decision.unwrap_or_default()
+                    m.decision.map_or("", |d| d.as_str())
                 );
             }
             Ok(())
@@ -48,8 +48,19 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
         ModelsAction::Show { version } => {
             let m = store.model_summary(version)?;
             let champion = store.champion_version()? == Some(version);
-            let mut v = serde_json::to_value(&m).map_err(|e| CliError::Run(e.into()))?;
-            v["champion"] = serde_json::Value::Bool(champion);
+            /// The stored summary with the champion marked.
+            #[derive(serde::Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                summary: &'a crate::store::ModelSummary,
+                champion: bool,
+            }
+            // Through a Value: keys sorted, as before.
+            let v = serde_json::to_value(Shown {
+                summary: &m,
+                champion,
+            })
+            .map_err(|e| CliError::Run(e.into()))?;
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(())
         }
@@ -58,7 +69,7 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
             reason,
             actor: a,
         } => {
-            let d = crate::train::registry::promote(&store, version, &reason, &actor(a))
+            let d = crate::registry::promote(&store, version, &reason, &actor(a))
                 .map_err(registry_err)?;
             println!(
                 "version {} is the champion (deployment {}, by {}: {})",
@@ -67,8 +78,7 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
             Ok(())
         }
         ModelsAction::Rollback { reason, actor: a } => {
-            let d = crate::train::registry::rollback(&store, &reason, &actor(a))
-                .map_err(registry_err)?;
+            let d = crate::registry::rollback(&store, &reason, &actor(a)).map_err(registry_err)?;
             println!(
                 "rolled back: version {} is the champion again (deployment {}, by {}: {})",
                 d.version, d.id, d.actor, d.reason
@@ -86,14 +96,14 @@ pub(super) fn predict(
 ) -> Result<(), CliError> {
     let st = station_arg(location)?;
     let store = open_store(config)?;
-    let model = crate::train::registry::load_champion(&store)
+    let model = crate::registry::load_champion(&store)
         .map_err(|e| CliError::Run(e.into()))?
         .ok_or_else(|| {
             CliError::Run(anyhow::anyhow!(
                 "no model is deployed yet; run `raincast train`"
             ))
         })?;
-    let today = crate::jobs::clock::SystemClock::from_env().map_err(CliError::Input)?;
+    let today = crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
     let date = match date {
         Some(d) => d,
         None => store
@@ -144,7 +154,7 @@ pub(super) fn evaluate(
     let store = open_store(config)?;
     let e = crate::evaluate::evaluate(&store, subject, from, to).map_err(|e| match e {
         EvaluateError::Input(m) => CliError::Input(m),
-        EvaluateError::Registry(crate::train::registry::RegistryError::Store(
+        EvaluateError::Registry(crate::registry::RegistryError::Store(
             crate::store::StoreError::NotFound(what),
         )) => CliError::Input(format!("{what} not found")),
         other => CliError::Run(other.into()),

@@ -47,7 +47,7 @@ pub(super) fn replay(
     };
     config.database.path = path;
     let store = open_store(&config)?;
-    let clock = std::sync::Arc::new(crate::jobs::clock::FakeClock::new(chrono::Utc::now()));
+    let clock = std::sync::Arc::new(crate::clock::FakeClock::new(chrono::Utc::now()));
     let serving = std::sync::Arc::new(crate::serving::Serving::default());
     let started = std::time::Instant::now();
     let summary = rt
@@ -129,7 +129,7 @@ pub(super) fn demo(
     to: NaiveDate,
     day_secs: f64,
 ) -> Result<(), CliError> {
-    use crate::jobs::clock::FakeClock;
+    use crate::clock::FakeClock;
     if !(day_secs.is_finite() && day_secs > 0.0) {
         return Err(CliError::Input(format!(
             "--day-secs {day_secs}: must be more than 0"
@@ -224,7 +224,7 @@ pub(super) fn bom_server(
     day: Option<NaiveDate>,
     fault: Option<crate::bomsim::Fault>,
 ) -> Result<(), CliError> {
-    use crate::jobs::clock::{Clock, SystemClock};
+    use crate::clock::{Clock, SystemClock};
     let clock: std::sync::Arc<dyn Clock> = match day {
         Some(d) => {
             // Noon in eastern Australia on that day, then real time.

@@ -120,10 +120,11 @@ pub fn store(
 ) -> Result<ImportReport, ImportError> {
     let total = parsed.observations.len() as u64;
     let mut counts = UpsertCounts::default();
+    let now = store.now_text();
     store.write(|tx| {
         let mut done = 0u64;
         for chunk in parsed.observations.chunks(8192) {
-            counts += crate::store::upsert_in(tx, chunk, &parsed.source)?;
+            counts += crate::store::upsert_in(tx, chunk, &parsed.source, &now)?;
             done += chunk.len() as u64;
             progress(done, total);
         }

@@ -10,7 +10,7 @@
 //! Each job body lives in a file of its own and is a function from the run's
 //! context and its typed arguments to a typed summary.
 
-pub mod clock;
+pub use crate::clock;
 mod refresh;
 mod runner;
 pub mod scheduler;

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::refresh::{ForecastLog, log_forecasts};
 use super::{Failure, RunCtx};
 use crate::forest::ForestError;
-use crate::train::registry::{self, TrainReport};
-use crate::train::{TrainError, WindowOverride};
+use crate::registry;
+use crate::train::{TrainError, TrainReport, TreeProgress, WindowOverride};
 
 /// What a training did: the registry's report, and the forecasts logged
 /// from the new champion when it was promoted.
@@ -30,16 +30,22 @@ pub(super) async fn run(
     let env = &ctx.env;
     let (store, cfg, c) = (env.store.clone(), env.config.clone(), ctx.clone());
     let span = tracing::Span::current();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::store::spawn_blocking(move || {
         span.in_scope(|| {
             let log = |line: String| c.log(line);
             let progress = |done: usize, total: usize| {
-                c.set_progress(serde_json::json!({"trees_done": done, "trees_total": total}));
+                c.set_progress(
+                    serde_json::to_value(TreeProgress {
+                        trees_done: done,
+                        trees_total: total,
+                    })
+                    .unwrap_or_default(),
+                );
                 if done == total || done.is_multiple_of(10) {
                     c.log(format!("{done}/{total} trees"));
                 }
             };
-            registry::train_and_register(
+            crate::train::train_and_register(
                 &store,
                 &cfg.model,
                 windows,
@@ -66,7 +72,7 @@ pub(super) async fn run(
     };
     if summary.report.promoted {
         let (store, serving) = (env.store.clone(), env.serving.clone());
-        match tokio::task::spawn_blocking(move || serving.refresh(&store)).await {
+        match crate::store::spawn_blocking(move || serving.refresh(&store)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => ctx.warn(format!("loading the new champion: {e}")),
             Err(e) => ctx.warn(format!("loading the new champion: {e}")),
@@ -81,7 +87,7 @@ async fn prune(ctx: &RunCtx) {
     let m = &ctx.env.config.model;
     let (keep_d, keep_c) = (m.keep_deployed, m.keep_challengers);
     let store = ctx.env.store.clone();
-    match tokio::task::spawn_blocking(move || store.prune_model_blobs(keep_d, keep_c)).await {
+    match crate::store::spawn_blocking(move || registry::prune(&store, keep_d, keep_c)).await {
         Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(
             "retention: pruned the model files of versions {pruned:?} \
              (keeping the last {keep_d} deployed and {keep_c} challengers)"

@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use super::forecast::{Forecast, forecast_from};
 use crate::features;
 use crate::obs::Observation;
+use crate::registry::LoadedModel;
 use crate::stations::{STATIONS, Station};
 use crate::store::{JobRun, RunStatus, Store, StoreError, TrackRecord};
-use crate::train::registry::LoadedModel;
 
 /// What every public read needs, in memory.
 #[derive(Debug, Default)]

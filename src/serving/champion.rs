@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::Serving;
+use crate::registry::{self, RegistryError};
 use crate::store::{Store, StoreError};
-use crate::train::registry::{self, RegistryError};
 
 impl Serving {
     /// Load the deployed champion if it differs from the serving one. A corrupt

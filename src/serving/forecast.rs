@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::Serving;
 use crate::features;
 use crate::obs::Observation;
+use crate::registry::LoadedModel;
 use crate::stations::Station;
 use crate::store::{Store, StoreError};
-use crate::train::registry::LoadedModel;
 
 /// A forecast for the day after `observation_date`: what `GET
 /// /api/v1/forecast/{location}` and `POST /api/v1/predict` answer, and what

@@ -33,8 +33,8 @@ pub use board::{Board, SourceStatus, StationBoard};
 pub use forecast::{Forecast, ForecastError, ForecastKind, Lookup, hindcast};
 pub use input::{InputError, PredictInput};
 
+use crate::registry::LoadedModel;
 use crate::store::{Store, StoreError};
-use crate::train::registry::LoadedModel;
 
 pub struct Serving {
     current: ArcSwapOption<LoadedModel>,

@@ -9,8 +9,8 @@ use super::board::Board;
 use super::forecast::{Forecast, ForecastKind};
 use crate::features;
 use crate::obs::Observation;
+use crate::registry::LoadedModel;
 use crate::store::{Store, StoreError};
-use crate::train::registry::LoadedModel;
 
 impl Serving {
     /// Whether the board alone answers every one of `observations` (no

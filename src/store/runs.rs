@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_text};
+use super::{Result, Store, StoreError};
 
 /// Implements the string forms of a run enum once: `as_str`, `FromStr`,
 /// `Display`, comparison with a `&str`, and SQLite storage as that text
@@ -213,11 +213,11 @@ impl Store {
                     pid = held.pid,
                     "the job lease expired without a heartbeat; taking it over"
                 );
-                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, now_text()])?;
+                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, self.now_text()])?;
             }
             tx.execute(
                 "INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
-                rusqlite::params![kind, trigger, now_text(), std::process::id()],
+                rusqlite::params![kind, trigger, self.now_text(), std::process::id()],
             )?;
             let run_id = tx.last_insert_rowid();
             tx.execute(
@@ -228,7 +228,7 @@ impl Store {
                     run_id,
                     kind,
                     std::process::id(),
-                    now_text(),
+                    self.now_text(),
                     now + lease.as_millis() as i64
                 ],
             )?;
@@ -286,7 +286,7 @@ impl Store {
                     error,
                     summary.map(|s| s.to_string()),
                     log,
-                    now_text()
+                    self.now_text()
                 ],
             )?;
             tx.execute("DELETE FROM job_lease WHERE id = 1 AND run_id = ?1", [id])?;
@@ -362,7 +362,7 @@ impl Store {
                 .filter(|id| Some(*id) != live)
                 .collect();
             for id in &stale {
-                tx.execute(INTERRUPTED, rusqlite::params![id, now_text()])?;
+                tx.execute(INTERRUPTED, rusqlite::params![id, self.now_text()])?;
             }
             if live.is_none() {
                 tx.execute("DELETE FROM job_lease", [])?;

@@ -264,23 +264,23 @@ async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelInfo {
     pub version: i64,
-    pub created_at: String,
+    #[serde(with = "crate::store::rfc3339")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
     pub champion: bool,
     pub threshold: f64,
     pub f1: f64,
     pub roc_auc: f64,
     pub brier: f64,
-    pub decision: Option<String>,
+    pub decision: Option<crate::store::Verdict>,
     pub decision_reason: Option<String>,
     pub feature_schema: i64,
     #[schema(value_type = Object)]
     pub params: Value,
     #[schema(value_type = Object)]
-    pub train_window: Value,
+    pub train_window: crate::store::TrainingWindows,
+    pub test_window: crate::store::Window,
     #[schema(value_type = Object)]
-    pub test_window: Value,
-    #[schema(value_type = Object)]
-    pub metrics: Value,
+    pub metrics: crate::store::ModelMetrics,
     pub blob_sha256: String,
     pub blob_bytes: i64,
 }

@@ -26,9 +26,9 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::Jobs;
-use crate::jobs::clock::Clock;
 use crate::serving::Serving;
 use crate::store::Store;
 
@@ -260,7 +260,7 @@ pub async fn start(
         0
     } else {
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.mark_interrupted()).await??
+        crate::store::spawn_blocking(move || store.mark_interrupted()).await??
     };
     if interrupted > 0 {
         tracing::warn!(
@@ -280,7 +280,7 @@ pub async fn start(
                 let today = state.clock.today();
                 let stale = state.config.server.stale_after_days;
                 let synced =
-                    tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await;
+                    crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await;
                 if let Ok(Err(e)) = synced {
                     tracing::warn!("refreshing the serving board: {e}");
                 }
@@ -336,12 +336,12 @@ pub async fn start(
 
 /// `raincast serve`: run until SIGINT or SIGTERM.
 pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
-    let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
+    let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind(&config.server.bind).await?;
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&store))
+        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&store))
             .await??;
     }
     let state = AppState::new(config, store, clock)?;

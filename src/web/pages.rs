@@ -202,7 +202,7 @@ type TrustBin = (f64, f64, u64, f64, f64);
 fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
-    model: Option<&crate::train::registry::LoadedModel>,
+    model: Option<&crate::registry::LoadedModel>,
 ) -> Option<Trust> {
     let verified: Vec<(f64, bool)> = live
         .iter()
@@ -240,19 +240,15 @@ fn trust_view(
         )
     } else {
         let m = model?;
-        let bins = m.summary.metrics["calibration"]["reliability"]
-            .as_array()?
+        let bins = m
+            .summary
+            .metrics
+            .calibration
+            .as_ref()?
+            .reliability
             .iter()
-            .filter_map(|b| {
-                let n = b["n"].as_u64()?;
-                (n > 0).then_some((
-                    b["lo"].as_f64()?,
-                    b["hi"].as_f64()?,
-                    n,
-                    b["mean_forecast"].as_f64()?,
-                    b["observed"].as_f64()?,
-                ))
-            })
+            .filter(|b| b.n > 0)
+            .filter_map(|b| Some((b.lo, b.hi, b.n, b.mean_forecast?, b.observed?)))
             .collect();
         (
             bins,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use raincast::bomsim::{BomSim, Fault};
-use raincast::jobs::clock::{Clock, SystemClock};
+use raincast::clock::{Clock, SystemClock};
 use raincast::store::{RunStatus, Store};
 use serde_json::Value;
 
@@ -368,7 +368,7 @@ async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
 #[test]
 fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
     let _heavy = crate::support::heavy_blocking();
-    use raincast::train::registry;
+    use raincast::registry;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("retention.db");
     let store = app::open(&db);
@@ -380,6 +380,27 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
     let blob = vec![7u8; 10 << 20];
     let sha = registry::sha256_hex(&blob);
     let empty = serde_json::json!({});
+    let window = raincast::store::Window {
+        from: day(2020, 1, 1),
+        to: day(2021, 1, 1),
+    };
+    let train_window = raincast::store::TrainingWindows {
+        rows: Default::default(),
+        train: window,
+        tune: window,
+    };
+    let metrics = raincast::store::ModelMetrics {
+        calibration: None,
+        champion_f1_same_window: None,
+        families: None,
+        family: None,
+        feature_names: Vec::new(),
+        fit_seconds: 0.0,
+        importance: Vec::new(),
+        stations: None,
+        test: Default::default(),
+        trees: None,
+    };
     for week in 0..49 {
         // Every third challenger wins, as in a service whose data improves.
         let promote = week % 3 == 0;
@@ -389,19 +410,25 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
                     trained_by_run: None,
                     params: &empty,
                     feature_schema: raincast::features::SCHEMA_VERSION,
-                    train_window: &empty,
-                    test_window: &empty,
+                    train_window: &train_window,
+                    test_window: &window,
                     threshold: 0.5,
                     f1: 0.6,
                     roc_auc: 0.85,
                     brier: 0.12,
-                    metrics: &empty,
+                    metrics: &metrics,
                     blob: &blob,
                     blob_sha256: &sha,
                 },
-                if promote { "promoted" } else { "kept" },
-                "simulated week",
-                promote,
+                &raincast::store::Decision {
+                    verdict: if promote {
+                        raincast::store::Verdict::Promoted
+                    } else {
+                        raincast::store::Verdict::KeptOut
+                    },
+                    reason: "simulated week".into(),
+                    champion_f1: None,
+                },
                 "training",
             )
             .unwrap();

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app::{TestApp, json, spawn_app_with};
-use raincast::jobs::clock::Clock;
+use raincast::clock::Clock;
 use raincast::jobs::{JobKind, Trigger};
 use raincast::store::RunStatus;
 
@@ -534,8 +534,8 @@ fn backup_while_writing(pace: Duration, limit: Duration) {
     // The copy is a whole, usable database: it opens, and its models load.
     let c = app::open(&copy);
     assert_eq!(c.champion_version().unwrap(), Some(1));
-    raincast::train::registry::load(&c, 1).unwrap();
-    raincast::train::registry::load(&c, 2).unwrap();
+    raincast::registry::load(&c, 1).unwrap();
+    raincast::registry::load(&c, 2).unwrap();
 }
 
 #[test]

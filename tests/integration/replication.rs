@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use raincast::bomsim::BomSim;
-use raincast::jobs::clock::SystemClock;
+use raincast::clock::SystemClock;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -525,7 +525,7 @@ async fn read_only_replica_refreshed_by_restore_serves_without_errors() {
     restore_until(&rep, &copy, Duration::from_secs(60), |p| {
         champion(p) == Some(1)
     });
-    let sha = |p: &Path| raincast::train::registry::sha256_hex(&std::fs::read(p).unwrap());
+    let sha = |p: &Path| raincast::registry::sha256_hex(&std::fs::read(p).unwrap());
     let copy_sha = sha(&copy);
     let (_replica, url) = serve_read_only(
         &copy,

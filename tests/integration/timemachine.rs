@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use raincast::bomsim::Fault;
+use raincast::clock::FakeClock;
 use raincast::config::Config;
 use raincast::evaluate::{self, Subject};
-use raincast::jobs::clock::FakeClock;
 use raincast::replay::{self, Options, Summary};
 use raincast::serving::Serving;
 use raincast::store::Store;

@@ -60,11 +60,7 @@ pub struct Auth {
 /// whichever blocking thread ran the hash: without this, RSS grew by that
 /// much per thread ever used (643 MB after 32 parallel logins).
 fn return_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::memory::release();
 }
 
 /// A fresh 256-bit random token, hex-encoded.

@@ -15,8 +15,8 @@ use super::views::{
     ModelDetail, ModelRowView, ParamDiff, detail, model_family, model_view, param_diff,
 };
 use super::{Page, load};
+use crate::registry;
 use crate::store::ModelSummary;
-use crate::train::registry;
 use crate::web::AppState;
 use crate::web::charts::{self, Series};
 use crate::web::error::{ApiError, blocking};
@@ -85,26 +85,26 @@ pub fn card_json(m: &ModelSummary) -> Value {
         "card": "raincast model card",
         "version": m.version,
         "family": model_family(m),
-        "created_at": m.created_at,
+        "created_at": crate::store::rfc3339::text(&m.created_at),
         "trained_by_run": m.trained_by_run,
         "target": "rain day tomorrow: more than 1 mm in the 24 hours to 9 am (BOM's rain day)",
         "parameters": m.params,
         "windows": {
-            "train": m.train_window["train"],
-            "tune": m.train_window["tune"],
+            "train": m.train_window.train,
+            "tune": m.train_window.tune,
             "test": m.test_window,
-            "rows": m.train_window["rows"],
+            "rows": m.train_window.rows,
         },
         "threshold": m.threshold,
         "metrics": {
             "f1": m.f1,
             "roc_auc": m.roc_auc,
             "brier": m.brier,
-            "test": m.metrics["test"],
-            "stations": m.metrics["stations"],
-            "importance": m.metrics["importance"],
+            "test": m.metrics.test,
+            "stations": m.metrics.stations,
+            "importance": m.metrics.importance,
         },
-        "calibration": m.metrics["calibration"],
+        "calibration": m.metrics.calibration,
         "feature_schema": {
             "version": m.feature_schema,
             "features": if m.feature_schema == crate::features::SCHEMA_VERSION {
@@ -283,7 +283,7 @@ pub(super) async fn evaluate_page(
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
     let store = s.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::store::spawn_blocking(move || {
         crate::evaluate::evaluate(&store, crate::evaluate::Subject::Model(v), from, to)
     })
     .await
@@ -291,9 +291,9 @@ pub(super) async fn evaluate_page(
     let e = match result {
         Ok(e) => e,
         Err(crate::evaluate::EvaluateError::Input(m)) => return Err(bad(m)),
-        Err(crate::evaluate::EvaluateError::Registry(
-            crate::train::registry::RegistryError::Store(crate::store::StoreError::NotFound(w)),
-        )) => {
+        Err(crate::evaluate::EvaluateError::Registry(crate::registry::RegistryError::Store(
+            crate::store::StoreError::NotFound(w),
+        ))) => {
             return Err(error_page(
                 StatusCode::NOT_FOUND,
                 "No such model",
@@ -422,7 +422,7 @@ async fn deploy(
     + 'static,
 ) -> Response {
     let (store, serving) = (s.store.clone(), s.serving.clone());
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::store::spawn_blocking(move || {
         let d = f(&store)?;
         let _ = serving.refresh(&store);
         Ok::<_, registry::RegistryError>(d)

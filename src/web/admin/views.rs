@@ -132,10 +132,10 @@ pub fn summary_facts(v: &Value) -> Vec<(String, String)> {
 pub(super) fn trees(r: &JobRun) -> String {
     r.progress
         .as_ref()
-        .filter(|p| p["trees_total"].as_u64().is_some())
+        .and_then(|p| serde_json::from_value::<crate::train::TreeProgress>(p.clone()).ok())
         .map_or_else(
             || "–".into(),
-            |p| format!("{} / {}", p["trees_done"], p["trees_total"]),
+            |p| format!("{} / {}", p.trees_done, p.trees_total),
         )
 }
 
@@ -154,29 +154,20 @@ pub struct ModelRowView {
     pub family: String,
 }
 
-pub(super) fn window_text(v: &Value) -> String {
-    format!(
-        "{} – {}",
-        v["from"].as_str().unwrap_or("?"),
-        v["to"].as_str().unwrap_or("?")
-    )
+pub(super) fn window_text(w: &crate::store::Window) -> String {
+    format!("{} – {}", w.from, w.to)
 }
 
 pub(super) fn model_view(m: &ModelSummary, champion: Option<i64>) -> ModelRowView {
     ModelRowView {
         version: m.version,
         champion: Some(m.version) == champion,
-        created: m
-            .created_at
-            .chars()
-            .take(16)
-            .collect::<String>()
-            .replace('T', " "),
+        created: m.created_at.format("%Y-%m-%d %H:%M").to_string(),
         f1: format!("{:.4}", m.f1),
         auc: format!("{:.4}", m.roc_auc),
         brier: format!("{:.4}", m.brier),
         threshold: format!("{:.2}", m.threshold),
-        decision: m.decision.clone().unwrap_or_default(),
+        decision: m.decision.map(|d| d.to_string()).unwrap_or_default(),
         reason: m.decision_reason.clone().unwrap_or_default(),
         test: window_text(&m.test_window),
         family: model_family(m).to_string(),
@@ -184,8 +175,8 @@ pub(super) fn model_view(m: &ModelSummary, champion: Option<i64>) -> ModelRowVie
 }
 
 /// The family a version records (versions from before boosting are forests).
-pub(super) fn model_family(m: &ModelSummary) -> &str {
-    m.metrics["family"].as_str().unwrap_or("forest")
+pub(super) fn model_family(m: &ModelSummary) -> &'static str {
+    m.metrics.family().as_str()
 }
 
 /// A version's calibration on its test window, for the model page.
@@ -201,69 +192,50 @@ pub struct CalibrationView {
 }
 
 pub(super) fn calibration_view(m: &ModelSummary) -> Option<CalibrationView> {
-    let c = &m.metrics["calibration"];
-    let bins = c["reliability"].as_array()?;
-    let pct = |v: &Value| {
-        v.as_f64()
-            .map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
-    };
-    let f4 = |v: &Value| v.as_f64().map_or("–".into(), |x| format!("{x:.4}"));
+    let c = m.metrics.calibration.as_ref()?;
+    let pct = |v: Option<f64>| v.map_or("–".into(), |x| format!("{:.1} %", x * 100.0));
+    let f4 = |x: f64| format!("{x:.4}");
     Some(CalibrationView {
-        method: c["method"].as_str().unwrap_or("?").to_string(),
-        mean_forecast: pct(&c["mean_forecast"]),
-        mean_forecast_raw: pct(&c["mean_forecast_raw"]),
-        observed: pct(&c["observed_frequency"]),
-        brier_raw: f4(&c["brier_raw"]),
-        bins: bins
+        method: c.method.clone(),
+        mean_forecast: pct(Some(c.mean_forecast)),
+        mean_forecast_raw: pct(Some(c.mean_forecast_raw)),
+        observed: pct(Some(c.observed_frequency)),
+        brier_raw: f4(c.brier_raw),
+        bins: c
+            .reliability
             .iter()
             .map(|b| {
                 (
-                    format!(
-                        "{:.0}–{:.0} %",
-                        b["lo"].as_f64().unwrap_or(0.0) * 100.0,
-                        b["hi"].as_f64().unwrap_or(0.0) * 100.0
-                    ),
-                    b["n"].as_u64().unwrap_or(0),
-                    pct(&b["mean_forecast"]),
-                    pct(&b["observed"]),
+                    format!("{:.0}–{:.0} %", b.lo * 100.0, b.hi * 100.0),
+                    b.n,
+                    pct(b.mean_forecast),
+                    pct(b.observed),
                 )
             })
             .collect(),
-        points: bins
+        points: c
+            .reliability
             .iter()
-            .filter_map(|b| {
-                Some((
-                    b["mean_forecast"].as_f64()?,
-                    b["observed"].as_f64()?,
-                    b["n"].as_u64()?,
-                ))
-            })
+            .filter_map(|b| Some((b.mean_forecast?, b.observed?, b.n)))
             .collect(),
     })
 }
 
 /// One station's test-window skill: (location, rows, Brier, ROC AUC).
 pub(super) fn station_skill_view(m: &ModelSummary) -> Vec<(String, u64, String, String)> {
-    m.metrics["stations"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    (
-                        crate::stations::display_name(s["location"].as_str().unwrap_or("?"))
-                            .to_string(),
-                        s["rows"].as_u64().unwrap_or(0),
-                        s["brier"]
-                            .as_f64()
-                            .map_or("–".into(), |x| format!("{x:.4}")),
-                        s["roc_auc"]
-                            .as_f64()
-                            .map_or("–".into(), |x| format!("{x:.3}")),
-                    )
-                })
-                .collect()
+    m.metrics
+        .stations
+        .iter()
+        .flatten()
+        .map(|s| {
+            (
+                crate::stations::display_name(&s.location).to_string(),
+                s.rows,
+                format!("{:.4}", s.brier),
+                s.roc_auc.map_or("–".into(), |x| format!("{x:.3}")),
+            )
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Everything the model page and the comparison show of one version.
@@ -351,57 +323,38 @@ pub(super) fn param_diff(a: &[(String, String)], b: &[(String, String)]) -> Vec<
 }
 
 pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
-    let t = &m.metrics["test"];
-    let f = |v: &Value| v.as_f64().map_or("–".into(), |x| format!("{x:.4}"));
-    let c = &t["confusion"];
-    let mut importance: Vec<(String, f64)> = m.metrics["importance"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let t = &m.metrics.test;
+    let f = |x: f64| format!("{x:.4}");
+    let c = t.confusion;
+    let mut importance = m.metrics.importance.clone();
     importance.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let roc = t["roc_curve"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = &m.train_window["rows"];
+    let rows = m.train_window.rows;
     ModelDetail {
         row: model_view(m, champion),
-        confusion: [
-            c["tp"].as_u64().unwrap_or(0),
-            c["fn"].as_u64().unwrap_or(0),
-            c["fp"].as_u64().unwrap_or(0),
-            c["tn"].as_u64().unwrap_or(0),
-        ],
-        precision: f(&t["precision"]),
-        recall: f(&t["recall"]),
-        accuracy: f(&t["accuracy"]),
-        pr_auc: f(&t["pr_auc"]),
+        confusion: [c.tp, c.fn_, c.fp, c.tn],
+        precision: f(t.precision),
+        recall: f(t.recall),
+        accuracy: f(t.accuracy),
+        pr_auc: f(t.pr_auc),
         rows: format!(
             "train {}, tune {}, test {}",
-            rows["train"], rows["tune"], rows["test"]
+            rows.train, rows.tune, rows.test
         ),
-        train: window_text(&m.train_window["train"]),
-        tune: window_text(&m.train_window["tune"]),
+        train: window_text(&m.train_window.train),
+        tune: window_text(&m.train_window.tune),
         params: serde_json::to_string_pretty(&m.params).unwrap_or_default(),
         importance: importance
             .into_iter()
             .take(15)
             .map(|(n, v)| (n, format!("{:.1} %", v * 100.0)))
             .collect(),
-        roc,
+        roc: t.roc_curve.clone(),
         sha: m.blob_sha256.clone(),
         calibration: calibration_view(m),
         stations: station_skill_view(m),
-        trees: m.metrics["trees"]
-            .as_u64()
+        trees: m
+            .metrics
+            .trees
             .map_or_else(|| "–".into(), |t| t.to_string()),
         trained_by_run: m.trained_by_run,
         param_list: flat_params(&m.params),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use raincast::train::registry;
+use raincast::registry;
 
 use super::assert_error;
 use crate::support::app::{self, json, spawn_app, spawn_app_with};

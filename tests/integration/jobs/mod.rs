@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use raincast::clock::{Clock, FakeClock};
 use raincast::config::Config;
 use raincast::ingest::bom::ScrapePlan;
-use raincast::jobs::clock::{Clock, FakeClock};
 use raincast::jobs::{JobError, JobKind, JobSpec, Jobs, Trigger};
 use raincast::serving::Serving;
 use raincast::store::{RunStatus, Store};
@@ -425,7 +425,7 @@ async fn cron_fires_an_every_second_schedule_and_stops_on_shutdown() {
     let jobs = Jobs::new(
         store.clone(),
         Arc::new(cfg),
-        Arc::new(raincast::jobs::clock::SystemClock::new()),
+        Arc::new(raincast::clock::SystemClock::new()),
         Arc::new(Serving::default()),
     );
     let sched = tokio::spawn(jobs.clone().run_schedule());

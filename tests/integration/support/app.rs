@@ -9,11 +9,10 @@ use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use raincast::clock::FakeClock;
 use raincast::config::{Config, ModelConfig};
-use raincast::jobs::clock::FakeClock;
 use raincast::store::Store;
 use raincast::train::WindowOverride;
-use raincast::train::registry;
 use raincast::web::{AppState, Running};
 
 /// Stations imported into the template database.
@@ -99,13 +98,13 @@ pub fn open(path: &Path) -> Store {
 /// Train a tiny model on what `store` holds. With `keep_out`, the
 /// promotion margin is impossible to beat, so the new version is registered
 /// but not promoted.
-pub fn train(store: &Store, seed: u64, keep_out: bool) -> registry::TrainReport {
+pub fn train(store: &Store, seed: u64, keep_out: bool) -> raincast::train::TrainReport {
     let cfg = ModelConfig {
         seed,
         promotion_margin: if keep_out { 1.0 } else { 0.0 },
         ..tiny_model()
     };
-    registry::train_and_register(
+    raincast::train::train_and_register(
         store,
         &cfg,
         WindowOverride::default(),

@@ -10,36 +10,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::calibrate::Calibrator;
+use super::calibrator::Calibrator;
 use crate::forest::boost::Booster;
 use crate::forest::{Forest, ForestError};
 
 /// Envelope format version (a bare forest starts with 1).
 const ENVELOPE_VERSION: u32 = 2;
 
-/// The model families raincast trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// Histogram random forest ([`crate::forest`]).
-    Forest,
-    /// Histogram gradient boosting ([`crate::forest::boost`]).
-    Boost,
-}
+pub use crate::store::Family;
 
-impl Family {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Forest => "forest",
-            Family::Boost => "boost",
-        }
-    }
-
-    fn tag(self) -> u8 {
-        match self {
-            Family::Forest => 0,
-            Family::Boost => 1,
-        }
+/// The family's byte in the blob envelope.
+fn family_tag(f: Family) -> u8 {
+    match f {
+        Family::Forest => 0,
+        Family::Boost => 1,
     }
 }
 
@@ -129,7 +113,7 @@ impl Model {
         };
         postcard::to_allocvec(&EnvelopeRef {
             version: ENVELOPE_VERSION,
-            family: self.family().tag(),
+            family: family_tag(self.family()),
             learner: &learner,
             calibrator: &self.calibrator,
         })
