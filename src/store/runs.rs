@@ -140,9 +140,24 @@ const COLS: &str =
     "id, kind, trigger, started_at, finished_at, status, error, log, summary, progress";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    let id: i64 = r.get(0)?;
+    // Stored JSON that does not parse is a corrupt row, named, never `null`.
+    let json = |col: usize, name: &str| -> rusqlite::Result<Option<serde_json::Value>> {
+        let text: Option<String> = r.get(col)?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| {
+                let msg = format!("job_runs id {id}: column {name} is not JSON: {e}");
+                rusqlite::Error::FromSqlConversionFailure(
+                    col,
+                    rusqlite::types::Type::Text,
+                    msg.into(),
+                )
+            })
+        })
+        .transpose()
+    };
     Ok(JobRun {
-        id: r.get(0)?,
+        id,
         kind: r.get(1)?,
         trigger: r.get(2)?,
         started_at: r.get(3)?,
@@ -150,8 +165,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
         status: r.get(5)?,
         error: r.get(6)?,
         log: r.get(7)?,
-        summary: json(r.get(8)?),
-        progress: json(r.get(9)?),
+        summary: json(8, "summary")?,
+        progress: json(9, "progress")?,
     })
 }
 
@@ -467,5 +482,22 @@ mod tests {
             .execute("UPDATE job_runs SET kind = 'bake'", [])
             .unwrap();
         assert!(matches!(store.run(id), Err(StoreError::Corrupt(_))));
+        // So does a summary that is not JSON, naming the row and column.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE job_runs SET kind = 'refresh', summary = '{\"rows\": 3'",
+                [],
+            )
+            .unwrap();
+        match store.run(id) {
+            Err(StoreError::Corrupt(m)) => {
+                assert!(
+                    m.contains(&format!("job_runs id {id}: column summary")),
+                    "{m}"
+                )
+            }
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
     }
 }
