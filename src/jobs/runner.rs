@@ -158,12 +158,17 @@ pub(super) struct Inner {
 struct Slot {
     inner: Arc<Inner>,
     kind: JobKind,
+    /// Set once the run is recorded; its cancellation is registered from then on.
+    run_id: Option<i64>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut r) = self.inner.running.lock() {
             r.remove(&self.kind);
+        }
+        if let (Some(id), Ok(mut stops)) = (self.run_id, self.inner.stops.lock()) {
+            stops.remove(&id);
         }
     }
 }
@@ -287,9 +292,10 @@ impl Jobs {
             }
             running.insert(kind, 0);
         }
-        let slot = Slot {
+        let mut slot = Slot {
             inner: self.inner.clone(),
             kind,
+            run_id: None,
         };
         let store = self.inner.env.store.clone();
         let lease = self.lease();
@@ -313,6 +319,20 @@ impl Jobs {
         if let Ok(mut r) = self.inner.running.lock() {
             r.insert(kind, run_id);
         }
+        // Cancellable from the moment its id is known, before its task is
+        // even polled: the admin may press Cancel straight after Start.
+        // A child of the shutdown token: a shutdown that began while this run
+        // registered still stops it.
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.insert(
+                run_id,
+                Arc::new(RunStop {
+                    token: self.inner.shutdown.child_token(),
+                    by_admin: AtomicBool::new(false),
+                }),
+            );
+        }
+        slot.run_id = Some(run_id);
         if let Ok(mut s) = self.inner.started.lock() {
             s.0 += 1;
             let seq = s.0;
@@ -343,15 +363,18 @@ impl Jobs {
     async fn execute_in_span(&self, slot: Slot, run_id: i64, spec: JobSpec) -> RunOutcome {
         let kind = spec.kind();
         let env = &self.inner.env;
-        // A child of the shutdown token: a shutdown that began while this
-        // run registered still stops it.
-        let stop = Arc::new(RunStop {
-            token: self.inner.shutdown.child_token(),
-            by_admin: AtomicBool::new(false),
-        });
-        if let Ok(mut stops) = self.inner.stops.lock() {
-            stops.insert(run_id, stop.clone());
-        }
+        let stop = self
+            .inner
+            .stops
+            .lock()
+            .ok()
+            .and_then(|stops| stops.get(&run_id).cloned())
+            .unwrap_or_else(|| {
+                Arc::new(RunStop {
+                    token: self.inner.shutdown.child_token(),
+                    by_admin: AtomicBool::new(false),
+                })
+            });
         let ctx = Arc::new(RunCtx {
             run_id,
             env: env.clone(),
