@@ -78,7 +78,7 @@ pub(super) fn import(
             report.rejected.len() - shown
         );
     }
-    println!(
+    outln!(
         "{} rows read: {} inserted, {} updated, {} unchanged, {} rejected",
         report.rows,
         report.counts.inserted,

@@ -64,8 +64,8 @@ pub(super) fn scrape(
     if let Some(JobSummary::Scrape(s)) = &outcome.summary {
         let r = &s.report;
         let t = &r.totals;
-        println!("{}", r.message);
-        println!(
+        outln!("{}", r.message);
+        outln!(
             "files: {} stored ({} incomplete), {} skipped, {} rejected, {} not found, {} forbidden, {} other HTTP errors, {} failed, {} cancelled; \
              rows: {} inserted, {} updated, {} unchanged; {} out-of-range values",
             t.files_fetched,
@@ -83,7 +83,7 @@ pub(super) fn scrape(
             t.out_of_range
         );
     }
-    println!("run {}: {}", outcome.run_id, outcome.status.as_str());
+    outln!("run {}: {}", outcome.run_id, outcome.status.as_str());
     match outcome.error {
         None => Ok(()),
         Some(e) => Err(CliError::Run(anyhow::anyhow!(e))),
@@ -132,9 +132,14 @@ pub(super) fn train(
     match (outcome.error, outcome.summary) {
         (None, Some(JobSummary::Train(t))) => {
             let r = &t.report;
-            println!(
+            outln!(
                 "version {}: F1 {:.4}, ROC AUC {:.4}, Brier {:.4}; {}: {}",
-                r.version, r.f1, r.roc_auc, r.brier, r.decision, r.reason
+                r.version,
+                r.f1,
+                r.roc_auc,
+                r.brier,
+                r.decision,
+                r.reason
             );
             Ok(())
         }
@@ -151,12 +156,17 @@ pub(super) fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> 
     let store = open_store(config)?;
     match action {
         RunsAction::List { kind, limit } => {
-            println!(
+            outln!(
                 "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} error",
-                "id", "kind", "trigger", "status", "started", "finished"
+                "id",
+                "kind",
+                "trigger",
+                "status",
+                "started",
+                "finished"
             );
             for r in store.runs(kind, limit)? {
-                println!(
+                outln!(
                     "{:>6}  {:<8} {:<9} {:<10} {:<25} {:<25} {}",
                     r.id,
                     r.kind,
@@ -171,25 +181,25 @@ pub(super) fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> 
         }
         RunsAction::Show { id } => {
             let r = store.run(id)?;
-            println!(
+            outln!(
                 "run {} ({}, {}): {}",
                 r.id,
                 r.kind,
                 r.trigger,
                 r.status.as_str()
             );
-            println!("started  {}", r.started_at);
-            println!("finished {}", r.finished_at.as_deref().unwrap_or("-"));
+            outln!("started  {}", r.started_at);
+            outln!("finished {}", r.finished_at.as_deref().unwrap_or("-"));
             if let Some(e) = &r.error {
-                println!("error    {e}");
+                outln!("error    {e}");
             }
             if let Some(s) = &r.summary {
-                println!(
+                outln!(
                     "summary  {}",
                     serde_json::to_string_pretty(s).unwrap_or_default()
                 );
             }
-            println!("--- log ---\n{}", r.log);
+            outln!("--- log ---\n{}", r.log);
             Ok(())
         }
     }

@@ -4,6 +4,18 @@
 //! a file of its own; this file loads the configuration, builds the one
 //! tokio runtime and dispatches.
 
+/// `println!` for command output: when the reader goes away (`raincast
+/// runs list | head`), stop quietly with success instead of panicking on a
+/// broken pipe, as Unix tools do.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod args;
 mod data;
 mod jobs;
@@ -159,7 +171,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup { path } => {
             let store = open_store(&config)?;
             store.backup_to(&path)?;
-            println!(
+            outln!(
                 "backed up {} to {} (integrity check: ok)",
                 config.database.path.display(),
                 path.display()
@@ -175,7 +187,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if password.is_empty() {
                 return Err(CliError::Input("the password is empty".into()));
             }
-            println!(
+            outln!(
                 "{}",
                 crate::web::admin::hash_password(password)
                     .map_err(|e| CliError::Run(anyhow::anyhow!(e)))?
@@ -229,4 +241,17 @@ pub(crate) fn station_arg(name: &str) -> Result<&'static crate::stations::Statio
             "unknown location `{name}`; `raincast stations` lists the 49 known ones"
         ))
     })
+}
+
+/// Write command output to stdout; see [`outln!`].
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }

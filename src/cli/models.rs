@@ -22,12 +22,17 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
     match action {
         ModelsAction::List => {
             let champion = store.champion_version()?;
-            println!(
+            outln!(
                 "  {:>7}  {:<24} {:>6} {:>7} {:>7} {:>9}  decision",
-                "version", "created", "F1", "ROC AUC", "Brier", "threshold"
+                "version",
+                "created",
+                "F1",
+                "ROC AUC",
+                "Brier",
+                "threshold"
             );
             for m in store.models()? {
-                println!(
+                outln!(
                     "{} {:>7}  {:<24} {:>6.4} {:>7.4} {:>7.4} {:>9.2}  {}",
                     if Some(m.version) == champion {
                         "*"
@@ -61,7 +66,7 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
                 champion,
             })
             .map_err(|e| CliError::Run(e.into()))?;
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             Ok(())
         }
         ModelsAction::Promote {
@@ -71,17 +76,23 @@ pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliErr
         } => {
             let d = crate::registry::promote(&store, version, &reason, &actor(a))
                 .map_err(registry_err)?;
-            println!(
+            outln!(
                 "version {} is the champion (deployment {}, by {}: {})",
-                d.version, d.id, d.actor, d.reason
+                d.version,
+                d.id,
+                d.actor,
+                d.reason
             );
             Ok(())
         }
         ModelsAction::Rollback { reason, actor: a } => {
             let d = crate::registry::rollback(&store, &reason, &actor(a)).map_err(registry_err)?;
-            println!(
+            outln!(
                 "rolled back: version {} is the champion again (deployment {}, by {}: {})",
-                d.version, d.id, d.actor, d.reason
+                d.version,
+                d.id,
+                d.actor,
+                d.reason
             );
             Ok(())
         }
@@ -123,7 +134,7 @@ pub(super) fn predict(
         crate::serving::ForecastError::Store(e) => CliError::Run(e.into()),
         other => CliError::Input(other.to_string()),
     })?;
-    println!(
+    outln!(
         "{}: {:.0}% chance of rain (> 1 mm) on {} (from the observation of {}); call: {} (threshold {:.2}, model v{}){}",
         f.location,
         f.probability * 100.0,
@@ -160,7 +171,7 @@ pub(super) fn evaluate(
         other => CliError::Run(other.into()),
     })?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&e).map_err(|e| CliError::Run(e.into()))?
         );
@@ -168,11 +179,15 @@ pub(super) fn evaluate(
     }
     let o = &e.overall;
     let skill = |s: Option<f64>| s.map_or("–".into(), |v| format!("{v:+.3}"));
-    println!(
+    outln!(
         "{} on {}..{}: {} forecasts, {} rain days",
-        e.subject, e.from, e.to, o.n, o.rain_days
+        e.subject,
+        e.from,
+        e.to,
+        o.n,
+        o.rain_days
     );
-    println!(
+    outln!(
         "F1 {:.3}  precision {:.3}  recall {:.3}  ROC AUC {:.3}  Brier {:.4} (climatology {:.4}, skill {})",
         o.f1,
         o.precision,
@@ -182,14 +197,15 @@ pub(super) fn evaluate(
         o.climatology_brier,
         skill(o.brier_skill_score)
     );
-    println!(
+    outln!(
         "mean forecast {:.3} vs observed frequency {:.3}",
-        o.mean_forecast, o.observed_frequency
+        o.mean_forecast,
+        o.observed_frequency
     );
-    println!("reliability:   forecast     n  mean  observed");
+    outln!("reliability:   forecast     n  mean  observed");
     for b in &e.reliability {
         let f = |x: Option<f64>| x.map_or("  –  ".into(), |v| format!("{v:.3}"));
-        println!(
+        outln!(
             "             {:.1}–{:.1} {:>6}  {}  {}",
             b.lo,
             b.hi,
@@ -198,12 +214,16 @@ pub(super) fn evaluate(
             f(b.observed)
         );
     }
-    println!(
+    outln!(
         "{:<18} {:>6} {:>7} {:>7} {:>7}",
-        "station", "n", "Brier", "AUC", "skill"
+        "station",
+        "n",
+        "Brier",
+        "AUC",
+        "skill"
     );
     for s in &e.stations {
-        println!(
+        outln!(
             "{:<18} {:>6} {:>7.4} {:>7.3} {:>7}",
             s.location,
             s.scores.n,

@@ -65,7 +65,7 @@ pub(super) fn replay(
         })?;
     let _ = std::fs::remove_dir_all(&dir);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary).map_err(|e| CliError::Run(e.into()))?
         );
@@ -73,28 +73,32 @@ pub(super) fn replay(
     }
     let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     let num = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
-    println!(
+    outln!(
         "replayed {} to {} ({} days) in {:.1} s",
         summary.from,
         summary.to,
         summary.days,
         started.elapsed().as_secs_f64()
     );
-    println!(
+    outln!(
         "forecasts: {} live, {} scored, hit rate {}",
         summary.forecasts,
         summary.scored,
         pct(summary.hit_rate)
     );
-    println!(
+    outln!(
         "Brier {} vs climatology {}: skill score {}",
         num(summary.brier),
         num(summary.climatology_brier),
         num(summary.brier_skill_score)
     );
-    println!(
+    outln!(
         "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
-        summary.runs, summary.failed_runs, summary.retries, summary.trainings, summary.promotions
+        summary.runs,
+        summary.failed_runs,
+        summary.retries,
+        summary.trainings,
+        summary.promotions
     );
     let periods: Vec<String> = summary
         .stale_periods
@@ -107,7 +111,7 @@ pub(super) fn replay(
             }
         })
         .collect();
-    println!(
+    outln!(
         "stale: {} station-days; outages: {}",
         summary.stale_station_days,
         if periods.is_empty() {
@@ -116,7 +120,7 @@ pub(super) fn replay(
             periods.join(", ")
         }
     );
-    println!("database: {:.1} MB", summary.database_bytes as f64 / 1e6);
+    outln!("database: {:.1} MB", summary.database_bytes as f64 / 1e6);
     Ok(())
 }
 
@@ -170,13 +174,14 @@ pub(super) fn demo(
         let running = crate::web::start(listener, state.clone(), false)
             .await
             .map_err(CliError::Run)?;
-        println!(
+        outln!(
             "raincast demo: http://{} (admin password: {password})",
             running.addr
         );
-        println!(
+        outln!(
             "replaying {} to {} at {day_secs} s per simulated day; Ctrl-C stops",
-            opts.from, opts.to
+            opts.from,
+            opts.to
         );
         let replay = crate::replay::drive(
             &store,
@@ -185,12 +190,12 @@ pub(super) fn demo(
             &clock,
             &config,
             &opts,
-            &|day, _| println!("simulated day {day}"),
+            &|day, _| outln!("simulated day {day}"),
         );
         tokio::select! {
             r = replay => {
                 let s = r.map_err(|e| CliError::Run(e.into()))?;
-                println!(
+                outln!(
                     "replay finished: {} forecasts, Brier {}; still serving until Ctrl-C",
                     s.forecasts,
                     s.brier.map_or("–".into(), |b| format!("{b:.4}"))
@@ -242,7 +247,7 @@ pub(super) fn bom_server(
             .await
             .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| CliError::Run(e.into()))?;
-        println!(
+        outln!(
             "serving BOM's DWO files as of {} at http://{addr} (set bom.base_url to it)",
             clock.bom_today()
         );

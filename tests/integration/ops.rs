@@ -573,3 +573,23 @@ fn backup_refuses_to_overwrite() {
     assert!(text.contains("integrity check: ok"), "{text}");
     assert_eq!(count(&fresh), count(&db));
 }
+
+/// `raincast runs list | head -1`: when the reader closes the pipe, the
+/// command stops quietly with success instead of panicking.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(support::bin())
+        .arg("--db")
+        .arg(dir.path().join("p.db"))
+        .args(["runs", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
