@@ -53,4 +53,14 @@ fn main() {
             wrong.join("\n")
         );
     }
+    // The console's script and style, gzipped once here so the binary can
+    // send 0.5 MB instead of 1.9 MB to every browser that accepts gzip.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for name in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let bytes = std::fs::read(format!("{VENDOR}/{name}")).expect("checked above");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &bytes).expect("gzip in memory");
+        let packed = gz.finish().expect("gzip in memory");
+        std::fs::write(out.join(format!("{name}.gz")), packed).expect("write to OUT_DIR");
+    }
 }

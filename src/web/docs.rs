@@ -9,8 +9,8 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -49,6 +49,19 @@ const VENDORED: &[(&str, &[u8], &str)] = &[
     ),
 ];
 
+/// The large files gzipped at build time (`build.rs`), sent to browsers
+/// that accept gzip.
+const GZIPPED: &[(&str, &[u8])] = &[
+    (
+        "swagger-ui-bundle.js",
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz")),
+    ),
+    (
+        "swagger-ui.css",
+        include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz")),
+    ),
+];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/docs", get(docs))
@@ -70,18 +83,15 @@ struct Docs {
 }
 
 /// The operations of an OpenAPI document, in its path order.
-fn endpoints(doc: &serde_json::Value) -> Vec<Endpoint> {
+fn endpoints(doc: &utoipa::openapi::OpenApi) -> Vec<Endpoint> {
     let mut out = Vec::new();
-    let Some(paths) = doc["paths"].as_object() else {
-        return out;
-    };
-    for (path, item) in paths {
-        for (method, key) in [("GET", "get"), ("POST", "post")] {
-            let op = &item[key];
-            if op.is_object() {
-                let text = op["description"]
-                    .as_str()
-                    .or_else(|| op["summary"].as_str())
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in [("GET", &item.get), ("POST", &item.post)] {
+            if let Some(op) = op {
+                let text = op
+                    .description
+                    .as_deref()
+                    .or(op.summary.as_deref())
                     .unwrap_or_default()
                     .to_string();
                 out.push(Endpoint {
@@ -95,26 +105,42 @@ fn endpoints(doc: &serde_json::Value) -> Vec<Endpoint> {
     out
 }
 
-async fn docs(State(s): State<AppState>) -> Response {
-    let doc = super::schema::served_openapi(s.clock.today());
+async fn docs() -> Response {
+    // The typed document: the served one differs only in schema details
+    // computed for today (date patterns, batch bounds), not in its operations.
+    let doc = <super::api::ApiDoc as utoipa::OpenApi>::openapi();
     render(&Docs {
         endpoints: endpoints(&doc),
         spec_url: SPEC_URL,
     })
 }
 
-async fn vendored(Path(file): Path<String>) -> Response {
+async fn vendored(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let Some((_, body, kind)) = VENDORED.iter().find(|(name, _, _)| *name == file) else {
         return error_page(StatusCode::NOT_FOUND, "Not found", "No such file.");
     };
-    (
-        [
-            (header::CONTENT_TYPE, *kind),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        *body,
-    )
-        .into_response()
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    let cached = [
+        (header::CONTENT_TYPE, *kind),
+        (header::CACHE_CONTROL, "public, max-age=86400"),
+        (header::VARY, "accept-encoding"),
+    ];
+    match GZIPPED.iter().find(|(name, _)| *name == file) {
+        Some((_, gz)) if accepts_gzip => {
+            (cached, [(header::CONTENT_ENCODING, "gzip")], *gz).into_response()
+        }
+        _ => (cached, *body).into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -124,8 +150,8 @@ mod tests {
     #[test]
     fn every_served_operation_is_listed() {
         let today = chrono::NaiveDate::from_ymd_opt(2025, 9, 6).unwrap();
+        let listed = endpoints(&<super::super::api::ApiDoc as utoipa::OpenApi>::openapi());
         let doc = super::super::schema::served_openapi(today);
-        let listed = endpoints(&doc);
         assert!(
             listed
                 .iter()
@@ -157,5 +183,24 @@ mod tests {
             js.len()
         );
         assert!(String::from_utf8_lossy(js).contains("SwaggerUIBundle"));
+    }
+
+    #[test]
+    fn the_gzipped_copies_unpack_to_the_vendored_files() {
+        use std::io::Read;
+        for (name, gz) in GZIPPED {
+            let (_, plain, _) = VENDORED.iter().find(|(n, _, _)| n == name).unwrap();
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(*gz)
+                .read_to_end(&mut out)
+                .unwrap();
+            assert!(out == *plain, "{name}");
+            assert!(
+                gz.len() * 3 < plain.len(),
+                "{name}: {} of {}",
+                gz.len(),
+                plain.len()
+            );
+        }
     }
 }
