@@ -187,12 +187,12 @@ pub fn encode(history: &[Observation]) -> Option<FeatureRow> {
         row[45] = rad.cos() as f32;
     }
     row[46] = diff(today.get(Num::Cloud3pm), today.get(Num::Cloud9am));
-    if let (Some(t), Some(rh)) = (today.get(Num::Temp3pm), today.get(Num::Humidity3pm)) {
-        if rh > 0.0 {
-            let dp = dew_point(t, rh);
-            row[47] = (t - dp) as f32;
-            row[48] = dp as f32;
-        }
+    if let (Some(t), Some(rh)) = (today.get(Num::Temp3pm), today.get(Num::Humidity3pm))
+        && rh > 0.0
+    {
+        let dp = dew_point(t, rh);
+        row[47] = (t - dp) as f32;
+        row[48] = dp as f32;
     }
     row[49] = f(yesterday.and_then(|y| y.get(Num::Humidity9am)));
     Some(row)
