@@ -75,7 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let from = y.len() - rows;
         let (cpu, wall) = (cpu_seconds(), Instant::now());
         let binned = BinnedMatrix::from_rows(&x[from * N_FEATURES..], N_FEATURES, params.max_bins);
-        let booster = params.fit_binned(&binned, &y[from..], Some(valid), &FitOptions::default())?;
+        let booster =
+            params.fit_binned(&binned, &y[from..], Some(valid), &FitOptions::default())?;
         let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         println!(
             "{rows:>7} rows: {:>4} trees, wall {wall:6.3} s, cpu {cpu:6.3} s ({:.2} ms cpu per tree)",
