@@ -15,7 +15,11 @@
 //!   is split next, up to `max_leaf_nodes` leaves, within `max_depth`,
 //!   `min_samples_leaf` and `min_hessian_leaf`. Split gain is
 //!   `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)`. Histograms hold `f64` sums;
-//!   the larger child's is the parent's minus the smaller child's.
+//!   the larger child's is the parent's minus the smaller child's. A
+//!   histogram has only the slots its features' bins need (plus one for
+//!   missing values each), and its buffer comes from a pool kept for the
+//!   whole fit: a weekly training on a few thousand rows is dominated by
+//!   per-node costs, not by summing rows.
 //! - **Sampling.** Each iteration draws its rows (`subsample`) and its
 //!   features (`colsample`) from a generator seeded by `(seed, iteration)`.
 //! - **Early stopping.** With validation rows (training passes the tune
