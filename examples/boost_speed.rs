@@ -16,6 +16,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 use linfa::ParamGuard;
 use raincast::features::N_FEATURES;
 use raincast::forest::boost::Validation;
@@ -46,7 +49,9 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    raincast::train::lean_allocator();
+    // As training inside the server does.
+    raincast::memory::install(allocator::hooks());
+    raincast::memory::lean_allocator();
     let args: Vec<String> = std::env::args().collect();
     let Some(dir) = args.get(1) else {
         eprintln!("usage: boost_speed EXPORT_DIR [rows ...]");

@@ -23,6 +23,9 @@ use raincast::forest::{BinnedMatrix, FitOptions};
 use raincast::train::calibrate::{self, Calibrator};
 use raincast::train::{self, metrics};
 
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 fn write(dir: &Path, name: &str, s: &train::Samples) -> std::io::Result<()> {
     let x: Vec<u8> = s.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(dir.join(format!("{name}_x.f32")), x)?;
@@ -157,7 +160,8 @@ fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As training inside the server does.
-    train::lean_allocator();
+    raincast::memory::install(allocator::hooks());
+    raincast::memory::lean_allocator();
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {
@@ -188,7 +192,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into_iter()
                 .map(|b| b == 1)
                 .collect();
-            let params = model_config()?.forest_params()?;
+            let params = model_config()?.forest_params();
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
@@ -250,7 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (tx, ty) = read(dir, "tune")?;
             let cfg = model_config()?;
             use linfa::ParamGuard;
-            let fp = cfg.forest_params()?.check()?;
+            let fp = cfg.forest_params().check()?;
             let bp = cfg.boost_params().check()?;
             let started = std::time::Instant::now();
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, bp.max_bins);

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Datelike, NaiveDate};
 
-use crate::jobs::clock::Clock;
+use crate::clock::Clock;
 
 /// The archive of real DWO files, compressed, inside the binary.
 pub const ARCHIVE_TGZ: &[u8] = include_bytes!("../data/bom/bom_dwo_raw_2024-08_2025-09.tar.gz");
@@ -335,7 +335,7 @@ async fn dwo(State(sim): State<BomSim>, Path((month, file)): Path<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::clock::FakeClock;
+    use crate::clock::FakeClock;
     use chrono::TimeZone;
 
     fn sim_on(y: i32, m: u32, d: u32) -> BomSim {

@@ -2,15 +2,16 @@
 //! observations, without writing anything: "how does the 2017 model do on
 //! 2025?".
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::features;
-use crate::replay::Climatology;
+use crate::registry::{self, RegistryError};
 use crate::stations::STATIONS;
 use crate::store::{Store, StoreError};
 use crate::train::metrics;
-use crate::train::registry::{self, RegistryError};
 
 /// Which forecasts to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +22,8 @@ pub enum Subject {
     Live,
 }
 
-/// One bin of a reliability table: forecasts with `lo <= p < hi`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReliabilityBin {
-    pub lo: f64,
-    pub hi: f64,
-    pub n: u64,
-    /// Mean forecast probability in the bin (None when empty).
-    pub mean_forecast: Option<f64>,
-    /// Observed rain frequency in the bin (None when empty).
-    pub observed: Option<f64>,
-}
+/// One bin of a reliability table (the same table a model version records).
+pub use crate::store::ReliabilityBin;
 
 /// Scores of one set of forecasts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -252,4 +244,44 @@ fn reliability(items: &[Item]) -> Vec<ReliabilityBin> {
             observed: (n > 0).then(|| rain as f64 / n as f64),
         })
         .collect()
+}
+
+/// Per-station monthly rain-day frequency from observations before a day:
+/// the forecast anyone could make without a model.
+pub struct Climatology {
+    by_station_month: HashMap<(String, u32), (u64, u64)>,
+    by_station: HashMap<String, (u64, u64)>,
+    overall: (u64, u64),
+}
+
+impl Climatology {
+    pub fn from_store(store: &Store, before: NaiveDate) -> Result<Self, StoreError> {
+        let rows = store.rain_counts_before(before)?;
+        let mut c = Climatology {
+            by_station_month: HashMap::new(),
+            by_station: HashMap::new(),
+            overall: (0, 0),
+        };
+        for (loc, month, rain, n) in rows {
+            let e = c.by_station.entry(loc.clone()).or_default();
+            e.0 += rain;
+            e.1 += n;
+            c.overall.0 += rain;
+            c.overall.1 += n;
+            c.by_station_month.insert((loc, month), (rain, n));
+        }
+        Ok(c)
+    }
+
+    /// The station-month rate (at least 20 days of it), else the
+    /// station's, else the overall one, else weatherAUS's 22.4 %.
+    pub fn rate(&self, location: &str, month: u32) -> f64 {
+        let ratio = |(r, n): (u64, u64), min: u64| (n >= min).then(|| r as f64 / n as f64);
+        self.by_station_month
+            .get(&(location.to_string(), month))
+            .and_then(|&x| ratio(x, 20))
+            .or_else(|| self.by_station.get(location).and_then(|&x| ratio(x, 60)))
+            .or_else(|| ratio(self.overall, 1))
+            .unwrap_or(0.224)
+    }
 }

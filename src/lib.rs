@@ -4,13 +4,16 @@
 
 pub mod bomsim;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod evaluate;
 pub mod features;
 pub mod forest;
 pub mod ingest;
 pub mod jobs;
+pub mod memory;
 pub mod obs;
+pub mod registry;
 pub mod replay;
 pub mod serving;
 pub mod stations;

@@ -1,5 +1,6 @@
 //! The domain type of one day's observation at one station, in weatherAUS's
-//! terms, with the physical ranges every source is checked against.
+//! terms, with the one table of physical ranges every source (the DWO parser, the
+//! weatherAUS import, the API) is checked against.
 
 use std::fmt;
 use std::str::FromStr;
@@ -263,18 +264,65 @@ impl Observation {
     }
 }
 
-/// Parse a number and check it against the field's physical range.
-pub fn check_range(spec: &NumSpec, v: f64) -> Result<f64, String> {
-    if !v.is_finite() {
-        return Err(format!("{} is not a finite number", spec.name));
+/// Where an observation enters raincast. Every edge checks numbers against
+/// the one table, [`NUMS`]; what an edge does with a value outside it is its
+/// own: the DWO parser stores it as missing and counts it, the weatherAUS
+/// import rejects the row, the API answers 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// BOM's Daily Weather Observations (the scraper).
+    Dwo,
+    /// The Kaggle weatherAUS CSV (the CLI import and the bundled history).
+    WeatherAus,
+    /// An observation posted to `POST /api/v1/predict`.
+    Api,
+}
+
+/// A number outside its field's physical range (or not a number at all).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RangeError {
+    #[error("{name} is not a finite number")]
+    NotFinite { name: &'static str },
+    #[error("{name} = {value} is outside {min}..={max} {unit}")]
+    Outside {
+        name: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+        unit: &'static str,
+    },
+}
+
+impl NumSpec {
+    /// The accepted range at `edge`. The table's cloud range includes BOM's
+    /// code 9 ("sky obscured"), which stored data carries; a posted
+    /// observation takes only the 0–8 oktas of a visible sky.
+    pub fn range(&self, edge: Edge) -> std::ops::RangeInclusive<f64> {
+        let max = if edge == Edge::Api && self.unit == "oktas" {
+            8.0
+        } else {
+            self.max
+        };
+        self.min..=max
     }
-    if v < spec.min || v > spec.max {
-        return Err(format!(
-            "{} = {v} is outside {}..={} {}",
-            spec.name, spec.min, spec.max, spec.unit
-        ));
+
+    /// `v` when it is finite and inside [`NumSpec::range`] at `edge`.
+    pub fn check(&self, v: f64, edge: Edge) -> Result<f64, RangeError> {
+        let range = self.range(edge);
+        if !v.is_finite() {
+            return Err(RangeError::NotFinite { name: self.name });
+        }
+        if !range.contains(&v) {
+            return Err(RangeError::Outside {
+                name: self.name,
+                value: v,
+                min: *range.start(),
+                max: *range.end(),
+                unit: self.unit,
+            });
+        }
+        Ok(v)
     }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -305,9 +353,18 @@ mod tests {
     #[test]
     fn ranges() {
         let hum = &NUMS[Num::Humidity3pm as usize];
-        assert!(check_range(hum, 100.0).is_ok());
-        assert!(check_range(hum, 100.5).unwrap_err().contains("Humidity3pm"));
-        assert!(check_range(hum, f64::NAN).is_err());
+        for edge in [Edge::Dwo, Edge::WeatherAus, Edge::Api] {
+            assert_eq!(hum.check(100.0, edge), Ok(100.0));
+            let err = hum.check(100.5, edge).unwrap_err().to_string();
+            assert_eq!(err, "Humidity3pm = 100.5 is outside 0..=100 %");
+            assert!(hum.check(f64::NAN, edge).is_err());
+        }
+        // Cloud code 9 ("sky obscured") is stored data, but not a posted value.
+        let cloud = &NUMS[Num::Cloud9am as usize];
+        assert_eq!(cloud.check(9.0, Edge::Dwo), Ok(9.0));
+        assert_eq!(cloud.check(9.0, Edge::WeatherAus), Ok(9.0));
+        assert!(cloud.check(9.0, Edge::Api).is_err());
+        assert_eq!(cloud.check(8.0, Edge::Api), Ok(8.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! issued before their outcome existed and scored the next day, weekly
 //! trainings with their decisions, failed runs and retries, stale periods.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +13,10 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bomsim::{BomSim, Fault};
+use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
-use crate::jobs::clock::{Clock, FakeClock};
-use crate::jobs::schedule::Schedule;
-use crate::jobs::{JobKind, Jobs};
+use crate::jobs::scheduler::Schedule;
+use crate::jobs::{JobKind, Jobs, Trigger};
 use crate::serving::Serving;
 use crate::store::{RunStatus, Store, StoreError};
 
@@ -175,7 +175,7 @@ pub async fn drive(
     clock.set(start);
     if config.database.bundled_history {
         let s = store.clone();
-        tokio::task::spawn_blocking(move || crate::web::load_bundled_history(&s))
+        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
             .await
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;
@@ -186,7 +186,7 @@ pub async fn drive(
     let plan = jobs.catch_up_plan().await;
     jobs.run_catch_up(plan).await;
 
-    let mut schedule = Schedule::new(&config.schedule, clock.now()).map_err(ReplayError::Input)?;
+    let mut schedule = Schedule::new(&config.schedule, clock.now());
     let mut stale_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     let mut last_day = None;
     while let Some(next) = schedule.next_wake() {
@@ -235,7 +235,7 @@ fn summarize(
     stale_by_day: BTreeMap<NaiveDate, u64>,
 ) -> Result<Summary, ReplayError> {
     let forecasts = store.live_forecasts(opts.from, opts.to)?;
-    let clim = Climatology::from_store(store, history_end)?;
+    let clim = crate::evaluate::Climatology::from_store(store, history_end)?;
     let scored: Vec<_> = forecasts.iter().filter(|p| p.outcome.is_some()).collect();
     let n = scored.len() as f64;
     let hits = scored.iter().filter(|p| p.hit() == Some(true)).count() as u64;
@@ -266,7 +266,7 @@ fn summarize(
         .collect();
     let trainings = runs
         .iter()
-        .filter(|r| r.kind == "train" && r.status == RunStatus::Succeeded)
+        .filter(|r| r.kind == JobKind::Train && r.status == RunStatus::Succeeded)
         .count() as u64;
     let promotions = store
         .deployments()?
@@ -304,49 +304,9 @@ fn summarize(
             .iter()
             .filter(|r| r.status == RunStatus::Failed)
             .count() as u64,
-        retries: runs.iter().filter(|r| r.trigger == "retry").count() as u64,
+        retries: runs.iter().filter(|r| r.trigger == Trigger::Retry).count() as u64,
         stale_station_days: stale_by_day.values().sum(),
         stale_periods,
         database_bytes: store.file_size(),
     })
-}
-
-/// Per-station monthly rain-day frequency from observations before a day:
-/// the forecast anyone could make without a model.
-pub struct Climatology {
-    by_station_month: HashMap<(String, u32), (u64, u64)>,
-    by_station: HashMap<String, (u64, u64)>,
-    overall: (u64, u64),
-}
-
-impl Climatology {
-    pub fn from_store(store: &Store, before: NaiveDate) -> Result<Self, StoreError> {
-        let rows = store.rain_counts_before(before)?;
-        let mut c = Climatology {
-            by_station_month: HashMap::new(),
-            by_station: HashMap::new(),
-            overall: (0, 0),
-        };
-        for (loc, month, rain, n) in rows {
-            let e = c.by_station.entry(loc.clone()).or_default();
-            e.0 += rain;
-            e.1 += n;
-            c.overall.0 += rain;
-            c.overall.1 += n;
-            c.by_station_month.insert((loc, month), (rain, n));
-        }
-        Ok(c)
-    }
-
-    /// The station-month rate (at least 20 days of it), else the
-    /// station's, else the overall one, else weatherAUS's 22.4 %.
-    pub fn rate(&self, location: &str, month: u32) -> f64 {
-        let ratio = |(r, n): (u64, u64), min: u64| (n >= min).then(|| r as f64 / n as f64);
-        self.by_station_month
-            .get(&(location.to_string(), month))
-            .and_then(|&x| ratio(x, 20))
-            .or_else(|| self.by_station.get(location).and_then(|&x| ratio(x, 60)))
-            .or_else(|| ratio(self.overall, 1))
-            .unwrap_or(0.224)
-    }
 }

@@ -42,4 +42,37 @@
     };
     poll();
   }
+  // API docs: the interactive console (Swagger UI, served by this server)
+  // loads only when asked, so the page itself stays light.
+  var open = document.getElementById("open-console");
+  if (open) {
+    var say = document.getElementById("console-status");
+    open.hidden = false;
+    open.addEventListener("click", function () {
+      open.disabled = true;
+      say.textContent = "Loading the console…";
+      var css = document.createElement("link");
+      css.rel = "stylesheet";
+      css.href = "/api/docs/swagger-ui/swagger-ui.css";
+      document.head.appendChild(css);
+      var js = document.createElement("script");
+      js.src = "/api/docs/swagger-ui/swagger-ui-bundle.js";
+      js.onload = function () {
+        window.SwaggerUIBundle({
+          url: open.getAttribute("data-spec"),
+          dom_id: "#swagger-ui",
+          validatorUrl: null,
+          onComplete: function () {
+            say.textContent = "";
+            open.hidden = true;
+          },
+        });
+      };
+      js.onerror = function () {
+        say.textContent = "The console could not be loaded; reload the page to try again.";
+        open.disabled = false;
+      };
+      document.head.appendChild(js);
+    });
+  }
 })();

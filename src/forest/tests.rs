@@ -626,6 +626,140 @@ fn compare_with_linfa(seed: u64) {
     }
 }
 
+/// Where a tree splits, down to its leaves: ours and `linfa_trees`' in one
+/// form, to compare split choices rather than only accuracies.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Shape {
+    Leaf,
+    Split {
+        feature: usize,
+        threshold: f32,
+        left: Box<Shape>,
+        right: Box<Shape>,
+    },
+}
+
+impl Shape {
+    /// From a flat node array as both families store it: `(feature or
+    /// `LEAF`, threshold, index of the left child)`, the right child next.
+    pub(super) fn from_nodes(nodes: &[(u16, f32, u32)], i: usize) -> Shape {
+        let (feature, threshold, left) = nodes[i];
+        if feature == tree::LEAF {
+            return Shape::Leaf;
+        }
+        Shape::Split {
+            feature: usize::from(feature),
+            threshold,
+            left: Box::new(Shape::from_nodes(nodes, left as usize)),
+            right: Box::new(Shape::from_nodes(nodes, left as usize + 1)),
+        }
+    }
+
+    pub(super) fn from_linfa(node: &linfa_trees::TreeNode<f32, bool>) -> Shape {
+        if node.is_leaf() {
+            return Shape::Leaf;
+        }
+        let (feature, threshold, _) = node.split();
+        let child = |c: &Option<Box<linfa_trees::TreeNode<f32, bool>>>| {
+            Box::new(c.as_deref().map_or(Shape::Leaf, Shape::from_linfa))
+        };
+        let children = node.children();
+        Shape::Split {
+            feature,
+            threshold,
+            left: child(children[0]),
+            right: child(children[1]),
+        }
+    }
+
+    /// Panics, naming the node (`root`, `root.L`, …), where the two split
+    /// the training rows `rows` of `x` differently: another feature, another
+    /// partition of the rows, or a split against a leaf. Thresholds are
+    /// compared by the rows they send left: when a node's rows leave a gap
+    /// between two of the data set's values, linfa cuts just above the
+    /// node's last row on the left and ours anywhere in the gap.
+    pub(super) fn assert_same(&self, theirs: &Shape, x: &Array2<f32>, rows: &[usize], at: &str) {
+        match (self, theirs) {
+            (Shape::Leaf, Shape::Leaf) => {}
+            (
+                Shape::Split {
+                    feature: f1,
+                    threshold: t1,
+                    left: l1,
+                    right: r1,
+                },
+                Shape::Split {
+                    feature: f2,
+                    threshold: t2,
+                    left: l2,
+                    right: r2,
+                },
+            ) => {
+                let (left, right): (Vec<usize>, Vec<usize>) =
+                    rows.iter().partition(|&&i| x[[i, *f1]] <= *t1);
+                assert!(
+                    f1 == f2
+                        && left.iter().all(|&i| x[[i, *f2]] <= *t2)
+                        && right.iter().all(|&i| x[[i, *f2]] > *t2),
+                    "{at}: ours splits x{f1} <= {t1}, linfa x{f2} <= {t2}"
+                );
+                assert!(!left.is_empty() && !right.is_empty(), "{at}: an empty side");
+                l1.assert_same(l2, x, &left, &format!("{at}.L"));
+                r1.assert_same(r2, x, &right, &format!("{at}.R"));
+            }
+            (ours, theirs) => panic!("{at}: ours {ours:?}, linfa {theirs:?}"),
+        }
+    }
+}
+
+/// Not only as accurate: one unbagged tree with every feature makes the
+/// same split choices as `linfa_trees`' Gini `DecisionTree`, the same
+/// feature and the same rows to each side, node by node to depth 2. At
+/// depth 3, linfa-trees 0.8.1 now and then leaves a node unsplit that has
+/// a clear split at the class boundary (`x1 <= 0.6`), for another seed on
+/// each run (seen: 15, 16, 18), where its other runs and ours split it; the
+/// node-by-node check therefore stops at depth 2, and the accuracy check
+/// above covers deeper trees.
+#[test]
+fn one_tree_makes_linfa_decision_trees_split_choices() {
+    for seed in 11..19 {
+        let (x, y) = grid_dataset(250, 250, seed);
+        let train = Dataset::new(x.clone(), y);
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        for depth in 1..=2 {
+            let ours = ForestParams {
+                max_depth: Some(depth),
+                ..one_tree()
+            }
+            .fit(&train)
+            .expect("forest fits");
+            let theirs = linfa_trees::DecisionTree::params()
+                .split_quality(linfa_trees::SplitQuality::Gini)
+                .max_depth(Some(depth))
+                .min_weight_leaf(1.0)
+                .min_weight_split(2.0)
+                .fit(&train)
+                .expect("tree fits");
+            let nodes: Vec<(u16, f32, u32)> = ours.trees[0]
+                .nodes
+                .iter()
+                .map(|n| (n.feature, n.value, n.left))
+                .collect();
+            let shape = Shape::from_nodes(&nodes, 0);
+            assert!(
+                matches!(shape, Shape::Split { .. }),
+                "seed {seed}: no split"
+            );
+            shape.assert_same(
+                &Shape::from_linfa(theirs.root_node()),
+                &x,
+                &rows,
+                &format!("seed {seed}, depth {depth}: root"),
+            );
+        }
+    }
+}
+
 #[test]
 fn linfa_traits_work_on_datasets() {
     let (x, y) = grid_dataset(600, 200, 12);

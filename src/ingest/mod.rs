@@ -3,4 +3,5 @@
 
 pub mod bom;
 pub mod dwo;
+pub mod html;
 pub mod weather_aus;

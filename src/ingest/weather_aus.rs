@@ -11,7 +11,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::obs::{Compass, DIRS, NUMS, Observation, check_range};
+use crate::obs::{Compass, DIRS, Edge, NUMS, Observation};
 use crate::stations;
 use crate::store::{Store, StoreError, UpsertCounts};
 
@@ -120,10 +120,11 @@ pub fn store(
 ) -> Result<ImportReport, ImportError> {
     let total = parsed.observations.len() as u64;
     let mut counts = UpsertCounts::default();
+    let now = store.now_text();
     store.write(|tx| {
         let mut done = 0u64;
         for chunk in parsed.observations.chunks(8192) {
-            counts += crate::store::upsert_in(tx, chunk, &parsed.source)?;
+            counts += crate::store::upsert_in(tx, chunk, &parsed.source, &now)?;
             done += chunk.len() as u64;
             progress(done, total);
         }
@@ -250,7 +251,8 @@ fn parse_row(
         let v: f64 = text
             .parse()
             .map_err(|_| format!("{} `{text}` is not a number or NA", spec.name))?;
-        o.nums[spec.field as usize] = Some(check_range(spec, v)?);
+        o.nums[spec.field as usize] =
+            Some(spec.check(v, Edge::WeatherAus).map_err(|e| e.to_string())?);
     }
     for (i, &col) in dir_cols.iter().enumerate() {
         let text = field(col)?;
@@ -279,6 +281,26 @@ fn parse_row(
         ));
     }
     Ok(o)
+}
+
+/// On an empty database, load the weatherAUS history bundled in the binary.
+pub fn load_bundled_into(db: &Store) -> anyhow::Result<()> {
+    if db.count_observations()? > 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        "empty database: loading the bundled weatherAUS history (2007-11 to 2017-06; \
+         set database.bundled_history = false to start from BOM data alone)"
+    );
+    let started = std::time::Instant::now();
+    let parsed = load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report = store(db, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tracing::info!(
+        rows = report.counts.inserted,
+        secs = started.elapsed().as_secs_f64(),
+        "bundled history loaded; BOM's recent months are added on top"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

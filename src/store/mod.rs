@@ -4,9 +4,11 @@
 //! "database is locked" errors: a writer waits for the other instead of
 //! failing on a lock upgrade.
 //!
-//! Methods are blocking; the web layer calls them through `spawn_blocking`.
+//! Methods are blocking; async callers go through [`spawn_blocking`], which
+//! carries their tracing span into the blocking pool.
 
 mod migrations;
+mod model_record;
 mod models;
 mod observations;
 mod predictions;
@@ -15,17 +17,23 @@ mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use crate::clock::{Clock, SystemClock};
+
 pub use migrations::SCHEMA_VERSION;
+pub use model_record::{
+    CalibrationReport, Confusion, Decision, Family, FamilyResult, Metrics, ModelMetrics,
+    ReliabilityBin, RowCounts, StationSkill, TrainingWindows, Verdict, Window, Windows, rfc3339,
+};
 pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
-pub use runs::{JobLease, JobRun, RunStatus};
+pub use runs::{JobKind, JobLease, JobRun, RunStatus, Trigger};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +87,8 @@ struct Inner {
     generation: AtomicI64,
     /// The connection that watches `data_version` (see [`Store::data_version`]).
     watch: Mutex<Option<Connection>>,
+    /// What stamps written rows (`created_at`, `at`, `updated_at`, …).
+    clock: RwLock<Arc<dyn Clock>>,
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -93,6 +103,7 @@ impl Store {
     /// Open (creating if needed) and migrate to the current schema. This is
     /// the only place a database file is ever created: later connections
     /// open the existing file or fail.
+    #[tracing::instrument(level = "debug")]
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -117,6 +128,7 @@ impl Store {
                 identity: Mutex::new(file_identity(path).ok()),
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
+                clock: RwLock::new(Arc::new(SystemClock::new())),
             }),
         };
         Ok(store)
@@ -127,6 +139,7 @@ impl Store {
     /// exist and have this build's schema version (the primary migrates).
     /// SQLite still maps the WAL index (`-shm`) of a WAL-mode file, so the
     /// file's directory must be writable by the process.
+    #[tracing::instrument(level = "debug")]
     pub fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Self> {
         let identity = file_identity(path).map_err(|e| {
             StoreError::Unavailable(format!(
@@ -143,6 +156,7 @@ impl Store {
                 identity: Mutex::new(Some(identity)),
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
+                clock: RwLock::new(Arc::new(SystemClock::new())),
             }),
         };
         let first = store.connect()?;
@@ -180,6 +194,7 @@ impl Store {
     /// A read-only store instead re-opens a replaced file (a replica's copy
     /// refreshed by `litestream restore` and a rename): its pooled
     /// connections are dropped and the next read sees the new file.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn check_file(&self) -> Result<()> {
         let path = &self.inner.path;
         let id = file_identity(path).map_err(|e| {
@@ -220,6 +235,27 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Stamp the rows this store writes from `clock` (the system clock until
+    /// set): the time machine and a shifted demo clock record their own time.
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        if let Ok(mut c) = self.inner.clock.write() {
+            *c = clock;
+        }
+    }
+
+    /// The store's clock now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self.inner.clock.read() {
+            Ok(c) => c.now(),
+            Err(e) => e.into_inner().now(),
+        }
+    }
+
+    /// [`Store::now`] as stored: RFC 3339, milliseconds, `Z`.
+    pub(crate) fn now_text(&self) -> String {
+        rfc3339::text(&self.now())
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -298,6 +334,7 @@ impl Store {
     /// so readers can tell cheaply whether to reload what they cache. A
     /// read-only store that re-opened a replaced file counts that as a
     /// change too (the re-open generation is in the high bits).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn data_version(&self) -> Result<i64> {
         if self.inner.read_only {
             self.check_file()?;
@@ -319,6 +356,7 @@ impl Store {
     /// The newest time anything was written (a job run started or ended, a
     /// model deployed, an observation stored), RFC 3339: on a replica, how
     /// far the copy has come.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn newest_write(&self) -> Result<Option<String>> {
         self.with_conn(|c| {
             Ok(c.query_row(
@@ -333,6 +371,7 @@ impl Store {
     }
 
     /// A quick liveness query for readiness checks.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn ping(&self) -> Result<()> {
         self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
     }
@@ -351,6 +390,7 @@ impl Store {
     /// A consistent copy of the live database at `dest`, through SQLite's
     /// online backup API; writers keep going while it runs. The copy is
     /// checked with `PRAGMA integrity_check` before this returns.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
             return Err(StoreError::Conflict(format!(
@@ -416,14 +456,73 @@ fn check_schema_read_only(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Run blocking work (store calls) on tokio's blocking pool inside the
+/// caller's span: the store's own spans, and anything logged inside, nest
+/// under the request or job that asked instead of floating free. The
+/// caller's subscriber goes along too, so a scoped one (a test's) sees them.
+pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    tokio::task::spawn_blocking(move || {
+        tracing::dispatcher::with_default(&dispatch, || span.in_scope(f))
+    })
+}
+
 /// `PRAGMA integrity_check` on any SQLite file.
 pub fn integrity_check(path: &Path) -> Result<String> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
 }
 
-pub(crate) fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+    use tracing::span::{Attributes, Id};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// (span name, parent span name)
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+    /// Records each new span's name with its parent's.
+    struct Spans(Seen);
+
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                let parent = span.parent().map(|p| p.name().to_string());
+                if let Ok(mut v) = self.0.lock() {
+                    v.push((span.name().to_string(), parent));
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn store_spans_nest_under_the_caller_in_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db"), Duration::from_secs(5)).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(Spans(seen.clone())),
+        );
+        let request = tracing::info_span!("request");
+        let s = store.clone();
+        let version = {
+            let _in = request.enter();
+            spawn_blocking(move || s.champion_version())
+        };
+        assert_eq!(version.await.unwrap().unwrap(), None);
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.contains(&("champion_version".into(), Some("request".into()))),
+            "{seen:?}"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -442,14 +541,18 @@ mod read_only_tests {
         let ro = Store::open_read_only(&copy, t).unwrap();
         assert!(ro.is_read_only());
         assert!(ro.runs(None, 10).unwrap().is_empty());
-        let err = ro.start_run("scrape", "cli", Duration::ZERO).unwrap_err();
+        let err = ro
+            .start_run(JobKind::Scrape, Trigger::Cli, Duration::ZERO)
+            .unwrap_err();
         assert!(err.to_string().contains("read-only replica"), "{err}");
         assert_eq!(std::fs::read(&copy).unwrap(), before, "the copy changed");
         let v0 = ro.data_version().unwrap();
         assert_eq!(ro.data_version().unwrap(), v0);
 
         // The primary writes; a restored copy replaces the served one.
-        primary.start_run("scrape", "cli", Duration::ZERO).unwrap();
+        primary
+            .start_run(JobKind::Scrape, Trigger::Cli, Duration::ZERO)
+            .unwrap();
         let fresh = dir.path().join("copy.db.new");
         primary.backup_to(&fresh).unwrap();
         std::fs::rename(&fresh, &copy).unwrap();

@@ -7,7 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{Row, params_from_iter};
 use serde::Serialize;
 
-use super::{Result, Store, StoreError, now_text};
+use super::{Result, Store, StoreError};
 use crate::obs::{Compass, DIRS, NUMS, Observation};
 use crate::stations;
 
@@ -137,11 +137,14 @@ fn bad(col: usize, msg: String) -> rusqlite::Error {
 impl Store {
     /// Insert or update observations in one transaction. Rows whose values
     /// are unchanged are left alone (their `updated_at` too).
+    #[tracing::instrument(level = "debug", skip(self, obs))]
     pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
-        self.write(|tx| upsert_in(tx, obs, source))
+        let now = self.now_text();
+        self.write(|tx| upsert_in(tx, obs, source, &now))
     }
 
     /// One observation, or `NotFound`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn observation(&self, location: &str, date: NaiveDate) -> Result<Observation> {
         self.with_conn(|c| {
             let sql = format!("{} WHERE location = ?1 AND date = ?2", *SELECT);
@@ -157,6 +160,7 @@ impl Store {
     }
 
     /// Observations of one station with `from <= date <= to`, oldest first.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn observations_between(
         &self,
         location: &str,
@@ -175,6 +179,7 @@ impl Store {
     }
 
     /// Every observation, ordered by location then date (for training).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn all_observations(&self) -> Result<Vec<Observation>> {
         self.with_conn(|c| {
             let sql = format!("{} ORDER BY location, date", *SELECT);
@@ -184,6 +189,7 @@ impl Store {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn count_observations(&self) -> Result<u64> {
         self.with_conn(|c| {
             let n: i64 = c.query_row("SELECT count(*) FROM observations", [], |r| r.get(0))?;
@@ -192,6 +198,7 @@ impl Store {
     }
 
     /// Newest observation date of a station, or `None` when it has none.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn latest_date(&self, location: &str) -> Result<Option<NaiveDate>> {
         self.with_conn(|c| {
             Ok(
@@ -203,6 +210,7 @@ impl Store {
 
     /// Per day with labelled rows (a known `rain_tomorrow`): how many, and
     /// how many of them are followed by rain. Ascending by date.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn labelled_days(&self) -> Result<Vec<(NaiveDate, u64, u64)>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
@@ -222,6 +230,7 @@ impl Store {
 
     /// Rain days and labelled days per (station, month of year) before
     /// `before`: what climatology is made of.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn rain_counts_before(&self, before: NaiveDate) -> Result<Vec<(String, u32, u64, u64)>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
@@ -242,6 +251,7 @@ impl Store {
     }
 
     /// Row counts and date span per station (stations with no rows omitted).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn station_stats(&self) -> Result<Vec<StationStats>> {
         self.with_conn(|c| {
             let mut st = c.prepare(
@@ -260,6 +270,7 @@ impl Store {
     }
 
     /// Share of missing values per field, over all rows (`(weatherAUS name, fraction)`).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn missing_rates(&self) -> Result<Vec<(&'static str, f64)>> {
         let mut names: Vec<&'static str> = NUMS.iter().map(|s| s.name).collect();
         names.extend(DIRS.iter().map(|(_, n, _)| *n));
@@ -280,21 +291,22 @@ impl Store {
     }
 }
 
-/// The upsert inside a caller's transaction.
+/// The upsert inside a caller's transaction; changed rows get `updated_at`
+/// = `now` (from [`Store::now_text`]).
 pub(crate) fn upsert_in(
     tx: &rusqlite::Transaction<'_>,
     obs: &[Observation],
     source: &str,
+    now: &str,
 ) -> Result<UpsertCounts> {
-    let now = now_text();
     let mut insert = tx.prepare_cached(&INSERT)?;
     let mut update = tx.prepare_cached(&UPDATE)?;
     let mut counts = UpsertCounts::default();
     for o in obs {
         let mut v = values(o);
         v.push(Value::Text(source.to_string()));
-        v.push(Value::Text(now.clone()));
-        v.push(Value::Text(now.clone()));
+        v.push(Value::Text(now.to_string()));
+        v.push(Value::Text(now.to_string()));
         if insert.execute(params_from_iter(v.iter()))? == 1 {
             counts.inserted += 1;
         } else if update.execute(params_from_iter(v.iter()))? == 1 {

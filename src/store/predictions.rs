@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{Result, Store, now_text};
+use super::{Result, Store};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PredictionRow {
@@ -47,6 +47,7 @@ impl Store {
     ///
     /// Only forecasts issued before their day's observation exists belong
     /// here (the daily job checks that); the log is the public track record.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn log_prediction(
         &self,
         location: &str,
@@ -80,6 +81,7 @@ impl Store {
 
     /// Every logged forecast with `from <= for_date <= to`, all stations,
     /// in (for_date, location) order.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn live_forecasts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PredictionRow>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
@@ -103,6 +105,7 @@ impl Store {
     }
 
     /// How many forecasts were logged for one forecast day (all stations).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn predictions_logged_for(&self, for_date: NaiveDate) -> Result<u64> {
         self.with_conn(|c| {
             Ok(
@@ -117,6 +120,7 @@ impl Store {
     /// month's file can change during the first days of a month; a rain
     /// amount revised to "missing" withdraws the score). Returns how many
     /// rows changed.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn score_predictions(&self) -> Result<usize> {
         self.write(|tx| {
             Ok(tx.execute(
@@ -128,13 +132,14 @@ impl Store {
                     SELECT 1 FROM observations o
                     WHERE o.location = predictions.location AND o.date = predictions.for_date
                       AND o.rain_today IS NOT predictions.outcome)",
-                [now_text()],
+                [self.now_text()],
             )?)
         })
     }
 
     /// Logged forecasts for one station with `from <= for_date <= to`, oldest
     /// first; where several versions forecast the same day, the newest version.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn predictions_for(
         &self,
         location: &str,
@@ -164,6 +169,7 @@ impl Store {
 
     /// Hits, misses and Brier score of verified forecasts with `for_date >= since`
     /// (all stations, or one).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn track_record(&self, location: Option<&str>, since: NaiveDate) -> Result<TrackRecord> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(

@@ -1,10 +1,108 @@
 //! The `job_runs` table: one row per scrape, training or refresh.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_text};
+use super::{Result, Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// Implements the string forms of a run enum once: `as_str`, `FromStr`,
+/// `Display`, comparison with a `&str`, and SQLite storage as that text
+/// (the same strings the table has always held).
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " `{}`: expected {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl rusqlite::types::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                s.parse()
+                    .map_err(|e: String| rusqlite::types::FromSqlError::Other(e.into()))
+            }
+        }
+    };
+}
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Scrape,
+    Train,
+    Refresh,
+}
+
+text_enum!(JobKind, "job", { Scrape => "scrape", Train => "train", Refresh => "refresh" });
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Scrape, JobKind::Train, JobKind::Refresh];
+}
+
+/// Who started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Schedule,
+    Admin,
+    Cli,
+    CatchUp,
+    Retry,
+}
+
+text_enum!(Trigger, "trigger", {
+    Schedule => "schedule",
+    Admin => "admin",
+    Cli => "cli",
+    CatchUp => "catch-up",
+    Retry => "retry",
+});
+
+/// How a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
@@ -13,32 +111,18 @@ pub enum RunStatus {
     Cancelled,
 }
 
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "running" => RunStatus::Running,
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            "cancelled" => RunStatus::Cancelled,
-            other => return Err(StoreError::Corrupt(format!("run status {other}"))),
-        })
-    }
-}
+text_enum!(RunStatus, "run status", {
+    Running => "running",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobRun {
     pub id: i64,
-    pub kind: String,
-    pub trigger: String,
+    pub kind: JobKind,
+    pub trigger: Trigger,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub status: RunStatus,
@@ -55,30 +139,44 @@ pub struct JobRun {
 const COLS: &str =
     "id, kind, trigger, started_at, finished_at, status, error, log, summary, progress";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JobRun, String)> {
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    let status: String = r.get(5)?;
-    Ok((
-        JobRun {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            trigger: r.get(2)?,
-            started_at: r.get(3)?,
-            finished_at: r.get(4)?,
-            status: RunStatus::Running,
-            error: r.get(6)?,
-            log: r.get(7)?,
-            summary: json(r.get(8)?),
-            progress: json(r.get(9)?),
-        },
-        status,
-    ))
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
+    let id: i64 = r.get(0)?;
+    // Stored JSON that does not parse is a corrupt row, named, never `null`.
+    let json = |col: usize, name: &str| -> rusqlite::Result<Option<serde_json::Value>> {
+        let text: Option<String> = r.get(col)?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| {
+                let msg = format!("job_runs id {id}: column {name} is not JSON: {e}");
+                rusqlite::Error::FromSqlConversionFailure(
+                    col,
+                    rusqlite::types::Type::Text,
+                    msg.into(),
+                )
+            })
+        })
+        .transpose()
+    };
+    Ok(JobRun {
+        id,
+        kind: r.get(1)?,
+        trigger: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        status: r.get(5)?,
+        error: r.get(6)?,
+        log: r.get(7)?,
+        summary: json(8, "summary")?,
+        progress: json(9, "progress")?,
+    })
 }
 
-fn finish(pair: (JobRun, String)) -> Result<JobRun> {
-    let (mut run, status) = pair;
-    run.status = RunStatus::parse(&status)?;
-    Ok(run)
+/// A row that does not read as a run (an unknown kind or status) is a
+/// corrupt database, not a SQL error.
+fn finish(row: rusqlite::Result<JobRun>) -> Result<JobRun> {
+    row.map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(_, _, e) => StoreError::Corrupt(e.to_string()),
+        other => other.into(),
+    })
 }
 
 /// Milliseconds since the Unix epoch, by the wall clock: leases are shared
@@ -93,7 +191,7 @@ fn now_ms() -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLease {
     pub run_id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub pid: i64,
     /// Wall-clock milliseconds since the epoch when it lapses without a heartbeat.
     pub expires_ms: i64,
@@ -110,13 +208,18 @@ impl Store {
     /// the lease taken over. The lease lasts `lease` from now; the holder
     /// renews it with [`Store::renew_lease`], and [`Store::finish_run`]
     /// releases it.
-    pub fn start_run(&self, kind: &str, trigger: &str, lease: std::time::Duration) -> Result<i64> {
+    pub fn start_run(
+        &self,
+        kind: JobKind,
+        trigger: Trigger,
+        lease: std::time::Duration,
+    ) -> Result<i64> {
         self.write(|tx| {
             let now = now_ms();
             if let Some(held) = lease_in(tx)? {
                 if held.expires_ms > now {
                     return Err(StoreError::RunActive {
-                        kind: held.kind,
+                        kind: held.kind.to_string(),
                         run_id: held.run_id,
                     });
                 }
@@ -125,11 +228,11 @@ impl Store {
                     pid = held.pid,
                     "the job lease expired without a heartbeat; taking it over"
                 );
-                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, now_text()])?;
+                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, self.now_text()])?;
             }
             tx.execute(
                 "INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
-                rusqlite::params![kind, trigger, now_text(), std::process::id()],
+                rusqlite::params![kind, trigger, self.now_text(), std::process::id()],
             )?;
             let run_id = tx.last_insert_rowid();
             tx.execute(
@@ -140,7 +243,7 @@ impl Store {
                     run_id,
                     kind,
                     std::process::id(),
-                    now_text(),
+                    self.now_text(),
                     now + lease.as_millis() as i64
                 ],
             )?;
@@ -194,11 +297,11 @@ impl Store {
                 "UPDATE job_runs SET status = ?2, error = ?3, summary = ?4, log = ?5, finished_at = ?6 WHERE id = ?1",
                 rusqlite::params![
                     id,
-                    status.as_str(),
+                    status,
                     error,
                     summary.map(|s| s.to_string()),
                     log,
-                    now_text()
+                    self.now_text()
                 ],
             )?;
             tx.execute("DELETE FROM job_lease WHERE id = 1 AND run_id = ?1", [id])?;
@@ -212,39 +315,39 @@ impl Store {
             let mut st = c.prepare_cached(&sql)?;
             let mut rows = st.query_map([id], from_row)?;
             match rows.next() {
-                Some(r) => finish(r?),
+                Some(r) => finish(r),
                 None => Err(StoreError::NotFound(format!("run {id}"))),
             }
         })
     }
 
     /// Newest runs first, optionally of one kind.
-    pub fn runs(&self, kind: Option<&str>, limit: u32) -> Result<Vec<JobRun>> {
+    pub fn runs(&self, kind: Option<JobKind>, limit: u32) -> Result<Vec<JobRun>> {
         self.with_conn(|c| {
             let sql = format!(
                 "SELECT {COLS} FROM job_runs WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2"
             );
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map(rusqlite::params![kind, limit], from_row)?;
-            rows.map(|r| finish(r?)).collect()
+            rows.map(finish).collect()
         })
     }
 
     /// Newest runs first, optionally of one kind, without their logs,
     /// summaries and progress (cheap: for status displays).
-    pub fn run_heads(&self, kind: Option<&str>, limit: u32) -> Result<Vec<JobRun>> {
+    pub fn run_heads(&self, kind: Option<JobKind>, limit: u32) -> Result<Vec<JobRun>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, kind, trigger, started_at, finished_at, status, error, '', NULL, NULL
                  FROM job_runs WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = st.query_map(rusqlite::params![kind, limit], from_row)?;
-            rows.map(|r| finish(r?)).collect()
+            rows.map(finish).collect()
         })
     }
 
     /// When the newest successful run of `kind` finished.
-    pub fn last_success(&self, kind: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    pub fn last_success(&self, kind: JobKind) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
         self.with_conn(|c| {
             let at: Option<String> = c.query_row(
                 "SELECT max(finished_at) FROM job_runs WHERE kind = ?1 AND status = 'succeeded'",
@@ -274,7 +377,7 @@ impl Store {
                 .filter(|id| Some(*id) != live)
                 .collect();
             for id in &stale {
-                tx.execute(INTERRUPTED, rusqlite::params![id, now_text()])?;
+                tx.execute(INTERRUPTED, rusqlite::params![id, self.now_text()])?;
             }
             if live.is_none() {
                 tx.execute("DELETE FROM job_lease", [])?;
@@ -309,9 +412,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("l.db"), Duration::from_secs(1)).unwrap();
         let minute = Duration::from_secs(60);
-        let a = store.start_run("scrape", "cli", minute).unwrap();
+        let a = store
+            .start_run(JobKind::Scrape, Trigger::Cli, minute)
+            .unwrap();
         // Any kind is refused while the lease is held, naming the holder.
-        match store.start_run("train", "cli", minute) {
+        match store.start_run(JobKind::Train, Trigger::Cli, minute) {
             Err(StoreError::RunActive { kind, run_id }) => {
                 assert_eq!((kind.as_str(), run_id), ("scrape", a))
             }
@@ -327,9 +432,13 @@ mod tests {
         assert!(!store.renew_lease(a, minute).unwrap());
         // A lease that lapsed (its holder stopped renewing) is taken over,
         // and the run it covered is closed as interrupted.
-        let b = store.start_run("train", "cli", Duration::ZERO).unwrap();
+        let b = store
+            .start_run(JobKind::Train, Trigger::Cli, Duration::ZERO)
+            .unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        let c = store.start_run("refresh", "cli", minute).unwrap();
+        let c = store
+            .start_run(JobKind::Refresh, Trigger::Cli, minute)
+            .unwrap();
         let old = store.run(b).unwrap();
         assert_eq!(
             (old.status, old.error.as_deref()),
@@ -337,5 +446,58 @@ mod tests {
         );
         assert_eq!(store.job_lease().unwrap().map(|l| l.run_id), Some(c));
         assert!(!store.renew_lease(b, minute).unwrap(), "b lost the lease");
+    }
+
+    #[test]
+    fn kinds_triggers_and_statuses_are_stored_as_the_same_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let id = store
+            .start_run(JobKind::Refresh, Trigger::CatchUp, Duration::ZERO)
+            .unwrap();
+        store
+            .finish_run(id, RunStatus::Cancelled, Some("stop"), None, "")
+            .unwrap();
+        let raw: (String, String, String) = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT kind, trigger, status FROM job_runs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(
+            raw,
+            ("refresh".into(), "catch-up".into(), "cancelled".into())
+        );
+        let run = store.run(id).unwrap();
+        assert_eq!(
+            (run.kind, run.trigger, run.status),
+            (JobKind::Refresh, Trigger::CatchUp, RunStatus::Cancelled)
+        );
+        assert_eq!(store.runs(Some(JobKind::Refresh), 5).unwrap().len(), 1);
+        assert!(store.runs(Some(JobKind::Train), 5).unwrap().is_empty());
+        // An unknown string in the table reads as a corrupt database.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE job_runs SET kind = 'bake'", [])
+            .unwrap();
+        assert!(matches!(store.run(id), Err(StoreError::Corrupt(_))));
+        // So does a summary that is not JSON, naming the row and column.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE job_runs SET kind = 'refresh', summary = '{\"rows\": 3'",
+                [],
+            )
+            .unwrap();
+        match store.run(id) {
+            Err(StoreError::Corrupt(m)) => {
+                assert!(
+                    m.contains(&format!("job_runs id {id}: column summary")),
+                    "{m}"
+                )
+            }
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
     }
 }

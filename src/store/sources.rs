@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_text, upsert_in};
+use super::{Result, Store, StoreError, upsert_in};
 use crate::obs::Observation;
 
 /// One `source_months` row.
@@ -78,6 +78,7 @@ impl Store {
     ///
     /// The counts say what the upsert did to the month's own rows; a row
     /// whose only change is a corrected `rain_tomorrow` counts as updated.
+    #[tracing::instrument(level = "debug", skip(self, observations))]
     pub fn upsert_station_month(
         &self,
         location: &str,
@@ -131,8 +132,8 @@ impl Store {
                 };
                 rows.push(o);
             }
-            let counts = upsert_in(tx, &rows, source)?;
-            let now = now_text();
+            let now = self.now_text();
+            let counts = upsert_in(tx, &rows, source, &now)?;
             tx.execute(
                 "UPDATE observations AS o
                  SET rain_tomorrow = (SELECT n.rain_today FROM observations n
@@ -163,6 +164,7 @@ impl Store {
 
     /// Record a fetch that stored nothing (404, 403, rejected file, …). The
     /// month's rows, `complete` flag and row count are left as they were.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn record_source_failure(
         &self,
         location: &str,
@@ -176,13 +178,14 @@ impl Store {
                  VALUES (?1, ?2, ?3, 0, 0, ?4, ?5)
                  ON CONFLICT (location, month) DO UPDATE SET
                    status = excluded.status, message = excluded.message, fetched_at = excluded.fetched_at",
-                rusqlite::params![location, month_key(month), status, message, now_text()],
+                rusqlite::params![location, month_key(month), status, message, self.now_text()],
             )?;
             Ok(())
         })
     }
 
     /// One `source_months` row, or `None`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn source_month(&self, location: &str, month: (i32, u32)) -> Result<Option<SourceMonth>> {
         self.with_conn(|c| {
             let sql = format!(
@@ -197,6 +200,7 @@ impl Store {
 
     /// The (location, `YYYY-MM`) pairs whose month is complete: a scrape
     /// skips them unless forced.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn complete_months(&self) -> Result<HashSet<(String, String)>> {
         self.with_conn(|c| {
             let mut st =
@@ -207,6 +211,7 @@ impl Store {
     }
 
     /// Every `source_months` row, by location then month.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn source_months(&self) -> Result<Vec<SourceMonth>> {
         self.with_conn(|c| {
             let sql = format!("SELECT {MONTH_COLS} FROM source_months ORDER BY location, month");
@@ -218,6 +223,7 @@ impl Store {
 
     /// The last scrape outcome per station: its most recently fetched month
     /// (the newest month on a tie).
+    #[tracing::instrument(level = "debug", skip(self))]
     pub fn last_scrape_per_station(&self) -> Result<Vec<SourceMonth>> {
         self.with_conn(|c| {
             let sql = format!(

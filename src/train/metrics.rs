@@ -1,32 +1,6 @@
 //! Classification metrics for the "rain tomorrow" (positive) class.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Confusion {
-    pub tp: u64,
-    pub fp: u64,
-    pub tn: u64,
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Metrics {
-    pub n: u64,
-    pub positives: u64,
-    pub threshold: f64,
-    pub f1: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub accuracy: f64,
-    pub roc_auc: f64,
-    pub pr_auc: f64,
-    pub brier: f64,
-    pub confusion: Confusion,
-    /// ROC curve, (false positive rate, true positive rate), about 50 points.
-    pub roc_curve: Vec<(f64, f64)>,
-}
+pub use crate::store::{Confusion, Metrics};
 
 pub fn confusion(probs: &[f32], y: &[bool], threshold: f64) -> Confusion {
     let mut c = Confusion::default();

@@ -5,12 +5,16 @@
 pub mod calibrate;
 pub mod health;
 pub mod metrics;
-pub mod model;
-pub mod registry;
+pub mod register;
+pub mod windows;
+
+pub use crate::store::StationSkill;
+pub use register::{FamilyResult, TrainReport, train_and_register};
+pub use windows::{MIN_WINDOW_ROWS, Window, WindowOverride, Windows, windows};
 
 use std::sync::atomic::AtomicBool;
 
-use chrono::{Months, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
@@ -18,9 +22,10 @@ use crate::features::{self, N_FEATURES};
 use crate::forest::boost::{BoostParams, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
 use crate::obs::Observation;
-use calibrate::{CalibrationReport, Calibrator};
+use crate::registry::model::{Family, Learner, Model};
+use crate::registry::{self, calibrator::Calibrator};
+use calibrate::CalibrationReport;
 use metrics::Metrics;
-use model::{Family, Learner, Model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -34,6 +39,13 @@ pub enum TrainError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+}
+
+/// How far a training has come, as a run records it while it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeProgress {
+    pub trees_done: usize,
+    pub trees_total: usize,
 }
 
 /// Labelled feature rows, row-major.
@@ -154,149 +166,6 @@ pub fn build_samples(obs: &[Observation]) -> Samples {
     s
 }
 
-/// Half-open date windows `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Window {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Windows {
-    pub train: Window,
-    pub tune: Window,
-    pub test: Window,
-}
-
-/// Explicit window starts, e.g. the weatherAUS evaluation: tune from
-/// 2015-01-01, test from 2016-01-01.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WindowOverride {
-    pub tune_from: Option<NaiveDate>,
-    pub test_from: Option<NaiveDate>,
-}
-
-/// The fewest labelled rows a window may have, with both outcomes present.
-pub const MIN_WINDOW_ROWS: usize = 50;
-
-/// Average days in a month, to turn month settings into data days.
-const DAYS_PER_MONTH: f64 = 30.44;
-
-/// Windows that follow the data, not the calendar: the test window is the
-/// newest `test_months` worth of days that have labelled rows, the tune
-/// window the same amount before it, and training gets everything earlier.
-/// Gaps in time (years without data) are skipped, so history from 2007–2017
-/// plus recent BOM months trains without error. With too little data for
-/// that (less than a year left to train on), the labelled days are split
-/// 60/20/20 instead. Explicit starts in `over` (the weatherAUS evaluation)
-/// are used as given.
-pub fn windows(
-    labelled: &[(NaiveDate, u64, u64)],
-    cfg: &ModelConfig,
-    over: WindowOverride,
-) -> Result<Windows, TrainError> {
-    let days: std::collections::BTreeSet<NaiveDate> = labelled.iter().map(|d| d.0).collect();
-    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
-        return Err(TrainError::NotEnoughData(format!(
-            "the database holds no labelled observations; {ADD_DATA}"
-        )));
-    };
-    let end = last + chrono::Days::new(1);
-    let w = |from, to| Window { from, to };
-    let out = match (over.tune_from, over.test_from) {
-        (Some(t), Some(s)) => Windows {
-            train: w(first, t),
-            tune: w(t, s),
-            test: w(s, end),
-        },
-        (None, Some(s)) => {
-            let t = s - Months::new(cfg.tune_months);
-            Windows {
-                train: w(first, t),
-                tune: w(t, s),
-                test: w(s, end),
-            }
-        }
-        (Some(_), None) => {
-            return Err(TrainError::Window(
-                "a tune start needs a test start too".into(),
-            ));
-        }
-        (None, None) => {
-            let days: Vec<NaiveDate> = days.into_iter().collect();
-            let n = days.len();
-            let test_days = (cfg.test_months as f64 * DAYS_PER_MONTH).round() as usize;
-            let tune_days = (cfg.tune_months as f64 * DAYS_PER_MONTH).round() as usize;
-            let (test_n, tune_n) = if n >= test_days + tune_days + 365 {
-                (test_days, tune_days)
-            } else {
-                (n / 5, n / 5)
-            };
-            if n < 60 || test_n == 0 || tune_n == 0 {
-                return Err(TrainError::NotEnoughData(format!(
-                    "the data has labelled rows on only {n} days ({first} to {last}); training needs at least 60. {}",
-                    ADD_DATA
-                )));
-            }
-            // Newest first: the test window's first day, the tune window's
-            // first and last day.
-            let test_from = days[n - test_n];
-            let tune_from = days[n - test_n - tune_n];
-            let tune_last = days[n - test_n - 1];
-            Windows {
-                train: w(first, tune_from),
-                tune: w(tune_from, tune_last + chrono::Days::new(1)),
-                test: w(test_from, end),
-            }
-        }
-    };
-    let Windows { train, tune, test } = out;
-    if !(train.from < train.to
-        && train.to <= tune.from
-        && tune.from < tune.to
-        && tune.to <= test.from
-        && test.from < test.to)
-    {
-        return Err(TrainError::Window(format!(
-            "need {first} < tune start {} < test start {} <= {last}",
-            tune.from, test.from
-        )));
-    }
-    for (name, win) in [("train", train), ("tune", tune), ("test", test)] {
-        let (mut rows, mut yes) = (0u64, 0u64);
-        for &(d, n, y) in labelled {
-            if d >= win.from && d < win.to {
-                rows += n;
-                yes += y;
-            }
-        }
-        if rows < MIN_WINDOW_ROWS as u64 || yes == 0 || yes == rows {
-            return Err(TrainError::NotEnoughData(format!(
-                "the {name} window ({} to {}) has {rows} labelled rows ({yes} rain days); \
-                 each window needs at least {MIN_WINDOW_ROWS} with both outcomes. {}",
-                win.from, win.to, ADD_DATA
-            )));
-        }
-    }
-    Ok(out)
-}
-
-/// What to run to get more data.
-const ADD_DATA: &str = "Add history with `raincast import <weatherAUS.csv.gz>` (the binary \
-     bundles it: `raincast import --bundled`), or recent months with `raincast scrape`";
-
-/// One station's skill on the test window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StationSkill {
-    pub location: String,
-    pub rows: u64,
-    pub brier: f64,
-    /// `None` when the station saw only one outcome.
-    pub roc_auc: Option<f64>,
-    pub observed_frequency: f64,
-    pub mean_forecast: f64,
-}
-
 /// Per-station Brier, AUC and rows, worst Brier first.
 pub fn station_skill(probs: &[f32], test: &Samples) -> Vec<StationSkill> {
     let mut names: Vec<&'static str> = test.locations.clone();
@@ -361,9 +230,7 @@ pub struct FamilyParams {
 
 impl FamilyParams {
     pub fn from_config(cfg: &ModelConfig) -> Result<Self, TrainError> {
-        let forest = cfg
-            .forest_params()
-            .map_err(|e| TrainError::Window(e.to_string()))?;
+        let forest = cfg.forest_params();
         Ok(Self {
             forest,
             boost: cfg.boost.then(|| cfg.boost_params()),
@@ -547,30 +414,6 @@ pub fn fit_and_evaluate(
     Ok(trained.remove(0))
 }
 
-/// Serve large allocations (training matrices, histograms, row buffers:
-/// anything over 128 KiB) straight from `mmap`, so they go back to the
-/// operating system the moment they are freed. glibc otherwise raises this
-/// threshold after the first large free and keeps later big buffers in its
-/// per-thread heaps, where they fragment and inflate the peak. Idempotent.
-pub fn lean_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's tuning parameters.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-/// Hand freed memory back to the operating system. glibc keeps freed heap
-/// pages in its arenas (one per thread that allocated), so after a training
-/// the process would otherwise stay hundreds of MB larger than it needs.
-pub fn release_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Deterministic synthetic weather for tests: humid, falling-pressure days
 /// tend to be followed by rain.
 #[cfg(test)]
@@ -624,68 +467,5 @@ pub(crate) mod synth {
             out.extend(rows);
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod window_tests {
-    use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
-
-    /// One labelled row a day over each span, rain every third day.
-    fn samples(spans: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, u64, u64)> {
-        let mut s = Vec::new();
-        for &(from, to) in spans {
-            let mut day = from;
-            while day <= to {
-                let yes = u64::from(s.len() % 3 == 0);
-                s.push((day, 1, yes));
-                day = day + chrono::Days::new(1);
-            }
-        }
-        s
-    }
-
-    #[test]
-    fn windows_follow_the_data_across_a_gap_of_years() {
-        let s = samples(&[
-            (d(2007, 11, 1), d(2017, 6, 24)),
-            (d(2024, 8, 1), d(2025, 9, 4)),
-        ]);
-        let w = windows(&s, &ModelConfig::default(), WindowOverride::default()).unwrap();
-        // 365 data days each: the test window is BOM's newest year, the tune
-        // window the year of data before it, across the gap.
-        assert_eq!(w.test.to, d(2025, 9, 5));
-        assert_eq!(w.test.from, d(2024, 9, 5));
-        assert_eq!(w.tune.to, d(2024, 9, 5));
-        assert!(
-            w.tune.from > d(2016, 6, 1) && w.tune.from < d(2016, 9, 1),
-            "{w:?}"
-        );
-        assert_eq!(w.train.from, d(2007, 11, 1));
-        assert_eq!(w.train.to, w.tune.from);
-    }
-
-    #[test]
-    fn short_data_splits_60_20_20_and_too_little_says_what_to_add() {
-        let s = samples(&[(d(2024, 8, 1), d(2025, 9, 4))]);
-        let w = windows(&s, &ModelConfig::default(), WindowOverride::default()).unwrap();
-        assert!(w.train.from < w.tune.from && w.tune.to <= w.test.from);
-        let tiny = samples(&[(d(2025, 9, 1), d(2025, 9, 20))]);
-        let err = windows(&tiny, &ModelConfig::default(), WindowOverride::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("only 20 days"), "{err}");
-        assert!(
-            err.contains("raincast import") && err.contains("raincast scrape"),
-            "{err}"
-        );
-        let none = windows(&[], &ModelConfig::default(), WindowOverride::default())
-            .unwrap_err()
-            .to_string();
-        assert!(none.contains("no labelled observations"), "{none}");
     }
 }

@@ -122,5 +122,22 @@ impl From<tokio::task::JoinError> for ApiError {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await?
+    crate::store::spawn_blocking(f).await?
+}
+
+impl From<crate::serving::ForecastError> for ApiError {
+    fn from(e: crate::serving::ForecastError) -> Self {
+        use crate::serving::ForecastError;
+        match e {
+            ForecastError::NoObservation { .. } => ApiError::NotFound {
+                field: Some("date".into()),
+                message: e.to_string(),
+            },
+            ForecastError::NoData(_) => ApiError::NotFound {
+                field: Some("location".into()),
+                message: e.to_string(),
+            },
+            ForecastError::Store(e) => e.into(),
+        }
+    }
 }

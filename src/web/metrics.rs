@@ -27,20 +27,16 @@ const JOB_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    /// The standard `process_*` metrics (CPU, memory, descriptors, threads,
+    /// start time), read from the OS at each scrape by `metrics-process`.
+    process: metrics_process::Collector,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-static STARTED: OnceLock<f64> = OnceLock::new();
 
 impl Metrics {
     /// Install the global recorder once per process.
     pub fn install() -> Self {
-        STARTED.get_or_init(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0)
-        });
         let handle = HANDLE
             .get_or_init(|| {
                 let builder = PrometheusBuilder::new()
@@ -63,7 +59,9 @@ impl Metrics {
             })
             .clone();
         describe();
-        Self { handle }
+        let process = metrics_process::Collector::default();
+        process.describe();
+        Self { handle, process }
     }
 }
 
@@ -287,8 +285,8 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
         gauge!("raincast_live_brier").set(b);
     }
     gauge!("raincast_database_size_bytes").set(s.store.file_size() as f64);
-    let mut text = s.metrics.handle.render();
-    text.push_str(&process_metrics());
+    s.metrics.process.collect();
+    let text = s.metrics.handle.render();
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -296,62 +294,4 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
         )],
         text,
     ))
-}
-
-/// CPU, memory and descriptors from `/proc/self` (Linux; only the start time
-/// elsewhere), in Prometheus text, with the standard `process_*` names.
-fn process_metrics() -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut put = |name: &str, kind: &str, help: &str, v: f64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
-        );
-    };
-    if let Some(&start) = STARTED.get() {
-        put(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch in seconds.",
-            start,
-        );
-    }
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return out;
-    };
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // SAFETY: sysconf only reads system configuration.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    // SAFETY: as above.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
-    if let (Some(u), Some(s)) = (fields.get(11), fields.get(12))
-        && let (Ok(u), Ok(s)) = (u.parse::<f64>(), s.parse::<f64>())
-    {
-        put(
-            "process_cpu_seconds_total",
-            "counter",
-            "Total user and system CPU time spent in seconds.",
-            (u + s) / ticks,
-        );
-    }
-    if let Some(rss) = fields.get(21).and_then(|r| r.parse::<f64>().ok()) {
-        put(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            rss * page,
-        );
-    }
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        put(
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-            dir.count() as f64,
-        );
-    }
-    out
 }

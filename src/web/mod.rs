@@ -4,7 +4,10 @@
 pub mod admin;
 pub mod api;
 pub mod charts;
+pub mod docs;
 pub mod error;
+pub mod forecasts;
+pub mod html;
 pub mod metrics;
 pub mod pages;
 pub mod replica;
@@ -20,10 +23,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::Jobs;
-use crate::jobs::clock::Clock;
 use crate::serving::Serving;
 use crate::store::Store;
 
@@ -35,7 +40,6 @@ pub struct AppState {
     pub serving: Arc<Serving>,
     pub jobs: Jobs,
     pub clock: Arc<dyn Clock>,
-    pub forecasts: Arc<api::ForecastCache>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
 }
@@ -69,7 +73,6 @@ impl AppState {
             serving,
             jobs,
             clock,
-            forecasts: Arc::default(),
             auth,
         })
     }
@@ -78,13 +81,16 @@ impl AppState {
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
-    let mut app = Router::new().merge(api::router()).merge(pages::router());
+    let mut app = Router::new()
+        .merge(api::router())
+        .merge(pages::router())
+        .merge(docs::router());
     app = if state.store.is_read_only() {
         app.merge(replica::router())
     } else {
         app.merge(admin::router())
     };
-    if state.config.server.metrics_bind.is_empty() {
+    if state.config.server.metrics_bind.is_none() {
         app = app.merge(metrics::router());
     }
     app.fallback(not_found)
@@ -92,7 +98,23 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_errors_as_json))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Each request's span: its id (the client's `x-request-id`, or a new
+/// UUID), method and path. Every log line written while the request is
+/// handled carries them (in JSON logs under `span`), and the response
+/// carries the id, so a report quoting it finds the lines.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
 /// The Content-Security-Policy of every response: no inline script or style
@@ -182,7 +204,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
         }
         .into_response()
     } else {
-        pages::error_page(
+        html::error_page(
             axum::http::StatusCode::NOT_FOUND,
             "Not found",
             "There is no page at this address.",
@@ -238,7 +260,7 @@ pub async fn start(
         0
     } else {
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.mark_interrupted()).await??
+        crate::store::spawn_blocking(move || store.mark_interrupted()).await??
     };
     if interrupted > 0 {
         tracing::warn!(
@@ -258,7 +280,7 @@ pub async fn start(
                 let today = state.clock.today();
                 let stale = state.config.server.stale_after_days;
                 let synced =
-                    tokio::task::spawn_blocking(move || serving.sync(&store, today, stale)).await;
+                    crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await;
                 if let Ok(Err(e)) = synced {
                     tracing::warn!("refreshing the serving board: {e}");
                 }
@@ -273,8 +295,8 @@ pub async fn start(
         max_connections: state.config.server.max_connections,
     };
     server::fit_fd_limit(limits.max_connections);
-    if !state.config.server.metrics_bind.is_empty() {
-        let l = TcpListener::bind(&state.config.server.metrics_bind).await?;
+    if let Some(metrics_bind) = state.config.server.metrics_bind {
+        let l = TcpListener::bind(metrics_bind).await?;
         tracing::info!(addr = %l.local_addr()?, "metrics listening");
         let app = metrics::router()
             .layer(middleware::from_fn(security_headers))
@@ -314,12 +336,13 @@ pub async fn start(
 
 /// `raincast serve`: run until SIGINT or SIGTERM.
 pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
-    let clock = Arc::new(crate::jobs::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
+    let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let listener = TcpListener::bind(&config.server.bind).await?;
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || load_bundled_history(&store)).await??;
+        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&store))
+            .await??;
     }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;
@@ -344,29 +367,7 @@ pub fn set_demo_clock(clock: Arc<dyn Clock>) {
 
 /// The simulated day in eastern Australia, in a demo; `None` otherwise.
 pub fn demo_day() -> Option<String> {
-    DEMO_CLOCK.get().map(|c| pages::au_date(c.bom_today()))
-}
-
-/// On an empty database, load the weatherAUS history bundled in the binary.
-pub fn load_bundled_history(store: &Store) -> anyhow::Result<()> {
-    use crate::ingest::weather_aus;
-    if store.count_observations()? > 0 {
-        return Ok(());
-    }
-    tracing::info!(
-        "empty database: loading the bundled weatherAUS history (2007-11 to 2017-06; \
-         set database.bundled_history = false to start from BOM data alone)"
-    );
-    let started = std::time::Instant::now();
-    let parsed = weather_aus::load_bundled().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let report =
-        weather_aus::store(store, parsed, &|_, _| {}).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    tracing::info!(
-        rows = report.counts.inserted,
-        secs = started.elapsed().as_secs_f64(),
-        "bundled history loaded; BOM's recent months are added on top"
-    );
-    Ok(())
+    DEMO_CLOCK.get().map(|c| html::au_date(c.bom_today()))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,14 +5,15 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
 
 use super::AppState;
-use super::api::{forecast_for, station};
 use super::charts::{self, MapPoint, Series};
 use super::error::{ApiError, blocking};
+use super::forecasts::{forecast_for, no_model_message, station};
+use super::html::{au_date, au_short, au_time, error_page, render};
 use crate::obs::Num;
 use crate::serving::Forecast;
 use crate::stations::STATIONS;
@@ -21,53 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/forecast/{location}", get(forecast_page))
-        .route("/api/docs", get(docs))
         .route("/static/{file}", get(asset))
-}
-
-/// Render a template, turning a template failure into a 500.
-pub fn render(t: &impl Template) -> Response {
-    match t.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => ApiError::Internal(anyhow::anyhow!("template: {e}")).into_response(),
-    }
-}
-
-/// A page-shaped error (HTML, with the right status).
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let page = ErrorPage {
-        title: title.to_string(),
-        message: message.to_string(),
-    };
-    (status, render(&page)).into_response()
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    title: String,
-    message: String,
-}
-
-/// A date as Australians write it: "Saturday 6 September 2025".
-pub fn au_date(d: NaiveDate) -> String {
-    d.format("%A %-d %B %Y").to_string()
-}
-
-/// Short form for lists: "Sat 6 Sep".
-pub fn au_short(d: NaiveDate) -> String {
-    d.format("%a %-d %b").to_string()
-}
-
-/// An RFC 3339 time as a date and AEST time: "6 Sep 2025, 18:30 AEST".
-pub fn au_time(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| {
-            (t.with_timezone(&chrono::Utc) + chrono::Duration::hours(10))
-                .format("%-d %b %Y, %H:%M AEST")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 pub struct Row {
@@ -116,7 +71,7 @@ pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
 async fn index(State(s): State<AppState>) -> Response {
     let board = s.serving.board();
     let model = s.serving.get();
-    let note = model.is_none().then(|| super::api::no_model_message(&s));
+    let note = model.is_none().then(|| no_model_message(&s));
     let mut rows = Vec::with_capacity(STATIONS.len());
     let mut points = Vec::with_capacity(STATIONS.len());
     let mut days: std::collections::HashMap<NaiveDate, usize> = Default::default();
@@ -247,7 +202,7 @@ type TrustBin = (f64, f64, u64, f64, f64);
 fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
-    model: Option<&crate::train::registry::LoadedModel>,
+    model: Option<&crate::registry::LoadedModel>,
 ) -> Option<Trust> {
     let verified: Vec<(f64, bool)> = live
         .iter()
@@ -285,19 +240,15 @@ fn trust_view(
         )
     } else {
         let m = model?;
-        let bins = m.summary.metrics["calibration"]["reliability"]
-            .as_array()?
+        let bins = m
+            .summary
+            .metrics
+            .calibration
+            .as_ref()?
+            .reliability
             .iter()
-            .filter_map(|b| {
-                let n = b["n"].as_u64()?;
-                (n > 0).then_some((
-                    b["lo"].as_f64()?,
-                    b["hi"].as_f64()?,
-                    n,
-                    b["mean_forecast"].as_f64()?,
-                    b["observed"].as_f64()?,
-                ))
-            })
+            .filter(|b| b.n > 0)
+            .filter_map(|b| Some((b.lo, b.hi, b.n, b.mean_forecast?, b.observed?)))
             .collect();
         (
             bins,
@@ -515,33 +466,6 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         brier: record.brier.map(|b| format!("{b:.3}")),
         trust,
     })
-}
-
-#[derive(Template)]
-#[template(path = "docs.html")]
-struct Docs {
-    endpoints: Vec<(String, String, String)>,
-}
-
-/// A readable page generated from the same OpenAPI document as `/api/v1/openapi.json`.
-async fn docs() -> Response {
-    use utoipa::OpenApi;
-    let doc = super::api::ApiDoc::openapi();
-    let mut endpoints = Vec::new();
-    for (path, item) in doc.paths.paths.iter() {
-        let ops = [("GET", item.get.as_ref()), ("POST", item.post.as_ref())];
-        for (method, op) in ops {
-            if let Some(op) = op {
-                let text = op
-                    .description
-                    .clone()
-                    .or_else(|| op.summary.clone())
-                    .unwrap_or_default();
-                endpoints.push((method.to_string(), path.clone(), text));
-            }
-        }
-    }
-    render(&Docs { endpoints })
 }
 
 const CSS: &str = include_str!("../../static/app.css");

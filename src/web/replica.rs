@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::AppState;
-use super::pages::render;
+use super::html::render;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,164 +1,17 @@
-//! The precise parts of the served OpenAPI document, and the API's date
-//! rule. The schema is built from the same tables the validation uses (the
-//! stations, [`NUMS`], [`DIRS`]), and the date pattern is computed for the
-//! injectable clock's today, so that a request is valid by the schema
-//! exactly when the API accepts it (Schemathesis checks both ways).
+//! The precise parts of the served OpenAPI document. The input's schema is
+//! derived from the type the API parses ([`PredictInput`]), and the date
+//! pattern is computed for the injectable clock's today, so that a request
+//! is valid by the schema exactly when the API accepts it (Schemathesis
+//! checks both ways).
+//!
+//! [`PredictInput`]: crate::serving::PredictInput
 
 use chrono::NaiveDate;
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 use super::api::{ApiDoc, MAX_BATCH};
-use super::error::ApiError;
-use crate::obs::{Compass, DIRS, NUMS};
-use crate::stations;
-
-/// The earliest date the API takes: the first year of weatherAUS, the oldest
-/// data raincast knows.
-pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2007, 1, 1) {
-    Some(d) => d,
-    None => panic!("2007-01-01 is a date"),
-};
-
-/// How many days after today (UTC, by the injectable clock) a date may be:
-/// eastern Australia is up to 11 hours ahead of UTC, so its today can be
-/// UTC's tomorrow; one more day of slack for a client's clock.
-pub const FUTURE_DAYS: u64 = 2;
-
-/// The latest date the API takes on `today`.
-pub fn last_date(today: NaiveDate) -> NaiveDate {
-    today
-        .checked_add_days(chrono::Days::new(FUTURE_DAYS))
-        .unwrap_or(today)
-}
-
-/// A plausible calendar date in exactly `YYYY-MM-DD` form, from
-/// [`FIRST_DATE`] to [`last_date`]; anything else is a 422 naming `field`.
-/// Extreme years (`+262142-12-31`) and years like 0 or 9999 never reach the
-/// date arithmetic of the forecast, where they would overflow.
-pub fn parse_date(field: &str, s: &str, today: NaiveDate) -> Result<NaiveDate, ApiError> {
-    let shown: String = s.chars().take(40).collect();
-    let shaped = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    let date = shaped
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| {
-            ApiError::invalid(
-                field,
-                format!("`{shown}` is not a YYYY-MM-DD calendar date"),
-            )
-        })?;
-    let last = last_date(today);
-    if !(FIRST_DATE..=last).contains(&date) {
-        return Err(ApiError::invalid(
-            field,
-            format!("{date} is outside the dates raincast answers for, {FIRST_DATE} to {last}"),
-        ));
-    }
-    Ok(date)
-}
-
-/// One observation in weatherAUS field names, for the OpenAPI document only:
-/// the body is read by [`observation_from_json`], and the schema is built
-/// from the same tables ([`NUMS`], [`DIRS`], the stations), so what it
-/// documents is exactly what is accepted.
-pub struct PredictInput;
-
-/// `true` when a schema property may also be `null`.
-fn nullable(t: utoipa::openapi::schema::Type) -> utoipa::openapi::schema::SchemaType {
-    utoipa::openapi::schema::SchemaType::from_iter([t, utoipa::openapi::schema::Type::Null])
-}
-
-/// The location names, as a schema (`enum` of the 49 stations).
-pub fn location_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(stations::STATIONS.iter().map(|s| s.location)))
-        .examples([serde_json::json!("Sydney")])
-        .build()
-}
-
-/// A date the API takes: `YYYY-MM-DD`, from 2007 on (the upper bound, a few
-/// days after today, is in the description: a schema cannot follow the clock).
-pub fn date_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-        .pattern(Some(DATE_PATTERN))
-        .description(Some(format!(
-            "A calendar date, YYYY-MM-DD, from {FIRST_DATE} to {FUTURE_DAYS} days after today (UTC)."
-        )))
-        .examples([serde_json::json!("2017-06-24")])
-        .build()
-}
-
-/// `YYYY-MM-DD`, a real calendar date (29 February only in leap years) of
-/// a year from 2007 to 2099.
-pub const DATE_PATTERN: &str = concat!(
-    "^20(0[7-9]|[1-9][0-9])-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])",
-    "|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)$",
-    "|^20(08|[13579][26]|[2468][048])-02-29$"
-);
-
-impl utoipa::PartialSchema for PredictInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        let mut o = ObjectBuilder::new()
-            .description(Some(
-                "One observation in weatherAUS field names. `Location` and `Date` are required; every other field may be left out or null (missing).",
-            ))
-            .property("Location", location_schema())
-            .required("Location")
-            .property("Date", date_schema())
-            .required("Date")
-            .additional_properties(Some(AdditionalProperties::<
-                utoipa::openapi::schema::Schema,
-            >::FreeForm(false)));
-        for spec in NUMS.iter() {
-            let max = if spec.unit == "oktas" { 8.0 } else { spec.max };
-            o = o.property(
-                spec.name,
-                ObjectBuilder::new()
-                    .schema_type(nullable(Type::Number))
-                    .minimum(Some(spec.min))
-                    .maximum(Some(max))
-                    .description(Some(format!("{} to {max} {}", spec.min, spec.unit))),
-            );
-        }
-        for (_, name, _) in DIRS.iter() {
-            o = o.property(
-                *name,
-                ObjectBuilder::new()
-                    .schema_type(nullable(Type::String))
-                    .enum_values(Some(
-                        Compass::ALL.iter().map(|c| Some(c.as_str())).chain([None]),
-                    ))
-                    .description(Some("One of the 16 compass points, N … NNW.")),
-            );
-        }
-        o = o.property(
-            "RainToday",
-            ObjectBuilder::new()
-                .schema_type(nullable(Type::String))
-                .enum_values(Some([Some("Yes"), Some("No"), None]))
-                .description(Some(
-                    "`Yes` or `No`; derived from Rainfall (> 1.0 mm) when left out, and must agree with it when both are given.",
-                )),
-        );
-        utoipa::openapi::schema::Schema::Object(o.build()).into()
-    }
-}
-
-impl ToSchema for PredictInput {}
+use crate::serving::input::{FIRST_DATE, date_schema, last_date, location_schema};
 
 /// [`ApiDoc`] for `today`, as JSON.
 pub fn served_openapi(today: NaiveDate) -> Value {
@@ -278,6 +131,7 @@ fn days_upto(n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serving::input::parse_date;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

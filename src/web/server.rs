@@ -42,34 +42,20 @@ pub const FD_RESERVE: u64 = 64;
 /// needed, and warn when even that is too low (new visitors would then be
 /// refused by `accept` instead of waiting in the backlog).
 pub fn fit_fd_limit(max_connections: usize) {
-    #[cfg(unix)]
-    {
-        let need = max_connections as u64 + FD_RESERVE;
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit write to or read from the struct we pass.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-            return;
-        }
-        if lim.rlim_cur < need {
-            let raised = libc::rlimit {
-                rlim_cur: need.min(lim.rlim_max),
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: as above.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                lim = raised;
-            }
-        }
-        if lim.rlim_cur < need {
-            tracing::warn!(
-                limit = lim.rlim_cur,
-                need,
-                "the open-file limit is below server.max_connections + {FD_RESERVE}; raise LimitNOFILE (systemd) or ulimit -n, or lower server.max_connections"
-            );
-        }
+    let need = max_connections as u64 + FD_RESERVE;
+    // Raises the soft limit toward the hard one (a no-op where there is no
+    // such limit); if raising fails, the limit as it is.
+    let limit = rlimit::increase_nofile_limit(need)
+        .or_else(|_| rlimit::Resource::NOFILE.get().map(|(soft, _)| soft));
+    let Ok(limit) = limit else {
+        return;
+    };
+    if limit < need {
+        tracing::warn!(
+            limit,
+            need,
+            "the open-file limit is below server.max_connections + {FD_RESERVE}; raise LimitNOFILE (systemd) or ulimit -n, or lower server.max_connections"
+        );
     }
 }
 

@@ -1,5 +1,5 @@
 // Browser tests: headless Debian Chromium driven by playwright-core against a
-// running raincast. Started by tests/browser/main.rs, which passes:
+// running raincast. Started by tests/integration/browser.rs, which passes:
 //   RAINCAST_URL       base URL of the server under test
 //   RAINCAST_PASSWORD  its admin password
 //   ARTIFACTS          folder for screenshots
@@ -71,6 +71,32 @@ await test("the numbers are there without JavaScript", async (page, context) => 
   assert.match(await p.textContent("#probability"), /\d+\s*%/);
   await p.screenshot({ path: `${artifacts}/no-javascript.png`, fullPage: true });
   await noJs.close();
+});
+
+await test("API docs: try the forecast endpoint in the console", async (page) => {
+  const offsite = [];
+  page.on("request", (r) => { if (!r.url().startsWith(base)) offsite.push(r.url()); });
+  const errorsBefore = consoleErrors.length;
+  await page.goto(`${base}/api/docs`);
+  await page.click("#open-console");
+  // The forecast operation: open it, Try it out, a location, Execute.
+  const op = page.locator(".opblock.opblock-get", { has: page.locator('[data-path="/api/v1/forecast/{location}"]') });
+  await op.locator(".opblock-summary-control").click();
+  await op.locator("button.try-out__btn").click();
+  await op.locator('tr[data-param-name="location"] select').selectOption("Sydney");
+  await op.locator("button.execute").click();
+  const live = op.locator(".live-responses-table");
+  await live.waitFor({ timeout: 30_000 });
+  assert.equal((await live.locator("tbody td.response-col_status").first().textContent()).trim(), "200");
+  const body = JSON.parse(await live.locator("tbody .response-col_description pre").first().textContent());
+  assert.equal(body.location, "Sydney");
+  assert.ok(body.probability >= 0 && body.probability <= 1, `probability ${body.probability}`);
+  assert.equal(body.kind, "forecast");
+  // The request went to this server, and nothing else was fetched.
+  assert.equal((await op.locator(".request-url pre").textContent()).trim(), `${base}/api/v1/forecast/Sydney`);
+  assert.deepEqual(offsite, [], "requests to other origins");
+  assert.deepEqual(consoleErrors.slice(errorsBefore), [], "console errors (a CSP violation shows here)");
+  await page.screenshot({ path: `${artifacts}/api-console.png`, fullPage: true });
 });
 
 await test("admin: wrong password refused, login, train, new version listed", async (page) => {

@@ -1,5 +1,5 @@
 // Lighthouse 12.2.3 (mobile emulation, the default) in Debian's headless
-// Chromium against a running raincast. Started by tests/browser/lighthouse.rs,
+// Chromium against a running raincast. Started by tests/integration/lighthouse.rs,
 // which passes:
 //   RAINCAST_URL     base URL of the server under test
 //   RAINCAST_COOKIE  an admin session cookie ("raincast_session=…") for the

@@ -1,6 +1,6 @@
 //! Behavioural tests of gradient boosting: a hand-computed tree, determinism
 //! across thread counts, missing values, early stopping, serialization, and
-//! the first tree against `linfa_trees`.
+//! the first tree against `linfa_trees` (accuracy and split choices).
 
 use linfa::ParamGuard;
 use linfa::prelude::*;
@@ -411,4 +411,62 @@ fn features_with_few_bins_and_missing_values_split_right_in_parallel_too() {
     assert!(p([0.0, 2.0, 0.5]) > 0.95, "three-valued 2: rain");
     assert!(p([1.0, 1.0, 0.5]) < 0.05, "otherwise dry");
     assert!(p([0.0, 0.0, 0.9]) < 0.05, "otherwise dry");
+}
+
+/// The weak learner's split choices, not only its accuracy: on the first
+/// iteration every hessian is the same constant, so with `l2 = 0` a split's
+/// gain is proportional to its decrease in squared error of the labels,
+/// which for two classes is proportional to the Gini decrease. The first
+/// boosting tree must therefore split where `linfa_trees`' Gini
+/// `DecisionTree` splits: the same feature and the same rows to each side,
+/// node by node. Depth 1 is the classic stump; the check stops at depth 2
+/// for the reason given at the forest's twin
+/// (`forest::tests::one_tree_makes_linfa_decision_trees_split_choices`).
+#[test]
+fn first_tree_makes_linfa_decision_trees_split_choices() {
+    use crate::forest::tests::Shape;
+    assert_eq!(tree::LEAF, crate::forest::tree::LEAF, "one leaf marker");
+    for seed in 11..19 {
+        let (x, y) = grid_dataset(250, 250, seed);
+        let train = Dataset::new(x.clone(), y);
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        for depth in 1..=2 {
+            let ours: Booster = BoostParams {
+                max_iter: 1,
+                learning_rate: 1.0,
+                max_leaf_nodes: 65_536,
+                max_depth: Some(depth),
+                min_samples_leaf: 1,
+                min_hessian_leaf: 0.0,
+                l2: 0.0,
+                early_stopping_rounds: 0,
+                ..BoostParams::default()
+            }
+            .fit(&train)
+            .expect("booster fits");
+            let theirs = linfa_trees::DecisionTree::params()
+                .split_quality(linfa_trees::SplitQuality::Gini)
+                .max_depth(Some(depth))
+                .min_weight_leaf(1.0)
+                .min_weight_split(2.0)
+                .fit(&train)
+                .expect("tree fits");
+            let nodes: Vec<(u16, f32, u32)> = ours.trees[0]
+                .nodes
+                .iter()
+                .map(|n| (n.feature, n.value, n.left))
+                .collect();
+            let shape = Shape::from_nodes(&nodes, 0);
+            assert!(
+                matches!(shape, Shape::Split { .. }),
+                "seed {seed}: no split"
+            );
+            shape.assert_same(
+                &Shape::from_linfa(theirs.root_node()),
+                &x,
+                &rows,
+                &format!("seed {seed}, depth {depth}: root"),
+            );
+        }
+    }
 }

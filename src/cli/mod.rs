@@ -1,0 +1,257 @@
+//! The command line. Exit codes: 0 success, 1 the run failed, 2 usage or input error.
+//!
+//! [`args`] holds clap's types and value parsers; each group of commands has
+//! a file of its own; this file loads the configuration, builds the one
+//! tokio runtime and dispatches.
+
+/// `println!` for command output: when the reader goes away (`raincast
+/// runs list | head`), stop quietly with success instead of panicking on a
+/// broken pipe, as Unix tools do.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod args;
+mod data;
+mod jobs;
+mod models;
+mod sim;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub use args::{Cli, Command, FaultDays, LogFormat, ModelsAction, RunsAction};
+
+/// A CLI failure, with the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad usage or input: exit 2.
+    Input(String),
+    /// The run failed: exit 1.
+    Run(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Run(e)
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound(_)
+            | crate::store::StoreError::Conflict(_)
+            | crate::store::StoreError::RunActive { .. } => CliError::Input(e.to_string()),
+            other => CliError::Run(other.into()),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Run(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr, coloured only when it is a terminal (never in a file,
+/// journald or JSON).
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RAINCAST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.with_ansi(false).json().init(),
+    }
+}
+
+/// Load the layered configuration, with the global CLI flags on top.
+pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let mut config = Config::load(cli.config.as_deref())
+        .map_err(|e| CliError::Input(format!("configuration: {e}")))?;
+    if let Some(db) = &cli.db {
+        config.database.path = db.clone();
+    }
+    Ok(config)
+}
+
+pub fn open_store(config: &Config) -> Result<Store, CliError> {
+    Store::open(
+        &config.database.path,
+        std::time::Duration::from_millis(config.database.busy_timeout_ms),
+    )
+    .map_err(|e| {
+        CliError::Run(anyhow::Error::new(e).context(format!(
+            "opening database {}",
+            config.database.path.display()
+        )))
+    })
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let config = load_config(&cli)?;
+    // One runtime for whichever command needs one.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Run(e.into()))?;
+    match cli.command {
+        Command::Stations { json } => {
+            data::print_stations(json);
+            Ok(())
+        }
+        Command::Import {
+            path,
+            bundled: _,
+            all_rejections,
+        } => data::import(&config, path.as_deref(), all_rejections),
+        Command::Scrape {
+            from,
+            to,
+            location,
+            force,
+        } => jobs::scrape(&rt, &config, from.zip(to), location, force),
+        Command::Train {
+            tune_from,
+            test_from,
+        } => jobs::train(&rt, &config, tune_from, test_from),
+        Command::Predict { location, date } => models::predict(&config, &location, date),
+        Command::Models { action } => models::models(&config, action),
+        Command::Runs { action } => jobs::runs(&config, action),
+        Command::Evaluate {
+            model,
+            live: _,
+            from,
+            to,
+            json,
+        } => models::evaluate(&config, model, from, to, json),
+        Command::Demo {
+            bind,
+            from,
+            to,
+            day_secs,
+        } => sim::demo(&rt, config, bind, from, to, day_secs),
+        Command::Replay {
+            from,
+            to,
+            speed,
+            faults,
+            keep,
+            with_history,
+            json,
+        } => {
+            let mut config = config;
+            config.database.bundled_history = with_history;
+            sim::replay(&rt, config, from, to, speed, &faults, keep, json)
+        }
+        Command::Backup { path } => {
+            let store = open_store(&config)?;
+            store.backup_to(&path)?;
+            outln!(
+                "backed up {} to {} (integrity check: ok)",
+                config.database.path.display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| CliError::Input(format!("reading standard input: {e}")))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(CliError::Input("the password is empty".into()));
+            }
+            outln!(
+                "{}",
+                crate::web::admin::hash_password(password)
+                    .map_err(|e| CliError::Run(anyhow::anyhow!(e)))?
+            );
+            Ok(())
+        }
+        Command::BomServer { bind, day, fault } => sim::bom_server(&rt, bind, day, fault),
+        Command::Serve { bind, read_only } => {
+            let mut config = config;
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            let store = if read_only {
+                Store::open_read_only(
+                    &config.database.path,
+                    std::time::Duration::from_millis(config.database.busy_timeout_ms),
+                )
+                .map_err(|e| {
+                    CliError::Run(anyhow::Error::new(e).context(format!(
+                        "opening database {} read-only",
+                        config.database.path.display()
+                    )))
+                })?
+            } else {
+                open_store(&config)?
+            };
+            rt.block_on(crate::web::serve(config, store))
+                .map_err(CliError::Run)
+        }
+    }
+}
+
+/// A progress bar on a terminal; hidden otherwise.
+pub fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub(crate) fn station_arg(name: &str) -> Result<&'static crate::stations::Station, CliError> {
+    crate::stations::by_location(name).ok_or_else(|| {
+        CliError::Input(format!(
+            "unknown location `{name}`; `raincast stations` lists the 49 known ones"
+        ))
+    })
+}
+
+/// Write command output to stdout; see [`outln!`].
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}

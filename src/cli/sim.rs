@@ -1,0 +1,259 @@
+//! Commands on simulated time: `replay`, `demo`, `bom-server`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use tokio::runtime::Runtime;
+
+use crate::config::Config;
+
+use super::{CliError, FaultDays, open_store};
+
+/// `raincast replay`: months of operation on a fast clock.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn replay(
+    rt: &Runtime,
+    mut config: Config,
+    from: NaiveDate,
+    to: NaiveDate,
+    speed: f64,
+    faults: &[FaultDays],
+    keep: Option<PathBuf>,
+    json: bool,
+) -> Result<(), CliError> {
+    let opts = crate::replay::Options {
+        from,
+        to,
+        speed: if speed.is_finite() && speed >= 0.0 {
+            speed
+        } else {
+            return Err(CliError::Input(format!(
+                "--speed {speed}: must be 0 or more"
+            )));
+        },
+        faults: faults.iter().flat_map(FaultDays::days).collect(),
+    };
+    let dir = tempfile_dir()?;
+    let path = match keep {
+        Some(p) if p.exists() => {
+            return Err(CliError::Input(format!(
+                "--keep {}: already exists; the replay writes a database of its own",
+                p.display()
+            )));
+        }
+        Some(p) => p,
+        None => dir.join("replay.db"),
+    };
+    config.database.path = path;
+    let store = open_store(&config)?;
+    let clock = std::sync::Arc::new(crate::clock::FakeClock::new(chrono::Utc::now()));
+    let serving = std::sync::Arc::new(crate::serving::Serving::default());
+    let started = std::time::Instant::now();
+    let summary = rt
+        .block_on(crate::replay::run(
+            &store,
+            config,
+            clock,
+            serving,
+            &opts,
+            &|day, _| tracing::info!(%day, "replayed"),
+        ))
+        .map_err(|e| match e {
+            crate::replay::ReplayError::Input(m) => CliError::Input(m),
+            other => CliError::Run(other.into()),
+        })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(|e| CliError::Run(e.into()))?
+        );
+        return Ok(());
+    }
+    let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
+    let num = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
+    outln!(
+        "replayed {} to {} ({} days) in {:.1} s",
+        summary.from,
+        summary.to,
+        summary.days,
+        started.elapsed().as_secs_f64()
+    );
+    outln!(
+        "forecasts: {} live, {} scored, hit rate {}",
+        summary.forecasts,
+        summary.scored,
+        pct(summary.hit_rate)
+    );
+    outln!(
+        "Brier {} vs climatology {}: skill score {}",
+        num(summary.brier),
+        num(summary.climatology_brier),
+        num(summary.brier_skill_score)
+    );
+    outln!(
+        "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
+        summary.runs,
+        summary.failed_runs,
+        summary.retries,
+        summary.trainings,
+        summary.promotions
+    );
+    let periods: Vec<String> = summary
+        .stale_periods
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect();
+    outln!(
+        "stale: {} station-days; outages: {}",
+        summary.stale_station_days,
+        if periods.is_empty() {
+            "none".to_string()
+        } else {
+            periods.join(", ")
+        }
+    );
+    outln!("database: {:.1} MB", summary.database_bytes as f64 / 1e6);
+    Ok(())
+}
+
+/// `raincast demo`: the web server on a replay of the bundled BOM files.
+pub(super) fn demo(
+    rt: &Runtime,
+    mut config: Config,
+    bind: SocketAddr,
+    from: NaiveDate,
+    to: NaiveDate,
+    day_secs: f64,
+) -> Result<(), CliError> {
+    use crate::clock::FakeClock;
+    if !(day_secs.is_finite() && day_secs > 0.0) {
+        return Err(CliError::Input(format!(
+            "--day-secs {day_secs}: must be more than 0"
+        )));
+    }
+    let opts = crate::replay::Options {
+        from,
+        to,
+        speed: 86_400.0 / day_secs,
+        faults: Vec::new(),
+    };
+    if opts.from > opts.to {
+        return Err(CliError::Input(format!("--from {from} is after --to {to}")));
+    }
+    let dir = tempfile_dir()?;
+    config.database.path = dir.join("demo.db");
+    config.server.bind = bind;
+    if config.admin.password.is_empty() && config.admin.password_hash.is_empty() {
+        let mut bytes = [0u8; 6];
+        rand::Rng::fill(&mut rand::rng(), &mut bytes);
+        config.admin.password = format!("demo-{}", hex::encode(bytes));
+    }
+    let password = config.admin.password.clone();
+    let store = open_store(&config)?;
+    let start = opts.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let clock = std::sync::Arc::new(FakeClock::new(start));
+    crate::web::set_demo_clock(clock.clone());
+    let result = rt.block_on(async {
+        let source = crate::replay::start_source(clock.clone(), &[])
+            .await
+            .map_err(|e| CliError::Run(e.into()))?;
+        crate::replay::configure(&mut config, &source);
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
+        let state = crate::web::AppState::new(config.clone(), store.clone(), clock.clone())
+            .map_err(CliError::Run)?;
+        let running = crate::web::start(listener, state.clone(), false)
+            .await
+            .map_err(CliError::Run)?;
+        outln!(
+            "raincast demo: http://{} (admin password: {password})",
+            running.addr
+        );
+        outln!(
+            "replaying {} to {} at {day_secs} s per simulated day; Ctrl-C stops",
+            opts.from,
+            opts.to
+        );
+        let replay = crate::replay::drive(
+            &store,
+            &state.jobs,
+            &state.serving,
+            &clock,
+            &config,
+            &opts,
+            &|day, _| outln!("simulated day {day}"),
+        );
+        tokio::select! {
+            r = replay => {
+                let s = r.map_err(|e| CliError::Run(e.into()))?;
+                outln!(
+                    "replay finished: {} forecasts, Brier {}; still serving until Ctrl-C",
+                    s.forecasts,
+                    s.brier.map_or("–".into(), |b| format!("{b:.4}"))
+                );
+                crate::web::shutdown_signal().await;
+            }
+            _ = crate::web::shutdown_signal() => {}
+        }
+        drop(source);
+        running.stop().await.map_err(CliError::Run)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> Result<PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!(
+        "raincast-replay-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Run(e.into()))?;
+    Ok(dir)
+}
+
+/// `raincast bom-server`: the bundled BOM archive at BOM's paths.
+pub(super) fn bom_server(
+    rt: &Runtime,
+    bind: SocketAddr,
+    day: Option<NaiveDate>,
+    fault: Option<crate::bomsim::Fault>,
+) -> Result<(), CliError> {
+    use crate::clock::{Clock, SystemClock};
+    let clock: std::sync::Arc<dyn Clock> = match day {
+        Some(d) => {
+            // Noon in eastern Australia on that day, then real time.
+            let start = d.and_hms_opt(2, 0, 0).expect("02:00 is a time").and_utc();
+            std::sync::Arc::new(SystemClock::starting_at(start))
+        }
+        None => std::sync::Arc::new(SystemClock::from_env().map_err(CliError::Input)?),
+    };
+    let sim = crate::bomsim::BomSim::new(clock.clone());
+    if let Some(f) = fault {
+        sim.fault_on(clock.bom_today(), f);
+    }
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| CliError::Run(e.into()))?;
+        outln!(
+            "serving BOM's DWO files as of {} at http://{addr} (set bom.base_url to it)",
+            clock.bom_today()
+        );
+        tokio::select! {
+            r = sim.serve(listener) => r.map_err(|e| CliError::Run(e.into())),
+            _ = crate::web::shutdown_signal() => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,458 @@
+//! Layered configuration: built-in defaults < `config.toml` < `RAINCAST_*`
+//! environment variables < CLI flags.
+//!
+//! Every key has a default, so running with no file at all works. A bad value
+//! fails at start with a message that names the key (`bom.timeout_secs: …`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::forest::ForestParams;
+
+mod cron;
+mod validate;
+mod values;
+pub use cron::CronExpr;
+pub use values::{ClassWeights, CookieSecure, FeatureDraw};
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "RAINCAST_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub bom: BomConfig,
+    pub schedule: ScheduleConfig,
+    pub model: ModelConfig,
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Path of the SQLite file. Created, with its tables, when missing.
+    pub path: PathBuf,
+    /// How long a writer waits for another writer before giving up (ms).
+    pub busy_timeout_ms: u64,
+    /// `serve` on an empty database first loads the weatherAUS history
+    /// bundled in the binary (2007-11 to 2017-06), so a model exists within
+    /// seconds even offline; BOM data is added on top.
+    pub bundled_history: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("raincast.db"),
+            busy_timeout_ms: 10_000,
+            bundled_history: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the web server. Port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Serve `/metrics` on its own address instead of the main one (empty = main port).
+    #[serde(with = "values::optional_addr")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// An observation older than this many days makes a forecast `stale`.
+    pub stale_after_days: i64,
+    /// How often the server checks the database for a champion promoted by another process (s).
+    pub champion_poll_secs: u64,
+    /// Reverse proxies (comma-separated IP addresses) whose `X-Forwarded-For`
+    /// names the client. From any other peer the header is ignored, and the
+    /// socket's address is the client (for login throttling).
+    pub trusted_proxies: String,
+    /// A client must send a request's headers within this time (s), and an
+    /// idle keep-alive connection is closed after it.
+    pub header_timeout_secs: u64,
+    /// Open client connections at most; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// On a read-only replica (`serve --read-only`), the primary's public
+    /// URL, named on the admin paths' refusal page (empty = not named).
+    pub primary_url: String,
+}
+
+impl ServerConfig {
+    /// The parsed `trusted_proxies` (validated at load).
+    pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        self.trusted_proxies
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_bind: None,
+            body_limit_bytes: 512 * 1024,
+            stale_after_days: 2,
+            champion_poll_secs: 2,
+            trusted_proxies: String::new(),
+            header_timeout_secs: 10,
+            max_connections: 512,
+            primary_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BomConfig {
+    /// Where the DWO files live: `{base_url}/climate/dwo/{YYYYMM}/text/{code}.{YYYYMM}.csv`.
+    pub base_url: String,
+    /// Sent with every request. BOM blocks clients it takes for anonymous scrapers.
+    pub user_agent: String,
+    /// Per-request timeout (s).
+    pub timeout_secs: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Pause before each request, per worker (ms).
+    pub delay_ms: u64,
+    /// Retries of a timeout, connection error or 5xx.
+    pub retries: u32,
+    /// First backoff before a retry (ms); it doubles each time, with jitter.
+    pub backoff_ms: u64,
+    /// During the first N days of a month, the previous month is fetched again (BOM revises it).
+    pub revise_days: u32,
+    /// Stop a scrape early after this many consecutive failures of the same
+    /// systemic kind (refused connection, DNS, 403, HTML instead of CSV,
+    /// timeout, 5xx) with no success in between. 0 = never.
+    pub fail_fast_after: u32,
+}
+
+impl Default for BomConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://www.bom.gov.au".into(),
+            user_agent: concat!(
+                "raincast/",
+                env!("CARGO_PKG_VERSION"),
+                " (daily rain forecast; set bom.user_agent to your contact)"
+            )
+            .into(),
+            timeout_secs: 30,
+            concurrency: 2,
+            delay_ms: 1_000,
+            retries: 3,
+            backoff_ms: 500,
+            revise_days: 3,
+            fail_fast_after: 6,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Cron (sec min hour day month weekday), UTC. 08:30 UTC = 18:30 AEST / 19:30 AEDT.
+    pub scrape: CronExpr,
+    pub scrape_enabled: bool,
+    /// Weekly training, UTC. Sunday 17:00 UTC = Monday 03:00 AEST / 04:00 AEDT.
+    pub train: CronExpr,
+    pub train_enabled: bool,
+    /// Scrape then train then decide, UTC. Off by default: scrape + train already cover it.
+    pub refresh: CronExpr,
+    pub refresh_enabled: bool,
+    /// At start, run a scrape if the last good one is over a day old, and a training if over a week.
+    pub catch_up: bool,
+    /// Retries of a failed scheduled scrape.
+    pub scrape_retries: u32,
+    /// First wait before such a retry (s); doubles each time.
+    pub retry_backoff_secs: u64,
+    /// Log lines kept per run.
+    pub max_log_lines: usize,
+    /// The job lease (one job of any kind at a time across every process on
+    /// the database) expires this many seconds after its holder's last
+    /// heartbeat; a killed holder's lease is taken over after it.
+    pub job_lease_secs: u64,
+}
+
+/// A built-in schedule (a test checks that it parses).
+fn cron(text: &str) -> CronExpr {
+    CronExpr::parse(text).expect("a built-in schedule is a valid cron expression")
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            scrape: cron("0 30 8 * * *"),
+            scrape_enabled: true,
+            train: cron("0 0 17 * * Sun"),
+            train_enabled: true,
+            refresh: cron("0 0 18 1 * *"),
+            refresh_enabled: false,
+            catch_up: true,
+            scrape_retries: 3,
+            retry_backoff_secs: 300,
+            max_log_lines: 2_000,
+            job_lease_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    pub n_trees: usize,
+    /// 0 = unlimited.
+    pub max_depth: usize,
+    pub min_samples_leaf: usize,
+    /// `sqrt`, `log2`, `all`, a fraction such as `0.3`, or a count such as `8`.
+    pub max_features: FeatureDraw,
+    pub bootstrap: bool,
+    /// `none`, `balanced`, `balanced_subsample`, or a weight for "yes" such as `2.5`.
+    pub class_weight: ClassWeights,
+    pub max_bins: usize,
+    pub seed: u64,
+    /// Training threads; 0 = one per core.
+    pub threads: usize,
+    /// Months at the end of the data used to test (the newest window).
+    pub test_months: u32,
+    /// Months before the test window used to tune the decision threshold.
+    pub tune_months: u32,
+    /// A challenger must beat the champion's F1 by at least this much to be promoted.
+    pub promotion_margin: f64,
+    /// Retention: the model files of the champion and of the last N deployed
+    /// versions are kept for rollback (at least 1).
+    pub keep_deployed: u32,
+    /// Retention: the model files of the last K challengers that were never
+    /// deployed are kept. Older files are pruned; metadata and metrics stay.
+    pub keep_challengers: u32,
+    /// Also train the gradient-boosting family each time; `false` = the forest alone.
+    pub boost: bool,
+    /// Most boosting iterations (trees); early stopping on the tune window usually ends sooner.
+    pub boost_max_iter: usize,
+    /// Shrinkage of each boosting tree, in (0, 1].
+    pub boost_learning_rate: f64,
+    /// Most leaves per boosting tree.
+    pub boost_max_leaf_nodes: usize,
+    /// Depth limit of a boosting tree; 0 = only the leaf limit.
+    pub boost_max_depth: usize,
+    pub boost_min_samples_leaf: usize,
+    /// L2 regularisation of the leaf values.
+    pub boost_l2: f64,
+    /// Fraction of rows drawn for each boosting tree, in (0, 1].
+    pub boost_subsample: f64,
+    /// Fraction of features each boosting tree may use, in (0, 1].
+    pub boost_colsample: f64,
+    /// Stop after this many trees without a better tune-window log-loss; 0 = never.
+    pub boost_early_stopping_rounds: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            n_trees: 100,
+            max_depth: 0,
+            min_samples_leaf: 5,
+            max_features: FeatureDraw(crate::forest::MaxFeatures::Sqrt),
+            bootstrap: true,
+            class_weight: ClassWeights(crate::forest::ClassWeight::BalancedSubsample),
+            max_bins: 255,
+            seed: 42,
+            threads: 0,
+            test_months: 12,
+            tune_months: 12,
+            promotion_margin: 0.0,
+            keep_deployed: 3,
+            keep_challengers: 2,
+            boost: true,
+            boost_max_iter: 2000,
+            boost_learning_rate: 0.05,
+            boost_max_leaf_nodes: 31,
+            boost_max_depth: 0,
+            boost_min_samples_leaf: 200,
+            boost_l2: 20.0,
+            boost_subsample: 0.8,
+            boost_colsample: 0.5,
+            boost_early_stopping_rounds: 30,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The gradient-boosting hyperparameters these settings describe.
+    pub fn boost_params(&self) -> crate::forest::boost::BoostParams {
+        crate::forest::boost::BoostParams {
+            max_iter: self.boost_max_iter,
+            learning_rate: self.boost_learning_rate as f32,
+            max_leaf_nodes: self.boost_max_leaf_nodes,
+            max_depth: (self.boost_max_depth > 0).then_some(self.boost_max_depth),
+            min_samples_leaf: self.boost_min_samples_leaf,
+            min_hessian_leaf: 1e-3,
+            l2: self.boost_l2,
+            subsample: self.boost_subsample as f32,
+            colsample: self.boost_colsample as f32,
+            early_stopping_rounds: self.boost_early_stopping_rounds,
+            max_bins: self.max_bins,
+            seed: self.seed,
+            n_threads: (self.threads > 0).then_some(self.threads),
+        }
+    }
+
+    /// The forest hyperparameters these settings describe.
+    pub fn forest_params(&self) -> ForestParams {
+        ForestParams {
+            n_trees: self.n_trees,
+            max_depth: (self.max_depth > 0).then_some(self.max_depth),
+            min_samples_leaf: self.min_samples_leaf,
+            min_samples_split: 2 * self.min_samples_leaf,
+            max_features: self.max_features.0,
+            bootstrap: self.bootstrap,
+            class_weight: self.class_weight.0,
+            max_bins: self.max_bins,
+            seed: self.seed,
+            n_threads: (self.threads > 0).then_some(self.threads),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Admin password in plain text (prefer `RAINCAST_ADMIN__PASSWORD`). Hashed with argon2 at start.
+    pub password: String,
+    /// Or an argon2 PHC hash (`raincast hash-password`). Empty both = admin console disabled.
+    pub password_hash: String,
+    /// How long a login lasts (hours).
+    pub session_hours: u64,
+    /// Mark the session cookie `Secure`: `auto` (when the request came over TLS or
+    /// `X-Forwarded-Proto: https`), `always` or `never`.
+    pub cookie_secure: CookieSecure,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            password: String::new(),
+            password_hash: String::new(),
+            session_hours: 12,
+            cookie_secure: CookieSecure::Auto,
+        }
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "" } else { "[redacted]" };
+        f.debug_struct("AdminConfig")
+            .field("password", &redact(&self.password))
+            .field("password_hash", &redact(&self.password_hash))
+            .field("session_hours", &self.session_hours)
+            .field("cookie_secure", &self.cookie_secure)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Load defaults, then `file` (an explicit path must exist; otherwise
+    /// `./config.toml` is used when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_table(path)?,
+            None if Path::new("config.toml").exists() => read_table(Path::new("config.toml"))?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                invalid(&key, e.into_inner().message().to_string())
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
+}
+
+/// `RAINCAST_BOM__BASE_URL=…` sets `bom.base_url`. A value that parses as a TOML
+/// scalar (number, boolean) is taken as one; anything else is a string.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ["CONFIG", "LOG", "CLOCK_START", "SHARED"].contains(&rest) {
+            continue; // read by the CLI, the clock and the tests, not settings
+        }
+        let Some((section, key)) = rest.split_once("__") else {
+            return Err(invalid(
+                &name,
+                "environment overrides take the form RAINCAST_<SECTION>__<KEY>",
+            ));
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !v.is_table() && !v.is_array())
+            .unwrap_or(toml::Value::String(raw));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(section_table) = entry else {
+            return Err(invalid(&section, "must be a table"));
+        };
+        section_table.insert(key, value);
+    }
+    Ok(())
+}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_valid() {
+    Config::default().validate().unwrap();
+}
+
+#[test]
+fn repo_config_toml_matches_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let from_file = Config::load_from(Some(&path), env(&[])).unwrap();
+    let defaults = Config::default();
+    assert_eq!(
+        toml::to_string(&from_file).unwrap(),
+        toml::to_string(&defaults).unwrap(),
+        "config.toml must document exactly the built-in defaults"
+    );
+}
+
+#[test]
+fn env_overrides_file_and_types_are_inferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "[bom]\ntimeout_secs = 5\n[server]\nbind = \"0.0.0.0:1\"\n",
+    )
+    .unwrap();
+    let c = Config::load_from(
+        Some(&path),
+        env(&[
+            ("RAINCAST_BOM__TIMEOUT_SECS", "9"),
+            ("RAINCAST_BOM__BASE_URL", "http://127.0.0.1:9"),
+            ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
+            ("OTHER", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.bom.timeout_secs, 9);
+    assert_eq!(c.bom.base_url, "http://127.0.0.1:9");
+    assert!(!c.schedule.catch_up);
+    assert_eq!(c.server.bind.to_string(), "0.0.0.0:1");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let cases = [
+        ("RAINCAST_BOM__TIMEOUT_SECS", "soon", "bom.timeout_secs"),
+        ("RAINCAST_SERVER__BIND", "nowhere", "server.bind"),
+        ("RAINCAST_MODEL__N_TREES", "0", "model.n_trees"),
+        ("RAINCAST_SCHEDULE__SCRAPE", "every day", "schedule.scrape"),
+        ("RAINCAST_BOM__TYPO", "1", "bom.typo"),
+        ("RAINCAST_MODEL__MAX_FEATURES", "most", "model.max_features"),
+        (
+            "RAINCAST_MODEL__CLASS_WEIGHT",
+            "heavy",
+            "model.class_weight",
+        ),
+        (
+            "RAINCAST_SERVER__METRICS_BIND",
+            "here",
+            "server.metrics_bind",
+        ),
+        (
+            "RAINCAST_ADMIN__COOKIE_SECURE",
+            "sometimes",
+            "admin.cookie_secure",
+        ),
+    ];
+    for (k, v, key) in cases {
+        let err = Config::load_from(None, env(&[(k, v)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(key), "{k}={v}: `{err}` should name {key}");
+    }
+}
+
+#[test]
+fn explicit_missing_file_is_an_error() {
+    let err =
+        Config::load_from(Some(Path::new("/nonexistent/raincast.toml")), env(&[])).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+}
+
+#[test]
+fn secrets_are_redacted_in_debug() {
+    let mut c = Config::default();
+    c.admin.password = "hunter2".into();
+    assert!(!format!("{c:?}").contains("hunter2"));
+}

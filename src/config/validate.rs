@@ -1,0 +1,124 @@
+//! The checks serde's types cannot express, each naming its key.
+
+use super::{Config, ConfigError, invalid};
+
+impl Config {
+    /// Checks that serde's types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.path.as_os_str().is_empty() {
+            return Err(invalid("database.path", "must not be empty"));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.server.stale_after_days < 1 {
+            return Err(invalid("server.stale_after_days", "must be at least 1"));
+        }
+        let primary = self.server.primary_url.trim();
+        let web = primary.starts_with("http://") || primary.starts_with("https://");
+        if !primary.is_empty() && !web {
+            return Err(invalid(
+                "server.primary_url",
+                "must start with http:// or https:// (or be empty)",
+            ));
+        }
+        if self.server.champion_poll_secs == 0 {
+            return Err(invalid("server.champion_poll_secs", "must be at least 1"));
+        }
+        for p in self.server.trusted_proxies.split(',').map(str::trim) {
+            if !p.is_empty() && p.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(
+                    "server.trusted_proxies",
+                    format!("`{p}` is not an IP address"),
+                ));
+            }
+        }
+        if !(1..=300).contains(&self.server.header_timeout_secs) {
+            return Err(invalid(
+                "server.header_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if self.server.max_connections < 2 {
+            return Err(invalid("server.max_connections", "must be at least 2"));
+        }
+        let url = self.bom.base_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err(invalid(
+                "bom.base_url",
+                format!("`{}` is not an http(s) URL", self.bom.base_url),
+            ));
+        }
+        if self.bom.user_agent.trim().is_empty() {
+            return Err(invalid("bom.user_agent", "must not be empty"));
+        }
+        if self.bom.timeout_secs == 0 {
+            return Err(invalid("bom.timeout_secs", "must be at least 1"));
+        }
+        if !(1..=16).contains(&self.bom.concurrency) {
+            return Err(invalid("bom.concurrency", "must be between 1 and 16"));
+        }
+        if self.bom.retries > 10 {
+            return Err(invalid("bom.retries", "must be at most 10"));
+        }
+        if self.bom.revise_days > 28 {
+            return Err(invalid("bom.revise_days", "must be at most 28"));
+        }
+        if self.schedule.max_log_lines < 10 {
+            return Err(invalid("schedule.max_log_lines", "must be at least 10"));
+        }
+        if !(3..=3600).contains(&self.schedule.job_lease_secs) {
+            return Err(invalid(
+                "schedule.job_lease_secs",
+                "must be between 3 and 3600",
+            ));
+        }
+        if self.schedule.scrape_retries > 10 {
+            return Err(invalid("schedule.scrape_retries", "must be at most 10"));
+        }
+        use linfa::ParamGuard;
+        let params = self.model.forest_params();
+        params.check().map_err(|e| match e {
+            crate::forest::ForestError::InvalidParam { field, reason } => {
+                invalid(&format!("model.{field}"), reason)
+            }
+            other => invalid("model", other.to_string()),
+        })?;
+        self.model.boost_params().check().map_err(|e| match e {
+            crate::forest::ForestError::InvalidParam { field, reason } => {
+                invalid(&format!("model.boost_{field}"), reason)
+            }
+            other => invalid("model", other.to_string()),
+        })?;
+        if self.model.test_months == 0 || self.model.test_months > 120 {
+            return Err(invalid("model.test_months", "must be between 1 and 120"));
+        }
+        if self.model.tune_months == 0 || self.model.tune_months > 120 {
+            return Err(invalid("model.tune_months", "must be between 1 and 120"));
+        }
+        if self.model.keep_deployed == 0 {
+            return Err(invalid(
+                "model.keep_deployed",
+                "must be at least 1 (the champion is always kept)",
+            ));
+        }
+        if !self.model.promotion_margin.is_finite() || self.model.promotion_margin.abs() > 1.0 {
+            return Err(invalid(
+                "model.promotion_margin",
+                "must be a number between -1 and 1",
+            ));
+        }
+        if !self.admin.password_hash.is_empty()
+            && argon2::PasswordHash::new(&self.admin.password_hash).is_err()
+        {
+            return Err(invalid(
+                "admin.password_hash",
+                "is not an argon2 PHC string (make one with `raincast hash-password`)",
+            ));
+        }
+        if self.admin.session_hours == 0 {
+            return Err(invalid("admin.session_hours", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,367 @@
+//! The BOM scraper: fetch Daily Weather Observations monthly CSVs, parse them
+//! ([`super::dwo`]) and store them, one transaction per station-month.
+//!
+//! Politeness first: BOM blocks clients it takes for scrapers. Every request
+//! carries `bom.user_agent`, waits `bom.delay_ms` before it goes out, and at
+//! most `bom.concurrency` are in flight. Only timeouts, connection errors and
+//! 5xx answers are retried (`bom.retries` times, exponential backoff from
+//! `bom.backoff_ms` plus jitter). A 403 or 404 is never retried: it is
+//! recorded for that station-month and explained in the run's message.
+//! Finished months (fetched after they ended) are not fetched again unless
+//! the plan is forced, except the previous month during the first
+//! `bom.revise_days` days of a month, when BOM still revises it.
+//!
+//! A file that fails validation (HTML page, truncated, header changed…)
+//! leaves the stored rows of its station-month untouched.
+//!
+//! When BOM answers with an HTML page instead of CSV (its firewall's "Access
+//! Denied", a maintenance page, "page not found" with status 200), the page
+//! is read with [`super::html`] into one line (title, heading, reference id)
+//! that goes into the station-month's log line, the run's message and the
+//! fail-fast cause, next to the setting to check.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::dwo::{self, OutOfRange};
+use super::html::{self, HtmlPage};
+use crate::config::BomConfig;
+use crate::stations::{STATIONS, Station};
+use crate::store::{Store, StoreError, month_key};
+
+/// A calendar month, `(year, month 1..=12)`.
+pub type Month = (i32, u32);
+
+/// The longest body accepted; a DWO file is about 4 KB.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The longest wait between two attempts, before jitter.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The most read of an error answer's body (403, 5xx…) to describe it.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// How often the caller's cancel flag is looked at.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The plan itself is wrong (bad month, `from` after `to`).
+    #[error("{0}")]
+    Plan(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+mod fetch;
+mod plan;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use fetch::*;
+pub use plan::*;
+pub use report::*;
+
+/// What the workers share.
+struct Ctx {
+    client: reqwest::Client,
+    store: Store,
+    cfg: BomConfig,
+    today: NaiveDate,
+    permits: Semaphore,
+    /// Set from the caller's cancel flag, or by the circuit: no new request
+    /// starts once it is.
+    stop: AtomicBool,
+    circuit: std::sync::Mutex<Circuit>,
+}
+
+/// Consecutive failures of a systemic kind (the source, not one file, is
+/// wrong), reset by any success. Past `bom.fail_fast_after` the run stops.
+#[derive(Default)]
+struct Circuit {
+    consecutive: u32,
+    last_cause: String,
+    open: Option<String>,
+}
+
+impl Ctx {
+    fn succeeded(&self) {
+        if let Ok(mut c) = self.circuit.lock() {
+            c.consecutive = 0;
+        }
+    }
+
+    /// Count one systemic failure; `cause` names it and the setting to check.
+    fn systemic_failure(&self, cause: String) {
+        let limit = self.cfg.fail_fast_after;
+        let Ok(mut c) = self.circuit.lock() else {
+            return;
+        };
+        if c.last_cause != cause {
+            c.last_cause = cause.clone();
+        }
+        c.consecutive += 1;
+        if limit > 0 && c.consecutive >= limit && c.open.is_none() {
+            tracing::warn!(
+                failures = c.consecutive,
+                "BOM source failing: {cause}; stopping the scrape"
+            );
+            c.open = Some(format!(
+                "{} requests in a row failed: {cause}",
+                c.consecutive
+            ));
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn aborted(&self) -> Option<String> {
+        self.circuit.lock().ok().and_then(|c| c.open.clone())
+    }
+}
+
+/// Fetch, parse and store every station-month of `plan`.
+///
+/// `today` decides which months are complete (see
+/// [`Store::upsert_station_month`]); pass the clock's `bom_today()` (see `jobs::clock::Clock`) in production. `log`
+/// gets one line per station-month, then the summary. When `cancel` is set,
+/// no new fetch starts; the ones in flight finish, each committed whole or
+/// not at all.
+pub async fn scrape(
+    store: &Store,
+    cfg: &BomConfig,
+    plan: &ScrapePlan,
+    today: NaiveDate,
+    log: &(dyn Fn(String) + Send + Sync),
+    cancel: &AtomicBool,
+) -> Result<ScrapeReport, ScrapeError> {
+    let client = reqwest::Client::builder()
+        .redirect(same_host_redirects(&cfg.base_url))
+        .user_agent(cfg.user_agent.clone())
+        .timeout(Duration::from_secs(cfg.timeout_secs))
+        .connect_timeout(Duration::from_secs(cfg.timeout_secs))
+        .build()
+        .map_err(ScrapeError::Client)?;
+    let (complete, missing) = if plan.force {
+        Default::default()
+    } else {
+        let store = store.clone();
+        crate::store::spawn_blocking(move || {
+            let months = store.source_months()?;
+            let key = |m: &crate::store::SourceMonth| (m.location.clone(), m.month.clone());
+            let complete: std::collections::HashSet<_> =
+                months.iter().filter(|m| m.complete).map(key).collect();
+            let missing: std::collections::HashSet<_> = months
+                .iter()
+                .filter(|m| m.status == "not_found")
+                .map(key)
+                .collect();
+            Ok::<_, StoreError>((complete, missing))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
+    };
+    // A finished month that BOM answered 404 for is asked again weekly, on
+    // Mondays, not every day: it is probably a wrong product code.
+    let current = (today.year(), today.month());
+    let retry_missing = today.weekday() == chrono::Weekday::Mon;
+    // BOM still revises the previous month during the first days of a month.
+    let revising =
+        (today.day() <= cfg.revise_days).then(|| previous_month((today.year(), today.month())));
+
+    let ctx = Arc::new(Ctx {
+        client,
+        store: store.clone(),
+        cfg: cfg.clone(),
+        today,
+        permits: Semaphore::new(cfg.concurrency.max(1)),
+        stop: AtomicBool::new(cancel.load(Ordering::SeqCst)),
+        circuit: Default::default(),
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Outcome)>();
+    let mut jobs = Vec::with_capacity(plan.len());
+    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(plan.len());
+    for &month in &plan.months {
+        for &station in &plan.locations {
+            let i = jobs.len();
+            jobs.push((station, month));
+            let key = (station.location.to_string(), month_key(month));
+            if complete.contains(&key) && Some(month) != revising {
+                outcomes.push(Some(Outcome::SkippedComplete));
+                log(describe(station, month, Outcome::SkippedComplete).line());
+                continue;
+            }
+            if missing.contains(&key) && month < current && !retry_missing {
+                outcomes.push(Some(Outcome::SkippedMissing));
+                log(describe(station, month, Outcome::SkippedMissing).line());
+                continue;
+            }
+            outcomes.push(None);
+            let (ctx, tx) = (ctx.clone(), tx.clone());
+            tokio::spawn(async move {
+                let outcome = run_one(&ctx, station, month).await;
+                // The receiver only goes away if `scrape` itself was dropped.
+                let _ = tx.send((i, outcome));
+            });
+        }
+    }
+    drop(tx);
+
+    let mut tick = tokio::time::interval(CANCEL_POLL);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some((i, outcome)) => {
+                    let (station, month) = jobs[i];
+                    log(describe(station, month, outcome.clone()).line());
+                    outcomes[i] = Some(outcome);
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                if cancel.load(Ordering::SeqCst) {
+                    ctx.stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    let months: Vec<MonthOutcome> = jobs
+        .iter()
+        .zip(outcomes)
+        .map(|(&(station, month), outcome)| {
+            // A task that panicked never reported; say so rather than guess.
+            let outcome = outcome.unwrap_or_else(|| Outcome::Failed {
+                url: dwo_url(&cfg.base_url, station.dwo_code, month),
+                attempts: 0,
+                error: "the worker stopped unexpectedly".into(),
+            });
+            describe(station, month, outcome)
+        })
+        .collect();
+    let report = ScrapeReport::build(months, ctx.stop.load(Ordering::SeqCst), ctx.aborted());
+    log(report.message.clone());
+    Ok(report)
+}
+
+fn describe(station: &Station, month: Month, outcome: Outcome) -> MonthOutcome {
+    MonthOutcome {
+        location: station.location.to_string(),
+        code: station.dwo_code.to_string(),
+        month: month_key(month),
+        outcome,
+    }
+}
+
+/// One station-month: wait for a permit, fetch, then parse and store off
+/// the async workers.
+async fn run_one(ctx: &Arc<Ctx>, station: &'static Station, month: Month) -> Outcome {
+    let Ok(_permit) = ctx.permits.acquire().await else {
+        return Outcome::Cancelled;
+    };
+    let url = dwo_url(&ctx.cfg.base_url, station.dwo_code, month);
+    let outcome = match fetch(ctx, &url).await {
+        Ok(body) => {
+            let worker = ctx.clone();
+            let for_worker = url.clone();
+            crate::store::spawn_blocking(move || {
+                store_month(&worker, station, month, &body, for_worker)
+            })
+            .await
+            .unwrap_or_else(|e| Outcome::StoreFailed {
+                url: url.clone(),
+                error: format!("parser or database task failed: {e}"),
+            })
+        }
+        Err(outcome) => outcome,
+    };
+    // Record what went wrong (the month's rows and completeness are kept).
+    // A failed database write is not recorded: the database is the problem.
+    if !matches!(
+        outcome,
+        Outcome::Ok { .. } | Outcome::Cancelled | Outcome::StoreFailed { .. }
+    ) {
+        let store = ctx.store.clone();
+        let line = describe(station, month, outcome.clone()).line();
+        let status = outcome.status();
+        let recorded = crate::store::spawn_blocking(move || {
+            store.record_source_failure(station.location, month, status, &line)
+        })
+        .await;
+        if let Ok(Err(e)) = recorded {
+            tracing::warn!(location = station.location, error = %e, "cannot record scrape outcome");
+        }
+    }
+    outcome
+}
+
+/// Parse and store one downloaded file (blocking).
+fn store_month(
+    ctx: &Ctx,
+    station: &'static Station,
+    month: Month,
+    body: &[u8],
+    url: String,
+) -> Outcome {
+    let parsed = match dwo::parse(body, station.location, month.0, month.1) {
+        Ok(p) => p,
+        Err(dwo::DwoError::Html) => {
+            let page = HtmlPage::parse(body);
+            tracing::warn!(%url, %page, "BOM sent an HTML page instead of a CSV file");
+            ctx.systemic_failure(format!(
+                "BOM sent an HTML page instead of a CSV file ({url}): {page}; \
+                 check bom.base_url ({}) and bom.user_agent",
+                ctx.cfg.base_url
+            ));
+            return Outcome::Rejected {
+                url,
+                reason: format!(
+                    "{}: {page}; check bom.base_url and bom.user_agent",
+                    dwo::DwoError::Html
+                ),
+            };
+        }
+        Err(e) => {
+            return Outcome::Rejected {
+                url,
+                reason: e.to_string(),
+            };
+        }
+    };
+    ctx.succeeded();
+    let finished = (ctx.today.year(), ctx.today.month()) > month;
+    let missing_days = if finished {
+        crate::store::missing_days(month, parsed.observations.iter().map(|o| o.date))
+    } else {
+        Vec::new()
+    };
+    let source = format!("bom:{}.{:04}{:02}", station.dwo_code, month.0, month.1);
+    match ctx.store.upsert_station_month(
+        station.location,
+        month,
+        &parsed.observations,
+        &source,
+        ctx.today,
+    ) {
+        Ok(c) => Outcome::Ok {
+            rows: parsed.observations.len() as u64,
+            inserted: c.inserted,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            out_of_range: parsed.out_of_range,
+            missing_days,
+        },
+        Err(e) => Outcome::StoreFailed {
+            url,
+            error: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,497 @@
+//! The job runner: claim the single-flight slot and the database's job
+//! lease, execute a [`JobSpec`] with a live log, progress and a heartbeat,
+//! record how it ended, and stop runs at a safe point on cancel or shutdown.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::clock::Clock;
+use super::{Failure, JobError, JobKind, JobSpec, JobSummary, RunOutcome, RunStatus, Trigger};
+use crate::config::Config;
+use crate::serving::Serving;
+use crate::store::{Store, StoreError};
+
+/// What every job needs from the service.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub serving: Arc<Serving>,
+}
+
+/// A running run's cancellation: `token` is cancelled by an admin cancel or
+/// (as a child of the runner's shutdown token) by shutdown; `by_admin` says
+/// which, for the record.
+struct RunStop {
+    token: CancellationToken,
+    by_admin: AtomicBool,
+}
+
+/// What a running job sees: the service, its log, its progress, its
+/// cancellation.
+pub struct RunCtx {
+    pub run_id: i64,
+    pub(crate) env: Env,
+    log: Mutex<VecDeque<String>>,
+    max_lines: usize,
+    dropped: Mutex<u64>,
+    progress: Mutex<Option<serde_json::Value>>,
+    dirty: AtomicBool,
+    stop: Arc<RunStop>,
+    /// Mirrors `stop.token` for the blocking loops of the scraper and the
+    /// trainer, which take a flag they can read between steps.
+    flag: Arc<AtomicBool>,
+}
+
+impl RunCtx {
+    pub fn log(&self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::info!(run = self.run_id, "{line}");
+        self.record(line);
+    }
+
+    /// A problem the run carries on past: a WARN event, and a log line.
+    pub fn warn(&self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::warn!(run = self.run_id, "{line}");
+        self.record(line);
+    }
+
+    /// Add a line to the run's log only (the caller emitted its own event).
+    pub(crate) fn record(&self, line: String) {
+        let stamped = format!("{} {line}", self.env.clock.now().format("%H:%M:%S"));
+        if let Ok(mut log) = self.log.lock() {
+            log.push_back(stamped);
+            while log.len() > self.max_lines {
+                log.pop_front();
+                if let Ok(mut d) = self.dropped.lock() {
+                    *d += 1;
+                }
+            }
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    pub fn set_progress(&self, p: serde_json::Value) {
+        if let Ok(mut g) = self.progress.lock() {
+            *g = Some(p);
+        }
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.stop.token.is_cancelled()
+    }
+
+    /// The cancellation as a flag, for the scraper's and trainer's loops.
+    pub(crate) fn cancel_flag(&self) -> &AtomicBool {
+        &self.flag
+    }
+
+    /// Why the run stopped early, for its record.
+    pub(crate) fn stop_reason(&self, at: &str) -> String {
+        if self.stop.by_admin.load(Ordering::Acquire) {
+            format!("cancelled from the admin console; stopped at a safe point {at}")
+        } else {
+            format!("stopped by shutdown {at}")
+        }
+    }
+
+    /// The failure of a run that stopped early at `at`.
+    pub(crate) fn stopped(&self, at: &str, summary: Option<JobSummary>) -> Failure {
+        Failure {
+            error: self.stop_reason(at),
+            summary,
+            cancelled: true,
+        }
+    }
+
+    fn text(&self) -> String {
+        let dropped = self.dropped.lock().map(|d| *d).unwrap_or(0);
+        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut out = String::new();
+        if dropped > 0 {
+            out.push_str(&format!("[{dropped} earlier lines dropped]\n"));
+        }
+        for l in log {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn snapshot(&self) -> (String, Option<serde_json::Value>) {
+        let p = self.progress.lock().ok().and_then(|p| p.clone());
+        (self.text(), p)
+    }
+}
+
+#[derive(Clone)]
+pub struct Jobs {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) env: Env,
+    running: Mutex<HashMap<JobKind, i64>>,
+    /// Cancellation of the runs going in this process, by run id.
+    stops: Mutex<HashMap<i64, Arc<RunStop>>>,
+    /// Cancelled at shutdown; every run's token is a child of it.
+    pub(super) shutdown: CancellationToken,
+    pub(super) tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Scheduled jobs due now, gathered by the scheduler.
+    pub(super) due: Mutex<Vec<JobKind>>,
+    /// When each kind last started a run here, as a sequence number (the
+    /// scheduler lets the kind that waited longest go first).
+    pub(super) started: Mutex<(u64, HashMap<JobKind, u64>)>,
+    /// tokio-cron-scheduler, while it fires the schedule in real time.
+    pub(super) cron: tokio::sync::Mutex<Option<tokio_cron_scheduler::JobScheduler>>,
+}
+
+/// Releases the in-process single-flight slot when the run ends, however it ends.
+struct Slot {
+    inner: Arc<Inner>,
+    kind: JobKind,
+    /// Set once the run is recorded; its cancellation is registered from then on.
+    run_id: Option<i64>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.inner.running.lock() {
+            r.remove(&self.kind);
+        }
+        if let (Some(id), Ok(mut stops)) = (self.run_id, self.inner.stops.lock()) {
+            stops.remove(&id);
+        }
+    }
+}
+
+impl Jobs {
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        serving: Arc<Serving>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                env: Env {
+                    store,
+                    config,
+                    clock,
+                    serving,
+                },
+                running: Mutex::new(HashMap::new()),
+                stops: Mutex::new(HashMap::new()),
+                shutdown: CancellationToken::new(),
+                tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+                due: Mutex::new(Vec::new()),
+                started: Mutex::new((0, HashMap::new())),
+                cron: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.env.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.env.clock
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.env.config
+    }
+
+    /// Runs going in this process, by kind.
+    pub fn running(&self) -> Vec<(JobKind, i64)> {
+        self.inner
+            .running
+            .lock()
+            .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Start a run in the background and return its id at once.
+    pub async fn start(&self, spec: impl Into<JobSpec>, trigger: Trigger) -> Result<i64, JobError> {
+        let spec = spec.into();
+        let (slot, run_id) = self.claim(spec.kind(), trigger).await?;
+        let this = self.clone();
+        self.inner.tasks.lock().await.spawn(async move {
+            this.execute(slot, run_id, trigger, spec).await;
+        });
+        Ok(run_id)
+    }
+
+    /// Run to the end and report how it went.
+    pub async fn run(
+        &self,
+        spec: impl Into<JobSpec>,
+        trigger: Trigger,
+    ) -> Result<RunOutcome, JobError> {
+        let spec = spec.into();
+        let (slot, run_id) = self.claim(spec.kind(), trigger).await?;
+        Ok(self.execute(slot, run_id, trigger, spec).await)
+    }
+
+    /// Ask run `run_id` to stop at its next safe point (between
+    /// station-months of a scrape, between trees of a training); it is then
+    /// recorded as cancelled. Returns at once; the run ends on its own.
+    pub fn cancel(&self, run_id: i64) -> Result<(), JobError> {
+        let stops = self
+            .inner
+            .stops
+            .lock()
+            .map_err(|_| JobError::ShuttingDown)?;
+        let stop = stops.get(&run_id).ok_or(JobError::NotRunning(run_id))?;
+        stop.by_admin.store(true, Ordering::Release);
+        stop.token.cancel();
+        tracing::info!(run_id, "cancel requested");
+        Ok(())
+    }
+
+    /// Wait for every run started with [`Jobs::start`] to end.
+    pub async fn wait_idle(&self) {
+        let mut tasks = self.inner.tasks.lock().await;
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Stop at a safe point: the schedule stops firing, no new runs start,
+    /// running ones are cancelled, and this waits for them to record how
+    /// they ended.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.stop_cron().await;
+        self.wait_idle().await;
+    }
+
+    /// Claim the slot and record the run's start.
+    async fn claim(&self, kind: JobKind, trigger: Trigger) -> Result<(Slot, i64), JobError> {
+        if self.inner.shutdown.is_cancelled() {
+            return Err(JobError::ShuttingDown);
+        }
+        {
+            let mut running = self
+                .inner
+                .running
+                .lock()
+                .map_err(|_| JobError::ShuttingDown)?;
+            if let Some((k, id)) = running.iter().next() {
+                return Err(JobError::AlreadyRunning {
+                    kind: k.as_str(),
+                    run_id: *id,
+                });
+            }
+            running.insert(kind, 0);
+        }
+        let mut slot = Slot {
+            inner: self.inner.clone(),
+            kind,
+            run_id: None,
+        };
+        let store = self.inner.env.store.clone();
+        let lease = self.lease();
+        let started = crate::store::spawn_blocking(move || store.start_run(kind, trigger, lease))
+            .await
+            .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
+        let run_id = match started {
+            Ok(id) => id,
+            Err(StoreError::RunActive {
+                kind: other,
+                run_id,
+            }) => {
+                // Another process holds the job lease.
+                return Err(JobError::AlreadyRunning {
+                    kind: other.parse::<JobKind>().map_or("job", JobKind::as_str),
+                    run_id,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(mut r) = self.inner.running.lock() {
+            r.insert(kind, run_id);
+        }
+        // Cancellable from the moment its id is known, before its task is
+        // even polled: the admin may press Cancel straight after Start.
+        // A child of the shutdown token: a shutdown that began while this run
+        // registered still stops it.
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.insert(
+                run_id,
+                Arc::new(RunStop {
+                    token: self.inner.shutdown.child_token(),
+                    by_admin: AtomicBool::new(false),
+                }),
+            );
+        }
+        slot.run_id = Some(run_id);
+        if let Ok(mut s) = self.inner.started.lock() {
+            s.0 += 1;
+            let seq = s.0;
+            s.1.insert(kind, seq);
+        }
+        Ok((slot, run_id))
+    }
+
+    /// How long the job lease lasts without a heartbeat.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.inner.env.config.schedule.job_lease_secs)
+    }
+
+    async fn execute(
+        &self,
+        slot: Slot,
+        run_id: i64,
+        trigger: Trigger,
+        spec: JobSpec,
+    ) -> RunOutcome {
+        let kind = spec.kind();
+        let span = tracing::info_span!("job", run = run_id, kind = kind.as_str(), %trigger);
+        self.execute_in_span(slot, run_id, spec)
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_in_span(&self, slot: Slot, run_id: i64, spec: JobSpec) -> RunOutcome {
+        let kind = spec.kind();
+        let env = &self.inner.env;
+        let stop = self
+            .inner
+            .stops
+            .lock()
+            .ok()
+            .and_then(|stops| stops.get(&run_id).cloned())
+            .unwrap_or_else(|| {
+                Arc::new(RunStop {
+                    token: self.inner.shutdown.child_token(),
+                    by_admin: AtomicBool::new(false),
+                })
+            });
+        let ctx = Arc::new(RunCtx {
+            run_id,
+            env: env.clone(),
+            log: Mutex::new(VecDeque::new()),
+            max_lines: env.config.schedule.max_log_lines,
+            dropped: Mutex::new(0),
+            progress: Mutex::new(None),
+            dirty: AtomicBool::new(false),
+            stop: stop.clone(),
+            flag: Arc::new(AtomicBool::new(false)),
+        });
+        let started = std::time::Instant::now();
+        metrics::gauge!("raincast_job_running", "kind" => kind.as_str()).set(1.0);
+        let helpers = [
+            tokio::spawn(mirror_cancel(ctx.clone())),
+            tokio::spawn(flush_log(ctx.clone())),
+            tokio::spawn(heartbeat(env.store.clone(), run_id, self.lease())),
+        ];
+        ctx.log(format!("{kind} run {run_id} started"));
+        let result = spec.execute(&ctx).await;
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.remove(&run_id);
+        }
+        for h in helpers {
+            h.abort();
+        }
+        let (status, error, summary) = match result {
+            Ok(summary) => (RunStatus::Succeeded, None, Some(summary)),
+            Err(f) if f.cancelled => (RunStatus::Cancelled, Some(f.error), f.summary),
+            Err(f) => (RunStatus::Failed, Some(f.error), f.summary),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        match (&error, status) {
+            (None, _) => ctx.log(format!("succeeded in {secs:.1} s")),
+            (Some(e), RunStatus::Failed) => ctx.warn(format!("failed after {secs:.1} s: {e}")),
+            (Some(e), _) => ctx.log(format!("{status} after {secs:.1} s: {e}")),
+        }
+        let store = env.store.clone();
+        let log = ctx.text();
+        let stored = summary.as_ref().and_then(|s| serde_json::to_value(s).ok());
+        let e2 = error.clone();
+        let saved = crate::store::spawn_blocking(move || {
+            store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log)
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::error!(run_id, "could not record the end of the run: {saved:?}");
+        }
+        // Pages show what the run changed (data, model, a failing source) at once.
+        {
+            let (store, serving) = (env.store.clone(), env.serving.clone());
+            let today = env.clock.today();
+            let stale = env.config.server.stale_after_days;
+            match crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
+                Err(e) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
+            }
+        }
+        let k = kind.as_str();
+        metrics::gauge!("raincast_job_running", "kind" => k).set(0.0);
+        metrics::counter!("raincast_job_runs_total", "kind" => k, "status" => status.as_str())
+            .increment(1);
+        metrics::histogram!("raincast_job_duration_seconds", "kind" => k).record(secs);
+        if status == RunStatus::Succeeded {
+            metrics::gauge!("raincast_job_last_success_timestamp_seconds", "kind" => k)
+                .set(env.clock.now().timestamp() as f64);
+        }
+        drop(slot);
+        RunOutcome {
+            run_id,
+            status,
+            error,
+            summary,
+        }
+    }
+}
+
+/// Set the run's flag when its token is cancelled (for blocking loops).
+async fn mirror_cancel(ctx: Arc<RunCtx>) {
+    ctx.stop.token.cancelled().await;
+    ctx.flag.store(true, Ordering::Release);
+}
+
+/// Flush the log and progress to the database while the run goes.
+async fn flush_log(ctx: Arc<RunCtx>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if ctx.dirty.swap(false, Ordering::AcqRel) {
+            let (log, progress) = ctx.snapshot();
+            let store = ctx.env.store.clone();
+            let id = ctx.run_id;
+            let _ =
+                crate::store::spawn_blocking(move || store.update_run(id, &log, progress.as_ref()))
+                    .await;
+        }
+    }
+}
+
+/// Renew the job lease while the run goes, three times per lease.
+async fn heartbeat(store: Store, run_id: i64, lease: Duration) {
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        match crate::store::spawn_blocking(move || store.renew_lease(run_id, lease)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::error!(
+                    run_id,
+                    "this run lost the job lease (it lapsed and another process took it over)"
+                );
+                return;
+            }
+            other => tracing::warn!(run_id, "renewing the job lease: {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The schedule: what is due, on the injectable clock. Cron expressions
+//! (UTC) come parsed from the configuration. In real time,
+//! tokio-cron-scheduler fires them and hands each tick to the runner; on a
+//! simulated clock (a replay, the demo, a test's `FakeClock`, a shifted
+//! `RAINCAST_CLOCK_START`) the same [`Schedule`] is asked what is due as
+//! that clock moves. Catch-up at start and the next run shown to the admin
+//! are decided here too, from the same [`Schedule`], whatever fires it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::{JobKind, Jobs, RunStatus, Trigger};
+use crate::config::{CronExpr, ScheduleConfig};
+
+/// Which jobs are due, given the time of the last check. Ticks missed while
+/// the process was down or asleep fire once, not once per tick.
+pub struct Schedule {
+    entries: Vec<(JobKind, CronExpr)>,
+    last_check: DateTime<Utc>,
+}
+
+impl Schedule {
+    pub fn new(cfg: &ScheduleConfig, now: DateTime<Utc>) -> Self {
+        let entries = [
+            (JobKind::Scrape, cfg.scrape_enabled, &cfg.scrape),
+            (JobKind::Train, cfg.train_enabled, &cfg.train),
+            (JobKind::Refresh, cfg.refresh_enabled, &cfg.refresh),
+        ]
+        .into_iter()
+        .filter(|(_, on, _)| *on)
+        .map(|(kind, _, expr)| (kind, expr.clone()))
+        .collect();
+        Self {
+            entries,
+            last_check: now,
+        }
+    }
+
+    /// The scheduled jobs with their expressions.
+    pub fn entries(&self) -> &[(JobKind, CronExpr)] {
+        &self.entries
+    }
+
+    /// When `kind` next fires after `now`, if it is scheduled at all.
+    pub fn next_of(&self, kind: JobKind, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .and_then(|(_, cron)| cron.next_after(now))
+    }
+
+    /// Jobs with an occurrence in `(last check, now]`; `now` becomes the last check.
+    pub fn due(&mut self, now: DateTime<Utc>) -> Vec<JobKind> {
+        let since = self.last_check;
+        if now <= since {
+            return Vec::new();
+        }
+        self.last_check = now;
+        self.entries
+            .iter()
+            .filter(|(_, cron)| cron.next_after(since).is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// The next time anything fires.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .filter_map(|(_, cron)| cron.next_after(self.last_check))
+            .min()
+    }
+}
+
+/// Jobs to run once at start: a scrape when the last good one is over a day
+/// old (or there was none), a training when the last is over a week old.
+pub fn catch_up(
+    cfg: &ScheduleConfig,
+    last_scrape: Option<DateTime<Utc>>,
+    last_train: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<JobKind> {
+    let mut out = Vec::new();
+    if !cfg.catch_up {
+        return out;
+    }
+    let older = |t: Option<DateTime<Utc>>, days: i64| {
+        t.is_none_or(|t| now - t > chrono::Duration::days(days))
+    };
+    if cfg.scrape_enabled && older(last_scrape, 1) {
+        out.push(JobKind::Scrape);
+    }
+    if cfg.train_enabled && older(last_train, 7) {
+        out.push(JobKind::Train);
+    }
+    out
+}
+
+/// How long ticks of one instant are gathered before one of them runs.
+const GATHER: Duration = Duration::from_millis(100);
+
+/// What to run once at start, in order.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    pub kinds: Vec<JobKind>,
+    /// A first training was put up front (no champion yet).
+    pub first_model: bool,
+}
+
+impl Jobs {
+    /// When the schedule next runs `kind` (UTC), from the configured cron
+    /// expression and the clock; `None` when that job is not scheduled.
+    /// The one answer to "when is the next run", whatever fires the ticks.
+    pub fn next_run(&self, kind: JobKind) -> Option<DateTime<Utc>> {
+        let now = self.clock().now();
+        Schedule::new(&self.config().schedule, now).next_of(kind, now)
+    }
+
+    /// Start the schedule: the catch-up (in the background), then ticks
+    /// until [`Jobs::shutdown`]. On the wall clock this returns once
+    /// tokio-cron-scheduler is running (the runner keeps it); on a
+    /// simulated clock it follows that clock until shutdown.
+    pub async fn run_schedule(self) {
+        let plan = self.catch_up_plan().await;
+        if !plan.kinds.is_empty() {
+            let this = self.clone();
+            self.inner.tasks.lock().await.spawn(async move {
+                this.run_catch_up(plan).await;
+            });
+        }
+        if self.follows_wall_clock() {
+            self.fire_with_cron().await;
+        } else {
+            self.follow_clock().await;
+        }
+    }
+
+    /// The injected clock is the wall clock (not a replay's or a shifted one).
+    fn follows_wall_clock(&self) -> bool {
+        (self.clock().now() - Utc::now()).num_milliseconds().abs() < 1_000
+    }
+
+    /// Real time: tokio-cron-scheduler fires each scheduled job at its cron
+    /// times (UTC) and hands it to the runner, until [`Jobs::shutdown`].
+    async fn fire_with_cron(&self) {
+        let schedule = Schedule::new(&self.config().schedule, self.clock().now());
+        let cron = match JobScheduler::new().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("schedule: cannot start the cron scheduler: {e}");
+                return;
+            }
+        };
+        for (kind, expr) in schedule.entries() {
+            let (this, kind) = (self.clone(), *kind);
+            let job = Job::new_async(expr.as_str(), move |_, _| {
+                let this = this.clone();
+                Box::pin(async move { this.tick(kind).await })
+            });
+            let added = match job {
+                Ok(job) => cron.add(job).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                tracing::error!("schedule: cannot schedule {kind} at `{expr}`: {e}");
+                return;
+            }
+        }
+        if let Err(e) = cron.start().await {
+            tracing::error!("schedule: cannot start the cron scheduler: {e}");
+            return;
+        }
+        tracing::info!(next = ?schedule.next_wake(), "schedule running (UTC, cron)");
+        // Kept by the runner, whose shutdown stops it before the runs.
+        *self.inner.cron.lock().await = Some(cron);
+        if self.inner.shutdown.is_cancelled() {
+            self.stop_cron().await;
+        }
+    }
+
+    /// Stop tokio-cron-scheduler's ticks (at shutdown).
+    pub(super) async fn stop_cron(&self) {
+        let cron = self.inner.cron.lock().await.take();
+        if let Some(mut cron) = cron
+            && let Err(e) = cron.shutdown().await
+        {
+            tracing::warn!("schedule: stopping the cron scheduler: {e}");
+        }
+    }
+
+    /// A tick: `kind` is due. Ticks of one instant arrive one by one (each
+    /// cron job fires on its own), so they are gathered for [`GATHER`];
+    /// then, as one job runs at a time, the kind that started a run here
+    /// least recently runs (with its retries) in the background, and the
+    /// others are skipped, as a tick during a run is. Without this, the
+    /// kind that happened to be registered first would always win.
+    async fn tick(&self, kind: JobKind) {
+        if self.inner.shutdown.is_cancelled() {
+            return;
+        }
+        let first = match self.inner.due.lock() {
+            Ok(mut due) => {
+                let first = due.is_empty();
+                if !due.contains(&kind) {
+                    due.push(kind);
+                }
+                first
+            }
+            Err(_) => return,
+        };
+        if !first {
+            return;
+        }
+        let this = self.clone();
+        self.inner.tasks.lock().await.spawn(async move {
+            tokio::time::sleep(GATHER).await;
+            let due = match this.inner.due.lock() {
+                Ok(mut due) => std::mem::take(&mut *due),
+                Err(_) => return,
+            };
+            let started = this
+                .inner
+                .started
+                .lock()
+                .map(|s| s.1.clone())
+                .unwrap_or_default();
+            let Some(&kind) = due.iter().min_by_key(|k| started.get(k)) else {
+                return;
+            };
+            for other in due.iter().filter(|k| **k != kind) {
+                tracing::info!(
+                    "scheduled {other} skipped: due with {kind}, and one job runs at a time"
+                );
+            }
+            this.scheduled(kind).await;
+        });
+    }
+
+    /// Simulated time: ask the [`Schedule`] what is due as the injected
+    /// clock moves (checked each second), until shutdown.
+    async fn follow_clock(&self) {
+        let mut schedule = Schedule::new(&self.config().schedule, self.clock().now());
+        tracing::info!(next = ?schedule.next_wake(), "schedule running (UTC, on the injected clock)");
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.inner.shutdown.cancelled() => return,
+            }
+            for kind in schedule.due(self.clock().now()) {
+                self.tick(kind).await;
+            }
+        }
+    }
+
+    /// What to run once at start (see [`catch_up`]), with a first
+    /// training up front when there is data but no champion.
+    pub async fn catch_up_plan(&self) -> CatchUp {
+        let cfg = self.config().schedule.clone();
+        let now = self.clock().now();
+        let store = self.store().clone();
+        let (last, first_model) = crate::store::spawn_blocking(move || {
+            let scrape = store.last_success(JobKind::Scrape).ok().flatten();
+            let refresh = store.last_success(JobKind::Refresh).ok().flatten();
+            let train = store.last_success(JobKind::Train).ok().flatten();
+            // No champion but data to learn from (the bundled history, an
+            // import): train first, so forecasts exist before the scrape.
+            let first_model = store.champion_version().ok().flatten().is_none()
+                && store.count_observations().unwrap_or(0) > 0;
+            ((scrape.max(refresh), train.max(refresh)), first_model)
+        })
+        .await
+        .unwrap_or(((None, None), false));
+        let mut kinds = catch_up(&cfg, last.0, last.1, now);
+        let first_model = first_model && cfg.train_enabled;
+        if first_model {
+            kinds.insert(0, JobKind::Train);
+        }
+        CatchUp { kinds, first_model }
+    }
+
+    /// Run a catch-up plan in order, each job its own recorded run.
+    #[tracing::instrument(skip_all, fields(kinds = ?plan.kinds))]
+    pub async fn run_catch_up(&self, plan: CatchUp) {
+        let mut scrape_failed = false;
+        for (i, &kind) in plan.kinds.iter().enumerate() {
+            // A retraining after a scrape that added nothing is waste.
+            if i > 0 && kind == JobKind::Train && scrape_failed && plan.first_model {
+                tracing::warn!("catch-up training skipped: the scrape before it failed");
+                continue;
+            }
+            match self.run(kind, Trigger::CatchUp).await {
+                Ok(o) if o.status == RunStatus::Succeeded => {
+                    tracing::info!(run = o.run_id, "catch-up {kind} succeeded")
+                }
+                Ok(o) => {
+                    scrape_failed |= kind == JobKind::Scrape;
+                    let error = o.error.as_deref().unwrap_or("");
+                    if o.status == RunStatus::Failed {
+                        tracing::error!(run = o.run_id, error, "catch-up {kind} failed");
+                    } else {
+                        tracing::warn!(run = o.run_id, error, "catch-up {kind} {}", o.status);
+                    }
+                }
+                Err(e) => tracing::warn!("catch-up {kind}: {e}"),
+            }
+        }
+    }
+
+    /// A scheduled run with its retries, waiting between attempts with
+    /// `wait` (real sleep in the service, a clock jump in a replay), which
+    /// returns false to give up.
+    #[tracing::instrument(skip(self, wait))]
+    pub async fn scheduled_with<W, F>(&self, kind: JobKind, wait: W)
+    where
+        W: Fn(Duration) -> F,
+        F: std::future::Future<Output = bool>,
+    {
+        let cfg = &self.config().schedule;
+        let mut trigger = Trigger::Schedule;
+        let mut attempt = 0;
+        loop {
+            match self.run(kind, trigger).await {
+                Ok(o) if o.status == RunStatus::Failed && kind != JobKind::Train => {
+                    if attempt >= cfg.scrape_retries {
+                        tracing::error!(
+                            run = o.run_id,
+                            "scheduled {kind} failed after {} attempts",
+                            attempt + 1
+                        );
+                        return;
+                    }
+                    attempt += 1;
+                    let pause = Duration::from_secs(
+                        cfg.retry_backoff_secs.saturating_mul(1 << (attempt - 1)),
+                    );
+                    tracing::warn!(
+                        run = o.run_id,
+                        attempt,
+                        "scheduled {kind} failed; retrying in {pause:?}"
+                    );
+                    metrics::counter!("raincast_job_retries_total", "kind" => kind.as_str())
+                        .increment(1);
+                    if !wait(pause).await {
+                        return;
+                    }
+                    trigger = Trigger::Retry;
+                }
+                Ok(o) if o.status == RunStatus::Failed => {
+                    tracing::error!(run = o.run_id, "scheduled {kind} failed");
+                    return;
+                }
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!("scheduled {kind}: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A scheduled run in the service: retries wait in real time and give
+    /// up at shutdown.
+    async fn scheduled(&self, kind: JobKind) {
+        let shutdown = self.inner.shutdown.clone();
+        self.scheduled_with(kind, |pause| {
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => true,
+                    _ = shutdown.cancelled() => false,
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn daily_and_weekly_fire_when_due_and_not_otherwise() {
+        let cfg = ScheduleConfig::default(); // scrape 08:30 daily, train Sunday 17:00
+        // Monday 2026-11-23 09:00 UTC.
+        let mut s = Schedule::new(&cfg, at(2026, 11, 23, 9, 0));
+        assert!(s.due(at(2026, 11, 23, 12, 0)).is_empty());
+        assert_eq!(s.next_wake(), Some(at(2026, 11, 24, 8, 30)));
+        assert!(s.due(at(2026, 11, 24, 8, 29)).is_empty());
+        assert_eq!(s.due(at(2026, 11, 24, 8, 30)), vec![JobKind::Scrape]);
+        assert!(s.due(at(2026, 11, 24, 8, 31)).is_empty(), "fires once");
+        // Sunday 2026-11-29: scrape in the morning, training at 17:00.
+        assert_eq!(s.due(at(2026, 11, 29, 9, 0)), vec![JobKind::Scrape]);
+        assert!(s.due(at(2026, 11, 29, 16, 59)).is_empty());
+        assert_eq!(s.due(at(2026, 11, 29, 17, 0)), vec![JobKind::Train]);
+        // A week asleep: each kind fires once, not seven times.
+        assert_eq!(
+            s.due(at(2026, 12, 7, 0, 0)),
+            vec![JobKind::Scrape, JobKind::Train]
+        );
+    }
+
+    #[test]
+    fn disabled_jobs_never_fire() {
+        let cfg = ScheduleConfig {
+            scrape_enabled: false,
+            ..ScheduleConfig::default()
+        };
+        let mut s = Schedule::new(&cfg, at(2026, 11, 23, 0, 0));
+        assert_eq!(s.due(at(2026, 12, 1, 0, 0)), vec![JobKind::Train]);
+    }
+
+    #[test]
+    fn catch_up_rules() {
+        let cfg = ScheduleConfig::default();
+        let now = at(2026, 11, 23, 9, 0);
+        assert_eq!(
+            catch_up(&cfg, None, None, now),
+            vec![JobKind::Scrape, JobKind::Train]
+        );
+        let h = |n| Some(now - chrono::Duration::hours(n));
+        assert!(catch_up(&cfg, h(20), h(24 * 6), now).is_empty());
+        assert_eq!(catch_up(&cfg, h(25), h(24 * 6), now), vec![JobKind::Scrape]);
+        assert_eq!(catch_up(&cfg, h(2), h(24 * 8), now), vec![JobKind::Train]);
+        let off = ScheduleConfig {
+            catch_up: false,
+            ..cfg
+        };
+        assert!(catch_up(&off, None, None, now).is_empty());
+    }
+}

@@ -1,0 +1,99 @@
+//! The training job: train, score against the champion, register, promote
+//! if it wins, prune old model files, and log forecasts from a new champion.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::refresh::{ForecastLog, log_forecasts};
+use super::{Failure, RunCtx};
+use crate::forest::ForestError;
+use crate::registry;
+use crate::train::{TrainError, TrainReport, TreeProgress, WindowOverride};
+
+/// What a training did: the registry's report, and the forecasts logged
+/// from the new champion when it was promoted.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    #[serde(flatten)]
+    pub report: TrainReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecasts: Option<ForecastLog>,
+}
+
+/// Train with `windows` (default: from the model settings).
+#[tracing::instrument(name = "train", skip_all)]
+pub(super) async fn run(
+    ctx: &Arc<RunCtx>,
+    windows: WindowOverride,
+) -> Result<TrainSummary, Failure> {
+    let env = &ctx.env;
+    let (store, cfg, c) = (env.store.clone(), env.config.clone(), ctx.clone());
+    let span = tracing::Span::current();
+    let result = crate::store::spawn_blocking(move || {
+        span.in_scope(|| {
+            let log = |line: String| c.log(line);
+            let progress = |done: usize, total: usize| {
+                c.set_progress(
+                    serde_json::to_value(TreeProgress {
+                        trees_done: done,
+                        trees_total: total,
+                    })
+                    .unwrap_or_default(),
+                );
+                if done == total || done.is_multiple_of(10) {
+                    c.log(format!("{done}/{total} trees"));
+                }
+            };
+            crate::train::train_and_register(
+                &store,
+                &cfg.model,
+                windows,
+                Some(c.run_id),
+                &log,
+                &progress,
+                c.cancel_flag(),
+            )
+        })
+    })
+    .await
+    .map_err(Failure::new)?;
+    let report = match result {
+        Ok(report) => report,
+        Err(TrainError::Forest(ForestError::Cancelled)) => {
+            return Err(ctx.stopped("before the model was registered", None));
+        }
+        Err(e) => return Err(Failure::new(e)),
+    };
+    prune(ctx).await;
+    let mut summary = TrainSummary {
+        report,
+        forecasts: None,
+    };
+    if summary.report.promoted {
+        let (store, serving) = (env.store.clone(), env.serving.clone());
+        match crate::store::spawn_blocking(move || serving.refresh(&store)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => ctx.warn(format!("loading the new champion: {e}")),
+            Err(e) => ctx.warn(format!("loading the new champion: {e}")),
+        }
+        summary.forecasts = Some(log_forecasts(ctx).await);
+    }
+    Ok(summary)
+}
+
+/// Retention: drop the model files beyond the configured counts.
+async fn prune(ctx: &RunCtx) {
+    let m = &ctx.env.config.model;
+    let (keep_d, keep_c) = (m.keep_deployed, m.keep_challengers);
+    let store = ctx.env.store.clone();
+    match crate::store::spawn_blocking(move || registry::prune(&store, keep_d, keep_c)).await {
+        Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(
+            "retention: pruned the model files of versions {pruned:?} \
+             (keeping the last {keep_d} deployed and {keep_c} challengers)"
+        )),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => ctx.warn(format!("retention: pruning failed: {e}")),
+        Err(e) => ctx.warn(format!("retention: pruning failed: {e}")),
+    }
+}

@@ -1,0 +1,169 @@
+//! The board: what every public read needs, in memory, rebuilt by
+//! [`Serving::sync`](super::Serving::sync) when the data, the champion or
+//! the day changes.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use super::forecast::{Forecast, forecast_from};
+use crate::features;
+use crate::obs::Observation;
+use crate::registry::LoadedModel;
+use crate::stations::{STATIONS, Station};
+use crate::store::{JobRun, RunStatus, Store, StoreError, TrackRecord};
+
+/// What every public read needs, in memory.
+#[derive(Debug, Default)]
+pub struct Board {
+    /// The day (UTC) the board was built for: ages and staleness depend on it.
+    pub today: Option<NaiveDate>,
+    pub model_version: Option<i64>,
+    pub stale_after_days: i64,
+    /// One entry per station, in [`STATIONS`] order.
+    pub stations: Vec<StationBoard>,
+    pub source: SourceStatus,
+    /// The live record over the 30 days before `today` (all stations).
+    pub record_30d: TrackRecord,
+    /// On a read-only replica, the newest write in its copy (RFC 3339).
+    pub newest_write: Option<String>,
+}
+
+/// How the BOM source is doing, from the newest scrape runs.
+#[derive(Debug, Default, Clone)]
+pub struct SourceStatus {
+    /// When the newest successful scrape finished (RFC 3339).
+    pub last_ok: Option<String>,
+    /// When the current run of failed scrapes began; `None` when the newest
+    /// scrape succeeded (or none ran).
+    pub failing_since: Option<String>,
+    /// The newest failure's message, which names the setting to check.
+    pub cause: Option<String>,
+}
+
+impl SourceStatus {
+    fn from_runs(runs: &[JobRun]) -> Self {
+        let finished: Vec<_> = runs.iter().filter(|r| r.finished_at.is_some()).collect();
+        let last_ok = finished
+            .iter()
+            .find(|r| r.status == RunStatus::Succeeded)
+            .and_then(|r| r.finished_at.clone());
+        let failing: Vec<_> = finished
+            .iter()
+            .take_while(|r| r.status == RunStatus::Failed)
+            .collect();
+        Self {
+            last_ok,
+            failing_since: failing.last().map(|r| r.started_at.clone()),
+            cause: failing.first().and_then(|r| r.error.clone()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct StationBoard {
+    pub station: &'static Station,
+    pub rows: u64,
+    pub first: Option<NaiveDate>,
+    pub latest: Option<NaiveDate>,
+    /// The newest observations, oldest first, covering the feature lookback
+    /// before `latest` (what a forecast or a posted next day needs).
+    pub recent: Vec<Observation>,
+    /// The forecast from the newest observation, when a model serves.
+    pub forecast: Option<Arc<Forecast>>,
+}
+
+impl Board {
+    /// Read each station's newest observations and forecast them with
+    /// `model` (when one serves).
+    pub fn build(
+        store: &Store,
+        model: Option<&LoadedModel>,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<Self, StoreError> {
+        let stats = store.station_stats()?;
+        let mut stations = Vec::with_capacity(STATIONS.len());
+        for st in STATIONS.iter() {
+            let stat = stats.iter().find(|x| x.location == st.location);
+            let latest = stat.and_then(|x| x.latest);
+            let recent = match latest {
+                Some(d) => store.observations_between(
+                    st.location,
+                    d - chrono::Days::new(features::LOOKBACK_DAYS),
+                    d,
+                )?,
+                None => Vec::new(),
+            };
+            let forecast = match (model, latest) {
+                (Some(m), Some(d)) => {
+                    forecast_from(m, st, &recent, d, today, stale_after_days).map(Arc::new)
+                }
+                _ => None,
+            };
+            stations.push(StationBoard {
+                station: st,
+                rows: stat.map_or(0, |x| x.rows),
+                first: stat.and_then(|x| x.first),
+                latest,
+                recent,
+                forecast,
+            });
+        }
+        let source =
+            SourceStatus::from_runs(&store.run_heads(Some(crate::store::JobKind::Scrape), 50)?);
+        let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
+        let newest_write = if store.is_read_only() {
+            store.newest_write()?
+        } else {
+            None
+        };
+        Ok(Board {
+            newest_write,
+            today: Some(today),
+            model_version: model.map(|m| m.version),
+            stale_after_days,
+            stations,
+            source,
+            record_30d,
+        })
+    }
+
+    pub fn station(&self, location: &str) -> Option<&StationBoard> {
+        self.stations
+            .iter()
+            .find(|s| s.station.location == location)
+    }
+
+    /// Stations whose newest observation is older than the stale limit
+    /// (stations with no data at all count too), model or no model.
+    pub fn stale_count(&self) -> usize {
+        let Some(today) = self.today else {
+            return self.stations.len();
+        };
+        self.stations
+            .iter()
+            .filter(|s| {
+                s.latest
+                    .is_none_or(|d| (today - d).num_days() > self.stale_after_days)
+            })
+            .count()
+    }
+
+    /// The newest observation date over all stations.
+    pub fn newest(&self) -> Option<NaiveDate> {
+        self.stations.iter().filter_map(|s| s.latest).max()
+    }
+
+    /// Whether the board holds every stored day a forecast from an
+    /// observation at `location` on `date` reads (so no database read is
+    /// needed). The board holds every stored row from `latest - LOOKBACK`
+    /// on, so it answers whenever the lookback starts inside that span.
+    pub fn covers(&self, location: &str, date: NaiveDate) -> bool {
+        let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
+        self.station(location).is_some_and(|sb| {
+            sb.latest
+                .is_none_or(|l| from >= l - chrono::Days::new(features::LOOKBACK_DAYS))
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! The forecast itself: from the board when it is current, else read from
+//! the database (read-only) and kept briefly in the hindcast cache.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::Serving;
+use crate::features;
+use crate::obs::Observation;
+use crate::registry::LoadedModel;
+use crate::stations::Station;
+use crate::store::{Store, StoreError};
+
+/// A forecast for the day after `observation_date`: what `GET
+/// /api/v1/forecast/{location}` and `POST /api/v1/predict` answer, and what
+/// the pages show.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Forecast {
+    pub location: String,
+    /// The place's name for people, e.g. `Sydney Airport` (`location` is
+    /// the identifier, e.g. `SydneyAirport`).
+    pub display_name: String,
+    /// Date of the observation the forecast rests on.
+    pub observation_date: NaiveDate,
+    /// The day the forecast is for (BOM's rain day: the 24 h to 9 am on this date).
+    pub forecast_date: NaiveDate,
+    /// Chance of more than 1 mm of rain.
+    pub probability: f64,
+    /// Yes/no at the model's tuned threshold.
+    pub rain: bool,
+    pub threshold: f64,
+    pub model_version: i64,
+    /// The observation is older than the configured limit.
+    pub stale: bool,
+    /// Days between the observation and today.
+    pub data_age_days: i64,
+    /// `forecast`: from the newest stored observation, as served live.
+    /// `hindcast`: asked for an earlier day (`?date=`). `posted`: from an
+    /// observation sent to `POST /api/v1/predict`. Only the daily job logs
+    /// forecasts; hindcasts and posted ones are never logged or scored.
+    pub kind: ForecastKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForecastKind {
+    Forecast,
+    Hindcast,
+    Posted,
+}
+
+impl Forecast {
+    /// The forecast from `history`, whose last observation is the one it
+    /// rests on (the days before it feed the history features). `None`
+    /// for an empty history.
+    pub fn from_history(
+        model: &LoadedModel,
+        history: &[Observation],
+        today: NaiveDate,
+        stale_after_days: i64,
+        kind: ForecastKind,
+    ) -> Option<Forecast> {
+        let last = history.last()?;
+        let (location, date) = (last.location, last.date);
+        let row = features::encode(history)?;
+        let probability = model.predict(&row);
+        let age = (today - date).num_days();
+        Some(Forecast {
+            location: location.to_string(),
+            display_name: crate::stations::display_name(location).to_string(),
+            observation_date: date,
+            forecast_date: features::target_date(date),
+            probability,
+            rain: probability >= model.threshold,
+            threshold: model.threshold,
+            model_version: model.version,
+            stale: age > stale_after_days,
+            data_age_days: age,
+            kind,
+        })
+    }
+}
+
+/// The forecast from `history`'s last observation, if it is dated `date`.
+pub(super) fn forecast_from(
+    model: &LoadedModel,
+    station: &Station,
+    history: &[Observation],
+    date: NaiveDate,
+    today: NaiveDate,
+    stale_after_days: i64,
+) -> Option<Forecast> {
+    if history.last().map(|o| (o.location, o.date)) != Some((station.location, date)) {
+        return None;
+    }
+    Forecast::from_history(
+        model,
+        history,
+        today,
+        stale_after_days,
+        ForecastKind::Forecast,
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForecastError {
+    #[error("no observation for {location} on {date}")]
+    NoObservation { location: String, date: NaiveDate },
+    #[error("no observations for {0} yet")]
+    NoData(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A hindcast: the forecast from `date`'s observation, read from the
+/// database (read-only). Never logged.
+pub fn hindcast(
+    store: &Store,
+    model: &LoadedModel,
+    station: &Station,
+    date: NaiveDate,
+    today: NaiveDate,
+    stale_after_days: i64,
+) -> Result<Forecast, ForecastError> {
+    let history = store.observations_between(
+        station.location,
+        date - chrono::Days::new(features::LOOKBACK_DAYS),
+        date,
+    )?;
+    let mut f = forecast_from(model, station, &history, date, today, stale_after_days).ok_or_else(
+        || ForecastError::NoObservation {
+            location: station.location.to_string(),
+            date,
+        },
+    )?;
+    f.kind = ForecastKind::Hindcast;
+    Ok(f)
+}
+
+/// How a forecast request is answered (see [`Serving::lookup`]).
+pub enum Lookup {
+    /// From memory: the board, or the hindcast cache.
+    Ready(Arc<Forecast>),
+    /// It needs a database read: pass this to [`Serving::read_forecast`],
+    /// off the async threads.
+    Read(ForecastRead),
+}
+
+/// A forecast to read from the database.
+pub struct ForecastRead {
+    model: Arc<LoadedModel>,
+    station: &'static Station,
+    /// `None`: from the newest stored observation (the board is behind).
+    date: Option<NaiveDate>,
+    today: NaiveDate,
+    stale_after_days: i64,
+}
+
+impl Serving {
+    /// The forecast for `station` by `model`, from memory when it can be:
+    /// the board's when `date` is `None` or the newest observation's, else
+    /// a recent hindcast from the cache. Never touches the database.
+    pub fn lookup(
+        &self,
+        model: Arc<LoadedModel>,
+        station: &'static Station,
+        date: Option<NaiveDate>,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Lookup {
+        let board = self.board();
+        let entry = board.station(station.location);
+        let latest = entry.and_then(|e| e.latest);
+        let read = |date| {
+            Lookup::Read(ForecastRead {
+                model: model.clone(),
+                station,
+                date,
+                today,
+                stale_after_days,
+            })
+        };
+        if date.is_none() || date == latest {
+            if let Some(f) = entry.and_then(|e| e.forecast.clone())
+                && f.model_version == model.version
+            {
+                if board.today == Some(today) {
+                    return Lookup::Ready(f);
+                }
+                // A new day before the board's next rebuild: age it here.
+                let mut f = (*f).clone();
+                f.data_age_days = (today - f.observation_date).num_days();
+                f.stale = f.data_age_days > stale_after_days;
+                return Lookup::Ready(Arc::new(f));
+            }
+            // The board is behind (a model or data that arrived moments
+            // ago): answer from the database, read-only, until it catches up.
+            return read(None);
+        }
+        let date = date.expect("checked above");
+        let key = (station.location, date, today, ForecastKind::Hindcast);
+        match self.hindcasts.get(key, model.version) {
+            Some(f) => Lookup::Ready(f),
+            None => read(Some(date)),
+        }
+    }
+
+    /// Read the forecast [`Serving::lookup`] could not answer from memory
+    /// (blocking: it reads the database), and keep it in the cache.
+    pub fn read_forecast(
+        &self,
+        store: &Store,
+        r: ForecastRead,
+    ) -> Result<Arc<Forecast>, ForecastError> {
+        let location = r.station.location;
+        let (date, kind) = match r.date {
+            Some(d) => (d, ForecastKind::Hindcast),
+            None => {
+                let latest = store
+                    .latest_date(location)?
+                    .ok_or_else(|| ForecastError::NoData(location.to_string()))?;
+                (latest, ForecastKind::Forecast)
+            }
+        };
+        let key = (location, date, r.today, kind);
+        if let Some(f) = self.hindcasts.get(key, r.model.version) {
+            return Ok(f);
+        }
+        let mut f = hindcast(
+            store,
+            &r.model,
+            r.station,
+            date,
+            r.today,
+            r.stale_after_days,
+        )?;
+        f.kind = kind;
+        let f = Arc::new(f);
+        self.hindcasts.put(key, f.clone());
+        Ok(f)
+    }
+}

@@ -1,0 +1,136 @@
+//! Prediction: everything between a stored or posted observation and a
+//! forecast. The web layer only calls in here.
+//!
+//! The champion sits behind an `ArcSwap`: a promotion (from training, the
+//! admin page, or the CLI in another process, noticed by
+//! [`Serving::refresh`]) swaps it in without a restart, and requests in
+//! flight finish on the model they started with ([`champion`]).
+//!
+//! Reads never touch the database on the hot path and never write: the
+//! [`Board`] holds each station's newest observations and its current
+//! forecast, rebuilt whenever the data, the champion or the day changes
+//! ([`Serving::sync`]). Hindcasts (an earlier day) are read from the
+//! database and kept briefly in a bounded [`cache`]. Posted observations
+//! are parsed once at the edge into an [`Observation`](crate::obs::Observation)
+//! ([`input`]) and forecast from the board's history ([`posted`]). Only the
+//! daily job logs forecasts.
+
+pub mod board;
+pub mod cache;
+mod champion;
+pub mod forecast;
+pub mod input;
+pub mod posted;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use chrono::NaiveDate;
+
+pub use board::{Board, SourceStatus, StationBoard};
+pub use forecast::{Forecast, ForecastError, ForecastKind, Lookup, hindcast};
+pub use input::{InputError, PredictInput};
+
+use crate::registry::LoadedModel;
+use crate::store::{Store, StoreError};
+
+pub struct Serving {
+    current: ArcSwapOption<LoadedModel>,
+    /// A champion version that failed to load, so it is not retried in a loop.
+    refused: Mutex<Option<(i64, String)>>,
+    board: ArcSwap<Board>,
+    /// The store's data version the board was built from (-1: never built).
+    built_from: AtomicI64,
+    /// JSON documents computed from the database, reused until the data
+    /// version the board was built from changes (e.g. `/api/v1/models`).
+    documents: Mutex<HashMap<&'static str, (i64, axum::body::Bytes)>>,
+    /// Hindcasts and forecasts read while the board is behind.
+    hindcasts: cache::HindcastCache,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            refused: Mutex::new(None),
+            board: ArcSwap::from_pointee(Board::default()),
+            built_from: AtomicI64::new(-1),
+            documents: Mutex::new(Default::default()),
+            hindcasts: cache::HindcastCache::default(),
+        }
+    }
+}
+
+impl Serving {
+    /// A cached document named `name`, if it was made from data version
+    /// `version` (see [`Store::data_version`]).
+    pub fn document(&self, name: &'static str, version: i64) -> Option<axum::body::Bytes> {
+        let docs = self.documents.lock().ok()?;
+        docs.get(name)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Keep `doc`, made from data version `version`.
+    pub fn keep_document(&self, name: &'static str, version: i64, doc: axum::body::Bytes) {
+        if let Ok(mut docs) = self.documents.lock() {
+            docs.insert(name, (version, doc));
+        }
+    }
+
+    /// The data version the board was built from (-1 before the first).
+    pub fn data_version(&self) -> i64 {
+        self.built_from.load(Ordering::Acquire)
+    }
+
+    pub fn board(&self) -> Arc<Board> {
+        self.board.load_full()
+    }
+
+    /// The serving champion, if any.
+    pub fn get(&self) -> Option<Arc<LoadedModel>> {
+        self.current.load_full()
+    }
+
+    /// Why the deployed champion is not serving, if it was refused.
+    pub fn refused(&self) -> Option<(i64, String)> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Bring the champion and the board up to date with the database and
+    /// `today`. Cheap when nothing changed: one `PRAGMA data_version`.
+    pub fn sync(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<(), StoreError> {
+        let version = store.data_version()?;
+        let board = self.board.load();
+        let model = self.current.load().as_ref().map(|m| m.version);
+        if version == self.built_from.load(Ordering::Acquire)
+            && board.today == Some(today)
+            && board.model_version == model
+        {
+            return Ok(());
+        }
+        self.refresh(store)?;
+        self.rebuild(store, today, stale_after_days)?;
+        self.built_from.store(version, Ordering::Release);
+        Ok(())
+    }
+
+    /// Read each station's newest observations and forecast them again.
+    pub fn rebuild(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<(), StoreError> {
+        let board = Board::build(store, self.get().as_deref(), today, stale_after_days)?;
+        self.board.store(Arc::new(board));
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! Forecasts from posted observations (`POST /api/v1/predict`): the posted
+//! day with the stored days before it, from the board when it holds them,
+//! else read-only from the database. Never logged or scored.
+
+use chrono::NaiveDate;
+
+use super::Serving;
+use super::board::Board;
+use super::forecast::{Forecast, ForecastKind};
+use crate::features;
+use crate::obs::Observation;
+use crate::registry::LoadedModel;
+use crate::store::{Store, StoreError};
+
+impl Serving {
+    /// Whether the board alone answers every one of `observations` (no
+    /// database read, so no need to leave the async threads).
+    pub fn board_covers(&self, observations: &[Observation]) -> bool {
+        let board = self.board();
+        observations
+            .iter()
+            .all(|o| board.covers(o.location, o.date))
+    }
+
+    /// Forecasts from `observations`, in order, by `model`. Ages and
+    /// staleness are the posted observations' own on `today`.
+    pub fn predict_posted(
+        &self,
+        store: &Store,
+        model: &LoadedModel,
+        observations: Vec<Observation>,
+        today: NaiveDate,
+        stale_after_days: i64,
+    ) -> Result<Vec<Forecast>, StoreError> {
+        let board = self.board();
+        observations
+            .into_iter()
+            .map(|o| predict_one(store, &board, model, o, today, stale_after_days))
+            .collect()
+    }
+}
+
+/// The forecast from a posted observation, with the stored days before it.
+fn predict_one(
+    store: &Store,
+    board: &Board,
+    model: &LoadedModel,
+    obs: Observation,
+    today: NaiveDate,
+    stale_after_days: i64,
+) -> Result<Forecast, StoreError> {
+    let date = obs.date;
+    let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
+    let mut history: Vec<Observation> = match board.station(obs.location) {
+        Some(sb) if board.covers(obs.location, date) => sb
+            .recent
+            .iter()
+            .filter(|o| o.date >= from && o.date < date)
+            .cloned()
+            .collect(),
+        _ => store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
+    };
+    history.push(obs);
+    Forecast::from_history(
+        model,
+        &history,
+        today,
+        stale_after_days,
+        ForecastKind::Posted,
+    )
+    .ok_or_else(|| StoreError::Corrupt("empty history for a posted observation".into()))
+}

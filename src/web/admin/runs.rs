@@ -1,0 +1,258 @@
+//! The dashboard and the job runs: start a job now, watch a run (its page
+//! and the JSON the page polls), cancel one.
+
+use askama::Template;
+use axum::Form;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::auth::{Admin, CsrfForm};
+use super::views::{RunRow, ScheduleRow, elapsed, run_clock, run_row, summary_facts, trees};
+use super::{Page, load};
+use crate::jobs::{JobError, JobKind, Trigger};
+use crate::store::RunStatus;
+use crate::web::AppState;
+use crate::web::error::{ApiError, blocking};
+use crate::web::html::{au_time, error_page, render};
+
+#[derive(Template)]
+#[template(path = "admin/dashboard.html")]
+struct Dashboard {
+    csrf: String,
+    message: Option<String>,
+    /// BOM is failing: since when and why (the message names the setting).
+    source_problem: Option<(String, String)>,
+    next_scrape: Option<String>,
+    /// One row per job: next scheduled run, and the run going now.
+    schedules: Vec<ScheduleRow>,
+    runs: Vec<RunRow>,
+    champion: Option<i64>,
+    models: usize,
+    observations: u64,
+}
+
+pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
+    let store = s.store.clone();
+    let (runs, champion, models, observations) = load(move || {
+        Ok((
+            store.runs(None, 20)?,
+            store.champion_version()?,
+            store.models()?.len(),
+            store.count_observations()?,
+        ))
+    })
+    .await?;
+    let now = run_clock();
+    let board = s.serving.board();
+    let source_problem = board.source.failing_since.as_deref().map(|since| {
+        (
+            au_time(since),
+            board.source.cause.clone().unwrap_or_default(),
+        )
+    });
+    let when = |k| s.jobs.next_run(k).map(|t| au_time(&t.to_rfc3339()));
+    let going = s.jobs.running();
+    let schedules = JobKind::ALL
+        .into_iter()
+        .map(|k| ScheduleRow {
+            kind: k.as_str(),
+            next: when(k),
+            running: going.iter().find(|(g, id)| *g == k && *id > 0).map(|x| x.1),
+        })
+        .collect();
+    Ok(render(&Dashboard {
+        message: s.auth.take_notice(&admin.session),
+        csrf: admin.csrf,
+        source_problem,
+        next_scrape: when(JobKind::Scrape),
+        schedules,
+        runs: runs.iter().map(|r| run_row(r, now)).collect(),
+        champion,
+        models,
+        observations,
+    }))
+}
+
+pub(super) async fn run_job(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(kind): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    admin.check_csrf(&form.csrf)?;
+    let Ok(kind) = kind.parse::<JobKind>() else {
+        return Err(error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown job",
+            "Jobs are scrape, train and refresh.",
+        ));
+    };
+    match s.jobs.start(kind, Trigger::Admin).await {
+        Ok(id) => Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response()),
+        Err(e @ JobError::AlreadyRunning { .. }) => Err(error_page(
+            StatusCode::CONFLICT,
+            "Refused",
+            &format!("Not started: {e}."),
+        )),
+        Err(e) => Err(error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot start",
+            &e.to_string(),
+        )),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/runs.html")]
+struct RunsPage {
+    csrf: String,
+    runs: Vec<RunRow>,
+}
+
+pub(super) async fn runs_page(State(s): State<AppState>, admin: Admin) -> Page {
+    let store = s.store.clone();
+    let runs = load(move || Ok(store.runs(None, 200)?)).await?;
+    let now = run_clock();
+    Ok(render(&RunsPage {
+        csrf: admin.csrf,
+        runs: runs.iter().map(|r| run_row(r, now)).collect(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "admin/run.html")]
+struct RunPage {
+    csrf: String,
+    run: RunRow,
+    running: bool,
+    trees: String,
+    log: String,
+    /// The summary as JSON (behind a toggle) and as readable facts.
+    summary: String,
+    facts: Vec<(String, String)>,
+    /// The model version this run registered.
+    model: Option<i64>,
+    message: Option<String>,
+}
+
+pub(super) async fn run_page(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(StatusCode::NOT_FOUND, "No such run", "Run ids are numbers.");
+    };
+    let store = s.store.clone();
+    let found = blocking(move || {
+        let run = store.run(id)?;
+        let model = store
+            .models()?
+            .iter()
+            .find(|m| m.trained_by_run == Some(id))
+            .map(|m| m.version);
+        Ok((run, model))
+    })
+    .await;
+    match found {
+        Ok((r, model)) => render(&RunPage {
+            message: s.auth.take_notice(&admin.session),
+            csrf: admin.csrf,
+            running: r.status == RunStatus::Running,
+            trees: trees(&r),
+            log: r.log.clone(),
+            summary: r
+                .summary
+                .as_ref()
+                .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+                .unwrap_or_default(),
+            facts: r.summary.as_ref().map(summary_facts).unwrap_or_default(),
+            model,
+            run: run_row(&r, run_clock()),
+        }),
+        Err(ApiError::NotFound { .. }) => error_page(
+            StatusCode::NOT_FOUND,
+            "No such run",
+            &format!("There is no run {id}."),
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Ask a running job to stop at its next safe point; it is recorded as
+/// cancelled. 404 for an unknown run, 409 for one that is not running here.
+pub(super) async fn cancel_run(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    admin.check_csrf(&form.csrf)?;
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(error_page(
+            StatusCode::NOT_FOUND,
+            "No such run",
+            "Run ids are numbers.",
+        ));
+    };
+    let store = s.store.clone();
+    let run = blocking(move || Ok(store.run(id)?))
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound { .. } => error_page(
+                StatusCode::NOT_FOUND,
+                "No such run",
+                &format!("There is no run {id}."),
+            ),
+            e => e.into_response(),
+        })?;
+    if run.status != RunStatus::Running {
+        return Err(error_page(
+            StatusCode::CONFLICT,
+            "Nothing to cancel",
+            &format!("Run {id} has already {}.", run.status.as_str()),
+        ));
+    }
+    match s.jobs.cancel(id) {
+        Ok(()) => {
+            s.auth.set_notice(
+                &admin.session,
+                format!(
+                    "Cancel requested: run {id} stops at its next safe point and is recorded as cancelled."
+                ),
+            );
+            Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response())
+        }
+        Err(e) => Err(error_page(
+            StatusCode::CONFLICT,
+            "Cannot cancel",
+            &format!("{e} (it may be going in another process)."),
+        )),
+    }
+}
+
+pub(super) async fn run_json(
+    State(s): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return ApiError::invalid("id", "run ids are numbers").into_response();
+    };
+    let store = s.store.clone();
+    match blocking(move || Ok(store.run(id)?)).await {
+        Ok(r) => {
+            let lines: Vec<&str> = r.log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            Json(serde_json::json!({
+                "id": r.id, "kind": r.kind, "status": r.status, "trigger": r.trigger,
+                "elapsed_seconds": elapsed(&r, run_clock()), "progress": r.progress,
+                "log_tail": tail, "error": r.error,
+            }))
+            .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

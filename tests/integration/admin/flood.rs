@@ -1,0 +1,156 @@
+//! The login flood against the real binary: parallel password guesses used
+//! to run one argon2 hash (about 19 MiB) each, on its own thread, and keep
+//! the memory (32 attempts: 18 → 643 MB), and the one global throttle let
+//! 64 guesses through in 12 s while slowing the real admin down.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+
+use crate::support;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    kb / 1024.0
+}
+
+/// A client whose connections come from `from` (any 127/8 address works on loopback).
+fn client_from(from: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// One guess as in the report: any cookie with the same token in the form.
+async fn guess(c: &reqwest::Client, url: &str, i: usize) -> u16 {
+    c.post(format!("{url}/admin/login"))
+        .header(COOKIE, "raincast_login=x")
+        .form(&[("csrf", "x"), ("password", &format!("guess{i}"))])
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Log in as a browser would, from `c`'s address; the status of the post.
+async fn real_login(c: &reqwest::Client, url: &str) -> StatusCode {
+    let form = c.get(format!("{url}/admin/login")).send().await.unwrap();
+    let nonce = form
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("raincast_login="))
+        .and_then(|v| v.split(';').next())
+        .expect("nonce cookie")
+        .to_string();
+    c.post(format!("{url}/admin/login"))
+        .header(COOKIE, format!("raincast_login={nonce}"))
+        .form(&[("csrf", nonce.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_flood_keeps_memory_bounded_and_lets_the_admin_in() {
+    let _heavy = crate::support::heavy().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("flood.db");
+    let server = support::serve(
+        &db,
+        &[
+            ("RAINCAST_ADMIN__PASSWORD", PASSWORD),
+            ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
+            ("RAINCAST_SCHEDULE__SCRAPE_ENABLED", "false"),
+            ("RAINCAST_SCHEDULE__TRAIN_ENABLED", "false"),
+            ("RAINCAST_BOM__BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    let pid = server.child.id();
+    let url = server.url.clone();
+    let start_rss = rss_mb(pid);
+    let mut peak = start_rss;
+
+    // Two rounds of 64 parallel guesses from one address, and during the
+    // second the real admin logs in from another address.
+    let attacker = client_from("127.0.0.1");
+    let admin = client_from("127.0.0.2");
+    for round in 0..2 {
+        let flood: Vec<_> = (0..64)
+            .map(|i| {
+                let (c, url) = (attacker.clone(), url.clone());
+                tokio::spawn(async move { guess(&c, &url, i).await })
+            })
+            .collect();
+        if round == 1 {
+            let started = Instant::now();
+            let status = real_login(&admin, &url).await;
+            let took = started.elapsed();
+            assert_eq!(status, StatusCode::SEE_OTHER, "the admin logs in");
+            assert!(
+                took < Duration::from_secs(2),
+                "the admin waited {took:?} during the flood"
+            );
+        }
+        let mut statuses = Vec::new();
+        for f in flood {
+            statuses.push(f.await.unwrap());
+            peak = peak.max(rss_mb(pid));
+        }
+        // At most one guess per round is checked; the rest are refused at once.
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        let refused = statuses.iter().filter(|s| **s == 429).count();
+        assert!(checked <= 1, "round {round}: {checked} guesses checked");
+        assert_eq!(checked + refused, 64, "round {round}: {statuses:?}");
+        // The address now waits before its next guess.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(guess(&attacker, &url, 999).await, 429);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+
+    // 64 guesses from 64 addresses at once: one hash at a time, a queue of
+    // four, the rest refused; memory stays bounded.
+    let spread: Vec<_> = (0..64)
+        .map(|i| {
+            let (c, url) = (client_from(&format!("127.0.1.{}", i + 1)), url.clone());
+            tokio::spawn(async move { guess(&c, &url, i).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for f in spread {
+        statuses.push(f.await.unwrap());
+        peak = peak.max(rss_mb(pid));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        (1..=5).contains(&checked),
+        "one running and four queued at most: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    let end_rss = rss_mb(pid);
+    eprintln!(
+        "login flood: RSS {start_rss:.0} MB at start, peak {peak:.0} MB, {end_rss:.0} MB at the end"
+    );
+    assert!(
+        peak < 150.0 && end_rss < 150.0,
+        "RSS {start_rss:.0} MB at start, peak {peak:.0} MB, {end_rss:.0} MB at the end"
+    );
+}

@@ -1,0 +1,110 @@
+//! Helpers shared by the integration tests.
+
+pub mod app;
+pub mod bom_server;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository's bundled data folder (`data/`, see its README for
+/// provenance and terms).
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+pub fn weather_aus() -> PathBuf {
+    data_dir().join("weatherAUS.csv.gz")
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_raincast"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Run the CLI to completion; panics with its output on failure.
+pub fn cli(db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RAINCAST_LOG", "warn")
+        .output()
+        .expect("run raincast");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "raincast {args:?} failed: {text}");
+    text
+}
+
+/// A `raincast serve` child process, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `raincast serve` on a free port and wait until /healthz answers.
+pub fn serve(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let log = std::env::var_os("TEST_LOG").is_some();
+    let child = Command::new(bin())
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
+        .env("RAINCAST_LOG", if log { "info" } else { "warn" })
+        .stdout(if log { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start raincast serve");
+    let server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return server;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "raincast serve did not start listening within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Tests that load the machine for a long time (a year of replay, Chromium,
+/// Lighthouse, kill -9 drills, floods) or whose figures suffer under load take
+/// this lock, so that no two of them run at once now that all areas share one
+/// test binary (`cargo test` runs two tests at a time on two cores). Light tests
+/// still run beside them.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes the heavy-test lock from an async test.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// Takes the heavy-test lock from a synchronous test.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}

@@ -1,0 +1,299 @@
+//! The time machine against the real scheduler and job runner: simulated
+//! weeks of operation on a fast clock, against the time-aware BOM stand-in
+//! serving the bundled real files, faults included.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use raincast::bomsim::Fault;
+use raincast::clock::FakeClock;
+use raincast::config::Config;
+use raincast::evaluate::{self, Subject};
+use raincast::replay::{self, Options, Summary};
+use raincast::serving::Serving;
+use raincast::store::Store;
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn range(a: NaiveDate, b: NaiveDate, f: Fault) -> Vec<(NaiveDate, Fault)> {
+    a.iter_days()
+        .take_while(|d| *d <= b)
+        .map(|d| (d, f))
+        .collect()
+}
+
+/// Small, fast models; BOM data alone (the bundled history has its own
+/// tests), so that the record is about the replayed months.
+fn config(db: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.database.path = db.to_path_buf();
+    c.database.bundled_history = false;
+    c.model.n_trees = 6;
+    c.model.max_depth = 8;
+    c.model.threads = 2;
+    // The forest alone: boosting has tests of its own.
+    c.model.boost = false;
+    c.schedule.scrape_retries = 1;
+    c
+}
+
+struct Replayed {
+    _dir: tempfile::TempDir,
+    store: Store,
+    summary: Summary,
+}
+
+async fn replay(opts: Options) -> Replayed {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("replay.db");
+    let store = Store::open(&db, Duration::from_secs(10)).unwrap();
+    let clock = Arc::new(FakeClock::new(Utc::now()));
+    let summary = replay::run(
+        &store,
+        config(&db),
+        clock,
+        Arc::new(Serving::default()),
+        &opts,
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    Replayed {
+        _dir: dir,
+        store,
+        summary,
+    }
+}
+
+/// Eight weeks with a 3-day outage (connections refused), a week of 403s,
+/// a truncated current-month file and a revised previous month: forecasts
+/// every day for every
+/// station with data, issued before their day and scored once; stale flags
+/// during the outages only; weekly trainings with their decisions; and the
+/// stored rows equal an independent reading of the bundled files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
+    let (from, to) = (day(2024, 10, 1), day(2024, 11, 25));
+    let outage = (day(2024, 10, 8), day(2024, 10, 10));
+    let blocked = (day(2024, 10, 21), day(2024, 10, 27));
+    let truncated = day(2024, 11, 12);
+    let mut faults = range(outage.0, outage.1, Fault::Refuse);
+    faults.extend(range(blocked.0, blocked.1, Fault::Forbidden));
+    faults.push((truncated, Fault::Truncated));
+    // On 1 November October's file is preliminary (its last rainfall reads
+    // 12.4 mm more); from the 2nd the final one is served.
+    let revised = day(2024, 11, 1);
+    faults.push((revised, Fault::Revised));
+    let r = replay(Options {
+        from,
+        to,
+        speed: 0.0,
+        faults: faults.clone(),
+    })
+    .await;
+    let s = &r.summary;
+    let faulty: std::collections::HashSet<NaiveDate> = faults
+        .iter()
+        .filter(|f| f.1 != Fault::Revised)
+        .map(|f| f.0)
+        .collect();
+
+    // Every day BOM answered, a live forecast for each of the 46 stations
+    // with data (the archive has no Perth, Melbourne or Richmond files).
+    // The daily scrape runs at 08:30 UTC, 18:30 in eastern Australia: the
+    // forecasts it logs are for that same day. On a faulty day there is no
+    // new observation (the truncated file stops on the 5th), so nothing is
+    // live and nothing is logged.
+    for d in from.iter_days().take_while(|d| *d <= to) {
+        let n = r.store.predictions_logged_for(d).unwrap();
+        if faulty.contains(&d) {
+            assert_eq!(n, 0, "{d}: no new data, yet forecasts were logged");
+        } else {
+            assert_eq!(n, 46, "{d}");
+        }
+    }
+    // Issued before the day ended in eastern Australia, scored once its
+    // observation arrived (all but the last day's).
+    let rows = live_rows(&r.store);
+    assert_eq!(rows.len() as u64, s.forecasts);
+    for (loc, for_date, served_at, outcome) in &rows {
+        let issued = (*served_at + chrono::Duration::hours(10)).date_naive();
+        assert!(issued <= *for_date, "{loc} {for_date} issued {served_at}");
+        // Scored (against the final, revised data) unless BOM never
+        // reported that day's rain.
+        let observed = r
+            .store
+            .observation(loc, *for_date)
+            .ok()
+            .and_then(|o| o.rain_today);
+        assert_eq!(*outcome, observed, "{loc} {for_date}");
+    }
+    assert_eq!(
+        s.scored,
+        rows.iter().filter(|r| r.3.is_some()).count() as u64
+    );
+
+    // Stale only during (and just after) the outages; clear at the end.
+    assert!(!s.stale_periods.is_empty(), "{s:?}");
+    for (a, b) in &s.stale_periods {
+        let in_outage = |d: NaiveDate| {
+            (d >= outage.0 && d <= outage.1 + chrono::Days::new(1))
+                || (d >= blocked.0 && d <= blocked.1 + chrono::Days::new(1))
+        };
+        assert!(
+            in_outage(*a) && in_outage(*b),
+            "stale {a}..{b} outside the outages"
+        );
+    }
+    // Failed runs were recorded and retried (scrape_retries = 1).
+    assert!(s.failed_runs >= 10 && s.retries >= 10, "{s:?}");
+
+    // A training every Sunday (8 in the period) plus the first model, each
+    // with its decision recorded.
+    assert!(s.trainings >= 8, "{s:?}");
+    for m in r.store.models().unwrap() {
+        assert!(m.decision.is_some(), "v{} has no decision", m.version);
+    }
+    assert!(s.promotions >= 1);
+
+    // No observation duplicated or lost: compare with the raw files, read
+    // without raincast's parser, as BOM served them on the last day.
+    let expected = raw_rows(to);
+    let stored: HashMap<(String, NaiveDate), Option<f64>> = r
+        .store
+        .all_observations()
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            (
+                (o.location.to_string(), o.date),
+                o.get(raincast::obs::Num::Rainfall),
+            )
+        })
+        .collect();
+    assert_eq!(stored.len(), expected.len());
+    for (key, rain) in &expected {
+        assert_eq!(stored.get(key), Some(rain), "{key:?}");
+    }
+}
+
+/// (location, for_date, served_at, outcome) of every logged forecast.
+fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<bool>)> {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    let mut st = c
+        .prepare("SELECT location, for_date, served_at, outcome FROM predictions")
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, NaiveDate>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, Option<bool>>(3)?,
+        ))
+    })
+    .unwrap()
+    .map(|r| {
+        let (l, d, at, o) = r.unwrap();
+        let at = DateTime::parse_from_rfc3339(&at)
+            .unwrap()
+            .with_timezone(&Utc);
+        (l, d, at, o)
+    })
+    .collect()
+}
+
+/// Every data row of the bundled files for our stations, dated before `to`
+/// (BOM's files then held days up to yesterday), with its rainfall, read by
+/// splitting lines: `,YYYY-M-D,min,max,rain,…`.
+fn raw_rows(to: NaiveDate) -> HashMap<(String, NaiveDate), Option<f64>> {
+    let by_code: HashMap<&str, &str> = raincast::stations::STATIONS
+        .iter()
+        .map(|s| (s.dwo_code, s.location))
+        .collect();
+    let mut out = HashMap::new();
+    for (name, bytes) in raincast::bomsim::archive() {
+        let Some(loc) = by_code.get(&name[..10]) else {
+            continue;
+        };
+        for line in bytes.split(|&b| b == b'\n') {
+            let text = String::from_utf8_lossy(line);
+            let f: Vec<&str> = text.trim_end().split(',').collect();
+            if f.len() < 5 || !f[0].is_empty() {
+                continue;
+            }
+            let Ok(d) = NaiveDate::parse_from_str(f[1], "%Y-%m-%d") else {
+                continue;
+            };
+            // The replay backfills BOM's 14-month window from its first day.
+            if d < to && d >= day(2023, 11, 1) {
+                let rain = f[4].trim().parse::<f64>().ok();
+                out.insert((loc.to_string(), d), rain);
+            }
+        }
+    }
+    out
+}
+
+/// A replay is reproducible: the same inputs and seed give the same summary
+/// (all but the file size, whose page layout follows real-time log flushes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_is_deterministic() {
+    let opts = || Options {
+        from: day(2024, 10, 1),
+        to: day(2024, 10, 16),
+        speed: 0.0,
+        faults: range(day(2024, 10, 8), day(2024, 10, 9), Fault::Refuse),
+    };
+    let a = replay(opts()).await.summary;
+    let b = replay(opts()).await.summary;
+    let without_size = |s: &Summary| Summary {
+        database_bytes: 0,
+        ..s.clone()
+    };
+    assert_eq!(without_size(&a), without_size(&b));
+    assert!(a.forecasts > 500 && a.trainings >= 2, "{a:?}");
+}
+
+/// A year of operation: the database stays bounded by the retention policy,
+/// and the summary's Brier score is what `evaluate` reports for the same
+/// forecasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
+    let _heavy = crate::support::heavy().await;
+    let (from, to) = (day(2024, 9, 1), day(2025, 9, 5));
+    let r = replay(Options {
+        from,
+        to,
+        speed: 0.0,
+        faults: Vec::new(),
+    })
+    .await;
+    let s = &r.summary;
+    assert_eq!(s.days, 370);
+    // 53 Sundays; the first few trainings fail until BOM's months hold
+    // enough labelled days (60), each with its recorded reason.
+    assert!(s.trainings >= 48, "{s:?}");
+    // Stale only where the data really is: one station's August 2025 file
+    // lacks its last two days.
+    assert!(s.stale_periods.len() <= 1, "{s:?}");
+    let defaults = raincast::config::ModelConfig::default();
+    let kept = (1..=r.store.models().unwrap().len() as i64)
+        .filter(|&v| r.store.has_blob(v).unwrap())
+        .count();
+    assert!(
+        kept <= (defaults.keep_deployed + defaults.keep_challengers) as usize,
+        "{kept} model files kept"
+    );
+    assert!(s.database_bytes < 100 << 20, "{s:?}");
+    let e = evaluate::evaluate(&r.store, Subject::Live, from, to).unwrap();
+    assert_eq!(e.overall.n, s.scored);
+    assert!(
+        (e.overall.brier - s.brier.unwrap()).abs() < 1e-12,
+        "{e:?} vs {s:?}"
+    );
+    assert!(s.brier_skill_score.unwrap() > 0.0, "{s:?}");
+}
