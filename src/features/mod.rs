@@ -9,7 +9,7 @@ use crate::obs::{Dir, Num, Observation};
 use crate::stations;
 
 /// Bump when the meaning or order of any feature changes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;
@@ -54,9 +54,22 @@ pub const NAMES: [&str; N_FEATURES] = [
     "Days_since_rain",
     "Rainfall_7d",
     "Rain_days_7d",
+    // Schema 2.
+    "Month",
+    "Station",
+    "Rainfall_3d",
+    "Rainfall_14d",
+    "Humidity3pm_change_3d",
+    "Pressure3pm_change_3d",
+    "WindDir3pm_yesterday_sin",
+    "WindDir3pm_yesterday_cos",
+    "Cloud_change_9am_3pm",
+    "DewPoint_depression_3pm",
+    "DewPoint3pm",
+    "Humidity9am_yesterday",
 ];
 
-pub const N_FEATURES: usize = 38;
+pub const N_FEATURES: usize = 50;
 
 pub type FeatureRow = [f32; N_FEATURES];
 
@@ -152,7 +165,65 @@ pub fn encode(history: &[Observation]) -> Option<FeatureRow> {
         row[36] = (sum * 7.0 / days as f64) as f32;
         row[37] = rainy as f32 * 7.0 / days as f32;
     }
+
+    // Schema 2: season and station as categories the trees can split on,
+    // more history, and moisture at 3 pm.
+    row[38] = d.month() as f32;
+    row[39] = stations::index_of(today.location).map_or(f32::NAN, |i| i as f32);
+    row[40] = windowed_rain(&on, 3, 2);
+    row[41] = windowed_rain(&on, 14, 10);
+    let three_days_ago = on(3);
+    row[42] = diff(
+        today.get(Num::Humidity3pm),
+        three_days_ago.and_then(|o| o.get(Num::Humidity3pm)),
+    );
+    row[43] = diff(
+        today.get(Num::Pressure3pm),
+        three_days_ago.and_then(|o| o.get(Num::Pressure3pm)),
+    );
+    if let Some(c) = yesterday.and_then(|y| y.dir(Dir::WindDir3pm)) {
+        let rad = c.degrees().to_radians();
+        row[44] = rad.sin() as f32;
+        row[45] = rad.cos() as f32;
+    }
+    row[46] = diff(today.get(Num::Cloud3pm), today.get(Num::Cloud9am));
+    if let (Some(t), Some(rh)) = (today.get(Num::Temp3pm), today.get(Num::Humidity3pm))
+        && rh > 0.0
+    {
+        let dp = dew_point(t, rh);
+        row[47] = (t - dp) as f32;
+        row[48] = dp as f32;
+    }
+    row[49] = f(yesterday.and_then(|y| y.get(Num::Humidity9am)));
     Some(row)
+}
+
+/// Rain over the `days` days ending at D, scaled to the full window, when at
+/// least `min_known` of them are known.
+fn windowed_rain<'a>(
+    on: &dyn Fn(i64) -> Option<&'a Observation>,
+    days: i64,
+    min_known: u32,
+) -> f32 {
+    let (mut sum, mut known) = (0.0f64, 0u32);
+    for back in 0..days {
+        if let Some(mm) = on(back).and_then(|o| o.get(Num::Rainfall)) {
+            sum += mm;
+            known += 1;
+        }
+    }
+    if known >= min_known {
+        (sum * days as f64 / known as f64) as f32
+    } else {
+        f32::NAN
+    }
+}
+
+/// Dew point (°C) from temperature (°C) and relative humidity (%), Magnus.
+fn dew_point(t: f64, rh: f64) -> f64 {
+    let (a, b) = (17.62, 243.12);
+    let g = (rh / 100.0).ln() + a * t / (b + t);
+    b * g / (a - g)
 }
 
 /// Encode every row of one location's date-ordered series; row i reads
@@ -185,6 +256,12 @@ mod tests {
         o.set(Num::Pressure9am, Some(1012.0));
         o.rain_today = o.derived_rain_today();
         o.dirs[1] = Some(Compass::E);
+        o.dirs[2] = Some(Compass::N);
+        o.set(Num::Humidity9am, Some(60.0 + (n % 5) as f64));
+        o.set(Num::Humidity3pm, Some(40.0 + (n % 7) as f64));
+        o.set(Num::Temp3pm, Some(20.0 + (n % 3) as f64));
+        o.set(Num::Cloud9am, Some(2.0));
+        o.set(Num::Cloud3pm, Some((n % 9) as f64));
         o
     }
 
@@ -221,6 +298,25 @@ mod tests {
         assert!(last[16].is_nan(), "missing gust direction stays missing");
         assert_eq!(rows[3][35], 1.0, "one day since rain");
         assert!(rows[0][36].is_nan(), "too little history for a 7-day sum");
+        // Schema 2.
+        assert_eq!(last[38], 1.0, "January");
+        assert_eq!(
+            last[39],
+            crate::stations::index_of("Sydney").unwrap() as f32
+        );
+        assert_eq!(last[40], 3.0 + 0.0 + 4.0, "rain D-2..D");
+        assert!(last[41].is_nan(), "too little history for a 14-day sum");
+        assert_eq!(last[42], 45.0 - 42.0, "humidity over 3 days");
+        assert_eq!(last[43], 3.0, "pressure over 3 days");
+        assert!(
+            last[44].abs() < 1e-6 && (last[45] - 1.0).abs() < 1e-6,
+            "yesterday north"
+        );
+        assert_eq!(last[46], 5.0 - 2.0, "cloud 9am→3pm");
+        let dp = last[48];
+        assert!((dp - 9.5).abs() < 0.1, "dew point at 22 °C and 45 %: {dp}");
+        assert!((last[47] - (22.0 - dp)).abs() < 1e-4);
+        assert_eq!(last[49], 64.0, "yesterday's 9am humidity");
     }
 
     #[test]
@@ -243,6 +339,11 @@ mod tests {
             for o in altered.iter_mut().skip(cut + 1) {
                 o.set(Num::Rainfall, Some(999.0));
                 o.set(Num::Pressure3pm, Some(900.0));
+                o.set(Num::Humidity3pm, Some(100.0));
+                o.set(Num::Humidity9am, Some(100.0));
+                o.set(Num::Temp3pm, Some(5.0));
+                o.set(Num::Cloud3pm, Some(8.0));
+                o.dirs[2] = Some(Compass::S);
                 o.rain_today = Some(true);
             }
             let again = encode_series(&altered);

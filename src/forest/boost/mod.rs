@@ -15,7 +15,11 @@
 //!   is split next, up to `max_leaf_nodes` leaves, within `max_depth`,
 //!   `min_samples_leaf` and `min_hessian_leaf`. Split gain is
 //!   `G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ)`. Histograms hold `f64` sums;
-//!   the larger child's is the parent's minus the smaller child's.
+//!   the larger child's is the parent's minus the smaller child's. A
+//!   histogram has only the slots its features' bins need (plus one for
+//!   missing values each), and its buffer comes from a pool kept for the
+//!   whole fit: a weekly training on a few thousand rows is dominated by
+//!   per-node costs, not by summing rows.
 //! - **Sampling.** Each iteration draws its rows (`subsample`) and its
 //!   features (`colsample`) from a generator seeded by `(seed, iteration)`.
 //! - **Early stopping.** With validation rows (training passes the tune
@@ -46,7 +50,7 @@ pub use params::{BoostParams, BoostValidParams};
 
 use super::rng::Rng;
 use super::{BinnedMatrix, FitOptions, ForestError};
-use tree::{GrowConfig, Tree};
+use tree::{GrowConfig, Layout, Scratch, Tree};
 
 /// Version tag at the start of every serialized booster.
 const FORMAT_VERSION: u32 = 1;
@@ -243,6 +247,9 @@ impl BoostValidParams {
         let mut ordered: Vec<[f32; 2]> = Vec::with_capacity(n);
         let mut in_sample = vec![false; if p.subsample < 1.0 { n } else { 0 }];
         let mut features: Vec<usize> = (0..n_features).collect();
+        let all_features = features.clone();
+        let full_layout = Layout::new(data, &all_features);
+        let mut scratch = Scratch::default();
         let early = valid.filter(|v| p.early_stopping_rounds > 0 && !v.y.is_empty());
         let mut valid_raw = vec![base; early.map_or(0, |v| v.y.len())];
         let mut best = (f64::INFINITY, 0usize);
@@ -282,19 +289,31 @@ impl BoostValidParams {
             }
             ordered.clear();
             ordered.extend(rows.iter().map(|&r| gh[r as usize]));
-            let allowed: Vec<usize> = if n_cols < n_features {
+            let chosen: Vec<usize>;
+            let chosen_layout: Layout;
+            let (allowed, layout) = if n_cols < n_features {
                 features.sort_unstable();
                 for k in 0..n_cols {
                     let j = k + rng.below(n_features - k);
                     features.swap(k, j);
                 }
-                let mut chosen = features[..n_cols].to_vec();
-                chosen.sort_unstable();
-                chosen
+                let mut picked = features[..n_cols].to_vec();
+                picked.sort_unstable();
+                chosen_layout = Layout::new(data, &picked);
+                chosen = picked;
+                (&chosen, &chosen_layout)
             } else {
-                features.clone()
+                (&all_features, &full_layout)
             };
-            let grown = tree::grow(data, &mut rows, &mut ordered, &allowed, &cfg);
+            let grown = tree::grow(
+                data,
+                &mut rows,
+                &mut ordered,
+                allowed,
+                layout,
+                &cfg,
+                &mut scratch,
+            );
             for &(start, end, value) in &grown.leaves {
                 for &r in &rows[start..end] {
                     raw[r as usize] += f64::from(value);

@@ -377,6 +377,42 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
     }
 }
 
+#[test]
+fn features_with_few_bins_and_missing_values_split_right_in_parallel_too() {
+    // Histograms hold only the bins each feature has, plus a missing slot:
+    // a binary feature (often missing), a three-valued one and a continuous
+    // one. Rain when the binary feature is missing or the three-valued one
+    // is 2. 12,000 rows × 3 features is above the size where the root's
+    // histogram is summed with rayon, so 1 and 2 threads take both paths.
+    let mut rng = Rng::for_tree(3, 7);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for _ in 0..12_000 {
+        let missing = uniform(&mut rng) < 0.25;
+        let binary = if missing {
+            f32::NAN
+        } else {
+            f32::from(u8::from(uniform(&mut rng) < 0.5))
+        };
+        let three = (uniform(&mut rng) * 3.0).floor();
+        x.extend([binary, three, uniform(&mut rng)]);
+        y.push(missing || three == 2.0);
+    }
+    let params = |threads| BoostParams {
+        max_iter: 20,
+        learning_rate: 0.5,
+        n_threads: Some(threads),
+        ..BoostParams::default()
+    };
+    let one = fit(params(1), &x, 3, &y, None);
+    let two = fit(params(2), &x, 3, &y, None);
+    assert_eq!(one.to_bytes(), two.to_bytes(), "1 and 2 threads differ");
+    let p = |row: [f32; 3]| one.predict_proba_row(&row);
+    assert!(p([f32::NAN, 0.0, 0.5]) > 0.95, "missing: rain");
+    assert!(p([0.0, 2.0, 0.5]) > 0.95, "three-valued 2: rain");
+    assert!(p([1.0, 1.0, 0.5]) < 0.05, "otherwise dry");
+    assert!(p([0.0, 0.0, 0.9]) < 0.05, "otherwise dry");
+}
+
 /// The weak learner's split choices, not only its accuracy: on the first
 /// iteration every hessian is the same constant, so with `l2 = 0` a split's
 /// gain is proportional to its decrease in squared error of the labels,

@@ -10,8 +10,10 @@ use crate::forest::binning::{BinnedMatrix, MISSING};
 pub(crate) const LEAF: u16 = u16::MAX;
 /// `Node::flags` bit: missing values go to the left child.
 pub(crate) const MISSING_LEFT: u16 = 1;
-/// Histogram slots per feature: codes `0..=254` plus [`MISSING`].
-const SLOTS: usize = 256;
+/// Nodes with fewer row × feature visits than this build their histogram on
+/// the calling thread: below it, handing features to rayon costs more than
+/// the sums (the result is the same either way).
+const PARALLEL_MIN_VISITS: usize = 32 * 1024;
 
 /// One node, 12 bytes: like the forest's, but a leaf holds an additive
 /// raw-score (log-odds) contribution instead of a probability.
@@ -208,30 +210,117 @@ impl Grown {
     }
 }
 
-/// Histograms of rows `rows` (with their gradients `gh`) over the allowed features.
-fn histogram(data: &BinnedMatrix, features: &[usize], rows: &[u32], gh: &[[f32; 2]]) -> Vec<Bin> {
-    let mut hist = vec![Bin::default(); features.len() * SLOTS];
-    hist.par_chunks_mut(SLOTS)
-        .zip(features.par_iter())
-        .for_each(|(h, &f)| {
-            let h: &mut [Bin; SLOTS] = h.try_into().expect("chunks are SLOTS long");
-            let column = data.column(f);
-            // A u8 code always indexes a 256-slot array: no bounds check.
-            for (&r, &g) in rows.iter().zip(gh) {
-                h[usize::from(column[r as usize])].add(g);
-            }
-        });
-    hist
+/// Where each allowed feature's bins sit in a node's histogram. A feature
+/// with `k` cuts has codes `0..=k` and one more slot for missing values, so
+/// a histogram is as long as the data needs rather than 256 slots a feature:
+/// less to clear, to subtract and to scan for the best split.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layout {
+    /// `offsets[k]..offsets[k + 1]`: the slots of the `k`-th allowed feature;
+    /// the last of them counts missing values.
+    offsets: Vec<usize>,
+}
+
+impl Layout {
+    /// The layout for `features` of `data`.
+    pub(crate) fn new(data: &BinnedMatrix, features: &[usize]) -> Self {
+        let mut offsets = Vec::with_capacity(features.len() + 1);
+        let mut at = 0;
+        offsets.push(at);
+        for &f in features {
+            at += data.cuts(f).len() + 2;
+            offsets.push(at);
+        }
+        Self { offsets }
+    }
+
+    /// Slots of a whole histogram.
+    fn len(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    /// The histogram split into one slice per allowed feature.
+    fn chunks<'h>(&self, mut hist: &'h [Bin]) -> impl Iterator<Item = &'h [Bin]> {
+        self.offsets.windows(2).map(move |w| {
+            let (head, tail) = hist.split_at(w[1] - w[0]);
+            hist = tail;
+            head
+        })
+    }
+}
+
+/// Buffers reused by every node of every tree of one fit, so growing a tree
+/// allocates (and page-faults) nothing in its hot loop.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// Histograms no longer in use.
+    pool: Vec<Vec<Bin>>,
+    rows: Vec<u32>,
+    gh: Vec<[f32; 2]>,
+}
+
+impl Scratch {
+    /// A histogram buffer of `len` cleared slots.
+    fn take(&mut self, len: usize) -> Vec<Bin> {
+        let mut h = self.pool.pop().unwrap_or_default();
+        h.clear();
+        h.resize(len, Bin::default());
+        h
+    }
+
+    fn give(&mut self, h: Vec<Bin>) {
+        self.pool.push(h);
+    }
+}
+
+/// Fills `hist` (cleared, laid out by `layout`) with the sums of rows `rows`
+/// (with their gradients `gh`) over the allowed features.
+fn histogram(
+    data: &BinnedMatrix,
+    features: &[usize],
+    layout: &Layout,
+    rows: &[u32],
+    gh: &[[f32; 2]],
+    hist: &mut [Bin],
+) {
+    let fill = |h: &mut [Bin], f: usize| {
+        let column = data.column(f);
+        let missing = h.len() - 1;
+        for (&r, &g) in rows.iter().zip(gh) {
+            // Codes above the last value bin are MISSING: its own slot.
+            h[usize::from(column[r as usize]).min(missing)].add(g);
+        }
+    };
+    let mut chunks: Vec<&mut [Bin]> = Vec::with_capacity(features.len());
+    let mut rest = hist;
+    for w in layout.offsets.windows(2) {
+        let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+        chunks.push(head);
+        rest = tail;
+    }
+    if rows.len() * features.len() < PARALLEL_MIN_VISITS {
+        for (h, &f) in chunks.into_iter().zip(features) {
+            fill(h, f);
+        }
+    } else {
+        chunks
+            .into_par_iter()
+            .zip(features.par_iter())
+            .for_each(|(h, &f)| fill(h, f));
+    }
 }
 
 /// Grows one tree on `rows` (in-sample row indices, reordered in place with
-/// `gh`, their gradient/hessian pairs) using only `features`.
+/// `gh`, their gradient/hessian pairs) using only `features`, laid out in
+/// histograms by `layout` (made for those features).
 pub(crate) fn grow(
     data: &BinnedMatrix,
     rows: &mut [u32],
     gh: &mut [[f32; 2]],
     features: &[usize],
+    layout: &Layout,
     cfg: &GrowConfig,
+    scratch: &mut Scratch,
 ) -> Grown {
     let mut total = Bin::default();
     for &g in gh.iter() {
@@ -240,12 +329,12 @@ pub(crate) fn grow(
     let mut g = Grower {
         data,
         features,
+        layout,
         cfg,
         nodes: vec![Node::leaf(0.0)],
         bins: vec![0],
         gains: vec![0.0; data.n_features()],
-        scratch_rows: Vec::new(),
-        scratch_gh: Vec::new(),
+        scratch,
     };
     let mut root = Leaf {
         node: 0,
@@ -277,11 +366,14 @@ pub(crate) fn grow(
     }
     let lr = cfg.learning_rate;
     let mut out = Vec::with_capacity(leaves.len());
-    for l in &leaves {
+    for l in &mut leaves {
         let value = (-lr * l.total.g / (l.total.h + cfg.l2)) as f32;
         let value = if value.is_finite() { value } else { 0.0 };
         g.nodes[l.node] = Node::leaf(value);
         out.push((l.start, l.end, value));
+        if let Some(h) = l.hist.take() {
+            g.scratch.give(h);
+        }
     }
     g.nodes.shrink_to_fit();
     Grown {
@@ -295,12 +387,12 @@ pub(crate) fn grow(
 struct Grower<'a> {
     data: &'a BinnedMatrix,
     features: &'a [usize],
+    layout: &'a Layout,
     cfg: &'a GrowConfig,
     nodes: Vec<Node>,
     bins: Vec<u8>,
     gains: Vec<f64>,
-    scratch_rows: Vec<u32>,
-    scratch_gh: Vec<[f32; 2]>,
+    scratch: &'a mut Scratch,
 }
 
 impl Grower<'_> {
@@ -310,20 +402,34 @@ impl Grower<'_> {
             && l.total.h >= 2.0 * self.cfg.min_hessian
     }
 
+    /// A histogram of rows `start..end`, in a buffer from the pool.
+    fn build(&mut self, rows: &[u32], gh: &[[f32; 2]], start: usize, end: usize) -> Vec<Bin> {
+        let mut hist = self.scratch.take(self.layout.len());
+        histogram(
+            self.data,
+            self.features,
+            self.layout,
+            &rows[start..end],
+            &gh[start..end],
+            &mut hist,
+        );
+        hist
+    }
+
     /// Gives a splittable leaf its histogram (built, or `hist` when the
-    /// caller derived it) and best split; others get neither.
-    fn prepare(&self, l: &mut Leaf, rows: &[u32], gh: &[[f32; 2]], hist: Option<Vec<Bin>>) {
+    /// caller derived it) and best split; others get neither (a derived
+    /// histogram they do not need goes back to the pool).
+    fn prepare(&mut self, l: &mut Leaf, rows: &[u32], gh: &[[f32; 2]], hist: Option<Vec<Bin>>) {
         if !self.splittable(l) {
+            if let Some(h) = hist {
+                self.scratch.give(h);
+            }
             return;
         }
-        let hist = hist.unwrap_or_else(|| {
-            histogram(
-                self.data,
-                self.features,
-                &rows[l.start..l.end],
-                &gh[l.start..l.end],
-            )
-        });
+        let hist = match hist {
+            Some(h) => h,
+            None => self.build(rows, gh, l.start, l.end),
+        };
         l.split = self.best_split(&hist);
         l.hist = Some(hist);
     }
@@ -337,8 +443,13 @@ impl Grower<'_> {
         let feature = self.features[s.slot];
         let column = self.data.column(feature);
         // Stable partition of rows and gradients together.
-        self.scratch_rows.clear();
-        self.scratch_gh.clear();
+        let Scratch {
+            rows: right_rows,
+            gh: right_gh,
+            ..
+        } = &mut *self.scratch;
+        right_rows.clear();
+        right_gh.clear();
         let mut l = leaf.start;
         for i in leaf.start..leaf.end {
             let r = rows[i];
@@ -353,12 +464,12 @@ impl Grower<'_> {
                 gh[l] = gh[i];
                 l += 1;
             } else {
-                self.scratch_rows.push(r);
-                self.scratch_gh.push(gh[i]);
+                right_rows.push(r);
+                right_gh.push(gh[i]);
             }
         }
-        rows[l..leaf.end].copy_from_slice(&self.scratch_rows);
-        gh[l..leaf.end].copy_from_slice(&self.scratch_gh);
+        rows[l..leaf.end].copy_from_slice(right_rows);
+        gh[l..leaf.end].copy_from_slice(right_gh);
         let mid = l;
         let (threshold, bin) = match s.right_code {
             Some(rc) => {
@@ -409,28 +520,26 @@ impl Grower<'_> {
             Some(mut parent) if ls || rs => {
                 // Build the smaller child's histogram, derive the larger's.
                 let small_is_left = left.total.n <= right.total.n;
-                let (small, large, small_ok, large_ok) = if small_is_left {
-                    (&mut left, &mut right, ls, rs)
+                let (small, large, large_ok) = if small_is_left {
+                    (&mut left, &mut right, rs)
                 } else {
-                    (&mut right, &mut left, rs, ls)
+                    (&mut right, &mut left, ls)
                 };
-                let small_hist = histogram(
-                    self.data,
-                    self.features,
-                    &rows[small.start..small.end],
-                    &gh[small.start..small.end],
-                );
+                let small_hist = self.build(rows, gh, small.start, small.end);
                 if large_ok {
                     for (a, b) in parent.iter_mut().zip(&small_hist) {
                         *a = a.minus(*b);
                     }
                     self.prepare(large, rows, gh, Some(parent));
+                } else {
+                    self.scratch.give(parent);
                 }
-                if small_ok {
-                    self.prepare(small, rows, gh, Some(small_hist));
-                }
+                self.prepare(small, rows, gh, Some(small_hist));
             }
-            _ => {
+            parent => {
+                if let Some(h) = parent {
+                    self.scratch.give(h);
+                }
                 self.prepare(&mut left, rows, gh, None);
                 self.prepare(&mut right, rows, gh, None);
             }
@@ -443,10 +552,10 @@ impl Grower<'_> {
         let (min_leaf, min_h, l2) = (self.cfg.min_leaf, self.cfg.min_hessian, self.cfg.l2);
         let score = |b: Bin| b.g * b.g / (b.h + l2);
         let mut best: Option<Split> = None;
-        for (slot, h) in hist.chunks_exact(SLOTS).enumerate() {
-            let missing = h[usize::from(MISSING)];
+        for (slot, h) in self.layout.chunks(hist).enumerate() {
+            let (&missing, values) = h.split_last().expect("every feature has a missing slot");
             let mut total = Bin::default();
-            for b in &h[..SLOTS - 1] {
+            for b in values {
                 total = total.plus(*b);
             }
             let total = total.plus(missing);
@@ -472,7 +581,7 @@ impl Grower<'_> {
             };
             let mut cum = Bin::default();
             let mut prev = 0u8;
-            for (code, b) in h[..SLOTS - 1].iter().enumerate() {
+            for (code, b) in values.iter().enumerate() {
                 if b.n == 0 {
                     continue;
                 }
