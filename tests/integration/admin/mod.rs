@@ -64,6 +64,26 @@ async fn login_with(app: &TestApp, password: &str, https: bool) -> reqwest::Resp
     post.send().await.unwrap()
 }
 
+/// GET `path` with the session cookie.
+async fn get_with(app: &TestApp, session: &str, path: &str) -> reqwest::Response {
+    app.get(path).header(COOKIE, session).send().await.unwrap()
+}
+
+/// POST a form to `path` with the session cookie, as the console's buttons do.
+async fn post_form<F: serde::Serialize + ?Sized>(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    form: &F,
+) -> reqwest::Response {
+    app.post(path)
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A logged-in session: its cookie header and CSRF token.
 async fn login(app: &TestApp) -> (String, String) {
     let resp = login_with(app, PASSWORD, false).await;
@@ -71,12 +91,7 @@ async fn login(app: &TestApp) -> (String, String) {
     assert_eq!(resp.headers()[LOCATION], "/admin");
     let id = cookie(&set_cookies(&resp), "raincast_session").expect("session cookie");
     let cookie = format!("raincast_session={id}");
-    let page = app
-        .get("/admin")
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = get_with(app, &cookie, "/admin").await;
     assert_eq!(page.status(), 200);
     let csrf = csrf_in(&page.text().await.unwrap());
     (cookie, csrf)
@@ -208,7 +223,7 @@ async fn every_route_needs_a_live_session() {
     // With a live session every page answers.
     let (session, csrf) = login(&app).await;
     for path in GET_ROUTES {
-        let resp = app.get(path).header(COOKIE, &session).send().await.unwrap();
+        let resp = get_with(&app, &session, path).await;
         assert_eq!(resp.status(), 200, "GET {path} with a session");
     }
     // A session cookie under another name, or the login nonce, is no session.
@@ -216,13 +231,7 @@ async fn every_route_needs_a_live_session() {
     assert_all_refused(&app, Some(&renamed), "nonce cookie").await;
 
     // Logged out, the old cookie is dead (the same as an expired one).
-    let out = app
-        .post("/admin/logout")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let out = post_form(&app, &session, "/admin/logout", &[("csrf", csrf.as_str())]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(out.headers()[LOCATION], "/admin/login");
     let cleared = set_cookies(&out);
@@ -291,13 +300,13 @@ async fn wrong_password_and_missing_nonce_are_refused() {
     assert_eq!(resp.status(), 403);
     assert_eq!(cookie(&set_cookies(&resp), "raincast_session"), None);
     // With a mismatched nonce too.
-    let resp = app
-        .post("/admin/login")
-        .header(COOKIE, "raincast_login=abd")
-        .form(&[("csrf", "abc"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        "raincast_login=abd",
+        "/admin/login",
+        &[("csrf", "abc"), ("password", PASSWORD)],
+    )
+    .await;
     assert_eq!(resp.status(), 403);
 
     // Right after a failure, the same address is refused without a check
@@ -317,12 +326,7 @@ async fn wrong_password_and_missing_nonce_are_refused() {
 async fn wait_run(app: &TestApp, session: &str, id: i64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let resp = app
-            .get(&format!("/admin/runs/{id}/json"))
-            .header(COOKIE, session)
-            .send()
-            .await
-            .unwrap();
+        let resp = get_with(app, session, &format!("/admin/runs/{id}/json")).await;
         assert_eq!(resp.status(), 200);
         let v: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
         if v["status"] != "running" {
@@ -343,13 +347,7 @@ async fn posts_need_the_csrf_token() {
         vec![("csrf", csrf[..63].to_string())],
     ] {
         for path in POST_ROUTES {
-            let resp = app
-                .post(path)
-                .header(COOKIE, &session)
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
+            let resp = post_form(&app, &session, path, &form).await;
             assert_eq!(resp.status(), 403, "POST {path} with {form:?}");
         }
     }
@@ -359,20 +357,20 @@ async fn posts_need_the_csrf_token() {
     );
 
     // With the token: a training starts and the browser is sent to its page.
-    let resp = app
-        .post("/admin/jobs/train")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/jobs/train",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let to = resp.headers()[LOCATION].to_str().unwrap().to_string();
     let id: i64 = to
         .strip_prefix("/admin/runs/")
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("redirected to {to}"));
-    let page = app.get(&to).header(COOKIE, &session).send().await.unwrap();
+    let page = get_with(&app, &session, &to).await;
     assert_eq!(page.status(), 200);
     let run = wait_run(&app, &session, id).await;
     assert_eq!(run["kind"], "train");
@@ -381,31 +379,31 @@ async fn posts_need_the_csrf_token() {
     assert_eq!(app.store.models().unwrap().len(), 3, "version 3 registered");
 
     // Unknown job kind.
-    let resp = app
-        .post("/admin/jobs/bake")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/jobs/bake",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), 404);
 
     // Promote needs a reason; with one, version 2 serves; rollback brings 1 back.
-    let resp = app
-        .post("/admin/models/2/promote")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str()), ("reason", "  ")])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/models/2/promote",
+        &[("csrf", csrf.as_str()), ("reason", "  ")],
+    )
+    .await;
     assert_eq!(resp.status(), 422);
-    let resp = app
-        .post("/admin/models/2/promote")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str()), ("reason", "admin test")])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/models/2/promote",
+        &[("csrf", csrf.as_str()), ("reason", "admin test")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     // The outcome travels in the session, shown once on the next page.
     assert_eq!(resp.headers()[LOCATION], "/admin/models");
@@ -426,25 +424,17 @@ async fn posts_need_the_csrf_token() {
         "/admin/models?message=Send+your+password+to+evil",
         "/admin?message=Send+your+password+to+evil",
     ] {
-        let html = app
-            .get(path)
-            .header(COOKIE, &session)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = get_with(&app, &session, path).await.text().await.unwrap();
         assert!(!html.contains("evil"), "{path}: {html}");
     }
     assert_eq!(app.state.serving.get().map(|m| m.version), Some(2));
-    let resp = app
-        .post("/admin/rollback")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str()), ("reason", "back")])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/rollback",
+        &[("csrf", csrf.as_str()), ("reason", "back")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.state.serving.get().map(|m| m.version), Some(1));
     let d = app.store.deployments().unwrap();
@@ -477,13 +467,13 @@ async fn a_second_trigger_while_one_runs_is_409() {
     let html = second.text().await.unwrap();
     assert!(html.contains("already going"), "{html}");
     // A refresh conflicts with a training too.
-    let third = app
-        .post("/admin/jobs/refresh")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let third = post_form(
+        &app,
+        &session,
+        "/admin/jobs/refresh",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(third.status(), 409);
     assert_eq!(
         app.store
@@ -519,13 +509,13 @@ async fn a_run_going_in_another_process_is_409() {
             std::time::Duration::from_secs(60),
         )
         .unwrap();
-    let resp = app
-        .post("/admin/jobs/train")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/jobs/train",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), 409);
     let html = resp.text().await.unwrap();
     assert!(
@@ -536,13 +526,13 @@ async fn a_run_going_in_another_process_is_409() {
     app.store
         .finish_run(other, raincast::store::RunStatus::Succeeded, None, None, "")
         .unwrap();
-    let resp = app
-        .post("/admin/jobs/train")
-        .header(COOKIE, &session)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(
+        &app,
+        &session,
+        "/admin/jobs/train",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let id: i64 = resp.headers()[LOCATION].to_str().unwrap()["/admin/runs/".len()..]
         .parse()
@@ -744,13 +734,7 @@ async fn evaluate_a_model_on_a_chosen_window() {
 
 /// Start a training from the console; its run id.
 async fn start_training(app: &TestApp, session: &str, csrf: &str) -> i64 {
-    let resp = app
-        .post("/admin/jobs/train")
-        .header(COOKIE, session)
-        .form(&[("csrf", csrf)])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_form(app, session, "/admin/jobs/train", &[("csrf", csrf)]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     resp.headers()[LOCATION].to_str().unwrap()["/admin/runs/".len()..]
         .parse()
@@ -758,7 +742,7 @@ async fn start_training(app: &TestApp, session: &str, csrf: &str) -> i64 {
 }
 
 async fn page(app: &TestApp, session: &str, path: &str) -> (u16, String) {
-    let resp = app.get(path).header(COOKIE, session).send().await.unwrap();
+    let resp = get_with(app, session, path).await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
@@ -860,12 +844,7 @@ async fn runs_link_models_and_models_download_with_their_card() {
     assert!(html.contains(&format!(r#"href="/admin/models/{v}/model""#)));
 
     // The card.
-    let resp = app
-        .get(&format!("/admin/models/{v}/card.json"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with(&app, &session, &format!("/admin/models/{v}/card.json")).await;
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-disposition"]
@@ -894,12 +873,7 @@ async fn runs_link_models_and_models_download_with_their_card() {
     assert!(card["calibration"]["method"].is_string(), "{card}");
 
     // The model file: its SHA-256 in a header, matching the bytes and the card.
-    let resp = app
-        .get(&format!("/admin/models/{v}/model"))
-        .header(COOKIE, &session)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with(&app, &session, &format!("/admin/models/{v}/model")).await;
     assert_eq!(resp.status(), 200);
     let sha = resp.headers()["x-checksum-sha256"]
         .to_str()
