@@ -596,11 +596,17 @@ fn compare_with_linfa(seed: u64) {
     let n_train = 250;
     let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
     let train = Dataset::new(
-        x.slice(ndarray::s![..n_train, ..]).to_owned(),
-        y.slice(ndarray::s![..n_train]).to_owned(),
+        x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+            .to_owned(),
+        y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+            .to_owned(),
     );
-    let test_x = x.slice(ndarray::s![n_train.., ..]).to_owned();
-    let test_y = y.slice(ndarray::s![n_train..]).to_owned();
+    let test_x = x
+        .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+        .to_owned();
+    let test_y = y
+        .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+        .to_owned();
     for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
         let ours = ForestParams(ForestValidParams {
             max_depth: Some(depth),
@@ -799,4 +805,34 @@ fn linfa_traits_work_on_datasets() {
             ..
         })
     ));
+}
+
+/// The unchecked params serialise as the plain object they always did
+/// (stored with every model), field by field, and partial objects fill in
+/// the defaults.
+#[test]
+fn params_keep_their_serialised_shape() {
+    let stored = r#"{"n_trees":7,"max_depth":12,"min_samples_leaf":3,"min_samples_split":6,"max_features":{"Fraction":0.5},"bootstrap":false,"class_weight":{"Custom":{"yes":2.5}},"max_bins":64,"seed":42,"n_threads":null}"#;
+    let p = ForestParams::default()
+        .with_n_trees(7)
+        .with_max_depth(Some(12))
+        .with_min_samples_leaf(3)
+        .with_min_samples_split(6)
+        .with_max_features(MaxFeatures::Fraction(0.5))
+        .with_bootstrap(false)
+        .with_class_weight(ClassWeight::Custom { yes: 2.5 })
+        .with_max_bins(64)
+        .with_seed(42);
+    assert_eq!(serde_json::to_string(&p).unwrap(), stored);
+    assert_eq!(serde_json::from_str::<ForestParams>(stored).unwrap(), p);
+    let bytes = postcard::to_allocvec(&p).unwrap();
+    assert_eq!(postcard::from_bytes::<ForestParams>(&bytes).unwrap(), p);
+    let partial: ForestParams = serde_json::from_str(r#"{"n_trees":3}"#).unwrap();
+    assert_eq!(partial, ForestParams::default().with_n_trees(3));
+    // Checking hands out the wrapped values themselves.
+    let checked = p.check_ref().unwrap();
+    assert!(std::ptr::eq(checked, &p.0));
+    assert_eq!(checked.n_trees(), 7);
+    assert_eq!(checked.max_bins(), 64);
+    assert_eq!(p.clone().check().unwrap(), *checked);
 }

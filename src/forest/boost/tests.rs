@@ -328,11 +328,17 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
         let n_train = 250;
         let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
         let train = Dataset::new(
-            x.slice(ndarray::s![..n_train, ..]).to_owned(),
-            y.slice(ndarray::s![..n_train]).to_owned(),
+            x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+                .to_owned(),
+            y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+                .to_owned(),
         );
-        let test_x = x.slice(ndarray::s![n_train.., ..]).to_owned();
-        let test_y = y.slice(ndarray::s![n_train..]).to_owned();
+        let test_x = x
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+            .to_owned();
+        let test_y = y
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+            .to_owned();
         for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
             let ours: Booster = BoostParams(BoostValidParams {
                 max_iter: 1,
@@ -473,4 +479,33 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
             );
         }
     }
+}
+
+/// As the forest's: the unchecked params serialise as the plain object they
+/// always did, and checking hands out the wrapped values.
+#[test]
+fn params_keep_their_serialised_shape() {
+    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"max_bins":128,"seed":9,"n_threads":2}"#;
+    let p = BoostParams::default()
+        .with_max_iter(40)
+        .with_learning_rate(0.25)
+        .with_max_leaf_nodes(15)
+        .with_max_depth(Some(6))
+        .with_min_samples_leaf(10)
+        .with_min_hessian_leaf(0.5)
+        .with_l2(2.0)
+        .with_subsample(0.75)
+        .with_colsample(0.5)
+        .with_early_stopping_rounds(0)
+        .with_max_bins(128)
+        .with_seed(9)
+        .with_n_threads(Some(2));
+    assert_eq!(serde_json::to_string(&p).unwrap(), stored);
+    assert_eq!(serde_json::from_str::<BoostParams>(stored).unwrap(), p);
+    let partial: BoostParams = serde_json::from_str(r#"{"max_iter":3}"#).unwrap();
+    assert_eq!(partial, BoostParams::default().with_max_iter(3));
+    let checked = p.check_ref().unwrap();
+    assert!(std::ptr::eq(checked, &p.0));
+    assert_eq!(checked.max_iter(), 40);
+    assert_eq!(p.clone().check().unwrap(), *checked);
 }
