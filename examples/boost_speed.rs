@@ -79,7 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rows = rows.min(y.len());
         let from = y.len() - rows;
         let (cpu, wall) = (cpu_seconds(), Instant::now());
-        let binned = BinnedMatrix::from_rows(&x[from * N_FEATURES..], N_FEATURES, params.max_bins);
+        let binned =
+            BinnedMatrix::from_rows(&x[from * N_FEATURES..], N_FEATURES, params.max_bins());
         let booster =
             params.fit_binned(&binned, &y[from..], Some(valid), &FitOptions::default())?;
         let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);

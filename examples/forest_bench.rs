@@ -196,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
-            let (binned, _) = bin_from_file(dir, valid.max_bins)?;
+            let (binned, _) = bin_from_file(dir, valid.max_bins())?;
             let forest = valid.fit_binned(&binned, &y, &FitOptions::default())?;
             let fit = started.elapsed().as_secs_f64();
             drop(binned);
@@ -222,7 +222,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
-            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins);
+            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
             let booster = valid.fit_binned(
                 &binned,
@@ -257,7 +257,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let fp = cfg.forest_params().check()?;
             let bp = cfg.boost_params().check()?;
             let started = std::time::Instant::now();
-            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, bp.max_bins);
+            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, bp.max_bins());
             drop(x);
             let forest = fp.fit_binned(&binned, &y, &FitOptions::default())?;
             let booster = bp.fit_binned(

@@ -104,13 +104,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * y.iter().filter(|&&t| t).count() as f64 / rows as f64
     );
 
-    let params = ForestParams {
-        n_trees: 100,
-        n_threads: Some(threads),
-        seed: 7,
-        ..ForestParams::default()
-    }
-    .check()?;
+    let params = ForestParams::default()
+        .with_n_trees(100)
+        .with_n_threads(Some(threads))
+        .with_seed(7)
+        .check()?;
     let t = Instant::now();
     let forest = params.fit_matrix(&x, N_FEATURES, &y, &FitOptions::default())?;
     let fit = t.elapsed();

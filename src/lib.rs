@@ -1,6 +1,11 @@
 //! raincast: will it rain tomorrow? One binary that scrapes BOM's Daily
 //! Weather Observations, trains a random forest, and serves forecasts for 49
 //! Australian cities. See `DESIGN.md` in the README for the data flow.
+//!
+//! The library has no `unsafe` code: the allocator FFI lives in the binary
+//! (`main.rs`, `allocator.rs`).
+
+#![forbid(unsafe_code)]
 
 pub mod bomsim;
 pub mod cli;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::forest::ForestParams;
+use crate::forest::{ForestParams, ForestValidParams};
 
 mod cron;
 mod validate;
@@ -307,7 +307,7 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// The gradient-boosting hyperparameters these settings describe.
     pub fn boost_params(&self) -> crate::forest::boost::BoostParams {
-        crate::forest::boost::BoostParams {
+        crate::forest::boost::BoostParams(crate::forest::boost::BoostValidParams {
             max_iter: self.boost_max_iter,
             learning_rate: self.boost_learning_rate as f32,
             max_leaf_nodes: self.boost_max_leaf_nodes,
@@ -321,12 +321,12 @@ impl ModelConfig {
             max_bins: self.max_bins,
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),
-        }
+        })
     }
 
     /// The forest hyperparameters these settings describe.
     pub fn forest_params(&self) -> ForestParams {
-        ForestParams {
+        ForestParams(ForestValidParams {
             n_trees: self.n_trees,
             max_depth: (self.max_depth > 0).then_some(self.max_depth),
             min_samples_leaf: self.min_samples_leaf,
@@ -337,7 +337,7 @@ impl ModelConfig {
             max_bins: self.max_bins,
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),
-        }
+        })
     }
 }
 

@@ -34,7 +34,7 @@
 //!    fraction of "yes"; the forest's probability is the mean over trees.
 //!
 //! Trees are trained in parallel with rayon (in a dedicated pool when
-//! [`ForestParams::n_threads`] is set). Models serialize with postcard and are
+//! [`ForestValidParams::n_threads`] is set). Models serialize with postcard and are
 //! fully validated on load, so a damaged blob is refused rather than able to
 //! panic or loop at prediction time.
 //!
@@ -232,7 +232,7 @@ impl ForestValidParams {
         y: &[bool],
         opts: &FitOptions,
     ) -> Result<Forest, ForestError> {
-        let p = self.params();
+        let p = self;
         let n_features = binned.n_features();
         let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         if cancelled() {

@@ -55,34 +55,122 @@ pub enum ClassWeight {
     },
 }
 
-/// Unchecked random-forest hyperparameters. Check them with
-/// [`linfa::ParamGuard::check`] to get [`ForestValidParams`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ForestParams {
-    /// Number of trees (≥ 1).
-    pub n_trees: usize,
-    /// Maximum depth (root = depth 0); `None` grows until the other limits stop.
-    pub max_depth: Option<usize>,
-    /// Minimum number of distinct training rows in a leaf (≥ 1).
-    pub min_samples_leaf: usize,
-    /// A node with fewer distinct training rows than this is not split.
-    pub min_samples_split: usize,
-    /// Candidate features per split.
-    pub max_features: MaxFeatures,
-    /// Bootstrap rows per tree (drawn as per-row counts) or use every row once.
-    pub bootstrap: bool,
-    /// Class weighting.
-    pub class_weight: ClassWeight,
-    /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
-    pub max_bins: usize,
-    /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
-    pub seed: u64,
-    /// Threads for training; `None` uses rayon's global pool.
-    pub n_threads: Option<usize>,
+/// Defines a checked hyperparameter struct (fields `pub(crate)`, one public
+/// read accessor per field) and the unchecked newtype wrapping it (one
+/// `with_*` builder per field), with each field's doc written once.
+///
+/// The checked type holds the values and the unchecked one wraps it, as in
+/// linfa's own estimators: [`linfa::ParamGuard::check_ref`] can then hand out
+/// `&self.0` without any pointer cast. Inside the crate both types are edited
+/// through their fields (the unchecked type derefs to the checked one);
+/// outside it, through the accessors and builders, so a checked value is only
+/// ever obtained from `check`/`check_ref`.
+macro_rules! hyperparams {
+    (
+        $(#[$valid_attr:meta])*
+        pub struct $valid:ident;
+        $(#[$unchecked_attr:meta])*
+        pub struct $unchecked:ident;
+        {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident / $with:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$valid_attr])*
+        pub struct $valid {
+            $(
+                $(#[doc = $doc])*
+                pub(crate) $field: $ty,
+            )*
+        }
+
+        impl $valid {
+            $(
+                $(#[doc = $doc])*
+                pub fn $field(&self) -> $ty {
+                    self.$field
+                }
+            )*
+        }
+
+        $(#[$unchecked_attr])*
+        pub struct $unchecked(pub(crate) $valid);
+
+        impl $unchecked {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`:")]
+                $(#[doc = $doc])*
+                #[must_use]
+                pub fn $with(mut self, value: $ty) -> Self {
+                    self.0.$field = value;
+                    self
+                }
+            )*
+        }
+
+        impl From<$valid> for $unchecked {
+            fn from(valid: $valid) -> Self {
+                Self(valid)
+            }
+        }
+
+        impl std::ops::Deref for $unchecked {
+            type Target = $valid;
+
+            fn deref(&self) -> &$valid {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $unchecked {
+            fn deref_mut(&mut self) -> &mut $valid {
+                &mut self.0
+            }
+        }
+    };
+}
+pub(crate) use hyperparams;
+
+hyperparams! {
+    /// Checked random-forest hyperparameters: obtained only through
+    /// [`linfa::ParamGuard`], they can fit a [`Forest`](super::Forest).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct ForestValidParams;
+
+    /// Unchecked random-forest hyperparameters. Check them with
+    /// [`linfa::ParamGuard::check`] to get [`ForestValidParams`]. Serialises
+    /// exactly as the values it wraps.
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct ForestParams;
+    {
+        /// Number of trees (≥ 1).
+        n_trees / with_n_trees: usize,
+        /// Maximum depth (root = depth 0); `None` grows until the other limits stop.
+        max_depth / with_max_depth: Option<usize>,
+        /// Minimum number of distinct training rows in a leaf (≥ 1).
+        min_samples_leaf / with_min_samples_leaf: usize,
+        /// A node with fewer distinct training rows than this is not split.
+        min_samples_split / with_min_samples_split: usize,
+        /// Candidate features per split.
+        max_features / with_max_features: MaxFeatures,
+        /// Bootstrap rows per tree (drawn as per-row counts) or use every row once.
+        bootstrap / with_bootstrap: bool,
+        /// Class weighting.
+        class_weight / with_class_weight: ClassWeight,
+        /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
+        max_bins / with_max_bins: usize,
+        /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
+        seed / with_seed: u64,
+        /// Threads for training; `None` uses rayon's global pool.
+        n_threads / with_n_threads: Option<usize>,
+    }
 }
 
-impl Default for ForestParams {
+impl Default for ForestValidParams {
     fn default() -> Self {
         Self {
             n_trees: 100,
@@ -144,47 +232,17 @@ impl ForestParams {
     }
 }
 
-/// Checked hyperparameters: obtained only through [`linfa::ParamGuard`], they
-/// can fit a [`Forest`](super::Forest).
-#[derive(Debug, Clone, PartialEq)]
-#[repr(transparent)]
-pub struct ForestValidParams(ForestParams);
-
-impl ForestValidParams {
-    /// The checked values.
-    pub fn params(&self) -> &ForestParams {
-        &self.0
-    }
-
-    /// Reinterprets a reference to (already validated) unchecked parameters.
-    fn from_ref(params: &ForestParams) -> &Self {
-        // SAFETY: `ForestValidParams` is `#[repr(transparent)]` over
-        // `ForestParams`, so both types have the same layout and validity
-        // invariants; casting the reference (as the `ref-cast` crate does) is
-        // sound and keeps the lifetime of `params`.
-        unsafe { &*std::ptr::from_ref(params).cast::<Self>() }
-    }
-}
-
-impl std::ops::Deref for ForestValidParams {
-    type Target = ForestParams;
-
-    fn deref(&self) -> &ForestParams {
-        &self.0
-    }
-}
-
 impl linfa::ParamGuard for ForestParams {
     type Checked = ForestValidParams;
     type Error = ForestError;
 
     fn check_ref(&self) -> Result<&ForestValidParams, ForestError> {
         self.validate()?;
-        Ok(ForestValidParams::from_ref(self))
+        Ok(&self.0)
     }
 
     fn check(self) -> Result<ForestValidParams, ForestError> {
         self.validate()?;
-        Ok(ForestValidParams(self))
+        Ok(self.0)
     }
 }

@@ -28,15 +28,15 @@ fn fit(p: ForestParams, x: &[f32], nf: usize, y: &[bool]) -> Forest {
 
 /// A single fully grown tree without bagging.
 fn one_tree() -> ForestParams {
-    ForestParams {
+    ForestParams(ForestValidParams {
         n_trees: 1,
         bootstrap: false,
         max_features: MaxFeatures::All,
         min_samples_leaf: 1,
         min_samples_split: 2,
         class_weight: ClassWeight::None,
-        ..ForestParams::default()
-    }
+        ..ForestValidParams::default()
+    })
 }
 
 /// A "rain-like" dataset: 6 features, the label depends on three of them
@@ -94,11 +94,11 @@ fn missing_values_are_routed_and_learned() {
     }
     for params in [
         one_tree(),
-        ForestParams {
+        ForestParams(ForestValidParams {
             n_trees: 20,
             max_features: MaxFeatures::All,
-            ..ForestParams::default()
-        },
+            ..ForestValidParams::default()
+        }),
     ] {
         let forest = fit(params, &x, 2, &y);
         assert!(forest.predict_proba_row(&[f32::NAN, 0.5]) > 0.99);
@@ -138,11 +138,13 @@ fn unseen_missing_values_follow_the_heavier_child() {
 #[test]
 fn same_seed_same_bytes_whatever_the_thread_count() {
     let (x, y) = noisy_data(3000, 1);
-    let params = |threads, seed| ForestParams {
-        n_trees: 12,
-        n_threads: Some(threads),
-        seed,
-        ..ForestParams::default()
+    let params = |threads, seed| {
+        ForestParams(ForestValidParams {
+            n_trees: 12,
+            n_threads: Some(threads),
+            seed,
+            ..ForestValidParams::default()
+        })
     };
     let a = fit(params(1, 42), &x, 6, &y).to_bytes();
     let b = fit(params(2, 42), &x, 6, &y).to_bytes();
@@ -155,10 +157,10 @@ fn same_seed_same_bytes_whatever_the_thread_count() {
 fn serialization_round_trips_and_refuses_corruption() {
     let (x, y) = noisy_data(1500, 2);
     let forest = fit(
-        ForestParams {
+        ForestParams(ForestValidParams {
             n_trees: 10,
-            ..ForestParams::default()
-        },
+            ..ForestValidParams::default()
+        }),
         &x,
         6,
         &y,
@@ -271,94 +273,94 @@ fn each_invalid_parameter_is_rejected_by_name() {
     let cases: Vec<(&str, ForestParams)> = vec![
         (
             "n_trees",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 n_trees: 0,
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_depth",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_depth: Some(0),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "min_samples_leaf",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 min_samples_leaf: 0,
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_bins",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_bins: 1,
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_bins",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_bins: 256,
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_features",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_features: MaxFeatures::Fraction(0.0),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_features",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_features: MaxFeatures::Fraction(1.5),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_features",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_features: MaxFeatures::Fraction(f32::NAN),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "max_features",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 max_features: MaxFeatures::Count(0),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "class_weight",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 class_weight: ClassWeight::Custom { yes: 0.0 },
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "class_weight",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 class_weight: ClassWeight::Custom { yes: -1.0 },
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "class_weight",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 class_weight: ClassWeight::Custom { yes: f32::INFINITY },
-                ..base()
-            },
+                ..base().0
+            }),
         ),
         (
             "n_threads",
-            ForestParams {
+            ForestParams(ForestValidParams {
                 n_threads: Some(0),
-                ..base()
-            },
+                ..base().0
+            }),
         ),
     ];
     for (field, params) in cases {
@@ -377,26 +379,26 @@ fn each_invalid_parameter_is_rejected_by_name() {
     }
     // Boundary values are accepted.
     for ok in [
-        ForestParams {
+        ForestParams(ForestValidParams {
             max_bins: 2,
-            ..base()
-        },
-        ForestParams {
+            ..base().0
+        }),
+        ForestParams(ForestValidParams {
             max_bins: 255,
-            ..base()
-        },
-        ForestParams {
+            ..base().0
+        }),
+        ForestParams(ForestValidParams {
             max_features: MaxFeatures::Fraction(1.0),
-            ..base()
-        },
-        ForestParams {
+            ..base().0
+        }),
+        ForestParams(ForestValidParams {
             max_depth: Some(1),
-            ..base()
-        },
-        ForestParams {
+            ..base().0
+        }),
+        ForestParams(ForestValidParams {
             class_weight: ClassWeight::Custom { yes: 3.0 },
-            ..base()
-        },
+            ..base().0
+        }),
     ] {
         assert!(ok.check().is_ok());
     }
@@ -432,10 +434,10 @@ fn bad_input_is_rejected_and_one_class_is_fine() {
     let x: Vec<f32> = (0..100).map(|i| i as f32).collect();
     for label in [false, true] {
         let forest = fit(
-            ForestParams {
+            ForestParams(ForestValidParams {
                 n_trees: 3,
-                ..ForestParams::default()
-            },
+                ..ForestValidParams::default()
+            }),
             &x,
             2,
             &[label; 50],
@@ -448,10 +450,10 @@ fn bad_input_is_rejected_and_one_class_is_fine() {
 #[test]
 fn cancellation_and_progress() {
     let (x, y) = noisy_data(500, 3);
-    let p = check(ForestParams {
+    let p = check(ForestParams(ForestValidParams {
         n_trees: 8,
-        ..ForestParams::default()
-    });
+        ..ForestValidParams::default()
+    }));
     let calls = AtomicUsize::new(0);
     let last = AtomicUsize::new(0);
     let progress = |done: usize, total: usize| {
@@ -480,11 +482,11 @@ fn cancellation_and_progress() {
     // Cancelling from the progress callback stops the remaining trees.
     let cancel = AtomicBool::new(false);
     let stop = |_: usize, _: usize| cancel.store(true, Ordering::Relaxed);
-    let single = check(ForestParams {
+    let single = check(ForestParams(ForestValidParams {
         n_trees: 50,
         n_threads: Some(1),
-        ..ForestParams::default()
-    });
+        ..ForestValidParams::default()
+    }));
     let opts = FitOptions {
         on_tree_done: Some(&stop),
         cancel: Some(&cancel),
@@ -499,11 +501,11 @@ fn cancellation_and_progress() {
 fn probabilities_are_in_range_and_importances_sum_to_one() {
     let (x, y) = noisy_data(2000, 4);
     let forest = fit(
-        ForestParams {
+        ForestParams(ForestValidParams {
             n_trees: 25,
             seed: 9,
-            ..ForestParams::default()
-        },
+            ..ForestValidParams::default()
+        }),
         &x,
         6,
         &y,
@@ -533,10 +535,10 @@ fn forest_generalises_on_held_out_data() {
     let (train_x, test_x) = x.split_at(3000 * 6);
     let (train_y, test_y) = y.split_at(3000);
     let forest = fit(
-        ForestParams {
+        ForestParams(ForestValidParams {
             n_trees: 50,
-            ..ForestParams::default()
-        },
+            ..ForestValidParams::default()
+        }),
         train_x,
         6,
         train_y,
@@ -594,18 +596,24 @@ fn compare_with_linfa(seed: u64) {
     let n_train = 250;
     let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
     let train = Dataset::new(
-        x.slice(ndarray::s![..n_train, ..]).to_owned(),
-        y.slice(ndarray::s![..n_train]).to_owned(),
+        x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+            .to_owned(),
+        y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+            .to_owned(),
     );
-    let test_x = x.slice(ndarray::s![n_train.., ..]).to_owned();
-    let test_y = y.slice(ndarray::s![n_train..]).to_owned();
+    let test_x = x
+        .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+        .to_owned();
+    let test_y = y
+        .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+        .to_owned();
     for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
-        let ours = ForestParams {
+        let ours = ForestParams(ForestValidParams {
             max_depth: Some(depth),
             min_samples_leaf: leaf,
             min_samples_split: 2 * leaf,
-            ..one_tree()
-        }
+            ..one_tree().0
+        })
         .fit(&train)
         .expect("forest fits");
         let theirs = linfa_trees::DecisionTree::params()
@@ -727,10 +735,10 @@ fn one_tree_makes_linfa_decision_trees_split_choices() {
         let train = Dataset::new(x.clone(), y);
         let rows: Vec<usize> = (0..x.nrows()).collect();
         for depth in 1..=2 {
-            let ours = ForestParams {
+            let ours = ForestParams(ForestValidParams {
                 max_depth: Some(depth),
-                ..one_tree()
-            }
+                ..one_tree().0
+            })
             .fit(&train)
             .expect("forest fits");
             let theirs = linfa_trees::DecisionTree::params()
@@ -765,16 +773,16 @@ fn linfa_traits_work_on_datasets() {
     let (x, y) = grid_dataset(600, 200, 12);
     let ds = Dataset::new(x.clone(), y.clone());
     // Through the unchecked params (blanket impl) and the checked ones.
-    let a: Forest = ForestParams {
+    let a: Forest = ForestParams(ForestValidParams {
         n_trees: 10,
-        ..ForestParams::default()
-    }
+        ..ForestValidParams::default()
+    })
     .fit(&ds)
     .expect("fits");
-    let b: Forest = check(ForestParams {
+    let b: Forest = check(ForestParams(ForestValidParams {
         n_trees: 10,
-        ..ForestParams::default()
-    })
+        ..ForestValidParams::default()
+    }))
     .fit(&ds)
     .expect("fits");
     assert_eq!(a, b);
@@ -785,10 +793,10 @@ fn linfa_traits_work_on_datasets() {
     let pred_f: Array1<bool> = a.predict(&fortran);
     assert_eq!(pred, pred_f);
     // Invalid parameters surface through `Fit` as well.
-    let bad = ForestParams {
+    let bad = ForestParams(ForestValidParams {
         n_trees: 0,
-        ..ForestParams::default()
-    }
+        ..ForestValidParams::default()
+    })
     .fit(&ds);
     assert!(matches!(
         bad,
@@ -797,4 +805,34 @@ fn linfa_traits_work_on_datasets() {
             ..
         })
     ));
+}
+
+/// The unchecked params serialise as the plain object they always did
+/// (stored with every model), field by field, and partial objects fill in
+/// the defaults.
+#[test]
+fn params_keep_their_serialised_shape() {
+    let stored = r#"{"n_trees":7,"max_depth":12,"min_samples_leaf":3,"min_samples_split":6,"max_features":{"Fraction":0.5},"bootstrap":false,"class_weight":{"Custom":{"yes":2.5}},"max_bins":64,"seed":42,"n_threads":null}"#;
+    let p = ForestParams::default()
+        .with_n_trees(7)
+        .with_max_depth(Some(12))
+        .with_min_samples_leaf(3)
+        .with_min_samples_split(6)
+        .with_max_features(MaxFeatures::Fraction(0.5))
+        .with_bootstrap(false)
+        .with_class_weight(ClassWeight::Custom { yes: 2.5 })
+        .with_max_bins(64)
+        .with_seed(42);
+    assert_eq!(serde_json::to_string(&p).unwrap(), stored);
+    assert_eq!(serde_json::from_str::<ForestParams>(stored).unwrap(), p);
+    let bytes = postcard::to_allocvec(&p).unwrap();
+    assert_eq!(postcard::from_bytes::<ForestParams>(&bytes).unwrap(), p);
+    let partial: ForestParams = serde_json::from_str(r#"{"n_trees":3}"#).unwrap();
+    assert_eq!(partial, ForestParams::default().with_n_trees(3));
+    // Checking hands out the wrapped values themselves.
+    let checked = p.check_ref().unwrap();
+    assert!(std::ptr::eq(checked, &p.0));
+    assert_eq!(checked.n_trees(), 7);
+    assert_eq!(checked.max_bins(), 64);
+    assert_eq!(p.clone().check().unwrap(), *checked);
 }

@@ -224,7 +224,7 @@ impl BoostValidParams {
         valid: Option<Validation<'_>>,
         opts: &FitOptions,
     ) -> Result<Booster, ForestError> {
-        let p = self.params();
+        let p = self;
         let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         let n = y.len();
         let n_features = data.n_features();

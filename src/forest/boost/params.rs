@@ -5,43 +5,54 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forest::ForestError;
+use crate::forest::params::hyperparams;
 
-/// Unchecked gradient-boosting hyperparameters. Check them with
-/// [`linfa::ParamGuard::check`] to get [`BoostValidParams`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BoostParams {
-    /// Most boosting iterations (one tree each), ≥ 1.
-    pub max_iter: usize,
-    /// Shrinkage applied to every leaf value, in `(0, 1]`.
-    pub learning_rate: f32,
-    /// Most leaves per tree (≥ 2); trees grow best-first.
-    pub max_leaf_nodes: usize,
-    /// Maximum depth (root = depth 0); `None` = only the leaf limit.
-    pub max_depth: Option<usize>,
-    /// Minimum training rows in a leaf (≥ 1).
-    pub min_samples_leaf: usize,
-    /// Minimum hessian sum in a leaf (≥ 0).
-    pub min_hessian_leaf: f64,
-    /// L2 regularisation of the leaf values (≥ 0).
-    pub l2: f64,
-    /// Fraction of rows drawn (without replacement) for each tree, `(0, 1]`.
-    pub subsample: f32,
-    /// Fraction of features each tree may split on, `(0, 1]`.
-    pub colsample: f32,
-    /// Stop when the validation log-loss has not improved for this many
-    /// iterations and keep the best prefix; 0 = no early stopping. Needs
-    /// validation rows (the tune window in training).
-    pub early_stopping_rounds: usize,
-    /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
-    pub max_bins: usize,
-    /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
-    pub seed: u64,
-    /// Threads for training; `None` uses rayon's global pool.
-    pub n_threads: Option<usize>,
+hyperparams! {
+    /// Checked gradient-boosting hyperparameters: obtained only through
+    /// [`linfa::ParamGuard`], they can fit a [`Booster`](super::Booster).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct BoostValidParams;
+
+    /// Unchecked gradient-boosting hyperparameters. Check them with
+    /// [`linfa::ParamGuard::check`] to get [`BoostValidParams`]. Serialises
+    /// exactly as the values it wraps.
+    #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[serde(transparent)]
+    pub struct BoostParams;
+    {
+        /// Most boosting iterations (one tree each), ≥ 1.
+        max_iter / with_max_iter: usize,
+        /// Shrinkage applied to every leaf value, in `(0, 1]`.
+        learning_rate / with_learning_rate: f32,
+        /// Most leaves per tree (≥ 2); trees grow best-first.
+        max_leaf_nodes / with_max_leaf_nodes: usize,
+        /// Maximum depth (root = depth 0); `None` = only the leaf limit.
+        max_depth / with_max_depth: Option<usize>,
+        /// Minimum training rows in a leaf (≥ 1).
+        min_samples_leaf / with_min_samples_leaf: usize,
+        /// Minimum hessian sum in a leaf (≥ 0).
+        min_hessian_leaf / with_min_hessian_leaf: f64,
+        /// L2 regularisation of the leaf values (≥ 0).
+        l2 / with_l2: f64,
+        /// Fraction of rows drawn (without replacement) for each tree, `(0, 1]`.
+        subsample / with_subsample: f32,
+        /// Fraction of features each tree may split on, `(0, 1]`.
+        colsample / with_colsample: f32,
+        /// Stop when the validation log-loss has not improved for this many
+        /// iterations and keep the best prefix; 0 = no early stopping. Needs
+        /// validation rows (the tune window in training).
+        early_stopping_rounds / with_early_stopping_rounds: usize,
+        /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
+        max_bins / with_max_bins: usize,
+        /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
+        seed / with_seed: u64,
+        /// Threads for training; `None` uses rayon's global pool.
+        n_threads / with_n_threads: Option<usize>,
+    }
 }
 
-impl Default for BoostParams {
+impl Default for BoostValidParams {
     fn default() -> Self {
         Self {
             max_iter: 500,
@@ -109,43 +120,17 @@ impl BoostParams {
     }
 }
 
-/// Checked hyperparameters: obtained only through [`linfa::ParamGuard`].
-#[derive(Debug, Clone, PartialEq)]
-#[repr(transparent)]
-pub struct BoostValidParams(BoostParams);
-
-impl BoostValidParams {
-    /// The checked values.
-    pub fn params(&self) -> &BoostParams {
-        &self.0
-    }
-
-    fn from_ref(params: &BoostParams) -> &Self {
-        // SAFETY: `BoostValidParams` is `#[repr(transparent)]` over
-        // `BoostParams`: same layout and validity invariants.
-        unsafe { &*std::ptr::from_ref(params).cast::<Self>() }
-    }
-}
-
-impl std::ops::Deref for BoostValidParams {
-    type Target = BoostParams;
-
-    fn deref(&self) -> &BoostParams {
-        &self.0
-    }
-}
-
 impl linfa::ParamGuard for BoostParams {
     type Checked = BoostValidParams;
     type Error = ForestError;
 
     fn check_ref(&self) -> Result<&BoostValidParams, ForestError> {
         self.validate()?;
-        Ok(BoostValidParams::from_ref(self))
+        Ok(&self.0)
     }
 
     fn check(self) -> Result<BoostValidParams, ForestError> {
         self.validate()?;
-        Ok(BoostValidParams(self))
+        Ok(self.0)
     }
 }

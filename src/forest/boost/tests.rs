@@ -54,7 +54,7 @@ fn one_tree_matches_a_hand_computed_example() {
     let x = [1.0f32, 2.0, 3.0, 4.0];
     let y = [false, false, true, true];
     let b = fit(
-        BoostParams {
+        BoostParams(BoostValidParams {
             max_iter: 1,
             learning_rate: 1.0,
             max_leaf_nodes: 2,
@@ -62,8 +62,8 @@ fn one_tree_matches_a_hand_computed_example() {
             min_hessian_leaf: 0.0,
             l2: 1.0,
             early_stopping_rounds: 0,
-            ..BoostParams::default()
-        },
+            ..BoostValidParams::default()
+        }),
         &x,
         1,
         &y,
@@ -101,15 +101,17 @@ fn one_tree_matches_a_hand_computed_example() {
 fn same_seed_same_bytes_whatever_the_thread_count() {
     let (x, y) = noisy_data(3000, 5);
     let (vx, vy) = noisy_data(800, 6);
-    let params = |threads| BoostParams {
-        max_iter: 40,
-        learning_rate: 0.2,
-        subsample: 0.7,
-        colsample: 0.6,
-        seed: 99,
-        n_threads: Some(threads),
-        early_stopping_rounds: 5,
-        ..BoostParams::default()
+    let params = |threads| {
+        BoostParams(BoostValidParams {
+            max_iter: 40,
+            learning_rate: 0.2,
+            subsample: 0.7,
+            colsample: 0.6,
+            seed: 99,
+            n_threads: Some(threads),
+            early_stopping_rounds: 5,
+            ..BoostValidParams::default()
+        })
     };
     let valid = Some(Validation { x: &vx, y: &vy });
     let one = fit(params(1), &x, 6, &y, valid).to_bytes();
@@ -118,10 +120,10 @@ fn same_seed_same_bytes_whatever_the_thread_count() {
     assert_eq!(one, two, "1 and 2 threads differ");
     assert_eq!(one, four, "1 and 4 threads differ");
     let other_seed = fit(
-        BoostParams {
+        BoostParams(BoostValidParams {
             seed: 100,
-            ..params(2)
-        },
+            ..params(2).0
+        }),
         &x,
         6,
         &y,
@@ -137,12 +139,12 @@ fn learns_held_out_data_with_missing_values_and_stops_early() {
     let (vx, vy) = noisy_data(1000, 2);
     let (tx, ty) = noisy_data(2000, 3);
     let b = fit(
-        BoostParams {
+        BoostParams(BoostValidParams {
             max_iter: 400,
             learning_rate: 0.3,
             early_stopping_rounds: 10,
-            ..BoostParams::default()
-        },
+            ..BoostValidParams::default()
+        }),
         &x,
         6,
         &y,
@@ -170,10 +172,10 @@ fn learns_held_out_data_with_missing_values_and_stops_early() {
 fn serialization_round_trips_and_refuses_corruption() {
     let (x, y) = noisy_data(1000, 8);
     let b = fit(
-        BoostParams {
+        BoostParams(BoostValidParams {
             max_iter: 20,
-            ..BoostParams::default()
-        },
+            ..BoostValidParams::default()
+        }),
         &x,
         6,
         &y,
@@ -212,52 +214,52 @@ fn serialization_round_trips_and_refuses_corruption() {
 fn each_invalid_parameter_is_rejected_by_name() {
     let cases: Vec<(BoostParams, &str)> = vec![
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 max_iter: 0,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "max_iter",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 learning_rate: 0.0,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "learning_rate",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 max_leaf_nodes: 1,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "max_leaf_nodes",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 l2: -1.0,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "l2",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 subsample: 1.5,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "subsample",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 colsample: 0.0,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "colsample",
         ),
         (
-            BoostParams {
+            BoostParams(BoostValidParams {
                 max_bins: 1,
-                ..BoostParams::default()
-            },
+                ..BoostValidParams::default()
+            }),
             "max_bins",
         ),
     ];
@@ -326,13 +328,19 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
         let n_train = 250;
         let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
         let train = Dataset::new(
-            x.slice(ndarray::s![..n_train, ..]).to_owned(),
-            y.slice(ndarray::s![..n_train]).to_owned(),
+            x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+                .to_owned(),
+            y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
+                .to_owned(),
         );
-        let test_x = x.slice(ndarray::s![n_train.., ..]).to_owned();
-        let test_y = y.slice(ndarray::s![n_train..]).to_owned();
+        let test_x = x
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+            .to_owned();
+        let test_y = y
+            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
+            .to_owned();
         for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
-            let ours: Booster = BoostParams {
+            let ours: Booster = BoostParams(BoostValidParams {
                 max_iter: 1,
                 learning_rate: 1.0,
                 max_leaf_nodes: 65_536,
@@ -341,8 +349,8 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
                 min_hessian_leaf: 0.0,
                 l2: 0.0,
                 early_stopping_rounds: 0,
-                ..BoostParams::default()
-            }
+                ..BoostValidParams::default()
+            })
             .fit(&train)
             .expect("booster fits");
             let theirs = linfa_trees::DecisionTree::params()
@@ -397,11 +405,13 @@ fn features_with_few_bins_and_missing_values_split_right_in_parallel_too() {
         x.extend([binary, three, uniform(&mut rng)]);
         y.push(missing || three == 2.0);
     }
-    let params = |threads| BoostParams {
-        max_iter: 20,
-        learning_rate: 0.5,
-        n_threads: Some(threads),
-        ..BoostParams::default()
+    let params = |threads| {
+        BoostParams(BoostValidParams {
+            max_iter: 20,
+            learning_rate: 0.5,
+            n_threads: Some(threads),
+            ..BoostValidParams::default()
+        })
     };
     let one = fit(params(1), &x, 3, &y, None);
     let two = fit(params(2), &x, 3, &y, None);
@@ -431,7 +441,7 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
         let train = Dataset::new(x.clone(), y);
         let rows: Vec<usize> = (0..x.nrows()).collect();
         for depth in 1..=2 {
-            let ours: Booster = BoostParams {
+            let ours: Booster = BoostParams(BoostValidParams {
                 max_iter: 1,
                 learning_rate: 1.0,
                 max_leaf_nodes: 65_536,
@@ -440,8 +450,8 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
                 min_hessian_leaf: 0.0,
                 l2: 0.0,
                 early_stopping_rounds: 0,
-                ..BoostParams::default()
-            }
+                ..BoostValidParams::default()
+            })
             .fit(&train)
             .expect("booster fits");
             let theirs = linfa_trees::DecisionTree::params()
@@ -469,4 +479,33 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
             );
         }
     }
+}
+
+/// As the forest's: the unchecked params serialise as the plain object they
+/// always did, and checking hands out the wrapped values.
+#[test]
+fn params_keep_their_serialised_shape() {
+    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"max_bins":128,"seed":9,"n_threads":2}"#;
+    let p = BoostParams::default()
+        .with_max_iter(40)
+        .with_learning_rate(0.25)
+        .with_max_leaf_nodes(15)
+        .with_max_depth(Some(6))
+        .with_min_samples_leaf(10)
+        .with_min_hessian_leaf(0.5)
+        .with_l2(2.0)
+        .with_subsample(0.75)
+        .with_colsample(0.5)
+        .with_early_stopping_rounds(0)
+        .with_max_bins(128)
+        .with_seed(9)
+        .with_n_threads(Some(2));
+    assert_eq!(serde_json::to_string(&p).unwrap(), stored);
+    assert_eq!(serde_json::from_str::<BoostParams>(stored).unwrap(), p);
+    let partial: BoostParams = serde_json::from_str(r#"{"max_iter":3}"#).unwrap();
+    assert_eq!(partial, BoostParams::default().with_max_iter(3));
+    let checked = p.check_ref().unwrap();
+    assert!(std::ptr::eq(checked, &p.0));
+    assert_eq!(checked.max_iter(), 40);
+    assert_eq!(p.clone().check().unwrap(), *checked);
 }
