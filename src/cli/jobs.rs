@@ -172,8 +172,8 @@ pub(super) fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> 
                     r.kind,
                     r.trigger,
                     r.status.as_str(),
-                    r.started_at,
-                    r.finished_at.unwrap_or_default(),
+                    time_text(&r.started_at),
+                    r.finished_at.as_ref().map(time_text).unwrap_or_default(),
                     r.error.unwrap_or_default()
                 );
             }
@@ -188,8 +188,9 @@ pub(super) fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> 
                 r.trigger,
                 r.status.as_str()
             );
-            outln!("started  {}", r.started_at);
-            outln!("finished {}", r.finished_at.as_deref().unwrap_or("-"));
+            outln!("started  {}", time_text(&r.started_at));
+            let finished = r.finished_at.as_ref().map(time_text);
+            outln!("finished {}", finished.as_deref().unwrap_or("-"));
             if let Some(e) = &r.error {
                 outln!("error    {e}");
             }
@@ -203,4 +204,9 @@ pub(super) fn runs(config: &Config, action: RunsAction) -> Result<(), CliError> 
             Ok(())
         }
     }
+}
+
+/// A run's time as the store keeps it (RFC 3339, milliseconds, UTC).
+fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
+    crate::store::rfc3339::text(t)
 }

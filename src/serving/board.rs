@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::forecast::{Forecast, forecast_from};
 use crate::features;
@@ -32,11 +32,11 @@ pub struct Board {
 /// How the BOM source is doing, from the newest scrape runs.
 #[derive(Debug, Default, Clone)]
 pub struct SourceStatus {
-    /// When the newest successful scrape finished (RFC 3339).
-    pub last_ok: Option<String>,
+    /// When the newest successful scrape finished.
+    pub last_ok: Option<DateTime<Utc>>,
     /// When the current run of failed scrapes began; `None` when the newest
     /// scrape succeeded (or none ran).
-    pub failing_since: Option<String>,
+    pub failing_since: Option<DateTime<Utc>>,
     /// The newest failure's message, which names the setting to check.
     pub cause: Option<String>,
 }
@@ -47,14 +47,14 @@ impl SourceStatus {
         let last_ok = finished
             .iter()
             .find(|r| r.status == RunStatus::Succeeded)
-            .and_then(|r| r.finished_at.clone());
+            .and_then(|r| r.finished_at);
         let failing: Vec<_> = finished
             .iter()
             .take_while(|r| r.status == RunStatus::Failed)
             .collect();
         Self {
             last_ok,
-            failing_since: failing.last().map(|r| r.started_at.clone()),
+            failing_since: failing.last().map(|r| r.started_at),
             cause: failing.first().and_then(|r| r.error.clone()),
         }
     }

@@ -1,5 +1,6 @@
 //! The `job_runs` table: one row per scrape, training or refresh.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError};
@@ -123,8 +124,11 @@ pub struct JobRun {
     pub id: i64,
     pub kind: JobKind,
     pub trigger: Trigger,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    /// When the run started, by the wall clock (RFC 3339, milliseconds).
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "serialize_opt_time")]
+    pub finished_at: Option<DateTime<Utc>>,
     pub status: RunStatus,
     pub error: Option<String>,
     pub log: String,
@@ -134,6 +138,16 @@ pub struct JobRun {
     /// Live progress (JSON), e.g. trees done.
     #[schema(value_type = Option<Object>)]
     pub progress: Option<serde_json::Value>,
+}
+
+fn serialize_opt_time<S: serde::Serializer>(
+    t: &Option<DateTime<Utc>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => super::rfc3339::serialize(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 const COLS: &str =
@@ -156,12 +170,34 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRun> {
         })
         .transpose()
     };
+    // A time that does not parse is a corrupt row too.
+    let time = |col: usize, name: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        let text: Option<String> = r.get(col)?;
+        text.map(|t| {
+            super::rfc3339::parse(&t).map_err(|e| {
+                let msg = format!("job_runs id {id}: column {name} is not an RFC 3339 time: {e}");
+                rusqlite::Error::FromSqlConversionFailure(
+                    col,
+                    rusqlite::types::Type::Text,
+                    msg.into(),
+                )
+            })
+        })
+        .transpose()
+    };
+    let started_at = time(3, "started_at")?.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Null,
+            format!("job_runs id {id}: started_at is empty").into(),
+        )
+    })?;
     Ok(JobRun {
         id,
         kind: r.get(1)?,
         trigger: r.get(2)?,
-        started_at: r.get(3)?,
-        finished_at: r.get(4)?,
+        started_at,
+        finished_at: time(4, "finished_at")?,
         status: r.get(5)?,
         error: r.get(6)?,
         log: r.get(7)?,
@@ -497,6 +533,18 @@ mod tests {
                     "{m}"
                 )
             }
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+        // And a start time that is not RFC 3339.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE job_runs SET summary = NULL, started_at = 'yesterday'",
+                [],
+            )
+            .unwrap();
+        match store.run(id) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("column started_at"), "{m}"),
             other => panic!("expected a corrupt row, got {other:?}"),
         }
     }

@@ -55,16 +55,20 @@ struct Index {
 
 /// The public banner when BOM has not delivered: since when, and why.
 pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
-    let since = board.source.failing_since.as_deref()?;
+    let since = board.source.failing_since?.to_rfc3339();
     let last = board
         .source
         .last_ok
-        .as_deref()
-        .map(|t| format!(" The last successful update was {}.", au_time(t)))
+        .map(|t| {
+            format!(
+                " The last successful update was {}.",
+                au_time(&t.to_rfc3339())
+            )
+        })
         .unwrap_or_default();
     Some(format!(
         "Current observations from the Bureau of Meteorology are unavailable since {}: the latest attempt failed.{last}",
-        au_time(since)
+        au_time(&since)
     ))
 }
 

@@ -46,9 +46,9 @@ pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
     .await?;
     let now = run_clock();
     let board = s.serving.board();
-    let source_problem = board.source.failing_since.as_deref().map(|since| {
+    let source_problem = board.source.failing_since.map(|since| {
         (
-            au_time(since),
+            au_time(&since.to_rfc3339()),
             board.source.cause.clone().unwrap_or_default(),
         )
     });

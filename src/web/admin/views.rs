@@ -17,12 +17,6 @@ pub struct RunRow {
     pub error: String,
 }
 
-fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&chrono::Utc))
-}
-
 /// The clock a run's duration is measured on. The store stamps a run's
 /// start and end with the wall clock (they say when the process did the
 /// work), not with the app's clock, which a demo or the time machine sets to
@@ -34,9 +28,8 @@ pub(super) fn run_clock() -> chrono::DateTime<chrono::Utc> {
 
 /// How long run `r` took, or has taken by `now` if it is still going.
 pub(super) fn elapsed(r: &JobRun, now: chrono::DateTime<chrono::Utc>) -> f64 {
-    let start = parse_time(&r.started_at);
-    let end = r.finished_at.as_deref().and_then(parse_time).unwrap_or(now);
-    start.map_or(0.0, |s| (end - s).num_milliseconds() as f64 / 1000.0)
+    let end = r.finished_at.unwrap_or(now);
+    (end - r.started_at).num_milliseconds() as f64 / 1000.0
 }
 
 pub(super) fn run_row(r: &JobRun, now: chrono::DateTime<chrono::Utc>) -> RunRow {
@@ -45,12 +38,7 @@ pub(super) fn run_row(r: &JobRun, now: chrono::DateTime<chrono::Utc>) -> RunRow 
         kind: r.kind.to_string(),
         trigger: r.trigger.to_string(),
         status: r.status.as_str(),
-        started: r
-            .started_at
-            .chars()
-            .take(19)
-            .collect::<String>()
-            .replace('T', " "),
+        started: r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         duration: format!("{:.0} s", elapsed(r, now)),
         error: r.error.clone().unwrap_or_default(),
     }
