@@ -89,7 +89,13 @@ impl RunCtx {
         self.stop.token.is_cancelled()
     }
 
-    /// The cancellation as a flag, for the scraper's and trainer's loops.
+    /// The run's cancellation, for async work (the scrape waits on it).
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.stop.token
+    }
+
+    /// The cancellation as a plain flag for the trainer: its CPU-bound
+    /// loops (between trees, on rayon threads) can only look, not wait.
     pub(crate) fn cancel_flag(&self) -> &AtomicBool {
         &self.flag
     }

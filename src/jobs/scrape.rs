@@ -57,7 +57,7 @@ async fn fetch(ctx: &Arc<RunCtx>, plan: Option<ScrapePlan>) -> Result<ScrapeRepo
         &plan,
         today,
         &log,
-        ctx.cancel_flag(),
+        ctx.cancel_token(),
     )
     .await
     .map_err(Failure::new)?;

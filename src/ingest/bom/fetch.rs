@@ -41,14 +41,16 @@ pub(super) async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
     let attempts = ctx.cfg.retries + 1;
     let mut last_error = String::new();
     for attempt in 0..attempts {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(ctx.cfg.backoff_ms, attempt)).await;
-        }
-        if ctx.stop.load(Ordering::SeqCst) {
-            return Err(Outcome::Cancelled);
-        }
-        if ctx.cfg.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ctx.cfg.delay_ms)).await;
+        let wait = if attempt > 0 {
+            backoff(ctx.cfg.backoff_ms, attempt)
+        } else {
+            Duration::ZERO
+        } + Duration::from_millis(ctx.cfg.delay_ms);
+        // A stop (cancel, shutdown, the circuit) ends the wait at once.
+        tokio::select! {
+            biased;
+            () = ctx.stop.cancelled() => return Err(Outcome::Cancelled),
+            () = tokio::time::sleep(wait) => {}
         }
         match get(ctx, url).await {
             Ok(body) => return Ok(body),

@@ -21,13 +21,13 @@
 //! fail-fast cause, next to the setting to check.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::dwo::{self, OutOfRange};
 use super::html::{self, HtmlPage};
@@ -46,9 +46,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The most read of an error answer's body (403, 5xx…) to describe it.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-
-/// How often the caller's cancel flag is looked at.
-const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
@@ -80,7 +77,7 @@ struct Ctx {
     permits: Semaphore,
     /// Set from the caller's cancel flag, or by the circuit: no new request
     /// starts once it is.
-    stop: AtomicBool,
+    stop: CancellationToken,
     circuit: std::sync::Mutex<Circuit>,
 }
 
@@ -119,7 +116,7 @@ impl Ctx {
                 "{} requests in a row failed: {cause}",
                 c.consecutive
             ));
-            self.stop.store(true, Ordering::SeqCst);
+            self.stop.cancel();
         }
     }
 
@@ -132,8 +129,8 @@ impl Ctx {
 ///
 /// `today` decides which months are complete (see
 /// [`Store::upsert_station_month`]); pass the clock's `bom_today()` (see `jobs::clock::Clock`) in production. `log`
-/// gets one line per station-month, then the summary. When `cancel` is set,
-/// no new fetch starts; the ones in flight finish, each committed whole or
+/// gets one line per station-month, then the summary. Once `cancel` is
+/// cancelled no new fetch starts and waits between attempts end; the ones in flight finish, each committed whole or
 /// not at all.
 pub async fn scrape(
     store: &Store,
@@ -141,7 +138,7 @@ pub async fn scrape(
     plan: &ScrapePlan,
     today: NaiveDate,
     log: &(dyn Fn(String) + Send + Sync),
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<ScrapeReport, ScrapeError> {
     let client = reqwest::Client::builder()
         .redirect(same_host_redirects(&cfg.base_url))
@@ -183,7 +180,9 @@ pub async fn scrape(
         cfg: cfg.clone(),
         today,
         permits: Semaphore::new(cfg.concurrency.max(1)),
-        stop: AtomicBool::new(cancel.load(Ordering::SeqCst)),
+        // A child: the caller's cancel stops the workers, and so does the
+        // circuit, without cancelling the caller.
+        stop: cancel.child_token(),
         circuit: Default::default(),
     });
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Outcome)>();
@@ -215,23 +214,10 @@ pub async fn scrape(
     }
     drop(tx);
 
-    let mut tick = tokio::time::interval(CANCEL_POLL);
-    loop {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some((i, outcome)) => {
-                    let (station, month) = jobs[i];
-                    log(describe(station, month, outcome.clone()).line());
-                    outcomes[i] = Some(outcome);
-                }
-                None => break,
-            },
-            _ = tick.tick() => {
-                if cancel.load(Ordering::SeqCst) {
-                    ctx.stop.store(true, Ordering::SeqCst);
-                }
-            }
-        }
+    while let Some((i, outcome)) = rx.recv().await {
+        let (station, month) = jobs[i];
+        log(describe(station, month, outcome.clone()).line());
+        outcomes[i] = Some(outcome);
     }
 
     let months: Vec<MonthOutcome> = jobs
@@ -247,7 +233,7 @@ pub async fn scrape(
             describe(station, month, outcome)
         })
         .collect();
-    let report = ScrapeReport::build(months, ctx.stop.load(Ordering::SeqCst), ctx.aborted());
+    let report = ScrapeReport::build(months, ctx.stop.is_cancelled(), ctx.aborted());
     log(report.message.clone());
     Ok(report)
 }

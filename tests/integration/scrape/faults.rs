@@ -2,8 +2,8 @@
 //! scrape; Albury and Canberra must still succeed, and Sydney's stored rows
 //! must stay exactly as they were.
 
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use raincast::config::BomConfig;
 use raincast::ingest::bom::{Outcome, ScrapePlan, ScrapeReport, scrape};
@@ -252,7 +252,11 @@ async fn cancel_before_start_fetches_nothing() {
     let server = BomServer::start().await;
     let cfg = config(&server.base_url);
     let (_dir, store) = fresh_store();
-    let cancel = AtomicBool::new(true);
+    let cancel = {
+        let t = CancellationToken::new();
+        t.cancel();
+        t
+    };
     let report = scrape(&store, &cfg, &plan(), today(), &|_| {}, &cancel)
         .await
         .unwrap();

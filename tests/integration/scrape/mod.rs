@@ -4,8 +4,8 @@
 mod backfill;
 mod faults;
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use chrono::NaiveDate;
 use raincast::config::BomConfig;
@@ -43,7 +43,7 @@ pub fn fresh_store() -> (tempfile::TempDir, Store) {
 pub async fn run(store: &Store, cfg: &BomConfig, plan: &ScrapePlan) -> (ScrapeReport, Vec<String>) {
     let lines = std::sync::Mutex::new(Vec::new());
     let log = |l: String| lines.lock().unwrap().push(l);
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let report = scrape(store, cfg, plan, today(), &log, &cancel)
         .await
         .unwrap();
