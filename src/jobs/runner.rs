@@ -429,6 +429,9 @@ impl Jobs {
         if !matches!(saved, Ok(Ok(()))) {
             tracing::error!(run_id, "could not record the end of the run: {saved:?}");
         }
+        // Recorded as ended, so free to run again: a trigger that sees this
+        // run ended must not be refused because the slot is still held.
+        drop(slot);
         // Pages show what the run changed (data, model, a failing source) at once.
         {
             let (store, serving) = (env.store.clone(), env.serving.clone());
@@ -449,7 +452,6 @@ impl Jobs {
             metrics::gauge!("raincast_job_last_success_timestamp_seconds", "kind" => k)
                 .set(env.clock.now().timestamp() as f64);
         }
-        drop(slot);
         RunOutcome {
             run_id,
             status,
