@@ -247,7 +247,9 @@ pub(crate) fn station_arg(name: &str) -> Result<&'static crate::stations::Statio
 pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    // Rust's stdout is line-buffered, so a finished line is written (and a
+    // closed pipe noticed) here.
+    if let Err(e) = out.write_fmt(args) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

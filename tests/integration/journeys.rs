@@ -8,11 +8,10 @@ use crate::support;
 use crate::support::app;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use raincast::bomsim::{BomSim, Fault};
+use raincast::bomsim::Fault;
 use raincast::clock::{Clock, SystemClock};
 use raincast::store::{RunStatus, Store};
 use serde_json::Value;
@@ -25,16 +24,6 @@ fn start() -> DateTime<Utc> {
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
-}
-
-/// A BOM stand-in on 127.0.0.1 whose day follows a clock started at `at`.
-async fn bom(at: DateTime<Utc>) -> (BomSim, String) {
-    let sim = BomSim::new(Arc::new(SystemClock::starting_at(at)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sim.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (sim, url)
 }
 
 /// Settings for a fast test run: small forests, no politeness delay.
@@ -115,7 +104,7 @@ fn is_current(f: &Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
     let _heavy = crate::support::heavy().await;
-    let (_sim, url) = bom(start()).await;
+    let (_sim, url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     let app = support::serve(&db, &env(&url));
@@ -212,7 +201,7 @@ async fn live_metrics(base: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_imported_history_then_serve_ends_in_current_forecasts() {
     let _heavy = crate::support::heavy().await;
-    let (_sim, url) = bom(start()).await;
+    let (_sim, url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("b.db");
     support::cli(
@@ -252,7 +241,7 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
     let _heavy = crate::support::heavy().await;
-    let (sim, url) = bom(start()).await;
+    let (sim, url) = support::bom_sim(start()).await;
     let closed = format!("http://127.0.0.1:{}", support::free_port());
     let today = SystemClock::starting_at(start()).bom_today();
     let cases: [(&str, Option<Fault>, &str, &str); 3] = [

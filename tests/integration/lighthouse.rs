@@ -45,48 +45,8 @@ async fn session_cookie(url: &str, password: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn lighthouse_scores_every_page_at_least_0_95() {
     let _heavy = crate::support::heavy().await;
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "Lighthouse needs Chromium at {chromium} (apt-get install chromium; scripts/test does it)"
-    );
-    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        here.join("node_modules/lighthouse").exists(),
-        "Lighthouse is missing: run `npm ci` in {} (scripts/test does it)",
-        here.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lighthouse.db");
-    let fast = [
-        ("RAINCAST_MODEL__N_TREES", "8"),
-        ("RAINCAST_MODEL__MAX_DEPTH", "12"),
-        ("RAINCAST_MODEL__BOOST", "false"),
-    ];
-    support::cli(
-        &db,
-        &["import", support::weather_aus().to_str().unwrap()],
-        &[],
-    );
-    support::cli(&db, &["train"], &fast);
-    support::cli(
-        &db,
-        &["train"],
-        &[("RAINCAST_MODEL__SEED", "7"), fast[0], fast[1], fast[2]],
-    );
-    let password = "correct horse battery staple";
-    let server = support::serve(
-        &db,
-        &[
-            ("RAINCAST_ADMIN__PASSWORD", password),
-            ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
-            ("RAINCAST_CLOCK_START", "2017-06-26T09:00:00Z"),
-            fast[0],
-            fast[1],
-            fast[2],
-        ],
-    );
-    let cookie = session_cookie(&server.url, password).await;
+    let app = support::browser::browser_app("lighthouse");
+    let cookie = session_cookie(&app.server.url, support::browser::PASSWORD).await;
     let pages = [
         "/",
         "/forecast/Sydney",
@@ -101,17 +61,15 @@ async fn lighthouse_scores_every_page_at_least_0_95() {
         "admin:/admin/data",
         "admin:/admin/models/1/evaluate?from=2017-01-01&to=2017-06-24",
     ];
-    let artifacts =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(here.join("lighthouse.mjs"))
-            .current_dir(&here)
-            .env("RAINCAST_URL", &server.url)
+            .arg(app.scripts.join("lighthouse.mjs"))
+            .current_dir(&app.scripts)
+            .env("RAINCAST_URL", &app.server.url)
             .env("RAINCAST_COOKIE", &cookie)
             .env("PAGES", pages.join(" "))
-            .env("ARTIFACTS", &artifacts)
-            .env("CHROMIUM", &chromium)
+            .env("ARTIFACTS", &app.artifacts)
+            .env("CHROMIUM", &app.chromium)
             .env("MIN_SCORE", "0.95")
             .output()
             .expect("run node (install Node.js)")

@@ -14,8 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
-use raincast::bomsim::BomSim;
-use raincast::clock::SystemClock;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -38,16 +36,6 @@ fn replica_url(dir: &Path) -> String {
 /// Noon in eastern Australia on 6 September 2025.
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 9, 6, 2, 0, 0).unwrap()
-}
-
-/// A BOM stand-in on 127.0.0.1 whose day follows a clock started at `at`.
-async fn bom(at: DateTime<Utc>) -> (BomSim, String) {
-    let sim = BomSim::new(Arc::new(SystemClock::starting_at(at)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = sim.router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (sim, url)
 }
 
 /// Small forests, no politeness delay, a fast champion poll.
@@ -217,7 +205,7 @@ const HINDCAST: &str = "/api/v1/forecast/Sydney?date=2017-06-20";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_drill_after_kill_9_during_scrape_and_training() {
     let _heavy = crate::support::heavy().await;
-    let (_sim, bom_url) = bom(start()).await;
+    let (_sim, bom_url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("primary.db");
     let rep = dir.path().join("replica");

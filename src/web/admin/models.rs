@@ -161,14 +161,7 @@ pub(super) async fn model_blob(
     let store = s.store.clone();
     let row = blocking(move || Ok(store.model(v)?))
         .await
-        .map_err(|e| match e {
-            ApiError::NotFound { .. } => error_page(
-                StatusCode::NOT_FOUND,
-                "No such model",
-                &format!("There is no model version {v}."),
-            ),
-            e => e.into_response(),
-        })?;
+        .map_err(|e| not_found_as_page(e, v))?;
     if row.blob.is_empty() {
         return Err(error_page(
             StatusCode::GONE,
@@ -214,18 +207,23 @@ fn parse_version(v: &str) -> Result<i64, Response> {
     })
 }
 
+/// A missing version as the admin's own 404 page; other errors as they are.
+fn not_found_as_page(e: ApiError, v: i64) -> Response {
+    match e {
+        ApiError::NotFound { .. } => error_page(
+            StatusCode::NOT_FOUND,
+            "No such model",
+            &format!("There is no model version {v}."),
+        ),
+        e => e.into_response(),
+    }
+}
+
 async fn load_summary(s: &AppState, v: i64) -> Result<(ModelSummary, Option<i64>), Response> {
     let store = s.store.clone();
     blocking(move || Ok((store.model_summary(v)?, store.champion_version()?)))
         .await
-        .map_err(|e| match e {
-            ApiError::NotFound { .. } => error_page(
-                StatusCode::NOT_FOUND,
-                "No such model",
-                &format!("There is no model version {v}."),
-            ),
-            e => e.into_response(),
-        })
+        .map_err(|e| not_found_as_page(e, v))
 }
 
 pub(super) async fn model_page(

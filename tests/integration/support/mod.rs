@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bom_server;
+pub mod browser;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -107,4 +108,16 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
 /// Takes the heavy-test lock from a synchronous test.
 pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.blocking_lock()
+}
+
+/// The time-aware BOM stand-in (`raincast::bomsim`) on 127.0.0.1, its day
+/// following a real clock started at `at`; with its base URL.
+pub async fn bom_sim(at: chrono::DateTime<chrono::Utc>) -> (raincast::bomsim::BomSim, String) {
+    let clock = raincast::clock::SystemClock::starting_at(at);
+    let sim = raincast::bomsim::BomSim::new(std::sync::Arc::new(clock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = sim.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (sim, url)
 }

@@ -1,0 +1,73 @@
+//! What the Chromium tests (playwright-core and Lighthouse) share: the
+//! tools' checks, and a real binary serving two trained model versions of the
+//! bundled weatherAUS history with the admin console on.
+
+use std::path::PathBuf;
+
+use super::{Server, cli, serve, weather_aus};
+
+/// The admin password of [`BrowserApp`].
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A served raincast for the browser, and where the Node scripts live.
+pub struct BrowserApp {
+    pub server: Server,
+    /// Debian's Chromium (or `$CHROMIUM`).
+    pub chromium: String,
+    /// `tests/browser`: the Node package with the scripts.
+    pub scripts: PathBuf,
+    /// Where screenshots and reports are kept.
+    pub artifacts: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Check Chromium and the Node package `module`, then import, train twice
+/// (so the comparison page has two versions) and serve on the day after the
+/// history ends.
+pub fn browser_app(module: &str) -> BrowserApp {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "browser tests need Chromium at {chromium} (apt-get install chromium; scripts/test does it)"
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let scripts = root.join("tests/browser");
+    assert!(
+        scripts.join("node_modules").join(module).exists(),
+        "browser tests need {module}: run `npm ci` in {} (scripts/test does it)",
+        scripts.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("browser.db");
+    let fast = [
+        ("RAINCAST_MODEL__N_TREES", "8"),
+        ("RAINCAST_MODEL__MAX_DEPTH", "12"),
+        // Boosting on the full weatherAUS is slow in a debug build.
+        ("RAINCAST_MODEL__BOOST", "false"),
+    ];
+    cli(&db, &["import", weather_aus().to_str().unwrap()], &[]);
+    cli(&db, &["train"], &fast);
+    cli(
+        &db,
+        &["train"],
+        &[("RAINCAST_MODEL__SEED", "7"), fast[0], fast[1], fast[2]],
+    );
+    let server = serve(
+        &db,
+        &[
+            ("RAINCAST_ADMIN__PASSWORD", PASSWORD),
+            ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
+            ("RAINCAST_CLOCK_START", "2017-06-26T09:00:00Z"),
+            fast[0],
+            fast[1],
+            fast[2],
+        ],
+    );
+    BrowserApp {
+        server,
+        chromium,
+        scripts,
+        artifacts: root.join("target/browser-artifacts"),
+        _dir: dir,
+    }
+}
