@@ -284,4 +284,48 @@ mod tests {
         assert_eq!(LoginGate::delay(5), Duration::from_secs(8));
         assert_eq!(LoginGate::delay(50), Duration::from_secs(8));
     }
+
+    #[tokio::test]
+    async fn one_hash_runs_four_wait_and_the_next_is_refused() {
+        let gate = std::sync::Arc::new(LoginGate::new());
+        let running = gate.permit().await.ok().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiters: Vec<_> = (0..LOGIN_QUEUE)
+            .map(|i| {
+                let (gate, tx) = (gate.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let p = gate.permit().await;
+                    tx.send((i, p.is_ok())).unwrap();
+                    // Hold the permit briefly, as a hash would.
+                    tokio::task::yield_now().await;
+                })
+            })
+            .collect();
+        while gate.queued.load(std::sync::atomic::Ordering::Acquire) < LOGIN_QUEUE {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), gate.permit()).await,
+                Ok(Err(Refused::Busy))
+            ),
+            "a fifth waiter is refused"
+        );
+        drop(running);
+        for w in waiters {
+            w.await.unwrap();
+        }
+        drop(tx);
+        let mut admitted = Vec::new();
+        while let Some((i, ok)) = rx.recv().await {
+            assert!(ok, "waiter {i} got the permit");
+            admitted.push(i);
+        }
+        assert_eq!(admitted.len(), LOGIN_QUEUE);
+        assert_eq!(gate.queued.load(std::sync::atomic::Ordering::Acquire), 0);
+        assert!(
+            gate.permit().await.is_ok(),
+            "free again once the queue drains"
+        );
+    }
 }

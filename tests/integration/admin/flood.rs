@@ -136,10 +136,14 @@ async fn login_flood_keeps_memory_bounded_and_lets_the_admin_in() {
         statuses.push(f.await.unwrap());
         peak = peak.max(rss_mb(pid));
     }
+    // One hash runs and four wait at a time (the gate's unit test pins that
+    // exactly); a slot that frees while the burst is still arriving admits
+    // one more, so how many get checked depends on the machine's pace. An
+    // unbounded queue would check nearly all 64.
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert!(
-        (1..=5).contains(&checked),
-        "one running and four queued at most: {statuses:?}"
+        (1..=16).contains(&checked),
+        "a short queue, the rest refused at once: {statuses:?}"
     );
     assert!(
         statuses.iter().all(|s| *s == 401 || *s == 429),
