@@ -11,8 +11,15 @@
 //! matrix is never held whole), calibrates and tunes the threshold on the tune
 //! window and prints the test metrics as JSON.
 //!
-//! `forest_bench boost DIR` does the same for our gradient boosting (the
-//! production defaults, early stopping on the tune window).
+//! `forest_bench boost DIR` does the same for our gradient boosting, with the
+//! production procedure and defaults: early stopping on the tune window, then
+//! a bag refitted on train + tune; calibration and the threshold come from the
+//! early-stopped model's held-out tune forecasts. Settings can be overridden
+//! like the server's (`RAINCAST_MODEL__BOOST_BAG=1 forest_bench boost DIR`).
+//!
+//! `FOREST_BENCH_SPLIT_YEAR=2014 forest_bench export …` exports a backtest one
+//! year earlier (train before 2014, tune 2014, test 2015), on which a change
+//! can be judged without looking at the real test window.
 
 use std::path::Path;
 
@@ -108,11 +115,12 @@ fn report(
     trees: usize,
     blob_bytes: usize,
     raw: &dyn Fn(&[f32]) -> Vec<f32>,
+    held_out_tune: Option<Vec<f32>>,
     row_fn: &dyn Fn(&[f32]) -> f32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // One window's matrix in memory at a time.
     let (tx, ty) = read(dir, "tune")?;
-    let tune_raw = raw(&tx);
+    let tune_raw = held_out_tune.unwrap_or_else(|| raw(&tx));
     drop(tx);
     let (sx, sy) = read(dir, "test")?;
     let cal = Calibrator::fit(&tune_raw, &ty);
@@ -173,11 +181,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let samples = train::build_samples(&obs);
             let dir = Path::new(&args[3]);
             std::fs::create_dir_all(dir)?;
-            let far = date("2100-01-01")?;
+            // FOREST_BENCH_SPLIT_YEAR=2014 exports a backtest one year earlier.
+            let y0: i32 = std::env::var("FOREST_BENCH_SPLIT_YEAR")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2015);
+            let far = if y0 == 2015 {
+                date("2100-01-01")?
+            } else {
+                NaiveDate::from_ymd_opt(y0 + 2, 1, 1).ok_or("bad year")?
+            };
+            let ymd = |y| NaiveDate::from_ymd_opt(y, 1, 1).ok_or("bad year");
             let split = [
-                ("train", date("1900-01-01")?, date("2015-01-01")?),
-                ("tune", date("2015-01-01")?, date("2016-01-01")?),
-                ("test", date("2016-01-01")?, far),
+                ("train", date("1900-01-01")?, ymd(y0)?),
+                ("tune", ymd(y0)?, ymd(y0 + 1)?),
+                ("test", ymd(y0 + 1)?, far),
             ];
             for (name, from, to) in split {
                 let s = samples.between(from, to);
@@ -211,6 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 forest.n_trees(),
                 blob_bytes,
                 &|x| forest.predict_proba(x, N_FEATURES),
+                None,
                 &|r| forest.predict_proba_row(r),
             )?;
         }
@@ -224,12 +243,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let started = std::time::Instant::now();
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
-            let booster = valid.fit_binned(
+            // As training does: early stopping on the tune window, then the
+            // refit and bag the settings ask for.
+            let fitted = valid.fit_final(
                 &binned,
                 &y,
-                Some(raincast::forest::boost::Validation { x: &tx, y: &ty }),
+                raincast::forest::boost::Validation { x: &tx, y: &ty },
                 &FitOptions::default(),
             )?;
+            let booster = fitted.model;
             let fit = started.elapsed().as_secs_f64();
             drop((binned, tx, ty));
             let train_rows = y.len();
@@ -243,6 +265,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 booster.n_trees(),
                 blob_bytes,
                 &|x| booster.predict_proba(x, N_FEATURES),
+                Some(fitted.held_out),
                 &|r| booster.predict_proba_row(r),
             )?;
         }
@@ -289,6 +312,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 forest.n_trees() + booster.n_trees(),
                 0,
                 &blend,
+                None,
                 &|r| {
                     w * fc.apply(forest.predict_proba_row(r))
                         + (1.0 - w) * bc.apply(booster.predict_proba_row(r))

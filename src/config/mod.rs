@@ -271,6 +271,12 @@ pub struct ModelConfig {
     pub boost_colsample: f64,
     /// Stop after this many trees without a better tune-window log-loss; 0 = never.
     pub boost_early_stopping_rounds: usize,
+    /// Boosting models averaged into the served one (1..=16), seeds `seed`, `seed + 1`, ….
+    pub boost_bag: usize,
+    /// Refit on the train and tune windows together once early stopping has
+    /// fixed the tree count; calibration and the threshold still come from
+    /// the early-stopped model's held-out tune forecasts.
+    pub boost_refit: bool,
 }
 
 impl Default for ModelConfig {
@@ -292,7 +298,7 @@ impl Default for ModelConfig {
             keep_challengers: 2,
             boost: true,
             boost_max_iter: 2000,
-            boost_learning_rate: 0.05,
+            boost_learning_rate: 0.2,
             boost_max_leaf_nodes: 31,
             boost_max_depth: 0,
             boost_min_samples_leaf: 200,
@@ -300,6 +306,8 @@ impl Default for ModelConfig {
             boost_subsample: 0.8,
             boost_colsample: 0.5,
             boost_early_stopping_rounds: 30,
+            boost_bag: 3,
+            boost_refit: true,
         }
     }
 }
@@ -318,6 +326,8 @@ impl ModelConfig {
             subsample: self.boost_subsample as f32,
             colsample: self.boost_colsample as f32,
             early_stopping_rounds: self.boost_early_stopping_rounds,
+            bag: self.boost_bag,
+            refit: self.boost_refit,
             max_bins: self.max_bins,
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),

@@ -120,6 +120,37 @@ impl BinnedMatrix {
         }
     }
 
+    /// This matrix's rows followed by the rows of the row-major `x`, binned
+    /// with this matrix's cuts (`NaN` = missing, no infinities).
+    ///
+    /// # Panics
+    /// If `x` is not a whole number of rows of this matrix's width.
+    pub fn with_rows(&self, x: &[f32]) -> BinnedMatrix {
+        let n_features = self.n_features();
+        assert!(
+            n_features > 0 && x.len().is_multiple_of(n_features),
+            "{} values are not rows of {n_features} features",
+            x.len()
+        );
+        let extra = x.len() / n_features;
+        let n_rows = self.n_rows + extra;
+        let mut codes = vec![0u8; n_rows * n_features];
+        codes
+            .par_chunks_mut(n_rows.max(1))
+            .enumerate()
+            .for_each(|(f, column)| {
+                column[..self.n_rows].copy_from_slice(self.column(f));
+                for (r, code) in column[self.n_rows..].iter_mut().enumerate() {
+                    *code = bin_value(&self.cuts[f], x[r * n_features + f]);
+                }
+            });
+        BinnedMatrix {
+            n_rows,
+            codes,
+            cuts: self.cuts.clone(),
+        }
+    }
+
     /// The codes of feature `f`, one per row.
     pub(crate) fn column(&self, f: usize) -> &[u8] {
         &self.codes[f * self.n_rows..(f + 1) * self.n_rows]

@@ -258,6 +258,7 @@ fn check_windows(split: &SplitSamples) -> Result<(), TrainError> {
 /// probabilities, and measure on the test window.
 fn evaluate_model(
     learner: Learner,
+    held_out_tune: Option<Vec<f32>>,
     split: &SplitSamples,
     windows: Windows,
     counts: [usize; 3],
@@ -272,7 +273,9 @@ fn evaluate_model(
         learner,
         calibrator: Calibrator::Identity,
     };
-    let tune_raw = model.predict_raw(&split.tune.x, N_FEATURES);
+    // A model refitted on the tune window brings the forecasts its
+    // early-stopped predecessor made there, before seeing it.
+    let tune_raw = held_out_tune.unwrap_or_else(|| model.predict_raw(&split.tune.x, N_FEATURES));
     model.calibrator = Calibrator::fit(&tune_raw, &split.tune.y);
     let tune_cal: Vec<f32> = tune_raw
         .iter()
@@ -356,6 +359,7 @@ pub fn fit_families(
     let secs = started.elapsed().as_secs_f64();
     out.push(evaluate_model(
         Learner::Forest(forest),
+        None,
         split,
         windows,
         counts,
@@ -365,22 +369,25 @@ pub fn fit_families(
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
         let started = std::time::Instant::now();
-        let booster = bp.fit_binned(
+        let fit = bp.fit_final(
             &binned,
             &train_y,
-            Some(Validation {
+            Validation {
                 x: &split.tune.x,
                 y: &split.tune.y,
-            }),
+            },
             &FitOptions {
-                on_tree_done: Some(&|done, _| on_tree_done(n_forest + done, total)),
+                on_tree_done: Some(&|done, all| {
+                    on_tree_done(n_forest + done * n_boost / all.max(1), total)
+                }),
                 cancel: Some(cancel),
             },
         )?;
         let secs = started.elapsed().as_secs_f64();
         on_tree_done(total, total);
         out.push(evaluate_model(
-            Learner::Boost(booster),
+            Learner::Boost(fit.model),
+            Some(fit.held_out),
             split,
             windows,
             counts,

@@ -120,7 +120,110 @@ pub struct Validation<'a> {
     pub y: &'a [bool],
 }
 
+/// What [`BoostValidParams::fit_final`] returns.
+#[derive(Debug, Clone)]
+pub struct FinalFit {
+    /// The model to serve.
+    pub model: Booster,
+    /// Probabilities for the validation rows from models that never saw
+    /// them: what a calibrator and a decision threshold may be fitted on.
+    pub held_out: Vec<f32>,
+    /// Trees of the early-stopped model(s), before any refit.
+    pub early_stopped_trees: usize,
+}
+
 impl BoostValidParams {
+    /// The training procedure behind a served booster:
+    /// 1. early-stop on `valid` (one model with `refit`, else `bag` models,
+    ///    averaged); their forecasts for the validation rows are held out;
+    /// 2. with `refit`, grow `bag` models (seeds `seed`, `seed + 1`, …) on the
+    ///    training and validation rows together, each with the early-stopped
+    ///    tree count scaled by the row ratio, and average their log-odds.
+    ///
+    /// # Errors
+    /// As [`BoostValidParams::fit_binned`].
+    pub fn fit_final(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Validation<'_>,
+        opts: &FitOptions,
+    ) -> Result<FinalFit, ForestError> {
+        let n_features = data.n_features();
+        let first_models = if self.refit { 1 } else { self.bag };
+        let rounds = first_models + if self.refit { self.bag } else { 0 };
+        let total = self.max_iter * rounds;
+        let report = |k: usize, done: usize| {
+            if let Some(f) = opts.on_tree_done {
+                f(k * self.max_iter + done, total);
+            }
+        };
+        let mut first = Vec::with_capacity(first_models);
+        for k in 0..first_models {
+            let cb = |done: usize, _: usize| report(k, done);
+            let p = BoostValidParams {
+                seed: self.seed.wrapping_add(k as u64),
+                ..self.clone()
+            };
+            first.push(p.fit_binned(
+                data,
+                y,
+                Some(valid),
+                &FitOptions {
+                    on_tree_done: Some(&cb),
+                    cancel: opts.cancel,
+                },
+            )?);
+        }
+        let early_stopped_trees = first.iter().map(Booster::n_trees).sum::<usize>() / first.len();
+        let first = Booster::average(first);
+        let held_out = first.predict_proba(valid.x, n_features);
+        if !self.refit {
+            return Ok(FinalFit {
+                model: first,
+                held_out,
+                early_stopped_trees,
+            });
+        }
+        let all = data.with_rows(valid.x);
+        let mut all_y = Vec::with_capacity(all.n_rows());
+        all_y.extend_from_slice(y);
+        all_y.extend_from_slice(valid.y);
+        let scale = all.n_rows() as f64 / data.n_rows().max(1) as f64;
+        let trees = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
+        // The bag's models grow side by side: each is deterministic for its
+        // seed, and a small window's fit alone cannot keep two cores busy.
+        let models = self.in_pool(|| {
+            (0..self.bag)
+                .into_par_iter()
+                .map(|b| {
+                    let cb = |done: usize, _: usize| report(first_models + b, done);
+                    let p = BoostValidParams {
+                        seed: self.seed.wrapping_add(b as u64),
+                        max_iter: trees,
+                        early_stopping_rounds: 0,
+                        n_threads: None,
+                        ..self.clone()
+                    };
+                    p.fit_binned(
+                        &all,
+                        &all_y,
+                        None,
+                        &FitOptions {
+                            on_tree_done: Some(&cb),
+                            cancel: opts.cancel,
+                        },
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(FinalFit {
+            model: Booster::average(models),
+            held_out,
+            early_stopped_trees,
+        })
+    }
+
     /// Fits on a row-major matrix `x` (`NaN` = missing) and labels `y`,
     /// early-stopping on `valid` when given.
     ///
@@ -376,6 +479,47 @@ impl BoostValidParams {
 }
 
 impl Booster {
+    /// One booster whose score is the mean of `models`' log-odds: every
+    /// leaf value scaled by 1/B, the base scores and importances averaged.
+    ///
+    /// # Panics
+    /// If `models` is empty or their feature counts differ.
+    pub fn average(mut models: Vec<Booster>) -> Booster {
+        assert!(!models.is_empty(), "nothing to average");
+        if models.len() == 1 {
+            return models.remove(0);
+        }
+        let n_features = models[0].n_features;
+        assert!(
+            models.iter().all(|m| m.n_features == n_features),
+            "models of different widths"
+        );
+        let b = models.len() as f64;
+        let w = (1.0 / b) as f32;
+        let base = models.iter().map(|m| m.base).sum::<f64>() / b;
+        let mut importance = vec![0.0f64; n_features];
+        let mut trees = Vec::with_capacity(models.iter().map(|m| m.trees.len()).sum());
+        for m in models {
+            for (acc, v) in importance.iter_mut().zip(&m.importance) {
+                *acc += v / b;
+            }
+            for mut t in m.trees {
+                for node in &mut t.nodes {
+                    if node.feature == tree::LEAF {
+                        node.value *= w;
+                    }
+                }
+                trees.push(t);
+            }
+        }
+        Booster {
+            n_features,
+            base,
+            trees,
+            importance,
+        }
+    }
+
     /// Number of features a row must have.
     pub fn n_features(&self) -> usize {
         self.n_features

@@ -43,6 +43,15 @@ hyperparams! {
         /// iterations and keep the best prefix; 0 = no early stopping. Needs
         /// validation rows (the tune window in training).
         early_stopping_rounds / with_early_stopping_rounds: usize,
+        /// Models averaged (their log-odds) by [`fit_final`](BoostValidParams::fit_final),
+        /// seeds `seed`, `seed + 1`, …; 1..=16. Averaging cuts the variance a
+        /// single subsampled model has. `fit_binned` fits one model.
+        bag / with_bag: usize,
+        /// [`fit_final`](BoostValidParams::fit_final) refits on the training
+        /// and validation rows together, with the early-stopped tree count
+        /// scaled by the row ratio, so the served model has seen the most
+        /// recent window.
+        refit / with_refit: bool,
         /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
         max_bins / with_max_bins: usize,
         /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
@@ -65,6 +74,8 @@ impl Default for BoostValidParams {
             subsample: 1.0,
             colsample: 1.0,
             early_stopping_rounds: 30,
+            bag: 1,
+            refit: false,
             max_bins: 255,
             seed: 0,
             n_threads: None,
@@ -106,6 +117,9 @@ impl BoostParams {
         }
         if !(self.colsample > 0.0 && self.colsample <= 1.0) {
             return bad("colsample", "must be in (0, 1]");
+        }
+        if !(1..=16).contains(&self.bag) {
+            return bad("bag", "must be between 1 and 16");
         }
         if !(2..=255).contains(&self.max_bins) {
             return bad("max_bins", "must be between 2 and 255");

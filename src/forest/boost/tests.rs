@@ -262,6 +262,20 @@ fn each_invalid_parameter_is_rejected_by_name() {
             }),
             "max_bins",
         ),
+        (
+            BoostParams(BoostValidParams {
+                bag: 0,
+                ..BoostValidParams::default()
+            }),
+            "bag",
+        ),
+        (
+            BoostParams(BoostValidParams {
+                bag: 17,
+                ..BoostValidParams::default()
+            }),
+            "bag",
+        ),
     ];
     for (p, name) in cases {
         match p.check() {
@@ -485,7 +499,7 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
 /// always did, and checking hands out the wrapped values.
 #[test]
 fn params_keep_their_serialised_shape() {
-    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"max_bins":128,"seed":9,"n_threads":2}"#;
+    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"bag":2,"refit":true,"max_bins":128,"seed":9,"n_threads":2}"#;
     let p = BoostParams::default()
         .with_max_iter(40)
         .with_learning_rate(0.25)
@@ -497,6 +511,8 @@ fn params_keep_their_serialised_shape() {
         .with_subsample(0.75)
         .with_colsample(0.5)
         .with_early_stopping_rounds(0)
+        .with_bag(2)
+        .with_refit(true)
         .with_max_bins(128)
         .with_seed(9)
         .with_n_threads(Some(2));
@@ -504,8 +520,115 @@ fn params_keep_their_serialised_shape() {
     assert_eq!(serde_json::from_str::<BoostParams>(stored).unwrap(), p);
     let partial: BoostParams = serde_json::from_str(r#"{"max_iter":3}"#).unwrap();
     assert_eq!(partial, BoostParams::default().with_max_iter(3));
+    // Versions stored before bagging and refitting existed read as one model, no refit.
+    assert_eq!((partial.0.bag, partial.0.refit), (1, false));
     let checked = p.check_ref().unwrap();
     assert!(std::ptr::eq(checked, &p.0));
     assert_eq!(checked.max_iter(), 40);
     assert_eq!(p.clone().check().unwrap(), *checked);
+}
+
+#[test]
+fn an_average_scores_the_mean_of_its_models_log_odds() {
+    let (x, y) = noisy_data(2000, 21);
+    let (tx, _) = noisy_data(300, 22);
+    let models: Vec<Booster> = (0..3)
+        .map(|seed| {
+            let p = BoostParams::default()
+                .with_max_iter(25)
+                .with_learning_rate(0.3)
+                .with_subsample(0.7)
+                .with_seed(seed);
+            fit(p, &x, 6, &y, None)
+        })
+        .collect();
+    let avg = Booster::average(models.clone());
+    assert_eq!(
+        avg.n_trees(),
+        models.iter().map(Booster::n_trees).sum::<usize>()
+    );
+    for row in tx.chunks(6) {
+        let mean = models.iter().map(|m| m.predict_raw_row(row)).sum::<f64>() / 3.0;
+        let got = avg.predict_raw_row(row);
+        assert!((got - mean).abs() < 1e-4, "{got} vs {mean}");
+    }
+    let imp = avg.feature_importance();
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    // It saves and loads like any booster.
+    assert_eq!(Booster::from_bytes(&avg.to_bytes()).unwrap(), avg);
+    // One model averages to itself.
+    assert_eq!(Booster::average(vec![models[0].clone()]), models[0]);
+}
+
+#[test]
+fn appended_rows_are_binned_with_the_first_rows_cuts() {
+    let (x, _) = noisy_data(500, 31);
+    let (x2, _) = noisy_data(120, 32);
+    let m = BinnedMatrix::from_rows(&x, 6, 32);
+    let both = m.with_rows(&x2);
+    assert_eq!(both.n_rows(), 620);
+    for f in 0..6 {
+        assert_eq!(both.cuts(f), m.cuts(f));
+        assert_eq!(&both.column(f)[..500], m.column(f));
+        for (r, &code) in both.column(f)[500..].iter().enumerate() {
+            assert_eq!(
+                code,
+                crate::forest::binning::bin_value(m.cuts(f), x2[r * 6 + f])
+            );
+        }
+    }
+}
+
+/// The served booster: early stopping fixes the size, then a bag of models
+/// refitted on train and validation rows together. Held-out forecasts come
+/// from the early-stopped model alone, and the result does not depend on
+/// the thread count.
+#[test]
+fn fit_final_holds_out_the_early_stopped_forecasts_and_refits_a_bag() {
+    let (x, y) = noisy_data(3000, 41);
+    let (vx, vy) = noisy_data(1000, 42);
+    let params = |threads| BoostValidParams {
+        max_iter: 200,
+        learning_rate: 0.3,
+        subsample: 0.8,
+        colsample: 0.8,
+        early_stopping_rounds: 8,
+        bag: 2,
+        refit: true,
+        seed: 5,
+        n_threads: Some(threads),
+        ..BoostValidParams::default()
+    };
+    let valid = Validation { x: &vx, y: &vy };
+    let binned = BinnedMatrix::from_rows(&x, 6, 255);
+    let run = |threads| {
+        params(threads)
+            .fit_final(&binned, &y, valid, &FitOptions::default())
+            .unwrap()
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one.model.to_bytes(), two.model.to_bytes());
+    assert_eq!(one.held_out, two.held_out);
+    // The held-out forecasts are the early-stopped model's own.
+    let single = BoostValidParams {
+        bag: 1,
+        refit: false,
+        ..params(2)
+    }
+    .fit_binned(&binned, &y, Some(valid), &FitOptions::default())
+    .unwrap();
+    assert_eq!(one.early_stopped_trees, single.n_trees());
+    assert_eq!(one.held_out, single.predict_proba(&vx, 6));
+    // Two refitted models, each sized by the row ratio 4000 / 3000.
+    let each = (single.n_trees() as f64 * 4000.0 / 3000.0).round() as usize;
+    assert_eq!(one.model.n_trees(), 2 * each);
+    assert_ne!(one.model.to_bytes(), single.to_bytes());
+    // Without refit, the bag is early-stopped on train alone.
+    let bagged = BoostValidParams {
+        refit: false,
+        ..params(2)
+    }
+    .fit_final(&binned, &y, valid, &FitOptions::default())
+    .unwrap();
+    assert_eq!(bagged.held_out, bagged.model.predict_proba(&vx, 6));
 }
