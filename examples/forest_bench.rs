@@ -13,8 +13,9 @@
 //!
 //! `forest_bench boost DIR` does the same for our gradient boosting, with the
 //! production procedure and defaults: early stopping on the tune window, then
-//! a bag refitted on train + tune; calibration and the threshold come from the
-//! early-stopped model's held-out tune forecasts. Settings can be overridden
+//! a bag of models each refitted on train + all but one time fold of tune;
+//! calibration and the threshold come from their forecasts for the fold each
+//! did not see. Settings can be overridden
 //! like the server's (`RAINCAST_MODEL__BOOST_BAG=1 forest_bench boost DIR`).
 //!
 //! `FOREST_BENCH_SPLIT_YEAR=2014 forest_bench export …` exports a backtest one
@@ -23,7 +24,7 @@
 
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use raincast::config::ModelConfig;
 use raincast::features::N_FEATURES;
 use raincast::forest::{BinnedMatrix, FitOptions};
@@ -36,6 +37,12 @@ mod allocator;
 fn write(dir: &Path, name: &str, s: &train::Samples) -> std::io::Result<()> {
     let x: Vec<u8> = s.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(dir.join(format!("{name}_x.f32")), x)?;
+    let days: Vec<u8> = s
+        .dates
+        .iter()
+        .flat_map(|d| d.num_days_from_ce().to_le_bytes())
+        .collect();
+    std::fs::write(dir.join(format!("{name}_day.i32")), days)?;
     let y: Vec<u8> = s.y.iter().map(|&b| b as u8).collect();
     std::fs::write(dir.join(format!("{name}_y.u8")), y)
 }
@@ -244,11 +251,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
             // As training does: early stopping on the tune window, then the
-            // refit and bag the settings ask for.
-            let fitted = valid.fit_final(
+            // bag the settings ask for, cross-fitted on the tune window's
+            // time folds.
+            // The tune window's time folds, as training makes them.
+            let raw = std::fs::read(dir.join("tune_day.i32"))?;
+            let dates: Vec<NaiveDate> = raw
+                .chunks(4)
+                .filter_map(|c| {
+                    NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes([
+                        c[0], c[1], c[2], c[3],
+                    ]))
+                })
+                .collect();
+            let folds = train::time_folds(&dates, valid.bag());
+            let fitted = valid.fit_final_folds(
                 &binned,
                 &y,
                 raincast::forest::boost::Validation { x: &tx, y: &ty },
+                Some(&folds),
                 &FitOptions::default(),
             )?;
             let booster = fitted.model;

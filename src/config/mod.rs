@@ -273,9 +273,10 @@ pub struct ModelConfig {
     pub boost_early_stopping_rounds: usize,
     /// Boosting models averaged into the served one (1..=16), seeds `seed`, `seed + 1`, ….
     pub boost_bag: usize,
-    /// Refit on the train and tune windows together once early stopping has
-    /// fixed the tree count; calibration and the threshold still come from
-    /// the early-stopped model's held-out tune forecasts.
+    /// Refit on the train and tune windows once early stopping has fixed the
+    /// tree count. With a bag, cross-fitted: model b leaves out the b-th
+    /// stretch of the tune window, and calibration and the threshold are
+    /// fitted on the forecasts for the stretch each model did not see.
     pub boost_refit: bool,
 }
 

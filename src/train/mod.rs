@@ -320,6 +320,22 @@ fn evaluate_model(
     }
 }
 
+/// Each row's fold among `k` consecutive, equally long stretches of time
+/// from the first date to the last: cross-fitting on them holds out whole
+/// months, so neighbouring days (whose features carry each other's rain)
+/// never sit on both sides.
+pub fn time_folds(dates: &[NaiveDate], k: usize) -> Vec<u8> {
+    let k = k.clamp(1, usize::from(u8::MAX)) as i64;
+    let (Some(lo), Some(hi)) = (dates.iter().min(), dates.iter().max()) else {
+        return Vec::new();
+    };
+    let span = (*hi - *lo).num_days() + 1;
+    dates
+        .iter()
+        .map(|d| ((*d - *lo).num_days() * k / span) as u8)
+        .collect()
+}
+
 /// Fit every configured family on the train window (binned once, the raw
 /// training matrix dropped before any tree grows), then calibrate and
 /// evaluate each. Consumes the training rows to free them early.
@@ -369,13 +385,15 @@ pub fn fit_families(
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
         let started = std::time::Instant::now();
-        let fit = bp.fit_final(
+        let folds = time_folds(&split.tune.dates, bp.bag());
+        let fit = bp.fit_final_folds(
             &binned,
             &train_y,
             Validation {
                 x: &split.tune.x,
                 y: &split.tune.y,
             },
+            Some(&folds),
             &FitOptions {
                 on_tree_done: Some(&|done, all| {
                     on_tree_done(n_forest + done * n_boost / all.max(1), total)
@@ -474,5 +492,36 @@ pub(crate) mod synth {
             out.extend(rows);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_folds_are_consecutive_equal_stretches() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // A year, two stations, out of order: three stretches of about four months.
+        let mut dates = Vec::new();
+        for day in 0..365 {
+            let date = d("2015-01-01") + chrono::Days::new(day);
+            dates.push(date);
+            dates.insert(0, date);
+        }
+        let folds = time_folds(&dates, 3);
+        assert_eq!(folds.len(), dates.len());
+        for (date, f) in dates.iter().zip(&folds) {
+            let expect = if *date < d("2015-05-03") {
+                0
+            } else if *date < d("2015-09-02") {
+                1
+            } else {
+                2
+            };
+            assert_eq!(*f, expect, "{date}");
+        }
+        assert!(time_folds(&[], 3).is_empty());
+        assert_eq!(time_folds(&dates[..1], 3), vec![0]);
     }
 }

@@ -133,7 +133,8 @@ pub struct FinalFit {
 }
 
 impl BoostValidParams {
-    /// The training procedure behind a served booster:
+    /// The training procedure behind a served booster, without folds (see
+    /// [`fit_final_folds`](Self::fit_final_folds) for the cross-fitted one):
     /// 1. early-stop on `valid` (one model with `refit`, else `bag` models,
     ///    averaged); their forecasts for the validation rows are held out;
     /// 2. with `refit`, grow `bag` models (seeds `seed`, `seed + 1`, …) on the
@@ -149,13 +150,41 @@ impl BoostValidParams {
         valid: Validation<'_>,
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
+        self.fit_final_folds(data, y, valid, None, opts)
+    }
+
+    /// [`fit_final`](Self::fit_final), cross-fitted when `folds` gives each
+    /// validation row a fold in `0..bag` (with `refit` and `bag >= 2`): model
+    /// `b` of the bag is refitted on the training rows and the validation
+    /// rows outside fold `b`, and forecasts fold `b`; those out-of-fold
+    /// forecasts are the held-out ones. They come from models like the
+    /// served one, which has learned the validation window, rather than from
+    /// the early-stopped model, which has not.
+    ///
+    /// # Errors
+    /// As [`BoostValidParams::fit_binned`].
+    pub fn fit_final_folds(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Validation<'_>,
+        folds: Option<&[u8]>,
+        opts: &FitOptions,
+    ) -> Result<FinalFit, ForestError> {
+        let folds = folds.filter(|f| {
+            self.refit
+                && self.bag >= 2
+                && f.len() == valid.y.len()
+                && (0..self.bag).all(|b| f.iter().any(|&k| usize::from(k) == b))
+        });
         let n_features = data.n_features();
         let first_models = if self.refit { 1 } else { self.bag };
         let rounds = first_models + if self.refit { self.bag } else { 0 };
         let total = self.max_iter * rounds;
         let report = |k: usize, done: usize| {
             if let Some(f) = opts.on_tree_done {
-                f(k * self.max_iter + done, total);
+                // A refit may grow more trees than `max_iter`; progress stays within its total.
+                f(k * self.max_iter + done.min(self.max_iter), total);
             }
         };
         let mut first = Vec::with_capacity(first_models);
@@ -184,6 +213,18 @@ impl BoostValidParams {
                 held_out,
                 early_stopped_trees,
             });
+        }
+        if let Some(folds) = folds {
+            return self.cross_fit(
+                data,
+                y,
+                valid,
+                folds,
+                early_stopped_trees,
+                &report,
+                first_models,
+                opts,
+            );
         }
         let all = data.with_rows(valid.x);
         let mut all_y = Vec::with_capacity(all.n_rows());
@@ -217,6 +258,83 @@ impl BoostValidParams {
                 })
                 .collect::<Result<Vec<_>, _>>()
         })?;
+        Ok(FinalFit {
+            model: Booster::average(models),
+            held_out,
+            early_stopped_trees,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cross_fit(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Validation<'_>,
+        folds: &[u8],
+        early_stopped_trees: usize,
+        report: &(dyn Fn(usize, usize) + Sync),
+        first_models: usize,
+        opts: &FitOptions,
+    ) -> Result<FinalFit, ForestError> {
+        let n_features = data.n_features();
+        let fitted = self.in_pool(|| {
+            (0..self.bag)
+                .into_par_iter()
+                .map(|b| {
+                    let mut x = Vec::new();
+                    let mut all_y = y.to_vec();
+                    for (r, (&k, &t)) in folds.iter().zip(valid.y).enumerate() {
+                        if usize::from(k) != b {
+                            x.extend_from_slice(&valid.x[r * n_features..(r + 1) * n_features]);
+                            all_y.push(t);
+                        }
+                    }
+                    let all = data.with_rows(&x);
+                    drop(x);
+                    let scale = all.n_rows() as f64 / data.n_rows().max(1) as f64;
+                    let trees = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
+                    let cb = |done: usize, _: usize| report(first_models + b, done);
+                    let p = BoostValidParams {
+                        seed: self.seed.wrapping_add(b as u64),
+                        max_iter: trees,
+                        early_stopping_rounds: 0,
+                        n_threads: None,
+                        ..self.clone()
+                    };
+                    let m = p.fit_binned(
+                        &all,
+                        &all_y,
+                        None,
+                        &FitOptions {
+                            on_tree_done: Some(&cb),
+                            cancel: opts.cancel,
+                        },
+                    )?;
+                    // Its forecasts for the fold it did not see.
+                    let own: Vec<(usize, f32)> = folds
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, k)| usize::from(**k) == b)
+                        .map(|(r, _)| {
+                            (
+                                r,
+                                m.predict_proba_row(&valid.x[r * n_features..(r + 1) * n_features]),
+                            )
+                        })
+                        .collect();
+                    Ok((m, own))
+                })
+                .collect::<Result<Vec<_>, ForestError>>()
+        })?;
+        let mut held_out = vec![f32::NAN; valid.y.len()];
+        let mut models = Vec::with_capacity(fitted.len());
+        for (m, own) in fitted {
+            for (r, p) in own {
+                held_out[r] = p;
+            }
+            models.push(m);
+        }
         Ok(FinalFit {
             model: Booster::average(models),
             held_out,

@@ -632,3 +632,68 @@ fn fit_final_holds_out_the_early_stopped_forecasts_and_refits_a_bag() {
     .unwrap();
     assert_eq!(bagged.held_out, bagged.model.predict_proba(&vx, 6));
 }
+
+/// Cross-fitted: each model of the bag leaves out one fold of the
+/// validation rows and forecasts it; those forecasts are the held-out ones.
+#[test]
+fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
+    let (x, y) = noisy_data(3000, 51);
+    let (vx, vy) = noisy_data(900, 52);
+    // Three blocks of 300 rows.
+    let folds: Vec<u8> = (0..900).map(|r| (r / 300) as u8).collect();
+    let params = |threads| BoostValidParams {
+        max_iter: 200,
+        learning_rate: 0.3,
+        subsample: 0.8,
+        early_stopping_rounds: 8,
+        bag: 3,
+        refit: true,
+        seed: 7,
+        n_threads: Some(threads),
+        ..BoostValidParams::default()
+    };
+    let valid = Validation { x: &vx, y: &vy };
+    let binned = BinnedMatrix::from_rows(&x, 6, 255);
+    let run = |threads, folds: Option<&[u8]>| {
+        params(threads)
+            .fit_final_folds(&binned, &y, valid, folds, &FitOptions::default())
+            .unwrap()
+    };
+    let (one, two) = (run(1, Some(&folds)), run(2, Some(&folds)));
+    assert_eq!(one.model.to_bytes(), two.model.to_bytes());
+    assert_eq!(one.held_out, two.held_out);
+    assert!(one.held_out.iter().all(|p| (0.0..=1.0).contains(p)));
+    // Each model: the early-stopped size scaled by 3600 / 3000 rows.
+    let each = (one.early_stopped_trees as f64 * 3600.0 / 3000.0).round() as usize;
+    assert_eq!(one.model.n_trees(), 3 * each);
+    // Model b alone, refitted without fold b, gives fold b's forecasts.
+    let mut kx = x.clone();
+    let mut ky = y.clone();
+    for r in 300..900 {
+        kx.extend_from_slice(&vx[r * 6..(r + 1) * 6]);
+        ky.push(vy[r]);
+    }
+    let m0 = BoostValidParams {
+        max_iter: each,
+        early_stopping_rounds: 0,
+        bag: 1,
+        refit: false,
+        ..params(2)
+    }
+    .fit_binned(
+        &binned.with_rows(&kx[x.len()..]),
+        &ky,
+        None,
+        &FitOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        &one.held_out[..300],
+        &m0.predict_proba(&vx[..300 * 6], 6)[..]
+    );
+    // Folds that leave a model nothing to hold out: the plain refit.
+    let plain = run(2, None);
+    let lopsided = run(2, Some(&[0u8; 900]));
+    assert_eq!(lopsided.held_out, plain.held_out);
+    assert_eq!(lopsided.model.to_bytes(), plain.model.to_bytes());
+}
