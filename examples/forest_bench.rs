@@ -251,18 +251,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
             // As training does: early stopping on the tune window, then the
-            // bag the settings ask for, cross-fitted on the tune window's
-            // time folds.
+            // bag the settings ask for, cross-fitted on its time folds.
             // The tune window's time folds, as training makes them.
-            let raw = std::fs::read(dir.join("tune_day.i32"))?;
-            let dates: Vec<NaiveDate> = raw
+            let path = dir.join("tune_day.i32");
+            let raw = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "{}: {e} (an export from before the dates were written: export again)",
+                    path.display()
+                )
+            })?;
+            let dates = raw
                 .chunks(4)
-                .filter_map(|c| {
+                .map(|c| {
                     NaiveDate::from_num_days_from_ce_opt(i32::from_le_bytes([
                         c[0], c[1], c[2], c[3],
                     ]))
+                    .ok_or_else(|| format!("{}: a day out of range", path.display()))
                 })
-                .collect();
+                .collect::<Result<Vec<NaiveDate>, String>>()?;
+            if dates.len() != ty.len() {
+                return Err(format!(
+                    "{}: {} days for {} tune rows",
+                    path.display(),
+                    dates.len(),
+                    ty.len()
+                )
+                .into());
+            }
             let folds = train::time_folds(&dates, valid.bag());
             let fitted = valid.fit_final_folds(
                 &binned,
@@ -291,7 +306,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("blend") if args.len() == 3 => {
             // Both families, each calibrated on the tune window, averaged and
-            // calibrated again there (an experiment: not what training does).
+            // calibrated again there (an experiment: not what training does;
+            // its booster is one early-stopped model, without bag or refit).
             let dir = Path::new(&args[2]);
             let (x, y) = read(dir, "train")?;
             let (tx, ty) = read(dir, "tune")?;

@@ -14,15 +14,16 @@ pub const ISOTONIC_MIN_ROWS: usize = 1000;
 /// Folds of the cross-validation that picks isotonic or Platt.
 pub const CV_FOLDS: usize = 5;
 
-/// Held-out Brier scores of (isotonic, Platt) over [`CV_FOLDS`] interleaved
-/// folds (row `i` is in fold `i % CV_FOLDS`, so each fold spans every
-/// station and season of the window).
+/// Held-out Brier scores of (isotonic, Platt) over [`CV_FOLDS`] contiguous
+/// folds of the rows as given. Training's rows run station by station in
+/// date order, so a fold is a group of stations over the whole window, and
+/// neighbouring days, which share weather, stay on one side.
 pub fn cross_validated_brier(raw: &[f32], y: &[bool]) -> (f64, f64) {
     let (mut iso, mut platt) = (0.0f64, 0.0f64);
     for k in 0..CV_FOLDS {
         let (mut fit_raw, mut fit_y, mut held) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (&p, &t)) in raw.iter().zip(y).enumerate() {
-            if i % CV_FOLDS == k {
+            if i * CV_FOLDS / raw.len() == k {
                 held.push((p, t));
             } else {
                 fit_raw.push(p);

@@ -210,7 +210,8 @@ pub struct Trained {
     /// The family's hyperparameters.
     pub params: serde_json::Value,
     pub fit_seconds: f64,
-    /// Trees kept (after early stopping, for boosting).
+    /// Trees served: for boosting, all the bag's trees together (each model
+    /// has the early-stopped count scaled by its row ratio).
     pub n_trees: usize,
 }
 
@@ -273,8 +274,9 @@ fn evaluate_model(
         learner,
         calibrator: Calibrator::Identity,
     };
-    // A model refitted on the tune window brings the forecasts its
-    // early-stopped predecessor made there, before seeing it.
+    // A booster refitted on the tune window brings forecasts made there by
+    // models that had not seen those rows: the cross-fitted bag's
+    // out-of-fold forecasts, or the early-stopped model's without folds.
     let tune_raw = held_out_tune.unwrap_or_else(|| model.predict_raw(&split.tune.x, N_FEATURES));
     model.calibrator = Calibrator::fit(&tune_raw, &split.tune.y);
     let tune_cal: Vec<f32> = tune_raw
@@ -322,8 +324,8 @@ fn evaluate_model(
 
 /// Each row's fold among `k` consecutive, equally long stretches of time
 /// from the first date to the last: cross-fitting on them holds out whole
-/// months, so neighbouring days (whose features carry each other's rain)
-/// never sit on both sides.
+/// months, so only the days near a boundary (the features look back up to
+/// two weeks) share information with the other side, not every neighbour.
 pub fn time_folds(dates: &[NaiveDate], k: usize) -> Vec<u8> {
     let k = k.clamp(1, usize::from(u8::MAX)) as i64;
     let (Some(lo), Some(hi)) = (dates.iter().min(), dates.iter().max()) else {
@@ -354,7 +356,11 @@ pub fn fit_families(
         None => None,
     };
     let n_forest = params.forest.n_trees;
-    let n_boost = params.boost.as_ref().map_or(0, |b| b.max_iter);
+    // Boosting's fits: one early-stopped (or the bag, without refit), then the bag.
+    let n_boost = boost_params.as_ref().map_or(0, |b| {
+        let rounds = if b.refit() { 1 + b.bag() } else { b.bag() };
+        b.max_iter().saturating_mul(rounds)
+    });
     let total = n_forest + n_boost;
     let counts = [split.train.len(), split.tune.len(), split.test.len()];
     let train_x = std::mem::take(&mut split.train.x);
@@ -395,9 +401,9 @@ pub fn fit_families(
             },
             Some(&folds),
             &FitOptions {
-                on_tree_done: Some(&|done, all| {
-                    on_tree_done(n_forest + done * n_boost / all.max(1), total)
-                }),
+                // `fit_final_folds` counts every tree of every fit against
+                // the same total as `n_boost`.
+                on_tree_done: Some(&|done, _| on_tree_done(n_forest + done, total)),
                 cancel: Some(cancel),
             },
         )?;

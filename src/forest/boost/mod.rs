@@ -171,25 +171,31 @@ impl BoostValidParams {
         folds: Option<&[u8]>,
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
+        // Every fold in 0..bag has rows, and no row is outside them.
         let folds = folds.filter(|f| {
             self.refit
                 && self.bag >= 2
                 && f.len() == valid.y.len()
+                && f.iter().all(|&k| usize::from(k) < self.bag)
                 && (0..self.bag).all(|b| f.iter().any(|&k| usize::from(k) == b))
         });
         let n_features = data.n_features();
         let first_models = if self.refit { 1 } else { self.bag };
         let rounds = first_models + if self.refit { self.bag } else { 0 };
-        let total = self.max_iter * rounds;
-        let report = |k: usize, done: usize| {
+        let total = self.max_iter.saturating_mul(rounds);
+        // One count of trees grown over every fit, the bag's included (they
+        // grow side by side); a refit may grow more than `max_iter`, so the
+        // count stops at the total.
+        let grown = std::sync::atomic::AtomicUsize::new(0);
+        let report = |_: usize, _: usize| {
+            let n = grown.fetch_add(1, Ordering::Relaxed) + 1;
             if let Some(f) = opts.on_tree_done {
-                // A refit may grow more trees than `max_iter`; progress stays within its total.
-                f(k * self.max_iter + done.min(self.max_iter), total);
+                f(n.min(total), total);
             }
         };
         let mut first = Vec::with_capacity(first_models);
         for k in 0..first_models {
-            let cb = |done: usize, _: usize| report(k, done);
+            let cb = |done: usize, all: usize| report(done, all);
             let p = BoostValidParams {
                 seed: self.seed.wrapping_add(k as u64),
                 ..self.clone()
@@ -204,8 +210,12 @@ impl BoostValidParams {
                 },
             )?);
         }
+        // Their mean size, when several were early-stopped.
         let early_stopped_trees = first.iter().map(Booster::n_trees).sum::<usize>() / first.len();
         let first = Booster::average(first);
+        if let Some(folds) = folds {
+            return self.cross_fit(data, y, valid, folds, early_stopped_trees, &report, opts);
+        }
         let held_out = first.predict_proba(valid.x, n_features);
         if !self.refit {
             return Ok(FinalFit {
@@ -213,18 +223,6 @@ impl BoostValidParams {
                 held_out,
                 early_stopped_trees,
             });
-        }
-        if let Some(folds) = folds {
-            return self.cross_fit(
-                data,
-                y,
-                valid,
-                folds,
-                early_stopped_trees,
-                &report,
-                first_models,
-                opts,
-            );
         }
         let all = data.with_rows(valid.x);
         let mut all_y = Vec::with_capacity(all.n_rows());
@@ -238,7 +236,7 @@ impl BoostValidParams {
             (0..self.bag)
                 .into_par_iter()
                 .map(|b| {
-                    let cb = |done: usize, _: usize| report(first_models + b, done);
+                    let cb = |done: usize, all: usize| report(done, all);
                     let p = BoostValidParams {
                         seed: self.seed.wrapping_add(b as u64),
                         max_iter: trees,
@@ -274,7 +272,6 @@ impl BoostValidParams {
         folds: &[u8],
         early_stopped_trees: usize,
         report: &(dyn Fn(usize, usize) + Sync),
-        first_models: usize,
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
         let n_features = data.n_features();
@@ -294,7 +291,7 @@ impl BoostValidParams {
                     drop(x);
                     let scale = all.n_rows() as f64 / data.n_rows().max(1) as f64;
                     let trees = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
-                    let cb = |done: usize, _: usize| report(first_models + b, done);
+                    let cb = |done: usize, all: usize| report(done, all);
                     let p = BoostValidParams {
                         seed: self.seed.wrapping_add(b as u64),
                         max_iter: trees,
@@ -335,6 +332,10 @@ impl BoostValidParams {
             }
             models.push(m);
         }
+        debug_assert!(
+            held_out.iter().all(|p| p.is_finite()),
+            "a validation row outside every fold"
+        );
         Ok(FinalFit {
             model: Booster::average(models),
             held_out,

@@ -623,7 +623,8 @@ fn fit_final_holds_out_the_early_stopped_forecasts_and_refits_a_bag() {
     let each = (single.n_trees() as f64 * 4000.0 / 3000.0).round() as usize;
     assert_eq!(one.model.n_trees(), 2 * each);
     assert_ne!(one.model.to_bytes(), single.to_bytes());
-    // Without refit, the bag is early-stopped on train alone.
+    // Without refit, the bag is trained on train alone (early-stopped on the
+    // validation rows), and the held-out forecasts are its own.
     let bagged = BoostValidParams {
         refit: false,
         ..params(2)
