@@ -1,8 +1,9 @@
 """scikit-learn's side of the boosting half of bench/forest_vs_sklearn.sh: fit
 HistGradientBoostingClassifier (defaults, which early-stop on a 10 % split of
 the training rows and stop at 100 trees; or, with `tuned` as the second
-argument, 500 iterations at learning rate 0.05 as in issue 13's table) on the exact matrices raincast's encoder exported, tune the
-threshold on the tune window like raincast does (on raw probabilities:
+argument, 500 iterations at learning rate 0.05 as in issue 13's table) on the
+exact matrices raincast's encoder exported, tune the threshold on the tune
+window like raincast does (on raw probabilities:
 scikit-learn's model is not calibrated), and print the same metrics as JSON."""
 import json, resource, sys, time
 import numpy as np

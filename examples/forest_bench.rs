@@ -251,8 +251,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
             // As training does: early stopping on the tune window, then the
-            // bag the settings ask for, cross-fitted on its time folds.
-            // The tune window's time folds, as training makes them.
+            // bag the settings ask for, cross-fitted on the tune window's
+            // time folds (made as training makes them).
             let path = dir.join("tune_day.i32");
             let raw = std::fs::read(&path).map_err(|e| {
                 format!(

@@ -193,28 +193,23 @@ impl BoostValidParams {
                 f(n.min(total), total);
             }
         };
+        let each = FitOptions {
+            on_tree_done: Some(&report),
+            cancel: opts.cancel,
+        };
         let mut first = Vec::with_capacity(first_models);
         for k in 0..first_models {
-            let cb = |done: usize, all: usize| report(done, all);
             let p = BoostValidParams {
                 seed: self.seed.wrapping_add(k as u64),
                 ..self.clone()
             };
-            first.push(p.fit_binned(
-                data,
-                y,
-                Some(valid),
-                &FitOptions {
-                    on_tree_done: Some(&cb),
-                    cancel: opts.cancel,
-                },
-            )?);
+            first.push(p.fit_binned(data, y, Some(valid), &each)?);
         }
         // Their mean size, when several were early-stopped.
         let early_stopped_trees = first.iter().map(Booster::n_trees).sum::<usize>() / first.len();
         let first = Booster::average(first);
         if let Some(folds) = folds {
-            return self.cross_fit(data, y, valid, folds, early_stopped_trees, &report, opts);
+            return self.cross_fit(data, y, valid, folds, early_stopped_trees, &each);
         }
         let held_out = first.predict_proba(valid.x, n_features);
         if !self.refit {
@@ -228,32 +223,12 @@ impl BoostValidParams {
         let mut all_y = Vec::with_capacity(all.n_rows());
         all_y.extend_from_slice(y);
         all_y.extend_from_slice(valid.y);
-        let scale = all.n_rows() as f64 / data.n_rows().max(1) as f64;
-        let trees = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
         // The bag's models grow side by side: each is deterministic for its
         // seed, and a small window's fit alone cannot keep two cores busy.
         let models = self.in_pool(|| {
             (0..self.bag)
                 .into_par_iter()
-                .map(|b| {
-                    let cb = |done: usize, all: usize| report(done, all);
-                    let p = BoostValidParams {
-                        seed: self.seed.wrapping_add(b as u64),
-                        max_iter: trees,
-                        early_stopping_rounds: 0,
-                        n_threads: None,
-                        ..self.clone()
-                    };
-                    p.fit_binned(
-                        &all,
-                        &all_y,
-                        None,
-                        &FitOptions {
-                            on_tree_done: Some(&cb),
-                            cancel: opts.cancel,
-                        },
-                    )
-                })
+                .map(|b| self.refit_one(b, &all, &all_y, data.n_rows(), early_stopped_trees, &each))
                 .collect::<Result<Vec<_>, _>>()
         })?;
         Ok(FinalFit {
@@ -263,7 +238,30 @@ impl BoostValidParams {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Model `b` of the bag (seed `seed + b`), grown without early stopping
+    /// on `data`, whose first `train_rows` rows are the training window's,
+    /// with the early-stopped size scaled by the row ratio.
+    fn refit_one(
+        &self,
+        b: usize,
+        data: &BinnedMatrix,
+        y: &[bool],
+        train_rows: usize,
+        early_stopped_trees: usize,
+        opts: &FitOptions,
+    ) -> Result<Booster, ForestError> {
+        let scale = data.n_rows() as f64 / train_rows.max(1) as f64;
+        BoostValidParams {
+            seed: self.seed.wrapping_add(b as u64),
+            max_iter: ((early_stopped_trees as f64 * scale).round() as usize).max(1),
+            early_stopping_rounds: 0,
+            n_threads: None,
+            ..self.clone()
+        }
+        .fit_binned(data, y, None, opts)
+    }
+
+    /// The bag cross-fitted on `folds` (see [`fit_final_folds`](Self::fit_final_folds)).
     fn cross_fit(
         &self,
         data: &BinnedMatrix,
@@ -271,7 +269,6 @@ impl BoostValidParams {
         valid: Validation<'_>,
         folds: &[u8],
         early_stopped_trees: usize,
-        report: &(dyn Fn(usize, usize) + Sync),
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
         let n_features = data.n_features();
@@ -289,25 +286,8 @@ impl BoostValidParams {
                     }
                     let all = data.with_rows(&x);
                     drop(x);
-                    let scale = all.n_rows() as f64 / data.n_rows().max(1) as f64;
-                    let trees = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
-                    let cb = |done: usize, all: usize| report(done, all);
-                    let p = BoostValidParams {
-                        seed: self.seed.wrapping_add(b as u64),
-                        max_iter: trees,
-                        early_stopping_rounds: 0,
-                        n_threads: None,
-                        ..self.clone()
-                    };
-                    let m = p.fit_binned(
-                        &all,
-                        &all_y,
-                        None,
-                        &FitOptions {
-                            on_tree_done: Some(&cb),
-                            cancel: opts.cancel,
-                        },
-                    )?;
+                    let m =
+                        self.refit_one(b, &all, &all_y, data.n_rows(), early_stopped_trees, opts)?;
                     // Its forecasts for the fold it did not see.
                     let own: Vec<(usize, f32)> = folds
                         .iter()
