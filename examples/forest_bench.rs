@@ -12,10 +12,10 @@
 //! window and prints the test metrics as JSON.
 //!
 //! `forest_bench boost DIR` does the same for our gradient boosting, with the
-//! production procedure and defaults: early stopping on the tune window, then
-//! a bag of models each refitted on train + all but one time fold of tune;
-//! calibration and the threshold come from their forecasts for the fold each
-//! did not see. Settings can be overridden
+//! production procedure and defaults: a bag of models, each fitted on train +
+//! all but one time fold of tune and early-stopped on that fold; calibration
+//! and the threshold come from their forecasts for the fold each did not
+//! see. Settings can be overridden
 //! like the server's (`RAINCAST_MODEL__BOOST_BAG=1 forest_bench boost DIR`).
 //!
 //! `FOREST_BENCH_SPLIT_YEAR=2014 forest_bench export …` exports a backtest one
@@ -151,7 +151,7 @@ fn report(
     }
     let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
     println!(
-        "{{\"impl\": \"{name}\", \"fit_seconds\": {fit:.3}, \"train_rows\": {train_rows}, \"trees\": {trees}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.4}, \"brier_raw\": {:.4}, \"f1_raw\": {:.4}, \"tune_brier_raw\": {:.4}, \"tune_auc_raw\": {:.4}, \"mean_forecast\": {:.4}, \"mean_forecast_raw\": {:.4}, \"observed\": {observed:.4}, \"calibration\": \"{}\", \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {blob_bytes}, \"_\": {}}}",
+        "{{\"impl\": \"{name}\", \"fit_seconds\": {fit:.3}, \"train_rows\": {train_rows}, \"trees\": {trees}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.5}, \"brier_raw\": {:.5}, \"f1_raw\": {:.4}, \"tune_brier_raw\": {:.5}, \"tune_auc_raw\": {:.4}, \"mean_forecast\": {:.4}, \"mean_forecast_raw\": {:.4}, \"observed\": {observed:.4}, \"calibration\": \"{}\", \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {blob_bytes}, \"_\": {}}}",
         m.f1,
         m.roc_auc,
         m.brier,
@@ -171,6 +171,16 @@ fn report(
 /// (`RAINCAST_MODEL__BOOST_LEARNING_RATE=0.1 forest_bench boost DIR`).
 fn model_config() -> Result<ModelConfig, Box<dyn std::error::Error>> {
     Ok(raincast::config::Config::load_from(None, std::env::vars())?.model)
+}
+
+/// The boosting hyperparameters training uses for these settings (with the
+/// encoder's categorical features).
+fn boost_params(
+    cfg: &ModelConfig,
+) -> Result<raincast::forest::boost::BoostParams, Box<dyn std::error::Error>> {
+    train::FamilyParams::from_config(cfg)?
+        .boost
+        .ok_or_else(|| "boosting is off (model.boost = false)".into())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -244,15 +254,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let dir = Path::new(&args[2]);
             let (x, y) = read(dir, "train")?;
             let (tx, ty) = read(dir, "tune")?;
-            let params = model_config()?.boost_params();
+            let params = boost_params(&model_config()?)?;
             use linfa::ParamGuard;
             let valid = params.check()?;
+            valid.check_categories(&x, N_FEATURES)?;
             let started = std::time::Instant::now();
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
             drop(x);
-            // As training does: early stopping on the tune window, then the
-            // bag the settings ask for, cross-fitted on the tune window's
-            // time folds (made as training makes them).
+            // As training does: the bag the settings ask for, cross-fitted
+            // on the tune window's time folds (made as training makes them).
             let path = dir.join("tune_day.i32");
             let raw = std::fs::read(&path).map_err(|e| {
                 format!(
@@ -314,7 +324,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let cfg = model_config()?;
             use linfa::ParamGuard;
             let fp = cfg.forest_params().check()?;
-            let bp = cfg.boost_params().check()?;
+            let bp = boost_params(&cfg)?.check()?;
             let started = std::time::Instant::now();
             let binned = BinnedMatrix::from_rows(&x, N_FEATURES, bp.max_bins());
             drop(x);

@@ -273,11 +273,15 @@ pub struct ModelConfig {
     pub boost_early_stopping_rounds: usize,
     /// Boosting models averaged into the served one (1..=16), seeds `seed`, `seed + 1`, ….
     pub boost_bag: usize,
-    /// Refit on the train and tune windows once early stopping has fixed the
-    /// tree count. With a bag, cross-fitted: model b leaves out the b-th
-    /// stretch of the tune window, and calibration and the threshold are
-    /// fitted on the forecasts for the stretch each model did not see.
+    /// Let the served booster learn the tune window too. With a bag,
+    /// cross-fitted: model b learns all but the b-th stretch of the tune
+    /// window, early-stops on that stretch and forecasts it, and calibration
+    /// and the threshold are fitted on those forecasts. With one model, a
+    /// refit on both windows with the early-stopped tree count.
     pub boost_refit: bool,
+    /// Split the station as a category (any subset of stations on one side)
+    /// rather than as an ordered number.
+    pub boost_categorical: bool,
 }
 
 impl Default for ModelConfig {
@@ -299,16 +303,17 @@ impl Default for ModelConfig {
             keep_challengers: 2,
             boost: true,
             boost_max_iter: 2000,
-            boost_learning_rate: 0.2,
+            boost_learning_rate: 0.1,
             boost_max_leaf_nodes: 31,
             boost_max_depth: 0,
             boost_min_samples_leaf: 200,
             boost_l2: 20.0,
             boost_subsample: 0.8,
             boost_colsample: 0.5,
-            boost_early_stopping_rounds: 30,
+            boost_early_stopping_rounds: 60,
             boost_bag: 3,
             boost_refit: true,
+            boost_categorical: true,
         }
     }
 }
@@ -330,6 +335,8 @@ impl ModelConfig {
             bag: self.boost_bag,
             refit: self.boost_refit,
             max_bins: self.max_bins,
+            // The feature encoder names them: see `train::FamilyParams`.
+            categorical: Default::default(),
             seed: self.seed,
             n_threads: (self.threads > 0).then_some(self.threads),
         })

@@ -71,6 +71,12 @@ pub const NAMES: [&str; N_FEATURES] = [
 
 pub const N_FEATURES: usize = 50;
 
+/// Features whose values are category numbers rather than quantities, which
+/// boosting splits as sets of categories: the station's index (0..49), whose
+/// order means nothing. The month stays a number: as a category it made the
+/// tune window's forecasts worse (it has the day of the year beside it).
+pub const CATEGORICAL: [usize; 1] = [39];
+
 pub type FeatureRow = [f32; N_FEATURES];
 
 fn f(v: Option<f64>) -> f32 {
@@ -268,6 +274,7 @@ mod tests {
     #[test]
     fn names_match_the_vector() {
         assert_eq!(NAMES.len(), N_FEATURES);
+        assert_eq!(CATEGORICAL.map(|f| NAMES[f]), ["Station"]);
         for (i, spec) in crate::obs::NUMS.iter().enumerate() {
             assert_eq!(
                 NAMES[i], spec.name,

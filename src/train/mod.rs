@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES};
-use crate::forest::boost::{BoostParams, Validation};
+use crate::forest::boost::{BoostParams, FeatureSet, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
 use crate::obs::Observation;
 use crate::registry::model::{Family, Learner, Model};
@@ -210,8 +210,8 @@ pub struct Trained {
     /// The family's hyperparameters.
     pub params: serde_json::Value,
     pub fit_seconds: f64,
-    /// Trees served: for boosting, all the bag's trees together (each model
-    /// has the early-stopped count scaled by its row ratio).
+    /// Trees served: for boosting, all the bag's trees together (each
+    /// model's own early-stopped count when cross-fitted).
     pub n_trees: usize,
 }
 
@@ -232,9 +232,17 @@ pub struct FamilyParams {
 impl FamilyParams {
     pub fn from_config(cfg: &ModelConfig) -> Result<Self, TrainError> {
         let forest = cfg.forest_params();
+        let categorical = if cfg.boost_categorical {
+            FeatureSet::try_from(features::CATEGORICAL.to_vec())
+                .expect("the encoder's categorical features are below 64")
+        } else {
+            FeatureSet::default()
+        };
         Ok(Self {
             forest,
-            boost: cfg.boost.then(|| cfg.boost_params()),
+            boost: cfg
+                .boost
+                .then(|| cfg.boost_params().with_categorical(categorical)),
         })
     }
 }
@@ -356,14 +364,21 @@ pub fn fit_families(
         None => None,
     };
     let n_forest = params.forest.n_trees;
-    // Boosting's fits: one early-stopped (or the bag, without refit), then the bag.
-    let n_boost = boost_params.as_ref().map_or(0, |b| {
-        let rounds = if b.refit() { 1 + b.bag() } else { b.bag() };
-        b.max_iter().saturating_mul(rounds)
-    });
+    // Boosting's fits: the cross-fitted bag, or the early-stopped model(s)
+    // and the refitted bag.
+    let folds = boost_params
+        .as_ref()
+        .map(|b| time_folds(&split.tune.dates, b.bag()));
+    let n_boost = match (&boost_params, &folds) {
+        (Some(b), Some(f)) => b.planned_trees(b.cross_fits(f, split.tune.len())),
+        _ => 0,
+    };
     let total = n_forest + n_boost;
     let counts = [split.train.len(), split.tune.len(), split.test.len()];
     let train_x = std::mem::take(&mut split.train.x);
+    if let Some(bp) = &boost_params {
+        bp.check_categories(&train_x, N_FEATURES)?;
+    }
     let binned = BinnedMatrix::from_rows(&train_x, N_FEATURES, params.forest.max_bins);
     drop(train_x);
     let train_y = std::mem::take(&mut split.train.y);
@@ -391,7 +406,6 @@ pub fn fit_families(
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
         let started = std::time::Instant::now();
-        let folds = time_folds(&split.tune.dates, bp.bag());
         let fit = bp.fit_final_folds(
             &binned,
             &train_y,
@@ -399,7 +413,7 @@ pub fn fit_families(
                 x: &split.tune.x,
                 y: &split.tune.y,
             },
-            Some(&folds),
+            folds.as_deref(),
             &FitOptions {
                 // `fit_final_folds` counts every tree of every fit against
                 // the same total as `n_boost`.

@@ -23,9 +23,15 @@
 //! - **Sampling.** Each iteration draws its rows (`subsample`) and its
 //!   features (`colsample`) from a generator seeded by `(seed, iteration)`.
 //! - **Early stopping.** With validation rows (training passes the tune
-//!   window), the log-loss there is tracked after every tree; after
-//!   `early_stopping_rounds` trees without improvement training stops and
-//!   the best prefix of trees is kept.
+//!   window, or one time fold of it per model of the bag), the log-loss
+//!   there is tracked after every tree; after `early_stopping_rounds` trees
+//!   without improvement training stops and the best prefix is kept.
+//! - **Categorical features.** Features named in `categorical` hold category
+//!   numbers (0..64). Their split sorts the node's categories by smoothed
+//!   mean gradient and sends the best prefix of that order left (the optimal
+//!   binary partition for this loss), as LightGBM and scikit-learn do; a
+//!   tree stores each such split's categories as a 64-bit set, and a value
+//!   that is not a category number follows missing values.
 //! - **Determinism.** Work is parallel with rayon over features (histograms)
 //!   and rows (gradients, validation scores), but every floating-point sum has
 //!   a fixed order, so a seed gives the same bytes whatever the thread count.
@@ -34,26 +40,27 @@
 //! `PredictInplace`, like the forest; models serialize with postcard and are
 //! validated on load.
 
+mod bag;
+mod format;
 mod linfa_impl;
 mod params;
 mod tree;
 
+#[cfg(test)]
+mod categorical_tests;
 #[cfg(test)]
 mod tests;
 
 use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-pub use params::{BoostParams, BoostValidParams};
+pub use bag::FinalFit;
+pub use params::{BoostParams, BoostValidParams, FeatureSet};
 
 use super::rng::Rng;
 use super::{BinnedMatrix, FitOptions, ForestError};
 use tree::{GrowConfig, Layout, Scratch, Tree};
-
-/// Version tag at the start of every serialized booster.
-const FORMAT_VERSION: u32 = 1;
 
 /// Rows per chunk when summing the validation loss (fixed, so the sum's
 /// order does not depend on the thread count).
@@ -63,24 +70,6 @@ const LOSS_CHUNK: usize = 4096;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Booster {
     n_features: usize,
-    base: f64,
-    trees: Vec<Tree>,
-    importance: Vec<f64>,
-}
-
-#[derive(Serialize)]
-struct BoosterRef<'a> {
-    version: u32,
-    n_features: u32,
-    base: f64,
-    trees: &'a [Tree],
-    importance: &'a [f64],
-}
-
-#[derive(Deserialize)]
-struct BoosterOwned {
-    version: u32,
-    n_features: u32,
     base: f64,
     trees: Vec<Tree>,
     importance: Vec<f64>,
@@ -120,209 +109,7 @@ pub struct Validation<'a> {
     pub y: &'a [bool],
 }
 
-/// What [`BoostValidParams::fit_final`] returns.
-#[derive(Debug, Clone)]
-pub struct FinalFit {
-    /// The model to serve.
-    pub model: Booster,
-    /// Probabilities for the validation rows from models that never saw
-    /// them: what a calibrator and a decision threshold may be fitted on.
-    pub held_out: Vec<f32>,
-    /// Trees of the early-stopped model(s), before any refit.
-    pub early_stopped_trees: usize,
-}
-
 impl BoostValidParams {
-    /// The training procedure behind a served booster, without folds (see
-    /// [`fit_final_folds`](Self::fit_final_folds) for the cross-fitted one):
-    /// 1. early-stop on `valid` (one model with `refit`, else `bag` models,
-    ///    averaged); their forecasts for the validation rows are held out;
-    /// 2. with `refit`, grow `bag` models (seeds `seed`, `seed + 1`, …) on the
-    ///    training and validation rows together, each with the early-stopped
-    ///    tree count scaled by the row ratio, and average their log-odds.
-    ///
-    /// # Errors
-    /// As [`BoostValidParams::fit_binned`].
-    pub fn fit_final(
-        &self,
-        data: &BinnedMatrix,
-        y: &[bool],
-        valid: Validation<'_>,
-        opts: &FitOptions,
-    ) -> Result<FinalFit, ForestError> {
-        self.fit_final_folds(data, y, valid, None, opts)
-    }
-
-    /// [`fit_final`](Self::fit_final), cross-fitted when `folds` gives each
-    /// validation row a fold in `0..bag` (with `refit` and `bag >= 2`): model
-    /// `b` of the bag is refitted on the training rows and the validation
-    /// rows outside fold `b`, and forecasts fold `b`; those out-of-fold
-    /// forecasts are the held-out ones. They come from models like the
-    /// served one, which has learned the validation window, rather than from
-    /// the early-stopped model, which has not.
-    ///
-    /// # Errors
-    /// As [`BoostValidParams::fit_binned`].
-    pub fn fit_final_folds(
-        &self,
-        data: &BinnedMatrix,
-        y: &[bool],
-        valid: Validation<'_>,
-        folds: Option<&[u8]>,
-        opts: &FitOptions,
-    ) -> Result<FinalFit, ForestError> {
-        // Every fold in 0..bag has rows, and no row is outside them.
-        let folds = folds.filter(|f| {
-            self.refit
-                && self.bag >= 2
-                && f.len() == valid.y.len()
-                && f.iter().all(|&k| usize::from(k) < self.bag)
-                && (0..self.bag).all(|b| f.iter().any(|&k| usize::from(k) == b))
-        });
-        let n_features = data.n_features();
-        let first_models = if self.refit { 1 } else { self.bag };
-        let rounds = first_models + if self.refit { self.bag } else { 0 };
-        let total = self.max_iter.saturating_mul(rounds);
-        // One count of trees grown over every fit, the bag's included (they
-        // grow side by side); a refit may grow more than `max_iter`, so the
-        // count stops at the total.
-        let grown = std::sync::atomic::AtomicUsize::new(0);
-        let report = |_: usize, _: usize| {
-            let n = grown.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(f) = opts.on_tree_done {
-                f(n.min(total), total);
-            }
-        };
-        let each = FitOptions {
-            on_tree_done: Some(&report),
-            cancel: opts.cancel,
-        };
-        let mut first = Vec::with_capacity(first_models);
-        for k in 0..first_models {
-            let p = BoostValidParams {
-                seed: self.seed.wrapping_add(k as u64),
-                ..self.clone()
-            };
-            first.push(p.fit_binned(data, y, Some(valid), &each)?);
-        }
-        // Their mean size, when several were early-stopped.
-        let early_stopped_trees = first.iter().map(Booster::n_trees).sum::<usize>() / first.len();
-        let first = Booster::average(first);
-        if let Some(folds) = folds {
-            return self.cross_fit(data, y, valid, folds, early_stopped_trees, &each);
-        }
-        let held_out = first.predict_proba(valid.x, n_features);
-        if !self.refit {
-            return Ok(FinalFit {
-                model: first,
-                held_out,
-                early_stopped_trees,
-            });
-        }
-        let all = data.with_rows(valid.x);
-        let mut all_y = Vec::with_capacity(all.n_rows());
-        all_y.extend_from_slice(y);
-        all_y.extend_from_slice(valid.y);
-        // The bag's models grow side by side: each is deterministic for its
-        // seed, and a small window's fit alone cannot keep two cores busy.
-        let models = self.in_pool(|| {
-            (0..self.bag)
-                .into_par_iter()
-                .map(|b| self.refit_one(b, &all, &all_y, data.n_rows(), early_stopped_trees, &each))
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        Ok(FinalFit {
-            model: Booster::average(models),
-            held_out,
-            early_stopped_trees,
-        })
-    }
-
-    /// Model `b` of the bag (seed `seed + b`), grown without early stopping
-    /// on `data`, whose first `train_rows` rows are the training window's,
-    /// with the early-stopped size scaled by the row ratio.
-    fn refit_one(
-        &self,
-        b: usize,
-        data: &BinnedMatrix,
-        y: &[bool],
-        train_rows: usize,
-        early_stopped_trees: usize,
-        opts: &FitOptions,
-    ) -> Result<Booster, ForestError> {
-        let scale = data.n_rows() as f64 / train_rows.max(1) as f64;
-        BoostValidParams {
-            seed: self.seed.wrapping_add(b as u64),
-            max_iter: ((early_stopped_trees as f64 * scale).round() as usize).max(1),
-            early_stopping_rounds: 0,
-            n_threads: None,
-            ..self.clone()
-        }
-        .fit_binned(data, y, None, opts)
-    }
-
-    /// The bag cross-fitted on `folds` (see [`fit_final_folds`](Self::fit_final_folds)).
-    fn cross_fit(
-        &self,
-        data: &BinnedMatrix,
-        y: &[bool],
-        valid: Validation<'_>,
-        folds: &[u8],
-        early_stopped_trees: usize,
-        opts: &FitOptions,
-    ) -> Result<FinalFit, ForestError> {
-        let n_features = data.n_features();
-        let fitted = self.in_pool(|| {
-            (0..self.bag)
-                .into_par_iter()
-                .map(|b| {
-                    let mut x = Vec::new();
-                    let mut all_y = y.to_vec();
-                    for (r, (&k, &t)) in folds.iter().zip(valid.y).enumerate() {
-                        if usize::from(k) != b {
-                            x.extend_from_slice(&valid.x[r * n_features..(r + 1) * n_features]);
-                            all_y.push(t);
-                        }
-                    }
-                    let all = data.with_rows(&x);
-                    drop(x);
-                    let m =
-                        self.refit_one(b, &all, &all_y, data.n_rows(), early_stopped_trees, opts)?;
-                    // Its forecasts for the fold it did not see.
-                    let own: Vec<(usize, f32)> = folds
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, k)| usize::from(**k) == b)
-                        .map(|(r, _)| {
-                            (
-                                r,
-                                m.predict_proba_row(&valid.x[r * n_features..(r + 1) * n_features]),
-                            )
-                        })
-                        .collect();
-                    Ok((m, own))
-                })
-                .collect::<Result<Vec<_>, ForestError>>()
-        })?;
-        let mut held_out = vec![f32::NAN; valid.y.len()];
-        let mut models = Vec::with_capacity(fitted.len());
-        for (m, own) in fitted {
-            for (r, p) in own {
-                held_out[r] = p;
-            }
-            models.push(m);
-        }
-        debug_assert!(
-            held_out.iter().all(|p| p.is_finite()),
-            "a validation row outside every fold"
-        );
-        Ok(FinalFit {
-            model: Booster::average(models),
-            held_out,
-            early_stopped_trees,
-        })
-    }
-
     /// Fits on a row-major matrix `x` (`NaN` = missing) and labels `y`,
     /// early-stopping on `valid` when given.
     ///
@@ -353,11 +140,15 @@ impl BoostValidParams {
                 value: x[i],
             });
         }
+        self.check_categories(x, n_features)?;
         let binned = self.in_pool(|| Ok(BinnedMatrix::new(x, n_features, self.max_bins)))?;
         self.fit_binned(&binned, y, valid, opts)
     }
 
-    /// Fits on an already binned matrix (its own bins are used).
+    /// Fits on an already binned matrix (its own bins are used). The
+    /// validation rows' categorical features are checked; the binned rows'
+    /// cannot be, so check their raw matrix with
+    /// [`check_categories`](Self::check_categories) first.
     ///
     /// # Errors
     /// As [`BoostValidParams::fit_matrix`].
@@ -402,6 +193,10 @@ impl BoostValidParams {
                 y_len: v.y.len(),
             });
         }
+        match valid {
+            Some(v) => self.check_categories(v.x, n_features)?,
+            None => self.check_categories(&[], n_features)?,
+        }
         self.in_pool(|| self.fit_checked(data, y, valid, opts))
     }
 
@@ -440,6 +235,7 @@ impl BoostValidParams {
             min_hessian: p.min_hessian_leaf,
             l2: p.l2,
             learning_rate: f64::from(p.learning_rate),
+            categorical: p.categorical.bits(),
         };
         let n_cols =
             ((f64::from(p.colsample) * n_features as f64).round() as usize).clamp(1, n_features);
@@ -682,62 +478,5 @@ impl Booster {
     /// Total split gain per feature, normalised to sum to 1.
     pub fn feature_importance(&self) -> Vec<f64> {
         self.importance.clone()
-    }
-
-    /// The model as compact postcard bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(&BoosterRef {
-            version: FORMAT_VERSION,
-            n_features: self.n_features as u32,
-            base: self.base,
-            trees: &self.trees,
-            importance: &self.importance,
-        })
-        .expect("postcard serialization of numbers and vectors into a Vec is infallible")
-    }
-
-    /// Decodes and validates bytes from [`Booster::to_bytes`].
-    ///
-    /// # Errors
-    /// [`ForestError::Corrupt`] when the bytes do not decode or describe an
-    /// invalid model.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Booster, ForestError> {
-        let corrupt = |m: String| ForestError::Corrupt(m);
-        let (repr, rest): (BoosterOwned, _) =
-            postcard::take_from_bytes(bytes).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
-        if !rest.is_empty() {
-            return Err(corrupt(format!("{} trailing bytes", rest.len())));
-        }
-        if repr.version != FORMAT_VERSION {
-            return Err(corrupt(format!(
-                "booster format version {} (expected {FORMAT_VERSION})",
-                repr.version
-            )));
-        }
-        let n_features = repr.n_features as usize;
-        if n_features == 0 || n_features >= usize::from(tree::LEAF) {
-            return Err(corrupt(format!("{n_features} features")));
-        }
-        if !repr.base.is_finite() || repr.base.abs() > 50.0 {
-            return Err(corrupt(format!("base score {}", repr.base)));
-        }
-        if repr.trees.is_empty() {
-            return Err(corrupt("no trees".into()));
-        }
-        for (i, t) in repr.trees.iter().enumerate() {
-            t.validate(n_features)
-                .map_err(|e| corrupt(format!("tree {i}: {e}")))?;
-        }
-        if repr.importance.len() != n_features
-            || repr.importance.iter().any(|v| !v.is_finite() || *v < 0.0)
-        {
-            return Err(corrupt("invalid feature importances".into()));
-        }
-        Ok(Booster {
-            n_features,
-            base: repr.base,
-            trees: repr.trees,
-            importance: repr.importance,
-        })
     }
 }

@@ -47,13 +47,18 @@ hyperparams! {
         /// seeds `seed`, `seed + 1`, …; 1..=16. Averaging cuts the variance a
         /// single subsampled model has. `fit_binned` fits one model.
         bag / with_bag: usize,
-        /// [`fit_final`](BoostValidParams::fit_final) refits on the training
-        /// and validation rows together, with the early-stopped tree count
-        /// scaled by the row ratio, so the served model has seen the most
-        /// recent window.
+        /// [`fit_final`](BoostValidParams::fit_final) lets the served models
+        /// learn the validation rows too, so they have seen the most recent
+        /// window: cross-fitted on time folds (each model early-stopped on
+        /// the fold it leaves out), or without folds refitted with the
+        /// early-stopped tree count scaled by the row ratio.
         refit / with_refit: bool,
         /// Quantile bins per feature, 2..=255 (a 256th code marks missing values).
         max_bins / with_max_bins: usize,
+        /// Features whose values are category numbers (whole numbers in
+        /// `0..64`, such as a month or a station's index): their splits send
+        /// any subset of categories left instead of a range of values.
+        categorical / with_categorical: FeatureSet,
         /// Seed of all randomness; same seed, same data ⇒ bit-identical model.
         seed / with_seed: u64,
         /// Threads for training; `None` uses rayon's global pool.
@@ -77,9 +82,93 @@ impl Default for BoostValidParams {
             bag: 1,
             refit: false,
             max_bins: 255,
+            categorical: FeatureSet::default(),
             seed: 0,
             n_threads: None,
         }
+    }
+}
+
+/// A set of feature indices below 64, serialised as a sorted list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "Vec<usize>", into = "Vec<usize>")]
+pub struct FeatureSet(u64);
+
+impl FeatureSet {
+    /// The largest index a set can hold, plus one.
+    pub const CAPACITY: usize = 64;
+
+    /// Whether feature `f` is in the set.
+    pub fn contains(self, f: usize) -> bool {
+        f < Self::CAPACITY && self.0 >> f & 1 == 1
+    }
+
+    /// The set as a bit mask (bit `f` for feature `f`).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The indices, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..Self::CAPACITY).filter(move |&f| self.contains(f))
+    }
+}
+
+impl TryFrom<Vec<usize>> for FeatureSet {
+    type Error = String;
+
+    fn try_from(features: Vec<usize>) -> Result<Self, String> {
+        features.iter().try_fold(Self(0), |set, &f| {
+            if f < Self::CAPACITY {
+                Ok(Self(set.0 | 1 << f))
+            } else {
+                Err(format!(
+                    "feature {f} cannot be categorical (only features below {})",
+                    Self::CAPACITY
+                ))
+            }
+        })
+    }
+}
+
+impl From<FeatureSet> for Vec<usize> {
+    fn from(set: FeatureSet) -> Self {
+        set.iter().collect()
+    }
+}
+
+impl BoostValidParams {
+    /// Checks that every categorical feature of the row-major matrix `x`
+    /// holds only category numbers (whole numbers in `0..64`) or `NaN`, so
+    /// that training and prediction route every value alike.
+    ///
+    /// # Errors
+    /// [`ForestError::InvalidParam`] naming the first feature, row and value
+    /// that is not a category, or a categorical feature beyond the matrix.
+    pub fn check_categories(&self, x: &[f32], n_features: usize) -> Result<(), ForestError> {
+        if let Some(f) = self.categorical.iter().find(|&f| f >= n_features) {
+            return Err(ForestError::InvalidParam {
+                field: "categorical",
+                reason: format!("feature {f} is categorical but rows have {n_features} features"),
+            });
+        }
+        if n_features == 0 || self.categorical.bits() == 0 {
+            return Ok(());
+        }
+        for (r, row) in x.chunks_exact(n_features).enumerate() {
+            for f in self.categorical.iter() {
+                let v = row[f];
+                if !v.is_nan() && super::tree::category(v).is_none() {
+                    return Err(ForestError::InvalidParam {
+                        field: "categorical",
+                        reason: format!(
+                            "feature {f} of row {r} is {v}, not a category number (a whole number in 0..64)"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -499,7 +499,7 @@ fn first_tree_makes_linfa_decision_trees_split_choices() {
 /// always did, and checking hands out the wrapped values.
 #[test]
 fn params_keep_their_serialised_shape() {
-    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"bag":2,"refit":true,"max_bins":128,"seed":9,"n_threads":2}"#;
+    let stored = r#"{"max_iter":40,"learning_rate":0.25,"max_leaf_nodes":15,"max_depth":6,"min_samples_leaf":10,"min_hessian_leaf":0.5,"l2":2.0,"subsample":0.75,"colsample":0.5,"early_stopping_rounds":0,"bag":2,"refit":true,"max_bins":128,"categorical":[38,39],"seed":9,"n_threads":2}"#;
     let p = BoostParams::default()
         .with_max_iter(40)
         .with_learning_rate(0.25)
@@ -514,6 +514,7 @@ fn params_keep_their_serialised_shape() {
         .with_bag(2)
         .with_refit(true)
         .with_max_bins(128)
+        .with_categorical(FeatureSet::try_from(vec![39, 38]).unwrap())
         .with_seed(9)
         .with_n_threads(Some(2));
     assert_eq!(serde_json::to_string(&p).unwrap(), stored);
@@ -522,6 +523,8 @@ fn params_keep_their_serialised_shape() {
     assert_eq!(partial, BoostParams::default().with_max_iter(3));
     // Versions stored before bagging and refitting existed read as one model, no refit.
     assert_eq!((partial.0.bag, partial.0.refit), (1, false));
+    // And before categorical splits, as no categorical feature.
+    assert_eq!(partial.0.categorical, FeatureSet::default());
     let checked = p.check_ref().unwrap();
     assert!(std::ptr::eq(checked, &p.0));
     assert_eq!(checked.max_iter(), 40);
@@ -635,7 +638,8 @@ fn fit_final_holds_out_the_early_stopped_forecasts_and_refits_a_bag() {
 }
 
 /// Cross-fitted: each model of the bag leaves out one fold of the
-/// validation rows and forecasts it; those forecasts are the held-out ones.
+/// validation rows, early-stops on it and forecasts it; those forecasts are
+/// the held-out ones.
 #[test]
 fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
     let (x, y) = noisy_data(3000, 51);
@@ -664,10 +668,9 @@ fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
     assert_eq!(one.model.to_bytes(), two.model.to_bytes());
     assert_eq!(one.held_out, two.held_out);
     assert!(one.held_out.iter().all(|p| (0.0..=1.0).contains(p)));
-    // Each model: the early-stopped size scaled by 3600 / 3000 rows.
-    let each = (one.early_stopped_trees as f64 * 3600.0 / 3000.0).round() as usize;
-    assert_eq!(one.model.n_trees(), 3 * each);
-    // Model b alone, refitted without fold b, gives fold b's forecasts.
+    assert!(params(2).cross_fits(&folds, 900));
+    // Model 0 alone: trained without fold 0 and early-stopped on it, it
+    // gives fold 0's forecasts.
     let mut kx = x.clone();
     let mut ky = y.clone();
     for r in 300..900 {
@@ -675,8 +678,6 @@ fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
         ky.push(vy[r]);
     }
     let m0 = BoostValidParams {
-        max_iter: each,
-        early_stopping_rounds: 0,
         bag: 1,
         refit: false,
         ..params(2)
@@ -684,14 +685,22 @@ fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
     .fit_binned(
         &binned.with_rows(&kx[x.len()..]),
         &ky,
-        None,
+        Some(Validation {
+            x: &vx[..300 * 6],
+            y: &vy[..300],
+        }),
         &FitOptions::default(),
     )
     .unwrap();
+    assert!(m0.n_trees() < 200, "fold 0 never stopped the model early");
     assert_eq!(
         &one.held_out[..300],
         &m0.predict_proba(&vx[..300 * 6], 6)[..]
     );
+    // The served model holds the three models' trees; the reported size is
+    // their mean.
+    assert!(one.model.n_trees() >= 3 * one.early_stopped_trees);
+    assert!(one.model.n_trees() < 3 * (one.early_stopped_trees + 1));
     // Folds that leave a model nothing to hold out: the plain refit.
     let plain = run(2, None);
     let lopsided = run(2, Some(&[0u8; 900]));

@@ -4,28 +4,39 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::forest::binning::{BinnedMatrix, MISSING};
+use crate::forest::binning::{BinnedMatrix, MISSING, bin_value};
 
 /// `Node::feature` of a leaf.
 pub(crate) const LEAF: u16 = u16::MAX;
 /// `Node::flags` bit: missing values go to the left child.
 pub(crate) const MISSING_LEFT: u16 = 1;
+/// `Node::flags` bit: a categorical split. `Node::value` is then the index in
+/// [`Tree::sets`] of the categories sent left.
+pub(crate) const CATEGORICAL: u16 = 2;
+/// Category numbers a categorical split can hold: `0..MAX_CATEGORIES`.
+pub(crate) const MAX_CATEGORIES: u32 = 64;
 /// Nodes with fewer row × feature visits than this build their histogram on
 /// the calling thread: below it, handing features to rayon costs more than
 /// the sums (the result is the same either way).
 const PARALLEL_MIN_VISITS: usize = 32 * 1024;
+/// Nodes with at least this many rows sum their histograms in two
+/// interleaved halves (see `histogram`); below it, clearing and merging the
+/// second half costs more than it saves.
+const INTERLEAVE_MIN_ROWS: usize = 1024;
 
 /// One node, 12 bytes: like the forest's, but a leaf holds an additive
 /// raw-score (log-odds) contribution instead of a probability.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Node {
-    /// Internal node: go left when `x <= value`. Leaf: the contribution.
+    /// Internal node: go left when `x <= value`, or for a [`CATEGORICAL`]
+    /// one, when `x` is in the set `Tree::sets[value]`. Leaf: the contribution.
     pub(crate) value: f32,
     /// Index of the left child; the right child is `left + 1`.
     pub(crate) left: u32,
     /// Feature tested, or [`LEAF`].
     pub(crate) feature: u16,
-    /// Bit [`MISSING_LEFT`]: where `NaN` goes.
+    /// Bit [`MISSING_LEFT`]: where `NaN` goes (and, at a categorical split,
+    /// any value that is not a category number); bit [`CATEGORICAL`].
     pub(crate) flags: u16,
 }
 
@@ -40,10 +51,20 @@ impl Node {
     }
 }
 
+/// The category number of a categorical feature's value: a whole number in
+/// `0..MAX_CATEGORIES`, or `None` (missing, or not a category).
+#[inline]
+pub(crate) fn category(x: f32) -> Option<u32> {
+    (x >= 0.0 && x < MAX_CATEGORIES as f32 && x.fract() == 0.0).then_some(x as u32)
+}
+
 /// A tree as a flat node array; children always come after their parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<Node>,
+    /// The left-going categories of each categorical split, bit `c` for
+    /// category `c`.
+    pub(crate) sets: Vec<u64>,
 }
 
 impl Tree {
@@ -57,8 +78,13 @@ impl Tree {
                 return node.value;
             }
             let x = row[usize::from(node.feature)];
-            let go_left = if x.is_nan() {
-                node.flags & MISSING_LEFT != 0
+            let missing_left = node.flags & MISSING_LEFT != 0;
+            let go_left = if node.flags & CATEGORICAL != 0 {
+                category(x).map_or(missing_left, |c| {
+                    self.sets[node.value as usize] >> c & 1 == 1
+                })
+            } else if x.is_nan() {
+                missing_left
             } else {
                 x <= node.value
             };
@@ -99,8 +125,19 @@ impl Tree {
                     left + 1
                 ));
             }
-            if node.flags & !MISSING_LEFT != 0 {
+            if node.flags & !(MISSING_LEFT | CATEGORICAL) != 0 {
                 return Err(format!("node {i} has unknown flags {:#x}", node.flags));
+            }
+            if node.flags & CATEGORICAL != 0
+                && !(node.value >= 0.0
+                    && node.value.fract() == 0.0
+                    && (node.value as usize) < self.sets.len())
+            {
+                return Err(format!(
+                    "categorical node {i} names set {} of {}",
+                    node.value,
+                    self.sets.len()
+                ));
             }
         }
         Ok(())
@@ -151,15 +188,34 @@ pub(crate) struct GrowConfig {
     pub(crate) min_hessian: f64,
     pub(crate) l2: f64,
     pub(crate) learning_rate: f64,
+    /// Bit `f`: feature `f` is categorical (its values category numbers).
+    pub(crate) categorical: u64,
 }
+
+impl GrowConfig {
+    fn is_categorical(&self, feature: usize) -> bool {
+        feature < 64 && self.categorical >> feature & 1 == 1
+    }
+}
+
+/// Categories with fewer rows in a node are not sorted into a categorical
+/// split's left side (they follow the right), and the hessian sums that
+/// order the categories are smoothed by this many: a category seen a few
+/// times cannot lead the order on noise (scikit-learn's `MIN_CAT_SUPPORT`).
+const MIN_CATEGORY_ROWS: u32 = 10;
+const CATEGORY_SMOOTHING: f64 = 10.0;
 
 /// The best split of a node.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     /// Position in the allowed-feature list.
     slot: usize,
+    /// Numeric: the last code of the left side, and the first of the right
+    /// (`None`: only missing values go right).
     left_code: u8,
     right_code: Option<u8>,
+    /// Categorical: the codes sent left.
+    codes: Option<u64>,
     missing_left: bool,
     saw_missing: bool,
     gain: f64,
@@ -178,12 +234,21 @@ struct Leaf {
     split: Option<Split>,
 }
 
+/// How an internal node routes a binned row (non-missing codes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Route {
+    /// Codes up to this one go left.
+    UpTo(u8),
+    /// Codes whose bit is set go left.
+    Codes(u64),
+}
+
 /// A grown tree, how to route binned rows through it, and where the
 /// training rows ended up.
 pub(crate) struct Grown {
     pub(crate) tree: Tree,
-    /// Per node, the largest bin code sent left (internal nodes only).
-    pub(crate) bins: Vec<u8>,
+    /// Per node, how binned rows are routed (internal nodes only).
+    pub(crate) routes: Vec<Route>,
     /// Per leaf, its `rows[start..end]` range and value.
     pub(crate) leaves: Vec<(usize, usize, f32)>,
     /// Gain per feature.
@@ -203,7 +268,10 @@ impl Grown {
             let go_left = if code == MISSING {
                 node.flags & MISSING_LEFT != 0
             } else {
-                code <= self.bins[i]
+                match self.routes[i] {
+                    Route::UpTo(last) => code <= last,
+                    Route::Codes(set) => code < 64 && set >> code & 1 == 1,
+                }
             };
             i = node.left as usize + usize::from(!go_left);
         }
@@ -286,9 +354,29 @@ fn histogram(
     let fill = |h: &mut [Bin], f: usize| {
         let column = data.column(f);
         let missing = h.len() - 1;
-        for (&r, &g) in rows.iter().zip(gh) {
-            // Codes above the last value bin are MISSING: its own slot.
-            h[usize::from(column[r as usize]).min(missing)].add(g);
+        // Codes above the last value bin are MISSING: its own slot.
+        let slot = |r: u32| usize::from(column[r as usize]).min(missing);
+        if rows.len() < INTERLEAVE_MIN_ROWS {
+            for (&r, &g) in rows.iter().zip(gh) {
+                h[slot(r)].add(g);
+            }
+            return;
+        }
+        // Even rows into `h`, odd rows into `odd`, then one merge: two rows
+        // in a row that fall in the same bin no longer wait on each other's
+        // update, which is most rows for a feature with few bins.
+        let mut odd = [Bin::default(); 256];
+        let odd = &mut odd[..h.len()];
+        let pairs = rows.chunks_exact(2).zip(gh.chunks_exact(2));
+        for (r, g) in pairs {
+            h[slot(r[0])].add(g[0]);
+            odd[slot(r[1])].add(g[1]);
+        }
+        if rows.len() % 2 == 1 {
+            h[slot(rows[rows.len() - 1])].add(gh[rows.len() - 1]);
+        }
+        for (a, b) in h.iter_mut().zip(odd.iter()) {
+            *a = a.plus(*b);
         }
     };
     let mut chunks: Vec<&mut [Bin]> = Vec::with_capacity(features.len());
@@ -332,7 +420,8 @@ pub(crate) fn grow(
         layout,
         cfg,
         nodes: vec![Node::leaf(0.0)],
-        bins: vec![0],
+        sets: Vec::new(),
+        routes: vec![Route::UpTo(0)],
         gains: vec![0.0; data.n_features()],
         scratch,
     };
@@ -377,8 +466,11 @@ pub(crate) fn grow(
     }
     g.nodes.shrink_to_fit();
     Grown {
-        tree: Tree { nodes: g.nodes },
-        bins: g.bins,
+        tree: Tree {
+            nodes: g.nodes,
+            sets: g.sets,
+        },
+        routes: g.routes,
         leaves: out,
         gains: g.gains,
     }
@@ -390,7 +482,8 @@ struct Grower<'a> {
     layout: &'a Layout,
     cfg: &'a GrowConfig,
     nodes: Vec<Node>,
-    bins: Vec<u8>,
+    sets: Vec<u64>,
+    routes: Vec<Route>,
     gains: Vec<f64>,
     scratch: &'a mut Scratch,
 }
@@ -456,6 +549,8 @@ impl Grower<'_> {
             let code = column[r as usize];
             let go_left = if code == MISSING {
                 s.missing_left
+            } else if let Some(set) = s.codes {
+                code < 64 && set >> code & 1 == 1
             } else {
                 code <= s.left_code
             };
@@ -471,12 +566,24 @@ impl Grower<'_> {
         rows[l..leaf.end].copy_from_slice(right_rows);
         gh[l..leaf.end].copy_from_slice(right_gh);
         let mid = l;
-        let (threshold, bin) = match s.right_code {
-            Some(rc) => {
-                let k = (usize::from(s.left_code) + usize::from(rc) - 1) / 2;
-                (self.data.cuts(feature)[k], k as u8)
+        let cuts = self.data.cuts(feature);
+        let (value, route, kind) = match (s.codes, s.right_code) {
+            (Some(set), _) => {
+                // The category numbers whose code is in the set.
+                let categories = (0..MAX_CATEGORIES)
+                    .filter(|&c| {
+                        let code = bin_value(cuts, c as f32);
+                        code < 64 && set >> code & 1 == 1
+                    })
+                    .fold(0u64, |acc, c| acc | 1 << c);
+                self.sets.push(categories);
+                ((self.sets.len() - 1) as f32, Route::Codes(set), CATEGORICAL)
             }
-            None => (f32::INFINITY, MISSING - 1),
+            (None, Some(rc)) => {
+                let k = (usize::from(s.left_code) + usize::from(rc) - 1) / 2;
+                (cuts[k], Route::UpTo(k as u8), 0)
+            }
+            (None, None) => (f32::INFINITY, Route::UpTo(MISSING - 1), 0),
         };
         let missing_left = if s.saw_missing {
             s.missing_left
@@ -485,15 +592,15 @@ impl Grower<'_> {
         };
         let left_node = self.nodes.len();
         self.nodes[leaf.node] = Node {
-            value: threshold,
+            value,
             left: left_node as u32,
             feature: feature as u16,
-            flags: if missing_left { MISSING_LEFT } else { 0 },
+            flags: kind | if missing_left { MISSING_LEFT } else { 0 },
         };
-        self.bins[leaf.node] = bin;
+        self.routes[leaf.node] = route;
         self.nodes.push(Node::leaf(0.0));
         self.nodes.push(Node::leaf(0.0));
-        self.bins.extend([0, 0]);
+        self.routes.extend([Route::UpTo(0), Route::UpTo(0)]);
         self.gains[feature] += s.gain;
         let depth = leaf.depth + 1;
         let mut left = Leaf {
@@ -560,25 +667,54 @@ impl Grower<'_> {
             }
             let total = total.plus(missing);
             let parent = score(total);
-            let mut consider = |left: Bin, left_code: u8, right_code: Option<u8>, ml: bool| {
-                let right = total.minus(left);
-                if left.n < min_leaf || right.n < min_leaf || left.h < min_h || right.h < min_h {
-                    return;
+            let mut consider =
+                |left: Bin, left_code: u8, right_code: Option<u8>, codes: Option<u64>, ml: bool| {
+                    let right = total.minus(left);
+                    if left.n < min_leaf || right.n < min_leaf || left.h < min_h || right.h < min_h
+                    {
+                        return;
+                    }
+                    let gain = score(left) + score(right) - parent;
+                    if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
+                        best = Some(Split {
+                            slot,
+                            left_code,
+                            right_code,
+                            codes,
+                            missing_left: ml,
+                            saw_missing: missing.n > 0,
+                            gain,
+                            left,
+                            right,
+                        });
+                    }
+                };
+            if self.cfg.is_categorical(self.features[slot]) {
+                // Categories in order of their smoothed mean gradient; the
+                // best split sends a prefix of that order left (Fisher's
+                // result for a convex loss), with missing values either way.
+                let mut order: Vec<(f64, usize)> = values
+                    .iter()
+                    .enumerate()
+                    .take(64)
+                    .filter(|(_, b)| b.n >= MIN_CATEGORY_ROWS)
+                    .map(|(code, b)| (b.g / (b.h + CATEGORY_SMOOTHING), code))
+                    .collect();
+                order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let mut cum = Bin::default();
+                let mut set = 0u64;
+                // The whole order is a split too when rare categories (or
+                // missing values) are left for the right.
+                for &(_, code) in &order {
+                    cum = cum.plus(values[code]);
+                    set |= 1 << code;
+                    consider(cum, 0, None, Some(set), false);
+                    if missing.n > 0 {
+                        consider(cum.plus(missing), 0, None, Some(set), true);
+                    }
                 }
-                let gain = score(left) + score(right) - parent;
-                if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
-                    best = Some(Split {
-                        slot,
-                        left_code,
-                        right_code,
-                        missing_left: ml,
-                        saw_missing: missing.n > 0,
-                        gain,
-                        left,
-                        right,
-                    });
-                }
-            };
+                continue;
+            }
             let mut cum = Bin::default();
             let mut prev = 0u8;
             for (code, b) in values.iter().enumerate() {
@@ -586,16 +722,16 @@ impl Grower<'_> {
                     continue;
                 }
                 if cum.n > 0 {
-                    consider(cum, prev, Some(code as u8), false);
+                    consider(cum, prev, Some(code as u8), None, false);
                     if missing.n > 0 {
-                        consider(cum.plus(missing), prev, Some(code as u8), true);
+                        consider(cum.plus(missing), prev, Some(code as u8), None, true);
                     }
                 }
                 cum = cum.plus(*b);
                 prev = code as u8;
             }
             if cum.n > 0 && missing.n > 0 {
-                consider(cum, prev, None, false);
+                consider(cum, prev, None, None, false);
             }
         }
         best

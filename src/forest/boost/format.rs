@@ -1,0 +1,119 @@
+//! The stored form of a booster: postcard bytes with a version tag,
+//! validated on load so a corrupt blob is refused, never served.
+
+use serde::{Deserialize, Serialize};
+
+use super::Booster;
+use super::tree::{self, Tree};
+use crate::forest::ForestError;
+
+/// Version tag at the start of every serialized booster. Version 2 added
+/// categorical splits (each tree's category sets); version 1 still loads.
+const FORMAT_VERSION: u32 = 2;
+
+#[derive(Serialize)]
+struct BoosterRef<'a> {
+    version: u32,
+    n_features: u32,
+    base: f64,
+    trees: &'a [Tree],
+    importance: &'a [f64],
+}
+
+#[derive(Deserialize)]
+struct BoosterOwned<T> {
+    version: u32,
+    n_features: u32,
+    base: f64,
+    trees: Vec<T>,
+    importance: Vec<f64>,
+}
+
+/// A tree as format version 1 stored it: no categorical splits.
+#[derive(Deserialize)]
+struct TreeV1 {
+    nodes: Vec<tree::Node>,
+}
+
+impl Booster {
+    /// The model as compact postcard bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(&BoosterRef {
+            version: FORMAT_VERSION,
+            n_features: self.n_features as u32,
+            base: self.base,
+            trees: &self.trees,
+            importance: &self.importance,
+        })
+        .expect("postcard serialization of numbers and vectors into a Vec is infallible")
+    }
+
+    /// Decodes and validates bytes from [`Booster::to_bytes`].
+    ///
+    /// # Errors
+    /// [`ForestError::Corrupt`] when the bytes do not decode or describe an
+    /// invalid model.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Booster, ForestError> {
+        let corrupt = |m: String| ForestError::Corrupt(m);
+        let decode_err = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
+        let (version, _): (u32, _) = postcard::take_from_bytes(bytes).map_err(decode_err)?;
+        let (repr, rest) = match version {
+            1 => {
+                let (v1, rest): (BoosterOwned<TreeV1>, _) =
+                    postcard::take_from_bytes(bytes).map_err(decode_err)?;
+                let trees = v1
+                    .trees
+                    .into_iter()
+                    .map(|t| Tree {
+                        nodes: t.nodes,
+                        sets: Vec::new(),
+                    })
+                    .collect();
+                let repr = BoosterOwned {
+                    version: v1.version,
+                    n_features: v1.n_features,
+                    base: v1.base,
+                    trees,
+                    importance: v1.importance,
+                };
+                (repr, rest)
+            }
+            FORMAT_VERSION => {
+                postcard::take_from_bytes::<BoosterOwned<Tree>>(bytes).map_err(decode_err)?
+            }
+            v => {
+                return Err(corrupt(format!(
+                    "booster format version {v} (expected 1 or {FORMAT_VERSION})"
+                )));
+            }
+        };
+        if !rest.is_empty() {
+            return Err(corrupt(format!("{} trailing bytes", rest.len())));
+        }
+        let n_features = repr.n_features as usize;
+        if n_features == 0 || n_features >= usize::from(tree::LEAF) {
+            return Err(corrupt(format!("{n_features} features")));
+        }
+        if !repr.base.is_finite() || repr.base.abs() > 50.0 {
+            return Err(corrupt(format!("base score {}", repr.base)));
+        }
+        if repr.trees.is_empty() {
+            return Err(corrupt("no trees".into()));
+        }
+        for (i, t) in repr.trees.iter().enumerate() {
+            t.validate(n_features)
+                .map_err(|e| corrupt(format!("tree {i}: {e}")))?;
+        }
+        if repr.importance.len() != n_features
+            || repr.importance.iter().any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(corrupt("invalid feature importances".into()));
+        }
+        Ok(Booster {
+            n_features,
+            base: repr.base,
+            trees: repr.trees,
+            importance: repr.importance,
+        })
+    }
+}
