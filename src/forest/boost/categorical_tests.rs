@@ -22,13 +22,14 @@ fn params(categorical: &[usize]) -> BoostValidParams {
     }
 }
 
-/// Category c (0..8), 20 rows each, rains exactly when c is 1, 4 or 6: no
+/// Category c (0..8), 150 rows each (a split only orders categories with
+/// at least 100 rows in the node), rains exactly when c is 1, 4 or 6: no
 /// threshold on c separates that, a set does.
 fn scattered() -> (Vec<f32>, Vec<bool>) {
     let mut x = Vec::new();
     let mut y = Vec::new();
     for c in 0..8u8 {
-        for _ in 0..20 {
+        for _ in 0..150 {
             x.push(f32::from(c));
             y.push(matches!(c, 1 | 4 | 6));
         }
@@ -36,13 +37,14 @@ fn scattered() -> (Vec<f32>, Vec<bool>) {
     (x, y)
 }
 
+fn fit_on(x: &[f32], y: &[bool], p: BoostValidParams) -> Booster {
+    p.fit_matrix(x, 1, y, None, &FitOptions::default()).unwrap()
+}
+
 #[test]
 fn one_split_sends_a_set_of_categories_left() {
     let (x, y) = scattered();
-    let fit = |p: BoostValidParams| {
-        p.fit_matrix(&x, 1, &y, None, &FitOptions::default())
-            .unwrap()
-    };
+    let fit = |p: BoostValidParams| fit_on(&x, &y, p);
     let b = fit(params(&[0]));
     let root = b.trees[0].nodes[0];
     assert_eq!(root.flags & CATEGORICAL, CATEGORICAL);
@@ -57,6 +59,23 @@ fn one_split_sends_a_set_of_categories_left() {
     let set = b.trees[0].sets[root.value as usize];
     let rainy = (1u64 << 1) | (1 << 4) | (1 << 6);
     assert!(set == rainy || set & 0xff == !rainy & 0xff, "{set:#b}");
+    // A category with fewer rows than that is not split off: it follows the
+    // right side with the rest.
+    let (mut fx, mut fy) = (x.clone(), y.clone());
+    fx.extend([8.0; 60]);
+    fy.extend([true; 60]);
+    let few = fit_on(&fx, &fy, params(&[0]));
+    let few_root = few.trees[0].nodes[0];
+    assert_eq!(few_root.flags & CATEGORICAL, CATEGORICAL);
+    let few_set = few.trees[0].sets[few_root.value as usize];
+    assert_eq!(few_set >> 8 & 1, 0, "{few_set:#b}");
+    // With enough rows, the same all-rain category joins the rainy ones.
+    fx.extend([8.0; 60]);
+    fy.extend([true; 60]);
+    let enough = fit_on(&fx, &fy, params(&[0]));
+    let enough_set = enough.trees[0].sets[enough.trees[0].nodes[0].value as usize];
+    assert_eq!(enough_set >> 8 & 1, enough_set >> 1 & 1, "{enough_set:#b}");
+    assert_eq!(enough_set >> 8 & 1, 1, "the rainy side is the left one here");
     // The same feature as a number cannot be split that cleanly.
     let ordinal = fit(params(&[]));
     assert_eq!(ordinal.trees[0].nodes[0].flags & CATEGORICAL, 0);
