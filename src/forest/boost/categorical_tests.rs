@@ -75,7 +75,11 @@ fn one_split_sends_a_set_of_categories_left() {
     let enough = fit_on(&fx, &fy, params(&[0]));
     let enough_set = enough.trees[0].sets[enough.trees[0].nodes[0].value as usize];
     assert_eq!(enough_set >> 8 & 1, enough_set >> 1 & 1, "{enough_set:#b}");
-    assert_eq!(enough_set >> 8 & 1, 1, "the rainy side is the left one here");
+    assert_eq!(
+        enough_set >> 8 & 1,
+        1,
+        "the rainy side is the left one here"
+    );
     // The same feature as a number cannot be split that cleanly.
     let ordinal = fit(params(&[]));
     assert_eq!(ordinal.trees[0].nodes[0].flags & CATEGORICAL, 0);
