@@ -68,7 +68,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sizes = vec![2_000, 8_000, 18_000, y.len()];
     }
     let cfg = raincast::config::Config::load_from(None, std::env::vars())?.model;
-    let params = cfg.boost_params().check()?;
+    // As training builds them: the encoder's categorical features included.
+    let params = raincast::train::FamilyParams::from_config(&cfg)?
+        .boost
+        .ok_or("boosting is off (model.boost = false)")?
+        .check()?;
     // A replay's tune window is a few thousand rows.
     let tune_rows = 4_000.min(ty.len());
     let valid = Validation {

@@ -275,6 +275,8 @@ mod tests {
     fn names_match_the_vector() {
         assert_eq!(NAMES.len(), N_FEATURES);
         assert_eq!(CATEGORICAL.map(|f| NAMES[f]), ["Station"]);
+        // A station's index must stay a category number boosting can hold.
+        assert!(stations::STATIONS.len() <= 64);
         for (i, spec) in crate::obs::NUMS.iter().enumerate() {
             assert_eq!(
                 NAMES[i], spec.name,

@@ -15,8 +15,9 @@ use crate::forest::{BinnedMatrix, FitOptions, ForestError};
 pub struct FinalFit {
     /// The model to serve.
     pub model: Booster,
-    /// Probabilities for the validation rows from models that never saw
-    /// them: what a calibrator and a decision threshold may be fitted on.
+    /// Probabilities for the validation rows from models never trained on
+    /// them (cross-fitted, their tree count was chosen on them: a slight
+    /// optimism): what a calibrator and a decision threshold may be fitted on.
     pub held_out: Vec<f32>,
     /// Trees of the early-stopped model(s), before any refit (cross-fitted:
     /// the bag's mean).
@@ -89,6 +90,8 @@ impl BoostValidParams {
         folds: Option<&[u8]>,
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
+        // Fail fast, before any model of the bag has grown.
+        self.check_categories(valid.x, data.n_features())?;
         let folds = folds.filter(|f| self.cross_fits(f, valid.y.len()));
         let n_features = data.n_features();
         let first_models = if self.refit { 1 } else { self.bag };

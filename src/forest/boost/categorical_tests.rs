@@ -163,10 +163,19 @@ fn raw_rows_follow_the_binned_routing_and_non_categories_go_the_missing_way() {
         );
     }
     // A value that is not a category (a fraction, a negative, 64 and above)
-    // goes where missing values go, as does a category never seen.
+    // goes where missing values go.
     for t in &b.trees {
         for v in [0.5f32, -1.0, 64.0, 1e9] {
             assert_eq!(t.predict(&[v, 0.3]), t.predict(&[f32::NAN, 0.3]), "{v}");
+        }
+        // A category never seen (2, 4, 20, 63) shares the bin of the
+        // nearest one seen (3, 3, 9, 40), as training rows with it would.
+        for (unseen, seen) in [(2.0f32, 3.0f32), (4.0, 3.0), (20.0, 9.0), (63.0, 40.0)] {
+            assert_eq!(
+                t.predict(&[unseen, 0.3]),
+                t.predict(&[seen, 0.3]),
+                "{unseen}"
+            );
         }
     }
 }
@@ -225,6 +234,7 @@ fn categorical_models_round_trip_refuse_a_bad_set_and_old_blobs_still_load() {
         .fit_matrix(&x, 1, &y, None, &FitOptions::default())
         .unwrap();
     assert_eq!(Booster::from_bytes(&b.to_bytes()).unwrap(), b);
+    assert_eq!(b.to_bytes()[0], 2, "categorical splits need format 2");
     // A categorical node naming a set that is not there.
     let mut bad = b.clone();
     bad.trees[0].nodes[0].value = 1.0;
@@ -257,6 +267,9 @@ fn categorical_models_round_trip_refuse_a_bad_set_and_old_blobs_still_load() {
     })
     .unwrap();
     assert_eq!(Booster::from_bytes(&v1).unwrap(), ordinal);
+    // A model without categorical splits is still written as version 1,
+    // which the binary before version 2 reads.
+    assert_eq!(ordinal.to_bytes(), v1);
     let mut v3 = ordinal.to_bytes();
     v3[0] = 3;
     let err = Booster::from_bytes(&v3).unwrap_err().to_string();

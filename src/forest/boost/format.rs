@@ -8,15 +8,17 @@ use super::tree::{self, Tree};
 use crate::forest::ForestError;
 
 /// Version tag at the start of every serialized booster. Version 2 added
-/// categorical splits (each tree's category sets); version 1 still loads.
+/// categorical splits (each tree's category sets); version 1 still loads,
+/// and a model without categorical splits is still written as version 1, so
+/// the binary before version 2 can load it after a rollback.
 const FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
-struct BoosterRef<'a> {
+struct BoosterRef<'a, T> {
     version: u32,
     n_features: u32,
     base: f64,
-    trees: &'a [Tree],
+    trees: &'a [T],
     importance: &'a [f64],
 }
 
@@ -35,17 +37,38 @@ struct TreeV1 {
     nodes: Vec<tree::Node>,
 }
 
+/// [`TreeV1`] for writing.
+#[derive(Serialize)]
+struct TreeV1Ref<'a> {
+    nodes: &'a [tree::Node],
+}
+
 impl Booster {
     /// The model as compact postcard bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(&BoosterRef {
-            version: FORMAT_VERSION,
-            n_features: self.n_features as u32,
-            base: self.base,
-            trees: &self.trees,
-            importance: &self.importance,
-        })
-        .expect("postcard serialization of numbers and vectors into a Vec is infallible")
+        let encoded = if self.trees.iter().all(|t| t.sets.is_empty()) {
+            let trees: Vec<TreeV1Ref<'_>> = self
+                .trees
+                .iter()
+                .map(|t| TreeV1Ref { nodes: &t.nodes })
+                .collect();
+            postcard::to_allocvec(&BoosterRef {
+                version: 1,
+                n_features: self.n_features as u32,
+                base: self.base,
+                trees: &trees,
+                importance: &self.importance,
+            })
+        } else {
+            postcard::to_allocvec(&BoosterRef {
+                version: FORMAT_VERSION,
+                n_features: self.n_features as u32,
+                base: self.base,
+                trees: &self.trees,
+                importance: &self.importance,
+            })
+        };
+        encoded.expect("postcard serialization of numbers and vectors into a Vec is infallible")
     }
 
     /// Decodes and validates bytes from [`Booster::to_bytes`].

@@ -27,11 +27,15 @@
 //!   there is tracked after every tree; after `early_stopping_rounds` trees
 //!   without improvement training stops and the best prefix is kept.
 //! - **Categorical features.** Features named in `categorical` hold category
-//!   numbers (0..64). Their split sorts the node's categories by smoothed
-//!   mean gradient and sends the best prefix of that order left (the optimal
-//!   binary partition for this loss), as LightGBM and scikit-learn do; a
-//!   tree stores each such split's categories as a 64-bit set, and a value
-//!   that is not a category number follows missing values.
+//!   numbers (0..64). Their split sorts the node's categories (those with at
+//!   least 100 rows there) by smoothed mean gradient and sends the best
+//!   prefix of that order left: LightGBM's approximation of the optimal
+//!   partition, which scikit-learn uses too. A tree stores each such split's
+//!   categories as a 64-bit set. A value that is not a category number
+//!   follows missing values; a category number the training rows never had
+//!   shares the bin, and so the side, of the nearest category they had
+//!   (binning cuts halfway between the values present). Keep `max_bins` at
+//!   64 or more so that every category gets its own bin.
 //! - **Determinism.** Work is parallel with rayon over features (histograms)
 //!   and rows (gradients, validation scores), but every floating-point sum has
 //!   a fixed order, so a seed gives the same bytes whatever the thread count.
