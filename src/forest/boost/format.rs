@@ -46,29 +46,28 @@ struct TreeV1Ref<'a> {
 impl Booster {
     /// The model as compact postcard bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let encoded = if self.trees.iter().all(|t| t.sets.is_empty()) {
+        if self.trees.iter().all(|t| t.sets.is_empty()) {
             let trees: Vec<TreeV1Ref<'_>> = self
                 .trees
                 .iter()
                 .map(|t| TreeV1Ref { nodes: &t.nodes })
                 .collect();
-            postcard::to_allocvec(&BoosterRef {
-                version: 1,
-                n_features: self.n_features as u32,
-                base: self.base,
-                trees: &trees,
-                importance: &self.importance,
-            })
+            self.encode(1, &trees)
         } else {
-            postcard::to_allocvec(&BoosterRef {
-                version: FORMAT_VERSION,
-                n_features: self.n_features as u32,
-                base: self.base,
-                trees: &self.trees,
-                importance: &self.importance,
-            })
-        };
-        encoded.expect("postcard serialization of numbers and vectors into a Vec is infallible")
+            self.encode(FORMAT_VERSION, &self.trees)
+        }
+    }
+
+    /// The model with `trees` in the layout of format `version`.
+    fn encode<T: Serialize>(&self, version: u32, trees: &[T]) -> Vec<u8> {
+        postcard::to_allocvec(&BoosterRef {
+            version,
+            n_features: self.n_features as u32,
+            base: self.base,
+            trees,
+            importance: &self.importance,
+        })
+        .expect("postcard serialization of numbers and vectors into a Vec is infallible")
     }
 
     /// Decodes and validates bytes from [`Booster::to_bytes`].
