@@ -128,8 +128,10 @@ fn raw_rows_follow_the_binned_routing_and_non_categories_go_the_missing_way() {
             .any(|t| t.nodes.iter().any(|n| n.flags & CATEGORICAL != 0)),
         "no categorical split was made"
     );
-    // Raw prediction of every training row equals the binned routing, which
-    // grew the tree: refit one tree and compare leaf by leaf.
+    // Grow one tree on two rows in three, routing the third along: every
+    // row, in-sample or not, lands in the leaf that the stored tree sends
+    // its raw values to (out-of-sample rows include codes and missing
+    // values a node never saw in-sample).
     let cfg = tree::GrowConfig {
         max_leaves: 8,
         max_depth: usize::MAX,
@@ -139,29 +141,39 @@ fn raw_rows_follow_the_binned_routing_and_non_categories_go_the_missing_way() {
         learning_rate: 0.3,
         categorical: 1,
     };
-    let mut rows: Vec<u32> = (0..y.len() as u32).collect();
-    let mut gh: Vec<[f32; 2]> = y
+    let (mut rows, mut oob): (Vec<u32>, Vec<u32>) = (0..y.len() as u32).partition(|r| r % 3 != 0);
+    let gh: Vec<[f32; 2]> = rows
         .iter()
-        .map(|&t| [0.5 - f32::from(u8::from(t)), 0.25])
+        .map(|&r| [0.5 - f32::from(u8::from(y[r as usize])), 0.25])
         .collect();
     let features = [0usize, 1];
-    let layout = tree::Layout::new(&data, &features);
+    let layout = super::hist::Layout::new(&data, &features);
     let grown = tree::grow(
         &data,
-        &mut rows,
-        &mut gh,
+        tree::Sample {
+            rows: &mut rows,
+            gh: &gh,
+            oob: &mut oob,
+        },
         &features,
         &layout,
         &cfg,
         &mut tree::Scratch::default(),
     );
-    for r in 0..y.len() {
-        assert_eq!(
-            grown.tree.predict(&x[2 * r..2 * r + 2]),
-            grown.predict_binned(&data, r),
-            "row {r}"
-        );
+    assert!(grown.leaves.len() > 2, "{} leaves", grown.leaves.len());
+    let mut seen = vec![0u8; y.len()];
+    for leaf in &grown.leaves {
+        for &r in rows[leaf.rows.clone()].iter().chain(&oob[leaf.oob.clone()]) {
+            let r = r as usize;
+            seen[r] += 1;
+            assert_eq!(
+                grown.tree.predict(&x[2 * r..2 * r + 2]),
+                leaf.value,
+                "row {r}"
+            );
+        }
     }
+    assert!(seen.iter().all(|&k| k == 1), "a row in no leaf or in two");
     // A value that is not a category (a fraction, a negative, 64 and above)
     // goes where missing values go.
     for t in &b.trees {

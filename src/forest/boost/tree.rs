@@ -1,9 +1,10 @@
 //! One boosting tree: compact storage, prediction, and the best-first,
-//! histogram-based grower on gradients and hessians.
+//! histogram-based grower on gradients and hessians (the histograms
+//! themselves are in `hist`).
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::hist::{Bin, Layout, MAX_ROWS, QBin, Quant, histogram};
 use crate::forest::binning::{BinnedMatrix, MISSING, bin_value};
 
 /// `Node::feature` of a leaf.
@@ -15,15 +16,6 @@ pub(crate) const MISSING_LEFT: u16 = 1;
 pub(crate) const CATEGORICAL: u16 = 2;
 /// Category numbers a categorical split can hold: `0..MAX_CATEGORIES`.
 pub(crate) const MAX_CATEGORIES: u32 = 64;
-/// Nodes with fewer row × feature visits than this build their histogram on
-/// the calling thread: below it, handing features to rayon costs more than
-/// the sums (the result is the same either way).
-const PARALLEL_MIN_VISITS: usize = 32 * 1024;
-/// Nodes with at least this many rows sum their histograms in two
-/// interleaved halves (see `histogram`); below it, clearing and merging the
-/// second half costs more than it saves.
-const INTERLEAVE_MIN_ROWS: usize = 1024;
-
 /// One node, 12 bytes: like the forest's, but a leaf holds an additive
 /// raw-score (log-odds) contribution instead of a probability.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -144,41 +136,6 @@ impl Tree {
     }
 }
 
-/// Gradient, hessian and row count of a set of rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Bin {
-    pub(crate) g: f64,
-    pub(crate) h: f64,
-    pub(crate) n: u32,
-}
-
-impl Bin {
-    #[inline(always)]
-    fn add(&mut self, gh: [f32; 2]) {
-        self.g += f64::from(gh[0]);
-        self.h += f64::from(gh[1]);
-        self.n += 1;
-    }
-
-    #[inline(always)]
-    fn plus(self, o: Self) -> Self {
-        Self {
-            g: self.g + o.g,
-            h: self.h + o.h,
-            n: self.n + o.n,
-        }
-    }
-
-    #[inline(always)]
-    fn minus(self, o: Self) -> Self {
-        Self {
-            g: self.g - o.g,
-            h: self.h - o.h,
-            n: self.n - o.n,
-        }
-    }
-}
-
 /// Growing settings shared by every tree of a model.
 #[derive(Debug, Clone)]
 pub(crate) struct GrowConfig {
@@ -233,92 +190,52 @@ struct Leaf {
     start: usize,
     end: usize,
     depth: usize,
+    /// Its out-of-sample rows: `oob[ostart..oend]`.
+    ostart: usize,
+    oend: usize,
     total: Bin,
-    hist: Option<Vec<Bin>>,
+    hist: Option<Vec<QBin>>,
     split: Option<Split>,
 }
 
-/// How an internal node routes a binned row (non-missing codes).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Route {
-    /// Codes up to this one go left.
-    UpTo(u8),
-    /// Codes whose bit is set go left.
-    Codes(u64),
+/// The bin codes an internal node sends left, [`MISSING`] included, one bit
+/// each: routing a binned row is one lookup and no branch.
+#[derive(Debug, Clone, Copy, Default)]
+struct CodeSet([u64; 4]);
+
+impl CodeSet {
+    /// The codes for which `left` holds.
+    fn new(left: impl Fn(u8) -> bool) -> Self {
+        let mut set = [0u64; 4];
+        for code in 0..=u8::MAX {
+            set[usize::from(code >> 6)] |= u64::from(left(code)) << (code & 63);
+        }
+        Self(set)
+    }
+
+    #[inline(always)]
+    fn contains(&self, code: u8) -> bool {
+        self.0[usize::from(code >> 6)] >> (code & 63) & 1 == 1
+    }
 }
 
-/// A grown tree, how to route binned rows through it, and where the
-/// training rows ended up.
+/// Where one leaf's training rows ended up, and its value.
+#[derive(Debug, Clone)]
+pub(crate) struct LeafRows {
+    /// Its in-sample rows: `rows[range]` as [`grow`] left them.
+    pub(crate) rows: std::ops::Range<usize>,
+    /// Its out-of-sample rows: `oob[range]` as [`grow`] left them.
+    pub(crate) oob: std::ops::Range<usize>,
+    pub(crate) value: f32,
+}
+
+/// A grown tree and where its training rows ended up.
 pub(crate) struct Grown {
     pub(crate) tree: Tree,
-    /// Per node, how binned rows are routed (internal nodes only).
-    pub(crate) routes: Vec<Route>,
-    /// Per leaf, its `rows[start..end]` range and value.
-    pub(crate) leaves: Vec<(usize, usize, f32)>,
+    /// Per leaf, where its rows are and its value.
+    pub(crate) leaves: Vec<LeafRows>,
     /// Gain per feature.
     pub(crate) gains: Vec<f64>,
-}
-
-impl Grown {
-    /// The leaf value of training row `r`, routed by bin codes.
-    pub(crate) fn predict_binned(&self, data: &BinnedMatrix, r: usize) -> f32 {
-        let mut i = 0usize;
-        loop {
-            let node = self.tree.nodes[i];
-            if node.feature == LEAF {
-                return node.value;
-            }
-            let code = data.column(usize::from(node.feature))[r];
-            let go_left = if code == MISSING {
-                node.flags & MISSING_LEFT != 0
-            } else {
-                match self.routes[i] {
-                    Route::UpTo(last) => code <= last,
-                    Route::Codes(set) => code < 64 && set >> code & 1 == 1,
-                }
-            };
-            i = node.left as usize + usize::from(!go_left);
-        }
-    }
-}
-
-/// Where each allowed feature's bins sit in a node's histogram. A feature
-/// with `k` cuts has codes `0..=k` and one more slot for missing values, so
-/// a histogram is as long as the data needs rather than 256 slots a feature:
-/// less to clear, to subtract and to scan for the best split.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Layout {
-    /// `offsets[k]..offsets[k + 1]`: the slots of the `k`-th allowed feature;
-    /// the last of them counts missing values.
-    offsets: Vec<usize>,
-}
-
-impl Layout {
-    /// The layout for `features` of `data`.
-    pub(crate) fn new(data: &BinnedMatrix, features: &[usize]) -> Self {
-        let mut offsets = Vec::with_capacity(features.len() + 1);
-        let mut at = 0;
-        offsets.push(at);
-        for &f in features {
-            at += data.cuts(f).len() + 2;
-            offsets.push(at);
-        }
-        Self { offsets }
-    }
-
-    /// Slots of a whole histogram.
-    fn len(&self) -> usize {
-        self.offsets.last().copied().unwrap_or(0)
-    }
-
-    /// The histogram split into one slice per allowed feature.
-    fn chunks<'h>(&self, mut hist: &'h [Bin]) -> impl Iterator<Item = &'h [Bin]> {
-        self.offsets.windows(2).map(move |w| {
-            let (head, tail) = hist.split_at(w[1] - w[0]);
-            hist = tail;
-            head
-        })
-    }
 }
 
 /// Buffers reused by every node of every tree of one fit, so growing a tree
@@ -326,106 +243,71 @@ impl Layout {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     /// Histograms no longer in use.
-    pool: Vec<Vec<Bin>>,
-    rows: Vec<u32>,
-    gh: Vec<[f32; 2]>,
+    pool: Vec<Vec<QBin>>,
+    /// The tree's rows' quantized gradients, in `rows` order.
+    q: Vec<QBin>,
+    /// A split's right side, while it is partitioned.
+    right_rows: Vec<u32>,
+    right_q: Vec<QBin>,
 }
 
 impl Scratch {
     /// A histogram buffer of `len` cleared slots.
-    fn take(&mut self, len: usize) -> Vec<Bin> {
+    fn take(&mut self, len: usize) -> Vec<QBin> {
         let mut h = self.pool.pop().unwrap_or_default();
         h.clear();
-        h.resize(len, Bin::default());
+        h.resize(len, QBin::default());
         h
     }
 
-    fn give(&mut self, h: Vec<Bin>) {
+    fn give(&mut self, h: Vec<QBin>) {
         self.pool.push(h);
     }
 }
 
-/// Fills `hist` (cleared, laid out by `layout`) with the sums of rows `rows`
-/// (with their gradients `gh`) over the allowed features.
-fn histogram(
-    data: &BinnedMatrix,
-    features: &[usize],
-    layout: &Layout,
-    rows: &[u32],
-    gh: &[[f32; 2]],
-    hist: &mut [Bin],
-) {
-    let fill = |h: &mut [Bin], f: usize| {
-        let column = data.column(f);
-        let missing = h.len() - 1;
-        // Codes above the last value bin are MISSING: its own slot.
-        let slot = |r: u32| usize::from(column[r as usize]).min(missing);
-        if rows.len() < INTERLEAVE_MIN_ROWS {
-            for (&r, &g) in rows.iter().zip(gh) {
-                h[slot(r)].add(g);
-            }
-            return;
-        }
-        // Even rows into `h`, odd rows into `odd`, then one merge: two rows
-        // in a row that fall in the same bin no longer wait on each other's
-        // update, which is most rows for a feature with few bins.
-        let mut odd = [Bin::default(); 256];
-        let odd = &mut odd[..h.len()];
-        let pairs = rows.chunks_exact(2).zip(gh.chunks_exact(2));
-        for (r, g) in pairs {
-            h[slot(r[0])].add(g[0]);
-            odd[slot(r[1])].add(g[1]);
-        }
-        if rows.len() % 2 == 1 {
-            h[slot(rows[rows.len() - 1])].add(gh[rows.len() - 1]);
-        }
-        for (a, b) in h.iter_mut().zip(odd.iter()) {
-            *a = a.plus(*b);
-        }
-    };
-    let mut chunks: Vec<&mut [Bin]> = Vec::with_capacity(features.len());
-    let mut rest = hist;
-    for w in layout.offsets.windows(2) {
-        let (head, tail) = rest.split_at_mut(w[1] - w[0]);
-        chunks.push(head);
-        rest = tail;
-    }
-    if rows.len() * features.len() < PARALLEL_MIN_VISITS {
-        for (h, &f) in chunks.into_iter().zip(features) {
-            fill(h, f);
-        }
-    } else {
-        chunks
-            .into_par_iter()
-            .zip(features.par_iter())
-            .for_each(|(h, &f)| fill(h, f));
-    }
+/// The rows one tree learns from and routes.
+pub(crate) struct Sample<'s> {
+    /// In-sample row indices, reordered in place by the tree's splits.
+    pub(crate) rows: &'s mut [u32],
+    /// Their gradient/hessian pairs, in the order `rows` had.
+    pub(crate) gh: &'s [[f32; 2]],
+    /// Out-of-sample row indices, routed along (reordered in place), so each
+    /// leaf knows all the rows it holds without a prediction per row.
+    pub(crate) oob: &'s mut [u32],
 }
 
-/// Grows one tree on `rows` (in-sample row indices, reordered in place with
-/// `gh`, their gradient/hessian pairs) using only `features`, laid out in
-/// histograms by `layout` (made for those features).
+/// Grows one tree on `sample` using only `features`, laid out in histograms
+/// by `layout` (made for those features).
+///
+/// # Panics
+/// With more than [`MAX_ROWS`] in-sample rows (the caller refuses them).
 pub(crate) fn grow(
     data: &BinnedMatrix,
-    rows: &mut [u32],
-    gh: &mut [[f32; 2]],
+    sample: Sample<'_>,
     features: &[usize],
     layout: &Layout,
     cfg: &GrowConfig,
     scratch: &mut Scratch,
 ) -> Grown {
-    let mut total = Bin::default();
-    for &g in gh.iter() {
-        total.add(g);
+    let Sample { rows, gh, oob } = sample;
+    assert!(rows.len() <= MAX_ROWS, "a tree of more than MAX_ROWS rows");
+    let quant = Quant::new(gh);
+    let mut q = std::mem::take(&mut scratch.q);
+    q.clear();
+    q.extend(gh.iter().map(|&g| quant.encode(g)));
+    let mut sum = QBin::default();
+    for &g in &q {
+        sum.add(g);
     }
+    let total = quant.decode(sum);
     let mut g = Grower {
         data,
+        quant,
         features,
         layout,
         cfg,
         nodes: vec![Node::leaf(0.0)],
         sets: Vec::new(),
-        routes: vec![Route::UpTo(0)],
         gains: vec![0.0; data.n_features()],
         scratch,
     };
@@ -433,12 +315,14 @@ pub(crate) fn grow(
         node: 0,
         start: 0,
         end: rows.len(),
+        ostart: 0,
+        oend: oob.len(),
         depth: 0,
         total,
         hist: None,
         split: None,
     };
-    g.prepare(&mut root, rows, gh, None);
+    g.prepare(&mut root, rows, &q, None);
     let mut leaves = vec![root];
     let mut n_leaves = 1;
     while n_leaves < cfg.max_leaves {
@@ -452,7 +336,7 @@ pub(crate) fn grow(
         }
         let Some(i) = best else { break };
         let leaf = leaves.remove(i);
-        let (left, right) = g.split(leaf, rows, gh);
+        let (left, right) = g.split(leaf, rows, &mut q, oob);
         leaves.push(left);
         leaves.push(right);
         n_leaves += 1;
@@ -463,18 +347,22 @@ pub(crate) fn grow(
         let value = (-lr * l.total.g / (l.total.h + cfg.l2)) as f32;
         let value = if value.is_finite() { value } else { 0.0 };
         g.nodes[l.node] = Node::leaf(value);
-        out.push((l.start, l.end, value));
+        out.push(LeafRows {
+            rows: l.start..l.end,
+            oob: l.ostart..l.oend,
+            value,
+        });
         if let Some(h) = l.hist.take() {
             g.scratch.give(h);
         }
     }
     g.nodes.shrink_to_fit();
+    g.scratch.q = q;
     Grown {
         tree: Tree {
             nodes: g.nodes,
             sets: g.sets,
         },
-        routes: g.routes,
         leaves: out,
         gains: g.gains,
     }
@@ -482,12 +370,12 @@ pub(crate) fn grow(
 
 struct Grower<'a> {
     data: &'a BinnedMatrix,
+    quant: Quant,
     features: &'a [usize],
     layout: &'a Layout,
     cfg: &'a GrowConfig,
     nodes: Vec<Node>,
     sets: Vec<u64>,
-    routes: Vec<Route>,
     gains: Vec<f64>,
     scratch: &'a mut Scratch,
 }
@@ -500,14 +388,14 @@ impl Grower<'_> {
     }
 
     /// A histogram of rows `start..end`, in a buffer from the pool.
-    fn build(&mut self, rows: &[u32], gh: &[[f32; 2]], start: usize, end: usize) -> Vec<Bin> {
+    fn build(&mut self, rows: &[u32], q: &[QBin], start: usize, end: usize) -> Vec<QBin> {
         let mut hist = self.scratch.take(self.layout.len());
         histogram(
             self.data,
             self.features,
             self.layout,
             &rows[start..end],
-            &gh[start..end],
+            &q[start..end],
             &mut hist,
         );
         hist
@@ -516,7 +404,7 @@ impl Grower<'_> {
     /// Gives a splittable leaf its histogram (built, or `hist` when the
     /// caller derived it) and best split; others get neither (a derived
     /// histogram they do not need goes back to the pool).
-    fn prepare(&mut self, l: &mut Leaf, rows: &[u32], gh: &[[f32; 2]], hist: Option<Vec<Bin>>) {
+    fn prepare(&mut self, l: &mut Leaf, rows: &[u32], q: &[QBin], hist: Option<Vec<QBin>>) {
         if !self.splittable(l) {
             if let Some(h) = hist {
                 self.scratch.give(h);
@@ -525,52 +413,44 @@ impl Grower<'_> {
         }
         let hist = match hist {
             Some(h) => h,
-            None => self.build(rows, gh, l.start, l.end),
+            None => self.build(rows, q, l.start, l.end),
         };
         l.split = self.best_split(&hist);
         l.hist = Some(hist);
     }
 
     /// Splits a leaf: partitions its rows and returns the two children.
-    fn split(&mut self, mut leaf: Leaf, rows: &mut [u32], gh: &mut [[f32; 2]]) -> (Leaf, Leaf) {
+    fn split(
+        &mut self,
+        mut leaf: Leaf,
+        rows: &mut [u32],
+        q: &mut [QBin],
+        oob: &mut [u32],
+    ) -> (Leaf, Leaf) {
         let s = leaf
             .split
             .take()
             .expect("only leaves with a split are split");
         let feature = self.features[s.slot];
         let column = self.data.column(feature);
-        // Stable partition of rows and gradients together.
-        let Scratch {
-            rows: right_rows,
-            gh: right_gh,
-            ..
-        } = &mut *self.scratch;
-        right_rows.clear();
-        right_gh.clear();
-        let mut l = leaf.start;
-        for i in leaf.start..leaf.end {
-            let r = rows[i];
-            let code = column[r as usize];
-            let go_left = if code == MISSING {
-                s.missing_left
-            } else if let Some(set) = s.codes {
-                code < 64 && set >> code & 1 == 1
-            } else {
-                code <= s.left_code
-            };
-            if go_left {
-                rows[l] = r;
-                gh[l] = gh[i];
-                l += 1;
-            } else {
-                right_rows.push(r);
-                right_gh.push(gh[i]);
-            }
-        }
-        rows[l..leaf.end].copy_from_slice(right_rows);
-        gh[l..leaf.end].copy_from_slice(right_gh);
-        let mid = l;
         let cuts = self.data.cuts(feature);
+        let missing_left = if s.saw_missing {
+            s.missing_left
+        } else {
+            s.left.h >= s.right.h
+        };
+        // The stored node, and the codes it sends left: the rows of this
+        // node have none between `left_code` and `right_code`, but
+        // out-of-sample rows may, and go where the stored tree sends them.
+        let left_if = |left: &dyn Fn(u8) -> bool| {
+            CodeSet::new(|code| {
+                if code == MISSING {
+                    missing_left
+                } else {
+                    left(code)
+                }
+            })
+        };
         let (value, route, kind) = match (s.codes, s.right_code) {
             (Some(set), _) => {
                 // The category numbers whose code is in the set.
@@ -581,19 +461,57 @@ impl Grower<'_> {
                     })
                     .fold(0u64, |acc, c| acc | 1 << c);
                 self.sets.push(categories);
-                ((self.sets.len() - 1) as f32, Route::Codes(set), CATEGORICAL)
+                let route = left_if(&|code| code < 64 && set >> code & 1 == 1);
+                ((self.sets.len() - 1) as f32, route, CATEGORICAL)
             }
             (None, Some(rc)) => {
                 let k = (usize::from(s.left_code) + usize::from(rc) - 1) / 2;
-                (cuts[k], Route::UpTo(k as u8), 0)
+                (cuts[k], left_if(&|code| usize::from(code) <= k), 0)
             }
-            (None, None) => (f32::INFINITY, Route::UpTo(MISSING - 1), 0),
+            (None, None) => (f32::INFINITY, left_if(&|_| true), 0),
         };
-        let missing_left = if s.saw_missing {
-            s.missing_left
-        } else {
-            s.left.h >= s.right.h
-        };
+        // Stable partition of rows and gradients together: each row is
+        // written to both sides and only its own side moves on.
+        let Scratch {
+            right_rows,
+            right_q,
+            ..
+        } = &mut *self.scratch;
+        let len = leaf.end - leaf.start;
+        right_rows.resize(len.max(leaf.oend - leaf.ostart), 0);
+        right_q.resize(len, QBin::default());
+        let right_q = &mut right_q[..len];
+        let (node_rows, node_q) = (
+            &mut rows[leaf.start..leaf.end],
+            &mut q[leaf.start..leaf.end],
+        );
+        let (mut l, mut k) = (0, 0);
+        for i in 0..len {
+            let (r, g) = (node_rows[i], node_q[i]);
+            let left = route.contains(column[r as usize]);
+            node_rows[l] = r;
+            node_q[l] = g;
+            right_rows[k] = r;
+            right_q[k] = g;
+            l += usize::from(left);
+            k += usize::from(!left);
+        }
+        node_rows[l..].copy_from_slice(&right_rows[..k]);
+        node_q[l..].copy_from_slice(&right_q[..k]);
+        let mid = leaf.start + l;
+        // The out-of-sample rows, the same way.
+        let node_oob = &mut oob[leaf.ostart..leaf.oend];
+        let (mut l, mut k) = (0, 0);
+        for i in 0..node_oob.len() {
+            let r = node_oob[i];
+            let left = route.contains(column[r as usize]);
+            node_oob[l] = r;
+            right_rows[k] = r;
+            l += usize::from(left);
+            k += usize::from(!left);
+        }
+        node_oob[l..].copy_from_slice(&right_rows[..k]);
+        let omid = leaf.ostart + l;
         let left_node = self.nodes.len();
         self.nodes[leaf.node] = Node {
             value,
@@ -601,16 +519,16 @@ impl Grower<'_> {
             feature: feature as u16,
             flags: kind | if missing_left { MISSING_LEFT } else { 0 },
         };
-        self.routes[leaf.node] = route;
         self.nodes.push(Node::leaf(0.0));
         self.nodes.push(Node::leaf(0.0));
-        self.routes.extend([Route::UpTo(0), Route::UpTo(0)]);
         self.gains[feature] += s.gain;
         let depth = leaf.depth + 1;
         let mut left = Leaf {
             node: left_node,
             start: leaf.start,
             end: mid,
+            ostart: leaf.ostart,
+            oend: omid,
             depth,
             total: s.left,
             hist: None,
@@ -620,6 +538,8 @@ impl Grower<'_> {
             node: left_node + 1,
             start: mid,
             end: leaf.end,
+            ostart: omid,
+            oend: leaf.oend,
             depth,
             total: s.right,
             hist: None,
@@ -636,63 +556,87 @@ impl Grower<'_> {
                 } else {
                     (&mut right, &mut left, ls)
                 };
-                let small_hist = self.build(rows, gh, small.start, small.end);
+                let small_hist = self.build(rows, q, small.start, small.end);
                 if large_ok {
                     for (a, b) in parent.iter_mut().zip(&small_hist) {
-                        *a = a.minus(*b);
+                        a.sub(*b);
                     }
-                    self.prepare(large, rows, gh, Some(parent));
+                    self.prepare(large, rows, q, Some(parent));
                 } else {
                     self.scratch.give(parent);
                 }
-                self.prepare(small, rows, gh, Some(small_hist));
+                self.prepare(small, rows, q, Some(small_hist));
             }
             parent => {
                 if let Some(h) = parent {
                     self.scratch.give(h);
                 }
-                self.prepare(&mut left, rows, gh, None);
-                self.prepare(&mut right, rows, gh, None);
+                self.prepare(&mut left, rows, q, None);
+                self.prepare(&mut right, rows, q, None);
             }
         }
         (left, right)
     }
 
     /// The best split over the allowed features of a node's histogram.
-    fn best_split(&self, hist: &[Bin]) -> Option<Split> {
+    /// Candidates are summed in integers, so a split's two sides are exact
+    /// and add up to the node; each is decoded once for its score.
+    fn best_split(&self, hist: &[QBin]) -> Option<Split> {
         let (min_leaf, min_h, l2) = (self.cfg.min_leaf, self.cfg.min_hessian, self.cfg.l2);
+        let quant = self.quant;
         let score = |b: Bin| b.g * b.g / (b.h + l2);
         let mut best: Option<Split> = None;
+        // A numeric feature's candidates: at most two per code (with and
+        // without missing values on the left).
+        let mut cands = [(QBin::default(), 0u8, None::<u8>, false); 2 * 256];
+        let mut gains = [0.0f64; 2 * 256];
         for (slot, h) in self.layout.chunks(hist).enumerate() {
             let (&missing, values) = h.split_last().expect("every feature has a missing slot");
-            let mut total = Bin::default();
-            for b in values {
-                total = total.plus(*b);
+            let mut qtotal = missing;
+            for &b in values {
+                qtotal.add(b);
             }
-            let total = total.plus(missing);
+            let total = quant.decode(qtotal);
+            let n_total = qtotal.count();
             let parent = score(total);
-            let mut consider =
-                |left: Bin, left_code: u8, right_code: Option<u8>, codes: Option<u64>, ml: bool| {
-                    let right = total.minus(left);
-                    if left.n < min_leaf || right.n < min_leaf || left.h < min_h || right.h < min_h
-                    {
-                        return;
-                    }
-                    let gain = score(left) + score(right) - parent;
-                    if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
-                        best = Some(Split {
-                            slot,
-                            left_code,
-                            right_code,
-                            codes,
-                            missing_left: ml,
-                            saw_missing: missing.n > 0,
-                            gain,
-                            left,
-                            right,
-                        });
-                    }
-                };
+            let mut consider = |left_q: QBin,
+                                left_code: u8,
+                                right_code: Option<u8>,
+                                codes: Option<u64>,
+                                ml: bool| {
+                // Counts first: most candidates near a node's edges fail them.
+                let n_left = left_q.count();
+                if n_left < min_leaf || n_total - n_left < min_leaf {
+                    return;
+                }
+                let mut right_q = qtotal;
+                right_q.sub(left_q);
+                let (left, right) = (quant.decode(left_q), quant.decode(right_q));
+                if left.h < min_h || right.h < min_h {
+                    return;
+                }
+                // One division instead of two: a/b + c/d = (ad + cb) / bd.
+                let (hl, hr) = (left.h + l2, right.h + l2);
+                let gain = (left.g * left.g * hr + right.g * right.g * hl) / (hl * hr) - parent;
+                if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
+                    best = Some(Split {
+                        slot,
+                        left_code,
+                        right_code,
+                        codes,
+                        missing_left: ml,
+                        saw_missing: missing.count() > 0,
+                        gain,
+                        left,
+                        right,
+                    });
+                }
+            };
+            let with_missing = |mut q: QBin| {
+                q.add(missing);
+                q
+            };
+            let has_missing = missing.count() > 0;
             if self.cfg.is_categorical(self.features[slot]) {
                 // Categories in order of their smoothed mean gradient; the
                 // best split sends a prefix of that order left (Fisher's
@@ -701,41 +645,91 @@ impl Grower<'_> {
                     .iter()
                     .enumerate()
                     .take(64)
-                    .filter(|(_, b)| b.n >= MIN_CATEGORY_ROWS)
-                    .map(|(code, b)| (b.g / (b.h + CATEGORY_SMOOTHING), code))
+                    .filter(|(_, b)| b.count() >= MIN_CATEGORY_ROWS)
+                    .map(|(code, &b)| {
+                        let b = quant.decode(b);
+                        (b.g / (b.h + CATEGORY_SMOOTHING), code)
+                    })
                     .collect();
                 order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                let mut cum = Bin::default();
+                let mut cum = QBin::default();
                 let mut set = 0u64;
                 // The whole order is a split too when rare categories (or
                 // missing values) are left for the right.
                 for &(_, code) in &order {
-                    cum = cum.plus(values[code]);
+                    cum.add(values[code]);
                     set |= 1 << code;
                     consider(cum, 0, None, Some(set), false);
-                    if missing.n > 0 {
-                        consider(cum.plus(missing), 0, None, Some(set), true);
+                    if has_missing {
+                        consider(with_missing(cum), 0, None, Some(set), true);
                     }
                 }
                 continue;
             }
-            let mut cum = Bin::default();
-            let mut prev = 0u8;
-            for (code, b) in values.iter().enumerate() {
-                if b.n == 0 {
+            // Every candidate first (left sums and where they cut), then all
+            // their gains in one loop without branches, so the divisions
+            // overlap, then the first best: the same choice as trying them
+            // one by one.
+            let mut m = 0;
+            let mut cum = QBin::default();
+            let mut prev = None::<u8>;
+            for (code, &b) in values.iter().enumerate() {
+                if b.count() == 0 {
                     continue;
                 }
-                if cum.n > 0 {
-                    consider(cum, prev, Some(code as u8), None, false);
-                    if missing.n > 0 {
-                        consider(cum.plus(missing), prev, Some(code as u8), None, true);
+                if let Some(prev) = prev {
+                    cands[m] = (cum, prev, Some(code as u8), false);
+                    m += 1;
+                    if has_missing {
+                        cands[m] = (with_missing(cum), prev, Some(code as u8), true);
+                        m += 1;
                     }
                 }
-                cum = cum.plus(*b);
-                prev = code as u8;
+                cum.add(b);
+                prev = Some(code as u8);
             }
-            if cum.n > 0 && missing.n > 0 {
-                consider(cum, prev, None, None, false);
+            if let Some(prev) = prev
+                && has_missing
+            {
+                cands[m] = (cum, prev, None, false);
+                m += 1;
+            }
+            for (gain, &(left_q, ..)) in gains.iter_mut().zip(&cands[..m]) {
+                let n_left = left_q.count();
+                let mut right_q = qtotal;
+                right_q.sub(left_q);
+                let (left, right) = (quant.decode(left_q), quant.decode(right_q));
+                let (hl, hr) = (left.h + l2, right.h + l2);
+                let g = (left.g * left.g * hr + right.g * right.g * hl) / (hl * hr) - parent;
+                let ok = n_left >= min_leaf
+                    && n_total - n_left >= min_leaf
+                    && left.h >= min_h
+                    && right.h >= min_h;
+                *gain = if ok { g } else { f64::NEG_INFINITY };
+            }
+            let mut top = best.map_or(1e-12, |b| b.gain.max(1e-12));
+            let mut pick = None;
+            for (k, &g) in gains[..m].iter().enumerate() {
+                if g > top {
+                    top = g;
+                    pick = Some(k);
+                }
+            }
+            if let Some(k) = pick {
+                let (left_q, left_code, right_code, ml) = cands[k];
+                let mut right_q = qtotal;
+                right_q.sub(left_q);
+                best = Some(Split {
+                    slot,
+                    left_code,
+                    right_code,
+                    codes: None,
+                    missing_left: ml,
+                    saw_missing: has_missing,
+                    gain: top,
+                    left: quant.decode(left_q),
+                    right: quant.decode(right_q),
+                });
             }
         }
         best
