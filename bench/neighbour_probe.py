@@ -9,6 +9,10 @@ Run through bench/neighbour_probe.sh, or on an export of your own:
   forest_bench export data/weatherAUS.csv.gz DIR
   OMP_NUM_THREADS=2 python3 bench/neighbour_probe.py DIR [--coords csv|model]
       [--nb-cols a,b,...] [--no-backtest] [--no-perm] [--out FILE]
+      [--write DIR2]
+
+  --write DIR2   write DIR's export with the neighbour features appended as
+                 columns 50.. (for `forest_bench boost DIR2`) and stop.
 
   --coords csv   (default) coordinates from data/bom/stations.csv; the three
                  stations without them (CoffsHarbour, Adelaide, Witchcliffe)
@@ -228,6 +232,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-backtest", action="store_true")
     ap.add_argument("--no-perm", action="store_true")
+    ap.add_argument("--write", default=None, help="write the augmented export here and stop")
     ap.add_argument("--nb-cols", default=None,
                     help="comma list of neighbour feature names to keep (ablation); default all 12")
     a = ap.parse_args()
@@ -282,6 +287,16 @@ def main():
         NB_NAMES[:] = [NB_NAMES[i] for i in keep]
         P = {s: (x, n[:, keep], y, d) for s, (x, n, y, d) in P.items()}
         log(f"ablation: neighbour features kept = {NB_NAMES}", out=out)
+    if a.write:
+        os.makedirs(a.write, exist_ok=True)
+        for s, (x, n, y, d) in P.items():
+            np.hstack([x, n]).astype("<f4").tofile(os.path.join(a.write, f"{s}_x.f32"))
+            y.astype(np.uint8).tofile(os.path.join(a.write, f"{s}_y.u8"))
+            d.astype("<i4").tofile(os.path.join(a.write, f"{s}_day.i32"))
+        with open(os.path.join(a.write, "n_features"), "w") as f:
+            f.write(str(50 + len(NB_NAMES)))
+        log(f"wrote {a.write}: 50 + {len(NB_NAMES)} features", out=out)
+        return
     for s, (x, n, y, d) in P.items():
         log(f"{s}: n={len(y)} rain rate={y.mean():.4f} nb-feature NaN rate per feature: " +
             " ".join(f"{v:.3f}" for v in np.isnan(n).mean(0)), out=out)

@@ -11,5 +11,17 @@ cd "$(dirname "$0")/.."
 python3 -c 'import sklearn, numpy' 2>/dev/null || { echo "needs scikit-learn: pip install scikit-learn numpy" >&2; exit 2; }
 cargo build --release --example forest_bench -q
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-target/release/examples/forest_bench export data/weatherAUS.csv.gz "$dir"
-OMP_NUM_THREADS=2 python3 bench/neighbour_probe.py "$dir" "$@"
+bin=target/release/examples/forest_bench
+$bin export data/weatherAUS.csv.gz "$dir/base"
+OMP_NUM_THREADS=2 python3 bench/neighbour_probe.py "$dir/base" "$@"
+# Then raincast's own booster (the production procedure and defaults) on the
+# same export with and without the neighbour columns, three seeds each.
+python3 bench/neighbour_probe.py "$dir/base" --write "$dir/nb" >/dev/null
+echo
+echo "raincast boost, defaults (F1 / ROC AUC / Brier, calibrated, test window):"
+for variant in base nb; do
+  for seed in 42 1 2; do
+    RAYON_NUM_THREADS=2 RAINCAST_MODEL__SEED=$seed $bin boost "$dir/$variant" |
+      python3 -c 'import json, sys; d = json.load(sys.stdin); print("%-5s seed %2s: %.4f / %.4f / %.5f  fit %.1f s" % (sys.argv[1], sys.argv[2], d["f1"], d["roc_auc"], d["brier"], d["fit_seconds"]))' "$variant" "$seed"
+  done
+done

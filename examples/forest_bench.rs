@@ -65,25 +65,42 @@ fn read(dir: &Path, name: &str) -> std::io::Result<(Vec<f32>, Vec<bool>)> {
     Ok((x, y))
 }
 
+/// The number of features in the export at `dir` (its `n_features` file):
+/// the encoder's, or more when a probe appended columns to an export
+/// (`bench/neighbour_probe.py --write`).
+fn width(dir: &Path) -> Result<usize, Box<dyn std::error::Error>> {
+    let path = dir.join("n_features");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= N_FEATURES => Ok(n),
+        _ => Err(format!(
+            "{}: {:?} is not a feature count of at least {N_FEATURES}",
+            path.display(),
+            text.trim()
+        )
+        .into()),
+    }
+}
+
 /// Bins `DIR/train_x.f32` reading a group of columns per pass over the file,
 /// so at most `GROUP` raw columns are in memory at once.
-fn bin_from_file(dir: &Path, max_bins: usize) -> std::io::Result<(BinnedMatrix, usize)> {
+fn bin_from_file(dir: &Path, nf: usize, max_bins: usize) -> std::io::Result<(BinnedMatrix, usize)> {
     use std::io::Read;
     const GROUP: usize = 8;
     let path = dir.join("train_x.f32");
-    let n_rows = std::fs::metadata(&path)?.len() as usize / 4 / N_FEATURES;
+    let n_rows = std::fs::metadata(&path)?.len() as usize / 4 / nf;
     let mut cache: Vec<Vec<f32>> = Vec::new();
     let mut cached_from = usize::MAX;
     let mut error = None;
-    let binned = BinnedMatrix::from_columns(n_rows, N_FEATURES, max_bins, |f| {
+    let binned = BinnedMatrix::from_columns(n_rows, nf, max_bins, |f| {
         if !(cached_from..cached_from + cache.len()).contains(&f) {
-            let width = GROUP.min(N_FEATURES - f);
+            let width = GROUP.min(nf - f);
             cache = (0..width).map(|_| Vec::with_capacity(n_rows)).collect();
             cached_from = f;
             let read = (|| {
                 let mut file =
                     std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&path)?);
-                let mut row = vec![0u8; 4 * N_FEATURES];
+                let mut row = vec![0u8; 4 * nf];
                 for _ in 0..n_rows {
                     file.read_exact(&mut row)?;
                     for (k, col) in cache.iter_mut().enumerate() {
@@ -142,7 +159,7 @@ fn report(
     // chosen by.
     let m_tune = metrics::evaluate(&tune_raw, &ty, raw_threshold);
     let observed = sy.iter().filter(|&&t| t).count() as f64 / sy.len() as f64;
-    let row = &sx[..N_FEATURES];
+    let row = &sx[..width(dir)?];
     let t = std::time::Instant::now();
     let reps = 2000;
     let mut acc = 0.0f32;
@@ -231,7 +248,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             use linfa::ParamGuard;
             let valid = params.check()?;
             let started = std::time::Instant::now();
-            let (binned, _) = bin_from_file(dir, valid.max_bins())?;
+            let nf = width(dir)?;
+            let (binned, _) = bin_from_file(dir, nf, valid.max_bins())?;
             let forest = valid.fit_binned(&binned, &y, &FitOptions::default())?;
             let fit = started.elapsed().as_secs_f64();
             drop(binned);
@@ -245,7 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 train_rows,
                 forest.n_trees(),
                 blob_bytes,
-                &|x| forest.predict_proba(x, N_FEATURES),
+                &|x| forest.predict_proba(x, nf),
                 None,
                 &|r| forest.predict_proba_row(r),
             )?;
@@ -257,9 +275,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let params = boost_params(&model_config()?)?;
             use linfa::ParamGuard;
             let valid = params.check()?;
-            valid.check_categories(&x, N_FEATURES)?;
+            let nf = width(dir)?;
+            valid.check_categories(&x, nf)?;
             let started = std::time::Instant::now();
-            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, valid.max_bins());
+            let binned = BinnedMatrix::from_rows(&x, nf, valid.max_bins());
             drop(x);
             // As training does: the bag the settings ask for, cross-fitted
             // on the tune window's time folds (made as training makes them).
@@ -309,7 +328,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 train_rows,
                 booster.n_trees(),
                 blob_bytes,
-                &|x| booster.predict_proba(x, N_FEATURES),
+                &|x| booster.predict_proba(x, nf),
                 Some(fitted.held_out),
                 &|r| booster.predict_proba_row(r),
             )?;
@@ -326,7 +345,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let fp = cfg.forest_params().check()?;
             let bp = boost_params(&cfg)?.check()?;
             let started = std::time::Instant::now();
-            let binned = BinnedMatrix::from_rows(&x, N_FEATURES, bp.max_bins());
+            let nf = width(dir)?;
+            let binned = BinnedMatrix::from_rows(&x, nf, bp.max_bins());
             drop(x);
             let forest = fp.fit_binned(&binned, &y, &FitOptions::default())?;
             let booster = bp.fit_binned(
@@ -336,17 +356,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &FitOptions::default(),
             )?;
             let fit = started.elapsed().as_secs_f64();
-            let fc = Calibrator::fit(&forest.predict_proba(&tx, N_FEATURES), &ty);
-            let bc = Calibrator::fit(&booster.predict_proba(&tx, N_FEATURES), &ty);
+            let fc = Calibrator::fit(&forest.predict_proba(&tx, nf), &ty);
+            let bc = Calibrator::fit(&booster.predict_proba(&tx, nf), &ty);
             let w: f32 = std::env::var("BLEND_FOREST_WEIGHT")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0.5);
             let blend = |x: &[f32]| -> Vec<f32> {
                 forest
-                    .predict_proba(x, N_FEATURES)
+                    .predict_proba(x, nf)
                     .into_iter()
-                    .zip(booster.predict_proba(x, N_FEATURES))
+                    .zip(booster.predict_proba(x, nf))
                     .map(|(a, b)| w * fc.apply(a) + (1.0 - w) * bc.apply(b))
                     .collect()
             };
