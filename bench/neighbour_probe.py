@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Probe for feature schema 3: do neighbour stations' same-day observations
-improve the 50-feature rain-tomorrow matrix? scikit-learn's
+"""The probe behind feature schema 3: do neighbour stations' same-day
+observations improve schema 2's 50 features (the first 50 columns of any
+later export)? scikit-learn's
 HistGradientBoostingClassifier (500 iterations, learning rate 0.05, station
 categorical) with and without 12 neighbour features, seeds 42, 1 and 2, on the
 main split and the one-year-earlier backtest; then permutation importance.
@@ -9,10 +10,10 @@ Run through bench/neighbour_probe.sh, or on an export of your own:
   forest_bench export data/weatherAUS.csv.gz DIR
   OMP_NUM_THREADS=2 python3 bench/neighbour_probe.py DIR [--coords csv|model]
       [--nb-cols a,b,...] [--no-backtest] [--no-perm] [--out FILE]
-      [--write DIR2]
+      [--write-schema2 DIR2]
 
-  --write DIR2   write DIR's export with the neighbour features appended as
-                 columns 50.. (for `forest_bench boost DIR2`) and stop.
+  --write-schema2 DIR2  write DIR's export cut to schema 2's 50 columns (for
+                 `forest_bench boost DIR2`, against the full export) and stop.
 
   --coords csv   (default) coordinates from data/bom/stations.csv; the three
                  stations without them (CoffsHarbour, Adelaide, Witchcliffe)
@@ -65,7 +66,8 @@ def log(*a, out=None):
 
 
 def load(split):
-    x = np.fromfile(f"{FB}/{split}_x.f32", dtype="<f4").reshape(-1, 50)
+    width = int(open(f"{FB}/n_features").read())
+    x = np.fromfile(f"{FB}/{split}_x.f32", dtype="<f4").reshape(-1, width)[:, :50]
     y = np.fromfile(f"{FB}/{split}_y.u8", dtype=np.uint8).astype(int)
     d = np.fromfile(f"{FB}/{split}_day.i32", dtype="<i4").astype(np.int64)
     assert len(x) == len(y) == len(d)
@@ -232,7 +234,8 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-backtest", action="store_true")
     ap.add_argument("--no-perm", action="store_true")
-    ap.add_argument("--write", default=None, help="write the augmented export here and stop")
+    ap.add_argument("--write-schema2", default=None,
+                    help="write the export cut to schema 2's 50 columns here and stop")
     ap.add_argument("--nb-cols", default=None,
                     help="comma list of neighbour feature names to keep (ablation); default all 12")
     a = ap.parse_args()
@@ -287,15 +290,15 @@ def main():
         NB_NAMES[:] = [NB_NAMES[i] for i in keep]
         P = {s: (x, n[:, keep], y, d) for s, (x, n, y, d) in P.items()}
         log(f"ablation: neighbour features kept = {NB_NAMES}", out=out)
-    if a.write:
-        os.makedirs(a.write, exist_ok=True)
+    if a.write_schema2:
+        os.makedirs(a.write_schema2, exist_ok=True)
         for s, (x, n, y, d) in P.items():
-            np.hstack([x, n]).astype("<f4").tofile(os.path.join(a.write, f"{s}_x.f32"))
-            y.astype(np.uint8).tofile(os.path.join(a.write, f"{s}_y.u8"))
-            d.astype("<i4").tofile(os.path.join(a.write, f"{s}_day.i32"))
-        with open(os.path.join(a.write, "n_features"), "w") as f:
-            f.write(str(50 + len(NB_NAMES)))
-        log(f"wrote {a.write}: 50 + {len(NB_NAMES)} features", out=out)
+            x.astype("<f4").tofile(os.path.join(a.write_schema2, f"{s}_x.f32"))
+            y.astype(np.uint8).tofile(os.path.join(a.write_schema2, f"{s}_y.u8"))
+            d.astype("<i4").tofile(os.path.join(a.write_schema2, f"{s}_day.i32"))
+        with open(os.path.join(a.write_schema2, "n_features"), "w") as f:
+            f.write("50")
+        log(f"wrote {a.write_schema2}: schema 2's 50 features", out=out)
         return
     for s, (x, n, y, d) in P.items():
         log(f"{s}: n={len(y)} rain rate={y.mean():.4f} nb-feature NaN rate per feature: " +

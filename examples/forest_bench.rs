@@ -66,15 +66,20 @@ fn read(dir: &Path, name: &str) -> std::io::Result<(Vec<f32>, Vec<bool>)> {
 }
 
 /// The number of features in the export at `dir` (its `n_features` file):
-/// the encoder's, or more when a probe appended columns to an export
-/// (`bench/neighbour_probe.py --write`).
+/// the encoder's, or fewer when a probe cut an export to an earlier schema's
+/// columns (`bench/neighbour_probe.py --write-schema2`). The station's column
+/// (39, categorical) must be there.
 fn width(dir: &Path) -> Result<usize, Box<dyn std::error::Error>> {
     let path = dir.join("n_features");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let least = raincast::features::CATEGORICAL
+        .iter()
+        .max()
+        .map_or(1, |&f| f + 1);
     match text.trim().parse::<usize>() {
-        Ok(n) if n >= N_FEATURES => Ok(n),
+        Ok(n) if (least..=N_FEATURES).contains(&n) => Ok(n),
         _ => Err(format!(
-            "{}: {:?} is not a feature count of at least {N_FEATURES}",
+            "{}: {:?} is not a feature count from {least} to {N_FEATURES}",
             path.display(),
             text.trim()
         )

@@ -155,22 +155,28 @@ fn model_items(
 ) -> Result<Vec<Item>, EvaluateError> {
     let model = registry::load(store, version)?;
     let mut items = Vec::new();
-    for st in STATIONS.iter() {
-        // Observations dated the day before each forecast day, with the
-        // lookback the features need.
-        let series = store.observations_between(
-            st.location,
-            from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
-            to - chrono::Days::new(1),
-        )?;
-        for (o, row) in series.iter().zip(features::encode_series(&series)) {
+    // Observations dated the day before each forecast day, with the lookback
+    // the features need; every station's first, for the neighbour features.
+    let all = STATIONS
+        .iter()
+        .map(|st| {
+            store.observations_between(
+                st.location,
+                from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
+                to - chrono::Days::new(1),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let around = features::Neighbourhood::from_observations(all.iter().flatten());
+    for series in &all {
+        for (o, row) in series.iter().zip(features::encode_series(series, &around)) {
             let for_date = features::target_date(o.date);
             if for_date < from || for_date > to {
                 continue;
             }
             if let Some(rain) = o.rain_tomorrow {
                 items.push(Item {
-                    location: st.location,
+                    location: o.location,
                     for_date,
                     p: model.predict(&row),
                     rain,

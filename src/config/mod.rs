@@ -303,7 +303,7 @@ impl Default for ModelConfig {
             keep_challengers: 2,
             boost: true,
             boost_max_iter: 2000,
-            boost_learning_rate: 0.1,
+            boost_learning_rate: 0.15,
             boost_max_leaf_nodes: 31,
             boost_max_depth: 0,
             boost_min_samples_leaf: 200,

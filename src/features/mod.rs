@@ -1,15 +1,20 @@
 //! The one feature encoder, shared by training and serving and versioned with
 //! every model ([`SCHEMA_VERSION`]). Features for day D read only rows dated D
-//! or earlier at the same location: everything is known by the evening of D.
-//! Missing values stay missing (`NaN`); the forest learns where they go.
+//! or earlier: the location's own history, and (schema 3) what the other
+//! stations reported on D ([`neighbours`]). Everything is known by the
+//! evening of D. Missing values stay missing (`NaN`); the trees learn where
+//! they go.
+
+pub mod neighbours;
 
 use chrono::{Datelike, NaiveDate};
 
 use crate::obs::{Dir, Num, Observation};
 use crate::stations;
+pub use neighbours::Neighbourhood;
 
 /// Bump when the meaning or order of any feature changes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;
@@ -67,9 +72,25 @@ pub const NAMES: [&str; N_FEATURES] = [
     "DewPoint_depression_3pm",
     "DewPoint3pm",
     "Humidity9am_yesterday",
+    // Schema 3: the neighbours (see `neighbours::NAMES`).
+    "Nearest1_Rainfall",
+    "Nearest2_Rainfall",
+    "Nearest3_Rainfall",
+    "Nearest3_RainToday_share",
+    "RainToday_share_300km",
+    "RainToday_share_800km",
+    "RainToday_share_west_800km",
+    "RainToday_share_west_1500km",
+    "Pressure3pm_vs_500km",
+    "Pressure3pm_change_24h_vs_500km",
+    "Humidity3pm_west_800km",
+    "Rainfall_weighted_1000km",
 ];
 
-pub const N_FEATURES: usize = 50;
+/// Where the neighbour features start.
+const NEIGHBOURS_AT: usize = 50;
+
+pub const N_FEATURES: usize = NEIGHBOURS_AT + neighbours::N_NEIGHBOUR;
 
 /// Features whose values are category numbers rather than quantities, which
 /// boosting splits as sets of categories: the station's index (0..49), whose
@@ -92,9 +113,10 @@ fn diff(a: Option<f64>, b: Option<f64>) -> f32 {
 
 /// Encode day D = the last element of `history`. `history` holds the same
 /// location's observations in date order, all dated D or earlier (older rows
-/// beyond [`LOOKBACK_DAYS`] are ignored). Nothing after D can be read: the
-/// function is only given rows up to D.
-pub fn encode(history: &[Observation]) -> Option<FeatureRow> {
+/// beyond [`LOOKBACK_DAYS`] are ignored); `around` holds the other stations'
+/// reports, of which only D's (and D − 1's) are read. Nothing after D can be
+/// read.
+pub fn encode(history: &[Observation], around: &Neighbourhood) -> Option<FeatureRow> {
     let today = history.last()?;
     let d = today.date;
     // Rows of the lookback window, newest last, keyed by days before D.
@@ -201,6 +223,11 @@ pub fn encode(history: &[Observation]) -> Option<FeatureRow> {
         row[48] = dp as f32;
     }
     row[49] = f(yesterday.and_then(|y| y.get(Num::Humidity9am)));
+    let own_pressure = [
+        today.get(Num::Pressure3pm),
+        yesterday.and_then(|y| y.get(Num::Pressure3pm)),
+    ];
+    row[NEIGHBOURS_AT..].copy_from_slice(&around.features(today.location, d, own_pressure));
     Some(row)
 }
 
@@ -233,13 +260,13 @@ fn dew_point(t: f64, rh: f64) -> f64 {
 }
 
 /// Encode every row of one location's date-ordered series; row i reads
-/// `series[..=i]` only.
-pub fn encode_series(series: &[Observation]) -> Vec<FeatureRow> {
+/// `series[..=i]` only, and the neighbours' reports of its day.
+pub fn encode_series(series: &[Observation], around: &Neighbourhood) -> Vec<FeatureRow> {
     (0..series.len())
         .filter_map(|i| {
             let start = series[..=i]
                 .partition_point(|o| o.date < series[i].date - chrono::Days::new(LOOKBACK_DAYS));
-            encode(&series[start..=i])
+            encode(&series[start..=i], around)
         })
         .collect()
 }
@@ -272,8 +299,37 @@ mod tests {
     }
 
     #[test]
+    fn a_row_carries_its_neighbours_of_the_same_day() {
+        let s: Vec<_> = (0..3).map(|i| day(i, Some(0.0))).collect();
+        let d = s[2].date;
+        let mut airport = Observation::empty("SydneyAirport", d);
+        airport.set(Num::Rainfall, Some(7.0));
+        let mut later = Observation::empty("SydneyAirport", d + chrono::Days::new(1));
+        later.set(Num::Rainfall, Some(30.0));
+        let around = Neighbourhood::from_observations([&airport, &later]);
+        let rows = encode_series(&s, &around);
+        assert_eq!(
+            rows[2][NEIGHBOURS_AT], 7.0,
+            "the nearest station's rain on D"
+        );
+        assert!(rows[1][NEIGHBOURS_AT].is_nan(), "nothing reported on D - 1");
+        assert_eq!(
+            rows[2][..NEIGHBOURS_AT]
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            encode_series(&s, &Neighbourhood::default())[2][..NEIGHBOURS_AT]
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            "neighbours change only their own features"
+        );
+    }
+
+    #[test]
     fn names_match_the_vector() {
         assert_eq!(NAMES.len(), N_FEATURES);
+        assert_eq!(NAMES[NEIGHBOURS_AT..], neighbours::NAMES);
         assert_eq!(CATEGORICAL.map(|f| NAMES[f]), ["Station"]);
         // A station's index must stay a category number boosting can hold.
         assert!(stations::STATIONS.len() <= 64);
@@ -292,7 +348,7 @@ mod tests {
             .enumerate()
             .map(|(i, r)| day(i as u32, Some(*r)))
             .collect();
-        let rows = encode_series(&s);
+        let rows = encode_series(&s, &Neighbourhood::default());
         let last = rows[5];
         assert_eq!(last[2], 4.0);
         assert_eq!(last[27], 3.0, "yesterday's rain");
@@ -331,7 +387,7 @@ mod tests {
     #[test]
     fn a_gap_breaks_the_streak() {
         let s = vec![day(0, Some(5.0)), day(2, Some(5.0))];
-        let rows = encode_series(&s);
+        let rows = encode_series(&s, &Neighbourhood::default());
         assert_eq!(rows[1][34], 1.0);
         assert!(rows[1][27].is_nan(), "no row for yesterday");
     }
@@ -342,7 +398,7 @@ mod tests {
         let s: Vec<_> = (0..60)
             .map(|i| day(i, Some(((i * 7) % 11) as f64)))
             .collect();
-        let full = encode_series(&s);
+        let full = encode_series(&s, &Neighbourhood::default());
         for cut in [0usize, 10, 30, 59] {
             let mut altered = s.clone();
             for o in altered.iter_mut().skip(cut + 1) {
@@ -355,13 +411,13 @@ mod tests {
                 o.dirs[2] = Some(Compass::S);
                 o.rain_today = Some(true);
             }
-            let again = encode_series(&altered);
+            let again = encode_series(&altered, &Neighbourhood::default());
             assert_eq!(
                 full[cut].map(f32::to_bits),
                 again[cut].map(f32::to_bits),
                 "day {cut}"
             );
-            let alone = encode(&s[..=cut]).unwrap();
+            let alone = encode(&s[..=cut], &Neighbourhood::default()).unwrap();
             assert_eq!(full[cut].map(f32::to_bits), alone.map(f32::to_bits));
         }
     }

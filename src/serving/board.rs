@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::forecast::{Forecast, forecast_from};
-use crate::features;
+use crate::features::{self, Neighbourhood};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::stations::{STATIONS, Station};
@@ -22,6 +22,9 @@ pub struct Board {
     pub stale_after_days: i64,
     /// One entry per station, in [`STATIONS`] order.
     pub stations: Vec<StationBoard>,
+    /// Every station's reports of the days in `stations`' recent rows, which
+    /// forecasts read their neighbour features from.
+    pub around: Neighbourhood,
     pub source: SourceStatus,
     /// The live record over the 30 days before `today` (all stations).
     pub record_30d: TrackRecord,
@@ -95,20 +98,32 @@ impl Board {
                 )?,
                 None => Vec::new(),
             };
-            let forecast = match (model, latest) {
-                (Some(m), Some(d)) => {
-                    forecast_from(m, st, &recent, d, today, stale_after_days).map(Arc::new)
-                }
-                _ => None,
-            };
             stations.push(StationBoard {
                 station: st,
                 rows: stat.map_or(0, |x| x.rows),
                 first: stat.and_then(|x| x.first),
                 latest,
                 recent,
-                forecast,
+                forecast: None,
             });
+        }
+        // Each forecast reads the other stations' reports of its day.
+        let around = Neighbourhood::from_observations(stations.iter().flat_map(|s| &s.recent));
+        if let Some(m) = model {
+            for sb in &mut stations {
+                sb.forecast = sb.latest.and_then(|d| {
+                    forecast_from(
+                        m,
+                        sb.station,
+                        &sb.recent,
+                        &around,
+                        d,
+                        today,
+                        stale_after_days,
+                    )
+                    .map(Arc::new)
+                });
+            }
         }
         let source =
             SourceStatus::from_runs(&store.run_heads(Some(crate::store::JobKind::Scrape), 50)?);
@@ -124,6 +139,7 @@ impl Board {
             model_version: model.map(|m| m.version),
             stale_after_days,
             stations,
+            around,
             source,
             record_30d,
         })

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::Serving;
-use crate::features;
+use crate::features::{self, Neighbourhood};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::stations::Station;
@@ -53,18 +53,19 @@ pub enum ForecastKind {
 
 impl Forecast {
     /// The forecast from `history`, whose last observation is the one it
-    /// rests on (the days before it feed the history features). `None`
-    /// for an empty history.
+    /// rests on (the days before it feed the history features), with the
+    /// other stations' reports `around` it. `None` for an empty history.
     pub fn from_history(
         model: &LoadedModel,
         history: &[Observation],
+        around: &Neighbourhood,
         today: NaiveDate,
         stale_after_days: i64,
         kind: ForecastKind,
     ) -> Option<Forecast> {
         let last = history.last()?;
         let (location, date) = (last.location, last.date);
-        let row = features::encode(history)?;
+        let row = features::encode(history, around)?;
         let probability = model.predict(&row);
         let age = (today - date).num_days();
         Some(Forecast {
@@ -88,6 +89,7 @@ pub(super) fn forecast_from(
     model: &LoadedModel,
     station: &Station,
     history: &[Observation],
+    around: &Neighbourhood,
     date: NaiveDate,
     today: NaiveDate,
     stale_after_days: i64,
@@ -98,6 +100,7 @@ pub(super) fn forecast_from(
     Forecast::from_history(
         model,
         history,
+        around,
         today,
         stale_after_days,
         ForecastKind::Forecast,
@@ -129,14 +132,39 @@ pub fn hindcast(
         date - chrono::Days::new(features::LOOKBACK_DAYS),
         date,
     )?;
-    let mut f = forecast_from(model, station, &history, date, today, stale_after_days).ok_or_else(
-        || ForecastError::NoObservation {
-            location: station.location.to_string(),
-            date,
-        },
-    )?;
+    let around = neighbourhood_on(store, date)?;
+    let mut f = forecast_from(
+        model,
+        station,
+        &history,
+        &around,
+        date,
+        today,
+        stale_after_days,
+    )
+    .ok_or_else(|| ForecastError::NoObservation {
+        location: station.location.to_string(),
+        date,
+    })?;
     f.kind = ForecastKind::Hindcast;
     Ok(f)
+}
+
+/// Every station's reports of `date` and the day before, from the database:
+/// what a forecast for a day the board does not hold reads its neighbours
+/// from.
+pub(super) fn neighbourhood_on(
+    store: &Store,
+    date: NaiveDate,
+) -> Result<Neighbourhood, StoreError> {
+    let from = date.pred_opt().unwrap_or(date);
+    let mut around = Neighbourhood::default();
+    for st in crate::stations::STATIONS.iter() {
+        for o in &store.observations_between(st.location, from, date)? {
+            around.add(o);
+        }
+    }
+    Ok(around)
 }
 
 /// How a forecast request is answered (see [`Serving::lookup`]).

@@ -6,8 +6,8 @@ use chrono::NaiveDate;
 
 use super::Serving;
 use super::board::Board;
-use super::forecast::{Forecast, ForecastKind};
-use crate::features;
+use super::forecast::{Forecast, ForecastKind, neighbourhood_on};
+use crate::features::{self, Neighbourhood};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::store::{Store, StoreError};
@@ -51,19 +51,30 @@ fn predict_one(
 ) -> Result<Forecast, StoreError> {
     let date = obs.date;
     let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
-    let mut history: Vec<Observation> = match board.station(obs.location) {
-        Some(sb) if board.covers(obs.location, date) => sb
-            .recent
-            .iter()
-            .filter(|o| o.date >= from && o.date < date)
-            .cloned()
-            .collect(),
-        _ => store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
-    };
+    let stored_around;
+    let (mut history, around): (Vec<Observation>, &Neighbourhood) =
+        match board.station(obs.location) {
+            Some(sb) if board.covers(obs.location, date) => (
+                sb.recent
+                    .iter()
+                    .filter(|o| o.date >= from && o.date < date)
+                    .cloned()
+                    .collect(),
+                &board.around,
+            ),
+            _ => {
+                stored_around = neighbourhood_on(store, date)?;
+                (
+                    store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
+                    &stored_around,
+                )
+            }
+        };
     history.push(obs);
     Forecast::from_history(
         model,
         &history,
+        around,
         today,
         stale_after_days,
         ForecastKind::Posted,

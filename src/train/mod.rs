@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::features::{self, N_FEATURES};
+use crate::features::{self, N_FEATURES, Neighbourhood};
 use crate::forest::boost::{BoostParams, FeatureSet, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
 use crate::obs::Observation;
@@ -102,9 +102,10 @@ pub struct SplitSamples {
 }
 
 impl SplitSamples {
-    /// Encodes one station's series (ordered by date) into the windows.
-    pub fn add_series(&mut self, series: &[Observation], w: &Windows) {
-        for (o, row) in series.iter().zip(features::encode_series(series)) {
+    /// Encodes one station's series (ordered by date) into the windows,
+    /// with every station's reports `around` it.
+    pub fn add_series(&mut self, series: &[Observation], around: &Neighbourhood, w: &Windows) {
+        for (o, row) in series.iter().zip(features::encode_series(series, around)) {
             let Some(label) = o.rain_tomorrow else {
                 continue;
             };
@@ -124,25 +125,34 @@ impl SplitSamples {
 
     /// From observations ordered by (location, date).
     pub fn from_observations(obs: &[Observation], w: &Windows) -> Self {
+        let around = Neighbourhood::from_observations(obs);
         let mut out = Self::default();
         let mut start = 0;
         while start < obs.len() {
             let loc = obs[start].location;
             let end = start + obs[start..].partition_point(|o| o.location == loc);
-            out.add_series(&obs[start..end], w);
+            out.add_series(&obs[start..end], &around, w);
             start = end;
         }
         out
     }
 
-    /// Every station in the store, one at a time.
+    /// Every station in the store, one at a time: a first pass keeps each
+    /// day's reports for the neighbour features (a few fields a row), the
+    /// second encodes.
     pub fn from_store(store: &crate::store::Store, w: &Windows) -> Result<Self, TrainError> {
         let mut out = Self::default();
         // Earlier days feed the lag features of the first window's rows.
         let from = w.train.from - chrono::Days::new(features::LOOKBACK_DAYS);
+        let mut around = Neighbourhood::default();
+        for st in crate::stations::STATIONS.iter() {
+            for o in &store.observations_between(st.location, from, w.test.to)? {
+                around.add(o);
+            }
+        }
         for st in crate::stations::STATIONS.iter() {
             let series = store.observations_between(st.location, from, w.test.to)?;
-            out.add_series(&series, w);
+            out.add_series(&series, &around, w);
         }
         Ok(out)
     }
@@ -150,13 +160,14 @@ impl SplitSamples {
 
 /// Encode observations ordered by (location, date); keep the labelled rows.
 pub fn build_samples(obs: &[Observation]) -> Samples {
+    let around = Neighbourhood::from_observations(obs);
     let mut s = Samples::default();
     let mut start = 0;
     while start < obs.len() {
         let loc = obs[start].location;
         let end = start + obs[start..].partition_point(|o| o.location == loc);
         let series = &obs[start..end];
-        for (o, row) in series.iter().zip(features::encode_series(series)) {
+        for (o, row) in series.iter().zip(features::encode_series(series, &around)) {
             if let Some(label) = o.rain_tomorrow {
                 s.push(&row, label, o.date, o.location);
             }

@@ -1,0 +1,305 @@
+//! Schema 3: what a station's neighbours reported on the same day. Rain
+//! fronts cross southern Australia from west to east, so the stations around
+//! a city, above all those to its west, report today what it sees tomorrow
+//! (`bench/neighbour_probe.sh` measures the gain). A row for station S on
+//! day D reads other stations' reports of D, and of D − 1 for one pressure
+//! change: never a day after D.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+
+use crate::obs::{Num, Observation};
+use crate::stations::{self, STATIONS};
+
+/// How many neighbour features a row has.
+pub const N_NEIGHBOUR: usize = 12;
+
+/// Their names, in vector order (after the station's own features).
+pub const NAMES: [&str; N_NEIGHBOUR] = [
+    "Nearest1_Rainfall",
+    "Nearest2_Rainfall",
+    "Nearest3_Rainfall",
+    "Nearest3_RainToday_share",
+    "RainToday_share_300km",
+    "RainToday_share_800km",
+    "RainToday_share_west_800km",
+    "RainToday_share_west_1500km",
+    "Pressure3pm_vs_500km",
+    "Pressure3pm_change_24h_vs_500km",
+    "Humidity3pm_west_800km",
+    "Rainfall_weighted_1000km",
+];
+
+const N_STATIONS: usize = STATIONS.len();
+
+/// What one station reported on one day, as far as its neighbours need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Report {
+    rainfall: Option<f64>,
+    rain_today: Option<bool>,
+    pressure3pm: Option<f64>,
+    humidity3pm: Option<f64>,
+}
+
+/// Every station's reports by day, which the encoder reads a row's neighbour
+/// features from. Built from the same observations in training and in
+/// serving, so a forecast sees its neighbours as training did.
+#[derive(Debug, Clone, Default)]
+pub struct Neighbourhood {
+    days: HashMap<NaiveDate, [Option<Report>; N_STATIONS]>,
+}
+
+/// Distances between the stations and who is nearest, from their model
+/// coordinates.
+struct Geometry {
+    km: [[f64; N_STATIONS]; N_STATIONS],
+    nearest: [[usize; 3]; N_STATIONS],
+    longitude: [f64; N_STATIONS],
+}
+
+fn geometry() -> &'static Geometry {
+    static GEOMETRY: OnceLock<Geometry> = OnceLock::new();
+    GEOMETRY.get_or_init(|| {
+        let coords: Vec<(f64, f64)> = STATIONS.iter().map(|s| s.model_coords()).collect();
+        let mut km = [[0.0; N_STATIONS]; N_STATIONS];
+        for (a, &(la, lo)) in coords.iter().enumerate() {
+            for (b, &(lb, mb)) in coords.iter().enumerate() {
+                km[a][b] = great_circle_km(la, lo, lb, mb);
+            }
+        }
+        let mut nearest = [[0usize; 3]; N_STATIONS];
+        for (s, near) in nearest.iter_mut().enumerate() {
+            let mut others: Vec<usize> = (0..N_STATIONS).filter(|&t| t != s).collect();
+            others.sort_by(|&a, &b| km[s][a].total_cmp(&km[s][b]).then(a.cmp(&b)));
+            near.copy_from_slice(&others[..3]);
+        }
+        let mut longitude = [0.0; N_STATIONS];
+        for (l, c) in longitude.iter_mut().zip(&coords) {
+            *l = c.1;
+        }
+        Geometry {
+            km,
+            nearest,
+            longitude,
+        }
+    })
+}
+
+fn great_circle_km(lat_a: f64, lon_a: f64, lat_b: f64, lon_b: f64) -> f64 {
+    let (pa, pb) = (lat_a.to_radians(), lat_b.to_radians());
+    let (dp, dl) = (pb - pa, (lon_b - lon_a).to_radians());
+    let h = (dp / 2.0).sin().powi(2) + pa.cos() * pb.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.clamp(0.0, 1.0).sqrt().asin()
+}
+
+/// The mean of the values present, `NaN` without any.
+fn mean(values: impl Iterator<Item = Option<f64>>) -> f32 {
+    let (mut sum, mut n) = (0.0, 0u32);
+    for v in values.flatten() {
+        sum += v;
+        n += 1;
+    }
+    if n == 0 {
+        f32::NAN
+    } else {
+        (sum / f64::from(n)) as f32
+    }
+}
+
+impl Neighbourhood {
+    /// The reports in `observations` (of any stations and days).
+    pub fn from_observations<'a>(observations: impl IntoIterator<Item = &'a Observation>) -> Self {
+        let mut n = Self::default();
+        for o in observations {
+            n.add(o);
+        }
+        n
+    }
+
+    /// Adds (or replaces) one observation's report; an unknown location is
+    /// ignored.
+    pub fn add(&mut self, o: &Observation) {
+        let Some(s) = stations::index_of(o.location) else {
+            return;
+        };
+        self.days.entry(o.date).or_insert([None; N_STATIONS])[s] = Some(Report {
+            rainfall: o.get(Num::Rainfall),
+            rain_today: o.rain_today,
+            pressure3pm: o.get(Num::Pressure3pm),
+            humidity3pm: o.get(Num::Humidity3pm),
+        });
+    }
+
+    /// Days with at least one report.
+    pub fn days(&self) -> usize {
+        self.days.len()
+    }
+
+    /// The neighbour features of `location` on `date` (all `NaN` for an
+    /// unknown location). Only other stations' reports of `date`, and of the
+    /// day before for the pressure change, are read; the station's own 3 pm
+    /// pressure that day and the day before (`own_pressure`) come from its
+    /// own record, so a posted observation is compared as it was posted.
+    pub fn features(
+        &self,
+        location: &str,
+        date: NaiveDate,
+        own_pressure: [Option<f64>; 2],
+    ) -> [f32; N_NEIGHBOUR] {
+        let mut row = [f32::NAN; N_NEIGHBOUR];
+        let Some(s) = stations::index_of(location) else {
+            return row;
+        };
+        let Some(today) = self.days.get(&date) else {
+            return row;
+        };
+        let yesterday = date
+            .pred_opt()
+            .and_then(|d| self.days.get(&d))
+            .unwrap_or(&[None; N_STATIONS]);
+        let g = geometry();
+        let others = || (0..N_STATIONS).filter(move |&t| t != s);
+        let within = move |km: f64| others().filter(move |&t| g.km[s][t] <= km);
+        let west = move |km: f64| within(km).filter(move |&t| g.longitude[t] < g.longitude[s]);
+        let rained = |t: usize| {
+            today[t]
+                .and_then(|r| r.rain_today)
+                .map(|r| f64::from(u8::from(r)))
+        };
+        let pressure =
+            |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.pressure3pm);
+        let change = |t: usize| Some(pressure(today, t)? - pressure(yesterday, t)?);
+        for (k, &t) in g.nearest[s].iter().enumerate() {
+            row[k] = today[t]
+                .and_then(|r| r.rainfall)
+                .map_or(f32::NAN, |v| v as f32);
+        }
+        row[3] = mean(g.nearest[s].iter().map(|&t| rained(t)));
+        row[4] = mean(within(300.0).map(rained));
+        row[5] = mean(within(800.0).map(rained));
+        row[6] = mean(west(800.0).map(rained));
+        row[7] = mean(west(1500.0).map(rained));
+        if let Some(own) = own_pressure[0] {
+            row[8] = mean(within(500.0).map(|t| pressure(today, t))) - own as f32;
+        }
+        if let [Some(now), Some(before)] = own_pressure {
+            row[9] = mean(within(500.0).map(change)) - (now - before) as f32;
+        }
+        row[10] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity3pm)));
+        let (mut num, mut den) = (0.0, 0.0);
+        for t in within(1000.0) {
+            if let Some(mm) = today[t].and_then(|r| r.rainfall) {
+                let w = 1.0 / g.km[s][t].max(10.0).powi(2);
+                num += w * mm;
+                den += w;
+            }
+        }
+        if den > 0.0 {
+            row[11] = (num / den) as f32;
+        }
+        row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(location: &'static str, date: NaiveDate, rain: f64, p3: f64, h3: f64) -> Observation {
+        let mut o = Observation::empty(location, date);
+        o.set(Num::Rainfall, Some(rain));
+        o.set(Num::Pressure3pm, Some(p3));
+        o.set(Num::Humidity3pm, Some(h3));
+        o.rain_today = Some(rain > crate::obs::RAIN_DAY_MM);
+        o
+    }
+
+    #[test]
+    fn names_and_geometry() {
+        assert_eq!(NAMES.len(), N_NEIGHBOUR);
+        let g = geometry();
+        let sydney = stations::index_of("Sydney").unwrap();
+        let airport = stations::index_of("SydneyAirport").unwrap();
+        assert_eq!(g.nearest[sydney][0], airport);
+        // Sydney to Perth is about 3,290 km.
+        let perth = stations::index_of("Perth").unwrap();
+        assert!(
+            (g.km[sydney][perth] - 3290.0).abs() < 30.0,
+            "{}",
+            g.km[sydney][perth]
+        );
+        assert_eq!(g.km[sydney][sydney], 0.0);
+    }
+
+    /// Melbourne's row reads Ballarat and Nhil (west) and Sale (east) on the
+    /// same day; a day later changes nothing and a day earlier only the
+    /// pressure change; a station's own report never counts as a neighbour's.
+    #[test]
+    fn a_row_reads_the_same_days_neighbours_only() {
+        let d = NaiveDate::from_ymd_opt(2024, 6, 10).unwrap();
+        let before = d.pred_opt().unwrap();
+        let after = d.succ_opt().unwrap();
+        let mut n = Neighbourhood::from_observations(&[
+            obs("Melbourne", d, 0.0, 1010.0, 50.0),
+            obs("Ballarat", d, 12.0, 1004.0, 90.0),
+            obs("Nhil", d, 3.0, 1002.0, 70.0),
+            obs("Sale", d, 0.0, 1016.0, 40.0),
+        ]);
+        let own = [Some(1010.0), None];
+        let f = n.features("Melbourne", d, own);
+        // Watsonia and Melbourne Airport (nearest) reported nothing.
+        assert!(f[0].is_nan() && f[1].is_nan());
+        // West within 800 km: Ballarat and Nhil both rained.
+        assert_eq!(f[6], 1.0);
+        // Within 300 km: Ballarat rained, Sale did not.
+        assert_eq!(f[4], 0.5);
+        // Pressure within 500 km (Ballarat, Nhil, Sale) against Melbourne's.
+        assert!((f[8] - ((1004.0 + 1002.0 + 1016.0) / 3.0 - 1010.0) as f32).abs() < 1e-3);
+        assert!(f[9].is_nan(), "no reports of the day before");
+        assert!((f[10] - 80.0).abs() < 1e-6, "{}", f[10]);
+        assert!(f[11] > 3.0 && f[11] < 12.0, "{}", f[11]);
+        let unchanged = f;
+        // The next day's reports (rain everywhere) do not touch day D.
+        for o in [
+            obs("Ballarat", after, 0.0, 1020.0, 10.0),
+            obs("Sale", after, 40.0, 990.0, 99.0),
+        ] {
+            n.add(&o);
+        }
+        let again = n.features("Melbourne", d, own);
+        assert_eq!(
+            again.map(f32::to_bits),
+            unchanged.map(f32::to_bits),
+            "a later day changed day D's features"
+        );
+        // The day before brings the pressure change in (with the station's
+        // own change from its record), and nothing else.
+        for o in [
+            obs("Melbourne", before, 0.0, 1012.0, 50.0),
+            obs("Ballarat", before, 0.0, 1010.0, 50.0),
+        ] {
+            n.add(&o);
+        }
+        let with_before = n.features("Melbourne", d, [Some(1010.0), Some(1012.0)]);
+        // Ballarat fell 6 hPa, Melbourne 2.
+        assert!(
+            (with_before[9] - (-6.0 - -2.0)).abs() < 1e-4,
+            "{}",
+            with_before[9]
+        );
+        for k in (0..N_NEIGHBOUR).filter(|&k| k != 9) {
+            assert_eq!(
+                with_before[k].to_bits(),
+                unchanged[k].to_bits(),
+                "feature {k}"
+            );
+        }
+        // A station alone has no neighbours' reports, and its own is unused.
+        let alone = Neighbourhood::from_observations(&[obs("Darwin", d, 50.0, 1000.0, 90.0)]);
+        let f = alone.features("Darwin", d, [Some(1000.0), Some(1001.0)]);
+        assert!(f.iter().all(|v| v.is_nan()), "{f:?}");
+        assert!(n.features("Atlantis", d, own).iter().all(|v| v.is_nan()));
+    }
+}
