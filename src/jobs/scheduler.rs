@@ -105,7 +105,8 @@ const GATHER: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct CatchUp {
     pub kinds: Vec<JobKind>,
-    /// A first training was put up front (no champion yet).
+    /// A first training was put up front (no champion of the current
+    /// feature schema yet).
     pub first_model: bool,
 }
 
@@ -255,7 +256,8 @@ impl Jobs {
     }
 
     /// What to run once at start (see [`catch_up`]), with a first
-    /// training up front when there is data but no champion.
+    /// training up front when there is data but no champion the encoder can
+    /// serve (none yet, or one of an older feature schema).
     pub async fn catch_up_plan(&self) -> CatchUp {
         let cfg = self.config().schedule.clone();
         let now = self.clock().now();
@@ -264,10 +266,17 @@ impl Jobs {
             let scrape = store.last_success(JobKind::Scrape).ok().flatten();
             let refresh = store.last_success(JobKind::Refresh).ok().flatten();
             let train = store.last_success(JobKind::Train).ok().flatten();
-            // No champion but data to learn from (the bundled history, an
-            // import): train first, so forecasts exist before the scrape.
-            let first_model = store.champion_version().ok().flatten().is_none()
-                && store.count_observations().unwrap_or(0) > 0;
+            // No champion of the current feature schema (none yet, or one an
+            // upgrade can no longer load) but data to learn from (the bundled
+            // history, an import): train first, so forecasts exist before the
+            // scrape.
+            let current = store
+                .champion_version()
+                .ok()
+                .flatten()
+                .and_then(|v| store.model_summary(v).ok())
+                .is_some_and(|m| m.feature_schema == crate::features::SCHEMA_VERSION);
+            let first_model = !current && store.count_observations().unwrap_or(0) > 0;
             ((scrape.max(refresh), train.max(refresh)), first_model)
         })
         .await

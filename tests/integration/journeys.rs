@@ -234,6 +234,85 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
     assert!(rows["tune"].as_u64().unwrap() > 10_000, "{rows}");
 }
 
+/// (b') An upgrade across a feature schema: the deployed champion was made by
+/// an older encoder, which the registry refuses to serve. The start-up
+/// trains a model of the current schema first, so forecasts come back
+/// without waiting for the weekly training.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
+    let _heavy = crate::support::heavy().await;
+    let (_sim, url) = support::bom_sim(start()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b2.db");
+    support::cli(
+        &db,
+        &["import", support::weather_aus().to_str().unwrap()],
+        &[],
+    );
+    {
+        let store = app::open(&db);
+        let window = raincast::store::Window {
+            from: day(2015, 1, 1),
+            to: day(2016, 1, 1),
+        };
+        let blob = b"a model of the previous schema".to_vec();
+        let old = store
+            .register_model(
+                &raincast::store::NewModel {
+                    trained_by_run: None,
+                    params: &serde_json::json!({}),
+                    feature_schema: raincast::features::SCHEMA_VERSION - 1,
+                    train_window: &raincast::store::TrainingWindows {
+                        rows: Default::default(),
+                        train: window,
+                        tune: window,
+                    },
+                    test_window: &window,
+                    threshold: 0.5,
+                    f1: 0.6,
+                    roc_auc: 0.85,
+                    brier: 0.12,
+                    metrics: &raincast::store::ModelMetrics {
+                        calibration: None,
+                        champion_f1_same_window: None,
+                        families: None,
+                        family: None,
+                        feature_names: Vec::new(),
+                        fit_seconds: 0.0,
+                        importance: Vec::new(),
+                        stations: None,
+                        test: Default::default(),
+                        trees: None,
+                    },
+                    blob: &blob,
+                    blob_sha256: &raincast::registry::sha256_hex(&blob),
+                },
+                &raincast::store::Decision {
+                    verdict: raincast::store::Verdict::Promoted,
+                    reason: "deployed by the previous release".into(),
+                    champion_f1: None,
+                },
+                "training",
+            )
+            .unwrap();
+        assert_eq!(store.champion_version().unwrap(), Some(old));
+    }
+    let app = support::serve(&db, &env(&url));
+    let f = wait_forecast(&app.url, Duration::from_secs(240), is_current).await;
+    assert_eq!(f["forecast_date"], "2025-09-06");
+    let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
+    // The training came first, before the scrape: a model the server can load.
+    let first = runs.iter().min_by_key(|r| r.id).unwrap();
+    assert_eq!(first.kind, raincast::store::JobKind::Train, "{runs:#?}");
+    assert_eq!(first.status, RunStatus::Succeeded, "{runs:#?}");
+    let store = app::open(&db);
+    let champion = store.champion_version().unwrap().unwrap();
+    assert_eq!(
+        store.model_summary(champion).unwrap().feature_schema,
+        raincast::features::SCHEMA_VERSION
+    );
+}
+
 /// (c) An empty database and BOM unreachable, refusing or answering HTML:
 /// the bundled history still gives forecasts, the scrape stops early with
 /// one message that names the cause and the setting, and the public page
