@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::forecast::{Forecast, forecast_from};
+use super::forecast::{Forecast, add_reports_on, forecast_from};
 use crate::features::{self, Neighbourhood};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
@@ -107,8 +107,21 @@ impl Board {
                 forecast: None,
             });
         }
-        // Each forecast reads the other stations' reports of its day.
-        let around = Neighbourhood::from_observations(stations.iter().flat_map(|s| &s.recent));
+        // Each forecast reads the other stations' reports of its day (and
+        // the day before): from the rows the board holds, or from the
+        // database for a station so far behind that the others' rows no
+        // longer reach its day, as training and hindcasts would read them.
+        let mut around = Neighbourhood::from_observations(stations.iter().flat_map(|s| &s.recent));
+        let mut behind: Vec<NaiveDate> = stations
+            .iter()
+            .filter_map(|s| s.latest)
+            .filter(|&d| !neighbours_cover(&stations, d))
+            .collect();
+        behind.sort_unstable();
+        behind.dedup();
+        for d in behind {
+            add_reports_on(store, d, &mut around)?;
+        }
         if let Some(m) = model {
             for sb in &mut stations {
                 sb.forecast = sb.latest.and_then(|d| {
@@ -175,11 +188,71 @@ impl Board {
     /// observation at `location` on `date` reads (so no database read is
     /// needed). The board holds every stored row from `latest - LOOKBACK`
     /// on, so it answers whenever the lookback starts inside that span.
+    /// Whether [`Board::around`] holds every station's reports of `date` and
+    /// the day before that the database has.
+    pub fn neighbours_cover(&self, date: NaiveDate) -> bool {
+        neighbours_cover(&self.stations, date)
+    }
+
     pub fn covers(&self, location: &str, date: NaiveDate) -> bool {
         let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
         self.station(location).is_some_and(|sb| {
             sb.latest
                 .is_none_or(|l| from >= l - chrono::Days::new(features::LOOKBACK_DAYS))
         })
+    }
+}
+
+/// Whether the rows `stations` hold include every station's reports of
+/// `date` and the day before (a station's rows run from 30 days before its
+/// newest day to it; it has nothing after its newest day).
+fn neighbours_cover(stations: &[StationBoard], date: NaiveDate) -> bool {
+    let Some(before) = date.pred_opt() else {
+        return false;
+    };
+    stations.iter().all(|s| {
+        s.latest
+            .is_none_or(|l| before >= l - chrono::Days::new(features::LOOKBACK_DAYS))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(latest: &[Option<NaiveDate>]) -> Vec<StationBoard> {
+        STATIONS
+            .iter()
+            .zip(latest)
+            .map(|(st, &latest)| StationBoard {
+                station: st,
+                rows: 0,
+                first: None,
+                latest,
+                recent: Vec::new(),
+                forecast: None,
+            })
+            .collect()
+    }
+
+    /// The board's rows hold a day's neighbours only while every station's
+    /// 30 days of rows reach back to the day before it; a station far
+    /// behind the others reads its neighbours from the database instead.
+    #[test]
+    fn neighbours_are_covered_within_every_stations_rows() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2025, m, day).unwrap();
+        let rows = board(&[Some(d(9, 5)), Some(d(9, 4)), None]);
+        assert!(neighbours_cover(&rows, d(9, 5)));
+        assert!(
+            neighbours_cover(&rows, d(9, 6)),
+            "a day nobody has reported"
+        );
+        // 9-5 minus 30 days is 8-6: the day before must not be earlier.
+        assert!(neighbours_cover(&rows, d(8, 7)));
+        assert!(!neighbours_cover(&rows, d(8, 6)));
+        assert!(
+            !neighbours_cover(&rows, d(7, 1)),
+            "a station 2 months behind"
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! day with the stored days before it, from the board when it holds them,
 //! else read-only from the database. Never logged or scored.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use chrono::NaiveDate;
 
 use super::Serving;
@@ -33,17 +36,23 @@ impl Serving {
         stale_after_days: i64,
     ) -> Result<Vec<Forecast>, StoreError> {
         let board = self.board();
+        // Days the board does not hold read their neighbours from the
+        // database once per request, not once per observation.
+        let mut days = HashMap::new();
         observations
             .into_iter()
-            .map(|o| predict_one(store, &board, model, o, today, stale_after_days))
+            .map(|o| predict_one(store, &board, &mut days, model, o, today, stale_after_days))
             .collect()
     }
 }
 
-/// The forecast from a posted observation, with the stored days before it.
+/// The forecast from a posted observation, with the stored days before it
+/// and the other stations' reports of its day (`days` caches those the
+/// board does not hold).
 fn predict_one(
     store: &Store,
     board: &Board,
+    days: &mut HashMap<NaiveDate, Neighbourhood>,
     model: &LoadedModel,
     obs: Observation,
     today: NaiveDate,
@@ -51,25 +60,23 @@ fn predict_one(
 ) -> Result<Forecast, StoreError> {
     let date = obs.date;
     let from = date - chrono::Days::new(features::LOOKBACK_DAYS);
-    let stored_around;
-    let (mut history, around): (Vec<Observation>, &Neighbourhood) =
-        match board.station(obs.location) {
-            Some(sb) if board.covers(obs.location, date) => (
-                sb.recent
-                    .iter()
-                    .filter(|o| o.date >= from && o.date < date)
-                    .cloned()
-                    .collect(),
-                &board.around,
-            ),
-            _ => {
-                stored_around = neighbourhood_on(store, date)?;
-                (
-                    store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
-                    &stored_around,
-                )
-            }
-        };
+    let mut history: Vec<Observation> = match board.station(obs.location) {
+        Some(sb) if board.covers(obs.location, date) => sb
+            .recent
+            .iter()
+            .filter(|o| o.date >= from && o.date < date)
+            .cloned()
+            .collect(),
+        _ => store.observations_between(obs.location, from, date - chrono::Days::new(1))?,
+    };
+    let around = if board.neighbours_cover(date) {
+        &board.around
+    } else {
+        match days.entry(date) {
+            Entry::Occupied(e) => &*e.into_mut(),
+            Entry::Vacant(e) => &*e.insert(neighbourhood_on(store, date)?),
+        }
+    };
     history.push(obs);
     Forecast::from_history(
         model,

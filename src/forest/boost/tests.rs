@@ -707,3 +707,53 @@ fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
     assert_eq!(lopsided.held_out, plain.held_out);
     assert_eq!(lopsided.model.to_bytes(), plain.model.to_bytes());
 }
+
+/// Hessians too small for a quantization step sum to zero. Without L2 and
+/// without a minimum hessian, a side of only such rows has no defined value:
+/// the split is not taken, and nothing infinite reaches the tree.
+#[test]
+fn a_side_with_zero_quantized_hessian_is_never_split_off() {
+    let n = 400;
+    let x: Vec<f32> = (0..n).map(|r| if r < n / 2 { 0.0 } else { 1.0 }).collect();
+    let data = BinnedMatrix::new(&x, 1, 255);
+    let gh: Vec<[f32; 2]> = (0..n)
+        .map(|r| {
+            if r < n / 2 {
+                [0.5, 0.25]
+            } else {
+                [-0.5, 1e-20]
+            }
+        })
+        .collect();
+    let mut rows: Vec<u32> = (0..n as u32).collect();
+    let cfg = tree::GrowConfig {
+        max_leaves: 4,
+        max_depth: usize::MAX,
+        min_leaf: 1,
+        min_hessian: 0.0,
+        l2: 0.0,
+        learning_rate: 1.0,
+        categorical: 0,
+    };
+    let features = [0usize];
+    let layout = super::hist::Layout::new(&data, &features);
+    let grown = tree::grow(
+        &data,
+        tree::Sample {
+            rows: &mut rows,
+            gh: &gh,
+            oob: &mut [],
+        },
+        &features,
+        &layout,
+        &cfg,
+        &mut tree::Scratch::default(),
+    );
+    assert_eq!(grown.leaves.len(), 1, "the zero-hessian side was split off");
+    assert!(
+        grown.gains.iter().all(|g| g.is_finite()),
+        "{:?}",
+        grown.gains
+    );
+    assert!(grown.leaves.iter().all(|l| l.value.is_finite()));
+}

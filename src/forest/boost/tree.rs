@@ -612,11 +612,13 @@ impl Grower<'_> {
                 let mut right_q = qtotal;
                 right_q.sub(left_q);
                 let (left, right) = (quant.decode(left_q), quant.decode(right_q));
-                if left.h < min_h || right.h < min_h {
-                    return;
-                }
                 // One division instead of two: a/b + c/d = (ad + cb) / bd.
                 let (hl, hr) = (left.h + l2, right.h + l2);
+                // A side whose quantized hessians are all zero (with no L2)
+                // has no defined value.
+                if left.h < min_h || right.h < min_h || hl <= 0.0 || hr <= 0.0 {
+                    return;
+                }
                 let gain = (left.g * left.g * hr + right.g * right.g * hl) / (hl * hr) - parent;
                 if gain > 1e-12 && best.is_none_or(|b| gain > b.gain) {
                     best = Some(Split {
@@ -704,7 +706,9 @@ impl Grower<'_> {
                 let ok = n_left >= min_leaf
                     && n_total - n_left >= min_leaf
                     && left.h >= min_h
-                    && right.h >= min_h;
+                    && right.h >= min_h
+                    && hl > 0.0
+                    && hr > 0.0;
                 *gain = if ok { g } else { f64::NEG_INFINITY };
             }
             let mut top = best.map_or(1e-12, |b| b.gain.max(1e-12));
