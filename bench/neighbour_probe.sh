@@ -4,9 +4,9 @@
 # and without 12 features the probe computes from neighbour stations'
 # same-day observations (western humidity, rain fractions within 300-1500 km,
 # pressure differences), three seeds, main split and backtest, then
-# permutation importance: a few minutes on 2 cores (the main split alone,
-# with --no-backtest --no-perm: 47 s). Then raincast's own booster on schema
-# 2's columns against the full schema 3 export.
+# permutation importance (the main split alone, with --no-backtest --no-perm:
+# 45 s on 2 cores). Then raincast's own booster on schema 2's columns against
+# the full schema 3 export (about a minute more).
 # Needs python3 with scikit-learn >= 1.4 and numpy (pip install scikit-learn).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -156,20 +156,16 @@ fn model_items(
     let model = registry::load(store, version)?;
     let mut items = Vec::new();
     // Observations dated the day before each forecast day, with the lookback
-    // the features need; every station's first, for the neighbour features.
-    let all = STATIONS
-        .iter()
-        .map(|st| {
-            store.observations_between(
-                st.location,
-                from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
-                to - chrono::Days::new(1),
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let around = features::Neighbourhood::from_observations(all.iter().flatten());
-    for series in &all {
-        for (o, row) in series.iter().zip(features::encode_series(series, &around)) {
+    // the features need: every station's reports first (for the neighbour
+    // features), then one station's series at a time, as training reads.
+    let (first, last) = (
+        from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
+        to - chrono::Days::new(1),
+    );
+    let around = features::Neighbourhood::from_store(store, first, last)?;
+    for st in STATIONS.iter() {
+        let series = store.observations_between(st.location, first, last)?;
+        for (o, row) in series.iter().zip(features::encode_series(&series, &around)) {
             let for_date = features::target_date(o.date);
             if for_date < from || for_date > to {
                 continue;

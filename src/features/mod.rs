@@ -19,8 +19,8 @@ pub const SCHEMA_VERSION: i64 = 3;
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;
 
-/// Feature names, in vector order.
-pub const NAMES: [&str; N_FEATURES] = [
+/// The station's own features' names, in vector order.
+const OWN_NAMES: [&str; NEIGHBOURS_AT] = [
     "MinTemp",
     "MaxTemp",
     "Rainfall",
@@ -72,20 +72,22 @@ pub const NAMES: [&str; N_FEATURES] = [
     "DewPoint_depression_3pm",
     "DewPoint3pm",
     "Humidity9am_yesterday",
-    // Schema 3: the neighbours (see `neighbours::NAMES`).
-    "Nearest1_Rainfall",
-    "Nearest2_Rainfall",
-    "Nearest3_Rainfall",
-    "Nearest3_RainToday_share",
-    "RainToday_share_300km",
-    "RainToday_share_800km",
-    "RainToday_share_west_800km",
-    "RainToday_share_west_1500km",
-    "Pressure3pm_vs_500km",
-    "Pressure3pm_change_24h_vs_500km",
-    "Humidity3pm_west_800km",
-    "Rainfall_weighted_1000km",
 ];
+
+/// Feature names, in vector order: the station's own, then its neighbours'.
+pub const NAMES: [&str; N_FEATURES] = {
+    let mut names = [""; N_FEATURES];
+    let mut i = 0;
+    while i < N_FEATURES {
+        names[i] = if i < NEIGHBOURS_AT {
+            OWN_NAMES[i]
+        } else {
+            neighbours::NAMES[i - NEIGHBOURS_AT]
+        };
+        i += 1;
+    }
+    names
+};
 
 /// Where the neighbour features start.
 const NEIGHBOURS_AT: usize = 50;
@@ -329,7 +331,6 @@ mod tests {
     #[test]
     fn names_match_the_vector() {
         assert_eq!(NAMES.len(), N_FEATURES);
-        assert_eq!(NAMES[NEIGHBOURS_AT..], neighbours::NAMES);
         assert_eq!(CATEGORICAL.map(|f| NAMES[f]), ["Station"]);
         // A station's index must stay a category number boosting can hold.
         assert!(stations::STATIONS.len() <= 64);

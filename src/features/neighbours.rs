@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 
 use crate::obs::{Num, Observation};
 use crate::stations::{self, STATIONS};
+use crate::store::{Store, StoreError};
 
 /// How many neighbour features a row has.
 pub const N_NEIGHBOUR: usize = 12;
@@ -118,6 +119,30 @@ impl Neighbourhood {
         n
     }
 
+    /// Every station's reports from `from` to `to` (inclusive) in the
+    /// database, read one station at a time.
+    pub fn from_store(store: &Store, from: NaiveDate, to: NaiveDate) -> Result<Self, StoreError> {
+        let mut n = Self::default();
+        n.add_from_store(store, from, to)?;
+        Ok(n)
+    }
+
+    /// Adds every station's reports from `from` to `to` (inclusive) in the
+    /// database.
+    pub fn add_from_store(
+        &mut self,
+        store: &Store,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(), StoreError> {
+        for st in STATIONS.iter() {
+            for o in &store.observations_between(st.location, from, to)? {
+                self.add(o);
+            }
+        }
+        Ok(())
+    }
+
     /// Adds (or replaces) one observation's report; an unknown location is
     /// ignored.
     pub fn add(&mut self, o: &Observation) {
@@ -130,11 +155,6 @@ impl Neighbourhood {
             pressure3pm: o.get(Num::Pressure3pm),
             humidity3pm: o.get(Num::Humidity3pm),
         });
-    }
-
-    /// Days with at least one report.
-    pub fn days(&self) -> usize {
-        self.days.len()
     }
 
     /// The neighbour features of `location` on `date` (all `NaN` for an

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::forecast::{Forecast, add_reports_on, forecast_from};
+use super::forecast::{Forecast, forecast_from};
 use crate::features::{self, Neighbourhood};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
@@ -120,7 +120,7 @@ impl Board {
         behind.sort_unstable();
         behind.dedup();
         for d in behind {
-            add_reports_on(store, d, &mut around)?;
+            around.add_from_store(store, d.pred_opt().unwrap_or(d), d)?;
         }
         if let Some(m) = model {
             for sb in &mut stations {

@@ -157,25 +157,7 @@ pub(super) fn neighbourhood_on(
     store: &Store,
     date: NaiveDate,
 ) -> Result<Neighbourhood, StoreError> {
-    let mut around = Neighbourhood::default();
-    add_reports_on(store, date, &mut around)?;
-    Ok(around)
-}
-
-/// Adds every station's reports of `date` and the day before, from the
-/// database, to `around`.
-pub(super) fn add_reports_on(
-    store: &Store,
-    date: NaiveDate,
-    around: &mut Neighbourhood,
-) -> Result<(), StoreError> {
-    let from = date.pred_opt().unwrap_or(date);
-    for st in crate::stations::STATIONS.iter() {
-        for o in &store.observations_between(st.location, from, date)? {
-            around.add(o);
-        }
-    }
-    Ok(())
+    Neighbourhood::from_store(store, date.pred_opt().unwrap_or(date), date)
 }
 
 /// How a forecast request is answered (see [`Serving::lookup`]).

@@ -144,12 +144,7 @@ impl SplitSamples {
         let mut out = Self::default();
         // Earlier days feed the lag features of the first window's rows.
         let from = w.train.from - chrono::Days::new(features::LOOKBACK_DAYS);
-        let mut around = Neighbourhood::default();
-        for st in crate::stations::STATIONS.iter() {
-            for o in &store.observations_between(st.location, from, w.test.to)? {
-                around.add(o);
-            }
-        }
+        let around = Neighbourhood::from_store(store, from, w.test.to)?;
         for st in crate::stations::STATIONS.iter() {
             let series = store.observations_between(st.location, from, w.test.to)?;
             out.add_series(&series, &around, w);

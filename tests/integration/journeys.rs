@@ -251,50 +251,13 @@ async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
     );
     {
         let store = app::open(&db);
-        let window = raincast::store::Window {
-            from: day(2015, 1, 1),
-            to: day(2016, 1, 1),
-        };
-        let blob = b"a model of the previous schema".to_vec();
-        let old = store
-            .register_model(
-                &raincast::store::NewModel {
-                    trained_by_run: None,
-                    params: &serde_json::json!({}),
-                    feature_schema: raincast::features::SCHEMA_VERSION - 1,
-                    train_window: &raincast::store::TrainingWindows {
-                        rows: Default::default(),
-                        train: window,
-                        tune: window,
-                    },
-                    test_window: &window,
-                    threshold: 0.5,
-                    f1: 0.6,
-                    roc_auc: 0.85,
-                    brier: 0.12,
-                    metrics: &raincast::store::ModelMetrics {
-                        calibration: None,
-                        champion_f1_same_window: None,
-                        families: None,
-                        family: None,
-                        feature_names: Vec::new(),
-                        fit_seconds: 0.0,
-                        importance: Vec::new(),
-                        stations: None,
-                        test: Default::default(),
-                        trees: None,
-                    },
-                    blob: &blob,
-                    blob_sha256: &raincast::registry::sha256_hex(&blob),
-                },
-                &raincast::store::Decision {
-                    verdict: raincast::store::Verdict::Promoted,
-                    reason: "deployed by the previous release".into(),
-                    champion_f1: None,
-                },
-                "training",
-            )
-            .unwrap();
+        let old = register_blob(
+            &store,
+            raincast::features::SCHEMA_VERSION - 1,
+            b"a model of the previous schema",
+            true,
+            "deployed by the previous release",
+        );
         assert_eq!(store.champion_version().unwrap(), Some(old));
     }
     let app = support::serve(&db, &env(&url));
@@ -445,60 +408,15 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
     let defaults = raincast::config::ModelConfig::default();
     let (keep_deployed, keep_challengers) = (defaults.keep_deployed, defaults.keep_challengers);
     let blob = vec![7u8; 10 << 20];
-    let sha = registry::sha256_hex(&blob);
-    let empty = serde_json::json!({});
-    let window = raincast::store::Window {
-        from: day(2020, 1, 1),
-        to: day(2021, 1, 1),
-    };
-    let train_window = raincast::store::TrainingWindows {
-        rows: Default::default(),
-        train: window,
-        tune: window,
-    };
-    let metrics = raincast::store::ModelMetrics {
-        calibration: None,
-        champion_f1_same_window: None,
-        families: None,
-        family: None,
-        feature_names: Vec::new(),
-        fit_seconds: 0.0,
-        importance: Vec::new(),
-        stations: None,
-        test: Default::default(),
-        trees: None,
-    };
     for week in 0..49 {
         // Every third challenger wins, as in a service whose data improves.
-        let promote = week % 3 == 0;
-        store
-            .register_model(
-                &raincast::store::NewModel {
-                    trained_by_run: None,
-                    params: &empty,
-                    feature_schema: raincast::features::SCHEMA_VERSION,
-                    train_window: &train_window,
-                    test_window: &window,
-                    threshold: 0.5,
-                    f1: 0.6,
-                    roc_auc: 0.85,
-                    brier: 0.12,
-                    metrics: &metrics,
-                    blob: &blob,
-                    blob_sha256: &sha,
-                },
-                &raincast::store::Decision {
-                    verdict: if promote {
-                        raincast::store::Verdict::Promoted
-                    } else {
-                        raincast::store::Verdict::KeptOut
-                    },
-                    reason: "simulated week".into(),
-                    champion_f1: None,
-                },
-                "training",
-            )
-            .unwrap();
+        register_blob(
+            &store,
+            raincast::features::SCHEMA_VERSION,
+            &blob,
+            week % 3 == 0,
+            "simulated week",
+        );
         store
             .prune_model_blobs(keep_deployed, keep_challengers)
             .unwrap();
@@ -538,4 +456,56 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
         err.to_string().contains("pruned by the retention policy"),
         "{err}"
     );
+}
+
+/// Registers `blob` as a model version of feature schema `schema` with
+/// placeholder metrics, deployed when `promote`; returns its version.
+fn register_blob(store: &Store, schema: i64, blob: &[u8], promote: bool, reason: &str) -> i64 {
+    let window = raincast::store::Window {
+        from: day(2020, 1, 1),
+        to: day(2021, 1, 1),
+    };
+    store
+        .register_model(
+            &raincast::store::NewModel {
+                trained_by_run: None,
+                params: &serde_json::json!({}),
+                feature_schema: schema,
+                train_window: &raincast::store::TrainingWindows {
+                    rows: Default::default(),
+                    train: window,
+                    tune: window,
+                },
+                test_window: &window,
+                threshold: 0.5,
+                f1: 0.6,
+                roc_auc: 0.85,
+                brier: 0.12,
+                metrics: &raincast::store::ModelMetrics {
+                    calibration: None,
+                    champion_f1_same_window: None,
+                    families: None,
+                    family: None,
+                    feature_names: Vec::new(),
+                    fit_seconds: 0.0,
+                    importance: Vec::new(),
+                    stations: None,
+                    test: Default::default(),
+                    trees: None,
+                },
+                blob,
+                blob_sha256: &raincast::registry::sha256_hex(blob),
+            },
+            &raincast::store::Decision {
+                verdict: if promote {
+                    raincast::store::Verdict::Promoted
+                } else {
+                    raincast::store::Verdict::KeptOut
+                },
+                reason: reason.into(),
+                champion_f1: None,
+            },
+            "training",
+        )
+        .unwrap()
 }
