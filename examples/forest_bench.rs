@@ -15,7 +15,7 @@
 //! production procedure and defaults: a bag of models, each fitted on train +
 //! all but one time fold of tune and early-stopped on that fold; calibration
 //! and the threshold come from their forecasts for the fold each did not
-//! see. Settings can be overridden
+//! see, and the calibrator keeps the booster's level. Settings can be overridden
 //! like the server's (`RAINCAST_MODEL__BOOST_BAG=1 forest_bench boost DIR`).
 //!
 //! `FOREST_BENCH_SPLIT_YEAR=2014 forest_bench export …` exports a backtest one
@@ -145,6 +145,7 @@ fn report(
     blob_bytes: usize,
     raw: &dyn Fn(&[f32]) -> Vec<f32>,
     held_out_tune: Option<Vec<f32>>,
+    keep_level: bool,
     row_fn: &dyn Fn(&[f32]) -> f32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // One window's matrix in memory at a time.
@@ -152,12 +153,25 @@ fn report(
     let tune_raw = held_out_tune.unwrap_or_else(|| raw(&tx));
     drop(tx);
     let (sx, sy) = read(dir, "test")?;
-    let cal = Calibrator::fit(&tune_raw, &ty);
+    // As training calibrates this family, and the other way for comparison
+    // (`bench/calibration_level.sh`).
+    let (cal, other) = if keep_level {
+        (
+            Calibrator::fit_keeping_level(&tune_raw, &ty),
+            Calibrator::fit(&tune_raw, &ty),
+        )
+    } else {
+        (
+            Calibrator::fit(&tune_raw, &ty),
+            Calibrator::fit_keeping_level(&tune_raw, &ty),
+        )
+    };
     let tune_cal: Vec<f32> = tune_raw.iter().map(|&p| cal.apply(p)).collect();
     let threshold = metrics::best_threshold(&tune_cal, &ty);
     let test_raw = raw(&sx);
     let test_cal: Vec<f32> = test_raw.iter().map(|&p| cal.apply(p)).collect();
     let m = metrics::evaluate(&test_cal, &sy, threshold);
+    let test_other: Vec<f32> = test_raw.iter().map(|&p| other.apply(p)).collect();
     let raw_threshold = metrics::best_threshold(&tune_raw, &ty);
     let m_raw = metrics::evaluate(&test_raw, &sy, raw_threshold);
     // The tune window's own figures (raw), the only ones settings may be
@@ -173,7 +187,7 @@ fn report(
     }
     let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
     println!(
-        "{{\"impl\": \"{name}\", \"fit_seconds\": {fit:.3}, \"train_rows\": {train_rows}, \"trees\": {trees}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.5}, \"brier_raw\": {:.5}, \"f1_raw\": {:.4}, \"tune_brier_raw\": {:.5}, \"tune_auc_raw\": {:.4}, \"mean_forecast\": {:.4}, \"mean_forecast_raw\": {:.4}, \"observed\": {observed:.4}, \"calibration\": \"{}\", \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {blob_bytes}, \"_\": {}}}",
+        "{{\"impl\": \"{name}\", \"fit_seconds\": {fit:.3}, \"train_rows\": {train_rows}, \"trees\": {trees}, \"threshold\": {threshold}, \"f1\": {:.4}, \"roc_auc\": {:.4}, \"brier\": {:.5}, \"brier_raw\": {:.5}, \"f1_raw\": {:.4}, \"tune_brier_raw\": {:.5}, \"tune_auc_raw\": {:.4}, \"mean_forecast\": {:.4}, \"mean_forecast_raw\": {:.4}, \"observed\": {observed:.4}, \"calibration\": \"{}{}\", \"tune_observed\": {:.4}, \"tune_mean_forecast_raw\": {:.4}, \"brier_other\": {:.5}, \"mean_forecast_other\": {:.4}, \"predict_row_us\": {per_row_us:.1}, \"blob_bytes\": {blob_bytes}, \"_\": {}}}",
         m.f1,
         m.roc_auc,
         m.brier,
@@ -184,6 +198,11 @@ fn report(
         calibrate::mean(&test_cal),
         calibrate::mean(&test_raw),
         cal.method(),
+        if keep_level { ", level kept" } else { "" },
+        ty.iter().filter(|&&t| t).count() as f64 / ty.len() as f64,
+        calibrate::mean(&tune_raw),
+        calibrate::brier(&test_other, &sy),
+        calibrate::mean(&test_other),
         (acc > 0.0) as u8
     );
     Ok(())
@@ -270,6 +289,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 blob_bytes,
                 &|x| forest.predict_proba(x, nf),
                 None,
+                false,
                 &|r| forest.predict_proba_row(r),
             )?;
         }
@@ -335,6 +355,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 blob_bytes,
                 &|x| booster.predict_proba(x, nf),
                 Some(fitted.held_out),
+                true,
                 &|r| booster.predict_proba_row(r),
             )?;
         }
@@ -384,6 +405,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 0,
                 &blend,
                 None,
+                false,
                 &|r| {
                     w * fc.apply(forest.predict_proba_row(r))
                         + (1.0 - w) * bc.apply(booster.predict_proba_row(r))

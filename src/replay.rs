@@ -52,6 +52,10 @@ pub struct Summary {
     pub climatology_brier: Option<f64>,
     /// `1 - brier / climatology_brier`: above 0 beats climatology.
     pub brier_skill_score: Option<f64>,
+    /// The scored forecasts' mean probability, against how often it rained
+    /// on those station-days: whether "30 %" meant 30 % on average.
+    pub mean_forecast: Option<f64>,
+    pub observed_frequency: Option<f64>,
     pub trainings: u64,
     pub promotions: u64,
     pub runs: u64,
@@ -247,6 +251,10 @@ fn summarize(
             .sum::<f64>()
             / n
     });
+    let mean_forecast =
+        (!scored.is_empty()).then(|| scored.iter().map(|p| p.probability).sum::<f64>() / n);
+    let observed_frequency = (!scored.is_empty())
+        .then(|| scored.iter().filter(|p| p.outcome == Some(true)).count() as f64 / n);
     let climatology_brier = (!scored.is_empty()).then(|| {
         scored
             .iter()
@@ -297,6 +305,8 @@ fn summarize(
             (Some(b), Some(c)) if c > 0.0 => Some(1.0 - b / c),
             _ => None,
         },
+        mean_forecast,
+        observed_frequency,
         trainings,
         promotions,
         runs: runs.len() as u64,

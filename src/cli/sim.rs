@@ -93,6 +93,11 @@ pub(super) fn replay(
         num(summary.brier_skill_score)
     );
     outln!(
+        "mean forecast {} vs {} of the scored days rained",
+        num(summary.mean_forecast),
+        num(summary.observed_frequency)
+    );
+    outln!(
         "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
         summary.runs,
         summary.failed_runs,

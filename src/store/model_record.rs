@@ -116,7 +116,8 @@ pub struct CalibrationReport {
     pub brier_raw: f64,
     pub mean_forecast: f64,
     pub mean_forecast_raw: f64,
-    /// `none`, `isotonic` or `platt`.
+    /// `none`, `isotonic` or `platt`; `, level kept` follows when the map
+    /// was shifted to keep the learner's own mean forecast (boosting).
     pub method: String,
     pub observed_frequency: f64,
     pub reliability: Vec<ReliabilityBin>,

@@ -65,6 +65,53 @@ impl Calibrator {
         }
     }
 
+    /// [`fit`](Self::fit), then shifted in log-odds until its mean over
+    /// these rows is the raw forecasts' own mean: it corrects the spread of
+    /// the forecasts and keeps their level. For a learner trained on
+    /// log-loss (boosting), whose level is already fitted to every year it
+    /// learned: one tune year's rain frequency differs from what its days'
+    /// weather predicts by up to ±0.01, and a calibrator that re-fits the
+    /// level carries that year's surprise into every forecast after it.
+    pub fn fit_keeping_level(raw: &[f32], y: &[bool]) -> Calibrator {
+        let cal = Self::fit(raw, y);
+        let finite: Vec<f32> = raw.iter().copied().filter(|p| p.is_finite()).collect();
+        if finite.is_empty() {
+            return cal;
+        }
+        let target = mean(&finite);
+        let level = |c: &Calibrator| mean(&finite.iter().map(|&p| c.apply(p)).collect::<Vec<_>>());
+        // The mean rises with the shift: bisect for it.
+        let (mut lo, mut hi) = (-4.0f64, 4.0f64);
+        for _ in 0..50 {
+            let mid = 0.5 * (lo + hi);
+            if level(&cal.shifted(mid)) < target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        cal.shifted(0.5 * (lo + hi))
+    }
+
+    /// This map followed by a shift of `by` in log-odds: still monotone,
+    /// so it reorders nothing.
+    pub fn shifted(&self, by: f64) -> Calibrator {
+        match self {
+            Calibrator::Identity => Calibrator::Platt { a: 1.0, b: by },
+            Calibrator::Platt { a, b } => Calibrator::Platt { a: *a, b: b + by },
+            Calibrator::Isotonic { x, y } => {
+                let y = y
+                    .iter()
+                    .map(|&v| {
+                        let z = logit(v) + by;
+                        ((1.0 / (1.0 + (-z).exp())) as f32).clamp(FLOOR, 1.0 - FLOOR)
+                    })
+                    .collect();
+                Calibrator::Isotonic { x: x.clone(), y }
+            }
+        }
+    }
+
     /// Pool-adjacent-violators on `(raw, label)`; each pooled block becomes
     /// the point (mean raw value, observed frequency).
     pub fn fit_isotonic(raw: &[f32], y: &[bool]) -> Calibrator {
@@ -300,6 +347,47 @@ mod tests {
         let (iso, platt) = cross_validated_brier(&raw, &y);
         assert!(iso < platt, "isotonic {iso} vs platt {platt}");
         assert_eq!(Calibrator::fit(&raw, &y).method(), "isotonic");
+    }
+
+    #[test]
+    fn keeping_the_level_corrects_the_spread_alone() {
+        // Over-confident forecasts at the right level: the truth is p,
+        // the model says sigmoid(2 logit p), and both average 0.5 here.
+        let (truth, y) = drawn(6000, |p| p);
+        let raw: Vec<f32> = truth
+            .iter()
+            .map(|&p| 1.0 / (1.0 + (-2.0 * (p / (1.0 - p)).ln()).exp()))
+            .collect();
+        let truth_freq = y.iter().filter(|&&t| t).count() as f64 / y.len() as f64;
+        for cal in [
+            Calibrator::fit_keeping_level(&raw, &y),
+            Calibrator::fit_isotonic(&raw, &y).shifted(0.3),
+            Calibrator::Identity.shifted(-0.3),
+        ] {
+            cal.validate().unwrap();
+            let mut grid: Vec<f32> = (0..=1000).map(|i| i as f32 / 1000.0).collect();
+            grid.extend(raw.iter().copied());
+            grid.sort_by(f32::total_cmp);
+            let out: Vec<f32> = grid.iter().map(|&p| cal.apply(p)).collect();
+            assert!(out.windows(2).all(|w| w[0] <= w[1]), "{cal:?} reorders");
+        }
+        let kept = Calibrator::fit_keeping_level(&raw, &y);
+        let cal: Vec<f32> = raw.iter().map(|&p| kept.apply(p)).collect();
+        assert!((mean(&cal) - mean(&raw)).abs() < 1e-4, "the level moved");
+        assert!(
+            brier(&cal, &y) < brier(&raw, &y) - 0.005,
+            "the spread was not corrected"
+        );
+        assert!((mean(&cal) - truth_freq).abs() < 0.02);
+
+        // Forecasts one notch too low everywhere: a plain fit lifts them to
+        // the frequency, keeping the level does not.
+        let low: Vec<f32> = raw.iter().map(|&p| p * 0.8).collect();
+        let plain = Calibrator::fit(&low, &y);
+        let kept = Calibrator::fit_keeping_level(&low, &y);
+        let m = |c: &Calibrator| mean(&low.iter().map(|&p| c.apply(p)).collect::<Vec<_>>());
+        assert!((m(&plain) - truth_freq).abs() < 0.01);
+        assert!((m(&kept) - mean(&low)).abs() < 1e-4);
     }
 
     #[test]

@@ -292,7 +292,14 @@ fn evaluate_model(
     // models that had not seen those rows: the cross-fitted bag's
     // out-of-fold forecasts, or the early-stopped model's without folds.
     let tune_raw = held_out_tune.unwrap_or_else(|| model.predict_raw(&split.tune.x, N_FEATURES));
-    model.calibrator = Calibrator::fit(&tune_raw, &split.tune.y);
+    // Boosting's log-loss fits the level over every year it learned; the
+    // forest's class weights move it, so its calibrator re-fits the level.
+    let keeps_level = matches!(model.learner, Learner::Boost(_));
+    model.calibrator = if keeps_level {
+        Calibrator::fit_keeping_level(&tune_raw, &split.tune.y)
+    } else {
+        Calibrator::fit(&tune_raw, &split.tune.y)
+    };
     let tune_cal: Vec<f32> = tune_raw
         .iter()
         .map(|&p| model.calibrator.apply(p))
@@ -306,7 +313,11 @@ fn evaluate_model(
     let metrics = metrics::evaluate(&probs, &split.test.y, threshold);
     let y = &split.test.y;
     let calibration = CalibrationReport {
-        method: model.calibrator.method().into(),
+        method: if keeps_level {
+            format!("{}, level kept", model.calibrator.method())
+        } else {
+            model.calibrator.method().into()
+        },
         tune_rows: split.tune.len() as u64,
         mean_forecast: calibrate::mean(&probs),
         observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64,

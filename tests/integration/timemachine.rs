@@ -296,4 +296,13 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
         "{e:?} vs {s:?}"
     );
     assert!(s.brier_skill_score.unwrap() > 0.0, "{s:?}");
+    // The live level, as the evaluation reports it on the same forecasts.
+    assert!(
+        (e.overall.mean_forecast - s.mean_forecast.unwrap()).abs() < 1e-12,
+        "{e:?} vs {s:?}"
+    );
+    assert!(
+        (e.overall.observed_frequency - s.observed_frequency.unwrap()).abs() < 1e-12,
+        "{e:?} vs {s:?}"
+    );
 }
