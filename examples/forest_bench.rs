@@ -157,13 +157,13 @@ fn report(
     // (`bench/calibration_level.sh`).
     let (cal, other) = if keep_level {
         (
-            Calibrator::fit_keeping_level(&tune_raw, &ty),
+            Calibrator::fit_keeping_level(&tune_raw, &ty).0,
             Calibrator::fit(&tune_raw, &ty),
         )
     } else {
         (
             Calibrator::fit(&tune_raw, &ty),
-            Calibrator::fit_keeping_level(&tune_raw, &ty),
+            Calibrator::fit_keeping_level(&tune_raw, &ty).0,
         )
     };
     let tune_cal: Vec<f32> = tune_raw.iter().map(|&p| cal.apply(p)).collect();

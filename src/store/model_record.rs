@@ -116,9 +116,13 @@ pub struct CalibrationReport {
     pub brier_raw: f64,
     pub mean_forecast: f64,
     pub mean_forecast_raw: f64,
-    /// `none`, `isotonic` or `platt`; `, level kept` follows when the map
-    /// was shifted to keep the learner's own mean forecast (boosting).
+    /// `none`, `isotonic` or `platt`.
     pub method: String,
+    /// The map was shifted to keep the learner's own mean forecast on the
+    /// tune window (boosting); false for versions from before that, and
+    /// then not written, so their stored records read back unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub level_kept: bool,
     pub observed_frequency: f64,
     pub reliability: Vec<ReliabilityBin>,
     pub tune_rows: u64,
@@ -284,6 +288,16 @@ pub(super) mod tests {
         // Through a `Value` (sorted keys), as the store writes it.
         let back = serde_json::to_value(&m).unwrap().to_string();
         assert_eq!(back, METRICS);
+        assert!(!cal.level_kept);
+        // A booster's calibration, which kept its level, says so.
+        let kept = METRICS.replacen(
+            r#""brier_raw":0.1101,"mean"#,
+            r#""brier_raw":0.1101,"level_kept":true,"mean"#,
+            1,
+        );
+        let m: ModelMetrics = serde_json::from_str(&kept).unwrap();
+        assert!(m.calibration.as_ref().unwrap().level_kept);
+        assert_eq!(serde_json::to_value(&m).unwrap().to_string(), kept);
 
         let w: TrainingWindows = serde_json::from_str(TRAIN_WINDOW).unwrap();
         assert_eq!(w.rows.tune, 17280);

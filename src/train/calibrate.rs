@@ -72,17 +72,22 @@ impl Calibrator {
     /// learned: one tune year's rain frequency differs from what its days'
     /// weather predicts by up to ±0.01, and a calibrator that re-fits the
     /// level carries that year's surprise into every forecast after it.
-    pub fn fit_keeping_level(raw: &[f32], y: &[bool]) -> Calibrator {
+    ///
+    /// Returns the calibrator and whether the level was kept: not when the
+    /// plain fit is the identity (nothing to shift) or no shift within ±8
+    /// of log-odds reaches the raw mean (a map flattened against its
+    /// bounds); then the plain fit is returned as it is.
+    pub fn fit_keeping_level(raw: &[f32], y: &[bool]) -> (Calibrator, bool) {
         let cal = Self::fit(raw, y);
         let finite: Vec<f32> = raw.iter().copied().filter(|p| p.is_finite()).collect();
-        if finite.is_empty() {
-            return cal;
+        if finite.is_empty() || cal == Calibrator::Identity {
+            return (cal, false);
         }
         let target = mean(&finite);
         let level = |c: &Calibrator| mean(&finite.iter().map(|&p| c.apply(p)).collect::<Vec<_>>());
         // The mean rises with the shift: bisect for it.
-        let (mut lo, mut hi) = (-4.0f64, 4.0f64);
-        for _ in 0..50 {
+        let (mut lo, mut hi) = (-8.0f64, 8.0f64);
+        for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
             if level(&cal.shifted(mid)) < target {
                 lo = mid;
@@ -90,7 +95,11 @@ impl Calibrator {
                 hi = mid;
             }
         }
-        cal.shifted(0.5 * (lo + hi))
+        let kept = cal.shifted(0.5 * (lo + hi));
+        if (level(&kept) - target).abs() > 1e-4 {
+            return (cal, false);
+        }
+        (kept, true)
     }
 
     /// This map followed by a shift of `by` in log-odds: still monotone,
@@ -360,7 +369,7 @@ mod tests {
             .collect();
         let truth_freq = y.iter().filter(|&&t| t).count() as f64 / y.len() as f64;
         for cal in [
-            Calibrator::fit_keeping_level(&raw, &y),
+            Calibrator::fit_keeping_level(&raw, &y).0,
             Calibrator::fit_isotonic(&raw, &y).shifted(0.3),
             Calibrator::Identity.shifted(-0.3),
         ] {
@@ -371,7 +380,8 @@ mod tests {
             let out: Vec<f32> = grid.iter().map(|&p| cal.apply(p)).collect();
             assert!(out.windows(2).all(|w| w[0] <= w[1]), "{cal:?} reorders");
         }
-        let kept = Calibrator::fit_keeping_level(&raw, &y);
+        let (kept, shifted) = Calibrator::fit_keeping_level(&raw, &y);
+        assert!(shifted);
         let cal: Vec<f32> = raw.iter().map(|&p| kept.apply(p)).collect();
         assert!((mean(&cal) - mean(&raw)).abs() < 1e-4, "the level moved");
         assert!(
@@ -384,10 +394,16 @@ mod tests {
         // the frequency, keeping the level does not.
         let low: Vec<f32> = raw.iter().map(|&p| p * 0.8).collect();
         let plain = Calibrator::fit(&low, &y);
-        let kept = Calibrator::fit_keeping_level(&low, &y);
+        let (kept, _) = Calibrator::fit_keeping_level(&low, &y);
         let m = |c: &Calibrator| mean(&low.iter().map(|&p| c.apply(p)).collect::<Vec<_>>());
         assert!((m(&plain) - truth_freq).abs() < 0.01);
         assert!((m(&kept) - mean(&low)).abs() < 1e-4);
+
+        // Nothing to calibrate on: the identity, and no claim of a kept level.
+        assert_eq!(
+            Calibrator::fit_keeping_level(&[], &[]),
+            (Calibrator::Identity, false)
+        );
     }
 
     #[test]

@@ -294,11 +294,10 @@ fn evaluate_model(
     let tune_raw = held_out_tune.unwrap_or_else(|| model.predict_raw(&split.tune.x, N_FEATURES));
     // Boosting's log-loss fits the level over every year it learned; the
     // forest's class weights move it, so its calibrator re-fits the level.
-    let keeps_level = matches!(model.learner, Learner::Boost(_));
-    model.calibrator = if keeps_level {
-        Calibrator::fit_keeping_level(&tune_raw, &split.tune.y)
-    } else {
-        Calibrator::fit(&tune_raw, &split.tune.y)
+    let level_kept;
+    (model.calibrator, level_kept) = match model.learner {
+        Learner::Boost(_) => Calibrator::fit_keeping_level(&tune_raw, &split.tune.y),
+        Learner::Forest(_) => (Calibrator::fit(&tune_raw, &split.tune.y), false),
     };
     let tune_cal: Vec<f32> = tune_raw
         .iter()
@@ -313,11 +312,8 @@ fn evaluate_model(
     let metrics = metrics::evaluate(&probs, &split.test.y, threshold);
     let y = &split.test.y;
     let calibration = CalibrationReport {
-        method: if keeps_level {
-            format!("{}, level kept", model.calibrator.method())
-        } else {
-            model.calibrator.method().into()
-        },
+        method: model.calibrator.method().into(),
+        level_kept,
         tune_rows: split.tune.len() as u64,
         mean_forecast: calibrate::mean(&probs),
         observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64,

@@ -122,7 +122,7 @@ fn train_inner(
     for t in &trained {
         let m = &t.metrics;
         log(format!(
-            "{}: F1 {:.4} at threshold {:.2}, ROC AUC {:.4}, Brier {:.4} ({:.4} before calibration: {}) on {} test rows; {} trees, {:.1} s to fit",
+            "{}: F1 {:.4} at threshold {:.2}, ROC AUC {:.4}, Brier {:.4} ({:.4} before {} calibration{}) on {} test rows; {} trees, {:.1} s to fit",
             t.family().as_str(),
             m.f1,
             t.threshold,
@@ -130,6 +130,11 @@ fn train_inner(
             m.brier,
             t.calibration.brier_raw,
             t.calibration.method,
+            if t.calibration.level_kept {
+                ", level kept"
+            } else {
+                ""
+            },
             m.n,
             t.n_trees,
             t.fit_seconds

@@ -167,6 +167,9 @@ fn every_version_stores_its_calibrator_reliability_and_station_skill() {
         .as_ref()
         .expect("calibration recorded");
     assert_eq!(cal.reliability.len(), 10);
+    // Boosting's calibrator keeps the booster's level on the tune window.
+    assert_eq!(s.metrics.family(), crate::store::Family::Boost);
+    assert!(cal.level_kept, "{cal:?}");
     let n: u64 = cal.reliability.iter().map(|b| b.n).sum();
     assert_eq!(n, s.metrics.test.n);
     for v in [

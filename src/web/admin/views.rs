@@ -170,6 +170,8 @@ pub(super) fn model_family(m: &ModelSummary) -> &'static str {
 /// A version's calibration on its test window, for the model page.
 pub struct CalibrationView {
     pub method: String,
+    /// Shifted to keep the model's own mean forecast (boosting).
+    pub level_kept: bool,
     pub mean_forecast: String,
     pub mean_forecast_raw: String,
     pub observed: String,
@@ -185,6 +187,7 @@ pub(super) fn calibration_view(m: &ModelSummary) -> Option<CalibrationView> {
     let f4 = |x: f64| format!("{x:.4}");
     Some(CalibrationView {
         method: c.method.clone(),
+        level_kept: c.level_kept,
         mean_forecast: pct(Some(c.mean_forecast)),
         mean_forecast_raw: pct(Some(c.mean_forecast_raw)),
         observed: pct(Some(c.observed_frequency)),
