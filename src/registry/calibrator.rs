@@ -28,13 +28,17 @@ pub(crate) fn logit(p: f32) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
+pub(crate) fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
 impl Calibrator {
     /// The calibrated probability of a raw one.
     pub fn apply(&self, p: f32) -> f32 {
         match self {
             Calibrator::Identity => p,
             Calibrator::Platt { a, b } => {
-                let v = 1.0 / (1.0 + (-(a * logit(p) + b)).exp());
+                let v = sigmoid(a * logit(p) + b);
                 (v as f32).clamp(FLOOR, 1.0 - FLOOR)
             }
             Calibrator::Isotonic { x, y } => {

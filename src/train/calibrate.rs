@@ -5,7 +5,7 @@
 //! reorders forecasts; it only makes "35 %" mean about 35 %.
 
 pub use crate::registry::calibrator::Calibrator;
-use crate::registry::calibrator::{FLOOR, MAX_POINTS, logit};
+use crate::registry::calibrator::{FLOOR, MAX_POINTS, logit, sigmoid};
 pub use crate::store::{CalibrationReport, ReliabilityBin};
 
 /// Fewer tune rows than this get Platt scaling instead of isotonic regression.
@@ -84,7 +84,9 @@ impl Calibrator {
             return (cal, false);
         }
         let target = mean(&finite);
-        let level = |c: &Calibrator| mean(&finite.iter().map(|&p| c.apply(p)).collect::<Vec<_>>());
+        let level = |c: &Calibrator| {
+            finite.iter().map(|&p| f64::from(c.apply(p))).sum::<f64>() / finite.len() as f64
+        };
         // The mean rises with the shift: bisect for it.
         let (mut lo, mut hi) = (-8.0f64, 8.0f64);
         for _ in 0..60 {
@@ -111,10 +113,7 @@ impl Calibrator {
             Calibrator::Isotonic { x, y } => {
                 let y = y
                     .iter()
-                    .map(|&v| {
-                        let z = logit(v) + by;
-                        ((1.0 / (1.0 + (-z).exp())) as f32).clamp(FLOOR, 1.0 - FLOOR)
-                    })
+                    .map(|&v| (sigmoid(logit(v) + by) as f32).clamp(FLOOR, 1.0 - FLOOR))
                     .collect();
                 Calibrator::Isotonic { x: x.clone(), y }
             }
@@ -200,7 +199,7 @@ impl Calibrator {
             let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
             for (&zi, &t) in z.iter().zip(y) {
                 let target = if t { t_pos } else { t_neg };
-                let p = 1.0 / (1.0 + (-(a * zi + b)).exp());
+                let p = sigmoid(a * zi + b);
                 let d = p - target;
                 let w = (p * (1.0 - p)).max(1e-12);
                 ga += d * zi;
