@@ -1,8 +1,10 @@
 //! A time-aware stand-in for BOM's DWO pages, serving the bundled archive of
 //! real files (2024-08 to 2025-09, `data/bom/`) as BOM would have served them
-//! on a given day: the current month holds only the days up to yesterday,
-//! earlier months are whole, future months (and months outside the archive)
-//! are 404. Faults can be set for chosen days. Used by the tests, the scrape
+//! at a given moment, in each station's local time ([`crate::issue`]): a
+//! day's row appears after its 9 am observations with the morning's fields,
+//! takes the 3 pm fields in the afternoon, and its MaxTemp, Sunshine and gust
+//! the next morning; earlier months are whole, future months (and months
+//! outside the archive) are 404. Faults can be set for chosen days. Used by the tests, the scrape
 //! benchmark and `raincast bom-server`, so raincast can run on a real
 //! timeline with no network.
 
@@ -15,9 +17,11 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::clock::Clock;
+use crate::issue::{Stage, Visibility};
+use crate::stations::{self, Station};
 
 /// The archive of real DWO files, compressed, inside the binary.
 pub const ARCHIVE_TGZ: &[u8] = include_bytes!("../data/bom/bom_dwo_raw_2024-08_2025-09.tar.gz");
@@ -67,7 +71,8 @@ fn row_date(line: &[u8]) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-/// `file` as BOM showed it on `today`: rows dated before `today` only.
+/// `file` as BOM showed it on `today` once its day was complete: rows
+/// dated before `today`, each final.
 pub fn as_of(file: &[u8], today: NaiveDate) -> Vec<u8> {
     let mut out = Vec::with_capacity(file.len());
     for line in file.split_inclusive(|&b| b == b'\n') {
@@ -76,6 +81,55 @@ pub fn as_of(file: &[u8], today: NaiveDate) -> Vec<u8> {
             _ => out.extend_from_slice(line),
         }
     }
+    out
+}
+
+/// The DWO columns (0 is the empty first field, 1 the date) that BOM fills
+/// only the next morning: MaxTemp, Sunshine, the gust's direction, speed
+/// and time.
+const FINAL_COLUMNS: [usize; 5] = [3, 6, 7, 8, 9];
+/// The 3 pm columns: temperature, humidity, cloud, wind direction and
+/// speed, MSL pressure.
+const AFTERNOON_COLUMNS: [usize; 6] = [16, 17, 18, 19, 20, 21];
+
+/// `file`, a station's DWO month, as BOM showed it at `now`: each row at
+/// its [`Stage`] in the station's local time (hidden rows left out, fields
+/// not yet published empty).
+pub fn as_shown(file: &[u8], station: &Station, now: DateTime<Utc>, v: &Visibility) -> Vec<u8> {
+    let mut out = Vec::with_capacity(file.len());
+    for line in file.split_inclusive(|&b| b == b'\n') {
+        let Some(d) = row_date(line) else {
+            out.extend_from_slice(line);
+            continue;
+        };
+        match v.stage(station, d, now) {
+            Stage::Hidden => {}
+            Stage::Final => out.extend_from_slice(line),
+            stage => out.extend_from_slice(&blank_columns(line, stage)),
+        }
+    }
+    out
+}
+
+/// A data row with the columns BOM had not published at `stage` emptied.
+fn blank_columns(line: &[u8], stage: Stage) -> Vec<u8> {
+    let body_end = line
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |i| i + 1);
+    let (body, ending) = line.split_at(body_end);
+    let mut out = Vec::with_capacity(line.len());
+    for (i, field) in body.split(|&b| b == b',').enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let hidden = FINAL_COLUMNS.contains(&i)
+            || (stage < Stage::Afternoon && AFTERNOON_COLUMNS.contains(&i));
+        if !hidden {
+            out.extend_from_slice(field);
+        }
+    }
+    out.extend_from_slice(ending);
     out
 }
 
@@ -158,6 +212,7 @@ pub struct BomSim {
     clock: Arc<dyn Clock>,
     faults: Arc<Mutex<HashMap<NaiveDate, Fault>>>,
     requests: Arc<Mutex<u64>>,
+    visibility: Visibility,
 }
 
 impl BomSim {
@@ -167,7 +222,14 @@ impl BomSim {
             clock,
             faults: Arc::default(),
             requests: Arc::default(),
+            visibility: Visibility::default(),
         }
+    }
+
+    /// Show fields at other times of day than [`Visibility::default`].
+    pub fn with_visibility(mut self, v: Visibility) -> Self {
+        self.visibility = v;
+        self
     }
 
     /// Fail every request made on `day` (BOM's day) with `fault`.
@@ -208,9 +270,10 @@ impl BomSim {
             .with_state(self.clone())
     }
 
-    /// The answer for one month's file on the simulated day.
+    /// The answer for one month's file at the simulated moment, in the
+    /// station's local time.
     pub fn answer(&self, month: &str, file: &str) -> Result<Vec<u8>, (StatusCode, String)> {
-        let today = self.clock.bom_today();
+        let now = self.clock.now();
         let not_found = || {
             (
                 StatusCode::NOT_FOUND,
@@ -225,11 +288,14 @@ impl BomSim {
         }
         let y: i32 = ym[..4].parse().map_err(|_| not_found())?;
         let m: u32 = ym[4..].parse().map_err(|_| not_found())?;
+        let (code, _) = stem.split_once('.').ok_or_else(not_found)?;
+        let station = stations::by_dwo_code(code).ok_or_else(not_found)?;
+        let today = crate::issue::local_date(station, now);
         if (y, m) > (today.year(), today.month()) {
             return Err(not_found());
         }
         let body = self.files.get(stem).ok_or_else(not_found)?;
-        Ok(as_of(body, today))
+        Ok(as_shown(body, station, now, &self.visibility))
     }
 }
 
@@ -336,6 +402,7 @@ async fn dwo(State(sim): State<BomSim>, Path((month, file)): Path<(String, Strin
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
+    use crate::obs::{Num, Observation};
     use chrono::TimeZone;
 
     fn sim_on(y: i32, m: u32, d: u32) -> BomSim {
@@ -353,19 +420,26 @@ mod tests {
     }
 
     #[test]
-    fn the_current_month_holds_days_up_to_yesterday_and_the_future_is_404() {
+    fn the_current_month_holds_todays_partial_row_and_the_future_is_404() {
+        // Noon in Sydney on 10 Sep 2024: the 10th shows its morning only.
         let sim = sim_on(2024, 9, 10);
         let body = sim.answer("202409", "IDCJDW2124.202409.csv").unwrap();
         let dates: Vec<NaiveDate> = data_dates(&body).collect();
-        assert_eq!(dates.len(), 9);
+        assert_eq!(dates.len(), 10);
         assert_eq!(
             dates.last(),
-            Some(&NaiveDate::from_ymd_opt(2024, 9, 9).unwrap())
+            Some(&NaiveDate::from_ymd_opt(2024, 9, 10).unwrap())
         );
+        let rows = crate::ingest::dwo::parse(&body, "Sydney", 2024, 9)
+            .unwrap()
+            .observations;
+        let (today, yesterday) = (&rows[9], &rows[8]);
+        assert!(today.get(Num::Temp9am).is_some() && today.get(Num::Rainfall).is_some());
+        assert!(today.get(Num::Temp3pm).is_none() && today.get(Num::MaxTemp).is_none());
+        assert!(yesterday.get(Num::MaxTemp).is_some() && yesterday.get(Num::Temp3pm).is_some());
         // The month before is whole; comment and header lines are kept.
         let aug = sim.answer("202408", "IDCJDW2124.202408.csv").unwrap();
         assert_eq!(data_dates(&aug).count(), 31);
-        assert!(crate::ingest::dwo::parse(&body, "Sydney", 2024, 9).is_ok());
         assert_eq!(
             sim.answer("202410", "IDCJDW2124.202410.csv").unwrap_err().0,
             StatusCode::NOT_FOUND
@@ -373,10 +447,70 @@ mod tests {
         // Outside the archive, or a name that does not match its folder.
         assert!(sim.answer("202407", "IDCJDW2124.202407.csv").is_err());
         assert!(sim.answer("202408", "IDCJDW2124.202409.csv").is_err());
-        // On the 1st, the new month has its header and no rows.
+        // At noon on the 1st, September's last day is final.
         let first = sim_on(2024, 10, 1);
-        let oct = first.answer("202409", "IDCJDW2124.202409.csv").unwrap();
-        assert_eq!(data_dates(&oct).count(), 30);
+        let sep = first.answer("202409", "IDCJDW2124.202409.csv").unwrap();
+        assert_eq!(sep, files_final("IDCJDW2124.202409"));
+    }
+
+    fn files_final(stem: &str) -> Vec<u8> {
+        archive().get(stem).unwrap().to_vec()
+    }
+
+    fn at(sim: &BomSim, clock: &FakeClock, t: DateTime<Utc>, stem: &str) -> Vec<Observation> {
+        clock.set(t);
+        let (code, ym) = stem.split_once('.').unwrap();
+        let body = sim.answer(ym, &format!("{stem}.csv")).unwrap();
+        let st = stations::by_dwo_code(code).unwrap();
+        let (y, m) = (ym[..4].parse().unwrap(), ym[4..].parse().unwrap());
+        crate::ingest::dwo::parse(&body, st.location, y, m)
+            .unwrap()
+            .observations
+    }
+
+    /// Sydney, Perth and Darwin through 6 October 2024, the day daylight
+    /// saving begins in Sydney, hour by hour: the day's row appears at 10:00
+    /// local with its morning fields, takes the 3 pm fields at 16:30 and its
+    /// MaxTemp, Sunshine and gust at 10:00 the next day; once final it
+    /// equals the archive's row, parsed by hand from the final file.
+    #[test]
+    fn rows_appear_hour_by_hour_in_each_stations_time() {
+        let day = NaiveDate::from_ymd_opt(2024, 10, 6).unwrap();
+        let clock = Arc::new(FakeClock::new(chrono::Utc::now()));
+        let sim = BomSim::new(clock.clone());
+        for (stem, morning_utc) in [
+            ("IDCJDW2124.202410", (10, 5, 23)), // 10:00 AEDT
+            ("IDCJDW6110.202410", (10, 6, 2)),  // 10:00 AWST
+            ("IDCJDW8014.202410", (10, 6, 0)),  // 10:00 ACST (00:30)
+        ] {
+            let (m, d, h) = morning_utc;
+            let min = if stem.starts_with("IDCJDW8") { 30 } else { 0 };
+            let first = chrono::Utc.with_ymd_and_hms(2024, m, d, h, min, 0).unwrap();
+            let final_rows = {
+                let (code, _) = stem.split_once('.').unwrap();
+                let st = stations::by_dwo_code(code).unwrap();
+                crate::ingest::dwo::parse(&files_final(stem), st.location, 2024, 10)
+                    .unwrap()
+                    .observations
+            };
+            let want = final_rows.iter().find(|o| o.date == day).unwrap();
+            let row = |t| {
+                at(&sim, &clock, t, stem)
+                    .into_iter()
+                    .find(|o| o.date == day)
+            };
+            let minute = chrono::Duration::minutes(1);
+            assert!(row(first - minute).is_none(), "{stem}: hidden before 10:00");
+            let morning = row(first).expect("shown at 10:00");
+            assert_eq!(morning, Stage::Morning.mask(want), "{stem} morning");
+            let afternoon_at = first + chrono::Duration::minutes(390);
+            assert_eq!(row(afternoon_at - minute).unwrap(), morning, "{stem}");
+            let afternoon = row(afternoon_at).unwrap();
+            assert_eq!(afternoon, Stage::Afternoon.mask(want), "{stem} afternoon");
+            let next = first + chrono::Duration::hours(24);
+            assert_eq!(row(next - minute).unwrap(), afternoon, "{stem}");
+            assert_eq!(&row(next).unwrap(), want, "{stem} final");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::features;
+use crate::issue::{ISSUES, Issue, Visibility};
 use crate::registry::{self, RegistryError};
 use crate::stations::STATIONS;
 use crate::store::{Store, StoreError};
@@ -60,6 +61,18 @@ pub struct Evaluation {
     pub overall: Scores,
     pub reliability: Vec<ReliabilityBin>,
     pub stations: Vec<StationScores>,
+    /// The same forecasts per issue, each made from the rows BOM showed at
+    /// its issue time (live forecasts logged before issues are in none).
+    #[serde(default)]
+    pub issues: Vec<IssueScores>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssueScores {
+    /// `day_before`, `morning` or `afternoon`.
+    pub issue: String,
+    #[serde(flatten)]
+    pub scores: Scores,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +87,7 @@ pub enum EvaluateError {
 
 /// One scored forecast.
 struct Item {
+    issue: Option<Issue>,
     location: &'static str,
     for_date: NaiveDate,
     p: f64,
@@ -102,6 +116,7 @@ pub fn evaluate(
             .filter_map(|p| {
                 let st = crate::stations::by_location(&p.location)?;
                 Some(Item {
+                    issue: p.issue.as_deref().and_then(Issue::parse),
                     location: st.location,
                     for_date: p.for_date,
                     p: p.probability,
@@ -132,7 +147,18 @@ pub fn evaluate(
             })
         })
         .collect();
+    let issues = ISSUES
+        .iter()
+        .filter_map(|&issue| {
+            let mine: Vec<&Item> = items.iter().filter(|i| i.issue == Some(issue)).collect();
+            (!mine.is_empty()).then(|| IssueScores {
+                issue: issue.name().into(),
+                scores: scores(&mine, &clim),
+            })
+        })
+        .collect();
     Ok(Evaluation {
+        issues,
         subject: match subject {
             Subject::Model(v) => format!("v{v}"),
             Subject::Live => "live".into(),
@@ -158,26 +184,32 @@ fn model_items(
     // Observations dated the day before each forecast day, with the lookback
     // the features need: every station's reports first (for the neighbour
     // features), then one station's series at a time, as training reads.
+    // Each issue reads its base day as BOM showed it at that issue.
     let (first, last) = (
-        from - chrono::Days::new(1 + features::LOOKBACK_DAYS),
+        from - chrono::Days::new(2 + features::LOOKBACK_DAYS),
         to - chrono::Days::new(1),
     );
     let around = features::Neighbourhood::from_store(store, first, last)?;
+    let v = Visibility::default();
     for st in STATIONS.iter() {
         let series = store.observations_between(st.location, first, last)?;
-        for (o, row) in series.iter().zip(features::encode_series(&series, &around)) {
-            let for_date = features::target_date(o.date);
-            if for_date < from || for_date > to {
-                continue;
-            }
-            if let Some(rain) = o.rain_tomorrow {
-                items.push(Item {
-                    location: o.location,
-                    for_date,
-                    p: model.predict(&row),
-                    rain,
-                    threshold: model.threshold,
-                });
+        for issue in ISSUES {
+            let rows = features::encode_series(&series, &around, issue, &v);
+            for (i, (o, row)) in series.iter().zip(rows).enumerate() {
+                let for_date = features::target_date(o.date, issue);
+                if for_date < from || for_date > to {
+                    continue;
+                }
+                if let Some(rain) = crate::train::label_for(&series, i, issue) {
+                    items.push(Item {
+                        issue: Some(issue),
+                        location: o.location,
+                        for_date,
+                        p: model.predict(&row),
+                        rain,
+                        threshold: model.threshold,
+                    });
+                }
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod features;
 pub mod forest;
 pub mod ingest;
+pub mod issue;
 pub mod jobs;
 pub mod memory;
 pub mod obs;

@@ -9,12 +9,15 @@ pub mod neighbours;
 
 use chrono::{Datelike, NaiveDate};
 
+use crate::issue::{Issue, Stage, Visibility};
 use crate::obs::{Dir, Num, Observation};
-use crate::stations;
+use crate::stations::{self, Station};
 pub use neighbours::Neighbourhood;
 
 /// Bump when the meaning or order of any feature changes.
-pub const SCHEMA_VERSION: i64 = 3;
+/// Schema 4: every row serves one [`Issue`] and reads the rows as BOM showed
+/// them at that issue (see [`View`]).
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;
@@ -81,8 +84,10 @@ pub const NAMES: [&str; N_FEATURES] = {
     while i < N_FEATURES {
         names[i] = if i < NEIGHBOURS_AT {
             OWN_NAMES[i]
-        } else {
+        } else if i < ISSUE_AT {
             neighbours::NAMES[i - NEIGHBOURS_AT]
+        } else {
+            "Issue"
         };
         i += 1;
     }
@@ -92,7 +97,40 @@ pub const NAMES: [&str; N_FEATURES] = {
 /// Where the neighbour features start.
 const NEIGHBOURS_AT: usize = 50;
 
-pub const N_FEATURES: usize = NEIGHBOURS_AT + neighbours::N_NEIGHBOUR;
+/// Where the issue's code stands (schema 4): the last feature.
+pub const ISSUE_AT: usize = NEIGHBOURS_AT + neighbours::N_NEIGHBOUR;
+
+pub const N_FEATURES: usize = ISSUE_AT + 1;
+
+/// What a forecast may read: the issue it serves, and how much of every
+/// station's row of its base day BOM showed at that issue. The station's own
+/// row of the base day is read as shown at the issue's stage; earlier days
+/// are final by then.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    pub issue: Issue,
+    pub stages: [Stage; neighbours::N_STATIONS],
+}
+
+impl View {
+    /// `station`'s view of its base day `day` at `issue`, with every other
+    /// station seen as it was at that moment in its own time zone.
+    pub fn at_issue(v: &Visibility, station: &Station, day: NaiveDate, issue: Issue) -> View {
+        View {
+            issue,
+            stages: v.stages_at_issue(station, day, issue),
+        }
+    }
+
+    /// The afternoon issue for a day read as a whole (a posted observation,
+    /// or a location without a station): every neighbour shown.
+    pub fn afternoon_of_complete_rows() -> View {
+        View {
+            issue: Issue::Afternoon,
+            stages: neighbours::ALL_SHOWN,
+        }
+    }
+}
 
 /// Features whose values are category numbers rather than quantities, which
 /// boosting splits as sets of categories: the station's index (0..49), whose
@@ -118,16 +156,25 @@ fn diff(a: Option<f64>, b: Option<f64>) -> f32 {
 /// beyond [`LOOKBACK_DAYS`] are ignored); `around` holds the other stations'
 /// reports, of which only D's (and D − 1's) are read. Nothing after D can be
 /// read.
-pub fn encode(history: &[Observation], around: &Neighbourhood) -> Option<FeatureRow> {
-    let today = history.last()?;
+///
+/// `view` masks D's row (the station's own and its neighbours') to what BOM
+/// showed at the issue: a field it had not published is missing, whatever
+/// the row holds now.
+pub fn encode(history: &[Observation], around: &Neighbourhood, view: &View) -> Option<FeatureRow> {
+    let shown = view.issue.stage().mask(history.last()?);
+    let today = &shown;
     let d = today.date;
     // Rows of the lookback window, newest last, keyed by days before D.
     let window_start = d - chrono::Days::new(LOOKBACK_DAYS);
-    let lookback: Vec<&Observation> = history
-        .iter()
-        .rev()
-        .take_while(|o| o.date >= window_start)
-        .collect(); // newest first, lookback[0] == today
+    let lookback: Vec<&Observation> = std::iter::once(today)
+        .chain(
+            history
+                .iter()
+                .rev()
+                .skip(1)
+                .take_while(|o| o.date >= window_start),
+        )
+        .collect(); // newest first, lookback[0] == today as shown
     let on = |days_before: i64| -> Option<&Observation> {
         let target = d - chrono::Duration::days(days_before);
         lookback.iter().find(|o| o.date == target).copied()
@@ -229,7 +276,13 @@ pub fn encode(history: &[Observation], around: &Neighbourhood) -> Option<Feature
         today.get(Num::Pressure3pm),
         yesterday.and_then(|y| y.get(Num::Pressure3pm)),
     ];
-    row[NEIGHBOURS_AT..].copy_from_slice(&around.features(today.location, d, own_pressure));
+    row[NEIGHBOURS_AT..ISSUE_AT].copy_from_slice(&around.features(
+        today.location,
+        d,
+        own_pressure,
+        &view.stages,
+    ));
+    row[ISSUE_AT] = view.issue.code();
     Some(row)
 }
 
@@ -261,26 +314,43 @@ fn dew_point(t: f64, rh: f64) -> f64 {
     b * g / (a - g)
 }
 
-/// Encode every row of one location's date-ordered series; row i reads
-/// `series[..=i]` only, and the neighbours' reports of its day.
-pub fn encode_series(series: &[Observation], around: &Neighbourhood) -> Vec<FeatureRow> {
+/// Encode every row of one location's date-ordered series for `issue`; row
+/// i reads `series[..=i]` only, as shown at the issue made from it, and the
+/// neighbours' reports of its day as shown then.
+pub fn encode_series(
+    series: &[Observation],
+    around: &Neighbourhood,
+    issue: Issue,
+    v: &Visibility,
+) -> Vec<FeatureRow> {
+    let station = series
+        .first()
+        .and_then(|o| stations::by_location(o.location));
     (0..series.len())
         .filter_map(|i| {
             let start = series[..=i]
                 .partition_point(|o| o.date < series[i].date - chrono::Days::new(LOOKBACK_DAYS));
-            encode(&series[start..=i], around)
+            let view = match station {
+                Some(st) => View::at_issue(v, st, series[i].date, issue),
+                None => View {
+                    issue,
+                    ..View::afternoon_of_complete_rows()
+                },
+            };
+            encode(&series[start..=i], around, &view)
         })
         .collect()
 }
 
-/// The day a row's features were made on and the day its label is for.
-pub fn target_date(obs_date: NaiveDate) -> NaiveDate {
-    obs_date + chrono::Days::new(1)
+/// The rain day a forecast from a row of `base_day` serves at `issue`.
+pub fn target_date(base_day: NaiveDate, issue: Issue) -> NaiveDate {
+    base_day + chrono::Days::new(issue.lead_days())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::issue::Issue;
     use crate::obs::Compass;
 
     fn day(n: u32, rain: Option<f64>) -> Observation {
@@ -309,7 +379,7 @@ mod tests {
         let mut later = Observation::empty("SydneyAirport", d + chrono::Days::new(1));
         later.set(Num::Rainfall, Some(30.0));
         let around = Neighbourhood::from_observations([&airport, &later]);
-        let rows = encode_series(&s, &around);
+        let rows = encode_series(&s, &around, Issue::Afternoon, &Visibility::default());
         assert_eq!(
             rows[2][NEIGHBOURS_AT], 7.0,
             "the nearest station's rain on D"
@@ -320,12 +390,71 @@ mod tests {
                 .iter()
                 .map(|v| v.to_bits())
                 .collect::<Vec<_>>(),
-            encode_series(&s, &Neighbourhood::default())[2][..NEIGHBOURS_AT]
+            encode_series(
+                &s,
+                &Neighbourhood::default(),
+                Issue::Afternoon,
+                &Visibility::default()
+            )[2][..NEIGHBOURS_AT]
                 .iter()
                 .map(|v| v.to_bits())
                 .collect::<Vec<_>>(),
             "neighbours change only their own features"
         );
+    }
+
+    /// A forecast from a partial row reads no field BOM had not published at
+    /// its issue: the same features from the complete row and from the row
+    /// as shown then, and none of the fields published later.
+    #[test]
+    fn an_issue_reads_only_what_bom_had_published() {
+        let mut s: Vec<_> = (0..10).map(|i| day(i, Some(0.2 * i as f64))).collect();
+        for o in &mut s {
+            o.set(Num::MaxTemp, Some(25.0));
+            o.set(Num::Sunshine, Some(8.0));
+            o.set(Num::WindGustSpeed, Some(40.0));
+            o.dirs[0] = Some(Compass::W);
+        }
+        let v = Visibility::default();
+        let sydney = stations::by_location("Sydney").unwrap();
+        let d = s[9].date;
+        let mut airport = Observation::empty("SydneyAirport", d);
+        airport.set(Num::Rainfall, Some(7.0));
+        airport.set(Num::Humidity3pm, Some(90.0));
+        airport.set(Num::Pressure3pm, Some(1001.0));
+        let around = Neighbourhood::from_observations([&airport]);
+        for issue in crate::issue::ISSUES {
+            let view = View::at_issue(&v, sydney, d, issue);
+            let full = encode(&s, &around, &view).unwrap();
+            let mut partial = s.clone();
+            partial[9] = issue.stage().mask(&s[9]);
+            let shown = encode(&partial, &around, &view).unwrap();
+            assert_eq!(full.map(f32::to_bits), shown.map(f32::to_bits), "{issue:?}");
+            for name in [
+                "MaxTemp",
+                "Sunshine",
+                "WindGustSpeed",
+                "WindGustDir_sin",
+                "MaxTemp_change_24h",
+            ] {
+                let i = NAMES.iter().position(|n| *n == name).unwrap();
+                assert!(full[i].is_nan(), "{issue:?} reads {name}");
+            }
+            assert_eq!(full[ISSUE_AT], issue.code());
+            // Yesterday's complete row is read: its MaxTemp was published.
+            assert_eq!(full[2], s[9].get(Num::Rainfall).unwrap() as f32);
+        }
+        let morning = encode(&s, &around, &View::at_issue(&v, sydney, d, Issue::Morning)).unwrap();
+        for name in [
+            "Humidity3pm",
+            "Pressure3pm",
+            "Temp3pm",
+            "Pressure3pm_vs_500km",
+        ] {
+            let i = NAMES.iter().position(|n| *n == name).unwrap();
+            assert!(morning[i].is_nan(), "the morning issue reads {name}");
+        }
+        assert_eq!(morning[NEIGHBOURS_AT], 7.0, "the airport's rain to 9 am");
     }
 
     #[test]
@@ -349,7 +478,12 @@ mod tests {
             .enumerate()
             .map(|(i, r)| day(i as u32, Some(*r)))
             .collect();
-        let rows = encode_series(&s, &Neighbourhood::default());
+        let rows = encode_series(
+            &s,
+            &Neighbourhood::default(),
+            Issue::Afternoon,
+            &Visibility::default(),
+        );
         let last = rows[5];
         assert_eq!(last[2], 4.0);
         assert_eq!(last[27], 3.0, "yesterday's rain");
@@ -388,7 +522,12 @@ mod tests {
     #[test]
     fn a_gap_breaks_the_streak() {
         let s = vec![day(0, Some(5.0)), day(2, Some(5.0))];
-        let rows = encode_series(&s, &Neighbourhood::default());
+        let rows = encode_series(
+            &s,
+            &Neighbourhood::default(),
+            Issue::Afternoon,
+            &Visibility::default(),
+        );
         assert_eq!(rows[1][34], 1.0);
         assert!(rows[1][27].is_nan(), "no row for yesterday");
     }
@@ -399,7 +538,12 @@ mod tests {
         let s: Vec<_> = (0..60)
             .map(|i| day(i, Some(((i * 7) % 11) as f64)))
             .collect();
-        let full = encode_series(&s, &Neighbourhood::default());
+        let full = encode_series(
+            &s,
+            &Neighbourhood::default(),
+            Issue::Afternoon,
+            &Visibility::default(),
+        );
         for cut in [0usize, 10, 30, 59] {
             let mut altered = s.clone();
             for o in altered.iter_mut().skip(cut + 1) {
@@ -412,13 +556,24 @@ mod tests {
                 o.dirs[2] = Some(Compass::S);
                 o.rain_today = Some(true);
             }
-            let again = encode_series(&altered, &Neighbourhood::default());
+            let again = encode_series(
+                &altered,
+                &Neighbourhood::default(),
+                Issue::Afternoon,
+                &Visibility::default(),
+            );
             assert_eq!(
                 full[cut].map(f32::to_bits),
                 again[cut].map(f32::to_bits),
                 "day {cut}"
             );
-            let alone = encode(&s[..=cut], &Neighbourhood::default()).unwrap();
+            let view = View::at_issue(
+                &Visibility::default(),
+                stations::by_location("Sydney").unwrap(),
+                s[cut].date,
+                Issue::Afternoon,
+            );
+            let alone = encode(&s[..=cut], &Neighbourhood::default(), &view).unwrap();
             assert_eq!(full[cut].map(f32::to_bits), alone.map(f32::to_bits));
         }
     }

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 
+use crate::issue::Stage;
 use crate::obs::{Num, Observation};
 use crate::stations::{self, STATIONS};
 use crate::store::{Store, StoreError};
@@ -33,7 +34,11 @@ pub const NAMES: [&str; N_NEIGHBOUR] = [
     "Rainfall_weighted_1000km",
 ];
 
-const N_STATIONS: usize = STATIONS.len();
+pub const N_STATIONS: usize = STATIONS.len();
+
+/// Every station's report shown in full (a forecast made once every row is
+/// final, as for a posted observation).
+pub const ALL_SHOWN: [Stage; N_STATIONS] = [Stage::Final; N_STATIONS];
 
 /// What one station reported on one day, as far as its neighbours need.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +47,21 @@ struct Report {
     rain_today: Option<bool>,
     pressure3pm: Option<f64>,
     humidity3pm: Option<f64>,
+}
+
+impl Report {
+    /// The report as BOM showed it at `stage`.
+    fn as_shown(self, stage: Stage) -> Option<Report> {
+        match stage {
+            Stage::Hidden => None,
+            Stage::Morning => Some(Report {
+                pressure3pm: None,
+                humidity3pm: None,
+                ..self
+            }),
+            Stage::Afternoon | Stage::Final => Some(self),
+        }
+    }
 }
 
 /// Every station's reports by day, which the encoder reads a row's neighbour
@@ -162,19 +182,30 @@ impl Neighbourhood {
     /// day before for the pressure change, are read; the station's own 3 pm
     /// pressure that day and the day before (`own_pressure`) come from its
     /// own record, so a posted observation is compared as it was posted.
+    ///
+    /// `stages` says how much of each station's report of `date` BOM showed
+    /// at the forecast's issue ([`crate::issue::Visibility::stages_at_issue`]):
+    /// a report not shown yet is not read, and one shown only as far as its
+    /// morning has no 3 pm pressure or humidity.
     pub fn features(
         &self,
         location: &str,
         date: NaiveDate,
         own_pressure: [Option<f64>; 2],
+        stages: &[Stage; N_STATIONS],
     ) -> [f32; N_NEIGHBOUR] {
         let mut row = [f32::NAN; N_NEIGHBOUR];
         let Some(s) = stations::index_of(location) else {
             return row;
         };
-        let Some(today) = self.days.get(&date) else {
+        let Some(shown) = self.days.get(&date) else {
             return row;
         };
+        let mut today = [None; N_STATIONS];
+        for ((t, r), stage) in today.iter_mut().zip(shown).zip(stages) {
+            *t = r.and_then(|r| r.as_shown(*stage));
+        }
+        let today = &today;
         let yesterday = date
             .pred_opt()
             .and_then(|d| self.days.get(&d))
@@ -268,7 +299,7 @@ mod tests {
             obs("Sale", d, 0.0, 1016.0, 40.0),
         ]);
         let own = [Some(1010.0), None];
-        let f = n.features("Melbourne", d, own);
+        let f = n.features("Melbourne", d, own, &ALL_SHOWN);
         // Watsonia and Melbourne Airport (nearest) reported nothing.
         assert!(f[0].is_nan() && f[1].is_nan());
         // West within 800 km: Ballarat and Nhil both rained.
@@ -288,7 +319,7 @@ mod tests {
         ] {
             n.add(&o);
         }
-        let again = n.features("Melbourne", d, own);
+        let again = n.features("Melbourne", d, own, &ALL_SHOWN);
         assert_eq!(
             again.map(f32::to_bits),
             unchanged.map(f32::to_bits),
@@ -302,7 +333,7 @@ mod tests {
         ] {
             n.add(&o);
         }
-        let with_before = n.features("Melbourne", d, [Some(1010.0), Some(1012.0)]);
+        let with_before = n.features("Melbourne", d, [Some(1010.0), Some(1012.0)], &ALL_SHOWN);
         // Ballarat fell 6 hPa, Melbourne 2.
         assert!(
             (with_before[9] - (-6.0 - -2.0)).abs() < 1e-4,
@@ -318,8 +349,12 @@ mod tests {
         }
         // A station alone has no neighbours' reports, and its own is unused.
         let alone = Neighbourhood::from_observations(&[obs("Darwin", d, 50.0, 1000.0, 90.0)]);
-        let f = alone.features("Darwin", d, [Some(1000.0), Some(1001.0)]);
+        let f = alone.features("Darwin", d, [Some(1000.0), Some(1001.0)], &ALL_SHOWN);
         assert!(f.iter().all(|v| v.is_nan()), "{f:?}");
-        assert!(n.features("Atlantis", d, own).iter().all(|v| v.is_nan()));
+        assert!(
+            n.features("Atlantis", d, own, &ALL_SHOWN)
+                .iter()
+                .all(|v| v.is_nan())
+        );
     }
 }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::scrape::{self, ScrapeSummary};
 use super::train::{self, TrainSummary};
 use super::{Failure, JobSummary, RunCtx};
-use crate::store::StoreError;
+use crate::features;
+use crate::issue::{Visibility, issues_due};
+use crate::store::{IssuedForecast, StoreError};
 use crate::train::WindowOverride;
 
 /// What a refresh did. `train` is empty when the training failed.
@@ -56,8 +58,9 @@ struct Problem {
     error: String,
 }
 
-/// Bring the serving board up to date, log each station's live forecast
-/// (issued before its day's observation can exist), then score every
+/// Bring the serving board up to date, issue each station's forecasts that
+/// are due now ([`issues_due`]: in its local time, from the rows the store
+/// holds, never after the window closed), then score every
 /// logged forecast whose outcome the data now shows. Failures are logged
 /// per station at WARN and counted, never dropped.
 #[tracing::instrument(skip_all)]
@@ -65,7 +68,6 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let env = &ctx.env;
     let (store, serving) = (env.store.clone(), env.serving.clone());
     let today = env.clock.today();
-    let bom_today = env.clock.bom_today();
     let issued_at = env.clock.now();
     let stale = env.config.server.stale_after_days;
     let span = tracing::Span::current();
@@ -75,37 +77,48 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
         let board = serving.board();
         let mut out = ForecastLog::default();
         let mut problems = Vec::new();
-        if serving.get().is_some() {
+        if let Some(model) = serving.get() {
+            let vis = Visibility::default();
             for entry in &board.stations {
-                let Some(f) = &entry.forecast else {
-                    if entry.latest.is_some() {
-                        problems.push(Problem {
-                            station: entry.station.location.to_string(),
-                            error: "no forecast from its newest observation".into(),
-                        });
+                let due = issues_due(entry.station, issued_at, &vis);
+                let mut made = 0;
+                for (issue, rain_day) in due {
+                    let base = issue.base_day(rain_day);
+                    // The rows up to the base day, as the store holds them
+                    // (BOM's rows as fetched); nothing to issue without it.
+                    let upto = entry.recent.partition_point(|o| o.date <= base);
+                    let history = &entry.recent[..upto];
+                    if history.last().map(|o| o.date) != Some(base) {
+                        continue;
                     }
-                    continue;
-                };
-                // Live: the forecast day has not ended in eastern
-                // Australia, so its observation cannot exist yet.
-                if f.forecast_date < bom_today {
-                    out.not_live += 1;
-                    continue;
+                    let view = features::View::at_issue(&vis, entry.station, base, issue);
+                    let Some(row) = features::encode(history, &board.around, &view) else {
+                        continue;
+                    };
+                    let (_, window_end) = crate::issue::window(entry.station, rain_day);
+                    let forecast = IssuedForecast {
+                        location: entry.station.location,
+                        for_date: rain_day,
+                        issue,
+                        obs_date: base,
+                        version: model.version,
+                        probability: model.predict(&row),
+                        threshold: model.threshold,
+                        issued_at,
+                        window_end,
+                    };
+                    made += 1;
+                    match store.log_prediction(&forecast) {
+                        Ok(true) => out.logged += 1,
+                        Ok(false) => {}
+                        Err(e) => problems.push(Problem {
+                            station: entry.station.location.to_string(),
+                            error: e.to_string(),
+                        }),
+                    }
                 }
-                match store.log_prediction(
-                    &f.location,
-                    f.observation_date,
-                    f.model_version,
-                    f.probability,
-                    f.threshold,
-                    issued_at,
-                ) {
-                    Ok(true) => out.logged += 1,
-                    Ok(false) => {}
-                    Err(e) => problems.push(Problem {
-                        station: f.location.to_string(),
-                        error: e.to_string(),
-                    }),
+                if made == 0 {
+                    out.not_live += 1;
                 }
             }
         }

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::Serving;
 use crate::features::{self, Neighbourhood};
+use crate::issue::{Issue, Visibility};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::stations::Station;
@@ -26,6 +27,16 @@ pub struct Forecast {
     pub observation_date: NaiveDate,
     /// The day the forecast is for (BOM's rain day: the 24 h to 9 am on this date).
     pub forecast_date: NaiveDate,
+    /// The issue it serves: `afternoon` (from the rows shown after 3 pm on
+    /// the day before the rain day), `morning` or `day_before`.
+    #[schema(value_type = String)]
+    pub issue: Issue,
+    /// When this issue is made (the station's local issue time, in UTC).
+    pub issued_at: DateTime<Utc>,
+    /// The rain day's window: 9 am local the day before ...
+    pub window_start: DateTime<Utc>,
+    /// ... to 9 am local on `forecast_date`.
+    pub window_end: DateTime<Utc>,
     /// Chance of more than 1 mm of rain.
     pub probability: f64,
     /// Yes/no at the model's tuned threshold.
@@ -65,14 +76,23 @@ impl Forecast {
     ) -> Option<Forecast> {
         let last = history.last()?;
         let (location, date) = (last.location, last.date);
-        let row = features::encode(history, around)?;
+        let station = crate::stations::by_location(location)?;
+        let issue = Issue::Afternoon;
+        let view = features::View::at_issue(&Visibility::default(), station, date, issue);
+        let row = features::encode(history, around, &view)?;
         let probability = model.predict(&row);
         let age = (today - date).num_days();
+        let forecast_date = features::target_date(date, issue);
+        let (window_start, window_end) = crate::issue::window(station, forecast_date);
         Some(Forecast {
             location: location.to_string(),
             display_name: crate::stations::display_name(location).to_string(),
             observation_date: date,
-            forecast_date: features::target_date(date),
+            forecast_date,
+            issue,
+            issued_at: issue.due_at(station, forecast_date, &Visibility::default()),
+            window_start,
+            window_end,
             probability,
             rain: probability >= model.threshold,
             threshold: model.threshold,

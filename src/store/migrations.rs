@@ -114,6 +114,31 @@ const MIGRATIONS: &[&str] = &[
         expires_ms  INTEGER NOT NULL
     );
     "#,
+    // 4: forecasts are issued at a time for a window: one per (location,
+    // rain day, issue). Rows from before issues keep the issue ''.
+    r#"
+    CREATE TABLE predictions_v4 (
+        location    TEXT NOT NULL,
+        for_date    TEXT NOT NULL,
+        issue       TEXT NOT NULL DEFAULT '',
+        version     INTEGER NOT NULL REFERENCES model_versions (version),
+        probability REAL NOT NULL,
+        served_at   TEXT NOT NULL,
+        threshold   REAL,
+        obs_date    TEXT,
+        outcome     INTEGER,
+        scored_at   TEXT,
+        window_end  TEXT,
+        PRIMARY KEY (location, for_date, issue, version)
+    ) WITHOUT ROWID;
+    INSERT INTO predictions_v4 (location, for_date, issue, version, probability, served_at,
+                                threshold, obs_date, outcome, scored_at)
+        SELECT location, for_date, '', version, probability, served_at,
+               threshold, obs_date, outcome, scored_at FROM predictions;
+    DROP TABLE predictions;
+    ALTER TABLE predictions_v4 RENAME TO predictions;
+    CREATE INDEX predictions_unscored ON predictions (for_date) WHERE outcome IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

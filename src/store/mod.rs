@@ -26,13 +26,14 @@ use crate::clock::{Clock, SystemClock};
 
 pub use migrations::SCHEMA_VERSION;
 pub use model_record::{
-    CalibrationReport, Confusion, Decision, Family, FamilyResult, Metrics, ModelMetrics,
-    ReliabilityBin, RowCounts, StationSkill, TrainingWindows, Verdict, Window, Windows, rfc3339,
+    CalibrationReport, Confusion, Decision, Family, FamilyResult, IssueScore, Metrics,
+    ModelMetrics, ReliabilityBin, RowCounts, StationSkill, TrainingWindows, Verdict, Window,
+    Windows, rfc3339,
 };
 pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
-pub use predictions::{PredictionRow, TrackRecord};
+pub use predictions::{IssuedForecast, PredictionRow, TrackRecord};
 pub use runs::{JobKind, JobLease, JobRun, RunStatus, Trigger};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 

@@ -126,6 +126,27 @@ pub struct CalibrationReport {
     pub observed_frequency: f64,
     pub reliability: Vec<ReliabilityBin>,
     pub tune_rows: u64,
+    /// The test window scored per issue (feature schema 4 on); empty for
+    /// versions from before issues, and then not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<IssueScore>,
+}
+
+/// One issue's forecasts on the test window: each made from the rows BOM
+/// showed at that issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssueScore {
+    /// `day_before`, `morning` or `afternoon`.
+    pub issue: String,
+    pub n: u64,
+    pub brier: f64,
+    pub roc_auc: f64,
+    pub mean_forecast: f64,
+    pub observed_frequency: f64,
+    /// Brier of per-station monthly climatology from the train window.
+    pub climatology_brier: f64,
+    /// `1 - brier / climatology_brier`.
+    pub brier_skill_score: f64,
 }
 
 /// One station's skill on the test window.

@@ -16,6 +16,11 @@ pub struct PredictionRow {
     pub threshold: Option<f64>,
     /// Observed rain day (> 1 mm), once known.
     pub outcome: Option<bool>,
+    /// The issue it was made at (`day_before`, `morning`, `afternoon`);
+    /// none for forecasts logged before issues existed.
+    pub issue: Option<String>,
+    /// When it was issued (RFC 3339, UTC).
+    pub issued_at: Option<String>,
 }
 
 impl PredictionRow {
@@ -30,6 +35,22 @@ impl PredictionRow {
     }
 }
 
+/// A forecast being issued: for `location`'s rain day `for_date` (the 24
+/// hours to 9 am local on it, closing at `window_end`), made at `issue` from
+/// the row of `obs_date` as BOM showed it then.
+#[derive(Debug, Clone)]
+pub struct IssuedForecast<'a> {
+    pub location: &'a str,
+    pub for_date: NaiveDate,
+    pub issue: crate::issue::Issue,
+    pub obs_date: NaiveDate,
+    pub version: i64,
+    pub probability: f64,
+    pub threshold: f64,
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+    pub window_end: chrono::DateTime<chrono::Utc>,
+}
+
 /// Verified forecasts over a period.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct TrackRecord {
@@ -41,39 +62,38 @@ pub struct TrackRecord {
 }
 
 impl Store {
-    /// Record a live forecast: at most one per (location, forecast day),
-    /// whichever model issued it first. `issued_at` comes from the caller's
-    /// clock. Returns whether a row was added.
+    /// Record an issued forecast: at most one per (location, rain day,
+    /// issue), whichever model issued it first; it never changes after.
+    /// `issued_at` comes from the caller's clock, which has checked that the
+    /// issue's deadline has not passed. Returns whether a row was added.
     ///
     /// Only forecasts issued before their day's observation exists belong
-    /// here (the daily job checks that); the log is the public track record.
+    /// here; the log is the public track record.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub fn log_prediction(
-        &self,
-        location: &str,
-        obs_date: NaiveDate,
-        version: i64,
-        probability: f64,
-        threshold: f64,
-        issued_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool> {
-        let for_date = obs_date + chrono::Days::new(1);
+    pub fn log_prediction(&self, p: &IssuedForecast) -> Result<bool> {
+        let fmt = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
         self.write(|tx| {
             let n = tx
                 .prepare_cached(
-                    "INSERT INTO predictions (location, for_date, version, probability, served_at, threshold, obs_date)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-                     WHERE NOT EXISTS (SELECT 1 FROM predictions WHERE location = ?1 AND for_date = ?2)
+                    "INSERT INTO predictions (location, for_date, issue, version, probability, served_at,
+                                              threshold, obs_date, window_end)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                     WHERE NOT EXISTS (SELECT 1 FROM predictions
+                                       WHERE location = ?1 AND for_date = ?2 AND issue = ?3)
                        AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
                 )?
                 .execute(rusqlite::params![
-                    location,
-                    for_date,
-                    version,
-                    probability,
-                    issued_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    threshold,
-                    obs_date
+                    p.location,
+                    p.for_date,
+                    p.issue.name(),
+                    p.version,
+                    p.probability,
+                    fmt(p.issued_at),
+                    p.threshold,
+                    p.obs_date,
+                    fmt(p.window_end),
                 ])?;
             Ok(n == 1)
         })
@@ -85,9 +105,10 @@ impl Store {
     pub fn live_forecasts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<PredictionRow>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
-                "SELECT location, for_date, obs_date, version, probability, threshold, outcome
+                "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
+                        issue, served_at
                  FROM predictions WHERE for_date >= ?1 AND for_date <= ?2
-                 ORDER BY for_date, location",
+                 ORDER BY for_date, location, issue",
             )?;
             let rows = st.query_map(rusqlite::params![from, to], |r| {
                 Ok(PredictionRow {
@@ -98,6 +119,10 @@ impl Store {
                     probability: r.get(4)?,
                     threshold: r.get(5)?,
                     outcome: r.get(6)?,
+                    issue: r
+                        .get::<_, String>(7)
+                        .map(|i| (!i.is_empty()).then_some(i))?,
+                    issued_at: r.get(8)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -148,7 +173,8 @@ impl Store {
     ) -> Result<Vec<PredictionRow>> {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
-                "SELECT location, for_date, obs_date, max(version), probability, threshold, outcome
+                "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
+                        issue, max(served_at)
                  FROM predictions WHERE location = ?1 AND for_date >= ?2 AND for_date <= ?3
                  GROUP BY location, for_date ORDER BY for_date",
             )?;
@@ -161,6 +187,10 @@ impl Store {
                     probability: r.get(4)?,
                     threshold: r.get(5)?,
                     outcome: r.get(6)?,
+                    issue: r
+                        .get::<_, String>(7)
+                        .map(|i| (!i.is_empty()).then_some(i))?,
+                    issued_at: r.get(8)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -168,7 +198,8 @@ impl Store {
     }
 
     /// Hits, misses and Brier score of verified forecasts with `for_date >= since`
-    /// (all stations, or one).
+    /// (all stations, or one), of the afternoon issue (the one the pages
+    /// lead with) and of forecasts logged before issues.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn track_record(&self, location: Option<&str>, since: NaiveDate) -> Result<TrackRecord> {
         self.with_conn(|c| {
@@ -177,7 +208,8 @@ impl Store {
                         coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
                         avg((probability - outcome) * (probability - outcome))
                  FROM predictions
-                 WHERE outcome IS NOT NULL AND for_date >= ?1 AND (?2 IS NULL OR location = ?2)",
+                 WHERE outcome IS NOT NULL AND for_date >= ?1 AND (?2 IS NULL OR location = ?2)
+                   AND issue IN ('', 'afternoon')",
             )?;
             Ok(st.query_row(rusqlite::params![since, location], |r| {
                 let verified = r.get::<_, i64>(0)? as u64;

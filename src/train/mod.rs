@@ -21,9 +21,11 @@ use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES, Neighbourhood};
 use crate::forest::boost::{BoostParams, FeatureSet, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams};
+use crate::issue::{ISSUES, Issue, Visibility};
 use crate::obs::Observation;
 use crate::registry::model::{Family, Learner, Model};
 use crate::registry::{self, calibrator::Calibrator};
+use crate::store::IssueScore;
 use calibrate::CalibrationReport;
 use metrics::Metrics;
 
@@ -57,6 +59,8 @@ pub struct Samples {
     pub dates: Vec<NaiveDate>,
     /// Station of each row.
     pub locations: Vec<&'static str>,
+    /// The issue each row serves.
+    pub issues: Vec<Issue>,
 }
 
 impl Samples {
@@ -78,17 +82,26 @@ impl Samples {
                 out.y.push(self.y[i]);
                 out.dates.push(d);
                 out.locations.push(self.locations[i]);
+                out.issues.push(self.issues[i]);
             }
         }
         out
     }
 
     /// Appends one labelled row.
-    fn push(&mut self, row: &[f32], label: bool, date: NaiveDate, location: &'static str) {
+    fn push(
+        &mut self,
+        row: &[f32],
+        label: bool,
+        date: NaiveDate,
+        location: &'static str,
+        issue: Issue,
+    ) {
         self.x.extend_from_slice(row);
         self.y.push(label);
         self.dates.push(date);
         self.locations.push(location);
+        self.issues.push(issue);
     }
 }
 
@@ -104,22 +117,29 @@ pub struct SplitSamples {
 impl SplitSamples {
     /// Encodes one station's series (ordered by date) into the windows,
     /// with every station's reports `around` it.
+    ///
+    /// Every base day gives one row per issue, each read as BOM showed it
+    /// at that issue and labelled with the rain of the day it serves.
     pub fn add_series(&mut self, series: &[Observation], around: &Neighbourhood, w: &Windows) {
-        for (o, row) in series.iter().zip(features::encode_series(series, around)) {
-            let Some(label) = o.rain_tomorrow else {
-                continue;
-            };
-            let d = o.date;
-            let target = if d >= w.train.from && d < w.train.to {
-                &mut self.train
-            } else if d >= w.tune.from && d < w.tune.to {
-                &mut self.tune
-            } else if d >= w.test.from && d < w.test.to {
-                &mut self.test
-            } else {
-                continue;
-            };
-            target.push(&row, label, d, o.location);
+        let v = Visibility::default();
+        for issue in ISSUES {
+            let rows = features::encode_series(series, around, issue, &v);
+            for (i, (o, row)) in series.iter().zip(rows).enumerate() {
+                let Some(label) = label_for(series, i, issue) else {
+                    continue;
+                };
+                let d = o.date;
+                let target = if d >= w.train.from && d < w.train.to {
+                    &mut self.train
+                } else if d >= w.tune.from && d < w.tune.to {
+                    &mut self.tune
+                } else if d >= w.test.from && d < w.test.to {
+                    &mut self.test
+                } else {
+                    continue;
+                };
+                target.push(&row, label, d, o.location, issue);
+            }
         }
     }
 
@@ -153,7 +173,23 @@ impl SplitSamples {
     }
 }
 
-/// Encode observations ordered by (location, date); keep the labelled rows.
+/// The label of row `i` of a date-ordered series at `issue`: whether its
+/// rain day ([`features::target_date`]) rained, when that is known.
+pub fn label_for(series: &[Observation], i: usize, issue: Issue) -> Option<bool> {
+    let o = &series[i];
+    match issue.lead_days() {
+        1 => o.rain_tomorrow,
+        _ => {
+            let next = series.get(i + 1)?;
+            (next.date == o.date + chrono::Days::new(1))
+                .then_some(next.rain_tomorrow)
+                .flatten()
+        }
+    }
+}
+
+/// Encode observations ordered by (location, date); keep the labelled rows,
+/// one per issue.
 pub fn build_samples(obs: &[Observation]) -> Samples {
     let around = Neighbourhood::from_observations(obs);
     let mut s = Samples::default();
@@ -162,9 +198,12 @@ pub fn build_samples(obs: &[Observation]) -> Samples {
         let loc = obs[start].location;
         let end = start + obs[start..].partition_point(|o| o.location == loc);
         let series = &obs[start..end];
-        for (o, row) in series.iter().zip(features::encode_series(series, &around)) {
-            if let Some(label) = o.rain_tomorrow {
-                s.push(&row, label, o.date, o.location);
+        for issue in ISSUES {
+            let rows = features::encode_series(series, &around, issue, &Visibility::default());
+            for (i, (o, row)) in series.iter().zip(rows).enumerate() {
+                if let Some(label) = label_for(series, i, issue) {
+                    s.push(&row, label, o.date, o.location, issue);
+                }
             }
         }
         start = end;
@@ -321,6 +360,7 @@ fn evaluate_model(
         brier_calibrated: metrics.brier,
         mean_forecast_raw: calibrate::mean(&test_raw),
         reliability: calibrate::reliability(&probs, y),
+        issues: issue_scores(&probs, split),
     };
     let stations = station_skill(&probs, &split.test);
     let importance = features::NAMES
@@ -341,6 +381,78 @@ fn evaluate_model(
         fit_seconds,
         n_trees,
     }
+}
+
+/// The test window's forecasts scored per issue, with per-station monthly
+/// climatology from the train window (rows of the afternoon issue, whose
+/// labels are every base day's next rain day) as the reference.
+fn issue_scores(probs: &[f32], split: &SplitSamples) -> Vec<IssueScore> {
+    use chrono::Datelike;
+    use std::collections::HashMap;
+    let month_of = |d: NaiveDate, issue: Issue| features::target_date(d, issue).month();
+    let mut clim: HashMap<(&str, u32), (f64, f64)> = HashMap::new();
+    let mut overall = (0.0, 0.0);
+    let train = &split.train;
+    for i in 0..train.len() {
+        if train.issues[i] != Issue::Afternoon {
+            continue;
+        }
+        let e = clim
+            .entry((
+                train.locations[i],
+                month_of(train.dates[i], Issue::Afternoon),
+            ))
+            .or_default();
+        let y = f64::from(u8::from(train.y[i]));
+        e.0 += y;
+        e.1 += 1.0;
+        overall.0 += y;
+        overall.1 += 1.0;
+    }
+    let overall_rate = if overall.1 > 0.0 {
+        overall.0 / overall.1
+    } else {
+        0.224
+    };
+    let test = &split.test;
+    ISSUES
+        .iter()
+        .filter_map(|&issue| {
+            let idx: Vec<usize> = (0..test.len())
+                .filter(|&i| test.issues[i] == issue)
+                .collect();
+            if idx.is_empty() {
+                return None;
+            }
+            let p: Vec<f32> = idx.iter().map(|&i| probs[i]).collect();
+            let y: Vec<bool> = idx.iter().map(|&i| test.y[i]).collect();
+            let c: Vec<f32> = idx
+                .iter()
+                .map(|&i| {
+                    let key = (test.locations[i], month_of(test.dates[i], issue));
+                    clim.get(&key)
+                        .filter(|(_, n)| *n >= 20.0)
+                        .map_or(overall_rate, |(r, n)| r / n) as f32
+                })
+                .collect();
+            let brier = calibrate::brier(&p, &y);
+            let climatology_brier = calibrate::brier(&c, &y);
+            Some(IssueScore {
+                issue: issue.name().into(),
+                n: idx.len() as u64,
+                brier,
+                roc_auc: metrics::evaluate(&p, &y, 0.5).roc_auc,
+                mean_forecast: calibrate::mean(&p),
+                observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len() as f64,
+                climatology_brier,
+                brier_skill_score: if climatology_brier > 0.0 {
+                    1.0 - brier / climatology_brier
+                } else {
+                    0.0
+                },
+            })
+        })
+        .collect()
 }
 
 /// Each row's fold among `k` consecutive, equally long stretches of time

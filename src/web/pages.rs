@@ -508,6 +508,8 @@ mod tests {
             probability,
             threshold: Some(0.3),
             outcome: rained,
+            issue: Some("afternoon".into()),
+            issued_at: None,
         }
     }
 
