@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::bomsim::{BomSim, Fault};
 use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
+use crate::issue::Issue;
 use crate::jobs::scheduler::Schedule;
 use crate::jobs::{JobKind, Jobs, Trigger};
 use crate::serving::Serving;
-use crate::store::{RunStatus, Store, StoreError};
+use crate::store::{PredictionRow, RunStatus, Store, StoreError};
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -67,6 +68,10 @@ pub struct Summary {
     /// Days on which more stations were stale than on the calmest day
     /// (an outage), as date ranges.
     pub stale_periods: Vec<(NaiveDate, NaiveDate)>,
+    /// The live record per issue, each scored at its own issue time.
+    pub issues: Vec<IssueSummary>,
+    /// Forecasts logged at or after their window closed: always 0.
+    pub late_forecasts: u64,
     pub database_bytes: u64,
 }
 
@@ -240,6 +245,17 @@ fn summarize(
 ) -> Result<Summary, ReplayError> {
     let forecasts = store.live_forecasts(opts.from, opts.to)?;
     let clim = crate::evaluate::Climatology::from_store(store, history_end)?;
+    let issues = crate::issue::ISSUES
+        .iter()
+        .filter_map(|&issue| {
+            let mine: Vec<&PredictionRow> = forecasts
+                .iter()
+                .filter(|p| p.issue.as_deref() == Some(issue.name()))
+                .collect();
+            (!mine.is_empty()).then(|| IssueSummary::of(issue, &mine, &clim))
+        })
+        .collect();
+    let late = store.late_forecasts(opts.from, opts.to)?;
     let scored: Vec<_> = forecasts.iter().filter(|p| p.outcome.is_some()).collect();
     let n = scored.len() as f64;
     let hits = scored.iter().filter(|p| p.hit() == Some(true)).count() as u64;
@@ -317,6 +333,54 @@ fn summarize(
         retries: runs.iter().filter(|r| r.trigger == Trigger::Retry).count() as u64,
         stale_station_days: stale_by_day.values().sum(),
         stale_periods,
+        issues,
+        late_forecasts: late,
         database_bytes: store.file_size(),
     })
+}
+
+/// One issue's live record in a replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssueSummary {
+    /// `day_before`, `morning` or `afternoon`.
+    pub issue: String,
+    pub forecasts: u64,
+    pub scored: u64,
+    pub brier: Option<f64>,
+    pub climatology_brier: Option<f64>,
+    pub brier_skill_score: Option<f64>,
+    pub mean_forecast: Option<f64>,
+    pub observed_frequency: Option<f64>,
+}
+
+impl IssueSummary {
+    fn of(issue: Issue, rows: &[&PredictionRow], clim: &crate::evaluate::Climatology) -> Self {
+        let scored: Vec<(f64, bool, f64)> = rows
+            .iter()
+            .filter_map(|p| {
+                let rate = clim.rate(&p.location, p.for_date.month());
+                Some((p.probability, p.outcome?, rate))
+            })
+            .collect();
+        let n = scored.len() as f64;
+        let mean = |f: &dyn Fn(&(f64, bool, f64)) -> f64| {
+            (!scored.is_empty()).then(|| scored.iter().map(f).sum::<f64>() / n)
+        };
+        let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
+        let brier = mean(&|&(p, o, _)| sq(p, o));
+        let climatology_brier = mean(&|&(_, o, c)| sq(c, o));
+        IssueSummary {
+            issue: issue.name().into(),
+            forecasts: rows.len() as u64,
+            scored: scored.len() as u64,
+            brier,
+            climatology_brier,
+            brier_skill_score: match (brier, climatology_brier) {
+                (Some(b), Some(c)) if c > 0.0 => Some(1.0 - b / c),
+                _ => None,
+            },
+            mean_forecast: mean(&|&(p, _, _)| p),
+            observed_frequency: mean(&|&(_, o, _)| f64::from(u8::from(o))),
+        }
+    }
 }

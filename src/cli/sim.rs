@@ -97,6 +97,23 @@ pub(super) fn replay(
         num(summary.mean_forecast),
         num(summary.observed_frequency)
     );
+    for i in &summary.issues {
+        outln!(
+            "  {:<10} {} issued, {} scored: Brier {} vs climatology {} (skill {}), mean forecast {} vs {}",
+            i.issue,
+            i.forecasts,
+            i.scored,
+            num(i.brier),
+            num(i.climatology_brier),
+            num(i.brier_skill_score),
+            num(i.mean_forecast),
+            num(i.observed_frequency)
+        );
+    }
+    outln!(
+        "issued after their window closed: {}",
+        summary.late_forecasts
+    );
     outln!(
         "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
         summary.runs,

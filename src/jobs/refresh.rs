@@ -67,13 +67,12 @@ struct Problem {
 pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let env = &ctx.env;
     let (store, serving) = (env.store.clone(), env.serving.clone());
-    let today = env.clock.today();
     let issued_at = env.clock.now();
     let stale = env.config.server.stale_after_days;
     let span = tracing::Span::current();
     let result = crate::store::spawn_blocking(move || {
         let _entered = span.enter();
-        serving.sync(&store, today, stale)?;
+        serving.sync(&store, issued_at, stale)?;
         let board = serving.board();
         let mut out = ForecastLog::default();
         let mut problems = Vec::new();

@@ -435,9 +435,9 @@ impl Jobs {
         // Pages show what the run changed (data, model, a failing source) at once.
         {
             let (store, serving) = (env.store.clone(), env.serving.clone());
-            let today = env.clock.today();
+            let now = env.clock.now();
             let stale = env.config.server.stale_after_days;
-            match crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await {
+            match crate::store::spawn_blocking(move || serving.sync(&store, now, stale)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
                 Err(e) => tracing::warn!(run_id, "refreshing the serving board: {e}"),

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::forecast::{Forecast, forecast_from};
 use crate::features::{self, Neighbourhood};
+use crate::issue::{Issue, Visibility, issues_due};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::stations::{STATIONS, Station};
@@ -18,6 +19,8 @@ use crate::store::{JobRun, RunStatus, Store, StoreError, TrackRecord};
 pub struct Board {
     /// The day (UTC) the board was built for: ages and staleness depend on it.
     pub today: Option<NaiveDate>,
+    /// The moment it was built for: which issues are due depends on it.
+    pub built_at: Option<DateTime<Utc>>,
     pub model_version: Option<i64>,
     pub stale_after_days: i64,
     /// One entry per station, in [`STATIONS`] order.
@@ -28,6 +31,9 @@ pub struct Board {
     pub source: SourceStatus,
     /// The live record over the 30 days before `today` (all stations).
     pub record_30d: TrackRecord,
+    /// The same per issue (`day_before`, `morning`, `afternoon`), each
+    /// scored at its own issue time.
+    pub record_30d_by_issue: Vec<(String, TrackRecord)>,
     /// On a read-only replica, the newest write in its copy (RFC 3339).
     pub newest_write: Option<String>,
 }
@@ -82,9 +88,10 @@ impl Board {
     pub fn build(
         store: &Store,
         model: Option<&LoadedModel>,
-        today: NaiveDate,
+        now: DateTime<Utc>,
         stale_after_days: i64,
     ) -> Result<Self, StoreError> {
+        let today = now.date_naive();
         let stats = store.station_stats()?;
         let mut stations = Vec::with_capacity(STATIONS.len());
         for st in STATIONS.iter() {
@@ -123,24 +130,39 @@ impl Board {
             around.add_from_store(store, d.pred_opt().unwrap_or(d), d)?;
         }
         if let Some(m) = model {
+            let v = Visibility::default();
             for sb in &mut stations {
-                sb.forecast = sb.latest.and_then(|d| {
-                    forecast_from(
-                        m,
-                        sb.station,
-                        &sb.recent,
-                        &around,
-                        d,
-                        today,
-                        stale_after_days,
-                    )
-                    .map(Arc::new)
+                // The newest issue due now for the rain day under way (or
+                // next) whose row the store holds; else, with no current
+                // row, the afternoon issue from the newest one (stale).
+                let mut due = issues_due(sb.station, now, &v);
+                due.sort_by_key(|&(issue, day)| (day, std::cmp::Reverse(issue)));
+                let current = due.into_iter().find_map(|(issue, day)| {
+                    let base = issue.base_day(day);
+                    let upto = sb.recent.partition_point(|o| o.date <= base);
+                    (upto > 0 && sb.recent[upto - 1].date == base).then_some((issue, base, upto))
                 });
+                let (issue, upto) = match current {
+                    Some((issue, _, upto)) => (issue, upto),
+                    None if sb.latest.is_some() => (Issue::Afternoon, sb.recent.len()),
+                    None => continue,
+                };
+                sb.forecast = forecast_from(
+                    m,
+                    sb.station,
+                    &sb.recent[..upto],
+                    &around,
+                    today,
+                    stale_after_days,
+                    issue,
+                )
+                .map(Arc::new);
             }
         }
         let source =
             SourceStatus::from_runs(&store.run_heads(Some(crate::store::JobKind::Scrape), 50)?);
         let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
+        let record_30d_by_issue = store.track_record_by_issue(today - chrono::Days::new(30))?;
         let newest_write = if store.is_read_only() {
             store.newest_write()?
         } else {
@@ -149,12 +171,14 @@ impl Board {
         Ok(Board {
             newest_write,
             today: Some(today),
+            built_at: Some(now),
             model_version: model.map(|m| m.version),
             stale_after_days,
             stations,
             around,
             source,
             record_30d,
+            record_30d_by_issue,
         })
     }
 

@@ -66,6 +66,9 @@ impl Forecast {
     /// The forecast from `history`, whose last observation is the one it
     /// rests on (the days before it feed the history features), with the
     /// other stations' reports `around` it. `None` for an empty history.
+    ///
+    /// It serves `issue`: the last observation is read as BOM showed it at
+    /// that issue, and the forecast is for that issue's rain day.
     pub fn from_history(
         model: &LoadedModel,
         history: &[Observation],
@@ -73,11 +76,11 @@ impl Forecast {
         today: NaiveDate,
         stale_after_days: i64,
         kind: ForecastKind,
+        issue: Issue,
     ) -> Option<Forecast> {
         let last = history.last()?;
         let (location, date) = (last.location, last.date);
         let station = crate::stations::by_location(location)?;
-        let issue = Issue::Afternoon;
         let view = features::View::at_issue(&Visibility::default(), station, date, issue);
         let row = features::encode(history, around, &view)?;
         let probability = model.predict(&row);
@@ -104,17 +107,18 @@ impl Forecast {
     }
 }
 
-/// The forecast from `history`'s last observation, if it is dated `date`.
+/// The forecast at `issue` from `history`'s last observation, which must be
+/// `station`'s.
 pub(super) fn forecast_from(
     model: &LoadedModel,
     station: &Station,
     history: &[Observation],
     around: &Neighbourhood,
-    date: NaiveDate,
     today: NaiveDate,
     stale_after_days: i64,
+    issue: Issue,
 ) -> Option<Forecast> {
-    if history.last().map(|o| (o.location, o.date)) != Some((station.location, date)) {
+    if history.last().map(|o| o.location) != Some(station.location) {
         return None;
     }
     Forecast::from_history(
@@ -124,6 +128,7 @@ pub(super) fn forecast_from(
         today,
         stale_after_days,
         ForecastKind::Forecast,
+        issue,
     )
 }
 
@@ -153,14 +158,18 @@ pub fn hindcast(
         date,
     )?;
     let around = neighbourhood_on(store, date)?;
+    let on_date = match history.last() {
+        Some(o) if o.date == date => &history[..],
+        _ => &[],
+    };
     let mut f = forecast_from(
         model,
         station,
-        &history,
+        on_date,
         &around,
-        date,
         today,
         stale_after_days,
+        Issue::Afternoon,
     )
     .ok_or_else(|| ForecastError::NoObservation {
         location: station.location.to_string(),

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 
 pub use board::{Board, SourceStatus, StationBoard};
 pub use forecast::{Forecast, ForecastError, ForecastKind, Lookup, hindcast};
@@ -101,23 +101,28 @@ impl Serving {
 
     /// Bring the champion and the board up to date with the database and
     /// `today`. Cheap when nothing changed: one `PRAGMA data_version`.
+    ///
+    /// The issues due change at the hour and half hour (10:00, 16:30 and
+    /// 9 am local in six zones), so the board is rebuilt when `now` enters
+    /// another half hour too.
     pub fn sync(
         &self,
         store: &Store,
-        today: NaiveDate,
+        now: DateTime<Utc>,
         stale_after_days: i64,
     ) -> Result<(), StoreError> {
         let version = store.data_version()?;
         let board = self.board.load();
         let model = self.current.load().as_ref().map(|m| m.version);
+        let half_hour = |t: DateTime<Utc>| t.timestamp().div_euclid(1800);
         if version == self.built_from.load(Ordering::Acquire)
-            && board.today == Some(today)
+            && board.built_at.map(half_hour) == Some(half_hour(now))
             && board.model_version == model
         {
             return Ok(());
         }
         self.refresh(store)?;
-        self.rebuild(store, today, stale_after_days)?;
+        self.rebuild(store, now, stale_after_days)?;
         self.built_from.store(version, Ordering::Release);
         Ok(())
     }
@@ -126,10 +131,10 @@ impl Serving {
     pub fn rebuild(
         &self,
         store: &Store,
-        today: NaiveDate,
+        now: DateTime<Utc>,
         stale_after_days: i64,
     ) -> Result<(), StoreError> {
-        let board = Board::build(store, self.get().as_deref(), today, stale_after_days)?;
+        let board = Board::build(store, self.get().as_deref(), now, stale_after_days)?;
         self.board.store(Arc::new(board));
         Ok(())
     }

@@ -85,6 +85,7 @@ fn predict_one(
         today,
         stale_after_days,
         ForecastKind::Posted,
+        crate::issue::Issue::Afternoon,
     )
     .ok_or_else(|| StoreError::Corrupt("empty history for a posted observation".into()))
 }

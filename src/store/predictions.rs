@@ -129,6 +129,20 @@ impl Store {
         })
     }
 
+    /// How many forecasts for rain days `from..=to` were logged at or after
+    /// their window closed (none should be).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn late_forecasts(&self, from: NaiveDate, to: NaiveDate) -> Result<u64> {
+        self.with_conn(|c| {
+            Ok(c.prepare_cached(
+                "SELECT count(*) FROM predictions
+                 WHERE for_date >= ?1 AND for_date <= ?2 AND window_end IS NOT NULL
+                   AND served_at >= window_end",
+            )?
+            .query_row(rusqlite::params![from, to], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
     /// How many forecasts were logged for one forecast day (all stations).
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn predictions_logged_for(&self, for_date: NaiveDate) -> Result<u64> {
@@ -192,6 +206,36 @@ impl Store {
                         .map(|i| (!i.is_empty()).then_some(i))?,
                     issued_at: r.get(8)?,
                 })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// [`Store::track_record`] of every issue apart: (issue, record), for the
+    /// issues with any verified forecast since `since`.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn track_record_by_issue(&self, since: NaiveDate) -> Result<Vec<(String, TrackRecord)>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT issue, count(*),
+                        coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
+                        avg((probability - outcome) * (probability - outcome))
+                 FROM predictions
+                 WHERE outcome IS NOT NULL AND for_date >= ?1 AND issue != ''
+                 GROUP BY issue ORDER BY issue",
+            )?;
+            let rows = st.query_map([since], |r| {
+                let verified = r.get::<_, i64>(1)? as u64;
+                let hits = r.get::<_, i64>(2)? as u64;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    TrackRecord {
+                        verified,
+                        hits,
+                        misses: verified - hits,
+                        brier: r.get(3)?,
+                    },
+                ))
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })

@@ -185,6 +185,14 @@ fn describe() {
         "raincast_live_brier",
         "Brier score of verified forecasts, last 30 days."
     );
+    describe_gauge!(
+        "raincast_live_brier_by_issue",
+        "Brier score of verified forecasts of each issue (day_before, morning, afternoon), last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_forecasts_verified_by_issue",
+        "Verified forecasts of each issue, last 30 days."
+    );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
     describe_gauge!(
         "raincast_field_missing_ratio",
@@ -283,6 +291,13 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
     gauge!("raincast_live_forecast_misses").set(record.misses as f64);
     if let Some(b) = record.brier {
         gauge!("raincast_live_brier").set(b);
+    }
+    for (issue, r) in &board.record_30d_by_issue {
+        let label = [("issue", issue.clone())];
+        gauge!("raincast_live_forecasts_verified_by_issue", &label).set(r.verified as f64);
+        if let Some(b) = r.brier {
+            gauge!("raincast_live_brier_by_issue", &label).set(b);
+        }
     }
     gauge!("raincast_database_size_bytes").set(s.store.file_size() as f64);
     s.metrics.process.collect();

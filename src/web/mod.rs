@@ -57,7 +57,7 @@ impl AppState {
         if let Err(e) = serving.load_at_start(&store) {
             tracing::error!("loading the champion: {e}");
         }
-        if let Err(e) = serving.sync(&store, clock.today(), config.server.stale_after_days) {
+        if let Err(e) = serving.sync(&store, clock.now(), config.server.stale_after_days) {
             tracing::error!("loading the newest observations: {e}");
         }
         let jobs = Jobs::new(
@@ -277,10 +277,10 @@ pub async fn start(
             loop {
                 tokio::time::sleep(every).await;
                 let (serving, store) = (state.serving.clone(), state.store.clone());
-                let today = state.clock.today();
+                let now = state.clock.now();
                 let stale = state.config.server.stale_after_days;
                 let synced =
-                    crate::store::spawn_blocking(move || serving.sync(&store, today, stale)).await;
+                    crate::store::spawn_blocking(move || serving.sync(&store, now, stale)).await;
                 if let Ok(Err(e)) = synced {
                     tracing::warn!("refreshing the serving board: {e}");
                 }

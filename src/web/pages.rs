@@ -155,6 +155,8 @@ pub struct DayRow {
 
 pub struct PastForecast {
     pub for_date: NaiveDate,
+    /// Which issue, and the model version that made it.
+    pub issued: String,
     pub percent: i64,
     pub call: &'static str,
     pub outcome: &'static str,
@@ -171,6 +173,10 @@ struct ForecastPage {
     percent: i64,
     forecast_day: String,
     observation_day: String,
+    /// "16:30 AEST on Sat 6 Sep (the afternoon, after 3 pm)".
+    issued: String,
+    /// "09:00 AEST on Sun 7 Sep, in 16 h 30 min".
+    closes: String,
     problem: Option<String>,
     source_problem: Option<String>,
     charts: Vec<String>,
@@ -308,6 +314,13 @@ fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"))
 }
 
+/// `at` in the station's local time, its zone named: "16:30 AEST on Sat 6 Sep".
+fn local_time(st: &crate::stations::Station, at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&crate::issue::Zone::of(st).tz())
+        .format("%H:%M %Z on %a %-d %b")
+        .to_string()
+}
+
 async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) -> Response {
     let Ok(st) = station(&location) else {
         return error_page(
@@ -434,6 +447,11 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         .rev()
         .map(|p| PastForecast {
             for_date: p.for_date,
+            issued: format!(
+                "{} · v{}",
+                p.issue.as_deref().unwrap_or("before issues"),
+                p.version
+            ),
             percent: (p.probability * 100.0).round() as i64,
             call: if p.decision() { "rain" } else { "dry" },
             outcome: match p.outcome {
@@ -458,6 +476,22 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
         observation_day: forecast
             .as_ref()
             .map(|f| au_date(f.observation_date))
+            .unwrap_or_default(),
+        issued: forecast
+            .as_ref()
+            .map(|f| format!("{} ({})", local_time(st, f.issued_at), f.issue.label()))
+            .unwrap_or_default(),
+        closes: forecast
+            .as_ref()
+            .map(|f| {
+                let left = f.window_end - s.clock.now();
+                let when = if left > chrono::Duration::zero() {
+                    format!("in {} h {} min", left.num_hours(), left.num_minutes() % 60)
+                } else {
+                    "closed: this is the record, not a forecast".to_string()
+                };
+                format!("{}, {when}", local_time(st, f.window_end))
+            })
             .unwrap_or_default(),
         forecast,
         problem,

@@ -92,10 +92,11 @@ async fn wait_idle(db: &Path, runs: usize, limit: Duration) -> Vec<raincast::sto
     }
 }
 
-/// What a fully-served day looks like: Sydney's forecast rests on the BOM
-/// server's newest day (the 5th) and is for the 6th.
+/// What a fully-served day looks like at noon in Sydney on the 6th: BOM
+/// shows the 6th's morning row, and the forecast is the morning issue from
+/// it, for the rain day ending at 9 am on the 7th.
 fn is_current(f: &Value) -> bool {
-    f["observation_date"] == "2025-09-05"
+    f["observation_date"] == "2025-09-06"
 }
 
 /// (a) An empty database with BOM reachable, default settings: the bundled
@@ -109,7 +110,9 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
     let db = dir.path().join("a.db");
     let app = support::serve(&db, &env(&url));
     let f = wait_forecast(&app.url, Duration::from_secs(240), is_current).await;
-    assert_eq!(f["forecast_date"], "2025-09-06", "{f}");
+    assert_eq!(f["forecast_date"], "2025-09-07", "{f}");
+    assert_eq!(f["issue"], "morning", "{f}");
+    assert_eq!(f["window_end"], "2025-09-06T23:00:00Z", "{f}");
     assert_eq!(f["stale"], false, "{f}");
     assert_eq!(f["kind"], "forecast", "{f}");
     let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
@@ -131,14 +134,17 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
     // The bundled history plus 644 real BOM files (46 stations: the archive
     // has no Perth, Melbourne or Richmond files).
     assert!(store.count_observations().unwrap() > 145_460 + 18_000);
-    // One live forecast per station with current data, for the 6th.
-    assert_eq!(store.predictions_logged_for(day(2025, 9, 6)).unwrap(), 46);
+    // One live forecast per station with current data: the morning issue
+    // for the rain day ending at 9 am on the 7th (at 02:00 UTC it is past
+    // 10:00 in every zone, just so in Perth).
+    assert_eq!(store.predictions_logged_for(day(2025, 9, 7)).unwrap(), 46);
+    assert_eq!(store.predictions_logged_for(day(2025, 9, 6)).unwrap(), 0);
     // A second scrape the same day (from the CLI, another process) fetches
     // only what is not complete and logs no second forecast.
     let out = support::cli(&db, &["scrape"], &env(&url));
     assert!(out.contains("run "), "{out}");
     assert!(out.contains("skipped"), "{out}");
-    assert_eq!(store.predictions_logged_for(day(2025, 9, 6)).unwrap(), 46);
+    assert_eq!(store.predictions_logged_for(day(2025, 9, 7)).unwrap(), 46);
 
     // The three stations BOM's archive lacks are stale and say so.
     let (status, home) = get_text(&app.url).await;
@@ -147,7 +153,7 @@ async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
         home.contains("3 of 49 cities have no current data"),
         "{home}"
     );
-    assert!(home.contains("Forecasts for <strong>Saturday 6 September 2025</strong>"));
+    assert!(home.contains("Forecasts for <strong>Sunday 7 September 2025</strong>"));
     assert!(home.contains("no current data since 25 Jun 2017"));
     let (_, perth) = get_text(&format!("{}/forecast/Perth", app.url)).await;
     assert!(perth.contains("No current data since"), "{perth}");
@@ -211,7 +217,7 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
     );
     let app = support::serve(&db, &env(&url));
     let f = wait_forecast(&app.url, Duration::from_secs(240), is_current).await;
-    assert_eq!(f["forecast_date"], "2025-09-06");
+    assert_eq!(f["forecast_date"], "2025-09-07");
     let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
     assert!(
         runs.iter().all(|r| r.status == RunStatus::Succeeded),
@@ -221,8 +227,9 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
     let newest = &models["models"][0];
     // The second model tests on the newest year of data (BOM's), tunes on
     // the year of data before it (spanning the gap) and trains on the rest.
-    // The newest labelled day is the 4th: the 5th's outcome is the 6th's rain.
-    assert_eq!(newest["test_window"]["to"], "2025-09-05", "{newest}");
+    // The newest labelled day is the 5th: its outcome is the 6th's rain to
+    // 9 am, which the 6th's morning row shows.
+    assert_eq!(newest["test_window"]["to"], "2025-09-06", "{newest}");
     let test_from: NaiveDate =
         serde_json::from_value(newest["test_window"]["from"].clone()).unwrap();
     assert!(
@@ -262,7 +269,7 @@ async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
     }
     let app = support::serve(&db, &env(&url));
     let f = wait_forecast(&app.url, Duration::from_secs(240), is_current).await;
-    assert_eq!(f["forecast_date"], "2025-09-06");
+    assert_eq!(f["forecast_date"], "2025-09-07");
     let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
     // The training came first, before the scrape: a model the server can load.
     let first = runs.iter().min_by_key(|r| r.id).unwrap();

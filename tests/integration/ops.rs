@@ -150,9 +150,21 @@ async fn busy_app() -> TestApp {
     let clock_now = app.clock.now();
     tokio::task::spawn_blocking(move || {
         let latest = store.latest_date("Perth").unwrap().unwrap();
+        let for_date = latest + chrono::Days::new(1);
+        let perth = raincast::stations::by_location("Perth").unwrap();
         assert!(
             store
-                .log_prediction("Perth", latest, 1, 0.7, 0.5, clock_now)
+                .log_prediction(&raincast::store::IssuedForecast {
+                    location: "Perth",
+                    for_date,
+                    issue: raincast::issue::Issue::Afternoon,
+                    obs_date: latest,
+                    version: 1,
+                    probability: 0.7,
+                    threshold: 0.5,
+                    issued_at: clock_now,
+                    window_end: raincast::issue::window(perth, for_date).1,
+                })
                 .unwrap()
         );
         let mut next = raincast::obs::Observation::empty("Perth", latest + chrono::Days::new(1));
@@ -163,8 +175,8 @@ async fn busy_app() -> TestApp {
     .await
     .unwrap();
     let (serving, store) = (app.state.serving.clone(), app.store.clone());
-    let today = app.clock.now().date_naive();
-    tokio::task::spawn_blocking(move || serving.sync(&store, today, 2).unwrap())
+    let now = app.clock.now();
+    tokio::task::spawn_blocking(move || serving.sync(&store, now, 2).unwrap())
         .await
         .unwrap();
     app

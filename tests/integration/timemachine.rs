@@ -102,27 +102,35 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
         .map(|f| f.0)
         .collect();
 
-    // Every day BOM answered, a live forecast for each of the 46 stations
-    // with data (the archive has no Perth, Melbourne or Richmond files).
-    // The daily scrape runs at 08:30 UTC, 18:30 in eastern Australia: the
-    // forecasts it logs are for that same day. On a faulty day there is no
-    // new observation (the truncated file stops on the 5th), so nothing is
-    // live and nothing is logged.
-    for d in from.iter_days().take_while(|d| *d <= to) {
-        let n = r.store.predictions_logged_for(d).unwrap();
-        if faulty.contains(&d) {
-            assert_eq!(n, 0, "{d}: no new data, yet forecasts were logged");
-        } else {
-            assert_eq!(n, 46, "{d}");
-        }
+    // Every day BOM answered, each of the 46 stations with data (the archive
+    // has no Perth, Melbourne or Richmond files) issues two forecasts from
+    // the day's row as BOM showed it at the 08:30 UTC scrape, the afternoon
+    // everywhere in Australia: the afternoon issue for the rain day ending
+    // at 9 am the next morning, and the day-before issue for the one after.
+    // On a faulty day there is no new row (the truncated file stops on the
+    // 5th), so neither is issued.
+    let ok = |d: NaiveDate| d >= from && d <= to && !faulty.contains(&d);
+    for d in from
+        .iter_days()
+        .take_while(|d| *d <= to + chrono::Days::new(2))
+    {
+        let count = |issue: &str| logged(&r.store, d, issue);
+        let expect = |base: NaiveDate| if ok(base) { 46 } else { 0 };
+        assert_eq!(count("afternoon"), expect(d - chrono::Days::new(1)), "{d}");
+        assert_eq!(count("day_before"), expect(d - chrono::Days::new(2)), "{d}");
+        assert_eq!(count("morning"), 0, "no morning scrape is scheduled");
     }
-    // Issued before the day ended in eastern Australia, scored once its
-    // observation arrived (all but the last day's).
+    assert_eq!(s.late_forecasts, 0, "{s:?}");
+    let names: Vec<&str> = s.issues.iter().map(|i| i.issue.as_str()).collect();
+    assert_eq!(names, ["day_before", "afternoon"], "{s:?}");
+    // Issued before the rain day's window closed (9 am local on the day),
+    // scored once its observation arrived.
     let rows = live_rows(&r.store);
     assert_eq!(rows.len() as u64, s.forecasts);
     for (loc, for_date, served_at, outcome) in &rows {
-        let issued = (*served_at + chrono::Duration::hours(10)).date_naive();
-        assert!(issued <= *for_date, "{loc} {for_date} issued {served_at}");
+        let station = raincast::stations::by_location(loc).unwrap();
+        let (_, close) = raincast::issue::window(station, *for_date);
+        assert!(*served_at < close, "{loc} {for_date} issued {served_at}");
         // Scored (against the final, revised data) unless BOM never
         // reported that day's rain.
         let observed = r
@@ -181,6 +189,17 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
     }
 }
 
+/// How many forecasts of `issue` were logged for rain day `d`.
+fn logged(store: &Store, d: NaiveDate, issue: &str) -> u64 {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM predictions WHERE for_date = ?1 AND issue = ?2",
+        rusqlite::params![d, issue],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap() as u64
+}
+
 /// (location, for_date, served_at, outcome) of every logged forecast.
 fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<bool>)> {
     let c = rusqlite::Connection::open(store.path()).unwrap();
@@ -206,8 +225,8 @@ fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<boo
     .collect()
 }
 
-/// Every data row of the bundled files for our stations, dated before `to`
-/// (BOM's files then held days up to yesterday), with its rainfall, read by
+/// Every data row of the bundled files for our stations, dated up to `to`
+/// (the last scrape, on `to`'s afternoon, saw its rain to 9 am), with its rainfall, read by
 /// splitting lines: `,YYYY-M-D,min,max,rain,…`.
 fn raw_rows(to: NaiveDate) -> HashMap<(String, NaiveDate), Option<f64>> {
     let by_code: HashMap<&str, &str> = raincast::stations::STATIONS
@@ -229,7 +248,7 @@ fn raw_rows(to: NaiveDate) -> HashMap<(String, NaiveDate), Option<f64>> {
                 continue;
             };
             // The replay backfills BOM's 14-month window from its first day.
-            if d < to && d >= day(2023, 11, 1) {
+            if d <= to && d >= day(2023, 11, 1) {
                 let rain = f[4].trim().parse::<f64>().ok();
                 out.insert((loc.to_string(), d), rain);
             }
