@@ -29,7 +29,7 @@
 //!   a step a row (about 10⁻⁵ of the largest gradient); leaf values come from
 //!   the same sums. Against `f64` sums of the unquantized values, a few
 //!   splits move and the forecasts move by less than the seeds' spread
-//!   (README: "the defaults with integer histograms" among the variants).
+//!   (docs/model-quality.md: "the defaults with integer histograms" among the variants).
 //! - **Rows out of the sample** are routed down each tree beside the sampled
 //!   ones, by the same partition, so every row's score is updated from the
 //!   leaf it reached without a prediction per row; gradients are computed
