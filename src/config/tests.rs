@@ -51,7 +51,9 @@ fn configuration_doc_lists_every_key() {
         let default = cells[1].trim_matches('`');
         let default = if default == "empty" { "" } else { default };
         assert!(
-            in_doc.insert(key.to_string(), default.to_string()).is_none(),
+            in_doc
+                .insert(key.to_string(), default.to_string())
+                .is_none(),
             "docs/configuration.md lists {key} twice"
         );
     }

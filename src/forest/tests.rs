@@ -7,12 +7,13 @@ use linfa::ParamGuard;
 use linfa::prelude::*;
 use ndarray::{Array1, Array2};
 
+use super::model::{LEAF, Node};
 use super::rng::Rng;
-use super::tree::{LEAF, Node, Tree};
+use super::tree::Tree;
 use super::*;
 
 /// A uniform `f32` in `[0, 1)`.
-fn uniform(rng: &mut Rng) -> f32 {
+pub(super) fn uniform(rng: &mut Rng) -> f32 {
     (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32
 }
 
@@ -41,7 +42,7 @@ fn one_tree() -> ForestParams {
 
 /// A "rain-like" dataset: 6 features, the label depends on three of them
 /// with 10 % label noise, and two columns are often missing.
-fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
+pub(super) fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
     let nf = 6;
     let mut rng = Rng::for_tree(seed, 999);
     let mut x = Vec::with_capacity(n * nf);
@@ -557,7 +558,7 @@ fn forest_generalises_on_held_out_data() {
 /// of the first `n_distinct` rows is a shuffled grid of distinct values (so
 /// binning is exact and `linfa_trees`, which skips ties oddly, sees no ties);
 /// later rows are uniform.
-fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
+pub(super) fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
     let nf = 5;
     let mut rng = Rng::for_tree(seed, 1);
     let mut x = Array2::<f32>::zeros((n, nf));
@@ -652,7 +653,7 @@ impl Shape {
     /// `LEAF`, threshold, index of the left child)`, the right child next.
     pub(super) fn from_nodes(nodes: &[(u16, f32, u32)], i: usize) -> Shape {
         let (feature, threshold, left) = nodes[i];
-        if feature == tree::LEAF {
+        if feature == LEAF {
             return Shape::Leaf;
         }
         Shape::Split {
@@ -730,17 +731,32 @@ impl Shape {
 /// above covers deeper trees.
 #[test]
 fn one_tree_makes_linfa_decision_trees_split_choices() {
+    assert_split_choices_match_linfa(|train, depth| {
+        ForestParams(ForestValidParams {
+            max_depth: Some(depth),
+            ..one_tree().0
+        })
+        .fit(train)
+        .expect("forest fits")
+        .trees
+        .swap_remove(0)
+        .nodes
+    });
+}
+
+/// The split-choice check both families' first tree passes: for seeds 11
+/// to 18 and depths 1 and 2, the tree that `fit` grows on a grid dataset
+/// (to the given depth) splits where `linfa_trees`' Gini `DecisionTree`
+/// splits, node by node: the same feature and the same rows to each side.
+pub(super) fn assert_split_choices_match_linfa(
+    fit: impl Fn(&Dataset<f32, bool, ndarray::Ix1>, usize) -> Vec<Node>,
+) {
     for seed in 11..19 {
         let (x, y) = grid_dataset(250, 250, seed);
         let train = Dataset::new(x.clone(), y);
         let rows: Vec<usize> = (0..x.nrows()).collect();
         for depth in 1..=2 {
-            let ours = ForestParams(ForestValidParams {
-                max_depth: Some(depth),
-                ..one_tree().0
-            })
-            .fit(&train)
-            .expect("forest fits");
+            let ours = fit(&train, depth);
             let theirs = linfa_trees::DecisionTree::params()
                 .split_quality(linfa_trees::SplitQuality::Gini)
                 .max_depth(Some(depth))
@@ -748,11 +764,8 @@ fn one_tree_makes_linfa_decision_trees_split_choices() {
                 .min_weight_split(2.0)
                 .fit(&train)
                 .expect("tree fits");
-            let nodes: Vec<(u16, f32, u32)> = ours.trees[0]
-                .nodes
-                .iter()
-                .map(|n| (n.feature, n.value, n.left))
-                .collect();
+            let nodes: Vec<(u16, f32, u32)> =
+                ours.iter().map(|n| (n.feature, n.value, n.left)).collect();
             let shape = Shape::from_nodes(&nodes, 0);
             assert!(
                 matches!(shape, Shape::Split { .. }),
