@@ -21,6 +21,7 @@ pub mod memory;
 pub mod obs;
 pub mod registry;
 pub mod replay;
+pub mod runtime;
 pub mod serving;
 pub mod stations;
 pub mod store;

@@ -33,7 +33,7 @@ async fn store_spans_nest_under_the_caller_in_the_blocking_pool() {
     let s = store.clone();
     let version = {
         let _in = request.enter();
-        spawn_blocking(move || s.champion_version())
+        crate::runtime::spawn_blocking(move || s.champion_version())
     };
     assert_eq!(version.await.unwrap().unwrap(), None);
     let seen = seen.lock().unwrap().clone();
