@@ -132,7 +132,7 @@ mod tests {
 
     #[tokio::test]
     async fn blocking_work_nests_under_the_callers_span() {
-        let (_, seen) = spawned_under_caller(|f| spawn_blocking(f)).await;
+        let (_, seen) = spawned_under_caller(spawn_blocking).await;
         assert!(
             seen.contains(&("work".into(), Some("caller".into()))),
             "{seen:?}"
@@ -141,7 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn cpu_bound_work_runs_in_the_training_pool_under_the_callers_span() {
-        let (thread, seen) = spawned_under_caller(|f| spawn_cpu_bound(f)).await;
+        let (thread, seen) = spawned_under_caller(spawn_cpu_bound).await;
         assert!(
             thread.starts_with(TRAINING_THREAD_PREFIX),
             "ran on {thread:?}"
