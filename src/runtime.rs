@@ -81,7 +81,7 @@ fn training_pool() -> Option<&'static rayon::ThreadPool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
 
     use rayon::prelude::*;
@@ -92,10 +92,11 @@ mod tests {
     use super::*;
 
     /// (span name, parent span name)
-    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    pub(crate) type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
-    /// Records each new span's name with its parent's.
-    struct Spans(Seen);
+    /// Records each new span's name with its parent's (the store's span
+    /// test uses it too).
+    pub(crate) struct Spans(pub(crate) Seen);
 
     impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
         fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
