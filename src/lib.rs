@@ -1,6 +1,7 @@
 //! raincast: will it rain tomorrow? One binary that scrapes BOM's Daily
-//! Weather Observations, trains a random forest, and serves forecasts for 49
-//! Australian cities. See `DESIGN.md` in the README for the data flow.
+//! Weather Observations, trains a random forest and a gradient-boosted
+//! ensemble, and serves forecasts for 49 Australian cities. The module map
+//! and the data flow are in `docs/architecture.md`.
 //!
 //! The library has no `unsafe` code: the allocator FFI lives in the binary
 //! (`main.rs`, `allocator.rs`).
@@ -21,8 +22,12 @@ pub mod memory;
 pub mod obs;
 pub mod registry;
 pub mod replay;
+pub mod runtime;
 pub mod serving;
 pub mod stations;
 pub mod store;
 pub mod train;
 pub mod web;
+
+#[cfg(test)]
+mod docs_tests;

@@ -184,7 +184,7 @@ pub async fn drive(
     clock.set(start);
     if config.database.bundled_history {
         let s = store.clone();
-        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
+        crate::runtime::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
             .await
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;

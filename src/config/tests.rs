@@ -24,6 +24,59 @@ fn repo_config_toml_matches_defaults() {
     );
 }
 
+/// `docs/configuration.md` lists every key of `config.toml` with its
+/// default, and no other key: a key added, renamed or re-defaulted in one and
+/// not the other fails here.
+#[test]
+fn configuration_doc_lists_every_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_to_string(root.join("config.toml")).unwrap();
+    let table: toml::Table = file.parse().unwrap();
+    let mut in_file = std::collections::BTreeMap::new();
+    for (section, keys) in &table {
+        for (key, value) in keys.as_table().expect("config.toml has only sections") {
+            let shown = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Float(f) => format!("{f:?}"),
+                other => other.to_string(),
+            };
+            in_file.insert(format!("{section}.{key}"), shown);
+        }
+    }
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let mut in_doc = std::collections::BTreeMap::new();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let key = cells[0].trim_start_matches("| ").trim_matches('`');
+        let default = cells[1].trim_matches('`');
+        let default = if default == "empty" { "" } else { default };
+        assert!(
+            in_doc
+                .insert(key.to_string(), default.to_string())
+                .is_none(),
+            "docs/configuration.md lists {key} twice"
+        );
+    }
+    let file_keys: Vec<&String> = in_file.keys().collect();
+    let doc_keys: Vec<&String> = in_doc.keys().collect();
+    assert_eq!(
+        file_keys, doc_keys,
+        "docs/configuration.md and config.toml must list the same keys"
+    );
+    for (key, default) in &in_doc {
+        let actual = &in_file[key];
+        let same = match default.strip_suffix("…)") {
+            // A long default is shortened in the table: its start must match.
+            Some(start) => actual.starts_with(start),
+            None => actual == default,
+        };
+        assert!(
+            same,
+            "{key}: docs/configuration.md says {default:?}, config.toml {actual:?}"
+        );
+    }
+}
+
 #[test]
 fn env_overrides_file_and_types_are_inferred() {
     let dir = tempfile::tempdir().unwrap();

@@ -48,7 +48,7 @@
 pub(crate) mod binning;
 pub mod boost;
 mod error;
-mod linfa_impl;
+mod model;
 mod params;
 mod rng;
 mod tree;
@@ -131,38 +131,9 @@ impl ForestValidParams {
         y: &[bool],
         opts: &FitOptions,
     ) -> Result<Forest, ForestError> {
-        if y.is_empty() {
-            return Err(ForestError::EmptyData("there are no rows"));
-        }
-        if n_features == 0 {
-            return Err(ForestError::EmptyData("there are no features"));
-        }
-        if n_features >= usize::from(tree::LEAF) {
-            return Err(ForestError::TooLarge(format!(
-                "{n_features} features (at most 65534)"
-            )));
-        }
-        if x.len() / n_features != y.len() || !x.len().is_multiple_of(n_features) {
-            return Err(ForestError::ShapeMismatch {
-                x_len: x.len(),
-                n_features,
-                y_len: y.len(),
-            });
-        }
-        if y.len() >= (1 << 31) {
-            return Err(ForestError::TooLarge(format!(
-                "{} rows (at most 2^31 - 1)",
-                y.len()
-            )));
-        }
-        if let Some(i) = x.iter().position(|v| v.is_infinite()) {
-            return Err(ForestError::NonFinite {
-                row: i / n_features,
-                column: i % n_features,
-                value: x[i],
-            });
-        }
-        self.in_pool(|| {
+        model::check_matrix(x, n_features, y)?;
+        check_rows(y.len())?;
+        model::in_pool(self.n_threads, || {
             let binned = BinnedMatrix::new(x, n_features, self.max_bins);
             self.fit_checked(&binned, y, opts)
         })
@@ -182,47 +153,9 @@ impl ForestValidParams {
         y: &[bool],
         opts: &FitOptions,
     ) -> Result<Forest, ForestError> {
-        if y.is_empty() {
-            return Err(ForestError::EmptyData("there are no rows"));
-        }
-        let n_features = data.n_features();
-        if n_features == 0 {
-            return Err(ForestError::EmptyData("there are no features"));
-        }
-        if n_features >= usize::from(tree::LEAF) {
-            return Err(ForestError::TooLarge(format!(
-                "{n_features} features (at most 65534)"
-            )));
-        }
-        if data.n_rows() != y.len() {
-            return Err(ForestError::ShapeMismatch {
-                x_len: data.n_rows() * n_features,
-                n_features,
-                y_len: y.len(),
-            });
-        }
-        if y.len() >= (1 << 31) {
-            return Err(ForestError::TooLarge(format!(
-                "{} rows (at most 2^31 - 1)",
-                y.len()
-            )));
-        }
-        self.in_pool(|| self.fit_checked(data, y, opts))
-    }
-
-    /// Runs `f` in the dedicated pool when `n_threads` is set.
-    fn in_pool<T: Send>(
-        &self,
-        f: impl FnOnce() -> Result<T, ForestError> + Send,
-    ) -> Result<T, ForestError> {
-        match self.n_threads {
-            Some(threads) => rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| ForestError::ThreadPool(e.to_string()))?
-                .install(f),
-            None => f(),
-        }
+        model::check_binned(data, y)?;
+        check_rows(y.len())?;
+        model::in_pool(self.n_threads, || self.fit_checked(data, y, opts))
     }
 
     /// Fitting proper, on validated input, inside the chosen thread pool.
@@ -275,10 +208,7 @@ impl ForestValidParams {
             }
             trees.push(g.tree);
         }
-        let total: f64 = importance.iter().sum();
-        if total > 0.0 {
-            importance.iter_mut().for_each(|v| *v /= total);
-        }
+        model::normalise(&mut importance);
         Ok(Forest {
             n_features,
             trees,
@@ -296,43 +226,6 @@ impl Forest {
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
         self.trees.len()
-    }
-
-    /// Probability of "yes" for one row: the mean over trees of the reached
-    /// leaf's class-weighted fraction of "yes". `NaN` means missing.
-    ///
-    /// # Panics
-    /// If `row.len() != self.n_features()`.
-    pub fn predict_proba_row(&self, row: &[f32]) -> f32 {
-        assert_eq!(
-            row.len(),
-            self.n_features,
-            "row has {} features, the forest expects {}",
-            row.len(),
-            self.n_features
-        );
-        let sum: f32 = self.trees.iter().map(|t| t.predict(row)).sum();
-        (sum / self.trees.len() as f32).clamp(0.0, 1.0)
-    }
-
-    /// Probabilities of "yes" for a row-major matrix, rows in parallel.
-    ///
-    /// # Panics
-    /// If `n_features != self.n_features()` or `x.len()` is not a multiple of it.
-    pub fn predict_proba(&self, x: &[f32], n_features: usize) -> Vec<f32> {
-        assert_eq!(
-            n_features, self.n_features,
-            "matrix has {n_features} features, the forest expects {}",
-            self.n_features
-        );
-        assert!(
-            x.len().is_multiple_of(n_features),
-            "matrix length is not a multiple of the feature count"
-        );
-        x.par_chunks(n_features)
-            .with_min_len(64)
-            .map(|row| self.predict_proba_row(row))
-            .collect()
     }
 
     /// Mean decrease in (class-weighted Gini) impurity per feature, averaged
@@ -360,38 +253,45 @@ impl Forest {
     /// [`ForestError::Corrupt`] when the bytes do not decode or describe an
     /// invalid forest (bad version, dangling child or feature index, …).
     pub fn from_bytes(bytes: &[u8]) -> Result<Forest, ForestError> {
-        let corrupt = |m: String| ForestError::Corrupt(m);
-        let (repr, rest): (ForestOwned, _) =
-            postcard::take_from_bytes(bytes).map_err(|e| corrupt(format!("cannot decode: {e}")))?;
-        if !rest.is_empty() {
-            return Err(corrupt(format!("{} trailing bytes", rest.len())));
-        }
+        let (repr, rest): (ForestOwned, _) = postcard::take_from_bytes(bytes)
+            .map_err(|e| model::corrupt(format!("cannot decode: {e}")))?;
+        model::check_trailing(rest)?;
         if repr.version != FORMAT_VERSION {
-            return Err(corrupt(format!(
+            return Err(model::corrupt(format!(
                 "format version {} (expected {FORMAT_VERSION})",
                 repr.version
             )));
         }
-        let n_features = repr.n_features as usize;
-        if n_features == 0 || n_features >= usize::from(tree::LEAF) {
-            return Err(corrupt(format!("{n_features} features")));
-        }
-        if repr.trees.is_empty() {
-            return Err(corrupt("no trees".into()));
-        }
-        for (i, t) in repr.trees.iter().enumerate() {
-            t.validate(n_features)
-                .map_err(|e| corrupt(format!("tree {i}: {e}")))?;
-        }
-        if repr.importance.len() != n_features
-            || repr.importance.iter().any(|v| !v.is_finite() || *v < 0.0)
-        {
-            return Err(corrupt("invalid feature importances".into()));
-        }
+        let n_features = model::validate_stored(repr.n_features, &repr.trees, &repr.importance)?;
         Ok(Forest {
             n_features,
             trees: repr.trees,
             importance: repr.importance,
         })
     }
+}
+
+impl model::RowModel for Forest {
+    const NOUN: &'static str = "forest";
+
+    fn width(&self) -> usize {
+        self.n_features
+    }
+
+    /// The mean over trees of the reached leaf's class-weighted fraction of
+    /// "yes".
+    fn score_row(&self, row: &[f32]) -> f32 {
+        let sum: f32 = self.trees.iter().map(|t| t.predict(row)).sum();
+        (sum / self.trees.len() as f32).clamp(0.0, 1.0)
+    }
+}
+
+/// The forest's row limit: row indices are stored in 31 bits.
+fn check_rows(n_rows: usize) -> Result<(), ForestError> {
+    if n_rows >= (1 << 31) {
+        return Err(ForestError::TooLarge(format!(
+            "{n_rows} rows (at most 2^31 - 1)"
+        )));
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ForestError;
+use super::model;
 
 /// How many features are drawn (without replacement) as split candidates at
 /// every node.
@@ -129,6 +130,23 @@ macro_rules! hyperparams {
                 &mut self.0
             }
         }
+
+        /// Checking runs the type's own `validate`: the first invalid
+        /// field, by name.
+        impl linfa::ParamGuard for $unchecked {
+            type Checked = $valid;
+            type Error = $crate::forest::ForestError;
+
+            fn check_ref(&self) -> Result<&$valid, $crate::forest::ForestError> {
+                self.validate()?;
+                Ok(&self.0)
+            }
+
+            fn check(self) -> Result<$valid, $crate::forest::ForestError> {
+                self.validate()?;
+                Ok(self.0)
+            }
+        }
     };
 }
 pub(crate) use hyperparams;
@@ -189,12 +207,7 @@ impl Default for ForestValidParams {
 
 impl ForestParams {
     fn validate(&self) -> Result<(), ForestError> {
-        let bad = |field: &'static str, reason: &str| {
-            Err(ForestError::InvalidParam {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
+        let bad = model::invalid;
         if self.n_trees == 0 {
             return bad("n_trees", "must be at least 1");
         }
@@ -203,9 +216,6 @@ impl ForestParams {
         }
         if self.min_samples_leaf == 0 {
             return bad("min_samples_leaf", "must be at least 1");
-        }
-        if !(2..=255).contains(&self.max_bins) {
-            return bad("max_bins", "must be between 2 and 255");
         }
         match self.max_features {
             MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
@@ -222,27 +232,6 @@ impl ForestParams {
                 "a custom weight must be positive and finite",
             );
         }
-        if self.n_threads == Some(0) {
-            return bad(
-                "n_threads",
-                "must be at least 1 (or None for the default pool)",
-            );
-        }
-        Ok(())
-    }
-}
-
-impl linfa::ParamGuard for ForestParams {
-    type Checked = ForestValidParams;
-    type Error = ForestError;
-
-    fn check_ref(&self) -> Result<&ForestValidParams, ForestError> {
-        self.validate()?;
-        Ok(&self.0)
-    }
-
-    fn check(self) -> Result<ForestValidParams, ForestError> {
-        self.validate()?;
-        Ok(self.0)
+        model::check_bins_and_threads(self.max_bins, self.n_threads)
     }
 }

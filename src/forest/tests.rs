@@ -7,12 +7,13 @@ use linfa::ParamGuard;
 use linfa::prelude::*;
 use ndarray::{Array1, Array2};
 
+use super::model::{LEAF, Node};
 use super::rng::Rng;
-use super::tree::{LEAF, Node, Tree};
+use super::tree::Tree;
 use super::*;
 
 /// A uniform `f32` in `[0, 1)`.
-fn uniform(rng: &mut Rng) -> f32 {
+pub(super) fn uniform(rng: &mut Rng) -> f32 {
     (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32
 }
 
@@ -41,7 +42,7 @@ fn one_tree() -> ForestParams {
 
 /// A "rain-like" dataset: 6 features, the label depends on three of them
 /// with 10 % label noise, and two columns are often missing.
-fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
+pub(super) fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
     let nf = 6;
     let mut rng = Rng::for_tree(seed, 999);
     let mut x = Vec::with_capacity(n * nf);
@@ -156,51 +157,45 @@ fn same_seed_same_bytes_whatever_the_thread_count() {
 #[test]
 fn serialization_round_trips_and_refuses_corruption() {
     let (x, y) = noisy_data(1500, 2);
-    let forest = fit(
-        ForestParams(ForestValidParams {
-            n_trees: 10,
-            ..ForestValidParams::default()
-        }),
-        &x,
-        6,
-        &y,
-    );
+    let forest = fit(ForestParams::default().with_n_trees(10), &x, 6, &y);
     let bytes = forest.to_bytes();
     let back = Forest::from_bytes(&bytes).expect("round trip");
     assert_eq!(back, forest);
     assert_eq!(back.predict_proba(&x, 6), forest.predict_proba(&x, 6));
     assert_eq!(back.feature_importance(), forest.feature_importance());
 
-    // Every truncation is refused, as is trailing garbage.
-    for len in 0..bytes.len() {
-        assert!(matches!(
-            Forest::from_bytes(&bytes[..len]),
-            Err(ForestError::Corrupt(_))
-        ));
-    }
-    let mut longer = bytes.clone();
-    longer.push(0);
-    assert!(matches!(
-        Forest::from_bytes(&longer),
-        Err(ForestError::Corrupt(_))
-    ));
     assert!(Forest::from_bytes(b"definitely not a forest").is_err());
-
-    // Arbitrary byte damage either fails to load or loads a forest that
-    // still predicts without panicking.
-    let mut rng = Rng::for_tree(5, 5);
     let probe: Vec<f32> = x[..60].to_vec();
+    assert_damage_is_refused_or_harmless(&bytes, Forest::from_bytes, |f| {
+        let row: Vec<f32> = probe.iter().copied().cycle().take(f.n_features()).collect();
+        f.predict_proba_row(&row)
+    });
+}
+
+/// What a stored model of either family must survive: every truncation and
+/// a trailing byte are refused as corrupt, and arbitrary damage (one to
+/// three flipped bits, 2,000 times) either fails to load or loads a model
+/// that still predicts a probability without panicking.
+pub(super) fn assert_damage_is_refused_or_harmless<M>(
+    bytes: &[u8],
+    load: impl Fn(&[u8]) -> Result<M, ForestError>,
+    predict: impl Fn(&M) -> f32,
+) {
+    for len in 0..bytes.len() {
+        assert!(matches!(load(&bytes[..len]), Err(ForestError::Corrupt(_))));
+    }
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    assert!(matches!(load(&longer), Err(ForestError::Corrupt(_))));
+    let mut rng = Rng::for_tree(5, 5);
     for _ in 0..2000 {
-        let mut damaged = bytes.clone();
+        let mut damaged = bytes.to_vec();
         for _ in 0..1 + rng.below(3) {
             let i = rng.below(damaged.len());
             damaged[i] ^= 1 << rng.below(8);
         }
-        if let Ok(f) = Forest::from_bytes(&damaged) {
-            let nf = f.n_features();
-            let row: Vec<f32> = probe.iter().copied().cycle().take(nf).collect();
-            let p = f.predict_proba_row(&row);
-            assert!((0.0..=1.0).contains(&p));
+        if let Ok(model) = load(&damaged) {
+            assert!((0.0..=1.0).contains(&predict(&model)));
         }
     }
 }
@@ -557,7 +552,7 @@ fn forest_generalises_on_held_out_data() {
 /// of the first `n_distinct` rows is a shuffled grid of distinct values (so
 /// binning is exact and `linfa_trees`, which skips ties oddly, sees no ties);
 /// later rows are uniform.
-fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
+pub(super) fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
     let nf = 5;
     let mut rng = Rng::for_tree(seed, 1);
     let mut x = Array2::<f32>::zeros((n, nf));
@@ -592,7 +587,11 @@ fn one_tree_matches_linfa_decision_tree_accuracy() {
     }
 }
 
-fn compare_with_linfa(seed: u64) {
+/// The linfa oracle's data: 250 training rows of a grid set with 250
+/// distinct values, and 2,000 held-out rows.
+pub(super) fn oracle_split(
+    seed: u64,
+) -> (Dataset<f32, bool, ndarray::Ix1>, Array2<f32>, Array1<bool>) {
     let n_train = 250;
     let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
     let train = Dataset::new(
@@ -607,6 +606,27 @@ fn compare_with_linfa(seed: u64) {
     let test_y = y
         .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
         .to_owned();
+    (train, test_x, test_y)
+}
+
+/// The oracle: `linfa_trees`' Gini `DecisionTree` of `depth`, with at
+/// least `leaf` rows in a leaf and twice that in a split.
+pub(super) fn linfa_tree(
+    train: &Dataset<f32, bool, ndarray::Ix1>,
+    depth: usize,
+    leaf: usize,
+) -> linfa_trees::DecisionTree<f32, bool> {
+    linfa_trees::DecisionTree::params()
+        .split_quality(linfa_trees::SplitQuality::Gini)
+        .max_depth(Some(depth))
+        .min_weight_leaf(leaf as f32)
+        .min_weight_split(2.0 * leaf as f32)
+        .fit(train)
+        .expect("tree fits")
+}
+
+fn compare_with_linfa(seed: u64) {
+    let (train, test_x, test_y) = oracle_split(seed);
     for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
         let ours = ForestParams(ForestValidParams {
             max_depth: Some(depth),
@@ -616,13 +636,7 @@ fn compare_with_linfa(seed: u64) {
         })
         .fit(&train)
         .expect("forest fits");
-        let theirs = linfa_trees::DecisionTree::params()
-            .split_quality(linfa_trees::SplitQuality::Gini)
-            .max_depth(Some(depth))
-            .min_weight_leaf(leaf as f32)
-            .min_weight_split(2.0 * leaf as f32)
-            .fit(&train)
-            .expect("tree fits");
+        let theirs = linfa_tree(&train, depth, leaf);
         let ours_acc = accuracy(&ours.predict(&test_x), &test_y);
         let theirs_acc = accuracy(&theirs.predict(&test_x), &test_y);
         eprintln!("seed {seed} depth {depth}, leaf {leaf}: ours {ours_acc}, linfa {theirs_acc}");
@@ -652,7 +666,7 @@ impl Shape {
     /// `LEAF`, threshold, index of the left child)`, the right child next.
     pub(super) fn from_nodes(nodes: &[(u16, f32, u32)], i: usize) -> Shape {
         let (feature, threshold, left) = nodes[i];
-        if feature == tree::LEAF {
+        if feature == LEAF {
             return Shape::Leaf;
         }
         Shape::Split {
@@ -730,29 +744,35 @@ impl Shape {
 /// above covers deeper trees.
 #[test]
 fn one_tree_makes_linfa_decision_trees_split_choices() {
+    assert_split_choices_match_linfa(|train, depth| {
+        ForestParams(ForestValidParams {
+            max_depth: Some(depth),
+            ..one_tree().0
+        })
+        .fit(train)
+        .expect("forest fits")
+        .trees
+        .swap_remove(0)
+        .nodes
+    });
+}
+
+/// The split-choice check both families' first tree passes: for seeds 11
+/// to 18 and depths 1 and 2, the tree that `fit` grows on a grid dataset
+/// (to the given depth) splits where `linfa_trees`' Gini `DecisionTree`
+/// splits, node by node: the same feature and the same rows to each side.
+pub(super) fn assert_split_choices_match_linfa(
+    fit: impl Fn(&Dataset<f32, bool, ndarray::Ix1>, usize) -> Vec<Node>,
+) {
     for seed in 11..19 {
         let (x, y) = grid_dataset(250, 250, seed);
         let train = Dataset::new(x.clone(), y);
         let rows: Vec<usize> = (0..x.nrows()).collect();
         for depth in 1..=2 {
-            let ours = ForestParams(ForestValidParams {
-                max_depth: Some(depth),
-                ..one_tree().0
-            })
-            .fit(&train)
-            .expect("forest fits");
-            let theirs = linfa_trees::DecisionTree::params()
-                .split_quality(linfa_trees::SplitQuality::Gini)
-                .max_depth(Some(depth))
-                .min_weight_leaf(1.0)
-                .min_weight_split(2.0)
-                .fit(&train)
-                .expect("tree fits");
-            let nodes: Vec<(u16, f32, u32)> = ours.trees[0]
-                .nodes
-                .iter()
-                .map(|n| (n.feature, n.value, n.left))
-                .collect();
+            let ours = fit(&train, depth);
+            let theirs = linfa_tree(&train, depth, 1);
+            let nodes: Vec<(u16, f32, u32)> =
+                ours.iter().map(|n| (n.feature, n.value, n.left)).collect();
             let shape = Shape::from_nodes(&nodes, 0);
             assert!(
                 matches!(shape, Shape::Split { .. }),

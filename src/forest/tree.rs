@@ -6,10 +6,8 @@ use super::ClassWeight;
 use super::binning::{BinnedMatrix, MISSING};
 use super::rng::Rng;
 
-/// `Node::feature` of a leaf.
-pub(crate) const LEAF: u16 = u16::MAX;
-/// `Node::flags` bit: missing values go to the left child.
-pub(crate) const MISSING_LEFT: u16 = 1;
+pub(crate) use super::model::{MISSING_LEFT, Node};
+use super::model::{StoredTree, validate_nodes, walk};
 
 /// Nodes with fewer in-bag rows than this gather per-feature statistics by
 /// sorting `(code, row)` keys instead of filling a 256-bin histogram.
@@ -17,33 +15,8 @@ const SPARSE_LIMIT: usize = 64;
 /// Histogram slots per feature: codes `0..=254` plus [`MISSING`].
 const SLOTS: usize = 256;
 
-/// One tree node, 12 bytes in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[repr(C)]
-pub(crate) struct Node {
-    /// Internal node: go left when `x <= value`. Leaf: probability of "yes".
-    pub(crate) value: f32,
-    /// Index of the left child; the right child is `left + 1`. Unused (0) in leaves.
-    pub(crate) left: u32,
-    /// Feature tested, or [`LEAF`].
-    pub(crate) feature: u16,
-    /// Bit [`MISSING_LEFT`]: where `NaN` goes.
-    pub(crate) flags: u16,
-}
-
-impl Node {
-    fn leaf(probability: f32) -> Self {
-        Self {
-            value: probability,
-            left: 0,
-            feature: LEAF,
-            flags: 0,
-        }
-    }
-}
-
 /// A tree as a flat node array; node 0 is the root and children always come
-/// after their parent.
+/// after their parent. A leaf holds the probability of "yes".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<Node>,
@@ -54,64 +27,36 @@ impl Tree {
     /// guaranteed by the caller; node links are validated on load).
     #[inline]
     pub(crate) fn predict(&self, row: &[f32]) -> f32 {
-        let mut i = 0usize;
-        loop {
-            let node = self.nodes[i];
-            if node.feature == LEAF {
-                return node.value;
-            }
-            let x = row[usize::from(node.feature)];
-            let go_left = if x.is_nan() {
-                node.flags & MISSING_LEFT != 0
-            } else {
-                x <= node.value
-            };
-            i = node.left as usize + usize::from(!go_left);
-        }
+        walk(&self.nodes, &[], row)
     }
+}
 
-    /// Checks that prediction on this tree can neither index out of bounds
-    /// nor loop: children exist and lie strictly after their parent, and
-    /// features are below `n_features`.
-    pub(crate) fn validate(&self, n_features: usize) -> Result<(), String> {
-        let len = self.nodes.len();
-        if len == 0 {
-            return Err("a tree has no nodes".into());
-        }
-        if len > u32::MAX as usize {
-            return Err("a tree has too many nodes".into());
-        }
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.feature == LEAF {
-                if !(0.0..=1.0).contains(&node.value) {
-                    return Err(format!(
+impl StoredTree for Tree {
+    /// The shared structural checks, leaves holding probabilities, and no
+    /// `NaN` threshold or categorical split.
+    fn validate(&self, n_features: usize) -> Result<(), String> {
+        validate_nodes(
+            &self.nodes,
+            n_features,
+            MISSING_LEFT,
+            |i, leaf| {
+                if (0.0..=1.0).contains(&leaf.value) {
+                    Ok(())
+                } else {
+                    Err(format!(
                         "node {i} is a leaf with probability {}",
-                        node.value
-                    ));
+                        leaf.value
+                    ))
                 }
-            } else {
-                let left = node.left as usize;
-                if usize::from(node.feature) >= n_features {
-                    return Err(format!(
-                        "node {i} tests feature {} of {n_features}",
-                        node.feature
-                    ));
+            },
+            |i, split| {
+                if split.value.is_nan() {
+                    Err(format!("node {i} has a NaN threshold"))
+                } else {
+                    Ok(())
                 }
-                if left <= i || left + 1 >= len {
-                    return Err(format!(
-                        "node {i} has children {left}/{} of {len}",
-                        left + 1
-                    ));
-                }
-                if node.value.is_nan() {
-                    return Err(format!("node {i} has a NaN threshold"));
-                }
-                if node.flags & !MISSING_LEFT != 0 {
-                    return Err(format!("node {i} has unknown flags {:#x}", node.flags));
-                }
-            }
-        }
-        Ok(())
+            },
+        )
     }
 }
 

@@ -70,7 +70,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let issued_at = env.clock.now();
     let stale = env.config.server.stale_after_days;
     let span = tracing::Span::current();
-    let result = crate::store::spawn_blocking(move || {
+    let result = crate::runtime::spawn_blocking(move || {
         let _entered = span.enter();
         serving.sync(&store, issued_at, stale)?;
         let board = serving.board();

@@ -305,7 +305,7 @@ impl Jobs {
         };
         let store = self.inner.env.store.clone();
         let lease = self.lease();
-        let started = crate::store::spawn_blocking(move || store.start_run(kind, trigger, lease))
+        let started = crate::runtime::spawn_blocking(move || store.start_run(kind, trigger, lease))
             .await
             .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
@@ -422,7 +422,7 @@ impl Jobs {
         let log = ctx.text();
         let stored = summary.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let e2 = error.clone();
-        let saved = crate::store::spawn_blocking(move || {
+        let saved = crate::runtime::spawn_blocking(move || {
             store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log)
         })
         .await;
@@ -437,7 +437,7 @@ impl Jobs {
             let (store, serving) = (env.store.clone(), env.serving.clone());
             let now = env.clock.now();
             let stale = env.config.server.stale_after_days;
-            match crate::store::spawn_blocking(move || serving.sync(&store, now, stale)).await {
+            match crate::runtime::spawn_blocking(move || serving.sync(&store, now, stale)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
                 Err(e) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
@@ -476,9 +476,10 @@ async fn flush_log(ctx: Arc<RunCtx>) {
             let (log, progress) = ctx.snapshot();
             let store = ctx.env.store.clone();
             let id = ctx.run_id;
-            let _ =
-                crate::store::spawn_blocking(move || store.update_run(id, &log, progress.as_ref()))
-                    .await;
+            let _ = crate::runtime::spawn_blocking(move || {
+                store.update_run(id, &log, progress.as_ref())
+            })
+            .await;
         }
     }
 }
@@ -490,7 +491,7 @@ async fn heartbeat(store: Store, run_id: i64, lease: Duration) {
     loop {
         tick.tick().await;
         let store = store.clone();
-        match crate::store::spawn_blocking(move || store.renew_lease(run_id, lease)).await {
+        match crate::runtime::spawn_blocking(move || store.renew_lease(run_id, lease)).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 tracing::error!(

@@ -262,7 +262,7 @@ impl Jobs {
         let cfg = self.config().schedule.clone();
         let now = self.clock().now();
         let store = self.store().clone();
-        let (last, first_model) = crate::store::spawn_blocking(move || {
+        let (last, first_model) = crate::runtime::spawn_blocking(move || {
             let scrape = store.last_success(JobKind::Scrape).ok().flatten();
             let refresh = store.last_success(JobKind::Refresh).ok().flatten();
             let train = store.last_success(JobKind::Train).ok().flatten();

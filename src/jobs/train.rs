@@ -29,32 +29,30 @@ pub(super) async fn run(
 ) -> Result<TrainSummary, Failure> {
     let env = &ctx.env;
     let (store, cfg, c) = (env.store.clone(), env.config.clone(), ctx.clone());
-    let span = tracing::Span::current();
-    let result = crate::store::spawn_blocking(move || {
-        span.in_scope(|| {
-            let log = |line: String| c.log(line);
-            let progress = |done: usize, total: usize| {
-                c.set_progress(
-                    serde_json::to_value(TreeProgress {
-                        trees_done: done,
-                        trees_total: total,
-                    })
-                    .unwrap_or_default(),
-                );
-                if done == total || done.is_multiple_of(10) {
-                    c.log(format!("{done}/{total} trees"));
-                }
-            };
-            crate::train::train_and_register(
-                &store,
-                &cfg.model,
-                windows,
-                Some(c.run_id),
-                &log,
-                &progress,
-                c.cancel_flag(),
-            )
-        })
+    // CPU-bound: the training pool, in this job's span.
+    let result = crate::runtime::spawn_cpu_bound(move || {
+        let log = |line: String| c.log(line);
+        let progress = |done: usize, total: usize| {
+            c.set_progress(
+                serde_json::to_value(TreeProgress {
+                    trees_done: done,
+                    trees_total: total,
+                })
+                .unwrap_or_default(),
+            );
+            if done == total || done.is_multiple_of(10) {
+                c.log(format!("{done}/{total} trees"));
+            }
+        };
+        crate::train::train_and_register(
+            &store,
+            &cfg.model,
+            windows,
+            Some(c.run_id),
+            &log,
+            &progress,
+            c.cancel_flag(),
+        )
     })
     .await
     .map_err(Failure::new)?;
@@ -72,7 +70,7 @@ pub(super) async fn run(
     };
     if summary.report.promoted {
         let (store, serving) = (env.store.clone(), env.serving.clone());
-        match crate::store::spawn_blocking(move || serving.refresh(&store)).await {
+        match crate::runtime::spawn_blocking(move || serving.refresh(&store)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => ctx.warn(format!("loading the new champion: {e}")),
             Err(e) => ctx.warn(format!("loading the new champion: {e}")),
@@ -87,7 +85,7 @@ async fn prune(ctx: &RunCtx) {
     let m = &ctx.env.config.model;
     let (keep_d, keep_c) = (m.keep_deployed, m.keep_challengers);
     let store = ctx.env.store.clone();
-    match crate::store::spawn_blocking(move || registry::prune(&store, keep_d, keep_c)).await {
+    match crate::runtime::spawn_blocking(move || registry::prune(&store, keep_d, keep_c)).await {
         Ok(Ok(pruned)) if !pruned.is_empty() => ctx.log(format!(
             "retention: pruned the model files of versions {pruned:?} \
              (keeping the last {keep_d} deployed and {keep_c} challengers)"

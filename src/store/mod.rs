@@ -4,8 +4,9 @@
 //! "database is locked" errors: a writer waits for the other instead of
 //! failing on a lock upgrade.
 //!
-//! Methods are blocking; async callers go through [`spawn_blocking`], which
-//! carries their tracing span into the blocking pool.
+//! Methods are blocking; async callers run them through
+//! [`crate::runtime::spawn_blocking`], which carries their tracing span into
+//! the blocking pool.
 
 mod migrations;
 mod model_record;
@@ -455,22 +456,6 @@ fn check_schema_read_only(conn: &Connection, path: &Path) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Run blocking work (store calls) on tokio's blocking pool inside the
-/// caller's span: the store's own spans, and anything logged inside, nest
-/// under the request or job that asked instead of floating free. The
-/// caller's subscriber goes along too, so a scoped one (a test's) sees them.
-pub fn spawn_blocking<F, T>(f: F) -> tokio::task::JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let span = tracing::Span::current();
-    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-    tokio::task::spawn_blocking(move || {
-        tracing::dispatcher::with_default(&dispatch, || span.in_scope(f))
-    })
 }
 
 /// `PRAGMA integrity_check` on any SQLite file.

@@ -1,26 +1,8 @@
 //! Store spans nest under the caller, also inside blocking tasks.
 
 use super::*;
-use tracing::span::{Attributes, Id};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-
-/// (span name, parent span name)
-type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-/// Records each new span's name with its parent's.
-struct Spans(Seen);
-
-impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
-    fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let parent = span.parent().map(|p| p.name().to_string());
-            if let Ok(mut v) = self.0.lock() {
-                v.push((span.name().to_string(), parent));
-            }
-        }
-    }
-}
+use crate::runtime::tests::Spans;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[tokio::test]
 async fn store_spans_nest_under_the_caller_in_the_blocking_pool() {
@@ -33,7 +15,7 @@ async fn store_spans_nest_under_the_caller_in_the_blocking_pool() {
     let s = store.clone();
     let version = {
         let _in = request.enter();
-        spawn_blocking(move || s.champion_version())
+        crate::runtime::spawn_blocking(move || s.champion_version())
     };
     assert_eq!(version.await.unwrap().unwrap(), None);
     let seen = seen.lock().unwrap().clone();

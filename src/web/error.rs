@@ -122,7 +122,7 @@ impl From<tokio::task::JoinError> for ApiError {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    crate::store::spawn_blocking(f).await?
+    crate::runtime::spawn_blocking(f).await?
 }
 
 impl From<crate::serving::ForecastError> for ApiError {

@@ -260,7 +260,7 @@ pub async fn start(
         0
     } else {
         let store = state.store.clone();
-        crate::store::spawn_blocking(move || store.mark_interrupted()).await??
+        crate::runtime::spawn_blocking(move || store.mark_interrupted()).await??
     };
     if interrupted > 0 {
         tracing::warn!(
@@ -280,7 +280,7 @@ pub async fn start(
                 let now = state.clock.now();
                 let stale = state.config.server.stale_after_days;
                 let synced =
-                    crate::store::spawn_blocking(move || serving.sync(&store, now, stale)).await;
+                    crate::runtime::spawn_blocking(move || serving.sync(&store, now, stale)).await;
                 if let Ok(Err(e)) = synced {
                     tracing::warn!("refreshing the serving board: {e}");
                 }
@@ -341,8 +341,10 @@ pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();
-        crate::store::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&store))
-            .await??;
+        crate::runtime::spawn_blocking(move || {
+            crate::ingest::weather_aus::load_bundled_into(&store)
+        })
+        .await??;
     }
     let state = AppState::new(config, store, clock)?;
     let running = start(listener, state, true).await?;

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use rayon::prelude::*;
 
 use super::{BoostValidParams, Booster, Validation};
+use crate::forest::model;
 use crate::forest::{BinnedMatrix, FitOptions, ForestError};
 
 /// What [`BoostValidParams::fit_final`] returns.
@@ -138,7 +139,7 @@ impl BoostValidParams {
         all_y.extend_from_slice(valid.y);
         // The bag's models grow side by side: each is deterministic for its
         // seed, and a small window's fit alone cannot keep two cores busy.
-        let models = self.in_pool(|| {
+        let models = model::in_pool(self.n_threads, || {
             (0..self.bag)
                 .into_par_iter()
                 .map(|b| self.refit_one(b, &all, &all_y, data.n_rows(), early_stopped_trees, &each))
@@ -184,7 +185,7 @@ impl BoostValidParams {
         opts: &FitOptions,
     ) -> Result<FinalFit, ForestError> {
         let n_features = data.n_features();
-        let fitted = self.in_pool(|| {
+        let fitted = model::in_pool(self.n_threads, || {
             (0..self.bag)
                 .into_par_iter()
                 .map(|b| {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Booster;
 use super::tree::{self, Tree};
 use crate::forest::ForestError;
+use crate::forest::model::{self, corrupt};
 
 /// Version tag at the start of every serialized booster. Version 2 added
 /// categorical splits (each tree's category sets); version 1 still loads,
@@ -76,7 +77,6 @@ impl Booster {
     /// [`ForestError::Corrupt`] when the bytes do not decode or describe an
     /// invalid model.
     pub fn from_bytes(bytes: &[u8]) -> Result<Booster, ForestError> {
-        let corrupt = |m: String| ForestError::Corrupt(m);
         let decode_err = |e: postcard::Error| corrupt(format!("cannot decode: {e}"));
         let (version, _): (u32, _) = postcard::take_from_bytes(bytes).map_err(decode_err)?;
         let (repr, rest) = match version {
@@ -109,27 +109,10 @@ impl Booster {
                 )));
             }
         };
-        if !rest.is_empty() {
-            return Err(corrupt(format!("{} trailing bytes", rest.len())));
-        }
-        let n_features = repr.n_features as usize;
-        if n_features == 0 || n_features >= usize::from(tree::LEAF) {
-            return Err(corrupt(format!("{n_features} features")));
-        }
+        model::check_trailing(rest)?;
+        let n_features = model::validate_stored(repr.n_features, &repr.trees, &repr.importance)?;
         if !repr.base.is_finite() || repr.base.abs() > 50.0 {
             return Err(corrupt(format!("base score {}", repr.base)));
-        }
-        if repr.trees.is_empty() {
-            return Err(corrupt("no trees".into()));
-        }
-        for (i, t) in repr.trees.iter().enumerate() {
-            t.validate(n_features)
-                .map_err(|e| corrupt(format!("tree {i}: {e}")))?;
-        }
-        if repr.importance.len() != n_features
-            || repr.importance.iter().any(|v| !v.is_finite() || *v < 0.0)
-        {
-            return Err(corrupt("invalid feature importances".into()));
         }
         Ok(Booster {
             n_features,

@@ -29,7 +29,7 @@
 //!   a step a row (about 10⁻⁵ of the largest gradient); leaf values come from
 //!   the same sums. Against `f64` sums of the unquantized values, a few
 //!   splits move and the forecasts move by less than the seeds' spread
-//!   (README: "the defaults with integer histograms" among the variants).
+//!   (docs/model-quality.md: "the defaults with integer histograms" among the variants).
 //! - **Rows out of the sample** are routed down each tree beside the sampled
 //!   ones, by the same partition, so every row's score is updated from the
 //!   leaf it reached without a prediction per row; gradients are computed
@@ -62,7 +62,6 @@
 mod bag;
 mod format;
 mod hist;
-mod linfa_impl;
 mod params;
 mod tree;
 
@@ -78,6 +77,7 @@ use rayon::prelude::*;
 pub use bag::FinalFit;
 pub use params::{BoostParams, BoostValidParams, FeatureSet};
 
+use super::model::{self, RowModel};
 use super::rng::Rng;
 use super::{BinnedMatrix, FitOptions, ForestError};
 use hist::Layout;
@@ -144,25 +144,11 @@ impl BoostValidParams {
         valid: Option<Validation<'_>>,
         opts: &FitOptions,
     ) -> Result<Booster, ForestError> {
-        if n_features == 0 {
-            return Err(ForestError::EmptyData("there are no features"));
-        }
-        if x.len() / n_features != y.len() || !x.len().is_multiple_of(n_features) {
-            return Err(ForestError::ShapeMismatch {
-                x_len: x.len(),
-                n_features,
-                y_len: y.len(),
-            });
-        }
-        if let Some(i) = x.iter().position(|v| v.is_infinite()) {
-            return Err(ForestError::NonFinite {
-                row: i / n_features,
-                column: i % n_features,
-                value: x[i],
-            });
-        }
+        model::check_matrix(x, n_features, y)?;
         self.check_categories(x, n_features)?;
-        let binned = self.in_pool(|| Ok(BinnedMatrix::new(x, n_features, self.max_bins)))?;
+        let binned = model::in_pool(self.n_threads, || {
+            Ok(BinnedMatrix::new(x, n_features, self.max_bins))
+        })?;
         self.fit_binned(&binned, y, valid, opts)
     }
 
@@ -180,25 +166,7 @@ impl BoostValidParams {
         valid: Option<Validation<'_>>,
         opts: &FitOptions,
     ) -> Result<Booster, ForestError> {
-        if y.is_empty() {
-            return Err(ForestError::EmptyData("there are no rows"));
-        }
-        let n_features = data.n_features();
-        if n_features == 0 {
-            return Err(ForestError::EmptyData("there are no features"));
-        }
-        if n_features >= usize::from(tree::LEAF) {
-            return Err(ForestError::TooLarge(format!(
-                "{n_features} features (at most 65534)"
-            )));
-        }
-        if data.n_rows() != y.len() {
-            return Err(ForestError::ShapeMismatch {
-                x_len: data.n_rows() * n_features,
-                n_features,
-                y_len: y.len(),
-            });
-        }
+        let n_features = model::check_binned(data, y)?;
         // The histograms' integer sums have room for this many rows.
         if y.len() > hist::MAX_ROWS {
             return Err(ForestError::TooLarge(format!(
@@ -220,21 +188,7 @@ impl BoostValidParams {
             Some(v) => self.check_categories(v.x, n_features)?,
             None => self.check_categories(&[], n_features)?,
         }
-        self.in_pool(|| self.fit_checked(data, y, valid, opts))
-    }
-
-    fn in_pool<T: Send>(
-        &self,
-        f: impl FnOnce() -> Result<T, ForestError> + Send,
-    ) -> Result<T, ForestError> {
-        match self.n_threads {
-            Some(threads) => rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| ForestError::ThreadPool(e.to_string()))?
-                .install(f),
-            None => f(),
-        }
+        model::in_pool(self.n_threads, || self.fit_checked(data, y, valid, opts))
     }
 
     fn fit_checked(
@@ -378,10 +332,7 @@ impl BoostValidParams {
                 *acc += v;
             }
         }
-        let total: f64 = importance.iter().sum();
-        if total > 0.0 {
-            importance.iter_mut().for_each(|v| *v /= total);
-        }
+        model::normalise(&mut importance);
         Ok(Booster {
             n_features,
             base,
@@ -453,48 +404,30 @@ impl Booster {
     /// # Panics
     /// If `row.len() != self.n_features()`.
     pub fn predict_raw_row(&self, row: &[f32]) -> f64 {
-        assert_eq!(
-            row.len(),
-            self.n_features,
-            "row has {} features, the model expects {}",
-            row.len(),
-            self.n_features
-        );
+        model::assert_row(self, row);
+        self.raw_row(row)
+    }
+
+    fn raw_row(&self, row: &[f32]) -> f64 {
         self.trees
             .iter()
             .fold(self.base, |acc, t| acc + f64::from(t.predict(row)))
     }
 
-    /// Probability of "yes" for one row (`NaN` = missing).
-    ///
-    /// # Panics
-    /// If `row.len() != self.n_features()`.
-    pub fn predict_proba_row(&self, row: &[f32]) -> f32 {
-        sigmoid(self.predict_raw_row(row)) as f32
-    }
-
-    /// Probabilities for a row-major matrix, rows in parallel.
-    ///
-    /// # Panics
-    /// If `n_features != self.n_features()` or `x.len()` is not a multiple of it.
-    pub fn predict_proba(&self, x: &[f32], n_features: usize) -> Vec<f32> {
-        assert_eq!(
-            n_features, self.n_features,
-            "matrix has {n_features} features, the model expects {}",
-            self.n_features
-        );
-        assert!(
-            x.len().is_multiple_of(n_features),
-            "matrix length is not a multiple of the feature count"
-        );
-        x.par_chunks(n_features)
-            .with_min_len(64)
-            .map(|row| self.predict_proba_row(row))
-            .collect()
-    }
-
     /// Total split gain per feature, normalised to sum to 1.
     pub fn feature_importance(&self) -> Vec<f64> {
         self.importance.clone()
+    }
+}
+
+impl RowModel for Booster {
+    const NOUN: &'static str = "model";
+
+    fn width(&self) -> usize {
+        self.n_features
+    }
+
+    fn score_row(&self, row: &[f32]) -> f32 {
+        sigmoid(self.raw_row(row)) as f32
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forest::ForestError;
+use crate::forest::model;
 use crate::forest::params::hyperparams;
 
 hyperparams! {
@@ -174,12 +175,7 @@ impl BoostValidParams {
 
 impl BoostParams {
     fn validate(&self) -> Result<(), ForestError> {
-        let bad = |field: &'static str, reason: &str| {
-            Err(ForestError::InvalidParam {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
+        let bad = model::invalid;
         if self.max_iter == 0 {
             return bad("max_iter", "must be at least 1");
         }
@@ -210,30 +206,6 @@ impl BoostParams {
         if !(1..=16).contains(&self.bag) {
             return bad("bag", "must be between 1 and 16");
         }
-        if !(2..=255).contains(&self.max_bins) {
-            return bad("max_bins", "must be between 2 and 255");
-        }
-        if self.n_threads == Some(0) {
-            return bad(
-                "n_threads",
-                "must be at least 1 (or None for the default pool)",
-            );
-        }
-        Ok(())
-    }
-}
-
-impl linfa::ParamGuard for BoostParams {
-    type Checked = BoostValidParams;
-    type Error = ForestError;
-
-    fn check_ref(&self) -> Result<&BoostValidParams, ForestError> {
-        self.validate()?;
-        Ok(&self.0)
-    }
-
-    fn check(self) -> Result<BoostValidParams, ForestError> {
-        self.validate()?;
-        Ok(self.0)
+        model::check_bins_and_threads(self.max_bins, self.n_threads)
     }
 }

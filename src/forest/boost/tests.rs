@@ -4,43 +4,17 @@
 
 use linfa::ParamGuard;
 use linfa::prelude::*;
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 
 use super::*;
 use crate::forest::rng::Rng;
-
-fn uniform(rng: &mut Rng) -> f32 {
-    (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-}
+use crate::forest::tests::{noisy_data, uniform};
 
 fn fit(p: BoostParams, x: &[f32], nf: usize, y: &[bool], valid: Option<Validation>) -> Booster {
     p.check()
         .expect("valid parameters")
         .fit_matrix(x, nf, y, valid, &FitOptions::default())
         .expect("fit succeeds")
-}
-
-/// The forest tests' "rain-like" data: 6 features, 10 % label noise, two
-/// often-missing columns.
-fn noisy_data(n: usize, seed: u64) -> (Vec<f32>, Vec<bool>) {
-    let nf = 6;
-    let mut rng = Rng::for_tree(seed, 999);
-    let mut x = Vec::with_capacity(n * nf);
-    let mut y = Vec::with_capacity(n);
-    for _ in 0..n {
-        let row: Vec<f32> = (0..nf).map(|_| uniform(&mut rng)).collect();
-        let score = 2.0 * row[0] + row[1] - 1.5 * row[2];
-        let mut label = score > 0.8;
-        if uniform(&mut rng) < 0.1 {
-            label = !label;
-        }
-        for (j, v) in row.into_iter().enumerate() {
-            let missing = j >= 4 && uniform(&mut rng) < 0.3;
-            x.push(if missing { f32::NAN } else { v });
-        }
-        y.push(label);
-    }
-    (x, y)
 }
 
 #[test]
@@ -171,22 +145,9 @@ fn learns_held_out_data_with_missing_values_and_stops_early() {
 #[test]
 fn serialization_round_trips_and_refuses_corruption() {
     let (x, y) = noisy_data(1000, 8);
-    let b = fit(
-        BoostParams(BoostValidParams {
-            max_iter: 20,
-            ..BoostValidParams::default()
-        }),
-        &x,
-        6,
-        &y,
-        None,
-    );
+    let b = fit(BoostParams::default().with_max_iter(20), &x, 6, &y, None);
     let bytes = b.to_bytes();
     assert_eq!(Booster::from_bytes(&bytes).unwrap(), b);
-    assert!(Booster::from_bytes(&bytes[..bytes.len() - 3]).is_err());
-    let mut longer = bytes.clone();
-    longer.push(0);
-    assert!(Booster::from_bytes(&longer).is_err());
     let mut bad = b.clone();
     bad.trees[0].nodes[0].left = 0;
     assert!(matches!(
@@ -199,15 +160,10 @@ fn serialization_round_trips_and_refuses_corruption() {
     let mut bad = b.clone();
     bad.base = f64::NAN;
     assert!(Booster::from_bytes(&bad.to_bytes()).is_err());
-    // Every single-byte flip either fails to load or still predicts in range.
-    for i in (0..bytes.len()).step_by(7) {
-        let mut flipped = bytes.clone();
-        flipped[i] ^= 0x5a;
-        if let Ok(m) = Booster::from_bytes(&flipped) {
-            let p = m.predict_proba_row(&x[..6]);
-            assert!((0.0..=1.0).contains(&p));
-        }
-    }
+    crate::forest::tests::assert_damage_is_refused_or_harmless(&bytes, Booster::from_bytes, |m| {
+        let row: Vec<f32> = x.iter().copied().cycle().take(m.n_features()).collect();
+        m.predict_proba_row(&row)
+    });
 }
 
 #[test]
@@ -306,31 +262,6 @@ fn cancellation_stops_training() {
     assert!(matches!(err, ForestError::Cancelled));
 }
 
-/// The forest tests' grid set: distinct values, so binning is exact.
-fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<bool>) {
-    let nf = 5;
-    let mut rng = Rng::for_tree(seed, 1);
-    let mut x = Array2::<f32>::zeros((n, nf));
-    for j in 0..nf {
-        let mut grid: Vec<usize> = (0..n_distinct).collect();
-        for k in (1..grid.len()).rev() {
-            grid.swap(k, rng.below(k + 1));
-        }
-        for i in 0..n {
-            x[[i, j]] = match grid.get(i) {
-                Some(&g) => (g as f32 + 0.5) / n_distinct as f32,
-                None => uniform(&mut rng),
-            };
-        }
-    }
-    let y = x
-        .rows()
-        .into_iter()
-        .map(|r| (r[0] > 0.3 && r[1] < 0.6) || r[2] > 0.8)
-        .collect();
-    (x, y)
-}
-
 /// The weak learner against `linfa_trees`. On the first iteration every
 /// hessian is the same constant, so the gain (with l2 = 0) is proportional
 /// to the squared-error, i.e. Gini, decrease, and a depth-limited boosting
@@ -339,20 +270,7 @@ fn grid_dataset(n: usize, n_distinct: usize, seed: u64) -> (Array2<f32>, Array1<
 #[test]
 fn first_tree_matches_linfa_decision_tree_accuracy() {
     for seed in 11..17 {
-        let n_train = 250;
-        let (x, y) = grid_dataset(n_train + 2000, n_train, seed);
-        let train = Dataset::new(
-            x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
-                .to_owned(),
-            y.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..n_train))
-                .to_owned(),
-        );
-        let test_x = x
-            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
-            .to_owned();
-        let test_y = y
-            .slice_axis(ndarray::Axis(0), ndarray::Slice::from(n_train..))
-            .to_owned();
+        let (train, test_x, test_y) = crate::forest::tests::oracle_split(seed);
         for (depth, leaf) in [(3, 1), (6, 1), (10, 3)] {
             let ours: Booster = BoostParams(BoostValidParams {
                 max_iter: 1,
@@ -367,13 +285,7 @@ fn first_tree_matches_linfa_decision_tree_accuracy() {
             })
             .fit(&train)
             .expect("booster fits");
-            let theirs = linfa_trees::DecisionTree::params()
-                .split_quality(linfa_trees::SplitQuality::Gini)
-                .max_depth(Some(depth))
-                .min_weight_leaf(leaf as f32)
-                .min_weight_split(2.0 * leaf as f32)
-                .fit(&train)
-                .expect("tree fits");
+            let theirs = crate::forest::tests::linfa_tree(&train, depth, leaf);
             let p0 = 1.0 / (1.0 + (-ours.base_score()).exp());
             let ours_pred: Array1<bool> = test_x
                 .rows()
@@ -448,51 +360,22 @@ fn features_with_few_bins_and_missing_values_split_right_in_parallel_too() {
 /// (`forest::tests::one_tree_makes_linfa_decision_trees_split_choices`).
 #[test]
 fn first_tree_makes_linfa_decision_trees_split_choices() {
-    use crate::forest::tests::Shape;
-    assert_eq!(tree::LEAF, crate::forest::tree::LEAF, "one leaf marker");
-    for seed in 11..19 {
-        let (x, y) = grid_dataset(250, 250, seed);
-        let train = Dataset::new(x.clone(), y);
-        let rows: Vec<usize> = (0..x.nrows()).collect();
-        for depth in 1..=2 {
-            let ours: Booster = BoostParams(BoostValidParams {
-                max_iter: 1,
-                learning_rate: 1.0,
-                max_leaf_nodes: 65_536,
-                max_depth: Some(depth),
-                min_samples_leaf: 1,
-                min_hessian_leaf: 0.0,
-                l2: 0.0,
-                early_stopping_rounds: 0,
-                ..BoostValidParams::default()
-            })
-            .fit(&train)
-            .expect("booster fits");
-            let theirs = linfa_trees::DecisionTree::params()
-                .split_quality(linfa_trees::SplitQuality::Gini)
-                .max_depth(Some(depth))
-                .min_weight_leaf(1.0)
-                .min_weight_split(2.0)
-                .fit(&train)
-                .expect("tree fits");
-            let nodes: Vec<(u16, f32, u32)> = ours.trees[0]
-                .nodes
-                .iter()
-                .map(|n| (n.feature, n.value, n.left))
-                .collect();
-            let shape = Shape::from_nodes(&nodes, 0);
-            assert!(
-                matches!(shape, Shape::Split { .. }),
-                "seed {seed}: no split"
-            );
-            shape.assert_same(
-                &Shape::from_linfa(theirs.root_node()),
-                &x,
-                &rows,
-                &format!("seed {seed}, depth {depth}: root"),
-            );
-        }
-    }
+    crate::forest::tests::assert_split_choices_match_linfa(|train, depth| {
+        let ours: Booster = BoostParams(BoostValidParams {
+            max_iter: 1,
+            learning_rate: 1.0,
+            max_leaf_nodes: 65_536,
+            max_depth: Some(depth),
+            min_samples_leaf: 1,
+            min_hessian_leaf: 0.0,
+            l2: 0.0,
+            early_stopping_rounds: 0,
+            ..BoostValidParams::default()
+        })
+        .fit(train)
+        .expect("booster fits");
+        ours.trees[0].nodes.clone()
+    });
 }
 
 /// As the forest's: the unchecked params serialise as the plain object they

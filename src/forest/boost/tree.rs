@@ -7,50 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::hist::{Bin, Layout, MAX_ROWS, QBin, Quant, histogram};
 use crate::forest::binning::{BinnedMatrix, MISSING, bin_value};
 
-/// `Node::feature` of a leaf.
-pub(crate) const LEAF: u16 = u16::MAX;
-/// `Node::flags` bit: missing values go to the left child.
-pub(crate) const MISSING_LEFT: u16 = 1;
-/// `Node::flags` bit: a categorical split. `Node::value` is then the index in
-/// [`Tree::sets`] of the categories sent left.
-pub(crate) const CATEGORICAL: u16 = 2;
-/// Category numbers a categorical split can hold: `0..MAX_CATEGORIES`.
-pub(crate) const MAX_CATEGORIES: u32 = 64;
-/// One node, 12 bytes: like the forest's, but a leaf holds an additive
-/// raw-score (log-odds) contribution instead of a probability.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Node {
-    /// Internal node: go left when `x <= value`, or for a [`CATEGORICAL`]
-    /// one, when `x` is in the set `Tree::sets[value]`. Leaf: the contribution.
-    pub(crate) value: f32,
-    /// Index of the left child; the right child is `left + 1`.
-    pub(crate) left: u32,
-    /// Feature tested, or [`LEAF`].
-    pub(crate) feature: u16,
-    /// Bit [`MISSING_LEFT`]: where `NaN` goes (and, at a categorical split,
-    /// any value that is not a category number); bit [`CATEGORICAL`].
-    pub(crate) flags: u16,
-}
-
-impl Node {
-    fn leaf(value: f32) -> Self {
-        Self {
-            value,
-            left: 0,
-            feature: LEAF,
-            flags: 0,
-        }
-    }
-}
-
-/// The category number of a categorical feature's value: a whole number in
-/// `0..MAX_CATEGORIES`, or `None` (missing, or not a category).
-#[inline]
-pub(crate) fn category(x: f32) -> Option<u32> {
-    (x >= 0.0 && x < MAX_CATEGORIES as f32 && x.fract() == 0.0).then_some(x as u32)
-}
+pub(crate) use crate::forest::model::{
+    CATEGORICAL, LEAF, MAX_CATEGORIES, MISSING_LEFT, Node, category,
+};
+use crate::forest::model::{StoredTree, validate_nodes, walk};
 
 /// A tree as a flat node array; children always come after their parent.
+/// Nodes are the forest's, but a leaf holds an additive raw-score (log-odds)
+/// contribution instead of a probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tree {
     pub(crate) nodes: Vec<Node>,
@@ -63,76 +27,46 @@ impl Tree {
     /// The leaf contribution for one row (`NaN` = missing).
     #[inline]
     pub(crate) fn predict(&self, row: &[f32]) -> f32 {
-        let mut i = 0usize;
-        loop {
-            let node = self.nodes[i];
-            if node.feature == LEAF {
-                return node.value;
-            }
-            let x = row[usize::from(node.feature)];
-            let missing_left = node.flags & MISSING_LEFT != 0;
-            let go_left = if node.flags & CATEGORICAL != 0 {
-                category(x).map_or(missing_left, |c| {
-                    self.sets[node.value as usize] >> c & 1 == 1
-                })
-            } else if x.is_nan() {
-                missing_left
-            } else {
-                x <= node.value
-            };
-            i = node.left as usize + usize::from(!go_left);
-        }
+        walk(&self.nodes, &self.sets, row)
     }
+}
 
-    /// Checks that prediction can neither index out of bounds nor loop.
-    pub(crate) fn validate(&self, n_features: usize) -> Result<(), String> {
-        let len = self.nodes.len();
-        if len == 0 {
-            return Err("a tree has no nodes".into());
-        }
-        if len > u32::MAX as usize {
-            return Err("a tree has too many nodes".into());
-        }
-        for (i, node) in self.nodes.iter().enumerate() {
-            let open_threshold = node.feature != LEAF && node.value == f32::INFINITY;
-            if !(node.value.is_finite() || open_threshold) {
-                return Err(format!("node {i} has value {}", node.value));
-            }
-            if node.feature == LEAF {
-                if node.value.abs() > 1e6 {
-                    return Err(format!("leaf {i} has an absurd value {}", node.value));
+impl StoredTree for Tree {
+    /// The shared structural checks, finite leaves of a sane size,
+    /// thresholds finite (or +∞, a split that sends every value left), and
+    /// each categorical split naming one of the tree's sets.
+    fn validate(&self, n_features: usize) -> Result<(), String> {
+        validate_nodes(
+            &self.nodes,
+            n_features,
+            MISSING_LEFT | CATEGORICAL,
+            |i, leaf| {
+                if !leaf.value.is_finite() {
+                    return Err(format!("node {i} has value {}", leaf.value));
                 }
-                continue;
-            }
-            let left = node.left as usize;
-            if usize::from(node.feature) >= n_features {
-                return Err(format!(
-                    "node {i} tests feature {} of {n_features}",
-                    node.feature
-                ));
-            }
-            if left <= i || left + 1 >= len {
-                return Err(format!(
-                    "node {i} has children {left}/{} of {len}",
-                    left + 1
-                ));
-            }
-            if node.flags & !(MISSING_LEFT | CATEGORICAL) != 0 {
-                return Err(format!("node {i} has unknown flags {:#x}", node.flags));
-            }
-            if node.flags & CATEGORICAL != 0
-                && !(node.value >= 0.0
-                    && node.value.fract() == 0.0
-                    && (node.value as usize) < self.sets.len())
-            {
-                return Err(format!(
-                    "categorical node {i} names set {} of {}",
-                    node.value,
-                    self.sets.len()
-                ));
-            }
-        }
-        Ok(())
+                if leaf.value.abs() > 1e6 {
+                    return Err(format!("leaf {i} has an absurd value {}", leaf.value));
+                }
+                Ok(())
+            },
+            |i, split| {
+                if !(split.value.is_finite() || split.value == f32::INFINITY) {
+                    return Err(format!("node {i} has value {}", split.value));
+                }
+                if split.flags & CATEGORICAL != 0
+                    && !(split.value >= 0.0
+                        && split.value.fract() == 0.0
+                        && (split.value as usize) < self.sets.len())
+                {
+                    return Err(format!(
+                        "categorical node {i} names set {} of {}",
+                        split.value,
+                        self.sets.len()
+                    ));
+                }
+                Ok(())
+            },
+        )
     }
 }
 

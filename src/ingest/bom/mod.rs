@@ -151,7 +151,7 @@ pub async fn scrape(
         Default::default()
     } else {
         let store = store.clone();
-        crate::store::spawn_blocking(move || {
+        crate::runtime::spawn_blocking(move || {
             let months = store.source_months()?;
             let key = |m: &crate::store::SourceMonth| (m.location.clone(), m.month.clone());
             let complete: std::collections::HashSet<_> =
@@ -258,7 +258,7 @@ async fn run_one(ctx: &Arc<Ctx>, station: &'static Station, month: Month) -> Out
         Ok(body) => {
             let worker = ctx.clone();
             let for_worker = url.clone();
-            crate::store::spawn_blocking(move || {
+            crate::runtime::spawn_blocking(move || {
                 store_month(&worker, station, month, &body, for_worker)
             })
             .await
@@ -278,7 +278,7 @@ async fn run_one(ctx: &Arc<Ctx>, station: &'static Station, month: Month) -> Out
         let store = ctx.store.clone();
         let line = describe(station, month, outcome.clone()).line();
         let status = outcome.status();
-        let recorded = crate::store::spawn_blocking(move || {
+        let recorded = crate::runtime::spawn_blocking(move || {
             store.record_source_failure(station.location, month, status, &line)
         })
         .await;

@@ -106,7 +106,7 @@ impl Auth {
             return Ok(false);
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || {
+        let ok = crate::runtime::spawn_blocking(move || {
             let ok = Argon2::default()
                 .verify_password(password.as_bytes(), hash.as_str())
                 .is_ok();

@@ -281,7 +281,8 @@ pub(super) async fn evaluate_page(
     };
     let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
     let store = s.store.clone();
-    let result = crate::store::spawn_blocking(move || {
+    // CPU-bound: scoring a model over a window runs in the training pool.
+    let result = crate::runtime::spawn_cpu_bound(move || {
         crate::evaluate::evaluate(&store, crate::evaluate::Subject::Model(v), from, to)
     })
     .await
@@ -420,7 +421,7 @@ async fn deploy(
     + 'static,
 ) -> Response {
     let (store, serving) = (s.store.clone(), s.serving.clone());
-    let result = crate::store::spawn_blocking(move || {
+    let result = crate::runtime::spawn_blocking(move || {
         let d = f(&store)?;
         let _ = serving.refresh(&store);
         Ok::<_, registry::RegistryError>(d)
