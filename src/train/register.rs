@@ -221,8 +221,14 @@ fn train_inner(
     })
 }
 
+/// How much worse the challenger's Brier score may be than the champion's on
+/// any one issue for it to be promoted: a model better on the whole test
+/// window must not be worse where it serves one issue.
+const ISSUE_BRIER_TOLERANCE: f64 = 0.0005;
+
 /// Champion/challenger: both scored, calibrated, on the challenger's test
-/// window, whatever their families.
+/// window, whatever their families; per issue, the challenger may not be
+/// worse in Brier score than [`ISSUE_BRIER_TOLERANCE`].
 fn decide(
     store: &Store,
     test: &super::Samples,
@@ -251,6 +257,33 @@ fn decide(
         "champion v{} ({hf}) re-scored on the same window: F1 {:.4}",
         champion.version, champ.f1
     ));
+    let worse_issue = crate::issue::ISSUES.iter().find_map(|&issue| {
+        let idx: Vec<usize> = (0..test.len()).filter(|&i| test.issues[i] == issue).collect();
+        if idx.is_empty() {
+            return None;
+        }
+        let y: Vec<bool> = idx.iter().map(|&i| test.y[i]).collect();
+        let theirs: Vec<f32> = idx.iter().map(|&i| probs[i]).collect();
+        let ours = trained.calibration.issues.iter().find(|s| s.issue == issue.name())?;
+        let champion_brier = super::calibrate::brier(&theirs, &y);
+        log(format!(
+            "{}: Brier {:.4} against the champion's {champion_brier:.4}",
+            issue.name(),
+            ours.brier
+        ));
+        (ours.brier > champion_brier + ISSUE_BRIER_TOLERANCE)
+            .then(|| format!("{} Brier {:.4} against {champion_brier:.4}", issue.name(), ours.brier))
+    });
+    if let Some(worse) = worse_issue {
+        return Decision {
+            verdict: Verdict::KeptOut,
+            reason: format!(
+                "worse than champion v{} ({hf}) on one issue: {worse}",
+                champion.version
+            ),
+            champion_f1: Some(champ.f1),
+        };
+    }
     if challenger - champ.f1 > margin {
         promoted(
             format!(

@@ -177,6 +177,10 @@ struct ForecastPage {
     issued: String,
     /// "09:00 AEST on Sun 7 Sep, in 16 h 30 min".
     closes: String,
+    /// How sure, and when: per issue, its label, the serving model's test
+    /// window Brier and skill over climatology, and the live Brier of the
+    /// last 30 days (all cities).
+    skill_by_issue: Vec<IssueSkillRow>,
     problem: Option<String>,
     source_problem: Option<String>,
     charts: Vec<String>,
@@ -186,6 +190,44 @@ struct ForecastPage {
     misses: u64,
     brier: Option<String>,
     trust: Option<Trust>,
+}
+
+pub struct IssueSkillRow {
+    pub label: &'static str,
+    pub test: String,
+    pub live: String,
+}
+
+/// The "how sure, and when" rows: each issue's skill on the serving model's
+/// test window, beside its live record.
+fn skill_by_issue(
+    model: Option<&crate::registry::LoadedModel>,
+    live: &[(String, crate::store::TrackRecord)],
+) -> Vec<IssueSkillRow> {
+    let Some(scores) = model.and_then(|m| m.summary.metrics.calibration.as_ref()) else {
+        return Vec::new();
+    };
+    crate::issue::ISSUES
+        .iter()
+        .rev()
+        .filter_map(|issue| {
+            let t = scores.issues.iter().find(|i| i.issue == issue.name())?;
+            let live = live
+                .iter()
+                .find(|(i, _)| i == issue.name())
+                .and_then(|(_, r)| Some(format!("{:.3} ({} days)", r.brier?, r.verified)))
+                .unwrap_or_else(|| "not enough yet".into());
+            Some(IssueSkillRow {
+                label: issue.label(),
+                test: format!(
+                    "{:.3}, {:.0}\u{a0}% better than climatology",
+                    t.brier,
+                    t.brier_skill_score * 100.0
+                ),
+                live,
+            })
+        })
+        .collect()
 }
 
 /// Verified live forecasts a city needs before its own reliability chart
@@ -493,6 +535,7 @@ async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) 
                 format!("{}, {when}", local_time(st, f.window_end))
             })
             .unwrap_or_default(),
+        skill_by_issue: skill_by_issue(s.serving.get().as_deref(), &board.record_30d_by_issue),
         forecast,
         problem,
         source_problem: source_problem(&board),
