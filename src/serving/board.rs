@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::forecast::{Forecast, forecast_from};
 use crate::features::{self, Neighbourhood};
-use crate::issue::{Issue, Visibility, issues_due};
+use crate::issue::{ISSUES, Issue, Visibility};
 use crate::obs::Observation;
 use crate::registry::LoadedModel;
 use crate::stations::{STATIONS, Station};
@@ -132,18 +132,22 @@ impl Board {
         if let Some(m) = model {
             let v = Visibility::default();
             for sb in &mut stations {
-                // The newest issue due now for the rain day under way (or
-                // next) whose row the store holds; else, with no current
-                // row, the afternoon issue from the newest one (stale).
-                let mut due = issues_due(sb.station, now, &v);
-                due.sort_by_key(|&(issue, day)| (day, std::cmp::Reverse(issue)));
-                let current = due.into_iter().find_map(|(issue, day)| {
-                    let base = issue.base_day(day);
+                // The rain day under way, and the latest issue made for it
+                // whose row the store holds (an issue stands until the next
+                // one replaces it, also once the window has opened); else,
+                // with no current row, the afternoon issue from the newest
+                // one, which is stale.
+                let rain_day = crate::issue::rain_day_at(sb.station, now);
+                let current = ISSUES.iter().rev().find_map(|&issue| {
+                    if issue.due_at(sb.station, rain_day, &v) > now {
+                        return None;
+                    }
+                    let base = issue.base_day(rain_day);
                     let upto = sb.recent.partition_point(|o| o.date <= base);
-                    (upto > 0 && sb.recent[upto - 1].date == base).then_some((issue, base, upto))
+                    (upto > 0 && sb.recent[upto - 1].date == base).then_some((issue, upto))
                 });
                 let (issue, upto) = match current {
-                    Some((issue, _, upto)) => (issue, upto),
+                    Some(c) => c,
                     None if sb.latest.is_some() => (Issue::Afternoon, sb.recent.len()),
                     None => continue,
                 };
@@ -156,7 +160,11 @@ impl Board {
                     stale_after_days,
                     issue,
                 )
-                .map(Arc::new);
+                .map(|mut f| {
+                    // A window that has closed holds no forecast.
+                    f.stale |= f.window_end <= now;
+                    Arc::new(f)
+                });
             }
         }
         let source =
