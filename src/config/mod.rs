@@ -96,6 +96,9 @@ pub struct ServerConfig {
     /// A client must send a request's headers within this time (s), and an
     /// idle keep-alive connection is closed after it.
     pub header_timeout_secs: u64,
+    /// A request's body must arrive whole within this time after its
+    /// headers (s); a slower or stalled one gets 408 and is closed.
+    pub body_timeout_secs: u64,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// On a read-only replica (`serve --read-only`), the primary's public
@@ -123,6 +126,7 @@ impl Default for ServerConfig {
             champion_poll_secs: 2,
             trusted_proxies: String::new(),
             header_timeout_secs: 10,
+            body_timeout_secs: 10,
             max_connections: 512,
             primary_url: String::new(),
         }

@@ -39,6 +39,12 @@ impl Config {
                 "must be between 1 and 300",
             ));
         }
+        if !(1..=300).contains(&self.server.body_timeout_secs) {
+            return Err(invalid(
+                "server.body_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
         if self.server.max_connections < 2 {
             return Err(invalid("server.max_connections", "must be at least 2"));
         }

@@ -293,6 +293,8 @@ pub async fn start(
     let limits = server::Limits {
         header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
         max_connections: state.config.server.max_connections,
+        body_timeout: Duration::from_secs(state.config.server.body_timeout_secs),
+        body_limit: state.config.server.body_limit_bytes,
     };
     server::fit_fd_limit(limits.max_connections);
     if let Some(metrics_bind) = state.config.server.metrics_bind {
