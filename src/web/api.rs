@@ -169,13 +169,17 @@ fn count_prediction(rain: bool, endpoint: &'static str) {
 #[utoipa::path(post, path = "/api/v1/predict", request_body = PredictInput,
     responses((status = 200, body = Forecast, description = "one forecast (`kind`: `posted`) per observation (an array for an array)"),
               (status = 400, description = "malformed JSON", body = ErrorBody),
+              (status = 408, description = "the body did not arrive in time", body = ErrorBody),
               (status = 413, description = "body too large", body = ErrorBody),
+              (status = 415, description = "the body is not declared as JSON (Content-Type: application/json)", body = ErrorBody),
               (status = 422, description = "invalid field", body = ErrorBody),
               (status = 503, description = "no model yet", body = ErrorBody)))]
 async fn predict(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    json_content_type(&headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(s.config.server.body_limit_bytes)
@@ -232,6 +236,35 @@ async fn predict(
         serde_json::to_value(&out)
     };
     Ok(Json(json.map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// A JSON body route's check of `Content-Type`: `application/json` or any
+/// `application/*+json`, with parameters (`; charset=utf-8`) allowed;
+/// anything else, or none, is 415.
+pub fn json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = given
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let json = essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5);
+    if json {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(match given {
+        Some(v) => format!(
+            "the body must be JSON, sent with Content-Type: application/json, not `{}`",
+            v.chars().take(100).collect::<String>()
+        ),
+        None => "the body must be JSON, sent with Content-Type: application/json (none was given)"
+            .into(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

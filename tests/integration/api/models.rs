@@ -21,6 +21,7 @@ async fn not_ready_until_a_model_is_trained() {
     assert_error(s, &v, 503, None);
     let (s, v) = json(
         app.post("/api/v1/predict")
+            .header("content-type", "application/json")
             .body(r#"{"Location":"Sydney","Date":"2017-06-01"}"#)
             .send()
             .await
