@@ -8,6 +8,16 @@ impl Config {
         if self.database.path.as_os_str().is_empty() {
             return Err(invalid("database.path", "must not be empty"));
         }
+        if self.admin.require_strong_password
+            && let Some(why) = self.admin.password_weakness()
+        {
+            return Err(invalid(
+                "admin.password",
+                format!(
+                    "the admin password is weak ({why}) and admin.require_strong_password is set; use 12 or more characters that are not a common password"
+                ),
+            ));
+        }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }
