@@ -305,9 +305,14 @@ impl Jobs {
         };
         let store = self.inner.env.store.clone();
         let lease = self.lease();
-        let started = crate::store::spawn_blocking(move || store.start_run(kind, trigger, lease))
-            .await
-            .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
+        // A run that could not write durably (the file deleted or replaced,
+        // read-only, the disk full) is refused with that cause, unrecorded.
+        let started = crate::store::spawn_blocking(move || {
+            store.check_writable()?;
+            store.start_run(kind, trigger, lease)
+        })
+        .await
+        .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
             Ok(id) => id,
             Err(StoreError::RunActive {
@@ -407,11 +412,29 @@ impl Jobs {
         for h in helpers {
             h.abort();
         }
-        let (status, error, summary) = match result {
+        let (mut status, mut error, summary) = match result {
             Ok(summary) => (RunStatus::Succeeded, None, Some(summary)),
             Err(f) if f.cancelled => (RunStatus::Cancelled, Some(f.error), f.summary),
-            Err(f) => (RunStatus::Failed, Some(f.error), f.summary),
+            Err(f) => (RunStatus::Failed, Some(write_cause(f.error)), f.summary),
         };
+        // What the run wrote is only kept if the file is still the one
+        // opened, writable, with room: otherwise say why it is lost.
+        let store = env.store.clone();
+        if let Ok(Err(e)) = crate::store::spawn_blocking(move || store.check_writable()).await {
+            if status == RunStatus::Succeeded {
+                status = RunStatus::Failed;
+            }
+            let e = e.to_string();
+            if !error
+                .as_deref()
+                .is_some_and(|x| x.starts_with(cause_of(&e)))
+            {
+                error = Some(match error {
+                    Some(first) => format!("{e} (the run itself: {first})"),
+                    None => e,
+                });
+            }
+        }
         let secs = started.elapsed().as_secs_f64();
         match (&error, status) {
             (None, _) => ctx.log(format!("succeeded in {secs:.1} s")),
@@ -461,6 +484,33 @@ impl Jobs {
     }
 }
 
+/// The cause at the head of a write-check message (`disk full`, ...).
+fn cause_of(message: &str) -> &str {
+    message.split(':').next().unwrap_or(message)
+}
+
+/// A failure whose SQLite error names a cause of lost writes gets that
+/// cause first, as the write checks word it: `disk full: ...`.
+fn write_cause(error: String) -> String {
+    let lower = error.to_ascii_lowercase();
+    let cause = if lower.starts_with("disk full")
+        || lower.starts_with("database read-only")
+        || lower.starts_with("database file")
+    {
+        None
+    } else if lower.contains("database or disk is full") || lower.contains("no space left") {
+        Some("disk full")
+    } else if lower.contains("readonly database") || lower.contains("read-only file system") {
+        Some("database read-only")
+    } else {
+        None
+    };
+    match cause {
+        Some(c) => format!("{c}: {error}"),
+        None => error,
+    }
+}
+
 /// Set the run's flag when its token is cancelled (for blocking loops).
 async fn mirror_cancel(ctx: Arc<RunCtx>) {
     ctx.stop.token.cancelled().await;
@@ -501,5 +551,29 @@ async fn heartbeat(store: Store, run_id: i64, lease: Duration) {
             }
             other => tracing::warn!(run_id, "renewing the job lease: {other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_the_cause_of_lost_writes_first() {
+        assert_eq!(
+            write_cause("store: database or disk is full".into()),
+            "disk full: store: database or disk is full"
+        );
+        assert_eq!(
+            write_cause("attempt to write a readonly database".into()),
+            "database read-only: attempt to write a readonly database"
+        );
+        assert_eq!(write_cause("BOM answered 503".into()), "BOM answered 503");
+        // Already worded by the write check: left alone.
+        assert_eq!(
+            write_cause("disk full: 3 MiB free".into()),
+            "disk full: 3 MiB free"
+        );
+        assert_eq!(cause_of("disk full: 3 MiB free"), "disk full");
     }
 }

@@ -63,17 +63,20 @@ async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: 200 when a forecast can be answered now: the database file is
-/// the one opened at start and reads, and a champion model is loaded.
+/// the one opened at start and reads, and a champion model is loaded. On a
+/// primary it also says whether writes would be kept (`writable`) and, if
+/// not, why (`write_problem`: disk full, read-only).
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready"),
     (status = 503, description = "not ready, with the reason", body = ErrorBody)))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = s.store.clone();
-    blocking(move || {
+    let writes = blocking(move || {
         store.check_file()?;
         store
             .ping()
-            .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))
+            .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))?;
+        Ok((!store.is_read_only()).then(|| store.check_writable().err()))
     })
     .await?;
     let board = s.serving.board();
@@ -87,6 +90,12 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
             });
             if s.store.is_read_only() {
                 body["replica"] = replica_age(&s, &board);
+            }
+            // Forecasts answer either way; jobs refuse while writes would
+            // not be kept, and this says why.
+            if let Some(problem) = writes {
+                body["writable"] = problem.is_none().into();
+                body["write_problem"] = problem.map(|e| e.to_string()).into();
             }
             Ok(Json(body))
         }
