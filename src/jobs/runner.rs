@@ -166,6 +166,8 @@ struct Slot {
     kind: JobKind,
     /// Set once the run is recorded; its cancellation is registered from then on.
     run_id: Option<i64>,
+    /// The run lock, held while the run goes (see `Store::try_lock_runs`).
+    lock: Option<crate::store::RunLock>,
 }
 
 impl Drop for Slot {
@@ -302,6 +304,7 @@ impl Jobs {
             inner: self.inner.clone(),
             kind,
             run_id: None,
+            lock: None,
         };
         let store = self.inner.env.store.clone();
         let lease = self.lease();
@@ -309,12 +312,21 @@ impl Jobs {
         // read-only, the disk full) is refused with that cause, unrecorded.
         let started = crate::store::spawn_blocking(move || {
             store.check_writable()?;
-            store.start_run(kind, trigger, lease)
+            match store.try_lock_runs()? {
+                Some(lock) => store
+                    .start_run_locked(kind, trigger, lease, &lock)
+                    .map(|id| (id, Some(lock))),
+                // Another live process runs a job: the lease names it.
+                None => store.start_run(kind, trigger, lease).map(|id| (id, None)),
+            }
         })
         .await
         .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
-            Ok(id) => id,
+            Ok((id, lock)) => {
+                slot.lock = lock;
+                id
+            }
             Err(StoreError::RunActive {
                 kind: other,
                 run_id,

@@ -33,7 +33,7 @@ pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{PredictionRow, TrackRecord};
-pub use runs::{JobKind, JobLease, JobRun, RunStatus, Trigger};
+pub use runs::{JobKind, JobLease, JobRun, RunLock, RunStatus, Trigger, pid_gone};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
