@@ -249,6 +249,54 @@ pub struct JobLease {
     pub expires_ms: i64,
 }
 
+impl JobLease {
+    /// Who holds it, as far as this process can tell: `this process`,
+    /// `a dead process` (its pid is gone from this host), or `another
+    /// process`.
+    pub fn holder(&self) -> &'static str {
+        if self.pid == i64::from(std::process::id()) {
+            "this process"
+        } else if pid_gone(self.pid) {
+            "a dead process"
+        } else {
+            "another process"
+        }
+    }
+
+    /// Seconds until it lapses without a heartbeat (negative: lapsed).
+    pub fn expires_in_secs(&self) -> i64 {
+        (self.expires_ms - now_ms()).div_euclid(1000)
+    }
+
+    /// The lease in words, for the dashboard and logs.
+    pub fn describe(&self) -> String {
+        let left = self.expires_in_secs();
+        let when = if left >= 0 {
+            format!("lapses in {left} s without a heartbeat")
+        } else {
+            format!("lapsed {} s ago", -left)
+        };
+        format!(
+            "held by {} run {} (pid {}, {}); {when}",
+            self.kind,
+            self.run_id,
+            self.pid,
+            self.holder()
+        )
+    }
+
+    /// The lease for `/readyz`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": self.run_id,
+            "kind": self.kind.as_str(),
+            "pid": self.pid,
+            "holder": self.holder(),
+            "expires_in_secs": self.expires_in_secs(),
+        })
+    }
+}
+
 const INTERRUPTED: &str = "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1 AND status = 'running'";
 
 impl Store {

@@ -65,7 +65,9 @@ async fn healthz() -> Json<Value> {
 /// Readiness: 200 when a forecast can be answered now: the database file is
 /// the one opened at start and reads, and a champion model is loaded. On a
 /// primary it also says whether writes would be kept (`writable`) and, if
-/// not, why (`write_problem`: disk full, read-only).
+/// not, why (`write_problem`: disk full, read-only), and who holds the job
+/// lease (`job_lease`); `fallback` names an older model serving in place of
+/// a champion that does not load.
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready"),
     (status = 503, description = "not ready, with the reason", body = ErrorBody)))]
@@ -76,9 +78,14 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
         store
             .ping()
             .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))?;
-        Ok((!store.is_read_only()).then(|| store.check_writable().err()))
+        let lease = store.job_lease().ok().flatten();
+        Ok((
+            (!store.is_read_only()).then(|| store.check_writable().err()),
+            lease,
+        ))
     })
     .await?;
+    let (writes, lease) = writes;
     let board = s.serving.board();
     match s.serving.get() {
         Some(m) => {
@@ -96,7 +103,10 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
             if let Some(problem) = writes {
                 body["writable"] = problem.is_none().into();
                 body["write_problem"] = problem.map(|e| e.to_string()).into();
+                body["job_lease"] = lease.map(|l| l.to_json()).into();
             }
+            // An older model serving because the champion did not load.
+            body["fallback"] = serde_json::to_value(s.serving.fallback()).unwrap_or_default();
             Ok(Json(body))
         }
         None => Err(ApiError::Unavailable(no_model_message(&s))),

@@ -27,6 +27,10 @@ struct Dashboard {
     /// Writes would not be kept (the file deleted or replaced, read-only,
     /// the disk full): why. Jobs refuse to start meanwhile.
     write_problem: Option<String>,
+    /// An older model serves because the champion does not load: why.
+    fallback: Option<String>,
+    /// Who holds the job lease, in words (none: no run holds it).
+    lease: Option<String>,
     next_scrape: Option<String>,
     /// One row per job: next scheduled run, and the run going now.
     schedules: Vec<ScheduleRow>,
@@ -38,13 +42,14 @@ struct Dashboard {
 
 pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
-    let (runs, champion, models, observations, write_problem) = load(move || {
+    let (runs, champion, models, observations, write_problem, lease) = load(move || {
         Ok((
             store.runs(None, 20)?,
             store.champion_version()?,
             store.models()?.len(),
             store.count_observations()?,
             store.check_writable().err().map(|e| e.to_string()),
+            store.job_lease()?.map(|l| l.describe()),
         ))
     })
     .await?;
@@ -71,6 +76,8 @@ pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
         csrf: admin.csrf,
         source_problem,
         write_problem,
+        fallback: s.serving.fallback().map(|f| f.reason),
+        lease,
         next_scrape: when(JobKind::Scrape),
         schedules,
         runs: runs.iter().map(|r| run_row(r, now)).collect(),
