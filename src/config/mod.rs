@@ -106,6 +106,10 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// `POST /api/v1/predict`: database reads (rows and days the in-memory
+    /// board does not hold) in flight across all requests, at most; a batch
+    /// that finds no room within a second gets 503 with `Retry-After`.
+    pub predict_max_cost: usize,
     /// On a read-only replica (`serve --read-only`), the primary's public
     /// URL, named on the admin paths' refusal page (empty = not named).
     pub primary_url: String,
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             header_timeout_secs: 10,
             body_timeout_secs: 10,
             max_connections: 512,
+            predict_max_cost: 4000,
             primary_url: String::new(),
         }
     }

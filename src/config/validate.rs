@@ -55,6 +55,15 @@ impl Config {
                 "must be between 1 and 300",
             ));
         }
+        if self.server.predict_max_cost < 2 * crate::web::api::MAX_BATCH {
+            return Err(invalid(
+                "server.predict_max_cost",
+                format!(
+                    "must be at least {} (a full batch of old dates)",
+                    2 * crate::web::api::MAX_BATCH
+                ),
+            ));
+        }
         if self.server.max_connections < 2 {
             return Err(invalid("server.max_connections", "must be at least 2"));
         }

@@ -25,6 +25,10 @@ use crate::stations::{self, Station};
 /// Largest batch accepted by `POST /api/v1/predict`.
 pub const MAX_BATCH: usize = 1000;
 
+/// A batch costing this many database reads or more hands its memory back
+/// to the system when it is done (see `crate::memory`).
+const HEAVY_COST: usize = 100;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -192,7 +196,7 @@ fn count_prediction(rain: bool, endpoint: &'static str) {
               (status = 413, description = "body too large", body = ErrorBody),
               (status = 415, description = "the body is not declared as JSON (Content-Type: application/json)", body = ErrorBody),
               (status = 422, description = "invalid field", body = ErrorBody),
-              (status = 503, description = "no model yet", body = ErrorBody)))]
+              (status = 503, description = "no model yet, or busy with other large batches (with `Retry-After`)", body = ErrorBody)))]
 async fn predict(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -242,9 +246,36 @@ async fn predict(
         s.serving
             .predict_posted(&s.store, &model, observations, today, stale)?
     } else {
+        // Bounded: rows and days the board does not hold cost database
+        // reads, and only so many are in flight (503 + Retry-After past it).
+        let cost = s.serving.posted_cost(&observations);
+        let permit = s.batches.admit(cost).await?;
+        // A client that goes away drops this future: the work stops at
+        // its next observation instead of running on for nobody.
+        struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _stop = StopOnDrop(gone.clone());
         let (serving, store) = (s.serving.clone(), s.store.clone());
-        blocking(move || Ok(serving.predict_posted(&store, &model, observations, today, stale)?))
-            .await?
+        blocking(move || {
+            let out =
+                serving.predict_posted_until(&store, &model, observations, today, stale, &gone);
+            if gone.load(std::sync::atomic::Ordering::Relaxed) {
+                metrics::counter!("raincast_predict_abandoned_total").increment(1);
+            }
+            drop(permit);
+            // A heavy batch's history and neighbour reads (tens of MB on
+            // this blocking thread's allocator arena) go back to the system.
+            if cost >= HEAVY_COST {
+                crate::memory::release();
+            }
+            Ok(out?)
+        })
+        .await?
     };
     for p in &out {
         count_prediction(p.rain, "predict");

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod charts;
+pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod forecasts;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
+    /// The bound on expensive batches in flight (`POST /api/v1/predict`).
+    pub batches: Arc<cost::CostGate>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
             serving.clone(),
         );
         Ok(Self {
+            batches: Arc::new(cost::CostGate::new(config.server.predict_max_cost)),
             metrics: metrics::Metrics::install(),
             config,
             store,
