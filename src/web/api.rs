@@ -269,8 +269,10 @@ async fn predict(
             }
             drop(permit);
             // A heavy batch's history and neighbour reads (tens of MB on
-            // this blocking thread's allocator arena) go back to the system.
+            // this blocking thread's allocator arena, and the pages in the
+            // connections' caches) go back to the system.
             if cost >= HEAVY_COST {
+                store.shrink_memory();
                 crate::memory::release();
             }
             Ok(out?)

@@ -277,18 +277,21 @@ pub async fn serve(
                             let e = crate::web::error::ApiError::TooLarge(limits.body_limit);
                             return Ok(refusal(api, e, "Request too large"));
                         }
-                        if req.body().is_end_stream() {
-                            asked.store(true, Ordering::Release);
-                        }
                         let timed_out = Arc::new(AtomicBool::new(false));
-                        let mut req = req.map(|inner| {
-                            Body::new(Deadline {
-                                inner,
-                                sleep: Box::pin(tokio::time::sleep(limits.body_timeout)),
-                                asked: asked.clone(),
-                                timed_out: timed_out.clone(),
+                        let mut req = if req.body().is_end_stream() {
+                            // No body to wait for (no timer either).
+                            asked.store(true, Ordering::Release);
+                            req.map(Body::new)
+                        } else {
+                            req.map(|inner| {
+                                Body::new(Deadline {
+                                    inner,
+                                    sleep: Box::pin(tokio::time::sleep(limits.body_timeout)),
+                                    asked: asked.clone(),
+                                    timed_out: timed_out.clone(),
+                                })
                             })
-                        });
+                        };
                         req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                         let resp = app.oneshot(req).await;
                         if timed_out.load(Ordering::Acquire) {
