@@ -457,12 +457,25 @@ impl Jobs {
         let log = ctx.text();
         let stored = summary.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let e2 = error.clone();
-        let saved = crate::store::spawn_blocking(move || {
-            store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log)
-        })
-        .await;
+        let record = move || store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log);
+        let record = Arc::new(record);
+        let first = record.clone();
+        let saved = crate::store::spawn_blocking(move || first()).await;
         if !matches!(saved, Ok(Ok(()))) {
             tracing::error!(run_id, "could not record the end of the run: {saved:?}");
+            // A full disk or a locked file may clear: keep trying for a
+            // while, so that the record names the real cause instead of
+            // being closed as "interrupted" at the next start.
+            tokio::spawn(async move {
+                for _ in 0..120 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    let again = record.clone();
+                    if let Ok(Ok(())) = crate::store::spawn_blocking(move || again()).await {
+                        tracing::info!(run_id, "recorded the end of the run after all");
+                        return;
+                    }
+                }
+            });
         }
         // Recorded as ended, so free to run again: a trigger that sees this
         // run ended must not be refused because the slot is still held.
