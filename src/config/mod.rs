@@ -55,7 +55,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Path of the SQLite file. Created, with its tables, when missing.
+    /// Path of the SQLite file. Created, with its tables, when missing; its
+    /// directory must exist unless `create_dirs` is set.
     pub path: PathBuf,
     /// How long a writer waits for another writer before giving up (ms).
     pub busy_timeout_ms: u64,
