@@ -32,6 +32,10 @@ pub struct Cli {
     /// SQLite database file (overrides database.path).
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Create the database file's missing parent directories (sets
+    /// database.create_dirs); without it a missing directory is an error.
+    #[arg(long, global = true)]
+    pub create_dirs: bool,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,

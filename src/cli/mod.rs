@@ -96,10 +96,37 @@ pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
     if let Some(db) = &cli.db {
         config.database.path = db.clone();
     }
+    if cli.create_dirs {
+        config.database.create_dirs = true;
+    }
     Ok(config)
 }
 
+/// A database path whose directory is missing is a usage error naming
+/// both, unless creation was asked for (`--create-dirs`,
+/// `database.create_dirs`): a typo must not start an empty service.
+pub fn check_database_dir(config: &Config) -> Result<(), CliError> {
+    let path = &config.database.path;
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if config.database.create_dirs || dir.is_dir() {
+        return Ok(());
+    }
+    let what = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(CliError::Input(format!(
+        "database {}: the directory {} {what}; fix the path, create the directory, or pass --create-dirs (database.create_dirs = true)",
+        path.display(),
+        dir.display()
+    )))
+}
+
 pub fn open_store(config: &Config) -> Result<Store, CliError> {
+    check_database_dir(config)?;
     Store::open(
         &config.database.path,
         std::time::Duration::from_millis(config.database.busy_timeout_ms),
@@ -187,6 +214,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if password.is_empty() {
                 return Err(CliError::Input("the password is empty".into()));
             }
+            let judged = crate::config::AdminConfig {
+                password: password.to_string(),
+                ..Default::default()
+            };
+            if let Some(why) = judged.password_weakness() {
+                eprintln!("warning: this password is weak ({why})");
+            }
             outln!(
                 "{}",
                 crate::web::admin::hash_password(password)
@@ -200,6 +234,24 @@ fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(bind) = bind {
                 config.server.bind = bind;
             }
+            // Listen first: a port in use is an error naming the address,
+            // and no database file is created or touched before it.
+            if !read_only {
+                check_database_dir(&config)?;
+            }
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(config.server.bind))
+                .map_err(|e| {
+                    CliError::Run(anyhow::anyhow!(
+                        "cannot listen on {} (server.bind): {e}{}",
+                        config.server.bind,
+                        if e.kind() == std::io::ErrorKind::AddrInUse {
+                            "; another process (another raincast?) has that port"
+                        } else {
+                            ""
+                        }
+                    ))
+                })?;
             let store = if read_only {
                 Store::open_read_only(
                     &config.database.path,
@@ -214,7 +266,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 open_store(&config)?
             };
-            rt.block_on(crate::web::serve(config, store))
+            rt.block_on(crate::web::serve(listener, config, store))
                 .map_err(CliError::Run)
         }
     }

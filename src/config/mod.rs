@@ -55,7 +55,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// Path of the SQLite file. Created, with its tables, when missing.
+    /// Path of the SQLite file. Created, with its tables, when missing; its
+    /// directory must exist unless `create_dirs` is set.
     pub path: PathBuf,
     /// How long a writer waits for another writer before giving up (ms).
     pub busy_timeout_ms: u64,
@@ -63,6 +64,10 @@ pub struct DatabaseConfig {
     /// bundled in the binary (2007-11 to 2017-06), so a model exists within
     /// seconds even offline; BOM data is added on top.
     pub bundled_history: bool,
+    /// Create the database file's missing parent directories. Off: a path
+    /// in a directory that does not exist is an error naming it (a typo
+    /// would otherwise start an empty service).
+    pub create_dirs: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -71,6 +76,7 @@ impl Default for DatabaseConfig {
             path: PathBuf::from("raincast.db"),
             busy_timeout_ms: 10_000,
             bundled_history: true,
+            create_dirs: false,
         }
     }
 }
@@ -96,8 +102,15 @@ pub struct ServerConfig {
     /// A client must send a request's headers within this time (s), and an
     /// idle keep-alive connection is closed after it.
     pub header_timeout_secs: u64,
+    /// A request's body must arrive whole within this time after its
+    /// headers (s); a slower or stalled one gets 408 and is closed.
+    pub body_timeout_secs: u64,
     /// Open client connections at most; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// `POST /api/v1/predict`: database reads (rows and days the in-memory
+    /// board does not hold) in flight across all requests, at most; a batch
+    /// that finds no room within a second gets 503 with `Retry-After`.
+    pub predict_max_cost: usize,
     /// On a read-only replica (`serve --read-only`), the primary's public
     /// URL, named on the admin paths' refusal page (empty = not named).
     pub primary_url: String,
@@ -123,7 +136,9 @@ impl Default for ServerConfig {
             champion_poll_secs: 2,
             trusted_proxies: String::new(),
             header_timeout_secs: 10,
+            body_timeout_secs: 10,
             max_connections: 512,
+            predict_max_cost: 4000,
             primary_url: String::new(),
         }
     }
@@ -371,6 +386,9 @@ pub struct AdminConfig {
     /// Mark the session cookie `Secure`: `auto` (when the request came over TLS or
     /// `X-Forwarded-Proto: https`), `always` or `never`.
     pub cookie_secure: CookieSecure,
+    /// Refuse to start with a weak `password` (shorter than 12 characters,
+    /// a common password, or only whitespace) instead of warning.
+    pub require_strong_password: bool,
 }
 
 impl Default for AdminConfig {
@@ -380,7 +398,91 @@ impl Default for AdminConfig {
             password_hash: String::new(),
             session_hours: 12,
             cookie_secure: CookieSecure::Auto,
+            require_strong_password: false,
         }
+    }
+}
+
+/// Passwords an attacker tries first (compared ignoring case and the
+/// surrounding whitespace). Short ones are refused by length anyway; the
+/// list holds the long ones too.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd",
+    "p@ssw0rd",
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "123456789012",
+    "12345678910",
+    "111111111111",
+    "000000000000",
+    "qwerty",
+    "qwerty123",
+    "qwertyuiop",
+    "qwertyuiop123",
+    "1q2w3e4r5t6y",
+    "iloveyou",
+    "letmein",
+    "letmein12345",
+    "welcome",
+    "welcome12345",
+    "admin",
+    "admin123",
+    "administrator",
+    "changeme",
+    "changeme1234",
+    "raincast",
+    "raincastadmin",
+    "raincast1234",
+    "secret",
+    "supersecret",
+    "trustno1",
+    "monkey",
+    "dragon",
+    "sunshine",
+    "football",
+    "baseball",
+    "princess",
+    "starwars",
+    "whatever",
+    "correcthorsebatterystaple",
+];
+
+impl AdminConfig {
+    /// Why `admin.password` is weak, if it is: only whitespace, shorter
+    /// than 12 characters, one character repeated, or a common password.
+    /// `None` for a strong one, and when no plain password is set (a
+    /// `password_hash` cannot be judged).
+    pub fn password_weakness(&self) -> Option<&'static str> {
+        let p = self.password.as_str();
+        if p.is_empty() {
+            return None;
+        }
+        if p.trim().is_empty() {
+            return Some("it is only whitespace");
+        }
+        if p.chars().count() < 12 {
+            return Some("it is shorter than 12 characters");
+        }
+        let mut chars = p.chars();
+        if let Some(first) = chars.next()
+            && chars.all(|c| c == first)
+        {
+            return Some("it is one character repeated");
+        }
+        let folded = p.trim().to_lowercase();
+        if COMMON_PASSWORDS.contains(&folded.as_str())
+            || COMMON_PASSWORDS.contains(&folded.replace(' ', "").as_str())
+        {
+            return Some("it is a common password");
+        }
+        None
     }
 }
 
@@ -392,6 +494,7 @@ impl fmt::Debug for AdminConfig {
             .field("password_hash", &redact(&self.password_hash))
             .field("session_hours", &self.session_hours)
             .field("cookie_secure", &self.cookie_secure)
+            .field("require_strong_password", &self.require_strong_password)
             .finish()
     }
 }

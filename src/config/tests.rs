@@ -148,3 +148,51 @@ fn secrets_are_redacted_in_debug() {
     c.admin.password = "hunter2".into();
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn weak_admin_passwords_are_named_and_refused_when_required() {
+    let with = |p: &str| AdminConfig {
+        password: p.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        with("   ").password_weakness(),
+        Some("it is only whitespace")
+    );
+    assert_eq!(
+        with("a").password_weakness(),
+        Some("it is shorter than 12 characters")
+    );
+    assert_eq!(
+        with("password").password_weakness(),
+        Some("it is shorter than 12 characters")
+    );
+    assert_eq!(
+        with("Password1234").password_weakness(),
+        Some("it is a common password")
+    );
+    assert_eq!(
+        with(" Correct Horse Battery Staple ").password_weakness(),
+        Some("it is a common password")
+    );
+    assert_eq!(
+        with("xxxxxxxxxxxxxxxx").password_weakness(),
+        Some("it is one character repeated")
+    );
+    assert_eq!(with("gully-wattle-9-brolga").password_weakness(), None);
+    // No plain password (disabled, or a hash): nothing to judge.
+    assert_eq!(with("").password_weakness(), None);
+
+    let mut c = Config::default();
+    c.admin.password = "letmein".into();
+    c.validate().expect("weak is only a warning by default");
+    c.admin.require_strong_password = true;
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.starts_with("admin.password:"), "{e}");
+    assert!(
+        e.contains("shorter than 12") && e.contains("require_strong_password"),
+        "{e}"
+    );
+    c.admin.password = "gully-wattle-9-brolga".into();
+    c.validate().unwrap();
+}

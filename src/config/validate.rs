@@ -8,6 +8,16 @@ impl Config {
         if self.database.path.as_os_str().is_empty() {
             return Err(invalid("database.path", "must not be empty"));
         }
+        if self.admin.require_strong_password
+            && let Some(why) = self.admin.password_weakness()
+        {
+            return Err(invalid(
+                "admin.password",
+                format!(
+                    "the admin password is weak ({why}) and admin.require_strong_password is set; use 12 or more characters that are not a common password"
+                ),
+            ));
+        }
         if self.server.body_limit_bytes < 1024 {
             return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
         }
@@ -37,6 +47,21 @@ impl Config {
             return Err(invalid(
                 "server.header_timeout_secs",
                 "must be between 1 and 300",
+            ));
+        }
+        if !(1..=300).contains(&self.server.body_timeout_secs) {
+            return Err(invalid(
+                "server.body_timeout_secs",
+                "must be between 1 and 300",
+            ));
+        }
+        if self.server.predict_max_cost < 2 * crate::web::api::MAX_BATCH {
+            return Err(invalid(
+                "server.predict_max_cost",
+                format!(
+                    "must be at least {} (a full batch of old dates)",
+                    2 * crate::web::api::MAX_BATCH
+                ),
             ));
         }
         if self.server.max_connections < 2 {

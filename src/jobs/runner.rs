@@ -166,6 +166,8 @@ struct Slot {
     kind: JobKind,
     /// Set once the run is recorded; its cancellation is registered from then on.
     run_id: Option<i64>,
+    /// The run lock, held while the run goes (see `Store::try_lock_runs`).
+    lock: Option<crate::store::RunLock>,
 }
 
 impl Drop for Slot {
@@ -302,14 +304,29 @@ impl Jobs {
             inner: self.inner.clone(),
             kind,
             run_id: None,
+            lock: None,
         };
         let store = self.inner.env.store.clone();
         let lease = self.lease();
-        let started = crate::runtime::spawn_blocking(move || store.start_run(kind, trigger, lease))
-            .await
-            .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
+        // A run that could not write durably (the file deleted or replaced,
+        // read-only, the disk full) is refused with that cause, unrecorded.
+        let started = crate::runtime::spawn_blocking(move || {
+            store.check_writable()?;
+            match store.try_lock_runs()? {
+                Some(lock) => store
+                    .start_run_locked(kind, trigger, lease, &lock)
+                    .map(|id| (id, Some(lock))),
+                // Another live process runs a job: the lease names it.
+                None => store.start_run(kind, trigger, lease).map(|id| (id, None)),
+            }
+        })
+        .await
+        .map_err(|e| JobError::Store(StoreError::Conflict(e.to_string())))?;
         let run_id = match started {
-            Ok(id) => id,
+            Ok((id, lock)) => {
+                slot.lock = lock;
+                id
+            }
             Err(StoreError::RunActive {
                 kind: other,
                 run_id,
@@ -407,11 +424,29 @@ impl Jobs {
         for h in helpers {
             h.abort();
         }
-        let (status, error, summary) = match result {
+        let (mut status, mut error, summary) = match result {
             Ok(summary) => (RunStatus::Succeeded, None, Some(summary)),
             Err(f) if f.cancelled => (RunStatus::Cancelled, Some(f.error), f.summary),
-            Err(f) => (RunStatus::Failed, Some(f.error), f.summary),
+            Err(f) => (RunStatus::Failed, Some(write_cause(f.error)), f.summary),
         };
+        // What the run wrote is only kept if the file is still the one
+        // opened, writable, with room: otherwise say why it is lost.
+        let store = env.store.clone();
+        if let Ok(Err(e)) = crate::runtime::spawn_blocking(move || store.check_writable()).await {
+            if status == RunStatus::Succeeded {
+                status = RunStatus::Failed;
+            }
+            let e = e.to_string();
+            if !error
+                .as_deref()
+                .is_some_and(|x| x.starts_with(cause_of(&e)))
+            {
+                error = Some(match error {
+                    Some(first) => format!("{e} (the run itself: {first})"),
+                    None => e,
+                });
+            }
+        }
         let secs = started.elapsed().as_secs_f64();
         match (&error, status) {
             (None, _) => ctx.log(format!("succeeded in {secs:.1} s")),
@@ -422,12 +457,25 @@ impl Jobs {
         let log = ctx.text();
         let stored = summary.as_ref().and_then(|s| serde_json::to_value(s).ok());
         let e2 = error.clone();
-        let saved = crate::runtime::spawn_blocking(move || {
-            store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log)
-        })
-        .await;
+        let record = move || store.finish_run(run_id, status, e2.as_deref(), stored.as_ref(), &log);
+        let record = Arc::new(record);
+        let first = record.clone();
+        let saved = crate::runtime::spawn_blocking(move || first()).await;
         if !matches!(saved, Ok(Ok(()))) {
             tracing::error!(run_id, "could not record the end of the run: {saved:?}");
+            // A full disk or a locked file may clear: keep trying for a
+            // while, so that the record names the real cause instead of
+            // being closed as "interrupted" at the next start.
+            tokio::spawn(async move {
+                for _ in 0..120 {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    let again = record.clone();
+                    if let Ok(Ok(())) = crate::runtime::spawn_blocking(move || again()).await {
+                        tracing::info!(run_id, "recorded the end of the run after all");
+                        return;
+                    }
+                }
+            });
         }
         // Recorded as ended, so free to run again: a trigger that sees this
         // run ended must not be refused because the slot is still held.
@@ -458,6 +506,33 @@ impl Jobs {
             error,
             summary,
         }
+    }
+}
+
+/// The cause at the head of a write-check message (`disk full`, ...).
+fn cause_of(message: &str) -> &str {
+    message.split(':').next().unwrap_or(message)
+}
+
+/// A failure whose SQLite error names a cause of lost writes gets that
+/// cause first, as the write checks word it: `disk full: ...`.
+fn write_cause(error: String) -> String {
+    let lower = error.to_ascii_lowercase();
+    let cause = if lower.starts_with("disk full")
+        || lower.starts_with("database read-only")
+        || lower.starts_with("database file")
+    {
+        None
+    } else if lower.contains("database or disk is full") || lower.contains("no space left") {
+        Some("disk full")
+    } else if lower.contains("readonly database") || lower.contains("read-only file system") {
+        Some("database read-only")
+    } else {
+        None
+    };
+    match cause {
+        Some(c) => format!("{c}: {error}"),
+        None => error,
     }
 }
 
@@ -502,5 +577,29 @@ async fn heartbeat(store: Store, run_id: i64, lease: Duration) {
             }
             other => tracing::warn!(run_id, "renewing the job lease: {other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_the_cause_of_lost_writes_first() {
+        assert_eq!(
+            write_cause("store: database or disk is full".into()),
+            "disk full: store: database or disk is full"
+        );
+        assert_eq!(
+            write_cause("attempt to write a readonly database".into()),
+            "database read-only: attempt to write a readonly database"
+        );
+        assert_eq!(write_cause("BOM answered 503".into()), "BOM answered 503");
+        // Already worded by the write check: left alone.
+        assert_eq!(
+            write_cause("disk full: 3 MiB free".into()),
+            "disk full: 3 MiB free"
+        );
+        assert_eq!(cause_of("disk full: 3 MiB free"), "disk full");
     }
 }

@@ -33,6 +33,14 @@ impl Serving {
                 if let Ok(mut r) = self.refused.lock() {
                     *r = None;
                 }
+                // A newly deployed champion ends a fallback, unless it is
+                // the fallback recorded at start (then it stays said).
+                if self
+                    .fallback()
+                    .is_some_and(|f| f.serving_version != version)
+                {
+                    self.set_fallback(None);
+                }
                 Ok(Some(version))
             }
             Err(RegistryError::Store(e)) => Err(e),
@@ -42,6 +50,15 @@ impl Serving {
                         "refusing to serve the deployed champion; version {v} keeps serving"),
                     None => tracing::error!(version, error = %e,
                         "refusing to serve the deployed champion; no model is serving"),
+                }
+                if let Some(v) = serving {
+                    self.set_fallback(Some(super::Fallback {
+                        refused_version: version,
+                        serving_version: v,
+                        reason: format!(
+                            "the deployed champion, version {version}, does not load ({e}); version {v} keeps serving"
+                        ),
+                    }));
                 }
                 if let Ok(mut r) = self.refused.lock() {
                     *r = Some((version, e.to_string()));
@@ -107,6 +124,11 @@ impl Serving {
                     if let Ok(mut r) = self.refused.lock() {
                         *r = None;
                     }
+                    self.set_fallback(Some(super::Fallback {
+                        refused_version: deployed,
+                        serving_version: v,
+                        reason,
+                    }));
                     return Ok(Some(v));
                 }
                 Err(RegistryError::Store(e)) => return Err(e),

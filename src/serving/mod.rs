@@ -36,10 +36,22 @@ pub use input::{InputError, PredictInput};
 use crate::registry::LoadedModel;
 use crate::store::{Store, StoreError};
 
+/// An older model serving in place of a champion that does not load.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fallback {
+    /// The champion that did not load.
+    pub refused_version: i64,
+    /// The model serving instead.
+    pub serving_version: i64,
+    pub reason: String,
+}
+
 pub struct Serving {
     current: ArcSwapOption<LoadedModel>,
     /// A champion version that failed to load, so it is not retried in a loop.
     refused: Mutex<Option<(i64, String)>>,
+    /// An older model serves because the deployed champion did not load.
+    fallback: Mutex<Option<Fallback>>,
     board: ArcSwap<Board>,
     /// The store's data version the board was built from (-1: never built).
     built_from: AtomicI64,
@@ -55,6 +67,7 @@ impl Default for Serving {
         Self {
             current: ArcSwapOption::empty(),
             refused: Mutex::new(None),
+            fallback: Mutex::new(None),
             board: ArcSwap::from_pointee(Board::default()),
             built_from: AtomicI64::new(-1),
             documents: Mutex::new(Default::default()),
@@ -92,6 +105,20 @@ impl Serving {
     /// The serving champion, if any.
     pub fn get(&self) -> Option<Arc<LoadedModel>> {
         self.current.load_full()
+    }
+
+    /// The fallback in force, if an older model serves because the
+    /// champion did not load.
+    pub fn fallback(&self) -> Option<Fallback> {
+        self.fallback.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub(crate) fn set_fallback(&self, f: Option<Fallback>) {
+        let on = f.is_some();
+        if let Ok(mut g) = self.fallback.lock() {
+            *g = f;
+        }
+        metrics::gauge!("raincast_model_fallback").set(if on { 1.0 } else { 0.0 });
     }
 
     /// Why the deployed champion is not serving, if it was refused.

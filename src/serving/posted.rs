@@ -2,8 +2,9 @@
 //! day with the stored days before it, from the board when it holds them,
 //! else read-only from the database. Never logged or scored.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::NaiveDate;
 
@@ -25,6 +26,24 @@ impl Serving {
             .all(|o| board.covers(o.location, o.date))
     }
 
+    /// What answering `observations` costs, in database reads: one per
+    /// observation whose history the board does not hold, plus one per
+    /// distinct day whose neighbours it does not hold (each reads every
+    /// station's reports of that day). A batch the board answers costs 0.
+    pub fn posted_cost(&self, observations: &[Observation]) -> usize {
+        let board = self.board();
+        let rows = observations
+            .iter()
+            .filter(|o| !board.covers(o.location, o.date))
+            .count();
+        let days: HashSet<NaiveDate> = observations
+            .iter()
+            .map(|o| o.date)
+            .filter(|d| !board.neighbours_cover(*d))
+            .collect();
+        rows + days.len()
+    }
+
     /// Forecasts from `observations`, in order, by `model`. Ages and
     /// staleness are the posted observations' own on `today`.
     pub fn predict_posted(
@@ -35,13 +54,41 @@ impl Serving {
         today: NaiveDate,
         stale_after_days: i64,
     ) -> Result<Vec<Forecast>, StoreError> {
+        self.predict_posted_until(
+            store,
+            model,
+            observations,
+            today,
+            stale_after_days,
+            &AtomicBool::new(false),
+        )
+    }
+
+    /// [`Serving::predict_posted`] that stops between observations once
+    /// `cancel` is set (the client went away): `StoreError::Unavailable`.
+    pub fn predict_posted_until(
+        &self,
+        store: &Store,
+        model: &LoadedModel,
+        observations: Vec<Observation>,
+        today: NaiveDate,
+        stale_after_days: i64,
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Forecast>, StoreError> {
         let board = self.board();
         // Days the board does not hold read their neighbours from the
         // database once per request, not once per observation.
         let mut days = HashMap::new();
         observations
             .into_iter()
-            .map(|o| predict_one(store, &board, &mut days, model, o, today, stale_after_days))
+            .map(|o| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(StoreError::Unavailable(
+                        "the client went away; the batch was stopped".into(),
+                    ));
+                }
+                predict_one(store, &board, &mut days, model, o, today, stale_after_days)
+            })
             .collect()
     }
 }

@@ -35,7 +35,7 @@ pub use models::{Deployment, ModelRow, ModelSummary, NewModel};
 pub(crate) use observations::upsert_in;
 pub use observations::{StationStats, UpsertCounts};
 pub use predictions::{IssuedForecast, PredictionRow, TrackRecord};
-pub use runs::{JobKind, JobLease, JobRun, RunStatus, Trigger};
+pub use runs::{JobKind, JobLease, JobRun, RunLock, RunStatus, Trigger, pid_gone};
 pub use sources::{SourceMonth, missing_days, month_bounds, month_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +100,11 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 }
 
 const MAX_IDLE: usize = 8;
+
+/// Free space below which writes are refused before they start
+/// ([`Store::check_writable`]): a job that cannot finish writing would
+/// leave a half-recorded run.
+pub const MIN_FREE_BYTES: u64 = 32 << 20;
 
 impl Store {
     /// Open (creating if needed) and migrate to the current schema. This is
@@ -200,8 +205,13 @@ impl Store {
     pub fn check_file(&self) -> Result<()> {
         let path = &self.inner.path;
         let id = file_identity(path).map_err(|e| {
+            let cause = if e.kind() == std::io::ErrorKind::NotFound && !self.inner.read_only {
+                "database file deleted: "
+            } else {
+                ""
+            };
             StoreError::Unavailable(format!(
-                "database file {} cannot be read: {e}",
+                "{cause}database file {} cannot be read: {e}",
                 path.display()
             ))
         })?;
@@ -228,15 +238,77 @@ impl Store {
                 Ok(())
             }
             Some(k) if k != id => Err(StoreError::Unavailable(format!(
-                "database file {} was replaced while raincast was running; restart it",
+                "database file replaced: {} was replaced while raincast was running; restart it",
                 path.display()
             ))),
             _ => Ok(()),
         }
     }
 
+    /// Whether a write now would last, or why not, the cause first
+    /// (`database file deleted`, `database file replaced`, `database
+    /// read-only`, `disk full`), so that a job refuses to start instead of
+    /// writing into a deleted file or failing half-way.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn check_writable(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(StoreError::Unavailable(
+                "database read-only: this is a read-only replica, which never writes".into(),
+            ));
+        }
+        let why = |m: String| {
+            StoreError::Unavailable(format!(
+                "{m}; nothing written now would be kept (see the server log)"
+            ))
+        };
+        self.check_file().map_err(|e| why(e.to_string()))?;
+        let path = &self.inner.path;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        for (what, p) in [("file", path.as_path()), ("directory", dir)] {
+            if let Err(e) = rustix::fs::access(p, rustix::fs::Access::WRITE_OK) {
+                return Err(why(format!(
+                    "database read-only: the database {what} {} is not writable ({e})",
+                    p.display()
+                )));
+            }
+        }
+        if let Ok(fs) = rustix::fs::statvfs(dir) {
+            if fs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
+                return Err(why(format!(
+                    "database read-only: the file system of {} is mounted read-only",
+                    path.display()
+                )));
+            }
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            if free < MIN_FREE_BYTES {
+                return Err(why(format!(
+                    "disk full: {} MiB free on the file system of {} (at least {} MiB needed)",
+                    free >> 20,
+                    path.display(),
+                    MIN_FREE_BYTES >> 20
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Empty the page caches of the idle connections (each keeps up to
+    /// 2 MB of pages it read): after a burst of heavy reads, the pool's
+    /// caches are most of what the process kept beyond the allocator's
+    /// free lists.
+    pub fn shrink_memory(&self) {
+        if let Ok(idle) = self.inner.idle.lock() {
+            for (_, c) in idle.iter() {
+                let _ = c.execute_batch("PRAGMA shrink_memory");
+            }
+        }
     }
 
     /// Stamp the rows this store writes from `clock` (the system clock until

@@ -223,6 +223,22 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The run lock of this process (see [`Store::try_lock_runs`]); released
+/// on drop, or by the kernel when the process dies.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Whether process `pid` is certainly gone from this host: not this
+/// process, and no `/proc/<pid>` where `/proc` is mounted. Elsewhere (no
+/// procfs) nothing is certain and this is `false`.
+pub fn pid_gone(pid: i64) -> bool {
+    pid != i64::from(std::process::id())
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The holder of the job lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobLease {
@@ -231,6 +247,54 @@ pub struct JobLease {
     pub pid: i64,
     /// Wall-clock milliseconds since the epoch when it lapses without a heartbeat.
     pub expires_ms: i64,
+}
+
+impl JobLease {
+    /// Who holds it, as far as this process can tell: `this process`,
+    /// `a dead process` (its pid is gone from this host), or `another
+    /// process`.
+    pub fn holder(&self) -> &'static str {
+        if self.pid == i64::from(std::process::id()) {
+            "this process"
+        } else if pid_gone(self.pid) {
+            "a dead process"
+        } else {
+            "another process"
+        }
+    }
+
+    /// Seconds until it lapses without a heartbeat (negative: lapsed).
+    pub fn expires_in_secs(&self) -> i64 {
+        (self.expires_ms - now_ms()).div_euclid(1000)
+    }
+
+    /// The lease in words, for the dashboard and logs.
+    pub fn describe(&self) -> String {
+        let left = self.expires_in_secs();
+        let when = if left >= 0 {
+            format!("lapses in {left} s without a heartbeat")
+        } else {
+            format!("lapsed {} s ago", -left)
+        };
+        format!(
+            "held by {} run {} (pid {}, {}); {when}",
+            self.kind,
+            self.run_id,
+            self.pid,
+            self.holder()
+        )
+    }
+
+    /// The lease for `/readyz`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "run_id": self.run_id,
+            "kind": self.kind.as_str(),
+            "pid": self.pid,
+            "holder": self.holder(),
+            "expires_in_secs": self.expires_in_secs(),
+        })
+    }
 }
 
 const INTERRUPTED: &str = "UPDATE job_runs SET status = 'failed', error = 'interrupted', finished_at = ?2 WHERE id = ?1 AND status = 'running'";
@@ -250,21 +314,66 @@ impl Store {
         trigger: Trigger,
         lease: std::time::Duration,
     ) -> Result<i64> {
+        self.start_run_with(kind, trigger, lease, None)
+    }
+
+    /// [`Store::start_run`] by a process that holds the [`RunLock`]: every
+    /// run's process holds that lock while the run goes, and the kernel
+    /// releases it when the process dies. So with the lock in hand, a lease
+    /// whose holder's pid is gone from this host is a dead holder's, and is
+    /// taken over at once instead of after it expires.
+    pub fn start_run_locked(
+        &self,
+        kind: JobKind,
+        trigger: Trigger,
+        lease: std::time::Duration,
+        lock: &RunLock,
+    ) -> Result<i64> {
+        self.start_run_with(kind, trigger, lease, Some(lock))
+    }
+
+    fn start_run_with(
+        &self,
+        kind: JobKind,
+        trigger: Trigger,
+        lease: std::time::Duration,
+        lock: Option<&RunLock>,
+    ) -> Result<i64> {
         self.write(|tx| {
             let now = now_ms();
             if let Some(held) = lease_in(tx)? {
-                if held.expires_ms > now {
+                let dead = lock.is_some() && pid_gone(held.pid);
+                if held.expires_ms > now && !dead {
                     return Err(StoreError::RunActive {
                         kind: held.kind.to_string(),
                         run_id: held.run_id,
                     });
                 }
-                tracing::warn!(
-                    run = held.run_id,
-                    pid = held.pid,
-                    "the job lease expired without a heartbeat; taking it over"
-                );
-                tx.execute(INTERRUPTED, rusqlite::params![held.run_id, self.now_text()])?;
+                if dead && held.expires_ms > now {
+                    tracing::warn!(
+                        run = held.run_id,
+                        pid = held.pid,
+                        "the job lease's holder has died (its process is gone and its run lock released); taking the lease over"
+                    );
+                    tx.execute(
+                        "UPDATE job_runs SET status = 'failed', error = ?3, finished_at = ?2 WHERE id = ?1 AND status = 'running'",
+                        rusqlite::params![
+                            held.run_id,
+                            self.now_text(),
+                            format!(
+                                "interrupted: its process (pid {}) died before the run ended",
+                                held.pid
+                            )
+                        ],
+                    )?;
+                } else {
+                    tracing::warn!(
+                        run = held.run_id,
+                        pid = held.pid,
+                        "the job lease expired without a heartbeat; taking it over"
+                    );
+                    tx.execute(INTERRUPTED, rusqlite::params![held.run_id, self.now_text()])?;
+                }
             }
             tx.execute(
                 "INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
@@ -297,6 +406,33 @@ impl Store {
             )?;
             Ok(n == 1)
         })
+    }
+
+    /// Take the run lock (an exclusive `flock` on the file beside the
+    /// database, `<db>-runlock`) without waiting: `None` while another live
+    /// process holds it for its run. Held until the returned value drops.
+    pub fn try_lock_runs(&self) -> Result<Option<RunLock>> {
+        let mut path = self.path().as_os_str().to_owned();
+        path.push("-runlock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot open the run lock {}: {e}",
+                    std::path::Path::new(&path).display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+                "cannot take the run lock {}: {e}",
+                std::path::Path::new(&path).display()
+            ))),
+        }
     }
 
     /// Who holds the job lease, expired or not.

@@ -25,6 +25,10 @@ use crate::stations::{self, Station};
 /// Largest batch accepted by `POST /api/v1/predict`.
 pub const MAX_BATCH: usize = 1000;
 
+/// A batch costing this many database reads or more hands its memory back
+/// to the system when it is done (see `crate::memory`).
+const HEAVY_COST: usize = 100;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -63,19 +67,29 @@ async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: 200 when a forecast can be answered now: the database file is
-/// the one opened at start and reads, and a champion model is loaded.
+/// the one opened at start and reads, and a champion model is loaded. On a
+/// primary it also says whether writes would be kept (`writable`) and, if
+/// not, why (`write_problem`: disk full, read-only), and who holds the job
+/// lease (`job_lease`); `fallback` names an older model serving in place of
+/// a champion that does not load.
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, description = "ready"),
     (status = 503, description = "not ready, with the reason", body = ErrorBody)))]
 async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let store = s.store.clone();
-    blocking(move || {
+    let writes = blocking(move || {
         store.check_file()?;
         store
             .ping()
-            .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))
+            .map_err(|e| ApiError::Unavailable(format!("database does not answer: {e}")))?;
+        let lease = store.job_lease().ok().flatten();
+        Ok((
+            (!store.is_read_only()).then(|| store.check_writable().err()),
+            lease,
+        ))
     })
     .await?;
+    let (writes, lease) = writes;
     let board = s.serving.board();
     match s.serving.get() {
         Some(m) => {
@@ -88,6 +102,15 @@ async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
             if s.store.is_read_only() {
                 body["replica"] = replica_age(&s, &board);
             }
+            // Forecasts answer either way; jobs refuse while writes would
+            // not be kept, and this says why.
+            if let Some(problem) = writes {
+                body["writable"] = problem.is_none().into();
+                body["write_problem"] = problem.map(|e| e.to_string()).into();
+                body["job_lease"] = lease.map(|l| l.to_json()).into();
+            }
+            // An older model serving because the champion did not load.
+            body["fallback"] = serde_json::to_value(s.serving.fallback()).unwrap_or_default();
             Ok(Json(body))
         }
         None => Err(ApiError::Unavailable(no_model_message(&s))),
@@ -169,13 +192,17 @@ fn count_prediction(rain: bool, endpoint: &'static str) {
 #[utoipa::path(post, path = "/api/v1/predict", request_body = PredictInput,
     responses((status = 200, body = Forecast, description = "one forecast (`kind`: `posted`) per observation (an array for an array)"),
               (status = 400, description = "malformed JSON", body = ErrorBody),
+              (status = 408, description = "the body did not arrive in time", body = ErrorBody),
               (status = 413, description = "body too large", body = ErrorBody),
+              (status = 415, description = "the body is not declared as JSON (Content-Type: application/json)", body = ErrorBody),
               (status = 422, description = "invalid field", body = ErrorBody),
-              (status = 503, description = "no model yet", body = ErrorBody)))]
+              (status = 503, description = "no model yet, or busy with other large batches (with `Retry-After`)", body = ErrorBody)))]
 async fn predict(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    json_content_type(&headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(s.config.server.body_limit_bytes)
@@ -219,9 +246,38 @@ async fn predict(
         s.serving
             .predict_posted(&s.store, &model, observations, today, stale)?
     } else {
+        // Bounded: rows and days the board does not hold cost database
+        // reads, and only so many are in flight (503 + Retry-After past it).
+        let cost = s.serving.posted_cost(&observations);
+        let permit = s.batches.admit(cost).await?;
+        // A client that goes away drops this future: the work stops at
+        // its next observation instead of running on for nobody.
+        struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for StopOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _stop = StopOnDrop(gone.clone());
         let (serving, store) = (s.serving.clone(), s.store.clone());
-        blocking(move || Ok(serving.predict_posted(&store, &model, observations, today, stale)?))
-            .await?
+        blocking(move || {
+            let out =
+                serving.predict_posted_until(&store, &model, observations, today, stale, &gone);
+            if gone.load(std::sync::atomic::Ordering::Relaxed) {
+                metrics::counter!("raincast_predict_abandoned_total").increment(1);
+            }
+            drop(permit);
+            // A heavy batch's history and neighbour reads (tens of MB on
+            // this blocking thread's allocator arena, and the pages in the
+            // connections' caches) go back to the system.
+            if cost >= HEAVY_COST {
+                store.shrink_memory();
+                crate::memory::release();
+            }
+            Ok(out?)
+        })
+        .await?
     };
     for p in &out {
         count_prediction(p.rain, "predict");
@@ -232,6 +288,35 @@ async fn predict(
         serde_json::to_value(&out)
     };
     Ok(Json(json.map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+/// A JSON body route's check of `Content-Type`: `application/json` or any
+/// `application/*+json`, with parameters (`; charset=utf-8`) allowed;
+/// anything else, or none, is 415.
+pub fn json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = given
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let json = essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json") && sub.len() > 5);
+    if json {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(match given {
+        Some(v) => format!(
+            "the body must be JSON, sent with Content-Type: application/json, not `{}`",
+            v.chars().take(100).collect::<String>()
+        ),
+        None => "the body must be JSON, sent with Content-Type: application/json (none was given)"
+            .into(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

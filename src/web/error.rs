@@ -34,6 +34,19 @@ pub enum ApiError {
     /// 413: the body is over the configured limit.
     #[error("request body is larger than {0} bytes")]
     TooLarge(usize),
+    /// 408: the body did not arrive in time (the connection is closed).
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
+    /// 415: a body route was sent something other than JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 429 or 503 with `Retry-After`: at a limit on work in flight.
+    #[error("{message}")]
+    Busy {
+        status: StatusCode,
+        retry_after: u64,
+        message: String,
+    },
     /// 409: a job of that kind is already running.
     #[error("{0}")]
     Conflict(String),
@@ -59,6 +72,9 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Busy { status, .. } => *status,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -71,6 +87,9 @@ impl ApiError {
             ApiError::Invalid { field, .. } => ("invalid_value", Some(field.clone())),
             ApiError::NotFound { field, .. } => ("not_found", field.clone()),
             ApiError::TooLarge(_) => ("body_too_large", None),
+            ApiError::BodyTimeout(_) => ("request_timeout", None),
+            ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", None),
+            ApiError::Busy { .. } => ("busy", None),
             ApiError::Conflict(_) => ("conflict", None),
             ApiError::Unavailable(_) => ("unavailable", None),
             ApiError::Internal(_) => ("internal", None),
@@ -93,7 +112,23 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             tracing::error!(error = ?e, "internal error");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        match &self {
+            ApiError::Busy { retry_after, .. } => {
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after),
+                );
+            }
+            ApiError::BodyTimeout(_) => {
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
+            }
+            _ => {}
+        }
+        resp
     }
 }
 

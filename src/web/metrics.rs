@@ -195,6 +195,18 @@ fn describe() {
     );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
     describe_gauge!(
+        "raincast_model_fallback",
+        "1 while an older model serves because the deployed champion does not load."
+    );
+    describe_gauge!(
+        "raincast_job_lease_held",
+        "1 while a run (of any process on the database) holds an unexpired job lease."
+    );
+    describe_gauge!(
+        "raincast_job_lease_holder_dead",
+        "1 while the unexpired job lease's holder is a process gone from this host (the next job takes it over)."
+    );
+    describe_gauge!(
         "raincast_field_missing_ratio",
         format!("Share of a station's last 30 days of rows missing the field. {names}")
     );
@@ -251,7 +263,25 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
     let board = s.serving.board();
     let record = &board.record_30d;
     let store = s.store.clone();
-    let health = blocking(move || Ok(field_health(&store)?)).await?;
+    let (health, lease) = blocking(move || {
+        let lease = store.job_lease().ok().flatten();
+        Ok((field_health(&store)?, lease))
+    })
+    .await?;
+    gauge!("raincast_model_fallback").set(if s.serving.fallback().is_some() {
+        1.0
+    } else {
+        0.0
+    });
+    let live = lease.as_ref().filter(|l| l.expires_in_secs() >= 0);
+    gauge!("raincast_job_lease_held").set(if live.is_some() { 1.0 } else { 0.0 });
+    gauge!("raincast_job_lease_holder_dead").set(
+        if live.is_some_and(|l| l.holder() == "a dead process") {
+            1.0
+        } else {
+            0.0
+        },
+    );
     for st in health.iter().flatten() {
         for f in &st.fields {
             let labels = [

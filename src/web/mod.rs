@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod charts;
+pub mod cost;
 pub mod docs;
 pub mod error;
 pub mod forecasts;
@@ -42,11 +43,18 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
+    /// The bound on expensive batches in flight (`POST /api/v1/predict`).
+    pub batches: Arc<cost::CostGate>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let auth = Arc::new(admin::Auth::new(&config.admin).map_err(anyhow::Error::msg)?);
+        if let Some(why) = config.admin.password_weakness() {
+            tracing::warn!(
+                "WEAK ADMIN PASSWORD: {why}. Whoever guesses it can run jobs and promote models. Use 12 or more characters that are not a common password (or admin.password_hash); admin.require_strong_password = true refuses to start with a weak one"
+            );
+        }
         if !auth.enabled() && !store.is_read_only() {
             tracing::warn!(
                 "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
@@ -67,6 +75,7 @@ impl AppState {
             serving.clone(),
         );
         Ok(Self {
+            batches: Arc::new(cost::CostGate::new(config.server.predict_max_cost)),
             metrics: metrics::Metrics::install(),
             config,
             store,
@@ -293,10 +302,14 @@ pub async fn start(
     let limits = server::Limits {
         header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
         max_connections: state.config.server.max_connections,
+        body_timeout: Duration::from_secs(state.config.server.body_timeout_secs),
+        body_limit: state.config.server.body_limit_bytes,
     };
     server::fit_fd_limit(limits.max_connections);
     if let Some(metrics_bind) = state.config.server.metrics_bind {
-        let l = TcpListener::bind(metrics_bind).await?;
+        let l = TcpListener::bind(metrics_bind).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {metrics_bind} (server.metrics_bind): {e}")
+        })?;
         tracing::info!(addr = %l.local_addr()?, "metrics listening");
         let app = metrics::router()
             .layer(middleware::from_fn(security_headers))
@@ -334,10 +347,9 @@ pub async fn start(
     })
 }
 
-/// `raincast serve`: run until SIGINT or SIGTERM.
-pub async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
+/// `raincast serve` on its bound `listener`: run until SIGINT or SIGTERM.
+pub async fn serve(listener: TcpListener, config: Config, store: Store) -> anyhow::Result<()> {
     let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
-    let listener = TcpListener::bind(&config.server.bind).await?;
     let read_only = store.is_read_only();
     if config.database.bundled_history && !read_only {
         let store = store.clone();

@@ -1,21 +1,28 @@
 //! The accept loop: HTTP/1.1 with a header-read timeout (which also closes
-//! idle keep-alive connections) and a cap on open connections at which the
-//! oldest connection that never sent a request makes way, so that slow or
-//! idle clients cannot hold the server's sockets. `axum::serve` has
-//! neither. Each request carries its peer address (`ConnectInfo`) for the
-//! login throttle.
+//! idle keep-alive connections), a body-read deadline (a stalled or slow
+//! body gets 408 and the connection is closed), an up-front check of a
+//! declared `Content-Length` against the body limit (413 at once, before
+//! any body is read), and a cap on open connections at which the oldest
+//! connection still waiting on its client (no request yet, or a body not
+//! yet complete) makes way, so that slow or idle clients cannot hold the
+//! server's sockets. `axum::serve` has none of these. Each request carries
+//! its peer address (`ConnectInfo`) for the login throttle.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -31,6 +38,83 @@ pub struct Limits {
     /// not sent a request is closed for a new one; when all are serving,
     /// new ones wait in the backlog.
     pub max_connections: usize,
+    /// Time from a request's headers to the end of its body; a body still
+    /// incomplete then gets 408 and the connection is closed.
+    pub body_timeout: Duration,
+    /// Largest body; a larger declared `Content-Length` gets 413 at once.
+    pub body_limit: usize,
+}
+
+/// A request body that must end by a deadline. Past it, the next read
+/// fails (the handler's extractor sees an error) and `timed_out` is set,
+/// so that the answer becomes 408. On its last frame it marks the
+/// connection as served (`asked`): until then the connection is waiting
+/// on its client, and may be evicted at the cap like a silent one.
+struct Deadline {
+    inner: Incoming,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    asked: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.asked.store(true, Ordering::Release);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(r)) => {
+                if this.inner.is_end_stream() {
+                    this.asked.store(true, Ordering::Release);
+                }
+                Poll::Ready(Some(r.map_err(Into::into)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.timed_out.store(true, Ordering::Release);
+                    Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A refusal made here, before or instead of the router's answer: our JSON
+/// error shape under `/api`, a page elsewhere; the connection is closed.
+fn refusal(api: bool, error: crate::web::error::ApiError, title: &str) -> Response {
+    let mut resp = if api {
+        error.into_response()
+    } else {
+        crate::web::html::error_page(error.status(), title, &error.to_string())
+    };
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// The declared body length, when there is one and it parses.
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// File descriptors the process needs beside its client connections: the
@@ -59,11 +143,12 @@ pub fn fit_fd_limit(max_connections: usize) {
     }
 }
 
-/// Connections that have not sent a request yet, oldest first: at the cap,
-/// the oldest of them makes way for a new client. A slowloris attacker
-/// holds sockets exactly this way, so an attack larger than the cap evicts
-/// itself instead of making every visitor wait in the backlog for the
-/// header timeout. Connections that have sent a request are never evicted.
+/// Connections that have not sent a whole request yet (no headers, or a
+/// body still arriving), oldest first: at the cap, the oldest of them makes
+/// way for a new client. A slowloris attacker holds sockets exactly this
+/// way, so an attack larger than the cap evicts itself instead of making
+/// every visitor wait in the backlog for the header or body timeout.
+/// Connections that have sent a whole request are never evicted.
 #[derive(Default)]
 struct Silent {
     next: AtomicU64,
@@ -180,10 +265,43 @@ pub async fn serve(
                 }
                 let _leave = Leave(silent, id_rx.await.ok());
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    asked.store(true, Ordering::Release);
-                    let mut req = req.map(Body::new);
-                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                    app.clone().oneshot(req)
+                    let app = app.clone();
+                    let asked = asked.clone();
+                    async move {
+                        let api = req.uri().path().starts_with("/api/");
+                        if declared_length(req.headers())
+                            .is_some_and(|n| n > limits.body_limit as u64)
+                        {
+                            // Refused before reading a byte of it; hyper
+                            // closes the connection as the body is unread.
+                            let e = crate::web::error::ApiError::TooLarge(limits.body_limit);
+                            return Ok(refusal(api, e, "Request too large"));
+                        }
+                        let timed_out = Arc::new(AtomicBool::new(false));
+                        let mut req = if req.body().is_end_stream() {
+                            // No body to wait for (no timer either).
+                            asked.store(true, Ordering::Release);
+                            req.map(Body::new)
+                        } else {
+                            req.map(|inner| {
+                                Body::new(Deadline {
+                                    inner,
+                                    sleep: Box::pin(tokio::time::sleep(limits.body_timeout)),
+                                    asked: asked.clone(),
+                                    timed_out: timed_out.clone(),
+                                })
+                            })
+                        };
+                        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                        let resp = app.oneshot(req).await;
+                        if timed_out.load(Ordering::Acquire) {
+                            tracing::debug!(%peer, "request body timed out");
+                            let secs = limits.body_timeout.as_secs().max(1);
+                            let e = crate::web::error::ApiError::BodyTimeout(secs);
+                            return Ok(refusal(api, e, "Request timed out"));
+                        }
+                        resp
+                    }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder

@@ -17,4 +17,5 @@ mod ops;
 mod replication;
 mod scrape;
 mod snapshots;
+mod startup;
 mod timemachine;

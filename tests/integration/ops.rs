@@ -118,6 +118,7 @@ async fn busy_app() -> TestApp {
     }
     let (s, _) = json(
         app.post("/api/v1/predict")
+            .header("content-type", "application/json")
             .body(r#"{"Location":"Perth","Date":"2017-06-20","Rainfall":3.4}"#)
             .send()
             .await

@@ -66,5 +66,17 @@ async fn client_error_shapes() {
         assert!((400..500).contains(&status), "{name}: {status} {body}");
         seen.insert(name.into(), json!({"status": status, "body": body}));
     }
+    let resp = app
+        .post("/api/v1/predict")
+        .header("content-type", "text/plain")
+        .body(r#"{"Location": "Sydney", "Date": "2017-06-01"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = parse(resp).await;
+    seen.insert(
+        "not_declared_json".into(),
+        json!({"status": status, "body": body}),
+    );
     insta::assert_json_snapshot!(Value::Object(seen));
 }

@@ -98,10 +98,11 @@ impl Auth {
     }
 
     /// Check a password from client `addr`: admitted by the gate first
-    /// (throttle, global cap, queue), then one hash at a time.
+    /// (address and network throttles, global budget, queue), then one
+    /// hash at a time.
     async fn check(&self, addr: std::net::IpAddr, password: &str) -> Result<bool, Refused> {
         let mut attempt = self.gate.admit(addr)?;
-        let permit = self.gate.permit().await?;
+        let permit = self.gate.permit(attempt.clean).await?;
         let Some(hash) = self.hash.clone() else {
             return Ok(false);
         };
@@ -353,15 +354,15 @@ pub(super) async fn login(
                 &headers,
                 jar,
                 Some(wait),
-                "A login from your address failed a moment ago or is being checked.",
+                "A login from your address or network failed a moment ago or is being checked.",
             );
         }
-        Err(Refused::Busy) => {
+        Err(Refused::Busy(wait)) => {
             return too_many(
                 &s,
                 &headers,
                 jar,
-                None,
+                Some(wait),
                 "The server is checking many logins now.",
             );
         }

@@ -24,6 +24,13 @@ struct Dashboard {
     message: Option<String>,
     /// BOM is failing: since when and why (the message names the setting).
     source_problem: Option<(String, String)>,
+    /// Writes would not be kept (the file deleted or replaced, read-only,
+    /// the disk full): why. Jobs refuse to start meanwhile.
+    write_problem: Option<String>,
+    /// An older model serves because the champion does not load: why.
+    fallback: Option<String>,
+    /// Who holds the job lease, in words (none: no run holds it).
+    lease: Option<String>,
     next_scrape: Option<String>,
     /// One row per job: next scheduled run, and the run going now.
     schedules: Vec<ScheduleRow>,
@@ -35,12 +42,14 @@ struct Dashboard {
 
 pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
-    let (runs, champion, models, observations) = load(move || {
+    let (runs, champion, models, observations, write_problem, lease) = load(move || {
         Ok((
             store.runs(None, 20)?,
             store.champion_version()?,
             store.models()?.len(),
             store.count_observations()?,
+            store.check_writable().err().map(|e| e.to_string()),
+            store.job_lease()?.map(|l| l.describe()),
         ))
     })
     .await?;
@@ -66,6 +75,9 @@ pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
         message: s.auth.take_notice(&admin.session),
         csrf: admin.csrf,
         source_problem,
+        write_problem,
+        fallback: s.serving.fallback().map(|f| f.reason),
+        lease,
         next_scrape: when(JobKind::Scrape),
         schedules,
         runs: runs.iter().map(|r| run_row(r, now)).collect(),

@@ -5,6 +5,7 @@ use crate::support::app;
 
 mod flood;
 mod snapshot;
+mod writes;
 
 use std::time::{Duration, Instant};
 

@@ -195,6 +195,7 @@ async fn predict_an_array_keeps_order() {
         .collect();
     let (s, out) = json(
         app.post("/api/v1/predict")
+            .header("content-type", "application/json")
             .body(Value::Array(body).to_string())
             .send()
             .await
@@ -212,6 +213,7 @@ async fn predict_an_array_keeps_order() {
     // A minimal observation (only the required fields) is accepted too.
     let (s, one) = json(
         app.post("/api/v1/predict")
+            .header("content-type", "application/json")
             .body(json!([{"Location": "Albury", "Date": "2017-06-26"}]).to_string())
             .send()
             .await
@@ -352,6 +354,7 @@ async fn openapi_lists_every_api_path() {
                 app.get(&concrete)
             } else {
                 app.post(&concrete)
+                    .header("content-type", "application/json")
                     .body(r#"{"Location":"Sydney","Date":"2017-06-01"}"#)
             };
             let status = req.send().await.unwrap().status().as_u16();

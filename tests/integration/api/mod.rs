@@ -3,6 +3,7 @@
 
 mod endpoints;
 mod fuzz;
+mod heavy;
 mod models;
 mod pages_parsed;
 mod schemathesis;

@@ -21,6 +21,7 @@ async fn not_ready_until_a_model_is_trained() {
     assert_error(s, &v, 503, None);
     let (s, v) = json(
         app.post("/api/v1/predict")
+            .header("content-type", "application/json")
             .body(r#"{"Location":"Sydney","Date":"2017-06-01"}"#)
             .send()
             .await
@@ -326,6 +327,28 @@ async fn a_corrupt_champion_at_start_falls_back_to_the_newest_loadable_deployed_
     let app = app::spawn_app_on(dir, db, |_| {}).await;
     let (s, r) = json(app.get("/readyz").send().await.unwrap()).await;
     assert_eq!((s, r["model_version"].as_i64()), (200, Some(1)), "{r}");
+    // The fallback is said, not only recorded (issue 28).
+    assert_eq!(r["fallback"]["refused_version"], 2, "{r}");
+    assert_eq!(r["fallback"]["serving_version"], 1, "{r}");
+    assert!(
+        r["fallback"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not load"),
+        "{r}"
+    );
+    let metrics = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "raincast_model_fallback 1"),
+        "{metrics}"
+    );
     let (s, f) = json(app.get("/api/v1/forecast/Canberra").send().await.unwrap()).await;
     assert_eq!((s, f["model_version"].as_i64()), (200, Some(1)), "{f}");
     let d = &app.store.deployments().unwrap()[0];

@@ -235,3 +235,48 @@ async fn refusals_before_a_handler_have_the_json_shape_under_api() {
     assert_error(s, &v, 405, None);
     app.stop().await;
 }
+
+/// `POST /api/v1/predict` takes JSON declared as JSON: any other
+/// Content-Type, or none, is 415 with our error shape (issue 28: text/plain,
+/// forms, XML and no type at all were read as JSON).
+#[tokio::test(flavor = "multi_thread")]
+async fn predict_refuses_a_body_not_declared_as_json() {
+    let app = spawn_app().await;
+    let body = sydney(json!({})).to_string();
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/xml"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonx"),
+        Some("application/+json"),
+        None,
+    ] {
+        let mut req = app.post("/api/v1/predict").body(body.clone());
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let (s, v) = json(req.send().await.unwrap()).await;
+        assert_error(s, &v, 415, None);
+        assert_eq!(v["error"], "unsupported_media_type", "{ct:?}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("application/json"),
+            "{v}"
+        );
+    }
+    for ct in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+    ] {
+        let r = app
+            .post("/api/v1/predict")
+            .header("content-type", ct)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{ct}");
+    }
+}
