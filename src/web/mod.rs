@@ -10,6 +10,7 @@ pub mod forecasts;
 pub mod html;
 pub mod metrics;
 pub mod pages;
+pub mod prepared;
 pub mod replica;
 pub mod schema;
 pub mod server;
