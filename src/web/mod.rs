@@ -43,6 +43,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: metrics::Metrics,
     pub auth: Arc<admin::Auth>,
+    /// Public pages kept between changes (see [`pages::PageCache`]).
+    pub pages: Arc<pages::PageCache>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             jobs,
             clock,
             auth,
+            pages: Default::default(),
         })
     }
 }
