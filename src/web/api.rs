@@ -264,10 +264,11 @@ pub struct LocationInfo {
 
 /// The 49 stations, with the newest observation date of each.
 #[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = [LocationInfo])))]
-async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
+async fn locations(State(s): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    // Made once per board (the board changes with the observations).
     let board = s.serving.board();
-    Json(
-        stations::STATIONS
+    let doc = s.pages.for_board("locations", &board, || {
+        let list: Vec<LocationInfo> = stations::STATIONS
             .iter()
             .map(|st| {
                 let entry = board.station(st.location);
@@ -277,8 +278,12 @@ async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
                     observations: entry.map_or(0, |x| x.rows),
                 }
             })
-            .collect(),
-    )
+            .collect();
+        // Plain data: serialising it cannot fail.
+        let body = serde_json::to_vec(&list).unwrap_or_default();
+        Prepared::new(body, "application/json", "no-cache")
+    });
+    doc.respond(&headers)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,8 +7,6 @@ use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics::gauge;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -32,7 +30,14 @@ pub struct Metrics {
     process: metrics_process::Collector,
     /// The last rendering and when it was made; the lock is the single
     /// flight (see [`RENDER_EVERY`]).
-    rendered: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, axum::body::Bytes)>>>,
+    rendered: std::sync::Arc<
+        tokio::sync::Mutex<
+            Option<(
+                std::time::Instant,
+                std::sync::Arc<super::prepared::Prepared>,
+            )>,
+        >,
+    >,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -255,26 +260,32 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
-async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    // Single flight: one request renders while the others wait for the
-    // lock, then take its text.
+async fn render(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    // Single flight: one request renders (and gzips, for Prometheus and
+    // browsers, which accept it) while the others wait for the lock, then
+    // take its text.
     let mut rendered = s.metrics.rendered.lock().await;
     let text = match rendered.as_ref() {
         Some((at, text)) if at.elapsed() < RENDER_EVERY => text.clone(),
         _ => {
             let text = render_now(&s).await?;
+            let text = blocking(move || {
+                Ok(std::sync::Arc::new(super::prepared::Prepared::new(
+                    text,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    "no-cache",
+                )))
+            })
+            .await?;
             *rendered = Some((std::time::Instant::now(), text.clone()));
             text
         }
     };
     drop(rendered);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    ))
+    Ok(text.respond(&headers))
 }
 
 /// Set the state gauges and render every metric.

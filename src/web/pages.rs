@@ -82,7 +82,17 @@ pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
 #[derive(Default)]
 pub struct PageCache {
     pages: std::sync::Mutex<std::collections::HashMap<&'static str, CachedPage>>,
+    /// Documents that rest on the board alone (`/api/v1/locations`).
+    board_docs: std::sync::Mutex<BoardDocs>,
 }
+
+type BoardDocs = std::collections::HashMap<
+    &'static str,
+    (
+        std::sync::Arc<crate::serving::Board>,
+        std::sync::Arc<Prepared>,
+    ),
+>;
 
 struct CachedPage {
     board: std::sync::Arc<crate::serving::Board>,
@@ -125,6 +135,27 @@ impl PageCache {
             && Some(c.data) == key.data
             && c.today == key.today)
             .then(|| c.page.clone())
+    }
+
+    /// The document `name` made from `board`, made now by `make` unless it
+    /// was made from this very board.
+    pub fn for_board(
+        &self,
+        name: &'static str,
+        board: &std::sync::Arc<crate::serving::Board>,
+        make: impl FnOnce() -> Prepared,
+    ) -> std::sync::Arc<Prepared> {
+        if let Ok(docs) = self.board_docs.lock()
+            && let Some((b, doc)) = docs.get(name)
+            && std::sync::Arc::ptr_eq(b, board)
+        {
+            return doc.clone();
+        }
+        let doc = std::sync::Arc::new(make());
+        if let Ok(mut docs) = self.board_docs.lock() {
+            docs.insert(name, (board.clone(), doc.clone()));
+        }
+        doc
     }
 
     fn keep(&self, name: &'static str, key: PageKey, page: std::sync::Arc<Prepared>) {
