@@ -4,6 +4,8 @@
 # `raincast serve` against it on an empty database, with the repository's
 # config.toml (as the recipe runs from a checkout) and an admin password,
 # and prints the seconds from the start of `serve` until:
+#   - /api/v1/locations first shows Sydney's observation of 2025-09-05 (the
+#     scrape delivered current data, whether or not a model serves yet);
 #   - /readyz first answers 200 (a model serves);
 #   - /api/v1/forecast/Sydney first answers 200;
 #   - it rests on current data (observation_date 2025-09-05, not stale).
@@ -38,15 +40,19 @@ for run in $(seq 1 "$RUNS"); do
   RAINCAST_BOM__BASE_URL=http://127.0.0.1:$bom_port RAINCAST_CLOCK_START=2025-09-06T02:00:00Z \
     RAINCAST_ADMIN__PASSWORD=change-me RAINCAST_LOG=warn \
     "$BIN" --db "$work/recipe.db" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 & srv=$!
-  ready= first= current=
+  ready= first= current= stored=
   while :; do
     now=$(date +%s.%N)
     t=$(awk -v s="$start" -v e="$now" 'BEGIN { printf "%.1f", e - s }')
+    if [ -z "$stored" ] && locs=$(curl -fs "$url/api/v1/locations" 2>/dev/null) &&
+      python3 -c 'import json, sys; l = [x for x in json.loads(sys.argv[1]) if x["location"] == "Sydney"]; sys.exit(0 if l and l[0]["latest_observation"] == "2025-09-05" else 1)' "$locs"; then
+      stored=$t
+    fi
     if [ -z "$ready" ] && curl -fs -o /dev/null "$url/readyz"; then ready=$t; fi
     if body=$(curl -fs "$url/api/v1/forecast/Sydney" 2>/dev/null); then
       [ -z "$first" ] && first=$t
       if python3 -c 'import json, sys; f = json.loads(sys.argv[1]); sys.exit(0 if f["observation_date"] == "2025-09-05" and not f["stale"] else 1)' "$body"; then
-        current=$t; break
+        current=$t; stored=${stored:-$t}; break
       fi
     fi
     if ! kill -0 "$srv" 2>/dev/null; then cat "$work/serve.log" >&2; echo "serve exited" >&2; exit 1; fi
@@ -54,6 +60,6 @@ for run in $(seq 1 "$RUNS"); do
     sleep 0.2
   done
   admin=$(curl -s -o /dev/null -w '%{http_code}' "$url/admin/login")
-  echo "run $run: ready ${ready:-never} s, first forecast ${first:-never} s, current forecast ${current:-not within $LIMIT} s; /admin/login answers $admin"
+  echo "run $run: current data stored ${stored:-never} s, ready ${ready:-never} s, first forecast ${first:-never} s, current forecast ${current:-not within $LIMIT} s; /admin/login answers $admin"
   kill "$srv"; wait "$srv" 2>/dev/null || true; srv=
 done
