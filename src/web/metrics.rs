@@ -30,15 +30,14 @@ pub struct Metrics {
     process: metrics_process::Collector,
     /// The last rendering and when it was made; the lock is the single
     /// flight (see [`RENDER_EVERY`]).
-    rendered: std::sync::Arc<
-        tokio::sync::Mutex<
-            Option<(
-                std::time::Instant,
-                std::sync::Arc<super::prepared::Prepared>,
-            )>,
-        >,
-    >,
+    rendered: std::sync::Arc<tokio::sync::Mutex<Option<Rendered>>>,
 }
+
+/// One rendering of `/metrics` and when it was made.
+type Rendered = (
+    std::time::Instant,
+    std::sync::Arc<super::prepared::Prepared>,
+);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
