@@ -56,8 +56,9 @@ pub struct Serving {
     /// The store's data version the board was built from (-1: never built).
     built_from: AtomicI64,
     /// JSON documents computed from the database, reused until the data
-    /// version the board was built from changes (e.g. `/api/v1/models`).
-    documents: Mutex<HashMap<&'static str, (i64, axum::body::Bytes)>>,
+    /// version changes (`/api/v1/models`, `/api/v1/models/{v}`): only
+    /// those of the newest data version are kept.
+    documents: Mutex<HashMap<String, (i64, axum::body::Bytes)>>,
     /// Hindcasts and forecasts read while the board is behind.
     hindcasts: cache::HindcastCache,
 }
@@ -79,17 +80,22 @@ impl Default for Serving {
 impl Serving {
     /// A cached document named `name`, if it was made from data version
     /// `version` (see [`Store::data_version`]).
-    pub fn document(&self, name: &'static str, version: i64) -> Option<axum::body::Bytes> {
+    pub fn document(&self, name: &str, version: i64) -> Option<axum::body::Bytes> {
         let docs = self.documents.lock().ok()?;
         docs.get(name)
             .filter(|(v, _)| *v == version)
             .map(|(_, b)| b.clone())
     }
 
-    /// Keep `doc`, made from data version `version`.
-    pub fn keep_document(&self, name: &'static str, version: i64, doc: axum::body::Bytes) {
+    /// Keep `doc`, made from data version `version`, and drop the documents
+    /// of older data versions (so the cache holds at most one document per
+    /// name that the current data can answer).
+    pub fn keep_document(&self, name: &str, version: i64, doc: axum::body::Bytes) {
         if let Ok(mut docs) = self.documents.lock() {
-            docs.insert(name, (version, doc));
+            if docs.values().any(|(v, _)| *v < version) {
+                docs.retain(|_, (v, _)| *v >= version);
+            }
+            docs.insert(name.to_string(), (version, doc));
         }
     }
 

@@ -114,7 +114,52 @@ const MIGRATIONS: &[&str] = &[
         expires_ms  INTEGER NOT NULL
     );
     "#,
-    // 4: forecasts are issued at a time for a window: one per (location,
+    // 4: the model file last in its row. SQLite stores a row's columns in
+    // order and a model file (megabytes for a forest) spills onto overflow
+    // pages, so every column after it (the checksum, the decision, the
+    // decision's reason, added by step 2) was read by walking the whole
+    // file: 1.36 ms a row, and the listing and detail pages read through
+    // every stored model. Rebuilt with `blob` last, metadata reads stop at
+    // the first page and `length(blob)` reads only the record header.
+    // `migrate` runs this step with foreign keys off (the table is dropped
+    // and replaced under the same name, as SQLite's ALTER TABLE procedure
+    // does) and checks them before committing. A column added to
+    // `model_versions` later must not go after `blob`: rebuild again, or put
+    // it in a table of its own.
+    r#"
+    CREATE TABLE model_versions_new (
+        version         INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at      TEXT NOT NULL,
+        trained_by_run  INTEGER REFERENCES job_runs (id),
+        params          TEXT NOT NULL,
+        feature_schema  INTEGER NOT NULL,
+        train_window    TEXT NOT NULL,
+        test_window     TEXT NOT NULL,
+        threshold       REAL NOT NULL,
+        f1              REAL NOT NULL,
+        roc_auc         REAL NOT NULL,
+        brier           REAL NOT NULL,
+        metrics         TEXT NOT NULL,
+        blob_sha256     TEXT NOT NULL,
+        decision        TEXT,
+        decision_reason TEXT,
+        blob            BLOB NOT NULL
+    );
+    INSERT INTO model_versions_new (version, created_at, trained_by_run, params, feature_schema,
+        train_window, test_window, threshold, f1, roc_auc, brier, metrics, blob_sha256, decision,
+        decision_reason, blob)
+    SELECT version, created_at, trained_by_run, params, feature_schema, train_window,
+        test_window, threshold, f1, roc_auc, brier, metrics, blob_sha256, decision,
+        decision_reason, blob
+    FROM model_versions ORDER BY version;
+    -- A version number is never handed out twice: carry the counter over.
+    DELETE FROM sqlite_sequence WHERE name = 'model_versions_new';
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'model_versions_new', seq FROM sqlite_sequence WHERE name = 'model_versions';
+    DROP TABLE model_versions;
+    ALTER TABLE model_versions_new RENAME TO model_versions;
+    "#,
+    // 5: forecasts are issued at a time for a window: one per (location,
     // rain day, issue). Rows from before issues keep the issue ''.
     r#"
     CREATE TABLE predictions_v4 (
@@ -141,6 +186,10 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// The steps that rebuild a table others refer to: run with foreign keys
+/// off, checked before commit (SQLite's twelve-step ALTER TABLE procedure).
+const REBUILDS: &[usize] = &[3];
+
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -160,24 +209,63 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, target: i64) -> Result
         .take(target as usize)
         .skip(current as usize)
     {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the lock.
-        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if now > version as i64 {
-            continue;
+        let rebuild = REBUILDS.contains(&version);
+        // Foreign keys cannot be switched inside a transaction.
+        let keys_were_on: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        if rebuild && keys_were_on {
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
         }
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version as i64 + 1)?;
-        tx.commit()?;
-        tracing::info!(version = version + 1, "applied database migration");
+        let applied = apply(conn, version, sql, rebuild);
+        if rebuild && keys_were_on {
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+        }
+        if applied? {
+            tracing::info!(version = version + 1, "applied database migration");
+        }
     }
     Ok(())
+}
+
+/// Run step `version` in its own transaction; false when another process
+/// had already run it.
+fn apply(conn: &mut Connection, version: usize, sql: &str, rebuild: bool) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated while we waited for the lock.
+    let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if now > version as i64 {
+        return Ok(false);
+    }
+    tx.execute_batch(sql)?;
+    if rebuild {
+        let broken: Vec<String> = tx
+            .prepare("PRAGMA foreign_key_check")?
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} row {} refers to a missing {} row",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?.unwrap_or(-1),
+                    r.get::<_, String>(2)?
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        if !broken.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "migration {} would break foreign keys: {}",
+                version + 1,
+                broken.join("; ")
+            )));
+        }
+    }
+    tx.pragma_update(None, "user_version", version as i64 + 1)?;
+    tx.commit()?;
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+    use crate::store::model_record::tests::{METRICS, TRAIN_WINDOW};
     use std::time::Duration;
 
     #[test]
@@ -225,6 +313,103 @@ mod tests {
             })
             .unwrap();
         // Opening again is a no-op.
+        drop(store);
+        Store::open(&path, Duration::from_secs(1)).unwrap();
+    }
+
+    /// Step 4 rebuilds `model_versions` with the model file last: every
+    /// row, the deployments and predictions that refer to it, and the
+    /// version counter come through; foreign keys hold afterwards.
+    #[test]
+    fn upgrades_a_version_3_database_moving_the_model_file_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        {
+            let mut c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "foreign_keys", "ON").unwrap();
+            migrate(&mut c, &path, 3).unwrap();
+            for v in 1..=3 {
+                c.execute(
+                    "INSERT INTO model_versions (created_at, params, feature_schema, train_window,
+                        test_window, threshold, f1, roc_auc, brier, metrics, blob, blob_sha256,
+                        decision, decision_reason)
+                     VALUES ('2025-09-06T08:30:00Z', '{}', 3, ?3,
+                        '{\"from\":\"2024-09-05\",\"to\":\"2025-09-05\"}', 0.3, 0.6, 0.8, 0.1,
+                        ?4, ?1, 'sha' || ?2, 'promoted', 'reason ' || ?2)",
+                    rusqlite::params![
+                        if v == 2 { Vec::new() } else { blob.clone() },
+                        v,
+                        TRAIN_WINDOW,
+                        METRICS
+                    ],
+                )
+                .unwrap();
+            }
+            c.execute(
+                "INSERT INTO deployments (version, at, reason, actor) VALUES (3, 'x', 'r', 'a')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO predictions (location, for_date, version, probability, served_at)
+                 VALUES ('Sydney', '2025-09-07', 3, 0.4, 'x')",
+                [],
+            )
+            .unwrap();
+            // Version 4 existed once and was deleted: its number stays used.
+            c.execute(
+                "UPDATE sqlite_sequence SET seq = 4 WHERE name = 'model_versions'",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        store
+            .with_conn(|c| {
+                let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                assert_eq!(v, SCHEMA_VERSION);
+                let columns: Vec<String> = c
+                    .prepare("SELECT name FROM pragma_table_info('model_versions') ORDER BY cid")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                assert_eq!(columns.len(), 16);
+                assert_eq!(columns.last().map(String::as_str), Some("blob"));
+                let rows: Vec<(i64, String, Option<String>, Vec<u8>)> = c
+                    .prepare(
+                        "SELECT version, blob_sha256, decision_reason, blob FROM model_versions ORDER BY version",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                assert_eq!(rows.len(), 3);
+                assert_eq!((rows[0].0, rows[0].1.as_str()), (1, "sha1"));
+                assert_eq!(rows[2].2.as_deref(), Some("reason 3"));
+                assert!(rows[0].3 == blob && rows[1].3.is_empty() && rows[2].3 == blob);
+                // Foreign keys are on and still point at the rebuilt table.
+                let keys: bool = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                assert!(keys);
+                let refused = c.execute(
+                    "INSERT INTO deployments (version, at, reason, actor) VALUES (9, 'x', 'r', 'a')",
+                    [],
+                );
+                assert!(refused.is_err(), "a deployment of a missing version");
+                // The counter came through: the next version is 5, not 4.
+                c.execute(
+                    "INSERT INTO model_versions (created_at, params, feature_schema, train_window,
+                        test_window, threshold, f1, roc_auc, brier, metrics, blob, blob_sha256)
+                     SELECT created_at, params, feature_schema, train_window, test_window,
+                        threshold, f1, roc_auc, brier, metrics, X'00', 's'
+                     FROM model_versions WHERE version = 1",
+                    [],
+                )?;
+                assert_eq!(c.last_insert_rowid(), 5);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.champion_version().unwrap(), Some(3));
+        assert_eq!(store.model_summary(1).unwrap().blob_bytes, 200_000);
+        assert_eq!(store.model(3).unwrap().blob, blob);
+        assert_eq!(store.models().unwrap().len(), 4);
         drop(store);
         Store::open(&path, Duration::from_secs(1)).unwrap();
     }

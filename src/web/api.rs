@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -18,6 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody, blocking};
 use super::forecasts::{forecast_for, no_model_message, station};
+use super::prepared::Prepared;
 use crate::serving::input::{self, InputError, parse_date};
 use crate::serving::{Forecast, PredictInput};
 use crate::stations::{self, Station};
@@ -56,8 +57,27 @@ pub struct ApiDoc;
 /// parameters' pattern made exact for today (a static schema cannot follow
 /// the clock), and the forecast's path and query parameters typed like the
 /// body's fields, so that every request valid by the schema is accepted.
-async fn openapi(State(s): State<AppState>) -> Json<Value> {
-    Json(super::schema::served_openapi(s.clock.today()))
+/// The served OpenAPI document, made and packed once per day (its date
+/// patterns end at today): the day it was made for, and the document.
+static OPENAPI: std::sync::Mutex<Option<(NaiveDate, Arc<Prepared>)>> = std::sync::Mutex::new(None);
+
+async fn openapi(State(s): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    let today = s.clock.today();
+    let doc = {
+        // Held while a new day's document is made (a few milliseconds, once
+        // a day), so simultaneous first requests make it once.
+        let mut cached = OPENAPI.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((day, doc)) if *day == today => doc.clone(),
+            _ => {
+                let body = super::schema::served_openapi(today).to_string();
+                let doc = Arc::new(Prepared::new(body, "application/json", "no-cache"));
+                *cached = Some((today, doc.clone()));
+                doc
+            }
+        }
+    };
+    doc.respond(&headers)
 }
 
 /// Liveness: answers while the process runs.
@@ -329,10 +349,11 @@ pub struct LocationInfo {
 
 /// The 49 stations, with the newest observation date of each.
 #[utoipa::path(get, path = "/api/v1/locations", responses((status = 200, body = [LocationInfo])))]
-async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
+async fn locations(State(s): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    // Made once per board (the board changes with the observations).
     let board = s.serving.board();
-    Json(
-        stations::STATIONS
+    let doc = s.pages.for_board("locations", &board, || {
+        let list: Vec<LocationInfo> = stations::STATIONS
             .iter()
             .map(|st| {
                 let entry = board.station(st.location);
@@ -342,8 +363,12 @@ async fn locations(State(s): State<AppState>) -> Json<Vec<LocationInfo>> {
                     observations: entry.map_or(0, |x| x.rows),
                 }
             })
-            .collect(),
-    )
+            .collect();
+        // Plain data: serialising it cannot fail.
+        let body = serde_json::to_vec(&list).unwrap_or_default();
+        Prepared::new(body, "application/json", "no-cache")
+    });
+    doc.respond(&headers)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -434,16 +459,34 @@ async fn models(State(s): State<AppState>) -> Result<axum::response::Response, A
 async fn model(
     State(s): State<AppState>,
     Path(version): Path<String>,
-) -> Result<Json<ModelInfo>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let version: i64 = version.parse().map_err(|_| {
         ApiError::invalid("version", format!("`{version}` is not a version number"))
     })?;
-    let store = s.store.clone();
-    Ok(Json(
-        blocking(move || {
-            let champion = store.champion_version()?;
-            Ok(model_info(store.model_summary(version)?, champion))
-        })
-        .await?,
-    ))
+    // Like the list: reused until SQLite's data version moves (a deployment
+    // changes `champion`, a prune `blob_bytes`). A version that does not
+    // exist is not kept: the database answers that from its index.
+    let data = s.store.data_version()?;
+    let name = format!("model/{version}");
+    let doc = match s.serving.document(&name, data) {
+        Some(doc) => doc,
+        None => {
+            let store = s.store.clone();
+            let info = blocking(move || {
+                let champion = store.champion_version()?;
+                Ok(model_info(store.model_summary(version)?, champion))
+            })
+            .await?;
+            let doc =
+                Bytes::from(serde_json::to_vec(&info).map_err(|e| ApiError::Internal(e.into()))?);
+            s.serving.keep_document(&name, data, doc.clone());
+            doc
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc,
+    )
+        .into_response())
 }

@@ -14,24 +14,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use std::sync::OnceLock;
+
 use super::AppState;
-use super::html::{error_page, render};
+use super::error::ApiError;
+use super::html::error_page;
+use super::prepared::Prepared;
 
 /// Where the console reads the API's description.
 const SPEC_URL: &str = "/api/v1/openapi.json";
 
-/// The vendored files the page may load (or link, for the licence), by name.
+/// The small vendored files the page may link (the licences), by name,
+/// compiled in as they are.
 const VENDORED: &[(&str, &[u8], &str)] = &[
-    (
-        "swagger-ui-bundle.js",
-        include_bytes!("../../static/vendor/swagger-ui/swagger-ui-bundle.js"),
-        "text/javascript; charset=utf-8",
-    ),
-    (
-        "swagger-ui.css",
-        include_bytes!("../../static/vendor/swagger-ui/swagger-ui.css"),
-        "text/css; charset=utf-8",
-    ),
     (
         "LICENSE",
         include_bytes!("../../static/vendor/swagger-ui/LICENSE"),
@@ -49,18 +44,32 @@ const VENDORED: &[(&str, &[u8], &str)] = &[
     ),
 ];
 
-/// The large files gzipped at build time (`build.rs`), sent to browsers
-/// that accept gzip.
-const GZIPPED: &[(&str, &[u8])] = &[
+/// The console's script and style: one copy each, gzipped at build time
+/// (`build.rs`; 1.9 MB plain, 0.5 MB packed) and sent packed to browsers
+/// that accept gzip. A client that does not gets the plain bytes, unpacked
+/// once on its first request and kept.
+const GZIPPED: &[(&str, &[u8], &str)] = &[
     (
         "swagger-ui-bundle.js",
         include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui-bundle.js.gz")),
+        "text/javascript; charset=utf-8",
     ),
     (
         "swagger-ui.css",
         include_bytes!(concat!(env!("OUT_DIR"), "/swagger-ui.css.gz")),
+        "text/css; charset=utf-8",
     ),
 ];
+
+/// Vendored files cache for a day.
+const VENDOR_CACHE: &str = "public, max-age=86400";
+
+/// The console's files, prepared on first use.
+static CONSOLE: [OnceLock<Prepared>; 2] = [OnceLock::new(), OnceLock::new()];
+
+/// `/api/docs`, rendered and packed once: it depends on nothing but the
+/// compiled API.
+static PAGE: OnceLock<Result<Prepared, String>> = OnceLock::new();
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,42 +114,53 @@ fn endpoints(doc: &utoipa::openapi::OpenApi) -> Vec<Endpoint> {
     out
 }
 
-async fn docs() -> Response {
-    // The typed document: the served one differs only in schema details
-    // computed for today (date patterns, batch bounds), not in its operations.
-    let doc = <super::api::ApiDoc as utoipa::OpenApi>::openapi();
-    render(&Docs {
-        endpoints: endpoints(&doc),
-        spec_url: SPEC_URL,
-    })
+async fn docs(headers: HeaderMap) -> Response {
+    let page = PAGE.get_or_init(|| {
+        // The typed document: the served one differs only in schema details
+        // computed for today (date patterns, batch bounds), not in its
+        // operations.
+        let doc = <super::api::ApiDoc as utoipa::OpenApi>::openapi();
+        Docs {
+            endpoints: endpoints(&doc),
+            spec_url: SPEC_URL,
+        }
+        .render()
+        .map(|html| Prepared::new(html, "text/html; charset=utf-8", "no-cache"))
+        .map_err(|e| e.to_string())
+    });
+    match page {
+        Ok(p) => p.respond(&headers),
+        Err(e) => ApiError::Internal(anyhow::anyhow!("template: {e}")).into_response(),
+    }
 }
 
 async fn vendored(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(i) = GZIPPED.iter().position(|(name, _, _)| *name == file) {
+        let (_, gz, kind) = GZIPPED[i];
+        if let Some(p) = CONSOLE[i].get() {
+            return p.respond(&headers);
+        }
+        // Unpacking 0.5 MB takes a few milliseconds: off the async workers.
+        let made = tokio::task::spawn_blocking(move || Prepared::from_gzip(gz, kind, VENDOR_CACHE))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        return match made {
+            Ok(p) => CONSOLE[i].get_or_init(|| p).respond(&headers),
+            Err(e) => ApiError::Internal(anyhow::anyhow!("unpacking {file}: {e}")).into_response(),
+        };
+    }
     let Some((_, body, kind)) = VENDORED.iter().find(|(name, _, _)| *name == file) else {
         return error_page(StatusCode::NOT_FOUND, "Not found", "No such file.");
     };
-    let accepts_gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|enc| {
-            let mut parts = enc.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            name.eq_ignore_ascii_case("gzip") && !refused
-        });
-    let cached = [
-        (header::CONTENT_TYPE, *kind),
-        (header::CACHE_CONTROL, "public, max-age=86400"),
-        (header::VARY, "accept-encoding"),
-    ];
-    match GZIPPED.iter().find(|(name, _)| *name == file) {
-        Some((_, gz)) if accepts_gzip => {
-            (cached, [(header::CONTENT_ENCODING, "gzip")], *gz).into_response()
-        }
-        _ => (cached, *body).into_response(),
-    }
+    (
+        [
+            (header::CONTENT_TYPE, *kind),
+            (header::CACHE_CONTROL, VENDOR_CACHE),
+        ],
+        *body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -174,33 +194,63 @@ mod tests {
         assert_eq!(listed.len(), ops, "an operation other than GET or POST");
     }
 
+    /// The one compiled-in copy of each console file unpacks to the
+    /// vendored file, and is worth packing.
     #[test]
-    fn the_console_is_compiled_in_whole() {
-        let (_, js, _) = VENDORED[0];
-        assert!(
-            js.len() > 1_000_000,
-            "swagger-ui-bundle.js is {} bytes",
-            js.len()
-        );
-        assert!(String::from_utf8_lossy(js).contains("SwaggerUIBundle"));
-    }
-
-    #[test]
-    fn the_gzipped_copies_unpack_to_the_vendored_files() {
-        use std::io::Read;
-        for (name, gz) in GZIPPED {
-            let (_, plain, _) = VENDORED.iter().find(|(n, _, _)| n == name).unwrap();
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(*gz)
-                .read_to_end(&mut out)
-                .unwrap();
-            assert!(out == *plain, "{name}");
+    fn the_console_is_compiled_in_whole_and_packed() {
+        for (name, gz, kind) in GZIPPED {
+            let p = Prepared::from_gzip(gz, kind, VENDOR_CACHE).unwrap();
+            let path = format!(
+                "{}/static/vendor/swagger-ui/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let vendored = std::fs::read(&path).unwrap();
+            assert!(p.plain()[..] == vendored[..], "{name}");
             assert!(
-                gz.len() * 3 < plain.len(),
+                gz.len() * 3 < vendored.len(),
                 "{name}: {} of {}",
                 gz.len(),
-                plain.len()
+                vendored.len()
             );
         }
+        let (_, js, _) = GZIPPED[0];
+        let js = Prepared::from_gzip(js, "", "").unwrap();
+        assert!(js.plain().len() > 1_000_000);
+        assert!(String::from_utf8_lossy(js.plain()).contains("SwaggerUIBundle"));
+    }
+
+    #[tokio::test]
+    async fn the_console_answers_packed_or_plain() {
+        use axum::http::HeaderValue;
+        let mut gzip = HeaderMap::new();
+        gzip.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br"),
+        );
+        let packed = vendored(Path("swagger-ui.css".into()), gzip).await;
+        assert_eq!(packed.status(), StatusCode::OK);
+        assert_eq!(packed.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(
+            packed.headers()[header::CONTENT_TYPE],
+            "text/css; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(packed.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], GZIPPED[1].1);
+        let plain = vendored(Path("swagger-ui.css".into()), HeaderMap::new()).await;
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let body = axum::body::to_bytes(plain.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(
+            body.len() > 100_000 && body.starts_with(b".swagger-ui"),
+            "{:?}",
+            &body[..20]
+        );
+        let missing = vendored(Path("nope.js".into()), HeaderMap::new()).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let licence = vendored(Path("LICENSE".into()), HeaderMap::new()).await;
+        assert_eq!(licence.status(), StatusCode::OK);
     }
 }

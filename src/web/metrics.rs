@@ -7,8 +7,6 @@ use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics::gauge;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -30,7 +28,16 @@ pub struct Metrics {
     /// The standard `process_*` metrics (CPU, memory, descriptors, threads,
     /// start time), read from the OS at each scrape by `metrics-process`.
     process: metrics_process::Collector,
+    /// The last rendering and when it was made; the lock is the single
+    /// flight (see [`RENDER_EVERY`]).
+    rendered: std::sync::Arc<tokio::sync::Mutex<Option<Rendered>>>,
 }
+
+/// One rendering of `/metrics` and when it was made.
+type Rendered = (
+    std::time::Instant,
+    std::sync::Arc<super::prepared::Prepared>,
+);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -61,7 +68,11 @@ impl Metrics {
         describe();
         let process = metrics_process::Collector::default();
         process.describe();
-        Self { handle, process }
+        Self {
+            handle,
+            process,
+            rendered: Default::default(),
+        }
     }
 }
 
@@ -194,6 +205,10 @@ fn describe() {
         "Verified forecasts of each issue, last 30 days."
     );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
+    describe_counter!(
+        "raincast_metrics_renders_total",
+        "Renderings of /metrics: one serves every request for 5 s."
+    );
     describe_gauge!(
         "raincast_model_fallback",
         "1 while an older model serves because the deployed champion does not load."
@@ -252,11 +267,48 @@ fn field_health(
     Ok(Some(h))
 }
 
+/// How long one rendering of `/metrics` is served. Well under any
+/// Prometheus scrape interval (`deploy/prometheus.yml`: 30 s; the default
+/// 15 s), so each scrape sees fresh values, while a burst of requests (two
+/// Prometheus servers, a dashboard, 32 at once on a fresh start) shares one
+/// rendering: about 150 KB of text and, every few minutes, a pass over the
+/// whole observations table for the field health.
+pub const RENDER_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
-async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+async fn render(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    // Single flight: one request renders (and gzips, for Prometheus and
+    // browsers, which accept it) while the others wait for the lock, then
+    // take its text.
+    let mut rendered = s.metrics.rendered.lock().await;
+    let text = match rendered.as_ref() {
+        Some((at, text)) if at.elapsed() < RENDER_EVERY => text.clone(),
+        _ => {
+            let text = render_now(&s).await?;
+            let text = blocking(move || {
+                Ok(std::sync::Arc::new(super::prepared::Prepared::new(
+                    text,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    "no-cache",
+                )))
+            })
+            .await?;
+            *rendered = Some((std::time::Instant::now(), text.clone()));
+            text
+        }
+    };
+    drop(rendered);
+    Ok(text.respond(&headers))
+}
+
+/// Set the state gauges and render every metric.
+async fn render_now(s: &AppState) -> Result<axum::body::Bytes, ApiError> {
     let now = s.clock.now();
     // Station counts and the live record come from the serving board; the
     // field health is cached for a few minutes (see `field_health`).
@@ -331,12 +383,6 @@ async fn render(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError
     }
     gauge!("raincast_database_size_bytes").set(s.store.file_size() as f64);
     s.metrics.process.collect();
-    let text = s.metrics.handle.render();
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    ))
+    metrics::counter!("raincast_metrics_renders_total").increment(1);
+    Ok(axum::body::Bytes::from(s.metrics.handle.render()))
 }

@@ -11,6 +11,7 @@ pub mod forecasts;
 pub mod html;
 pub mod metrics;
 pub mod pages;
+pub mod prepared;
 pub mod replica;
 pub mod schema;
 pub mod server;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub auth: Arc<admin::Auth>,
     /// The bound on expensive batches in flight (`POST /api/v1/predict`).
     pub batches: Arc<cost::CostGate>,
+    /// Public pages kept between changes (see [`pages::PageCache`]).
+    pub pages: Arc<pages::PageCache>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             jobs,
             clock,
             auth,
+            pages: Default::default(),
         })
     }
 }

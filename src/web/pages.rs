@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -14,6 +14,7 @@ use super::charts::{self, MapPoint, Series};
 use super::error::{ApiError, blocking};
 use super::forecasts::{forecast_for, no_model_message, station};
 use super::html::{au_date, au_short, au_time, error_page, render};
+use super::prepared::Prepared;
 use crate::obs::Num;
 use crate::serving::Forecast;
 use crate::stations::STATIONS;
@@ -72,7 +73,144 @@ pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
     ))
 }
 
-async fn index(State(s): State<AppState>) -> Response {
+/// Public pages rendered once per change of what they show, gzipped once,
+/// and sent as long as nothing they rest on moved: the serving board (rebuilt
+/// when observations, forecasts or the source's state change), the champion,
+/// the database's data version (the forecast page reads the prediction log)
+/// and the day. A page without a champion is never kept (it shows the jobs'
+/// progress).
+#[derive(Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<std::collections::HashMap<&'static str, CachedPage>>,
+    /// Documents that rest on the board alone (`/api/v1/locations`).
+    board_docs: std::sync::Mutex<BoardDocs>,
+}
+
+type BoardDocs = std::collections::HashMap<
+    &'static str,
+    (
+        std::sync::Arc<crate::serving::Board>,
+        std::sync::Arc<Prepared>,
+    ),
+>;
+
+struct CachedPage {
+    board: std::sync::Arc<crate::serving::Board>,
+    model: i64,
+    data: i64,
+    today: NaiveDate,
+    page: std::sync::Arc<Prepared>,
+}
+
+/// What a page rests on, read before it is rendered.
+struct PageKey {
+    board: std::sync::Arc<crate::serving::Board>,
+    model: Option<i64>,
+    data: Option<i64>,
+    today: NaiveDate,
+}
+
+impl PageKey {
+    fn now(s: &AppState, with_data: bool) -> Self {
+        Self {
+            board: s.serving.board(),
+            model: s.serving.get().map(|m| m.version),
+            // Without the data version the page is rendered every time.
+            data: if with_data {
+                s.store.data_version().ok()
+            } else {
+                Some(0)
+            },
+            today: s.clock.today(),
+        }
+    }
+}
+
+impl PageCache {
+    fn get(&self, name: &str, key: &PageKey) -> Option<std::sync::Arc<Prepared>> {
+        let pages = self.pages.lock().ok()?;
+        let c = pages.get(name)?;
+        (std::sync::Arc::ptr_eq(&c.board, &key.board)
+            && Some(c.model) == key.model
+            && Some(c.data) == key.data
+            && c.today == key.today)
+            .then(|| c.page.clone())
+    }
+
+    /// The document `name` made from `board`, made now by `make` unless it
+    /// was made from this very board.
+    pub fn for_board(
+        &self,
+        name: &'static str,
+        board: &std::sync::Arc<crate::serving::Board>,
+        make: impl FnOnce() -> Prepared,
+    ) -> std::sync::Arc<Prepared> {
+        if let Ok(docs) = self.board_docs.lock()
+            && let Some((b, doc)) = docs.get(name)
+            && std::sync::Arc::ptr_eq(b, board)
+        {
+            return doc.clone();
+        }
+        let doc = std::sync::Arc::new(make());
+        if let Ok(mut docs) = self.board_docs.lock() {
+            docs.insert(name, (board.clone(), doc.clone()));
+        }
+        doc
+    }
+
+    fn keep(&self, name: &'static str, key: PageKey, page: std::sync::Arc<Prepared>) {
+        let (Some(model), Some(data)) = (key.model, key.data) else {
+            return;
+        };
+        if let Ok(mut pages) = self.pages.lock() {
+            pages.insert(
+                name,
+                CachedPage {
+                    board: key.board,
+                    model,
+                    data,
+                    today: key.today,
+                    page,
+                },
+            );
+        }
+    }
+}
+
+/// `render` through the page cache: a kept page if `key` still holds, else
+/// a fresh rendering, kept when it is a 200 with a champion behind it.
+async fn cached_page<F>(
+    s: &AppState,
+    name: &'static str,
+    key: PageKey,
+    headers: &HeaderMap,
+    render: F,
+) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
+    if let Some(page) = s.pages.get(name, &key) {
+        return page.respond(headers);
+    }
+    let resp = render.await;
+    if resp.status() != StatusCode::OK || key.model.is_none() || key.data.is_none() {
+        return resp;
+    }
+    let Ok(bytes) = axum::body::to_bytes(resp.into_body(), usize::MAX).await else {
+        return ApiError::Internal(anyhow::anyhow!("reading a rendered page")).into_response();
+    };
+    let page = std::sync::Arc::new(Prepared::new(bytes, "text/html; charset=utf-8", "no-cache"));
+    s.pages.keep(name, key, page.clone());
+    page.respond(headers)
+}
+
+async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let key = PageKey::now(&s, false);
+    cached_page(&s, "/", key, &headers, render_index(&s)).await
+}
+
+async fn render_index(s: &AppState) -> Response {
+    let s = s.clone();
     let board = s.serving.board();
     let model = s.serving.get();
     let note = model.is_none().then(|| no_model_message(&s));
@@ -363,7 +501,29 @@ fn local_time(st: &crate::stations::Station, at: chrono::DateTime<chrono::Utc>) 
         .to_string()
 }
 
-async fn forecast_page(State(s): State<AppState>, Path(location): Path<String>) -> Response {
+async fn forecast_page(
+    State(s): State<AppState>,
+    Path(location): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match station(&location) {
+        Ok(st) => {
+            let key = PageKey::now(&s, true);
+            cached_page(
+                &s,
+                st.location,
+                key,
+                &headers,
+                render_forecast_page(&s, location),
+            )
+            .await
+        }
+        Err(_) => render_forecast_page(&s, location).await,
+    }
+}
+
+async fn render_forecast_page(s: &AppState, location: String) -> Response {
+    let s = s.clone();
     let Ok(st) = station(&location) else {
         return error_page(
             StatusCode::NOT_FOUND,

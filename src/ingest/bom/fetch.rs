@@ -45,7 +45,7 @@ pub(super) async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
             backoff(ctx.cfg.backoff_ms, attempt)
         } else {
             Duration::ZERO
-        } + Duration::from_millis(ctx.cfg.delay_ms);
+        } + ctx.delay;
         // A stop (cancel, shutdown, the circuit) ends the wait at once.
         tokio::select! {
             biased;

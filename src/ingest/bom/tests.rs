@@ -155,3 +155,34 @@ fn failed_rules() {
     let back: ScrapeReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, r);
 }
+
+/// A stand-in on this machine gets no delay; BOM, and any other host,
+/// keeps the configured polite pace.
+#[test]
+fn only_a_loopback_stand_in_skips_the_pace() {
+    for url in [
+        "http://127.0.0.1:8765",
+        "http://127.3.4.5",
+        "http://[::1]:8765/",
+        "http://localhost:8765",
+        "http://LOCALHOST.",
+        "http://bom.localhost:1",
+    ] {
+        assert!(is_loopback(url), "{url}");
+    }
+    for url in [
+        "https://www.bom.gov.au",
+        "http://10.0.0.1:8765",
+        "http://[::2]",
+        "http://localhost.example.com",
+        "http://notlocalhost",
+        "http://128.0.0.1",
+        "not a url",
+    ] {
+        assert!(!is_loopback(url), "{url}");
+    }
+    let mut cfg = BomConfig::default();
+    assert_eq!(pace_for(&cfg), Duration::from_millis(1000));
+    cfg.base_url = "http://127.0.0.1:8765".into();
+    assert_eq!(pace_for(&cfg), Duration::ZERO);
+}

@@ -441,3 +441,36 @@ async fn metrics_text() {
     assert!(text.contains("raincast_predictions_total"));
     app.stop().await;
 }
+
+/// 32 simultaneous first requests to `/metrics` share one rendering: every
+/// body is the same text, whose render counter the one rendering set.
+#[tokio::test(flavor = "multi_thread")]
+async fn simultaneous_metrics_requests_share_one_rendering() {
+    let app = spawn_app().await;
+    let url = format!("{}/metrics", app.url);
+    let client = reqwest::Client::new();
+    let requests = (0..32).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let resp = client.get(url).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        })
+    });
+    let mut bodies = Vec::new();
+    for r in requests.collect::<Vec<_>>() {
+        bodies.push(r.await.unwrap());
+    }
+    assert!(
+        bodies[0]
+            .lines()
+            .any(|l| l.starts_with("raincast_metrics_renders_total ")),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "the 32 requests were rendered separately"
+    );
+    app.stop().await;
+}

@@ -195,6 +195,27 @@ async fn promotion_by_another_process_is_noticed() {
     let app = spawn_app().await;
     let (_, v) = json(app.get("/readyz").send().await.unwrap()).await;
     assert_eq!(v["model_version"], 1);
+    // The details and pages are kept; read them twice so the second comes
+    // from the cache.
+    for _ in 0..2 {
+        let home = app.get("/").send().await.unwrap().text().await.unwrap();
+        assert!(home.contains("Model version 1."), "{home}");
+        let page = app
+            .get("/forecast/Sydney")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("model version 1"), "{page}");
+        let (_, one) = json(app.get("/api/v1/models/1").send().await.unwrap()).await;
+        let (_, two) = json(app.get("/api/v1/models/2").send().await.unwrap()).await;
+        assert_eq!(
+            (one["champion"].clone(), two["champion"].clone()),
+            (true.into(), false.into())
+        );
+    }
     // A second handle on the same file, as `raincast models promote` would open.
     let db = app.db.clone();
     tokio::task::spawn_blocking(move || {
@@ -204,6 +225,13 @@ async fn promotion_by_another_process_is_noticed() {
     .await
     .unwrap();
     let promoted = Instant::now();
+    // The cached details follow the database at once, not the poll.
+    let (_, one) = json(app.get("/api/v1/models/1").send().await.unwrap()).await;
+    let (_, two) = json(app.get("/api/v1/models/2").send().await.unwrap()).await;
+    assert_eq!(
+        (one["champion"].clone(), two["champion"].clone()),
+        (false.into(), true.into())
+    );
     let poll = Duration::from_secs(app.state.config.server.champion_poll_secs);
     let deadline = promoted + poll + Duration::from_secs(3);
     loop {
@@ -229,6 +257,18 @@ async fn promotion_by_another_process_is_noticed() {
         assert!(Instant::now() < deadline, "forecasts still from {f}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The kept pages follow: rendered again for the new champion.
+    let home = app.get("/").send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Model version 2."), "{home}");
+    let page = app
+        .get("/forecast/Sydney")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("model version 2"), "{page}");
     app.stop().await;
 }
 

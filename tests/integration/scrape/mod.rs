@@ -3,6 +3,7 @@
 
 mod backfill;
 mod faults;
+mod order;
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

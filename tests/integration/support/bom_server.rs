@@ -84,6 +84,8 @@ pub fn html_fixture(name: &str) -> Vec<u8> {
 pub struct ServerState {
     faults: Mutex<HashMap<String, Fault>>,
     hits: Mutex<HashMap<String, u32>>,
+    /// Every file asked for, in the order the requests arrived.
+    order: Mutex<Vec<String>>,
     base_url: Mutex<String>,
 }
 
@@ -130,6 +132,11 @@ impl BomServer {
             .copied()
             .unwrap_or(0)
     }
+
+    /// Every file asked for (`IDCJDW2124.202409`), in arrival order.
+    pub fn requested(&self) -> Vec<String> {
+        self.state.order.lock().unwrap().clone()
+    }
 }
 
 impl Drop for BomServer {
@@ -154,6 +161,7 @@ async fn serve(
         .unwrap()
         .entry(stem.to_string())
         .or_default() += 1;
+    state.order.lock().unwrap().push(stem.to_string());
     let fault = {
         let mut faults = state.faults.lock().unwrap();
         match faults.get_mut(stem) {
