@@ -313,7 +313,7 @@ struct ForecastPage {
     observation_day: String,
     /// "16:30 AEST on Sat 6 Sep (the afternoon, after 3 pm)".
     issued: String,
-    /// "09:00 AEST on Sun 7 Sep, in 16 h 30 min".
+    /// "09:00 AEST on Sun 7 Sep, in about 16 h".
     closes: String,
     /// How sure, and when: per issue, its label, the serving model's test
     /// window Brier and skill over climatology, and the live Brier of the
@@ -687,8 +687,12 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
             .as_ref()
             .map(|f| {
                 let left = f.window_end - s.clock.now();
-                let when = if left > chrono::Duration::zero() {
-                    format!("in {} h {} min", left.num_hours(), left.num_minutes() % 60)
+                // Pages are kept for up to half an hour (the board's
+                // rebuild): say the hours, not the minutes.
+                let when = if left >= chrono::Duration::hours(1) {
+                    format!("in about {} h", (left.num_minutes() + 30) / 60)
+                } else if left > chrono::Duration::zero() {
+                    "within the hour".to_string()
                 } else {
                     "closed: this is the record, not a forecast".to_string()
                 };
