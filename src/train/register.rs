@@ -257,34 +257,21 @@ fn decide(
         "champion v{} ({hf}) re-scored on the same window: F1 {:.4}",
         champion.version, champ.f1
     ));
-    let worse_issue = crate::issue::ISSUES.iter().find_map(|&issue| {
-        let idx: Vec<usize> = (0..test.len()).filter(|&i| test.issues[i] == issue).collect();
-        if idx.is_empty() {
-            return None;
-        }
-        let y: Vec<bool> = idx.iter().map(|&i| test.y[i]).collect();
-        let theirs: Vec<f32> = idx.iter().map(|&i| probs[i]).collect();
-        let ours = trained.calibration.issues.iter().find(|s| s.issue == issue.name())?;
-        let champion_brier = super::calibrate::brier(&theirs, &y);
-        log(format!(
-            "{}: Brier {:.4} against the champion's {champion_brier:.4}",
-            issue.name(),
-            ours.brier
-        ));
-        (ours.brier > champion_brier + ISSUE_BRIER_TOLERANCE)
-            .then(|| format!("{} Brier {:.4} against {champion_brier:.4}", issue.name(), ours.brier))
-    });
-    if let Some(worse) = worse_issue {
-        return Decision {
-            verdict: Verdict::KeptOut,
-            reason: format!(
-                "worse than champion v{} ({hf}) on one issue: {worse}",
-                champion.version
-            ),
-            champion_f1: Some(champ.f1),
-        };
-    }
     if challenger - champ.f1 > margin {
+        // A negative margin is an operator forcing promotions: it skips
+        // the per-issue check too.
+        if margin >= 0.0
+            && let Some(worse) = worse_issue(test, trained, &probs, log)
+        {
+            return Decision {
+                verdict: Verdict::KeptOut,
+                reason: format!(
+                    "F1 {challenger:.4} ({cf}) beats champion v{} ({hf}, {:.4}), but not on every issue: {worse}",
+                    champion.version, champ.f1
+                ),
+                champion_f1: Some(champ.f1),
+            };
+        }
         promoted(
             format!(
                 "F1 {challenger:.4} ({cf}) beats champion v{} ({hf}, {:.4}) by more than the margin {margin}",
@@ -302,6 +289,45 @@ fn decide(
             champion_f1: Some(champ.f1),
         }
     }
+}
+
+/// The first issue on which the challenger's Brier score is worse than the
+/// champion's (re-scored on the same rows) by more than
+/// [`ISSUE_BRIER_TOLERANCE`], said in words.
+fn worse_issue(
+    test: &super::Samples,
+    trained: &Trained,
+    probs: &[f32],
+    log: &(dyn Fn(String) + Sync),
+) -> Option<String> {
+    crate::issue::ISSUES.iter().find_map(|&issue| {
+        let idx: Vec<usize> = (0..test.len())
+            .filter(|&i| test.issues[i] == issue)
+            .collect();
+        if idx.is_empty() {
+            return None;
+        }
+        let y: Vec<bool> = idx.iter().map(|&i| test.y[i]).collect();
+        let theirs: Vec<f32> = idx.iter().map(|&i| probs[i]).collect();
+        let ours = trained
+            .calibration
+            .issues
+            .iter()
+            .find(|s| s.issue == issue.name())?;
+        let champion_brier = super::calibrate::brier(&theirs, &y);
+        log(format!(
+            "{}: Brier {:.4} against the champion's {champion_brier:.4}",
+            issue.name(),
+            ours.brier
+        ));
+        (ours.brier > champion_brier + ISSUE_BRIER_TOLERANCE).then(|| {
+            format!(
+                "{} Brier {:.4} against {champion_brier:.4}",
+                issue.name(),
+                ours.brier
+            )
+        })
+    })
 }
 
 #[cfg(test)]
