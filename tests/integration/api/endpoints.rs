@@ -62,10 +62,13 @@ fn check_forecast(f: &Value, location: &str) {
         p >= t,
         "rain must be p >= threshold: {f}"
     );
+    // The rain day is the day after the observation, or two days after
+    // for the issue made the afternoon before the window opens.
+    let lead = if f["issue"] == "day_before" { 2 } else { 1 };
     assert_eq!(
         date(&f["forecast_date"]),
-        date(&f["observation_date"]).succ_opt().unwrap(),
-        "forecast_date is the day after the observation: {f}"
+        date(&f["observation_date"]) + chrono::Days::new(lead),
+        "forecast_date is the issue's rain day: {f}"
     );
 }
 

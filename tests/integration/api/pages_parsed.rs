@@ -57,14 +57,17 @@ async fn forecast_page_shows_the_apis_probability_date_and_the_stored_days() {
     let app = spawn_app().await;
     let (status, f) = json(app.get("/api/v1/forecast/Sydney").send().await.unwrap()).await;
     assert_eq!(status, 200, "{f}");
-    assert_eq!(f["forecast_date"], "2017-06-26", "{f}");
+    // At noon UTC on 26 June (22:00 in Sydney) the rain day under way is
+    // the 27th's, and the newest row (the 25th's) made its day-before issue.
+    assert_eq!(f["forecast_date"], "2017-06-27", "{f}");
+    assert_eq!(f["issue"], "day_before", "{f}");
     assert_eq!(f["stale"], false, "{f}");
     let percent = (f["probability"].as_f64().unwrap() * 100.0).round() as i64;
 
     let doc = page(&app, "/forecast/Sydney").await;
     assert_eq!(text(&doc, "h1"), "Sydney");
     assert_eq!(text(&doc, "#probability"), format!("{percent} %"));
-    assert_eq!(text(&doc, "#forecast-date"), "Monday 26 June 2017");
+    assert_eq!(text(&doc, "#forecast-date"), "Tuesday 27 June 2017");
     let call = if f["rain"] == true { "rain" } else { "no rain" };
     assert_eq!(text(&doc, "#call"), call);
     assert!(doc.select(&sel("#no-current")).next().is_none());
@@ -115,7 +118,7 @@ async fn home_page_lists_every_city_with_the_apis_probabilities() {
     let app = spawn_app().await;
     let doc = page(&app, "/").await;
     assert_eq!(text(&doc, "h1"), "Will it rain tomorrow?");
-    assert_eq!(text(&doc, "#forecast-day strong"), "Monday 26 June 2017");
+    assert_eq!(text(&doc, "#forecast-day strong"), "Tuesday 27 June 2017");
 
     let items: Vec<ElementRef<'_>> = doc.select(&sel("#city-list > li")).collect();
     assert_eq!(items.len(), 49);
@@ -143,7 +146,7 @@ async fn home_page_lists_every_city_with_the_apis_probabilities() {
             current.insert(location.to_string());
             let percent = (f["probability"].as_f64().unwrap() * 100.0).round() as i64;
             let rain = if f["rain"] == true { " · rain" } else { "" };
-            assert_eq!(shown, format!("{percent} %{rain} Mon 26 Jun"), "{location}");
+            assert_eq!(shown, format!("{percent} %{rain} Tue 27 Jun"), "{location}");
         }
     }
     assert!(!current.is_empty());
