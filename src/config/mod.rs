@@ -111,6 +111,10 @@ pub struct ServerConfig {
     /// board does not hold) in flight across all requests, at most; a batch
     /// that finds no room within a second gets 503 with `Retry-After`.
     pub predict_max_cost: usize,
+    /// Reads (GET and HEAD, but `/healthz`, `/readyz`, `/metrics` and
+    /// static files) being answered at once, at most; one more gets 503
+    /// with `Retry-After` at once instead of queueing behind them.
+    pub max_reads_in_flight: usize,
     /// On a read-only replica (`serve --read-only`), the primary's public
     /// URL, named on the admin paths' refusal page (empty = not named).
     pub primary_url: String,
@@ -139,6 +143,7 @@ impl Default for ServerConfig {
             body_timeout_secs: 10,
             max_connections: 512,
             predict_max_cost: 4000,
+            max_reads_in_flight: 256,
             primary_url: String::new(),
         }
     }

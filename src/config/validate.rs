@@ -64,6 +64,9 @@ impl Config {
                 ),
             ));
         }
+        if self.server.max_reads_in_flight < 1 {
+            return Err(invalid("server.max_reads_in_flight", "must be at least 1"));
+        }
         if self.server.max_connections < 2 {
             return Err(invalid("server.max_connections", "must be at least 2"));
         }

@@ -48,6 +48,8 @@ pub struct AppState {
     pub batches: Arc<cost::CostGate>,
     /// Public pages kept between changes (see [`pages::PageCache`]).
     pub pages: Arc<pages::PageCache>,
+    /// Reads being answered (`server.max_reads_in_flight` permits).
+    pub reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -79,6 +81,9 @@ impl AppState {
         );
         Ok(Self {
             batches: Arc::new(cost::CostGate::new(config.server.predict_max_cost)),
+            reads: Arc::new(tokio::sync::Semaphore::new(
+                config.server.max_reads_in_flight,
+            )),
             metrics: metrics::Metrics::install(),
             config,
             store,
@@ -92,6 +97,38 @@ impl AppState {
 }
 
 /// The whole application's routes.
+/// At most `server.max_reads_in_flight` reads are answered at once; one
+/// more is refused at once with 503 and `Retry-After: 1`, rather than
+/// queueing work whose client may be gone by its turn. Health, readiness,
+/// metrics and static files are never refused, and writes have their own
+/// bounds (the predict cost gate, the login throttle, the job runner).
+async fn limit_reads_in_flight(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let exempt = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.starts_with("/static/");
+    if exempt {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = state.reads.clone().try_acquire_owned() else {
+        let refusal =
+            error::ApiError::Unavailable("too many reads in flight; retry in a second".into());
+        let mut resp = axum::response::IntoResponse::into_response(refusal);
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return resp;
+    };
+    next.run(req).await
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
     let mut app = Router::new()
@@ -108,6 +145,10 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_reads_in_flight,
+        ))
         .layer(middleware::from_fn(api_errors_as_json))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))

@@ -148,3 +148,40 @@ async fn a_batch_whose_client_went_away_stops() {
     assert_eq!(app.state.batches.in_use(), 0);
     app.stop().await;
 }
+
+/// Reads in flight are bounded (`server.max_reads_in_flight`): with every
+/// permit taken, one more read gets 503 with `Retry-After` at once, while
+/// health, readiness and metrics still answer; once a permit is free, reads
+/// are answered again.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_past_the_limit_get_503_at_once_and_health_still_answers() {
+    let app = spawn_app_with(true, |c| c.server.max_reads_in_flight = 2).await;
+    let held = app.state.reads.clone().try_acquire_many_owned(2).unwrap();
+    let started = std::time::Instant::now();
+    let resp = app.get("/api/v1/locations").send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let (_, body) = json(resp).await;
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused at once"
+    );
+    assert_eq!(
+        app.get("/forecast/Sydney").send().await.unwrap().status(),
+        503
+    );
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(app.get(path).send().await.unwrap().status(), 200, "{path}");
+    }
+    drop(held);
+    assert_eq!(
+        app.get("/api/v1/locations").send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        app.get("/forecast/Sydney").send().await.unwrap().status(),
+        200
+    );
+    app.stop().await;
+}
