@@ -131,6 +131,14 @@ fn describe() {
         "Job runs by kind and final status."
     );
     describe_histogram!("raincast_job_duration_seconds", "Job run duration.");
+    describe_counter!(
+        "raincast_predict_refused_total",
+        "Prediction batches refused with 503 because the cost in flight was at its limit."
+    );
+    describe_counter!(
+        "raincast_predict_abandoned_total",
+        "Prediction batches stopped because their client had gone."
+    );
     describe_gauge!(
         "raincast_job_last_success_timestamp_seconds",
         "Unix time of the last successful run, by kind."
