@@ -18,11 +18,11 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::obs::{Dir, Num, Observation};
-use crate::stations::{self, STATIONS, Station};
+use crate::stations::{STATIONS, Station};
 
 /// The time zones of the 49 stations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,13 +75,20 @@ impl Zone {
         }
     }
 
-    /// The zone's name as IANA spells it.
-    pub fn name(self) -> &'static str {
-        self.tz().name()
-    }
-
     fn index(self) -> usize {
         ZONES.iter().position(|&z| z == self).unwrap_or(0)
+    }
+
+    /// Every station's zone, in [`STATIONS`] order, worked out once.
+    fn of_stations() -> &'static [Zone; STATIONS.len()] {
+        static BY_STATION: OnceLock<[Zone; STATIONS.len()]> = OnceLock::new();
+        BY_STATION.get_or_init(|| {
+            let mut out = [Zone::Sydney; STATIONS.len()];
+            for (z, st) in out.iter_mut().zip(STATIONS.iter()) {
+                *z = Zone::of(st);
+            }
+            out
+        })
     }
 
     /// The zone's offset from UTC on `date` at noon local time, in minutes.
@@ -280,12 +287,15 @@ impl Visibility {
         day: NaiveDate,
         issue: Issue,
     ) -> [Stage; STATIONS.len()] {
-        let own = Zone::of(station).offset_minutes(day);
+        // Called for every training row: each zone's offset is looked up
+        // once, each station's zone was worked out once.
+        let offsets = ZONES.map(|z| z.offset_minutes(day));
+        let own = offsets[Zone::of(station).index()];
         let at = issue.local_time(self);
         let at_min = i64::from(at.num_seconds_from_midnight() / 60);
         let mut out = [Stage::Hidden; STATIONS.len()];
-        for (s, st) in out.iter_mut().zip(STATIONS.iter()) {
-            let theirs = Zone::of(st).offset_minutes(day);
+        for (s, zone) in out.iter_mut().zip(Zone::of_stations()) {
+            let theirs = offsets[zone.index()];
             let minutes = at_min + i64::from(theirs - own);
             let (date, minutes) = if minutes < 0 {
                 (day - Duration::days(1), minutes + 24 * 60)
@@ -445,27 +455,24 @@ pub fn issues_due(station: &Station, at: DateTime<Utc>, v: &Visibility) -> Vec<(
     out
 }
 
-/// The station by location, for callers that hold only the name.
-pub fn station(location: &str) -> Option<&'static Station> {
-    stations::by_location(location)
-}
-
 /// The local date at `station` (for which month BOM is on).
 pub fn local_date(station: &Station, at: DateTime<Utc>) -> NaiveDate {
     Zone::of(station).local(at).0
 }
 
-/// Whether `date` is the first Sunday of October or April (the daylight
-/// saving changes in south-eastern Australia), for tests and docs.
-pub fn is_dst_change(date: NaiveDate) -> bool {
-    (date.month() == 10 || date.month() == 4)
-        && date.weekday() == chrono::Weekday::Sun
-        && date.day() <= 7
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stations;
+    use chrono::Datelike;
+
+    /// The first Sunday of October or April: the daylight saving changes in
+    /// south-eastern Australia.
+    fn is_dst_change(date: NaiveDate) -> bool {
+        (date.month() == 10 || date.month() == 4)
+            && date.weekday() == chrono::Weekday::Sun
+            && date.day() <= 7
+    }
 
     fn st(loc: &str) -> &'static Station {
         stations::by_location(loc).unwrap()
