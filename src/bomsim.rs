@@ -222,7 +222,7 @@ impl BomSim {
             clock,
             faults: Arc::default(),
             requests: Arc::default(),
-            visibility: Visibility::default(),
+            visibility: Visibility::current(),
         }
     }
 

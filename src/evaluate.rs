@@ -190,7 +190,7 @@ fn model_items(
         to - chrono::Days::new(1),
     );
     let around = features::Neighbourhood::from_store(store, first, last)?;
-    let v = Visibility::default();
+    let v = Visibility::current();
     for st in STATIONS.iter() {
         let series = store.observations_between(st.location, first, last)?;
         for issue in ISSUES {

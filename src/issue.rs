@@ -233,7 +233,7 @@ impl Stage {
 }
 
 /// When BOM's fields appear, in each station's local time. Configurable
-/// (`[bom.visibility]`); the defaults are conservative.
+/// (`bom.shows_morning`, `bom.shows_afternoon`); the defaults are conservative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Visibility {
     /// The 9 am fields, MinTemp, Rainfall and Evaporation of a day, and the
@@ -252,7 +252,26 @@ impl Default for Visibility {
     }
 }
 
+/// The process's visibility, installed once from the configuration.
+static INSTALLED: std::sync::OnceLock<Visibility> = std::sync::OnceLock::new();
+
 impl Visibility {
+    /// The visibility this process runs with: `bom.shows_morning` and
+    /// `bom.shows_afternoon` as loaded at start-up ([`Visibility::install`]),
+    /// or the defaults. One per process, like the station table: it is a
+    /// fact about BOM that training, serving, the schedule and the stand-in
+    /// must agree on, not a per-call choice.
+    pub fn current() -> Visibility {
+        INSTALLED.get().copied().unwrap_or_default()
+    }
+
+    /// Install the configured visibility; the first call wins.
+    pub fn install(v: Visibility) {
+        if INSTALLED.set(v).is_err() && INSTALLED.get() != Some(&v) {
+            tracing::warn!("BOM visibility already installed; keeping {:?}", INSTALLED.get());
+        }
+    }
+
     /// How much of `station`'s row for `day` BOM shows at `at`.
     pub fn stage(&self, station: &Station, day: NaiveDate, at: DateTime<Utc>) -> Stage {
         let (date, time) = Zone::of(station).local(at);
@@ -453,6 +472,23 @@ pub fn issues_due(station: &Station, at: DateTime<Utc>, v: &Visibility) -> Vec<(
         .collect();
     out.retain(|(i, r)| !(*i == Issue::Morning && afternoon.contains(r)));
     out
+}
+
+/// Whether BOM updated `station`'s rows in `(from, to]`: its morning or
+/// afternoon post, in the station's local time, fell in that span.
+pub fn posted_between(
+    station: &Station,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    v: &Visibility,
+) -> bool {
+    let zone = Zone::of(station);
+    let (first, last) = (zone.local(from).0, zone.local(to).0);
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .flat_map(|d| [v.morning, v.afternoon].map(|t| zone.utc(d, t)))
+        .any(|at| from < at && at <= to)
 }
 
 /// The local date at `station` (for which month BOM is on).

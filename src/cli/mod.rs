@@ -99,6 +99,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, CliError> {
     if cli.create_dirs {
         config.database.create_dirs = true;
     }
+    crate::issue::Visibility::install(config.bom.visibility());
     Ok(config)
 }
 

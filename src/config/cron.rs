@@ -9,28 +9,37 @@ use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A 6-field cron expression (`sec min hour day month weekday`), read in
-/// UTC, parsed as tokio-cron-scheduler parses it (seconds required, a day
-/// matches when the day of month or the weekday does).
+/// One or more 6-field cron expressions (`sec min hour day month
+/// weekday`), separated by `;`, read in UTC and parsed as
+/// tokio-cron-scheduler parses them (seconds required, a day matches when
+/// the day of month or the weekday does). Several expressions fire at the
+/// union of their times: the default scrape schedule needs times at two
+/// different minutes past the hour.
 #[derive(Clone)]
 pub struct CronExpr {
     text: String,
-    cron: Cron,
+    parts: Vec<(String, Cron)>,
 }
 
 impl CronExpr {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let cron = CronParser::builder()
+        let parser = CronParser::builder()
             .seconds(Seconds::Required)
             .dom_and_dow(true)
-            .build()
-            .parse(text)
-            .map_err(|e| {
-                format!("`{text}` is not a cron expression with seconds (e.g. `0 30 8 * * *`): {e}")
+            .build();
+        let mut parts = Vec::new();
+        for part in text.split(';').map(str::trim) {
+            if part.is_empty() && text.contains(';') {
+                return Err(format!("`{text}` has an empty expression between `;`"));
+            }
+            let cron = parser.parse(part).map_err(|e| {
+                format!("`{part}` is not a cron expression with seconds (e.g. `0 30 8 * * *`): {e}")
             })?;
+            parts.push((part.to_string(), cron));
+        }
         Ok(Self {
             text: text.to_string(),
-            cron,
+            parts,
         })
     }
 
@@ -39,9 +48,25 @@ impl CronExpr {
         &self.text
     }
 
+    /// Each `;`-separated expression, as tokio-cron-scheduler takes them.
+    pub fn parts(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().map(|(t, _)| t.as_str())
+    }
+
     /// The first time strictly after `after` that it fires.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&after, false).ok()
+        self.parts
+            .iter()
+            .filter_map(|(_, c)| c.find_next_occurrence(&after, false).ok())
+            .min()
+    }
+
+    /// The last time strictly before `before` that it fired.
+    pub fn prev_before(&self, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.parts
+            .iter()
+            .filter_map(|(_, c)| c.find_previous_occurrence(&before, false).ok())
+            .max()
     }
 }
 
@@ -101,5 +126,20 @@ mod tests {
             "seconds are required"
         );
         assert!(CronExpr::parse("every day").is_err());
+    }
+
+    #[test]
+    fn several_expressions_fire_at_the_union_of_their_times() {
+        let c = CronExpr::parse("0 20 0,22 * * *; 0 50 5 * * *").unwrap();
+        assert_eq!(c.parts().collect::<Vec<_>>(), ["0 20 0,22 * * *", "0 50 5 * * *"]);
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
+        assert_eq!(c.next_after(at(0, 20)), Some(at(5, 50)));
+        assert_eq!(c.next_after(at(5, 50)), Some(at(22, 20)));
+        assert_eq!(c.prev_before(at(22, 20)), Some(at(5, 50)));
+        assert_eq!(c.prev_before(at(5, 50)), Some(at(0, 20)));
+        let e = CronExpr::parse("0 20 0 * * *;").unwrap_err();
+        assert!(e.contains("empty expression"), "{e}");
+        let e = CronExpr::parse("0 20 0 * * *; 20 0 * * *").unwrap_err();
+        assert!(e.contains("`20 0 * * *`"), "{e}");
     }
 }

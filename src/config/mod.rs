@@ -16,7 +16,7 @@ mod cron;
 mod validate;
 mod values;
 pub use cron::CronExpr;
-pub use values::{ClassWeights, CookieSecure, FeatureDraw};
+pub use values::{ClassWeights, CookieSecure, FeatureDraw, LocalTime};
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RAINCAST_";
@@ -172,6 +172,23 @@ pub struct BomConfig {
     /// systemic kind (refused connection, DNS, 403, HTML instead of CSV,
     /// timeout, 5xx) with no success in between. 0 = never.
     pub fail_fast_after: u32,
+    /// When BOM shows a day's row with its 9 am fields, MinTemp, Rainfall
+    /// and Evaporation (and finishes the day before), in each station's
+    /// local time.
+    pub shows_morning: LocalTime,
+    /// When the 3 pm fields appear, in each station's local time.
+    pub shows_afternoon: LocalTime,
+}
+
+impl BomConfig {
+    /// When BOM's fields appear, as training, serving, the schedule and the
+    /// stand-in read it.
+    pub fn visibility(&self) -> crate::issue::Visibility {
+        crate::issue::Visibility {
+            morning: self.shows_morning.0,
+            afternoon: self.shows_afternoon.0,
+        }
+    }
 }
 
 impl Default for BomConfig {
@@ -191,6 +208,8 @@ impl Default for BomConfig {
             backoff_ms: 500,
             revise_days: 3,
             fail_fast_after: 6,
+            shows_morning: LocalTime::hm(10, 0),
+            shows_afternoon: LocalTime::hm(16, 30),
         }
     }
 }
@@ -198,7 +217,8 @@ impl Default for BomConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
-    /// Cron (sec min hour day month weekday), UTC. 08:30 UTC = 18:30 AEST / 19:30 AEDT.
+    /// Cron (sec min hour day month weekday), UTC, one or more separated by
+    /// `;`. The default follows each zone's posts ([`DEFAULT_SCRAPE`]).
     pub scrape: CronExpr,
     pub scrape_enabled: bool,
     /// Weekly training, UTC. Sunday 17:00 UTC = Monday 03:00 AEST / 04:00 AEDT.
@@ -221,6 +241,12 @@ pub struct ScheduleConfig {
     pub job_lease_secs: u64,
 }
 
+/// The default scrapes, UTC: 20 minutes after each time zone's morning
+/// (10:00) and afternoon (16:30) posts, in standard time and in daylight
+/// saving (`jobs::scheduler` tests check every zone is covered). Each tick
+/// fetches only the stations that BOM updated since the tick before.
+pub const DEFAULT_SCRAPE: &str = "0 20 0,2,6,7,22,23 * * *; 0 50 0,4,5,6,8,23 * * *";
+
 /// A built-in schedule (a test checks that it parses).
 fn cron(text: &str) -> CronExpr {
     CronExpr::parse(text).expect("a built-in schedule is a valid cron expression")
@@ -229,7 +255,7 @@ fn cron(text: &str) -> CronExpr {
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
-            scrape: cron("0 30 8 * * *"),
+            scrape: cron(DEFAULT_SCRAPE),
             scrape_enabled: true,
             train: cron("0 0 17 * * Sun"),
             train_enabled: true,

@@ -126,6 +126,14 @@ fn bad_values_name_the_key() {
             "sometimes",
             "admin.cookie_secure",
         ),
+        ("RAINCAST_BOM__SHOWS_MORNING", "10am", "bom.shows_morning"),
+        ("RAINCAST_BOM__SHOWS_MORNING", "08:30", "bom.shows_morning"),
+        ("RAINCAST_BOM__SHOWS_AFTERNOON", "14:00", "bom.shows_afternoon"),
+        (
+            "RAINCAST_SCHEDULE__SCRAPE",
+            "0 20 0 * * *; 20 0 * * *",
+            "schedule.scrape",
+        ),
     ];
     for (k, v, key) in cases {
         let err = Config::load_from(None, env(&[(k, v)]))

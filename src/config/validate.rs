@@ -1,6 +1,6 @@
 //! The checks serde's types cannot express, each naming its key.
 
-use super::{Config, ConfigError, invalid};
+use super::{Config, ConfigError, LocalTime, invalid};
 
 impl Config {
     /// Checks that serde's types cannot express.
@@ -75,6 +75,21 @@ impl Config {
             return Err(invalid(
                 "bom.base_url",
                 format!("`{}` is not an http(s) URL", self.bom.base_url),
+            ));
+        }
+        let (morning, afternoon) = (self.bom.shows_morning, self.bom.shows_afternoon);
+        if morning < LocalTime::hm(9, 0) {
+            return Err(invalid(
+                "bom.shows_morning",
+                format!("{morning} is before the 9 am observations it shows; use 09:00 or later"),
+            ));
+        }
+        if afternoon < LocalTime::hm(15, 0) || afternoon <= morning {
+            return Err(invalid(
+                "bom.shows_afternoon",
+                format!(
+                    "{afternoon} must be at or after 15:00 (the 3 pm observations it shows) and after bom.shows_morning ({morning})"
+                ),
             ));
         }
         if self.bom.user_agent.trim().is_empty() {

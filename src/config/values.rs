@@ -113,6 +113,34 @@ macro_rules! text_serde {
 
 text_serde!(FeatureDraw);
 text_serde!(ClassWeights);
+text_serde!(LocalTime);
+
+/// A time of day in a station's own local time, written `HH:MM`
+/// (`bom.shows_morning = "10:00"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalTime(pub chrono::NaiveTime);
+
+impl LocalTime {
+    /// `h:m`, for built-in defaults.
+    pub fn hm(h: u32, m: u32) -> Self {
+        LocalTime(chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default())
+    }
+}
+
+impl std::str::FromStr for LocalTime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+            .map(LocalTime)
+            .map_err(|_| format!("`{s}` is not a time of day written HH:MM (e.g. 16:30)"))
+    }
+}
+
+impl fmt::Display for LocalTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%H:%M"))
+    }
+}
 
 /// `admin.cookie_secure`: when the session cookie is marked `Secure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +197,13 @@ mod tests {
         }
         for s in ["none", "balanced", "balanced_subsample", "2.5"] {
             assert_eq!(s.parse::<ClassWeights>().unwrap().to_string(), s);
+        }
+        for s in ["00:00", "10:00", "16:30", "23:59"] {
+            assert_eq!(s.parse::<LocalTime>().unwrap().to_string(), s);
+        }
+        for s in ["16", "16:3x", "25:00", "4:30 pm", ""] {
+            let e = s.parse::<LocalTime>().unwrap_err();
+            assert!(e.contains("HH:MM"), "{e}");
         }
         assert!("most".parse::<FeatureDraw>().is_err());
         assert!("heavy".parse::<ClassWeights>().is_err());

@@ -77,7 +77,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
         let mut out = ForecastLog::default();
         let mut problems = Vec::new();
         if let Some(model) = serving.get() {
-            let vis = Visibility::default();
+            let vis = Visibility::current();
             for entry in &board.stations {
                 let due = issues_due(entry.station, issued_at, &vis);
                 let mut made = 0;

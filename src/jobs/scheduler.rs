@@ -11,7 +11,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use super::{JobKind, Jobs, RunStatus, Trigger};
+use super::{JobKind, JobSpec, Jobs, RunStatus, Trigger};
+use crate::ingest::bom::ScrapePlan;
+use crate::issue::Visibility;
+use crate::stations::{STATIONS, Station};
 use crate::config::{CronExpr, ScheduleConfig};
 
 /// Which jobs are due, given the time of the last check. Ticks missed while
@@ -98,6 +101,30 @@ pub fn catch_up(
     out
 }
 
+/// The stations a scheduled scrape at `now` fetches, and since when: those
+/// BOM updated (see [`crate::issue::posted_between`]) since the earlier of
+/// the schedule's tick before the one being served and the `last` good
+/// scrape (so a tick missed while the process was down, or a scrape that
+/// failed, is made up at the next tick). Every station when there is no
+/// earlier tick or no good scrape yet.
+pub fn stations_to_fetch(
+    expr: &CronExpr,
+    now: DateTime<Utc>,
+    last: Option<DateTime<Utc>>,
+    v: &Visibility,
+) -> (Option<DateTime<Utc>>, Vec<&'static Station>) {
+    let this_tick = expr.prev_before(now + chrono::Duration::seconds(1));
+    let prev = this_tick.and_then(|t| expr.prev_before(t));
+    let Some(since) = prev.zip(last).map(|(p, l)| p.min(l)) else {
+        return (None, STATIONS.iter().collect());
+    };
+    let stations = STATIONS
+        .iter()
+        .filter(|s| crate::issue::posted_between(s, since, now, v))
+        .collect();
+    (Some(since), stations)
+}
+
 /// How long ticks of one instant are gathered before one of them runs.
 const GATHER: Duration = Duration::from_millis(100);
 
@@ -155,18 +182,20 @@ impl Jobs {
             }
         };
         for (kind, expr) in schedule.entries() {
-            let (this, kind) = (self.clone(), *kind);
-            let job = Job::new_async(expr.as_str(), move |_, _| {
-                let this = this.clone();
-                Box::pin(async move { this.tick(kind).await })
-            });
-            let added = match job {
-                Ok(job) => cron.add(job).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = added {
-                tracing::error!("schedule: cannot schedule {kind} at `{expr}`: {e}");
-                return;
+            for part in expr.parts() {
+                let (this, kind) = (self.clone(), *kind);
+                let job = Job::new_async(part, move |_, _| {
+                    let this = this.clone();
+                    Box::pin(async move { this.tick(kind).await })
+                });
+                let added = match job {
+                    Ok(job) => cron.add(job).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = added {
+                    tracing::error!("schedule: cannot schedule {kind} at `{part}`: {e}");
+                    return;
+                }
             }
         }
         if let Err(e) = cron.start().await {
@@ -327,10 +356,17 @@ impl Jobs {
         F: std::future::Future<Output = bool>,
     {
         let cfg = &self.config().schedule;
+        let spec = match kind {
+            JobKind::Scrape => match self.scheduled_scrape().await {
+                Some(spec) => spec,
+                None => return,
+            },
+            _ => JobSpec::from(kind),
+        };
         let mut trigger = Trigger::Schedule;
         let mut attempt = 0;
         loop {
-            match self.run(kind, trigger).await {
+            match self.run(spec.clone(), trigger).await {
                 Ok(o) if o.status == RunStatus::Failed && kind != JobKind::Train => {
                     if attempt >= cfg.scrape_retries {
                         tracing::error!(
@@ -369,6 +405,37 @@ impl Jobs {
         }
     }
 
+    /// What a scheduled scrape fetches ([`stations_to_fetch`]): each tick of
+    /// the default schedule, set just after one zone's posts, fetches that
+    /// zone alone. `None` when nobody posted since (a tick kept for the
+    /// other half of the year's daylight saving).
+    async fn scheduled_scrape(&self) -> Option<JobSpec> {
+        let now = self.clock().now();
+        let store = self.store().clone();
+        let last = crate::runtime::spawn_blocking(move || {
+            let scrape = store.last_success(JobKind::Scrape).ok().flatten();
+            let refresh = store.last_success(JobKind::Refresh).ok().flatten();
+            scrape.max(refresh)
+        })
+        .await
+        .ok()
+        .flatten();
+        let v = crate::issue::Visibility::current();
+        let (since, stations) = stations_to_fetch(&self.config().schedule.scrape, now, last, &v);
+        if stations.is_empty() {
+            tracing::info!(
+                "scheduled scrape: BOM posted nothing new since {since:?}; nothing to fetch"
+            );
+            return None;
+        }
+        if stations.len() == STATIONS.len() {
+            return Some(JobSpec::Scrape { plan: None });
+        }
+        let mut plan = ScrapePlan::default_for(self.clock().bom_today());
+        plan.locations = stations;
+        Some(JobSpec::Scrape { plan: Some(plan) })
+    }
+
     /// A scheduled run in the service: retries wait in real time and give
     /// up at shutdown.
     async fn scheduled(&self, kind: JobKind) {
@@ -396,8 +463,67 @@ mod tests {
     }
 
     #[test]
+    fn the_default_scrapes_fetch_each_station_soon_after_each_post() {
+        let cfg = ScheduleConfig::default();
+        let v = Visibility::default();
+        // A week of southern summer (daylight saving) and one of winter.
+        for start in [at(2026, 1, 12, 0, 0), at(2026, 7, 13, 0, 0)] {
+            let mut fetched: std::collections::HashMap<&str, Vec<DateTime<Utc>>> =
+                Default::default();
+            let (mut t, mut last) = (start, Some(start));
+            while let Some(tick) = cfg.scrape.next_after(t) {
+                if tick > start + chrono::Duration::days(7) {
+                    break;
+                }
+                let stations = stations_to_fetch(&cfg.scrape, tick, last, &v).1;
+                if !stations.is_empty() {
+                    last = Some(tick);
+                }
+                for s in stations {
+                    fetched.entry(s.location).or_default().push(tick);
+                }
+                t = tick;
+            }
+            for s in STATIONS {
+                let ticks = &fetched[s.location];
+                // Twice a day: morning and afternoon, each within 30 min of the post.
+                assert_eq!(ticks.len(), 14, "{} from {start}: {ticks:?}", s.location);
+                let zone = crate::issue::Zone::of(&s);
+                for d in 1..6 {
+                    let day = start.date_naive() + chrono::Days::new(d);
+                    for post in [v.morning, v.afternoon] {
+                        let posted = zone.utc(day, post);
+                        assert!(
+                            ticks.iter().any(|&k| k > posted
+                                && k <= posted + chrono::Duration::minutes(30)),
+                            "{} {day} {post}: no fetch within 30 min of {posted}",
+                            s.location
+                        );
+                    }
+                }
+            }
+        }
+        // Once a day after every afternoon: every station each time.
+        let daily = CronExpr::parse("0 30 8 * * *").unwrap();
+        let t = at(2026, 1, 13, 8, 30);
+        let day = chrono::Duration::days(1);
+        assert_eq!(stations_to_fetch(&daily, t, Some(t - day), &v).1.len(), STATIONS.len());
+        // No good scrape yet: everything.
+        let (since, all) = stations_to_fetch(&cfg.scrape, t, None, &v);
+        assert_eq!((since, all.len()), (None, STATIONS.len()));
+        // Down since yesterday's 08:50: every post missed since is made up.
+        let (since, missed) =
+            stations_to_fetch(&cfg.scrape, at(2026, 1, 13, 5, 50), Some(at(2026, 1, 12, 8, 50)), &v);
+        assert_eq!(since, Some(at(2026, 1, 12, 8, 50)));
+        assert_eq!(missed.len(), STATIONS.len(), "every morning post was missed");
+    }
+
+    #[test]
     fn daily_and_weekly_fire_when_due_and_not_otherwise() {
-        let cfg = ScheduleConfig::default(); // scrape 08:30 daily, train Sunday 17:00
+        let cfg = ScheduleConfig {
+            scrape: CronExpr::parse("0 30 8 * * *").unwrap(),
+            ..ScheduleConfig::default()
+        }; // scrape 08:30 daily, train Sunday 17:00
         // Monday 2026-11-23 09:00 UTC.
         let mut s = Schedule::new(&cfg, at(2026, 11, 23, 9, 0));
         assert!(s.due(at(2026, 11, 23, 12, 0)).is_empty());

@@ -130,7 +130,7 @@ impl Board {
             around.add_from_store(store, d.pred_opt().unwrap_or(d), d)?;
         }
         if let Some(m) = model {
-            let v = Visibility::default();
+            let v = Visibility::current();
             for sb in &mut stations {
                 // The rain day under way, and the latest issue made for it
                 // whose row the store holds (an issue stands until the next

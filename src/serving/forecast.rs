@@ -81,7 +81,7 @@ impl Forecast {
         let last = history.last()?;
         let (location, date) = (last.location, last.date);
         let station = crate::stations::by_location(location)?;
-        let view = features::View::at_issue(&Visibility::default(), station, date, issue);
+        let view = features::View::at_issue(&Visibility::current(), station, date, issue);
         let row = features::encode(history, around, &view)?;
         let probability = model.predict(&row);
         let age = (today - date).num_days();
@@ -93,7 +93,7 @@ impl Forecast {
             observation_date: date,
             forecast_date,
             issue,
-            issued_at: issue.due_at(station, forecast_date, &Visibility::default()),
+            issued_at: issue.due_at(station, forecast_date, &Visibility::current()),
             window_start,
             window_end,
             probability,

@@ -121,7 +121,7 @@ impl SplitSamples {
     /// Every base day gives one row per issue, each read as BOM showed it
     /// at that issue and labelled with the rain of the day it serves.
     pub fn add_series(&mut self, series: &[Observation], around: &Neighbourhood, w: &Windows) {
-        let v = Visibility::default();
+        let v = Visibility::current();
         for issue in ISSUES {
             let rows = features::encode_series(series, around, issue, &v);
             for (i, (o, row)) in series.iter().zip(rows).enumerate() {
@@ -199,7 +199,7 @@ pub fn build_samples(obs: &[Observation]) -> Samples {
         let end = start + obs[start..].partition_point(|o| o.location == loc);
         let series = &obs[start..end];
         for issue in ISSUES {
-            let rows = features::encode_series(series, &around, issue, &Visibility::default());
+            let rows = features::encode_series(series, &around, issue, &Visibility::current());
             for (i, (o, row)) in series.iter().zip(rows).enumerate() {
                 if let Some(label) = label_for(series, i, issue) {
                     s.push(&row, label, o.date, o.location, issue);

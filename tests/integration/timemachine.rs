@@ -103,12 +103,12 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
         .collect();
 
     // Every day BOM answered, each of the 46 stations with data (the archive
-    // has no Perth, Melbourne or Richmond files) issues two forecasts from
-    // the day's row as BOM showed it at the 08:30 UTC scrape, the afternoon
-    // everywhere in Australia: the afternoon issue for the rain day ending
-    // at 9 am the next morning, and the day-before issue for the one after.
-    // On a faulty day there is no new row (the truncated file stops on the
-    // 5th), so neither is issued.
+    // has no Perth, Melbourne or Richmond files) issues three forecasts from
+    // the day's row as BOM showed it at the scrape after its zone's posts:
+    // the morning (10:20 local) and afternoon (16:50 local) issues for the
+    // rain day ending at 9 am the next morning, and the day-before issue
+    // (afternoon) for the one after. On a faulty day there is no new row
+    // (the truncated file stops on the 5th), so none is issued.
     // The replay starts at 00:00 UTC on `from` with a catch-up scrape: the
     // morning in the east, still night in Perth. What that one issues is
     // checked with everything else below; from the next day on, the counts
@@ -122,16 +122,30 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
         let expect = |base: NaiveDate| if ok(base) { 46 } else { 0 };
         if d >= from + chrono::Days::new(2) {
             assert_eq!(count("afternoon"), expect(d - chrono::Days::new(1)), "{d}");
-            assert_eq!(count("morning"), 0, "{d}: no morning scrape is scheduled");
+            if d <= to + chrono::Days::new(1) {
+                assert_eq!(count("morning"), expect(d - chrono::Days::new(1)), "{d}");
+            }
             assert_eq!(count("day_before"), expect(d - chrono::Days::new(2)), "{d}");
         }
     }
     assert_eq!(s.late_forecasts, 0, "{s:?}");
     let names: Vec<&str> = s.issues.iter().map(|i| i.issue.as_str()).collect();
-    assert!(
-        names.contains(&"day_before") && names.contains(&"afternoon"),
-        "{s:?}"
-    );
+    assert_eq!(names, ["day_before", "morning", "afternoon"], "{s:?}");
+    // Each rain day's issues came in order: the day before, then the
+    // morning, then the afternoon, each from the row as BOM showed it then.
+    let mut by_day: HashMap<(String, NaiveDate), Vec<(String, DateTime<Utc>)>> = HashMap::new();
+    for (loc, for_date, issue, at) in issued(&r.store) {
+        by_day.entry((loc, for_date)).or_default().push((issue, at));
+    }
+    for (key, mut issues) in by_day {
+        issues.sort_by_key(|(_, at)| *at);
+        let order: Vec<&str> = issues.iter().map(|(i, _)| i.as_str()).collect();
+        let rank = |i: &str| ["day_before", "morning", "afternoon"].iter().position(|n| *n == i);
+        assert!(
+            order.windows(2).all(|w| rank(w[0]) < rank(w[1])),
+            "{key:?}: issued out of order {issues:?}"
+        );
+    }
     // Issued before the rain day's window closed (9 am local on the day),
     // scored once its observation arrived.
     // The summary counts rain days in the period; the last day's issues
@@ -139,11 +153,23 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
     let rows = live_rows(&r.store);
     let in_period = rows.iter().filter(|r| r.1 <= to).count();
     assert_eq!(in_period as u64, s.forecasts);
-    assert_eq!(
-        rows.len() - in_period,
-        3 * 46,
-        "afternoon and day-before issues past `to`"
-    );
+    // Past `to`: the morning, afternoon and day-before issues for the next
+    // rain day, the day-before for the one after, and that one's morning
+    // where it was already 10:20 by the replay's end (23:59:59 UTC is the
+    // next morning in the east, still night in Perth).
+    let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
+    let with_data: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.0.as_str()).collect();
+    let early = with_data
+        .iter()
+        .filter(|loc| {
+            let station = raincast::stations::by_location(loc).unwrap();
+            let v = raincast::issue::Visibility::default();
+            raincast::issue::Issue::Morning.due_at(station, to + chrono::Days::new(2), &v) <= end
+        })
+        .count();
+    assert_eq!(with_data.len(), 46);
+    assert_eq!(rows.len() - in_period, 4 * 46 + early, "issues past `to`");
     for (loc, for_date, served_at, outcome) in &rows {
         let station = raincast::stations::by_location(loc).unwrap();
         let (_, close) = raincast::issue::window(station, *for_date);
@@ -157,9 +183,12 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
             .and_then(|o| o.rain_today);
         assert_eq!(*outcome, observed, "{loc} {for_date}");
     }
+    // The summary scores the period's rain days; in the east, `to + 1`'s
+    // outcome was published (10:00 local) before the replay's end, and its
+    // forecasts were scored too.
     assert_eq!(
         s.scored,
-        rows.iter().filter(|r| r.3.is_some()).count() as u64
+        rows.iter().filter(|r| r.3.is_some() && r.1 <= to).count() as u64
     );
 
     // Stale only during (and just after) the outages; clear at the end.
@@ -217,6 +246,22 @@ fn logged(store: &Store, d: NaiveDate, issue: &str) -> u64 {
     .unwrap() as u64
 }
 
+/// (location, for_date, issue, issued_at) of every logged forecast.
+fn issued(store: &Store) -> Vec<(String, NaiveDate, String, DateTime<Utc>)> {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    let mut st = c
+        .prepare("SELECT location, for_date, issue, served_at FROM predictions")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))
+        .unwrap()
+        .map(|r| {
+            let (l, d, i, at) = r.unwrap();
+            let at = DateTime::parse_from_rfc3339(&at).unwrap().with_timezone(&Utc);
+            (l, d, i, at)
+        })
+        .collect()
+}
+
 /// (location, for_date, served_at, outcome) of every logged forecast.
 fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<bool>)> {
     let c = rusqlite::Connection::open(store.path()).unwrap();
@@ -242,8 +287,8 @@ fn live_rows(store: &Store) -> Vec<(String, NaiveDate, DateTime<Utc>, Option<boo
     .collect()
 }
 
-/// Every data row of the bundled files for our stations, dated up to `to`
-/// (the last scrape, on `to`'s afternoon, saw its rain to 9 am), with its rainfall, read by
+/// Every data row of the bundled files for our stations that BOM showed by
+/// the end of `to` (UTC), with its rainfall, read by
 /// splitting lines: `,YYYY-M-D,min,max,rain,…`.
 fn raw_rows(to: NaiveDate) -> HashMap<(String, NaiveDate), Option<f64>> {
     let by_code: HashMap<&str, &str> = raincast::stations::STATIONS
@@ -264,8 +309,14 @@ fn raw_rows(to: NaiveDate) -> HashMap<(String, NaiveDate), Option<f64>> {
             let Ok(d) = NaiveDate::parse_from_str(f[1], "%Y-%m-%d") else {
                 continue;
             };
-            // The replay backfills BOM's 14-month window from its first day.
-            if d <= to && d >= day(2023, 11, 1) {
+            // The replay backfills BOM's 14-month window from its first day,
+            // and ends at 23:59:59 UTC on `to`: the next morning in the
+            // east, where BOM already shows the next day's row.
+            let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
+            let station = raincast::stations::by_location(loc).unwrap();
+            let shown = raincast::issue::Visibility::default().stage(station, d, end)
+                != raincast::issue::Stage::Hidden;
+            if shown && d >= day(2023, 11, 1) {
                 let rain = f[4].trim().parse::<f64>().ok();
                 out.insert((loc.to_string(), d), rain);
             }
