@@ -234,21 +234,43 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
     let train = runs.iter().find(|r| r.kind == "train").unwrap();
     assert_eq!(train.status, RunStatus::Succeeded, "{:?}", train.error);
 
-    // 08:29: nothing is due. 08:30:30: the daily scrape fires, once.
+    // 06:29: the 06:20 tick (Adelaide's afternoon in daylight time) finds
+    // nothing posted since the catch-up and runs nothing. 06:50:30: the
+    // east coast's afternoon scrape (its post was at 06:30) fires, once.
     e.clock
-        .set(at(2025, 9, 1, 8) + chrono::Duration::minutes(29));
+        .set(at(2025, 9, 1, 6) + chrono::Duration::minutes(29));
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(e.store.runs(None, 50).unwrap().len(), 2);
     e.clock
-        .set(at(2025, 9, 1, 8) + chrono::Duration::seconds(30 * 60 + 30));
+        .set(at(2025, 9, 1, 6) + chrono::Duration::seconds(50 * 60 + 30));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let runs = e.store.runs(Some(JobKind::Scrape), 10).unwrap();
         if runs.len() == 2 && runs[0].status != RunStatus::Running {
             assert_eq!(runs[0].trigger, "schedule");
+            // Sydney, Melbourne, Canberra, Hobart and Brisbane's stations,
+            // whose 16:30 post it follows, not Adelaide's, Darwin's or Perth's.
+            let summary = runs[0].summary.clone().unwrap();
+            let fetched: std::collections::BTreeSet<&str> = summary["months"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["location"].as_str().unwrap())
+                .collect();
+            let east: std::collections::BTreeSet<&str> = raincast::stations::STATIONS
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        raincast::issue::Zone::of(s),
+                        raincast::issue::Zone::Sydney | raincast::issue::Zone::Brisbane
+                    )
+                })
+                .map(|s| s.location)
+                .collect();
+            assert_eq!(fetched, east);
             break;
         }
-        assert!(Instant::now() < deadline, "the daily scrape did not fire");
+        assert!(Instant::now() < deadline, "the afternoon scrape did not fire");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
