@@ -268,7 +268,10 @@ impl Visibility {
     /// Install the configured visibility; the first call wins.
     pub fn install(v: Visibility) {
         if INSTALLED.set(v).is_err() && INSTALLED.get() != Some(&v) {
-            tracing::warn!("BOM visibility already installed; keeping {:?}", INSTALLED.get());
+            tracing::warn!(
+                "BOM visibility already installed; keeping {:?}",
+                INSTALLED.get()
+            );
         }
     }
 

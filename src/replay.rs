@@ -173,58 +173,114 @@ pub async fn drive(
     opts: &Options,
     on_day: OnDay<'_>,
 ) -> Result<Summary, ReplayError> {
-    if opts.from > opts.to {
-        return Err(ReplayError::Input(format!(
-            "--from {} is after --to {}",
-            opts.from, opts.to
-        )));
-    }
-    let start = start_of(opts);
+    let mut driver = Driver::start(store, jobs, clock, config, opts).await?;
     let end = opts.to.and_hms_opt(23, 59, 59).expect("a time").and_utc();
-    clock.set(start);
-    if config.database.bundled_history {
-        let s = store.clone();
-        crate::runtime::spawn_blocking(move || crate::ingest::weather_aus::load_bundled_into(&s))
+    driver.run_until(end, jobs, serving, clock, on_day).await;
+    driver.finish(store, opts)
+}
+
+/// A replay in steps: start-up, then the schedule up to any moment, so a
+/// test can stop the simulated clock where it likes (to read the pages at
+/// 10:00 local, to promote a model between two issues) and go on.
+pub struct Driver {
+    schedule: Schedule,
+    speed: f64,
+    first_run: i64,
+    start: DateTime<Utc>,
+    stale_by_day: BTreeMap<NaiveDate, u64>,
+    last_day: Option<NaiveDate>,
+}
+
+impl Driver {
+    /// Start-up at 00:00 UTC on `opts.from`, as `serve` does it: the
+    /// bundled history when configured, then the catch-up.
+    pub async fn start(
+        store: &Store,
+        jobs: &Jobs,
+        clock: &Arc<FakeClock>,
+        config: &Config,
+        opts: &Options,
+    ) -> Result<Driver, ReplayError> {
+        if opts.from > opts.to {
+            return Err(ReplayError::Input(format!(
+                "--from {} is after --to {}",
+                opts.from, opts.to
+            )));
+        }
+        let start = start_of(opts);
+        clock.set(start);
+        if config.database.bundled_history {
+            let s = store.clone();
+            crate::runtime::spawn_blocking(move || {
+                crate::ingest::weather_aus::load_bundled_into(&s)
+            })
             .await
             .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;
-    }
-    let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
-
-    // Start-up, as `serve` does it.
-    let plan = jobs.catch_up_plan().await;
-    jobs.run_catch_up(plan).await;
-
-    let mut schedule = Schedule::new(&config.schedule, clock.now());
-    let mut stale_by_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    let mut last_day = None;
-    while let Some(next) = schedule.next_wake() {
-        if next > end {
-            break;
         }
-        pace(clock.now(), next, opts.speed).await;
-        clock.set(next);
-        for kind in schedule.due(next) {
-            let c = clock.clone();
-            jobs.scheduled_with(kind, move |pause| {
-                c.advance(chrono::Duration::from_std(pause).unwrap_or_default());
-                async { true }
-            })
-            .await;
-            if kind == JobKind::Scrape {
-                let board = serving.board();
-                stale_by_day.insert(clock.bom_today(), board.stale_count() as u64);
+        let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
+        let plan = jobs.catch_up_plan().await;
+        jobs.run_catch_up(plan).await;
+        Ok(Driver {
+            schedule: Schedule::new(&config.schedule, clock.now()),
+            speed: opts.speed,
+            first_run,
+            start,
+            stale_by_day: BTreeMap::new(),
+            last_day: None,
+        })
+    }
+
+    /// Run every scheduled job due up to `until`, then leave the clock there.
+    pub async fn run_until(
+        &mut self,
+        until: DateTime<Utc>,
+        jobs: &Jobs,
+        serving: &Serving,
+        clock: &Arc<FakeClock>,
+        on_day: OnDay<'_>,
+    ) {
+        while let Some(next) = self.schedule.next_wake() {
+            if next > until {
+                break;
+            }
+            pace(clock.now(), next, self.speed).await;
+            clock.set(next);
+            for kind in self.schedule.due(next) {
+                let c = clock.clone();
+                jobs.scheduled_with(kind, move |pause| {
+                    c.advance(chrono::Duration::from_std(pause).unwrap_or_default());
+                    async { true }
+                })
+                .await;
+                if kind == JobKind::Scrape {
+                    let board = serving.board();
+                    self.stale_by_day
+                        .insert(clock.bom_today(), board.stale_count() as u64);
+                }
+            }
+            let day = clock.now().date_naive();
+            if self.last_day != Some(day) {
+                on_day(day, jobs);
+                self.last_day = Some(day);
             }
         }
-        let day = clock.now().date_naive();
-        if last_day != Some(day) {
-            on_day(day, jobs);
-            last_day = Some(day);
+        if clock.now() < until {
+            pace(clock.now(), until, self.speed).await;
+            clock.set(until);
         }
     }
-    pace(clock.now(), end, opts.speed).await;
-    clock.set(end);
-    summarize(store, opts, first_run, start.date_naive(), stale_by_day)
+
+    /// The summary of everything since start-up, for `opts`' period.
+    pub fn finish(self, store: &Store, opts: &Options) -> Result<Summary, ReplayError> {
+        summarize(
+            store,
+            opts,
+            self.first_run,
+            self.start.date_naive(),
+            self.stale_by_day,
+        )
+    }
 }
 
 /// Wait in real time for the simulated gap, at `speed` simulated seconds

@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn several_expressions_fire_at_the_union_of_their_times() {
         let c = CronExpr::parse("0 20 0,22 * * *; 0 50 5 * * *").unwrap();
-        assert_eq!(c.parts().collect::<Vec<_>>(), ["0 20 0,22 * * *", "0 50 5 * * *"]);
+        assert_eq!(
+            c.parts().collect::<Vec<_>>(),
+            ["0 20 0,22 * * *", "0 50 5 * * *"]
+        );
         let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
         assert_eq!(c.next_after(at(0, 20)), Some(at(5, 50)));
         assert_eq!(c.next_after(at(5, 50)), Some(at(22, 20)));

@@ -128,7 +128,11 @@ fn bad_values_name_the_key() {
         ),
         ("RAINCAST_BOM__SHOWS_MORNING", "10am", "bom.shows_morning"),
         ("RAINCAST_BOM__SHOWS_MORNING", "08:30", "bom.shows_morning"),
-        ("RAINCAST_BOM__SHOWS_AFTERNOON", "14:00", "bom.shows_afternoon"),
+        (
+            "RAINCAST_BOM__SHOWS_AFTERNOON",
+            "14:00",
+            "bom.shows_afternoon",
+        ),
         (
             "RAINCAST_SCHEDULE__SCRAPE",
             "0 20 0 * * *; 20 0 * * *",

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::{JobKind, JobSpec, Jobs, RunStatus, Trigger};
+use crate::config::{CronExpr, ScheduleConfig};
 use crate::ingest::bom::ScrapePlan;
 use crate::issue::Visibility;
 use crate::stations::{STATIONS, Station};
-use crate::config::{CronExpr, ScheduleConfig};
 
 /// Which jobs are due, given the time of the last check. Ticks missed while
 /// the process was down or asleep fire once, not once per tick.
@@ -507,15 +507,26 @@ mod tests {
         let daily = CronExpr::parse("0 30 8 * * *").unwrap();
         let t = at(2026, 1, 13, 8, 30);
         let day = chrono::Duration::days(1);
-        assert_eq!(stations_to_fetch(&daily, t, Some(t - day), &v).1.len(), STATIONS.len());
+        assert_eq!(
+            stations_to_fetch(&daily, t, Some(t - day), &v).1.len(),
+            STATIONS.len()
+        );
         // No good scrape yet: everything.
         let (since, all) = stations_to_fetch(&cfg.scrape, t, None, &v);
         assert_eq!((since, all.len()), (None, STATIONS.len()));
         // Down since yesterday's 08:50: every post missed since is made up.
-        let (since, missed) =
-            stations_to_fetch(&cfg.scrape, at(2026, 1, 13, 5, 50), Some(at(2026, 1, 12, 8, 50)), &v);
+        let (since, missed) = stations_to_fetch(
+            &cfg.scrape,
+            at(2026, 1, 13, 5, 50),
+            Some(at(2026, 1, 12, 8, 50)),
+            &v,
+        );
         assert_eq!(since, Some(at(2026, 1, 12, 8, 50)));
-        assert_eq!(missed.len(), STATIONS.len(), "every morning post was missed");
+        assert_eq!(
+            missed.len(),
+            STATIONS.len(),
+            "every morning post was missed"
+        );
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct StationBoard {
     pub recent: Vec<Observation>,
     /// The forecast from the newest observation, when a model serves.
     pub forecast: Option<Arc<Forecast>>,
+    /// The next rain day's day-before forecast, once it is issued (from the
+    /// afternoon before the current window closes) and current.
+    pub next: Option<Arc<Forecast>>,
 }
 
 impl Board {
@@ -112,6 +115,7 @@ impl Board {
                 latest,
                 recent,
                 forecast: None,
+                next: None,
             });
         }
         // Each forecast reads the other stations' reports of its day (and
@@ -165,6 +169,27 @@ impl Board {
                     f.stale |= f.window_end <= now;
                     Arc::new(f)
                 });
+                // The next rain day's day-before issue, from the same
+                // afternoon's row, once it is due.
+                let next_day = rain_day + chrono::Days::new(1);
+                let issue = Issue::DayBefore;
+                if issue.due_at(sb.station, next_day, &v) <= now {
+                    let base = issue.base_day(next_day);
+                    let upto = sb.recent.partition_point(|o| o.date <= base);
+                    if upto > 0 && sb.recent[upto - 1].date == base {
+                        sb.next = forecast_from(
+                            m,
+                            sb.station,
+                            &sb.recent[..upto],
+                            &around,
+                            today,
+                            stale_after_days,
+                            issue,
+                        )
+                        .filter(|f| !f.stale && f.forecast_date == next_day)
+                        .map(Arc::new);
+                    }
+                }
             }
         }
         let source =
@@ -263,6 +288,7 @@ mod tests {
                 latest,
                 recent: Vec::new(),
                 forecast: None,
+                next: None,
             })
             .collect()
     }

@@ -316,9 +316,11 @@ struct ForecastPage {
     /// "09:00 AEST on Sun 7 Sep, in about 16 h".
     closes: String,
     /// How sure, and when: per issue, its label, the serving model's test
-    /// window Brier and skill over climatology, and the live Brier of the
-    /// last 30 days (all cities).
+    /// window Brier and skill over climatology, and this city's live
+    /// record once it has enough verified days.
     skill_by_issue: Vec<IssueSkillRow>,
+    /// The next rain day's day-before forecast, once issued.
+    next: Option<NextDay>,
     problem: Option<String>,
     source_problem: Option<String>,
     charts: Vec<String>,
@@ -334,13 +336,34 @@ pub struct IssueSkillRow {
     pub label: &'static str,
     pub test: String,
     pub live: String,
+    /// Skill over climatology in % (test window), for the bar.
+    pub skill_pct: i64,
 }
 
+/// The next rain day's evening-before forecast, with that issue's skill.
+pub struct NextDay {
+    pub percent: i64,
+    pub date: NaiveDate,
+    /// "Mon 8 Sep".
+    pub day: String,
+    /// "16:30 AEST on Sat 6 Sep".
+    pub issued: String,
+    /// "12 % better than climatology on the model's test year, against
+    /// 33 % for the afternoon issue", when the model has per-issue scores.
+    pub skill: Option<String>,
+}
+
+/// Live verified forecasts of one issue a city needs before its own record
+/// replaces the model's test window in "how sure, and when".
+pub const MIN_LIVE_FOR_ISSUE_SKILL: usize = 30;
+
 /// The "how sure, and when" rows: each issue's skill on the serving model's
-/// test window, beside its live record.
+/// test window, beside this city's live record of that issue (its verified
+/// forecasts of the last year, once there are
+/// [`MIN_LIVE_FOR_ISSUE_SKILL`]).
 fn skill_by_issue(
     model: Option<&crate::registry::LoadedModel>,
-    live: &[(String, crate::store::TrackRecord)],
+    city: &[crate::store::PredictionRow],
 ) -> Vec<IssueSkillRow> {
     let Some(scores) = model.and_then(|m| m.summary.metrics.calibration.as_ref()) else {
         return Vec::new();
@@ -350,11 +373,22 @@ fn skill_by_issue(
         .rev()
         .filter_map(|issue| {
             let t = scores.issues.iter().find(|i| i.issue == issue.name())?;
-            let live = live
+            let verified: Vec<(f64, bool)> = city
                 .iter()
-                .find(|(i, _)| i == issue.name())
-                .and_then(|(_, r)| Some(format!("{:.3} ({} days)", r.brier?, r.verified)))
-                .unwrap_or_else(|| "not enough yet".into());
+                .filter(|p| p.issue.as_deref() == Some(issue.name()))
+                .filter_map(|p| Some((p.probability, p.outcome?)))
+                .collect();
+            let n = verified.len();
+            let live = if n >= MIN_LIVE_FOR_ISSUE_SKILL {
+                let brier = verified
+                    .iter()
+                    .map(|&(p, o)| (p - f64::from(u8::from(o))).powi(2))
+                    .sum::<f64>()
+                    / n as f64;
+                format!("{brier:.3} ({n} days)")
+            } else {
+                format!("{n} of {MIN_LIVE_FOR_ISSUE_SKILL} days so far: the test year stands")
+            };
             Some(IssueSkillRow {
                 label: issue.label(),
                 test: format!(
@@ -363,9 +397,36 @@ fn skill_by_issue(
                     t.brier_skill_score * 100.0
                 ),
                 live,
+                skill_pct: (t.brier_skill_score * 100.0).round().max(0.0) as i64,
             })
         })
         .collect()
+}
+
+/// The next rain day's day-before forecast for `st`, with its honest skill.
+fn next_day(
+    st: &crate::stations::Station,
+    f: &Forecast,
+    model: Option<&crate::registry::LoadedModel>,
+) -> NextDay {
+    let skill = model
+        .and_then(|m| m.summary.metrics.calibration.as_ref())
+        .and_then(|c| {
+            let of = |name: &str| c.issues.iter().find(|i| i.issue == name);
+            let (day_before, afternoon) = (of("day_before")?, of("afternoon")?);
+            Some(format!(
+                "{:.0}\u{a0}% better than climatology on the model's test year, against {:.0}\u{a0}% for the afternoon issue",
+                day_before.brier_skill_score * 100.0,
+                afternoon.brier_skill_score * 100.0
+            ))
+        });
+    NextDay {
+        percent: (f.probability * 100.0).round() as i64,
+        date: f.forecast_date,
+        day: f.forecast_date.format("%a %-d %b").to_string(),
+        issued: local_time(st, f.issued_at),
+        skill,
+    }
 }
 
 /// Verified live forecasts a city needs before its own reliability chart
@@ -699,7 +760,12 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 format!("{}, {when}", local_time(st, f.window_end))
             })
             .unwrap_or_default(),
-        skill_by_issue: skill_by_issue(s.serving.get().as_deref(), &board.record_30d_by_issue),
+        skill_by_issue: skill_by_issue(s.serving.get().as_deref(), &year),
+        next: board
+            .station(st.location)
+            .and_then(|b| b.next.as_deref())
+            .filter(|_| forecast.as_ref().is_some_and(|f| !f.stale))
+            .map(|n| next_day(st, n, s.serving.get().as_deref())),
         forecast,
         problem,
         source_problem: source_problem(&board),

@@ -140,7 +140,11 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
     for (key, mut issues) in by_day {
         issues.sort_by_key(|(_, at)| *at);
         let order: Vec<&str> = issues.iter().map(|(i, _)| i.as_str()).collect();
-        let rank = |i: &str| ["day_before", "morning", "afternoon"].iter().position(|n| *n == i);
+        let rank = |i: &str| {
+            ["day_before", "morning", "afternoon"]
+                .iter()
+                .position(|n| *n == i)
+        };
         assert!(
             order.windows(2).all(|w| rank(w[0]) < rank(w[1])),
             "{key:?}: issued out of order {issues:?}"
@@ -158,8 +162,7 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
     // where it was already 10:20 by the replay's end (23:59:59 UTC is the
     // next morning in the east, still night in Perth).
     let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
-    let with_data: std::collections::HashSet<&str> =
-        rows.iter().map(|r| r.0.as_str()).collect();
+    let with_data: std::collections::HashSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let early = with_data
         .iter()
         .filter(|loc| {
@@ -252,14 +255,18 @@ fn issued(store: &Store) -> Vec<(String, NaiveDate, String, DateTime<Utc>)> {
     let mut st = c
         .prepare("SELECT location, for_date, issue, served_at FROM predictions")
         .unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))
-        .unwrap()
-        .map(|r| {
-            let (l, d, i, at) = r.unwrap();
-            let at = DateTime::parse_from_rfc3339(&at).unwrap().with_timezone(&Utc);
-            (l, d, i, at)
-        })
-        .collect()
+    st.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
+    })
+    .unwrap()
+    .map(|r| {
+        let (l, d, i, at) = r.unwrap();
+        let at = DateTime::parse_from_rfc3339(&at)
+            .unwrap()
+            .with_timezone(&Utc);
+        (l, d, i, at)
+    })
+    .collect()
 }
 
 /// (location, for_date, served_at, outcome) of every logged forecast.
@@ -392,4 +399,252 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
         (e.overall.observed_frequency - s.observed_frequency.unwrap()).abs() < 1e-12,
         "{e:?} vs {s:?}"
     );
+}
+
+/// Two simulated weeks across the start of daylight saving (6 Oct 2024),
+/// served by the real web app on the replay's clock and read in headless
+/// Chromium at 10:00, 16:00 and 23:00 Sydney time: every city page leads
+/// with the rain day under way, whose window is still open, and shows the
+/// next rain day's day-before forecast once it is issued. Between one day's
+/// morning and afternoon issues a new model is promoted: the issues made
+/// before keep their version and never change; every later one is the new
+/// champion's. Each forecast is scored once, after BOM published its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
+    let _heavy = crate::support::heavy().await;
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let scripts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        std::path::Path::new(&chromium).exists()
+            && scripts.join("node_modules/playwright-core").exists(),
+        "needs Chromium and playwright-core (scripts/test installs both)"
+    );
+    let (from, to) = (day(2024, 10, 1), day(2024, 10, 14));
+    let opts = Options {
+        from,
+        to,
+        speed: 0.0,
+        faults: Vec::new(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("weeks.db");
+    let store = Store::open(&db, Duration::from_secs(10)).unwrap();
+    let clock = Arc::new(FakeClock::new(from.and_hms_opt(0, 0, 0).unwrap().and_utc()));
+    store.set_clock(clock.clone());
+    let mut cfg = config(&db);
+    let source = replay::start_source(clock.clone(), &[]).await.unwrap();
+    replay::configure(&mut cfg, &source);
+    let stale = cfg.server.stale_after_days;
+    let state = raincast::web::AppState::new(cfg.clone(), store.clone(), clock.clone()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = raincast::web::start(listener, state.clone(), false)
+        .await
+        .unwrap();
+    let url = format!("http://{}", running.addr);
+
+    let mut driver = replay::Driver::start(&store, &state.jobs, &clock, &cfg, &opts)
+        .await
+        .unwrap();
+    let sydney = raincast::stations::by_location("Sydney").unwrap();
+    let zone = raincast::issue::Zone::of(sydney);
+    let cities = [
+        "Sydney",
+        "Brisbane",
+        "Adelaide",
+        "Darwin",
+        "PerthAirport",
+        "NorfolkIsland",
+        "Hobart",
+    ];
+    let v = raincast::issue::Visibility::default();
+    let promote_on = day(2024, 10, 9);
+    let mut promoted: Option<(DateTime<Utc>, i64, i64)> = None;
+    let mut before_promotion = Vec::new();
+    for d in (from + chrono::Days::new(1))
+        .iter_days()
+        .take_while(|d| *d <= to)
+    {
+        for hour in [10, 16, 23] {
+            let at = zone.utc(d, chrono::NaiveTime::from_hms_opt(hour, 0, 0).unwrap());
+            driver
+                .run_until(at, &state.jobs, &state.serving, &clock, &|_, _| {})
+                .await;
+            let (s, st) = (state.serving.clone(), store.clone());
+            tokio::task::spawn_blocking(move || s.sync(&st, at, stale))
+                .await
+                .unwrap()
+                .unwrap();
+            if d == promote_on && hour == 16 {
+                // Between Sydney's morning issue (10:20) and its afternoon
+                // issue (16:50): train, and put the new version in.
+                let old = store.champion_version().unwrap().unwrap();
+                before_promotion = issued_rows(&store);
+                let run = state
+                    .jobs
+                    .run(
+                        raincast::jobs::JobKind::Train,
+                        raincast::jobs::Trigger::Admin,
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    run.status,
+                    raincast::jobs::RunStatus::Succeeded,
+                    "{:?}",
+                    run.error
+                );
+                let new = store
+                    .models()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.version)
+                    .max()
+                    .unwrap();
+                assert_ne!(new, old);
+                raincast::registry::promote(&store, new, "between two issues", "test").unwrap();
+                let (s, st) = (state.serving.clone(), store.clone());
+                tokio::task::spawn_blocking(move || s.sync(&st, at, stale))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(state.serving.get().unwrap().version, new);
+                promoted = Some((at, old, new));
+            }
+            let expect: Vec<serde_json::Value> = cities
+                .iter()
+                .map(|loc| {
+                    let station = raincast::stations::by_location(loc).unwrap();
+                    let rain_day = raincast::issue::rain_day_at(station, at);
+                    let next = rain_day + chrono::Days::new(1);
+                    // Issued at its due time, by the scrape 20 minutes on.
+                    let issued = raincast::issue::Issue::DayBefore.due_at(station, next, &v)
+                        + chrono::Duration::minutes(20)
+                        <= at;
+                    serde_json::json!({
+                        "location": loc,
+                        "rain_day": rain_day.to_string(),
+                        "next_day": issued.then(|| next.to_string()),
+                    })
+                })
+                .collect();
+            let (scripts, chromium, url) = (scripts.clone(), chromium.clone(), url.clone());
+            let now = at.to_rfc3339();
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("node")
+                    .arg(scripts.join("windows.mjs"))
+                    .current_dir(&scripts)
+                    .env("RAINCAST_URL", &url)
+                    .env("NOW", &now)
+                    .env("EXPECT", serde_json::to_string(&expect).unwrap())
+                    .env("CHROMIUM", &chromium)
+                    .output()
+                    .expect("run node")
+            })
+            .await
+            .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{d} {hour}:00 Sydney time:\n{text}");
+        }
+    }
+    let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
+    driver
+        .run_until(end, &state.jobs, &state.serving, &clock, &|_, _| {})
+        .await;
+    let summary = driver.finish(&store, &opts).unwrap();
+    assert_eq!(summary.late_forecasts, 0, "{summary:?}");
+    running.stop().await.unwrap();
+
+    // Issued before the promotion: unchanged, the old version's.
+    let (promoted_at, old, new) = promoted.expect("a promotion");
+    let after = issued_rows(&store);
+    for row in &before_promotion {
+        assert!(after.contains(row), "{row:?} changed or vanished");
+    }
+    // Every forecast is the champion's in effect when it was issued; the
+    // promotion split Sydney's rain day of 10 October between its issues.
+    let deployments = store.deployments().unwrap();
+    let champion_at = |t: DateTime<Utc>| {
+        deployments
+            .iter()
+            .filter(|d| d.at <= t)
+            .max_by_key(|d| (d.at, d.id))
+            .map(|d| d.version)
+    };
+    for (loc, for_date, issue, version, _, at) in &after {
+        assert_eq!(
+            Some(*version),
+            champion_at(*at),
+            "{loc} {for_date} {issue} issued {at}"
+        );
+    }
+    let of = |issue: &str| {
+        after
+            .iter()
+            .find(|r| r.0 == "Sydney" && r.1 == day(2024, 10, 10) && r.2 == issue)
+            .map(|r| r.3)
+    };
+    assert_eq!(of("day_before"), Some(old));
+    assert_eq!(of("morning"), Some(old));
+    assert_eq!(of("afternoon"), Some(new));
+    assert!(promoted_at > zone.utc(promote_on, v.morning));
+
+    // Scored once each, after BOM published the outcome (the rain day's
+    // row, from 10:00 local on it), never before.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let mut st = c
+        .prepare("SELECT location, for_date, scored_at FROM predictions WHERE outcome IS NOT NULL")
+        .unwrap();
+    let scored: Vec<(String, NaiveDate, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(scored.len() > 1000, "{}", scored.len());
+    for (loc, for_date, scored_at) in scored {
+        let station = raincast::stations::by_location(&loc).unwrap();
+        let at = DateTime::parse_from_rfc3339(&scored_at)
+            .unwrap()
+            .with_timezone(&Utc);
+        let published = raincast::issue::Zone::of(station).utc(for_date, v.morning);
+        assert!(
+            at >= published,
+            "{loc} {for_date} scored {at}, before {published}"
+        );
+    }
+}
+
+/// (location, for_date, issue, version, probability, issued_at) of every
+/// logged forecast.
+type Issued = (String, NaiveDate, String, i64, f64, DateTime<Utc>);
+
+fn issued_rows(store: &Store) -> Vec<Issued> {
+    let c = rusqlite::Connection::open(store.path()).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT location, for_date, issue, version, probability, served_at FROM predictions",
+        )
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })
+    .unwrap()
+    .map(|r| {
+        let (l, d, i, v, p, at) = r.unwrap();
+        let at = DateTime::parse_from_rfc3339(&at)
+            .unwrap()
+            .with_timezone(&Utc);
+        (l, d, i, v, p, at)
+    })
+    .collect()
 }

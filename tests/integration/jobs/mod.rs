@@ -270,7 +270,10 @@ async fn catch_up_runs_once_then_the_schedule_fires_when_due() {
             assert_eq!(fetched, east);
             break;
         }
-        assert!(Instant::now() < deadline, "the afternoon scrape did not fire");
+        assert!(
+            Instant::now() < deadline,
+            "the afternoon scrape did not fire"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
