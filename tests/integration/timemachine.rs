@@ -133,7 +133,8 @@ async fn eight_simulated_weeks_with_outages_keep_an_honest_record() {
     assert_eq!(names, ["day_before", "morning", "afternoon"], "{s:?}");
     // Each rain day's issues came in order: the day before, then the
     // morning, then the afternoon, each from the row as BOM showed it then.
-    let mut by_day: HashMap<(String, NaiveDate), Vec<(String, DateTime<Utc>)>> = HashMap::new();
+    type RainDay = (String, NaiveDate);
+    let mut by_day: HashMap<RainDay, Vec<(String, DateTime<Utc>)>> = HashMap::new();
     for (loc, for_date, issue, at) in issued(&r.store) {
         by_day.entry((loc, for_date)).or_default().push((issue, at));
     }
