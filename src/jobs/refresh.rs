@@ -78,6 +78,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
         let mut problems = Vec::new();
         if let Some(model) = serving.get() {
             let vis = Visibility::current();
+            let mut issued = Vec::new();
             for entry in &board.stations {
                 let due = issues_due(entry.station, issued_at, &vis);
                 let mut made = 0;
@@ -107,18 +108,20 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                         window_end,
                     };
                     made += 1;
-                    match store.log_prediction(&forecast) {
-                        Ok(true) => out.logged += 1,
-                        Ok(false) => {}
-                        Err(e) => problems.push(Problem {
-                            station: entry.station.location.to_string(),
-                            error: e.to_string(),
-                        }),
-                    }
+                    issued.push(forecast);
                 }
                 if made == 0 {
                     out.not_live += 1;
                 }
+            }
+            // One transaction for the whole log; a failure fails every
+            // forecast in it, each named.
+            match store.log_predictions(&issued) {
+                Ok(n) => out.logged += n as u64,
+                Err(e) => problems.extend(issued.iter().map(|f| Problem {
+                    station: f.location.to_string(),
+                    error: e.to_string(),
+                })),
             }
         }
         out.scored = store.score_predictions()? as u64;

@@ -71,20 +71,30 @@ impl Store {
     /// here; the log is the public track record.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn log_prediction(&self, p: &IssuedForecast) -> Result<bool> {
+        self.log_predictions(std::slice::from_ref(p)).map(|n| n == 1)
+    }
+
+    /// [`Store::log_prediction`] for many, in one transaction: how many
+    /// were new. A scrape's forecast log writes once, not once per issue.
+    pub fn log_predictions(&self, forecasts: &[IssuedForecast]) -> Result<usize> {
         let fmt = |t: chrono::DateTime<chrono::Utc>| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
+        if forecasts.is_empty() {
+            return Ok(0);
+        }
         self.write(|tx| {
-            let n = tx
-                .prepare_cached(
-                    "INSERT INTO predictions (location, for_date, issue, version, probability, served_at,
-                                              threshold, obs_date, window_end)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
-                     WHERE NOT EXISTS (SELECT 1 FROM predictions
-                                       WHERE location = ?1 AND for_date = ?2 AND issue = ?3)
-                       AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
-                )?
-                .execute(rusqlite::params![
+            let mut st = tx.prepare_cached(
+                "INSERT INTO predictions (location, for_date, issue, version, probability, served_at,
+                                          threshold, obs_date, window_end)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                 WHERE NOT EXISTS (SELECT 1 FROM predictions
+                                   WHERE location = ?1 AND for_date = ?2 AND issue = ?3)
+                   AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
+            )?;
+            let mut n = 0;
+            for p in forecasts {
+                n += st.execute(rusqlite::params![
                     p.location,
                     p.for_date,
                     p.issue.name(),
@@ -95,7 +105,8 @@ impl Store {
                     p.obs_date,
                     fmt(p.window_end),
                 ])?;
-            Ok(n == 1)
+            }
+            Ok(n)
         })
     }
 
