@@ -48,13 +48,19 @@ struct Replayed {
 }
 
 async fn replay(opts: Options) -> Replayed {
+    replay_with(opts, |_| {}).await
+}
+
+async fn replay_with(opts: Options, tweak: impl FnOnce(&mut Config)) -> Replayed {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("replay.db");
     let store = Store::open(&db, Duration::from_secs(10)).unwrap();
     let clock = Arc::new(FakeClock::new(Utc::now()));
+    let mut cfg = config(&db);
+    tweak(&mut cfg);
     let summary = replay::run(
         &store,
-        config(&db),
+        cfg,
         clock,
         Arc::new(Serving::default()),
         &opts,
@@ -360,12 +366,18 @@ async fn a_replay_is_deterministic() {
 async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
     let _heavy = crate::support::heavy().await;
     let (from, to) = (day(2024, 9, 1), day(2025, 9, 5));
-    let r = replay(Options {
-        from,
-        to,
-        speed: 0.0,
-        faults: Vec::new(),
-    })
+    // One scrape a day, the afternoon everywhere: this test is about a
+    // year's retention and agreement with `evaluate`; the default's twelve
+    // ticks a day are the other replays' subject (and `bench/replay.sh`'s).
+    let r = replay_with(
+        Options {
+            from,
+            to,
+            speed: 0.0,
+            faults: Vec::new(),
+        },
+        |c| c.schedule.scrape = "0 30 8 * * *".parse().unwrap(),
+    )
     .await;
     let s = &r.summary;
     assert_eq!(s.days, 370);
