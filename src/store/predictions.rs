@@ -71,7 +71,8 @@ impl Store {
     /// here; the log is the public track record.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn log_prediction(&self, p: &IssuedForecast) -> Result<bool> {
-        self.log_predictions(std::slice::from_ref(p)).map(|n| n == 1)
+        self.log_predictions(std::slice::from_ref(p))
+            .map(|n| n == 1)
     }
 
     /// [`Store::log_prediction`] for many, in one transaction: how many

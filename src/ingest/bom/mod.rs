@@ -201,14 +201,15 @@ pub async fn scrape(
             let i = jobs.len();
             jobs.push((station, month));
             let key = (station.location.to_string(), month_key(month));
+            // Skipped station-months are counted in the report's totals and
+            // its message, not logged one by one: a scheduled scrape skips
+            // a dozen finished months per station, twelve times a day.
             if complete.contains(&key) && Some(month) != revising {
                 outcomes.push(Some(Outcome::SkippedComplete));
-                log(describe(station, month, Outcome::SkippedComplete).line());
                 continue;
             }
             if missing.contains(&key) && month < current && !retry_missing {
                 outcomes.push(Some(Outcome::SkippedMissing));
-                log(describe(station, month, Outcome::SkippedMissing).line());
                 continue;
             }
             outcomes.push(None);
@@ -261,7 +262,15 @@ pub async fn scrape(
             describe(station, month, outcome)
         })
         .collect();
-    let report = ScrapeReport::build(months, ctx.stop.is_cancelled(), ctx.aborted());
+    let mut report = ScrapeReport::build(months, ctx.stop.is_cancelled(), ctx.aborted());
+    // The stored summary lists what was fetched or failed; the skipped
+    // station-months are in the totals.
+    report.months.retain(|m| {
+        !matches!(
+            m.outcome,
+            Outcome::SkippedComplete | Outcome::SkippedMissing
+        )
+    });
     log(report.message.clone());
     Ok(report)
 }
