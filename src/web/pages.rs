@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/forecast/{location}", get(forecast_page))
-        .route("/static/{file}", get(asset))
+        .merge(super::assets::router())
 }
 
 pub struct Row {
@@ -711,27 +711,6 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         brier: record.brier.map(|b| format!("{b:.3}")),
         trust,
     })
-}
-
-const CSS: &str = include_str!("../../static/app.css");
-const JS: &str = include_str!("../../static/app.js");
-const ICON: &str = include_str!("../../static/favicon.svg");
-
-async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "app.css" => (CSS, "text/css; charset=utf-8"),
-        "app.js" => (JS, "text/javascript; charset=utf-8"),
-        "favicon.svg" => (ICON, "image/svg+xml"),
-        _ => return error_page(StatusCode::NOT_FOUND, "Not found", "No such file."),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]
