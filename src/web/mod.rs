@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod charts;
+pub mod cities;
 pub mod cost;
 pub mod docs;
 pub mod error;

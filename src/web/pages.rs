@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -37,12 +37,23 @@ pub struct Row {
     pub forecast_date: Option<String>,
     /// "no current data since 25 Jun 2017" when stale.
     pub stale_since: Option<String>,
+    /// For a city without current data, the station to see instead.
+    pub see: Option<&'static str>,
+    /// What the search matches (names, states, aliases), lower case.
+    pub search: String,
+    /// Whether the row matches the search (every row without one).
+    pub shown: bool,
 }
 
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Index {
     map: String,
+    state_map: String,
+    /// The search text (`/?q=`), trimmed; empty for none.
+    q: String,
+    /// Rows the search matches.
+    matched: usize,
     rows: Vec<Row>,
     model_version: Option<i64>,
     note: Option<String>,
@@ -204,12 +215,38 @@ where
     page.respond(headers)
 }
 
-async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let key = PageKey::now(&s, false);
-    cached_page(&s, "/", key, &headers, render_index(&s)).await
+#[derive(serde::Deserialize)]
+struct HomeQuery {
+    q: Option<String>,
 }
 
-async fn render_index(s: &AppState) -> Response {
+/// The home page; `/?q=melbourne` is its search without JavaScript: only
+/// the matching cities are shown (the others are in the page, hidden, for
+/// the script's filter to bring back). Searches are not kept in the cache.
+async fn index(
+    State(s): State<AppState>,
+    Query(query): Query<HomeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let q = query.q.unwrap_or_default().trim().to_string();
+    if q.chars().count() > super::cities::MAX_QUERY_CHARS {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Search too long",
+            &format!(
+                "Search for a city, state or airport in at most {} characters.",
+                super::cities::MAX_QUERY_CHARS
+            ),
+        );
+    }
+    if !q.is_empty() {
+        return render_index(&s, q).await;
+    }
+    let key = PageKey::now(&s, false);
+    cached_page(&s, "/", key, &headers, render_index(&s, q)).await
+}
+
+async fn render_index(s: &AppState, q: String) -> Response {
     let s = s.clone();
     let board = s.serving.board();
     let model = s.serving.get();
@@ -237,6 +274,10 @@ async fn render_index(s: &AppState) -> Response {
             _ => None,
         };
         let (lat, lon) = st.model_coords();
+        let see = stale_since.as_ref().and_then(|_| {
+            super::cities::nearest_with(st, |o| has_current(&board, model.as_deref(), o))
+                .map(|(o, _)| o.display_name)
+        });
         points.push(MapPoint {
             location: st.location,
             name: st.display_name,
@@ -258,7 +299,18 @@ async fn render_index(s: &AppState) -> Response {
             colour: charts::rain_colour(p),
             forecast_date: live.map(|f| au_short(f.forecast_date)),
             stale_since,
+            see,
+            search: super::cities::search_text(st),
+            shown: true,
         });
+    }
+    let clusters = state_clusters(&rows);
+    // Alphabetical; the search keeps the matching rows in view.
+    rows.sort_by_key(|r| r.name);
+    let mut matched = 0;
+    for r in &mut rows {
+        r.shown = super::cities::matches(&r.search, &q);
+        matched += usize::from(r.shown);
     }
     let forecast_day = days
         .into_iter()
@@ -266,6 +318,9 @@ async fn render_index(s: &AppState) -> Response {
         .map(|(d, _)| au_date(d));
     render(&Index {
         map: charts::map(&points),
+        state_map: charts::state_map(&clusters),
+        q,
+        matched,
         rows,
         model_version: model.map(|m| m.version),
         note,
@@ -275,6 +330,46 @@ async fn render_index(s: &AppState) -> Response {
         stale_after_days: s.config.server.stale_after_days,
         source_problem: source_problem(&board),
     })
+}
+
+/// Whether `st` has a current forecast from the serving model.
+fn has_current(
+    board: &crate::serving::Board,
+    model: Option<&crate::registry::LoadedModel>,
+    st: &crate::stations::Station,
+) -> bool {
+    board
+        .station(st.location)
+        .and_then(|e| e.forecast.as_ref())
+        .is_some_and(|f| !f.stale && model.is_some_and(|m| m.version == f.model_version))
+}
+
+/// The phone map's clusters: per state (in the order of [`STATIONS`]), its
+/// cities, how many have a current forecast, and the highest chance.
+fn state_clusters(rows: &[Row]) -> Vec<charts::StateCluster> {
+    let mut out: Vec<charts::StateCluster> = Vec::new();
+    for r in rows {
+        let i = match out.iter().position(|c| c.state == r.state) {
+            Some(i) => i,
+            None => {
+                out.push(charts::StateCluster {
+                    state: r.state,
+                    current: 0,
+                    cities: 0,
+                    wettest: None,
+                });
+                out.len() - 1
+            }
+        };
+        let c = &mut out[i];
+        c.cities += 1;
+        if let Some(p) = r.percent {
+            c.current += 1;
+            let p = p as f64 / 100.0;
+            c.wettest = Some(c.wettest.map_or(p, |w: f64| w.max(p)));
+        }
+    }
+    out
 }
 
 /// "25 Jun 2017".
@@ -328,6 +423,9 @@ struct ForecastPage {
     misses: u64,
     brier: Option<String>,
     trust: Option<Trust>,
+    /// Without current data: the station to see instead (location, name,
+    /// km away).
+    see: Option<(&'static str, &'static str, i64)>,
 }
 
 pub struct IssueSkillRow {
@@ -541,6 +639,15 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Err(e) => return e.into_response(),
     };
     let board = s.serving.board();
+    let see = forecast
+        .as_ref()
+        .is_none_or(|f| f.stale)
+        .then(|| {
+            let model = s.serving.get();
+            super::cities::nearest_with(st, |o| has_current(&board, model.as_deref(), o))
+        })
+        .flatten()
+        .map(|(o, km)| (o.location, o.display_name, km.round() as i64));
     let days: Vec<crate::obs::Observation> = board
         .station(st.location)
         .map(|e| match e.latest {
@@ -710,6 +817,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         misses: record.misses,
         brier: record.brier.map(|b| format!("{b:.3}")),
         trust,
+        see,
     })
 }
 
