@@ -132,7 +132,17 @@ mod tests {
         assert_eq!(found("ayers rock"), ["Uluru"]);
         assert_eq!(found("Victoria").len(), 10);
         assert_eq!(found("vic"), found("VIC"));
-        assert_eq!(found("NSW sydney"), ["Sydney", "SydneyAirport"]);
+        assert_eq!(
+            found("NSW sydney"),
+            [
+                "BadgerysCreek",
+                "Penrith",
+                "Richmond",
+                "Sydney",
+                "SydneyAirport"
+            ]
+        );
+        assert_eq!(found("kingsford smith"), ["SydneyAirport"]);
         assert_eq!(found("Tasmania"), ["Hobart", "Launceston"]);
         assert!(found("atlantis").is_empty());
         assert_eq!(found("  ").len(), 49);

@@ -198,7 +198,7 @@ pub struct StateCluster {
 
 /// Where each state's cluster sits (longitude, latitude): inside the state,
 /// and far enough from its neighbours for an 80-unit bubble.
-fn cluster_place(state: &str) -> Option<(f64, f64)> {
+pub(super) fn cluster_place(state: &str) -> Option<(f64, f64)> {
     Some(match state {
         "WA" => (121.0, -26.0),
         "NT" => (133.5, -19.5),
