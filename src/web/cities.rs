@@ -34,9 +34,7 @@ fn aliases(location: &str) -> &'static str {
         "Tuggeranong" => "canberra",
         "MountGinini" => "canberra namadgi",
         "Williamtown" => "newcastle airport port stephens",
-        "BadgerysCreek" => "western sydney",
-        "Penrith" => "western sydney",
-        "Richmond" => "hawkesbury western sydney",
+        "Richmond" => "hawkesbury",
         "NorahHead" => "central coast",
         "Wollongong" => "illawarra bellambi",
         "GoldCoast" => "southport",
@@ -132,16 +130,7 @@ mod tests {
         assert_eq!(found("ayers rock"), ["Uluru"]);
         assert_eq!(found("Victoria").len(), 10);
         assert_eq!(found("vic"), found("VIC"));
-        assert_eq!(
-            found("NSW sydney"),
-            [
-                "BadgerysCreek",
-                "Penrith",
-                "Richmond",
-                "Sydney",
-                "SydneyAirport"
-            ]
-        );
+        assert_eq!(found("NSW sydney"), ["Sydney", "SydneyAirport"]);
         assert_eq!(found("kingsford smith"), ["SydneyAirport"]);
         assert_eq!(found("Tasmania"), ["Hobart", "Launceston"]);
         assert!(found("atlantis").is_empty());

@@ -294,7 +294,7 @@ async fn render_index(s: &AppState, q: String) -> Response {
             location: st.location,
             name: st.display_name,
             state: st.state,
-            percent: p.map(|p| (p * 100.0).round() as i64),
+            percent: p.map(shown_percent),
             rain: live.is_some_and(|f| f.rain),
             colour: charts::rain_colour(p),
             forecast_date: live.map(|f| au_short(f.forecast_date)),
@@ -330,6 +330,16 @@ async fn render_index(s: &AppState, q: String) -> Response {
         stale_after_days: s.config.server.stale_after_days,
         source_problem: source_problem(&board),
     })
+}
+
+/// Chances below this percent show as it, and above 100 minus it as that:
+/// no forecast from a day's observations is surer (the top bin of the test
+/// year verified at 97 %). The API keeps the exact value.
+pub const SHOWN_BOUND: i64 = 5;
+
+/// A chance as the pages show it: whole percent, within 5–95 %.
+pub fn shown_percent(p: f64) -> i64 {
+    ((p * 100.0).round() as i64).clamp(SHOWN_BOUND, 100 - SHOWN_BOUND)
 }
 
 /// Whether `st` has a current forecast from the serving model.
@@ -480,7 +490,8 @@ pub struct Trust {
     pub live: bool,
     /// (we said, days, on average we said, it rained)
     pub rows: Vec<(String, u64, String, String)>,
-    /// "When we said about 30 %, it rained on 27 % of those days."
+    /// About the bin of the forecast shown: "Our forecast, 9 %, is in the
+    /// 0–10 % bin: when we said 0–10 %, it rained on 6 % of those 4,120 days."
     pub headline: Option<String>,
 }
 
@@ -491,6 +502,7 @@ fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
     model: Option<&crate::registry::LoadedModel>,
+    shown: Option<f64>,
 ) -> Option<Trust> {
     let verified: Vec<(f64, bool)> = live
         .iter()
@@ -552,11 +564,25 @@ fn trust_view(
         return None;
     }
     let pct = |x: f64| format!("{:.0}\u{a0}%", x * 100.0);
-    let headline = bins
-        .iter()
-        .find(|b| b.0 <= 0.3 && 0.3 < b.1)
-        .or_else(|| bins.iter().max_by_key(|b| b.2))
-        .map(|b| {
+    // The bin of the forecast shown (the top bin holds 100 %); without one,
+    // the busiest bin.
+    let of_shown = shown.and_then(|p| {
+        bins.iter()
+            .find(|b| b.0 <= p && (p < b.1 || (b.1 >= 1.0 && p <= 1.0)))
+            .map(|b| (b, p))
+    });
+    let headline = match of_shown {
+        Some((b, p)) => Some(format!(
+            "Our forecast, {}\u{a0}%, is in the {:.0}–{} bin: when we said {:.0}–{}, it rained on {} of those {} days.",
+            shown_percent(p),
+            b.0 * 100.0,
+            pct(b.1),
+            b.0 * 100.0,
+            pct(b.1),
+            pct(b.4),
+            b.2
+        )),
+        None => bins.iter().max_by_key(|b| b.2).map(|b| {
             format!(
                 "When we said {:.0}–{}, it rained on {} of those {} days.",
                 b.0 * 100.0,
@@ -564,11 +590,16 @@ fn trust_view(
                 pct(b.4),
                 b.2
             )
-        });
+        }),
+    };
     let points: Vec<charts::ReliabilityPoint> = bins.iter().map(|b| (b.3, b.4, b.2)).collect();
     Some(Trust {
         svg: charts::reliability(
-            &format!("When we said a chance of rain for {name}, how often it rained"),
+            &if is_live {
+                format!("{name}: when we said a chance of rain, how often it rained")
+            } else {
+                "All 49 cities, the model's test year: when it said a chance of rain, how often it rained".to_string()
+            },
             &points,
         ),
         source,
@@ -677,7 +708,15 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    let trust = trust_view(st.display_name, &year, s.serving.get().as_deref());
+    let trust = trust_view(
+        st.display_name,
+        &year,
+        s.serving.get().as_deref(),
+        forecast
+            .as_ref()
+            .filter(|f| !f.stale)
+            .map(|f| f.probability),
+    );
     let past: Vec<&crate::store::PredictionRow> =
         year.iter().filter(|p| p.for_date >= since).collect();
     let labels: Vec<String> = days
@@ -689,8 +728,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Vec::new()
     } else {
         vec![
-            charts::chart(
+            charts::chart_axis(
                 "Daily rainfall (mm, to 9 am), last 30 days",
+                "Rain in the 24 h to 9 am (mm)",
                 "mm",
                 &labels,
                 &[Series {
@@ -701,8 +741,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 }],
                 None,
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Daily minimum to maximum temperature (°C), last 30 days",
+                "Temperature (°C)",
                 "°C",
                 &labels,
                 &[],
@@ -713,8 +754,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                     hi: col(Num::MaxTemp),
                 }),
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Relative humidity at 3 pm (%), last 30 days",
+                "Relative humidity at 3 pm (%)",
                 "%",
                 &labels,
                 &[Series {
@@ -725,8 +767,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 }],
                 None,
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Mean sea-level pressure at 3 pm (hPa), last 30 days",
+                "Pressure at 3 pm (hPa)",
                 "hPa",
                 &labels,
                 &[Series {
@@ -761,7 +804,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 p.issue.as_deref().unwrap_or("before issues"),
                 p.version
             ),
-            percent: (p.probability * 100.0).round() as i64,
+            percent: shown_percent(p.probability),
             call: if p.decision() { "rain" } else { "dry" },
             outcome: match p.outcome {
                 Some(true) => "rained",
@@ -777,7 +820,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         station_name: st.station_name,
         percent: forecast
             .as_ref()
-            .map_or(0, |f| (f.probability * 100.0).round() as i64),
+            .map_or(0, |f| shown_percent(f.probability)),
         forecast_day: forecast
             .as_ref()
             .map(|f| au_date(f.forecast_date))
@@ -850,7 +893,7 @@ mod tests {
             .chain((20..40).map(|i| row(i, 0.05, Some(i == 20))))
             .collect();
         rows.push(row(41, 0.9, None));
-        let t = trust_view("Sydney Airport", &rows, None).expect("a chart");
+        let t = trust_view("Sydney Airport", &rows, None, Some(0.37)).expect("a chart");
         assert!(t.live);
         assert!(
             t.source
@@ -858,11 +901,23 @@ mod tests {
         );
         assert_eq!(
             t.headline.as_deref(),
-            Some("When we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days.")
+            Some(
+                "Our forecast, 37\u{a0}%, is in the 30–40\u{a0}% bin: when we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days."
+            )
         );
         assert_eq!(t.rows.len(), 2);
         assert!(t.svg.starts_with("<svg") && t.svg.contains("Sydney Airport"));
         // Too few verified days and no model: nothing to show yet.
-        assert!(trust_view("Sydney Airport", &rows[..10], None).is_none());
+        assert!(trust_view("Sydney Airport", &rows[..10], None, Some(0.37)).is_none());
+        // The headline follows the forecast shown: a 3 % forecast speaks
+        // about the 0–10 % bin (shown as 5 %).
+        let low = trust_view("Sydney Airport", &rows, None, Some(0.03)).unwrap();
+        assert_eq!(
+            low.headline.as_deref(),
+            Some(
+                "Our forecast, 5\u{a0}%, is in the 0–10\u{a0}% bin: when we said 0–10\u{a0}%, it rained on 5\u{a0}% of those 20 days."
+            )
+        );
+        assert!(low.svg.contains("Sydney Airport: when we said"));
     }
 }

@@ -228,6 +228,32 @@ await test("a city without current data points to its nearest station with data"
   assert.match(await page.textContent("#probability"), /^\s*\d{1,3}\s*%\s*$/, "the station pointed to has a forecast");
 });
 
+// 5. Charts: text at 12 px or more on a 390 px phone, axis titles with their
+//    units, the rain axis's day; the trust section speaks about the bin of
+//    the forecast shown; chances shown within 5–95 %.
+await test("charts read on a 390 px phone and the trust section speaks about the forecast shown", async (page) => {
+  await page.goto(`${base}/forecast/Sydney`);
+  const r = await page.evaluate(() => {
+    const sizes = [...document.querySelectorAll("svg.chart text, svg.reliability text")]
+      .filter((t) => t.getClientRects().length)
+      .map((t) => parseFloat(getComputedStyle(t).fontSize) * t.ownerSVGElement.getScreenCTM().a);
+    const axes = [...document.querySelectorAll("svg.chart text.unit")].map((t) => t.textContent);
+    return { n: sizes.length, min: Math.min(...sizes), axes };
+  });
+  assert.ok(r.n > 30, `${r.n} chart texts`);
+  assert.ok(r.min >= 12, `the smallest chart text is ${r.min.toFixed(1)} px`);
+  assert.deepEqual(r.axes, ["Rain in the 24 h to 9 am (mm)", "Temperature (°C)", "Relative humidity at 3 pm (%)", "Pressure at 3 pm (hPa)"]);
+  const shown = Number((await page.textContent("#probability")).match(/\d+/)[0]);
+  assert.ok(shown >= 5 && shown <= 95, `${shown} % shown`);
+  const api = await (await fetch(`${base}/api/v1/forecast/Sydney`)).json();
+  assert.equal(shown, Math.min(95, Math.max(5, Math.round(api.probability * 100))), "the page bounds the API's exact value");
+  const headline = await page.textContent("#trust-headline");
+  const lo = Math.min(90, Math.floor(api.probability * 10) * 10);
+  assert.ok(headline.startsWith(`Our forecast, ${shown}\u00a0%, is in the ${lo}–${lo + 10}\u00a0% bin`), headline);
+  assert.match(await page.textContent("svg.reliability title"), /^(Sydney: when we said|All 49 cities, the model's test year)/);
+  assert.equal(await page.locator("svg.reliability line.diagonal").getAttribute("stroke"), "#556");
+}, { viewport: { width: 390, height: 844 } });
+
 // Compression and fingerprinted, immutable static files, as a browser gets them.
 await test("static files are fingerprinted, immutable and compressed", async (page) => {
   const seen = [];

@@ -170,7 +170,12 @@ pub fn map(points: &[MapPoint<'_>]) -> String {
     }
     for (p, &(x, y)) in points.iter().zip(&shown) {
         let label = match p.probability {
-            Some(v) => format!("{}: {:.0}% chance of rain {}", p.name, v * 100.0, p.note),
+            Some(v) => format!(
+                "{}: {}% chance of rain {}",
+                p.name,
+                ((v * 100.0).round() as i64).clamp(5, 95),
+                p.note
+            ),
             None => format!("{}: {}", p.name, p.note),
         };
         let _ = write!(
