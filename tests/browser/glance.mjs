@@ -254,6 +254,15 @@ await test("charts read on a 390 px phone and the trust section speaks about the
   assert.equal(await page.locator("svg.reliability line.diagonal").getAttribute("stroke"), "#556");
 }, { viewport: { width: 390, height: 844 } });
 
+await test("the admin names the zone of its times", async (page) => {
+  await login(page);
+  const clocks = await page.textContent("#clocks");
+  // The served app runs on a simulated clock (2017) on a real machine.
+  assert.match(clocks, /simulated and reads \d+ \w+ 2017, \d\d:\d\d AEST/, clocks);
+  assert.match(clocks, /real time, in UTC \(now \d+ \w+ \d{4}, \d\d:\d\d UTC\)/, clocks);
+  assert.match(await page.textContent("#runs thead"), /Started \(UTC\)/);
+});
+
 // Compression and fingerprinted, immutable static files, as a browser gets them.
 await test("static files are fingerprinted, immutable and compressed", async (page) => {
   const seen = [];

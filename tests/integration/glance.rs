@@ -31,5 +31,5 @@ fn pages_read_at_a_glance_in_headless_chromium() {
     );
     println!("{text}");
     assert!(out.status.success(), "browser tests failed:\n{text}");
-    assert!(text.contains("14 passed, 0 failed"), "{text}");
+    assert!(text.contains("15 passed, 0 failed"), "{text}");
 }
