@@ -1,15 +1,27 @@
 // raincast: small progressive enhancements. Every page works without this file.
 (function () {
   "use strict";
-  // Filter the city list as the visitor types.
+  // Filter the city list as the visitor types, as the server's /?q= does:
+  // a city shows when every word typed is in its names, state or aliases.
   var filter = document.getElementById("city-filter");
   var list = document.getElementById("city-list");
   if (filter && list) {
+    var none = document.getElementById("no-match");
+    var noneQ = document.getElementById("no-match-q");
+    var count = document.getElementById("match-count");
     filter.addEventListener("input", function () {
-      var q = filter.value.trim().toLowerCase();
+      var words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
       Array.prototype.forEach.call(list.children, function (li) {
-        li.hidden = q !== "" && li.getAttribute("data-name").indexOf(q) === -1;
+        var text = li.getAttribute("data-name");
+        li.hidden = !words.every(function (w) { return text.indexOf(w) !== -1; });
+        if (!li.hidden) shown++;
       });
+      if (count) count.hidden = true;
+      if (none) {
+        noneQ.textContent = filter.value.trim();
+        none.hidden = shown > 0;
+      }
     });
   }
   // Admin: follow a running job live.

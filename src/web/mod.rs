@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod charts;
+pub mod cities;
 pub mod cost;
 pub mod docs;
 pub mod error;
@@ -25,6 +27,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -155,7 +159,23 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(compression())
         .with_state(state)
+}
+
+/// Responses go out gzip- or brotli-compressed when the client accepts it
+/// (brotli first when both are), outermost so that every other layer sees
+/// the plain body. Bodies a handler packed itself (the prepared pages, the
+/// console's files) keep their encoding; model downloads (binary, already
+/// dense) and bodies under 32 bytes go out as they are. tower-http picks
+/// brotli's quality 4, not its slow maximum.
+fn compression() -> CompressionLayer<impl Predicate> {
+    CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
+        )
 }
 
 /// Each request's span: its id (the client's `x-request-id`, or a new

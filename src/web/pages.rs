@@ -3,8 +3,8 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/forecast/{location}", get(forecast_page))
-        .route("/static/{file}", get(asset))
+        .merge(super::assets::router())
 }
 
 pub struct Row {
@@ -37,12 +37,23 @@ pub struct Row {
     pub forecast_date: Option<String>,
     /// "no current data since 25 Jun 2017" when stale.
     pub stale_since: Option<String>,
+    /// For a city without current data, the station to see instead.
+    pub see: Option<&'static str>,
+    /// What the search matches (names, states, aliases), lower case.
+    pub search: String,
+    /// Whether the row matches the search (every row without one).
+    pub shown: bool,
 }
 
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Index {
     map: String,
+    state_map: String,
+    /// The search text (`/?q=`), trimmed; empty for none.
+    q: String,
+    /// Rows the search matches.
+    matched: usize,
     rows: Vec<Row>,
     model_version: Option<i64>,
     note: Option<String>,
@@ -204,12 +215,38 @@ where
     page.respond(headers)
 }
 
-async fn index(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let key = PageKey::now(&s, false);
-    cached_page(&s, "/", key, &headers, render_index(&s)).await
+#[derive(serde::Deserialize)]
+struct HomeQuery {
+    q: Option<String>,
 }
 
-async fn render_index(s: &AppState) -> Response {
+/// The home page; `/?q=melbourne` is its search without JavaScript: only
+/// the matching cities are shown (the others are in the page, hidden, for
+/// the script's filter to bring back). Searches are not kept in the cache.
+async fn index(
+    State(s): State<AppState>,
+    Query(query): Query<HomeQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let q = query.q.unwrap_or_default().trim().to_string();
+    if q.chars().count() > super::cities::MAX_QUERY_CHARS {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Search too long",
+            &format!(
+                "Search for a city, state or airport in at most {} characters.",
+                super::cities::MAX_QUERY_CHARS
+            ),
+        );
+    }
+    if !q.is_empty() {
+        return render_index(&s, q).await;
+    }
+    let key = PageKey::now(&s, false);
+    cached_page(&s, "/", key, &headers, render_index(&s, q)).await
+}
+
+async fn render_index(s: &AppState, q: String) -> Response {
     let s = s.clone();
     let board = s.serving.board();
     let model = s.serving.get();
@@ -237,6 +274,10 @@ async fn render_index(s: &AppState) -> Response {
             _ => None,
         };
         let (lat, lon) = st.model_coords();
+        let see = stale_since.as_ref().and_then(|_| {
+            super::cities::nearest_with(st, |o| has_current(&board, model.as_deref(), o))
+                .map(|(o, _)| o.display_name)
+        });
         points.push(MapPoint {
             location: st.location,
             name: st.display_name,
@@ -253,12 +294,23 @@ async fn render_index(s: &AppState) -> Response {
             location: st.location,
             name: st.display_name,
             state: st.state,
-            percent: p.map(|p| (p * 100.0).round() as i64),
+            percent: p.map(shown_percent),
             rain: live.is_some_and(|f| f.rain),
             colour: charts::rain_colour(p),
             forecast_date: live.map(|f| au_short(f.forecast_date)),
             stale_since,
+            see,
+            search: super::cities::search_text(st),
+            shown: true,
         });
+    }
+    let clusters = state_clusters(&rows);
+    // Alphabetical; the search keeps the matching rows in view.
+    rows.sort_by_key(|r| r.name);
+    let mut matched = 0;
+    for r in &mut rows {
+        r.shown = super::cities::matches(&r.search, &q);
+        matched += usize::from(r.shown);
     }
     let forecast_day = days
         .into_iter()
@@ -266,6 +318,9 @@ async fn render_index(s: &AppState) -> Response {
         .map(|(d, _)| au_date(d));
     render(&Index {
         map: charts::map(&points),
+        state_map: charts::state_map(&clusters),
+        q,
+        matched,
         rows,
         model_version: model.map(|m| m.version),
         note,
@@ -275,6 +330,56 @@ async fn render_index(s: &AppState) -> Response {
         stale_after_days: s.config.server.stale_after_days,
         source_problem: source_problem(&board),
     })
+}
+
+/// Chances below this percent show as it, and above 100 minus it as that:
+/// no forecast from a day's observations is surer (the top bin of the test
+/// year verified at 97 %). The API keeps the exact value.
+pub const SHOWN_BOUND: i64 = 5;
+
+/// A chance as the pages show it: whole percent, within 5–95 %.
+pub fn shown_percent(p: f64) -> i64 {
+    ((p * 100.0).round() as i64).clamp(SHOWN_BOUND, 100 - SHOWN_BOUND)
+}
+
+/// Whether `st` has a current forecast from the serving model.
+fn has_current(
+    board: &crate::serving::Board,
+    model: Option<&crate::registry::LoadedModel>,
+    st: &crate::stations::Station,
+) -> bool {
+    board
+        .station(st.location)
+        .and_then(|e| e.forecast.as_ref())
+        .is_some_and(|f| !f.stale && model.is_some_and(|m| m.version == f.model_version))
+}
+
+/// The phone map's clusters: per state (in the order of [`STATIONS`]), its
+/// cities, how many have a current forecast, and the highest chance.
+fn state_clusters(rows: &[Row]) -> Vec<charts::StateCluster> {
+    let mut out: Vec<charts::StateCluster> = Vec::new();
+    for r in rows {
+        let i = match out.iter().position(|c| c.state == r.state) {
+            Some(i) => i,
+            None => {
+                out.push(charts::StateCluster {
+                    state: r.state,
+                    current: 0,
+                    cities: 0,
+                    wettest: None,
+                });
+                out.len() - 1
+            }
+        };
+        let c = &mut out[i];
+        c.cities += 1;
+        if let Some(p) = r.percent {
+            c.current += 1;
+            let p = p as f64 / 100.0;
+            c.wettest = Some(c.wettest.map_or(p, |w: f64| w.max(p)));
+        }
+    }
+    out
 }
 
 /// "25 Jun 2017".
@@ -330,6 +435,9 @@ struct ForecastPage {
     misses: u64,
     brier: Option<String>,
     trust: Option<Trust>,
+    /// Without current data: the station to see instead (location, name,
+    /// km away).
+    see: Option<(&'static str, &'static str, i64)>,
 }
 
 pub struct IssueSkillRow {
@@ -421,7 +529,7 @@ fn next_day(
             ))
         });
     NextDay {
-        percent: (f.probability * 100.0).round() as i64,
+        percent: shown_percent(f.probability),
         date: f.forecast_date,
         day: f.forecast_date.format("%a %-d %b").to_string(),
         issued: local_time(st, f.issued_at),
@@ -443,7 +551,8 @@ pub struct Trust {
     pub live: bool,
     /// (we said, days, on average we said, it rained)
     pub rows: Vec<(String, u64, String, String)>,
-    /// "When we said about 30 %, it rained on 27 % of those days."
+    /// About the bin of the forecast shown: "Our forecast, 9 %, is in the
+    /// 0–10 % bin: when we said 0–10 %, it rained on 6 % of those 4,120 days."
     pub headline: Option<String>,
 }
 
@@ -454,6 +563,7 @@ fn trust_view(
     name: &str,
     live: &[crate::store::PredictionRow],
     model: Option<&crate::registry::LoadedModel>,
+    shown: Option<f64>,
 ) -> Option<Trust> {
     let verified: Vec<(f64, bool)> = live
         .iter()
@@ -515,11 +625,25 @@ fn trust_view(
         return None;
     }
     let pct = |x: f64| format!("{:.0}\u{a0}%", x * 100.0);
-    let headline = bins
-        .iter()
-        .find(|b| b.0 <= 0.3 && 0.3 < b.1)
-        .or_else(|| bins.iter().max_by_key(|b| b.2))
-        .map(|b| {
+    // The bin of the forecast shown (the top bin holds 100 %); without one,
+    // the busiest bin.
+    let of_shown = shown.and_then(|p| {
+        bins.iter()
+            .find(|b| b.0 <= p && (p < b.1 || (b.1 >= 1.0 && p <= 1.0)))
+            .map(|b| (b, p))
+    });
+    let headline = match of_shown {
+        Some((b, p)) => Some(format!(
+            "Our forecast, {}\u{a0}%, is in the {:.0}–{} bin: when we said {:.0}–{}, it rained on {} of those {} days.",
+            shown_percent(p),
+            b.0 * 100.0,
+            pct(b.1),
+            b.0 * 100.0,
+            pct(b.1),
+            pct(b.4),
+            b.2
+        )),
+        None => bins.iter().max_by_key(|b| b.2).map(|b| {
             format!(
                 "When we said {:.0}–{}, it rained on {} of those {} days.",
                 b.0 * 100.0,
@@ -527,11 +651,16 @@ fn trust_view(
                 pct(b.4),
                 b.2
             )
-        });
+        }),
+    };
     let points: Vec<charts::ReliabilityPoint> = bins.iter().map(|b| (b.3, b.4, b.2)).collect();
     Some(Trust {
         svg: charts::reliability(
-            &format!("When we said a chance of rain for {name}, how often it rained"),
+            &if is_live {
+                format!("{name}: when we said a chance of rain, how often it rained")
+            } else {
+                "All 49 cities, the model's test year: when it said a chance of rain, how often it rained".to_string()
+            },
             &points,
         ),
         source,
@@ -602,6 +731,15 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Err(e) => return e.into_response(),
     };
     let board = s.serving.board();
+    let see = forecast
+        .as_ref()
+        .is_none_or(|f| f.stale)
+        .then(|| {
+            let model = s.serving.get();
+            super::cities::nearest_with(st, |o| has_current(&board, model.as_deref(), o))
+        })
+        .flatten()
+        .map(|(o, km)| (o.location, o.display_name, km.round() as i64));
     let days: Vec<crate::obs::Observation> = board
         .station(st.location)
         .map(|e| match e.latest {
@@ -631,7 +769,15 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    let trust = trust_view(st.display_name, &year, s.serving.get().as_deref());
+    let trust = trust_view(
+        st.display_name,
+        &year,
+        s.serving.get().as_deref(),
+        forecast
+            .as_ref()
+            .filter(|f| !f.stale)
+            .map(|f| f.probability),
+    );
     let past: Vec<&crate::store::PredictionRow> =
         year.iter().filter(|p| p.for_date >= since).collect();
     let labels: Vec<String> = days
@@ -643,8 +789,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Vec::new()
     } else {
         vec![
-            charts::chart(
+            charts::chart_axis(
                 "Daily rainfall (mm, to 9 am), last 30 days",
+                "Rain in the 24 h to 9 am (mm)",
                 "mm",
                 &labels,
                 &[Series {
@@ -655,8 +802,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 }],
                 None,
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Daily minimum to maximum temperature (°C), last 30 days",
+                "Temperature (°C)",
                 "°C",
                 &labels,
                 &[],
@@ -667,8 +815,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                     hi: col(Num::MaxTemp),
                 }),
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Relative humidity at 3 pm (%), last 30 days",
+                "Relative humidity at 3 pm (%)",
                 "%",
                 &labels,
                 &[Series {
@@ -679,8 +828,9 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 }],
                 None,
             ),
-            charts::chart(
+            charts::chart_axis(
                 "Mean sea-level pressure at 3 pm (hPa), last 30 days",
+                "Pressure at 3 pm (hPa)",
                 "hPa",
                 &labels,
                 &[Series {
@@ -715,7 +865,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 p.issue.as_deref().unwrap_or("before issues"),
                 p.version
             ),
-            percent: (p.probability * 100.0).round() as i64,
+            percent: shown_percent(p.probability),
             call: if p.decision() { "rain" } else { "dry" },
             outcome: match p.outcome {
                 Some(true) => "rained",
@@ -731,7 +881,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         station_name: st.station_name,
         percent: forecast
             .as_ref()
-            .map_or(0, |f| (f.probability * 100.0).round() as i64),
+            .map_or(0, |f| shown_percent(f.probability)),
         forecast_day: forecast
             .as_ref()
             .map(|f| au_date(f.forecast_date))
@@ -776,28 +926,8 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         misses: record.misses,
         brier: record.brier.map(|b| format!("{b:.3}")),
         trust,
+        see,
     })
-}
-
-const CSS: &str = include_str!("../../static/app.css");
-const JS: &str = include_str!("../../static/app.js");
-const ICON: &str = include_str!("../../static/favicon.svg");
-
-async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "app.css" => (CSS, "text/css; charset=utf-8"),
-        "app.js" => (JS, "text/javascript; charset=utf-8"),
-        "favicon.svg" => (ICON, "image/svg+xml"),
-        _ => return error_page(StatusCode::NOT_FOUND, "Not found", "No such file."),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]
@@ -829,7 +959,7 @@ mod tests {
             .chain((20..40).map(|i| row(i, 0.05, Some(i == 20))))
             .collect();
         rows.push(row(41, 0.9, None));
-        let t = trust_view("Sydney Airport", &rows, None).expect("a chart");
+        let t = trust_view("Sydney Airport", &rows, None, Some(0.37)).expect("a chart");
         assert!(t.live);
         assert!(
             t.source
@@ -837,11 +967,23 @@ mod tests {
         );
         assert_eq!(
             t.headline.as_deref(),
-            Some("When we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days.")
+            Some(
+                "Our forecast, 37\u{a0}%, is in the 30–40\u{a0}% bin: when we said 30–40\u{a0}%, it rained on 35\u{a0}% of those 20 days."
+            )
         );
         assert_eq!(t.rows.len(), 2);
         assert!(t.svg.starts_with("<svg") && t.svg.contains("Sydney Airport"));
         // Too few verified days and no model: nothing to show yet.
-        assert!(trust_view("Sydney Airport", &rows[..10], None).is_none());
+        assert!(trust_view("Sydney Airport", &rows[..10], None, Some(0.37)).is_none());
+        // The headline follows the forecast shown: a 3 % forecast speaks
+        // about the 0–10 % bin (shown as 5 %).
+        let low = trust_view("Sydney Airport", &rows, None, Some(0.03)).unwrap();
+        assert_eq!(
+            low.headline.as_deref(),
+            Some(
+                "Our forecast, 5\u{a0}%, is in the 0–10\u{a0}% bin: when we said 0–10\u{a0}%, it rained on 5\u{a0}% of those 20 days."
+            )
+        );
+        assert!(low.svg.contains("Sydney Airport: when we said"));
     }
 }

@@ -10,6 +10,11 @@
 //   ARTIFACTS        folder for the reports (lighthouse-*.json)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 //   MIN_SCORE        the lowest acceptable score per category (0.95)
+//   STRICT_PAGES     space-separated paths (of PAGES) that must score 1.0 in
+//                    every category
+//   AUDITS           space-separated audit ids that must pass on every page
+//                    (score >= 0.9, Lighthouse's pass mark; "not applicable"
+//                    passes, as in Lighthouse's report)
 // Prints one line per page and category and exits 1 when any score is lower.
 import lighthouse from "lighthouse";
 import * as chromeLauncher from "chrome-launcher";
@@ -20,6 +25,8 @@ const cookie = process.env.RAINCAST_COOKIE || "";
 const artifacts = process.env.ARTIFACTS || "browser-artifacts";
 const min = Number(process.env.MIN_SCORE || "0.95");
 const pages = (process.env.PAGES || "/").split(/\s+/).filter(Boolean);
+const strict = new Set((process.env.STRICT_PAGES || "").split(/\s+/).filter(Boolean));
+const audits = (process.env.AUDITS || "").split(/\s+/).filter(Boolean);
 mkdirSync(artifacts, { recursive: true });
 
 // A fresh browser per page, as the lighthouse CLI does: no cookie from one
@@ -50,24 +57,31 @@ for (const spec of pages) {
     const name = path.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "") || "home";
     writeFileSync(`${artifacts}/lighthouse-${name}.json`, result.report);
     table[path] = {};
+    for (const id of audits) {
+      const a = lhr.audits[id];
+      const ok = a && (a.scoreDisplayMode === "notApplicable" || (a.score !== null && a.score >= 0.9));
+      table[path][id] = a ? (a.scoreDisplayMode === "notApplicable" ? "n/a" : a.score) : "missing";
+      if (!ok) low.push(`${path} audit ${id}: ${a ? `${a.score} ${a.displayValue || ""}` : "not run"}`);
+    }
+    const floor = strict.has(spec) ? 1 : min;
     for (const c of categories) {
       const score = lhr.categories[c].score;
       table[path][c] = score;
-      if (score === null || score < min) {
+      if (score === null || score < floor) {
         const failing = Object.values(lhr.audits)
           .filter((a) => a.score !== null && a.score < 1 && lhr.categories[c].auditRefs.some((r) => r.id === a.id && r.weight > 0))
           .map((a) => `${a.id} (${a.score})`);
         low.push(`${path} ${c} ${score}: ${failing.join(", ")}`);
       }
     }
-    console.log(`${path.padEnd(40)} ${categories.map((c) => `${c} ${table[path][c]}`).join("  ")}`);
+    console.log(`${path.padEnd(40)} ${[...categories, ...audits].map((c) => `${c} ${table[path][c]}`).join("  ")}`);
   } finally {
     await chrome.kill();
   }
 }
 writeFileSync(`${artifacts}/lighthouse-scores.json`, JSON.stringify(table, null, 2));
 if (low.length) {
-  console.log(`below ${min}:\n  ${low.join("\n  ")}`);
+  console.log(`below ${min} (1 on ${[...strict].join(", ") || "no page"}), or failing a required audit:\n  ${low.join("\n  ")}`);
   process.exit(1);
 }
 console.log(`every category of every page scored >= ${min}`);

@@ -9,6 +9,7 @@ mod support;
 mod admin;
 mod api;
 mod browser;
+mod glance;
 mod import;
 mod jobs;
 mod journeys;

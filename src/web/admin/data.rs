@@ -46,7 +46,15 @@ pub(super) async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
         ))
     })
     .await?;
-    let (grid, silent) = health_grid(&health);
+    let latest_of = |location: &str| {
+        stats
+            .iter()
+            .find(|x| x.location == location)
+            .and_then(|x| x.latest)
+    };
+    let (grid, silent) = health_grid(&health, |location| {
+        quiet_for(latest_of(location), today, stale_after)
+    });
     let stations = crate::stations::STATIONS
         .iter()
         .map(|st| {
@@ -96,17 +104,70 @@ pub(super) async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
     }))
 }
 
-type HealthGrid = Vec<(String, Vec<(String, &'static str, String)>)>;
+/// One grid row: the station's name, and either its cells or, for a
+/// station that has stopped sending, why the row has none.
+pub struct GridRow {
+    pub name: String,
+    pub cells: Vec<(String, &'static str, String)>,
+    /// "dead: no data since 2017-06-25, 8 years ago".
+    pub dead: Option<String>,
+}
+
+type HealthGrid = Vec<GridRow>;
+
+/// How long a station has sent nothing, when that is more than
+/// `stale_after` days (or it never sent anything): "no data since
+/// 2017-06-25, 2,995 days ago", and whether that is a year or more (dead).
+fn quiet_for(
+    latest: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+    stale_after: i64,
+) -> Option<(String, bool)> {
+    let Some(d) = latest else {
+        return Some(("dead: no data at all".into(), true));
+    };
+    let days = (today - d).num_days();
+    if days <= stale_after {
+        return None;
+    }
+    Some(if days >= 365 {
+        let years = days / 365;
+        (
+            format!(
+                "dead: no data since {d}, {years} year{} ago",
+                if years == 1 { "" } else { "s" }
+            ),
+            true,
+        )
+    } else {
+        (format!("silent: no data since {d}, {days} days ago"), false)
+    })
+}
 
 /// The station × field grid: each cell is the recent missing share, classed
-/// by status, with the history in its tooltip; and the flagged fields.
-fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, Vec<String>) {
+/// by status, with the history in its tooltip; and the flagged fields. The
+/// shares are over each station's own last days of data, so a station that
+/// stopped sending years ago would look healthy: `quiet` says which have
+/// stopped, and their rows say so instead of showing cells.
+fn health_grid(
+    health: &[crate::train::health::StationHealth],
+    quiet: impl Fn(&str) -> Option<(String, bool)>,
+) -> (HealthGrid, Vec<String>) {
     use crate::train::health::FieldStatus;
     let pct = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{:.0}", x * 100.0));
     let mut silent = Vec::new();
     let grid = health
         .iter()
         .map(|st| {
+            let name = crate::stations::display_name(&st.location).to_string();
+            if let Some((why, _)) = quiet(&st.location) {
+                silent.push(format!("{name}: {why}"));
+                return GridRow {
+                    name,
+                    cells: Vec::new(),
+                    dead: Some(why),
+                };
+            }
             for f in st.flagged() {
                 silent.push(format!(
                     "{} {}: {} (missing {} % in the last {} days, {} % before)",
@@ -143,11 +204,39 @@ fn health_grid(health: &[crate::train::health::StationHealth]) -> (HealthGrid, V
                     )
                 })
                 .collect();
-            (
-                crate::stations::display_name(&st.location).to_string(),
+            GridRow {
+                name,
                 cells,
-            )
+                dead: None,
+            }
         })
         .collect();
     (grid, silent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_station_quiet_for_years_is_dead() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let today = day(2025, 9, 7);
+        assert_eq!(
+            quiet_for(Some(day(2017, 6, 25)), today, 2),
+            Some(("dead: no data since 2017-06-25, 8 years ago".into(), true))
+        );
+        assert_eq!(
+            quiet_for(Some(day(2025, 8, 1)), today, 2),
+            Some((
+                "silent: no data since 2025-08-01, 37 days ago".into(),
+                false
+            ))
+        );
+        assert_eq!(quiet_for(Some(day(2025, 9, 5)), today, 2), None);
+        assert_eq!(
+            quiet_for(None, today, 2),
+            Some(("dead: no data at all".into(), true))
+        );
+    }
 }

@@ -38,6 +38,29 @@ struct Dashboard {
     champion: Option<i64>,
     models: usize,
     observations: u64,
+    /// Which clock each time on the console follows, and its zone.
+    clocks: String,
+}
+
+/// The console's times, named: schedules follow raincast's clock, shown in
+/// AEST; runs, models and deployments are stamped with the machine's real
+/// time, in UTC. When raincast's clock is simulated (`RAINCAST_CLOCK_START`,
+/// a demo or a replay) the two differ, and this says so.
+fn clocks_note(
+    raincast: chrono::DateTime<chrono::Utc>,
+    real: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let simulated = (raincast - real).num_seconds().abs() > 60;
+    if simulated {
+        format!(
+            "Times: raincast's clock is simulated and reads {}; schedules, scrapes, data days and forecasts follow it (schedules in AEST, UTC+10; scrapes in UTC). Runs, models and deployments are stamped with this machine's real time, in UTC (now {}).",
+            au_time(&raincast.to_rfc3339()),
+            real.format("%-d %b %Y, %H:%M UTC")
+        )
+    } else {
+        "Times: schedules in AEST (UTC+10, BOM's day); runs, models and deployments in UTC."
+            .to_string()
+    }
 }
 
 pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
@@ -84,6 +107,7 @@ pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
         champion,
         models,
         observations,
+        clocks: clocks_note(s.clock.now(), chrono::Utc::now()),
     }))
 }
 
@@ -266,5 +290,26 @@ pub(super) async fn run_json(
             .into_response()
         }
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_names_its_clocks() {
+        let real = "2026-12-06T04:00:00Z".parse().unwrap();
+        let sim = "2017-06-26T09:00:00Z".parse().unwrap();
+        let note = clocks_note(sim, real);
+        assert!(
+            note.contains("simulated and reads 26 Jun 2017, 19:00 AEST"),
+            "{note}"
+        );
+        assert!(
+            note.contains("real time, in UTC (now 6 Dec 2026, 04:00 UTC)"),
+            "{note}"
+        );
+        assert!(!clocks_note(real, real).contains("simulated"));
     }
 }

@@ -333,7 +333,7 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
         ),
         train: window_text(&m.train_window.train),
         tune: window_text(&m.train_window.tune),
-        params: serde_json::to_string_pretty(&m.params).unwrap_or_default(),
+        params: serde_json::to_string_pretty(&tidy_floats(&m.params)).unwrap_or_default(),
         importance: importance
             .into_iter()
             .take(15)
@@ -348,6 +348,47 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
             .trees
             .map_or_else(|| "–".into(), |t| t.to_string()),
         trained_by_run: m.trained_by_run,
-        param_list: flat_params(&m.params),
+        param_list: flat_params(&tidy_floats(&m.params)),
+    }
+}
+
+/// Parameters as people read them: each fractional number at 7
+/// significant digits, so an `f32` widened to `f64` (0.1 stored as
+/// 0.10000000149011612) or a sum's dust (0.30000000000000004) shows as
+/// typed. For display only: the model card keeps the exact values.
+pub(super) fn tidy_floats(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), tidy_floats(x))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(tidy_floats).collect()),
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .and_then(|f| format!("{f:.6e}").parse::<f64>().ok())
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| v.clone(), Value::Number),
+        x => x.clone(),
+    }
+}
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+
+    #[test]
+    fn parameters_show_without_float_noise() {
+        let v = serde_json::json!({
+            "learning_rate": 0.1f32 as f64,
+            "sum": 0.1 + 0.2,
+            "tiny": 1.25e-7,
+            "trees": 300,
+            "nested": {"l2": [0.30000000000000004, 2.5]}
+        });
+        let t = tidy_floats(&v);
+        assert_eq!(
+            t.to_string(),
+            r#"{"learning_rate":0.1,"nested":{"l2":[0.3,2.5]},"sum":0.3,"tiny":1.25e-7,"trees":300}"#
+        );
+        assert!(flat_params(&t).contains(&("learning_rate".into(), "0.1".into())));
     }
 }

@@ -68,7 +68,7 @@ pub fn reliability(title: &str, points: &[ReliabilityPoint]) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r##"<svg class="roc reliability" viewBox="0 0 {size} {size}" role="img" aria-label="{t}"><title>{t}</title><line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="grid"/><text x="{size2}" y="{e}" class="axis" text-anchor="middle">forecast probability</text><text x="12" y="{size2}" class="axis" transform="rotate(-90 12 {size2})" text-anchor="middle">observed frequency</text>"##,
+        r##"<svg class="roc reliability" viewBox="0 0 {size} {size}" role="img" aria-label="{t}"><title>{t}</title><line x1="{a}" y1="{b}" x2="{c}" y2="{d}" class="diagonal" stroke="#556" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{size2}" y="{e}" class="axis" text-anchor="middle">we said (%)</text><text x="12" y="{size2}" class="axis" transform="rotate(-90 12 {size2})" text-anchor="middle">it rained (%)</text>"##,
         t = esc(title),
         a = p(0.0),
         b = q(0.0),
@@ -79,9 +79,10 @@ pub fn reliability(title: &str, points: &[ReliabilityPoint]) -> String {
     );
     for k in 0..=4 {
         let v = k as f64 / 4.0;
+        let label = k * 25;
         let _ = write!(
             s,
-            r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{v}</text><text x="40" y="{:.1}" class="axis" text-anchor="end">{v}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{label}</text><text x="40" y="{:.1}" class="axis" text-anchor="end">{label}</text>"##,
             p(v),
             size - 24.0,
             q(v) + 3.0

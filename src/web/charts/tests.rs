@@ -100,3 +100,70 @@ fn charts_are_svg_with_titles() {
     }]);
     assert!(m.contains("/forecast/SydneyAirport") && m.contains("Sydney Airport: 40% chance"));
 }
+
+#[test]
+fn map_dots_never_cover_another_dots_centre() {
+    let at: Vec<(f64, f64)> = crate::stations::STATIONS
+        .iter()
+        .map(|s| {
+            let (lat, lon) = s.model_coords();
+            project(lon, lat)
+        })
+        .collect();
+    // Before: Sydney and Sydney Airport are less than a dot apart.
+    let close = |p: &[(f64, f64)]| {
+        let mut n = 0;
+        for i in 0..p.len() {
+            for j in i + 1..p.len() {
+                if (p[i].0 - p[j].0).hypot(p[i].1 - p[j].1) < 2.0 * DOT_R {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    assert!(close(&at) > 10);
+    let moved = dodge(&at, DOT_R);
+    assert_eq!(close(&moved), 0);
+    // Each dot stays near its station, and the map's box holds them all.
+    for (a, b) in at.iter().zip(&moved) {
+        assert!((a.0 - b.0).hypot(a.1 - b.1) < 80.0, "{a:?} moved to {b:?}");
+        assert!((0.0..=700.0).contains(&b.0) && (0.0..=510.0).contains(&b.1));
+    }
+    assert_eq!(dodge(&at, DOT_R), moved, "deterministic");
+}
+
+#[test]
+fn the_phone_map_has_one_labelled_bubble_per_state() {
+    let clusters: Vec<StateCluster> = ["NSW", "VIC", "ACT", "TAS", "QLD", "SA", "WA", "NT"]
+        .iter()
+        .map(|s| StateCluster {
+            state: s,
+            current: 1,
+            cities: 2,
+            wettest: Some(0.5),
+        })
+        .collect();
+    let svg = state_map(&clusters);
+    assert_eq!(svg.matches("class=\"state-dot\"").count(), 8);
+    assert!(svg.contains(r#"href="/?q=NSW#cities""#) && svg.contains(">NSW</text>"));
+    // No two bubbles overlap.
+    let places: Vec<(f64, f64)> = clusters
+        .iter()
+        .map(|c| {
+            let (lon, lat) = cluster_place(c.state).unwrap();
+            project(lon, lat)
+        })
+        .collect();
+    for i in 0..places.len() {
+        for j in i + 1..places.len() {
+            let d = (places[i].0 - places[j].0).hypot(places[i].1 - places[j].1);
+            assert!(
+                d > 2.0 * CLUSTER_R,
+                "{} and {}: {d}",
+                clusters[i].state,
+                clusters[j].state
+            );
+        }
+    }
+}
