@@ -69,8 +69,28 @@ impl Store {
     ///
     /// Only forecasts issued before their day's observation exists belong
     /// here; the log is the public track record.
-    #[tracing::instrument(level = "debug", skip(self))]
+    ///
+    /// The alerts it sets off are queued with it (see
+    /// [`Store::log_prediction_alerting`]), at most
+    /// [`super::alerts::DEFAULT_MAX_PENDING`] waiting per subscription.
     pub fn log_prediction(&self, p: &IssuedForecast) -> Result<bool> {
+        Ok(self
+            .log_prediction_alerting(p, super::alerts::DEFAULT_MAX_PENDING)?
+            .0)
+    }
+
+    /// [`Store::log_prediction`], queueing in the same transaction one
+    /// delivery for each alert subscription the forecast crosses (its
+    /// city, one of its issues, a chance at or above its own), with at most
+    /// `max_pending` waiting per subscription (one more is recorded as
+    /// dropped). Returns whether the forecast was logged and how many
+    /// deliveries were queued: a forecast logged once alerts once.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn log_prediction_alerting(
+        &self,
+        p: &IssuedForecast,
+        max_pending: u32,
+    ) -> Result<(bool, u64)> {
         let fmt = |t: chrono::DateTime<chrono::Utc>| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
@@ -95,7 +115,11 @@ impl Store {
                     p.obs_date,
                     fmt(p.window_end),
                 ])?;
-            Ok(n == 1)
+            if n == 0 {
+                return Ok((false, 0));
+            }
+            let queued = super::alerts::queue_alerts(tx, p, max_pending, chrono::Utc::now())?;
+            Ok((true, queued))
         })
     }
 

@@ -344,6 +344,13 @@ pub async fn start(
     if schedule && !state.store.is_read_only() {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
     }
+    // Webhook alerts: send what the forecast log queued (here or in
+    // another process, before a restart too).
+    if !state.store.is_read_only() {
+        let dispatcher =
+            crate::alerts::Dispatcher::new(state.store.clone(), state.config.alerts.clone())?;
+        background.push(tokio::spawn(dispatcher.run()));
+    }
     let limits = server::Limits {
         header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
         max_connections: state.config.server.max_connections,
