@@ -153,6 +153,35 @@ impl Store {
         })
     }
 
+    /// The newest `limit` issued forecasts for one station (forecasts logged
+    /// before issues existed are left out: they have no issue time), newest
+    /// issue first: what the station's Atom and iCalendar feeds list.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn issued_forecasts(&self, location: &str, limit: usize) -> Result<Vec<PredictionRow>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
+                        issue, served_at
+                 FROM predictions WHERE location = ?1 AND issue != ''
+                 ORDER BY served_at DESC, for_date DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(rusqlite::params![location, limit as i64], |r| {
+                Ok(PredictionRow {
+                    location: r.get(0)?,
+                    for_date: r.get(1)?,
+                    obs_date: r.get(2)?,
+                    version: r.get(3)?,
+                    probability: r.get(4)?,
+                    threshold: r.get(5)?,
+                    outcome: r.get(6)?,
+                    issue: r.get(7)?,
+                    issued_at: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// How many forecasts for rain days `from..=to` were logged at or after
     /// their window closed (none should be).
     #[tracing::instrument(level = "debug", skip(self))]

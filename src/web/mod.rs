@@ -7,6 +7,7 @@ pub mod charts;
 pub mod cost;
 pub mod docs;
 pub mod error;
+pub mod feeds;
 pub mod forecasts;
 pub mod html;
 pub mod metrics;
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api::router())
         .merge(pages::router())
+        .merge(feeds::router())
         .merge(docs::router());
     app = if state.store.is_read_only() {
         app.merge(replica::router())

@@ -354,8 +354,8 @@ mod tests {
             ("format", "json"),
         ];
         base.iter()
-            .chain(extra)
             .filter(|(k, _)| *k != skip)
+            .chain(extra)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
