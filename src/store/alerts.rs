@@ -57,7 +57,7 @@ impl AlertFormat {
 }
 
 /// A subscription as the admin defined it (already validated).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSubscription {
     pub location: String,
     pub threshold_mm: f64,
@@ -70,7 +70,7 @@ pub struct NewSubscription {
 }
 
 /// A stored, live subscription.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Subscription {
     pub id: i64,
     pub location: String,
@@ -115,7 +115,7 @@ pub struct Delivery {
 }
 
 /// A delivery claimed for sending: what the dispatcher needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Claimed {
     pub id: i64,
     pub subscription_id: i64,
@@ -127,6 +127,50 @@ pub struct Claimed {
     pub attempts: u32,
     pub location: String,
     pub probability: f64,
+}
+
+// The secrets never reach a log line: Debug leaves them out.
+impl std::fmt::Debug for NewSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSubscription")
+            .field("location", &self.location)
+            .field("threshold_mm", &self.threshold_mm)
+            .field("min_chance", &self.min_chance)
+            .field("issues", &self.issues)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("location", &self.location)
+            .field("threshold_mm", &self.threshold_mm)
+            .field("min_chance", &self.min_chance)
+            .field("issues", &self.issues)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("format", &self.format)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("subscription_id", &self.subscription_id)
+            .field("url", &self.url)
+            .field("secret", &"[redacted]")
+            .field("format", &self.format)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an attempt leads to.
@@ -705,6 +749,23 @@ mod tests {
         assert_eq!(d.attempt_log.len(), 2);
         assert_eq!(d.attempt_log[0].http_status, Some(500));
         assert_eq!(s.pending_deliveries().unwrap(), 1);
+    }
+
+    #[test]
+    fn debug_output_leaves_the_secret_out() {
+        let (_d, s) = store();
+        s.add_subscription(&sub("Sydney", 0.1, &[Issue::Morning]))
+            .unwrap();
+        s.log_prediction_alerting(&forecast(7, Issue::Morning, 0.6), 5)
+            .unwrap();
+        let text = format!(
+            "{:?} {:?} {:?}",
+            sub("Sydney", 0.1, &[Issue::Morning]),
+            s.subscriptions().unwrap(),
+            s.claim_deliveries(Utc::now(), Utc::now(), 5).unwrap()
+        );
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert_eq!(text.matches("[redacted]").count(), 3, "{text}");
     }
 
     #[test]
