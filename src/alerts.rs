@@ -211,7 +211,7 @@ impl Dispatcher {
             .record(latency.as_secs_f64());
         let then = if error.is_none() {
             AttemptResult::Delivered
-        } else if n >= self.cfg.max_attempts {
+        } else if n - c.attempts_before >= self.cfg.max_attempts {
             AttemptResult::GiveUp
         } else {
             let wait = backoff(

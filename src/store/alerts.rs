@@ -125,6 +125,8 @@ pub struct Claimed {
     pub body: String,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// Of those, the ones made before the admin last sent it again.
+    pub attempts_before: u32,
     pub location: String,
     pub probability: f64,
 }
@@ -442,7 +444,7 @@ impl Store {
             let rows = tx
                 .prepare_cached(
                     "SELECT d.id, d.subscription_id, s.url, s.secret, s.format, d.body, d.attempts,
-                            d.location, d.probability
+                            d.location, d.probability, d.attempts_before
                      FROM alert_deliveries d JOIN alert_subscriptions s ON s.id = d.subscription_id
                      WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                        AND (d.lease_until IS NULL OR d.lease_until <= ?1)
@@ -464,6 +466,7 @@ impl Store {
                             attempts: r.get(6)?,
                             location: r.get(7)?,
                             probability: r.get(8)?,
+                            attempts_before: r.get(9)?,
                         },
                         r.get::<_, String>(4)?,
                     ))
@@ -516,6 +519,50 @@ impl Store {
             )?
             .execute(rusqlite::params![id, a.n, a.error, status, next, finished])?;
             Ok(())
+        })
+    }
+
+    /// Send a failed or dropped delivery again (the admin's button): it
+    /// waits again, due now, with `alerts.max_attempts` more attempts; its
+    /// earlier attempts stay in the record. `NotFound` when there is no such
+    /// delivery, `Conflict` when it is not failed or dropped or its
+    /// subscription was deleted.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn resend_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+        let now = rfc3339::text(&now);
+        self.write(|tx| {
+            let row: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT d.status, s.deleted_at FROM alert_deliveries d
+                     JOIN alert_subscriptions s ON s.id = d.subscription_id WHERE d.id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            match row {
+                None => Err(StoreError::NotFound(format!("alert delivery {id}"))),
+                Some((_, Some(_))) => Err(StoreError::Conflict(format!(
+                    "delivery {id}'s subscription was deleted; nothing is sent for it"
+                ))),
+                Some((status, None)) if status != "failed" && status != "dropped" => {
+                    Err(StoreError::Conflict(format!(
+                        "delivery {id} is {status}; only a failed or dropped one is sent again"
+                    )))
+                }
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE alert_deliveries SET status = 'pending', next_attempt_at = ?2,
+                                finished_at = NULL, lease_until = NULL, attempts_before = attempts
+                         WHERE id = ?1",
+                        rusqlite::params![id, now],
+                    )?;
+                    Ok(())
+                }
+            }
         })
     }
 
@@ -749,6 +796,51 @@ mod tests {
         assert_eq!(d.attempt_log.len(), 2);
         assert_eq!(d.attempt_log[0].http_status, Some(500));
         assert_eq!(s.pending_deliveries().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_failed_or_dropped_delivery_can_be_sent_again() {
+        let (_d, s) = store();
+        let sub_id = s
+            .add_subscription(&sub("Sydney", 0.1, &[Issue::Morning]))
+            .unwrap();
+        s.log_prediction_alerting(&forecast(7, Issue::Morning, 0.6), 1)
+            .unwrap();
+        s.log_prediction_alerting(&forecast(8, Issue::Morning, 0.6), 1)
+            .unwrap();
+        let now = Utc::now();
+        let c = s.claim_deliveries(now, now, 5).unwrap().remove(0);
+        assert!(matches!(
+            s.resend_delivery(c.id, now),
+            Err(StoreError::Conflict(m)) if m.contains("is pending")
+        ));
+        let a = Attempt {
+            n: 1,
+            at: rfc3339::text(&now),
+            http_status: Some(500),
+            latency_ms: 1,
+            error: Some("HTTP 500".into()),
+        };
+        s.record_attempt(c.id, &a, AttemptResult::GiveUp).unwrap();
+        s.resend_delivery(c.id, now).unwrap();
+        let again = s.claim_deliveries(now, now, 5).unwrap();
+        assert_eq!(
+            (again[0].id, again[0].attempts, again[0].attempts_before),
+            (c.id, 1, 1)
+        );
+        let dropped = s.deliveries(5).unwrap()[0].id;
+        assert_eq!(s.delivery(dropped).unwrap().status, "dropped");
+        s.resend_delivery(dropped, now).unwrap();
+        assert_eq!(s.delivery(dropped).unwrap().status, "pending");
+        assert!(matches!(
+            s.resend_delivery(999, now),
+            Err(StoreError::NotFound(_))
+        ));
+        s.delete_subscription(sub_id).unwrap();
+        assert!(matches!(
+            s.resend_delivery(c.id, now),
+            Err(StoreError::Conflict(m)) if m.contains("deleted")
+        ));
     }
 
     #[test]

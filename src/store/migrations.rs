@@ -215,6 +215,9 @@ const MIGRATIONS: &[&str] = &[
         status          TEXT NOT NULL
                         CHECK (status IN ('pending', 'delivered', 'failed', 'dropped', 'cancelled')),
         attempts        INTEGER NOT NULL DEFAULT 0,
+        -- The attempts made before the admin last sent it again: a resent
+        -- delivery gets alerts.max_attempts more.
+        attempts_before INTEGER NOT NULL DEFAULT 0,
         created_at      TEXT NOT NULL,
         next_attempt_at TEXT NOT NULL,
         lease_until     TEXT,

@@ -337,6 +337,47 @@ pub(super) async fn delete(
     Ok(Redirect::to("/admin/alerts").into_response())
 }
 
+/// `POST /admin/alerts/deliveries/{id}/resend`: send a failed or dropped
+/// delivery again, with `alerts.max_attempts` more attempts.
+pub(super) async fn resend(
+    State(s): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Page {
+    admin.check_csrf(&form.csrf)?;
+    let not_found = || -> Response {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "No such delivery",
+            &format!(
+                "There is no alert delivery {}.",
+                id.chars().take(30).collect::<String>()
+            ),
+        )
+    };
+    let Ok(n) = id.parse::<i64>() else {
+        return Err(not_found());
+    };
+    let store = s.store.clone();
+    match crate::runtime::spawn_blocking(move || store.resend_delivery(n, chrono::Utc::now())).await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(StoreError::NotFound(_))) => return Err(not_found()),
+        Ok(Err(StoreError::Conflict(m))) => {
+            return Err(error_page(StatusCode::CONFLICT, "Not sent again", &m));
+        }
+        Ok(Err(e)) => return Err(ApiError::from(e).into_response()),
+        Err(e) => return Err(ApiError::Internal(e.into()).into_response()),
+    }
+    tracing::info!(delivery = n, "alert delivery sent again by the admin");
+    s.auth.set_notice(
+        &admin.session,
+        format!("Delivery {n} is waiting to be sent again."),
+    );
+    Ok(Redirect::to("/admin/alerts").into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

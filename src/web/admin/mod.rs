@@ -72,4 +72,5 @@ pub fn router() -> Router<AppState> {
         .route("/admin/data", get(data::data_page))
         .route("/admin/alerts", get(alerts::alerts_page).post(alerts::add))
         .route("/admin/alerts/{id}/delete", post(alerts::delete))
+        .route("/admin/alerts/deliveries/{id}/resend", post(alerts::resend))
 }

@@ -382,6 +382,35 @@ async fn a_subscription_fires_once_per_issue_through_failures_stalls_and_recover
     assert!(html.contains("no answer within 1 s"), "{html}");
     assert!(html.contains("queue full"), "{html}");
     assert!(html.contains("cannot connect"), "{html}");
+    assert!(html.contains(&format!(
+        "/admin/alerts/deliveries/{}/resend",
+        dropped[0].id
+    )));
+
+    // The admin sends the dropped delivery again: it waits like the others
+    // (the bound is on what forecasts queue, not on the admin).
+    let resend = format!("/admin/alerts/deliveries/{}/resend", dropped[0].id);
+    let r = post_form(&app, &cookie, &resend, &[("csrf", "forged")]).await;
+    assert_eq!(r.status(), 403);
+    let r = post_form(&app, &cookie, &resend, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(delivery(&app.store, dropped[0].id).status, "pending");
+    let r = post_form(&app, &cookie, &resend, &[("csrf", csrf.as_str())]).await;
+    assert_eq!(r.status(), 409, "already waiting");
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("is pending; only a failed or dropped one")
+    );
+    let r = post_form(
+        &app,
+        &cookie,
+        "/admin/alerts/deliveries/9999/resend",
+        &[("csrf", csrf.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
 
     // Deleting the dead receiver's subscription cancels what waits.
     let csrf_form = [("csrf", csrf.as_str())];

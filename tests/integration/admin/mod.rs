@@ -113,10 +113,11 @@ const GET_ROUTES: [&str; 12] = [
     "/admin/models/1/card.json",
     "/admin/models/1/model",
 ];
-const POST_ROUTES: [&str; 7] = [
+const POST_ROUTES: [&str; 8] = [
     "/admin/jobs/train",
     "/admin/alerts",
     "/admin/alerts/1/delete",
+    "/admin/alerts/deliveries/1/resend",
     "/admin/runs/1/cancel",
     "/admin/models/1/promote",
     "/admin/rollback",
