@@ -440,6 +440,19 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Claimed>> {
         let (now, until) = (rfc3339::text(&now), rfc3339::text(&lease_until));
+        // Looked at twice a second: a read (on the partial index) first, so
+        // an idle outbox never takes the write lock.
+        let any_due = self.with_conn(|c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alert_deliveries
+                                WHERE status = 'pending' AND next_attempt_at <= ?1
+                                  AND (lease_until IS NULL OR lease_until <= ?1))",
+            )?
+            .query_row([&now], |r| r.get::<_, bool>(0))?)
+        })?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         self.write(|tx| {
             let rows = tx
                 .prepare_cached(
