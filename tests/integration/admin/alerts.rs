@@ -235,7 +235,7 @@ async fn a_subscription_fires_once_per_issue_through_failures_stalls_and_recover
     // The dead receiver has two waiting: the next is dropped, not queued.
     assert_eq!(log(forecast(27, Issue::Afternoon, 0.3)), (true, 0));
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "logging waited for receivers: {:?}",
         started.elapsed()
     );
@@ -279,7 +279,7 @@ async fn a_subscription_fires_once_per_issue_through_failures_stalls_and_recover
             .contains("no answer within 1 s")
     );
     assert!(
-        (1000..2500).contains(&d.attempt_log[1].latency_ms),
+        (1000..4000).contains(&d.attempt_log[1].latency_ms),
         "{:?}",
         d.attempt_log[1]
     );
