@@ -50,6 +50,7 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub model: ModelConfig,
     pub admin: AdminConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -430,6 +431,39 @@ impl Default for AdminConfig {
             session_hours: 12,
             cookie_secure: CookieSecure::Auto,
             require_strong_password: false,
+        }
+    }
+}
+
+/// Webhook alerts (decision record 0020): how `serve` sends the deliveries
+/// queued when a forecast crosses a subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// One attempt waits this long for the receiver's answer (s).
+    pub timeout_secs: u64,
+    /// Attempts per delivery before it is given up (recorded as failed).
+    pub max_attempts: u32,
+    /// Wait before the first retry (s); it doubles after each failure.
+    pub backoff_secs: u64,
+    /// The longest wait between two attempts (s).
+    pub max_backoff_secs: u64,
+    /// Deliveries waiting per subscription, at most: a dead receiver costs
+    /// no more; one more is recorded as dropped.
+    pub max_pending: u32,
+    /// Deliveries in flight at once (to different receivers).
+    pub concurrency: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: 10,
+            max_attempts: 8,
+            backoff_secs: 30,
+            max_backoff_secs: 3600,
+            max_pending: 50,
+            concurrency: 4,
         }
     }
 }

@@ -162,6 +162,34 @@ impl Config {
         if self.admin.session_hours == 0 {
             return Err(invalid("admin.session_hours", "must be at least 1"));
         }
+        let a = &self.alerts;
+        if !(1..=120).contains(&a.timeout_secs) {
+            return Err(invalid("alerts.timeout_secs", "must be between 1 and 120"));
+        }
+        if !(1..=100).contains(&a.max_attempts) {
+            return Err(invalid("alerts.max_attempts", "must be between 1 and 100"));
+        }
+        if !(1..=86_400).contains(&a.backoff_secs) {
+            return Err(invalid(
+                "alerts.backoff_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if a.max_backoff_secs < a.backoff_secs || a.max_backoff_secs > 7 * 86_400 {
+            return Err(invalid(
+                "alerts.max_backoff_secs",
+                format!(
+                    "must be at least alerts.backoff_secs ({}) and at most 604800 (a week)",
+                    a.backoff_secs
+                ),
+            ));
+        }
+        if !(1..=10_000).contains(&a.max_pending) {
+            return Err(invalid("alerts.max_pending", "must be between 1 and 10000"));
+        }
+        if !(1..=64).contains(&a.concurrency) {
+            return Err(invalid("alerts.concurrency", "must be between 1 and 64"));
+        }
         Ok(())
     }
 }

@@ -47,6 +47,9 @@ pub struct ForecastLog {
     pub not_live: u64,
     pub scored: u64,
     pub failed: u64,
+    /// Webhook alert deliveries queued with the logged forecasts.
+    #[serde(default)]
+    pub alerts: u64,
     /// Why no forecast was logged at all (the board or the scoring failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -69,6 +72,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let (store, serving) = (env.store.clone(), env.serving.clone());
     let issued_at = env.clock.now();
     let stale = env.config.server.stale_after_days;
+    let max_pending = env.config.alerts.max_pending;
     let span = tracing::Span::current();
     let result = crate::runtime::spawn_blocking(move || {
         let _entered = span.enter();
@@ -116,8 +120,13 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
             }
             // One transaction for the whole log; a failure fails every
             // forecast in it, each named.
-            match store.log_predictions(&issued) {
-                Ok(n) => out.logged += n as u64,
+            // Alerts are queued with the forecasts, never sent from here: a
+            // receiver cannot hold forecasting up.
+            match store.log_predictions_alerting(&issued, max_pending) {
+                Ok((n, queued)) => {
+                    out.logged += n as u64;
+                    out.alerts += queued;
+                }
                 Err(e) => problems.extend(issued.iter().map(|f| Problem {
                     station: f.location.to_string(),
                     error: e.to_string(),
@@ -135,6 +144,9 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                  scored {} forecasts against observed rain",
                 out.logged, out.not_live, out.scored
             ));
+            if out.alerts > 0 {
+                ctx.log(format!("queued {} webhook alert deliveries", out.alerts));
+            }
             out.failed = problems.len() as u64;
             for p in problems {
                 tracing::warn!(run = ctx.run_id, station = %p.station, "forecast logging: {}", p.error);

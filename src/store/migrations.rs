@@ -184,6 +184,60 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE predictions_v4 RENAME TO predictions;
     CREATE INDEX predictions_unscored ON predictions (for_date) WHERE outcome IS NULL;
     "#,
+    // 6: webhook alerts (decision record 0020): subscriptions an admin
+    // defines, the outbox of deliveries queued in the same transaction as
+    // the forecast that crossed them (one per subscription and issued
+    // forecast), and each delivery's attempts.
+    r#"
+    CREATE TABLE alert_subscriptions (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        location      TEXT NOT NULL,
+        threshold_mm  REAL NOT NULL,
+        min_chance    REAL NOT NULL CHECK (min_chance > 0 AND min_chance <= 1),
+        issues        TEXT NOT NULL,
+        url           TEXT NOT NULL,
+        secret        TEXT NOT NULL,
+        format        TEXT NOT NULL CHECK (format IN ('json', 'text')),
+        created_at    TEXT NOT NULL,
+        deleted_at    TEXT
+    );
+    CREATE INDEX alert_subscriptions_location ON alert_subscriptions (location)
+        WHERE deleted_at IS NULL;
+
+    CREATE TABLE alert_deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER NOT NULL REFERENCES alert_subscriptions (id),
+        location        TEXT NOT NULL,
+        for_date        TEXT NOT NULL,
+        issue           TEXT NOT NULL,
+        probability     REAL NOT NULL,
+        body            TEXT NOT NULL,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('pending', 'delivered', 'failed', 'dropped', 'cancelled')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        -- The attempts made before the admin last sent it again: a resent
+        -- delivery gets alerts.max_attempts more.
+        attempts_before INTEGER NOT NULL DEFAULT 0,
+        created_at      TEXT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        lease_until     TEXT,
+        finished_at     TEXT,
+        last_error      TEXT,
+        UNIQUE (subscription_id, location, for_date, issue)
+    );
+    CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at)
+        WHERE status = 'pending';
+
+    CREATE TABLE alert_attempts (
+        delivery_id INTEGER NOT NULL REFERENCES alert_deliveries (id),
+        n           INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        http_status INTEGER,
+        latency_ms  INTEGER NOT NULL,
+        error       TEXT,
+        PRIMARY KEY (delivery_id, n)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The steps that rebuild a table others refer to: run with foreign keys

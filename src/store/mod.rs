@@ -8,6 +8,7 @@
 //! [`crate::runtime::spawn_blocking`], which carries their tracing span into
 //! the blocking pool.
 
+mod alerts;
 mod migrations;
 mod model_record;
 mod models;
@@ -25,6 +26,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::clock::{Clock, SystemClock};
 
+pub use alerts::{
+    AlertFormat, Attempt, AttemptResult, Claimed, DEFAULT_MAX_PENDING, Delivery, NewSubscription,
+    Subscription, alert_body,
+};
 pub use migrations::SCHEMA_VERSION;
 pub use model_record::{
     CalibrationReport, Confusion, Decision, Family, FamilyResult, IssueScore, Metrics,

@@ -69,20 +69,45 @@ impl Store {
     ///
     /// Only forecasts issued before their day's observation exists belong
     /// here; the log is the public track record.
-    #[tracing::instrument(level = "debug", skip(self))]
+    ///
+    /// The alerts it sets off are queued with it (see
+    /// [`Store::log_prediction_alerting`]), at most
+    /// [`super::alerts::DEFAULT_MAX_PENDING`] waiting per subscription.
     pub fn log_prediction(&self, p: &IssuedForecast) -> Result<bool> {
-        self.log_predictions(std::slice::from_ref(p))
-            .map(|n| n == 1)
+        Ok(self
+            .log_prediction_alerting(p, super::alerts::DEFAULT_MAX_PENDING)?
+            .0)
     }
 
-    /// [`Store::log_prediction`] for many, in one transaction: how many
-    /// were new. A scrape's forecast log writes once, not once per issue.
-    pub fn log_predictions(&self, forecasts: &[IssuedForecast]) -> Result<usize> {
+    /// [`Store::log_prediction`], queueing in the same transaction one
+    /// delivery for each alert subscription the forecast crosses (its
+    /// city, one of its issues, a chance at or above its own), with at most
+    /// `max_pending` waiting per subscription (one more is recorded as
+    /// dropped). Returns whether the forecast was logged and how many
+    /// deliveries were queued: a forecast logged once alerts once.
+    pub fn log_prediction_alerting(
+        &self,
+        p: &IssuedForecast,
+        max_pending: u32,
+    ) -> Result<(bool, u64)> {
+        let (n, queued) = self.log_predictions_alerting(std::slice::from_ref(p), max_pending)?;
+        Ok((n == 1, queued))
+    }
+
+    /// [`Store::log_prediction_alerting`] for many, in one transaction: how
+    /// many forecasts were new, and how many deliveries they queued. A
+    /// scrape's forecast log writes once, not once per issue.
+    #[tracing::instrument(level = "debug", skip(self, forecasts), fields(n = forecasts.len()))]
+    pub fn log_predictions_alerting(
+        &self,
+        forecasts: &[IssuedForecast],
+        max_pending: u32,
+    ) -> Result<(usize, u64)> {
         let fmt = |t: chrono::DateTime<chrono::Utc>| {
             t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         };
         if forecasts.is_empty() {
-            return Ok(0);
+            return Ok((0, 0));
         }
         self.write(|tx| {
             let mut st = tx.prepare_cached(
@@ -93,9 +118,9 @@ impl Store {
                                    WHERE location = ?1 AND for_date = ?2 AND issue = ?3)
                    AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
             )?;
-            let mut n = 0;
+            let (mut logged, mut queued) = (0, 0);
             for p in forecasts {
-                n += st.execute(rusqlite::params![
+                let n = st.execute(rusqlite::params![
                     p.location,
                     p.for_date,
                     p.issue.name(),
@@ -106,8 +131,12 @@ impl Store {
                     p.obs_date,
                     fmt(p.window_end),
                 ])?;
+                if n == 1 {
+                    logged += 1;
+                    queued += super::alerts::queue_alerts(tx, p, max_pending, chrono::Utc::now())?;
+                }
             }
-            Ok(n)
+            Ok((logged, queued))
         })
     }
 
@@ -134,6 +163,35 @@ impl Store {
                     issue: r
                         .get::<_, String>(7)
                         .map(|i| (!i.is_empty()).then_some(i))?,
+                    issued_at: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The newest `limit` issued forecasts for one station (forecasts logged
+    /// before issues existed are left out: they have no issue time), newest
+    /// issue first: what the station's Atom and iCalendar feeds list.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn issued_forecasts(&self, location: &str, limit: usize) -> Result<Vec<PredictionRow>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
+                        issue, served_at
+                 FROM predictions WHERE location = ?1 AND issue != ''
+                 ORDER BY served_at DESC, for_date DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(rusqlite::params![location, limit as i64], |r| {
+                Ok(PredictionRow {
+                    location: r.get(0)?,
+                    for_date: r.get(1)?,
+                    obs_date: r.get(2)?,
+                    version: r.get(3)?,
+                    probability: r.get(4)?,
+                    threshold: r.get(5)?,
+                    outcome: r.get(6)?,
+                    issue: r.get(7)?,
                     issued_at: r.get(8)?,
                 })
             })?;

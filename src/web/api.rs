@@ -40,6 +40,33 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{version}", get(model))
         .route("/api/v1/openapi.json", get(openapi))
+        .route(super::schema::FORECAST_SCHEMA_PATH, get(forecast_schema))
+        .route(
+            &super::schema::forecast_schema_versioned_path(),
+            get(forecast_schema),
+        )
+}
+
+/// The forecast document's JSON Schema (see [`super::schema::forecast_schema`]),
+/// made once per process.
+async fn forecast_schema(headers: HeaderMap) -> axum::response::Response {
+    static DOC: std::sync::OnceLock<Prepared> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let body = serde_json::to_vec_pretty(&super::schema::forecast_schema()).unwrap_or_default();
+        Prepared::new(body, "application/schema+json", "no-cache")
+    })
+    .respond(&headers)
+}
+
+/// The `Link` header that names a forecast document's schema.
+fn described_by() -> [(axum::http::HeaderName, String); 1] {
+    [(
+        axum::http::header::LINK,
+        format!(
+            "<{}>; rel=\"describedby\"; type=\"application/schema+json\"",
+            super::schema::forecast_schema_versioned_path()
+        ),
+    )]
 }
 
 #[derive(OpenApi)]
@@ -176,7 +203,7 @@ async fn forecast(
     State(s): State<AppState>,
     Path(location): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Arc<Forecast>>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     let st = station(&location)?;
     let mut date = None;
     for (k, v) in &query {
@@ -192,7 +219,7 @@ async fn forecast(
     }
     let f = forecast_for(&s, st, date).await?;
     count_prediction(f.rain, "forecast");
-    Ok(Json(f))
+    Ok((described_by(), Json(f)))
 }
 
 impl From<InputError> for ApiError {
@@ -221,7 +248,7 @@ async fn predict(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     json_content_type(&headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -307,7 +334,10 @@ async fn predict(
     } else {
         serde_json::to_value(&out)
     };
-    Ok(Json(json.map_err(|e| ApiError::Internal(e.into()))?))
+    Ok((
+        described_by(),
+        Json(json.map_err(|e| ApiError::Internal(e.into()))?),
+    ))
 }
 
 /// A JSON body route's check of `Content-Type`: `application/json` or any

@@ -132,6 +132,18 @@ fn describe() {
     );
     describe_histogram!("raincast_job_duration_seconds", "Job run duration.");
     describe_counter!(
+        "raincast_alert_deliveries_total",
+        "Webhook alert deliveries by outcome: queued, dropped (queue full), and per attempt delivered, retry or failed (gave up)."
+    );
+    describe_histogram!(
+        "raincast_alert_delivery_duration_seconds",
+        "Time one webhook alert attempt took, answer or not."
+    );
+    describe_gauge!(
+        "raincast_alert_deliveries_pending",
+        "Webhook alert deliveries waiting to be sent."
+    );
+    describe_counter!(
         "raincast_predict_refused_total",
         "Prediction batches refused with 503 because the cost in flight was at its limit."
     );

@@ -9,6 +9,7 @@ pub mod cities;
 pub mod cost;
 pub mod docs;
 pub mod error;
+pub mod feeds;
 pub mod forecasts;
 pub mod html;
 pub mod metrics;
@@ -138,6 +139,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(api::router())
         .merge(pages::router())
+        .merge(feeds::router())
         .merge(docs::router());
     app = if state.store.is_read_only() {
         app.merge(replica::router())
@@ -363,6 +365,13 @@ pub async fn start(
     }
     if schedule && !state.store.is_read_only() {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
+    }
+    // Webhook alerts: send what the forecast log queued (here or in
+    // another process, before a restart too).
+    if !state.store.is_read_only() {
+        let dispatcher =
+            crate::alerts::Dispatcher::new(state.store.clone(), state.config.alerts.clone())?;
+        background.push(tokio::spawn(dispatcher.run()));
     }
     let limits = server::Limits {
         header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),

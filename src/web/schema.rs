@@ -68,6 +68,83 @@ pub fn served_openapi(today: NaiveDate) -> Value {
     doc
 }
 
+/// The version of the forecast document's JSON Schema. Raise it when a
+/// change could break a reader (a field removed, renamed or retyped); a
+/// field added keeps it (readers ignore what they do not know, and the
+/// schema follows the type). `tests/integration/api/feeds.rs` snapshots
+/// the schema, so any change shows up for review.
+pub const FORECAST_SCHEMA_VERSION: u32 = 1;
+
+/// Where the current forecast schema is served; the versioned path
+/// (`forecast-v1.json`) serves the same document.
+pub const FORECAST_SCHEMA_PATH: &str = "/api/v1/schema/forecast.json";
+
+/// The versioned path of the forecast schema.
+pub fn forecast_schema_versioned_path() -> String {
+    format!("/api/v1/schema/forecast-v{FORECAST_SCHEMA_VERSION}.json")
+}
+
+/// A JSON Schema (2020-12) of the forecast document that
+/// `GET /api/v1/forecast/{location}` and `POST /api/v1/predict` answer:
+/// made from the same type as the OpenAPI document, closed (no other
+/// properties), with the values the API can give (the 49 locations, the
+/// three issues, chances from 0 to 1).
+pub fn forecast_schema() -> Value {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut schema = doc
+        .pointer("/components/schemas/Forecast")
+        .cloned()
+        .unwrap_or_default();
+    let kind = doc
+        .pointer("/components/schemas/ForecastKind")
+        .cloned()
+        .unwrap_or_default();
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for p in props.values_mut() {
+            // OpenAPI's number formats mean nothing to JSON Schema.
+            if matches!(
+                p["format"].as_str(),
+                Some("int64" | "int32" | "double" | "float")
+            ) && let Some(o) = p.as_object_mut()
+            {
+                o.remove("format");
+            }
+        }
+        if let Some(p) = props.get_mut("kind") {
+            p["$ref"] = Value::String("#/$defs/ForecastKind".into());
+        }
+        let locations: Vec<&str> = crate::stations::STATIONS
+            .iter()
+            .map(|s| s.location)
+            .collect();
+        props["location"]["enum"] = serde_json::json!(locations);
+        let issues: Vec<&str> = crate::issue::ISSUES.iter().map(|i| i.name()).collect();
+        props["issue"]["enum"] = serde_json::json!(issues);
+        for field in ["probability", "threshold"] {
+            props[field]["minimum"] = 0.0.into();
+            props[field]["maximum"] = 1.0.into();
+        }
+        props["model_version"]["minimum"] = 1.into();
+    }
+    if let Some(o) = schema.as_object_mut() {
+        o.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+        o.insert(
+            "$id".into(),
+            format!("urn:raincast:schema:forecast:v{FORECAST_SCHEMA_VERSION}").into(),
+        );
+        o.insert(
+            "title".into(),
+            format!("raincast forecast document, schema version {FORECAST_SCHEMA_VERSION}").into(),
+        );
+        o.insert("additionalProperties".into(), false.into());
+        o.insert("$defs".into(), serde_json::json!({ "ForecastKind": kind }));
+    }
+    schema
+}
+
 /// A regular expression that matches exactly the `YYYY-MM-DD` dates from
 /// `first` (a 1 January) to `last`.
 pub fn date_range_pattern(first: NaiveDate, last: NaiveDate) -> String {

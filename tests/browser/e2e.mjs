@@ -134,11 +134,36 @@ await test("a POST without a CSRF token is refused", async (page) => {
   assert.equal(forged, 403);
 });
 
+await test("an admin subscribes a webhook through the alerts form", async (page) => {
+  await login(page, password);
+  await page.goto(`${base}/admin/alerts`);
+  await page.selectOption("#al-location", "SydneyAirport");
+  await page.fill("#al-chance", "55");
+  await page.fill("#al-url", "https://ntfy.example.org/a-rather-long-topic-name-for-the-garden-rain-alerts-of-the-house");
+  await page.fill("#al-secret", "correct horse battery staple");
+  await page.selectOption("#al-format", "text");
+  await page.uncheck('input[name="issues"][value="day_before"]');
+  await Promise.all([page.waitForURL(`${base}/admin/alerts`), page.click("#add-subscription button[type=submit]")]);
+  const row = await page.textContent("#subscriptions tbody tr");
+  assert.match(row, /Sydney Airport/);
+  assert.match(row, /more than 1 mm at 55\s%/);
+  assert.match(row, /morning, afternoon/);
+  assert.match(row, /text/);
+  // The city page links its feeds: Atom in the head, the calendar visibly.
+  await page.goto(`${base}/forecast/SydneyAirport`);
+  assert.equal(await page.getAttribute('link[rel="alternate"][type="application/atom+xml"]', "href"),
+               "/forecast/SydneyAirport/feed.atom");
+  assert.ok(await page.isVisible("#calendar-link"), "the calendar link is visible");
+  const ics = await page.evaluate(async () => (await fetch("/forecast/SydneyAirport/calendar.ics")).text());
+  assert.match(ics, /^BEGIN:VCALENDAR/);
+});
+
 await test("every page loads without console errors", async (page) => {
   await login(page, password);
   consoleErrors.length = 0; // earlier tests provoke 401 and 403 on purpose
   const pages = ["/", "/forecast/Sydney", "/forecast/Darwin", "/api/docs", "/admin", "/admin/runs",
-                 "/admin/runs/1", "/admin/models", "/admin/models/1", "/admin/compare?a=1&b=2", "/admin/data"];
+                 "/admin/runs/1", "/admin/models", "/admin/models/1", "/admin/compare?a=1&b=2", "/admin/data",
+                 "/admin/alerts"];
   for (const path of pages) {
     const resp = await page.goto(`${base}${path}`);
     assert.ok(resp.status() < 400, `${path} answered ${resp.status()}`);
@@ -209,6 +234,7 @@ const everyPage = [
   ["api-docs", "/api/docs"], ["admin-dashboard", "/admin"], ["admin-runs", "/admin/runs"],
   ["admin-run", "/admin/runs/1"], ["admin-models", "/admin/models"], ["admin-model", "/admin/models/1"],
   ["admin-compare", "/admin/compare?a=1&b=2"], ["admin-data", "/admin/data"],
+  ["admin-alerts", "/admin/alerts"],
   ["admin-evaluate", "/admin/models/1/evaluate?from=2017-01-01&to=2017-06-24"],
 ];
 for (const width of [390, 1280]) {

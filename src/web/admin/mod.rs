@@ -1,12 +1,13 @@
 //! The admin console under `/admin`: login (argon2), sessions in memory with
 //! HttpOnly SameSite=Strict cookies, a CSRF token on every POST, slowed-down
 //! failed logins; run jobs now and watch them, runs, models (compare, promote,
-//! roll back), data health. Without a configured password it is disabled.
+//! roll back), data health, webhook alerts. Without a configured password it is disabled.
 //!
 //! Handlers here answer HTML; helpers return a ready `Response` as their error
 //! so a handler can hand it straight back.
 #![allow(clippy::result_large_err)]
 
+mod alerts;
 mod auth;
 mod data;
 mod gate;
@@ -69,4 +70,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/rollback", post(models::rollback))
         .route("/admin/compare", get(models::compare))
         .route("/admin/data", get(data::data_page))
+        .route("/admin/alerts", get(alerts::alerts_page).post(alerts::add))
+        .route("/admin/alerts/{id}/delete", post(alerts::delete))
+        .route("/admin/alerts/deliveries/{id}/resend", post(alerts::resend))
 }

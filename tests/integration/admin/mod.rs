@@ -3,6 +3,7 @@
 
 use crate::support::app;
 
+mod alerts;
 mod flood;
 mod snapshot;
 mod writes;
@@ -98,8 +99,9 @@ async fn login(app: &TestApp) -> (String, String) {
     (cookie, csrf)
 }
 
-const GET_ROUTES: [&str; 11] = [
+const GET_ROUTES: [&str; 12] = [
     "/admin",
+    "/admin/alerts",
     "/admin/runs",
     "/admin/runs/1",
     "/admin/runs/1/json",
@@ -111,8 +113,11 @@ const GET_ROUTES: [&str; 11] = [
     "/admin/models/1/card.json",
     "/admin/models/1/model",
 ];
-const POST_ROUTES: [&str; 5] = [
+const POST_ROUTES: [&str; 8] = [
     "/admin/jobs/train",
+    "/admin/alerts",
+    "/admin/alerts/1/delete",
+    "/admin/alerts/deliveries/1/resend",
     "/admin/runs/1/cancel",
     "/admin/models/1/promote",
     "/admin/rollback",

@@ -27,7 +27,7 @@ fn latest_per_location() -> BTreeMap<&'static str, (NaiveDate, u64)> {
 }
 
 /// One weatherAUS CSV row as a `/api/v1/predict` body (NA left out).
-fn csv_row_as_json(location: &str, day: NaiveDate) -> Value {
+pub(super) fn csv_row_as_json(location: &str, day: NaiveDate) -> Value {
     let text = std::str::from_utf8(app::subset_csv()).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

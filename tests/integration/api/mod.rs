@@ -2,6 +2,7 @@
 //! weatherAUS data, tiny real models, a fake clock). `TEST_LOG=1` shows logs.
 
 mod endpoints;
+mod feeds;
 mod fuzz;
 mod heavy;
 mod models;

@@ -133,11 +133,45 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
     let e = env(at(2025, 9, 3, 9), |c| c.bom.revise_days = 0).await;
     seed(&e, (2025, 8)).await;
     let d = NaiveDate::from_ymd_opt(2025, 9, 3).unwrap();
+    // A webhook subscription on Sydney at any chance: the forecast the
+    // scrape logs queues its delivery with it (nothing sends it here).
+    e.store
+        .add_subscription(&raincast::store::NewSubscription {
+            location: "Sydney".into(),
+            threshold_mm: 1.0,
+            min_chance: 0.01,
+            issues: raincast::issue::ISSUES.to_vec(),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "0123456789abcdef".into(),
+            format: raincast::store::AlertFormat::Json,
+        })
+        .unwrap();
 
     // Day D: BOM's September file ends at the 3rd.
     let o = scrape_sydney_until(&e, 3).await;
     let log = e.store.run(o.run_id).unwrap().log;
     assert!(log.contains("logged"), "{log}");
+    // At 7 pm in Sydney two issues are due from D's row: the afternoon
+    // issue for D+1 and the day-before issue for D+2; one delivery each.
+    assert!(log.contains("queued 2 webhook alert deliveries"), "{log}");
+    let mut queued: Vec<(String, NaiveDate, String, String)> = e
+        .store
+        .deliveries(5)
+        .unwrap()
+        .into_iter()
+        .map(|q| (q.location, q.for_date, q.issue, q.status))
+        .collect();
+    queued.sort();
+    let day = |n: u64| d + chrono::Days::new(n);
+    let row = |n, issue: &str| {
+        (
+            "Sydney".to_string(),
+            day(n),
+            issue.to_string(),
+            "pending".to_string(),
+        )
+    };
+    assert_eq!(queued, [row(1, "afternoon"), row(2, "day_before")]);
     let logged = e
         .store
         .predictions_for("Sydney", d, d + chrono::Days::new(1))
