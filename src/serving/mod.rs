@@ -146,6 +146,10 @@ impl Serving {
     ) -> Result<(), StoreError> {
         let version = store.data_version()?;
         let board = self.board.load();
+        // Never back in time: a caller that read the clock before another
+        // rebuilt the board (the poll loop, while a replay's clock races
+        // ahead) must not put an older moment's issues back on it.
+        let now = board.built_at.map_or(now, |built| now.max(built));
         let model = self.current.load().as_ref().map(|m| m.version);
         let half_hour = |t: DateTime<Utc>| t.timestamp().div_euclid(1800);
         if version == self.built_from.load(Ordering::Acquire)

@@ -426,6 +426,9 @@ struct ForecastPage {
     skill_by_issue: Vec<IssueSkillRow>,
     /// The next rain day's day-before forecast, once issued.
     next: Option<NextDay>,
+    /// The serving champion's forecast for the headline's issue when it is
+    /// not the version that issued it.
+    reforecast: Option<String>,
     problem: Option<String>,
     source_problem: Option<String>,
     charts: Vec<String>,
@@ -509,6 +512,50 @@ fn skill_by_issue(
             })
         })
         .collect()
+}
+
+/// The headline as issued: the logged forecast for its rain day and issue
+/// (the record's line for that day says the same), with its version and
+/// the moment it was logged. When the champion has changed since, its own
+/// forecast for the same issue is returned too, to be labelled as a
+/// re-forecast; the issued one is never replaced.
+fn as_issued(
+    forecast: Option<std::sync::Arc<Forecast>>,
+    year: &[crate::store::PredictionRow],
+) -> (Option<std::sync::Arc<Forecast>>, Option<String>) {
+    let f = match forecast {
+        Some(f) if !f.stale => f,
+        other => return (other, None),
+    };
+    let Some(logged) = year
+        .iter()
+        .find(|p| p.for_date == f.forecast_date && p.issue.as_deref() == Some(f.issue.name()))
+    else {
+        return (Some(f), None);
+    };
+    let mut issued = (*f).clone();
+    issued.probability = logged.probability;
+    issued.model_version = logged.version;
+    if let Some(t) = logged.threshold {
+        issued.threshold = t;
+    }
+    issued.rain = logged.decision();
+    if let Some(at) = logged
+        .issued_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        issued.issued_at = at.with_timezone(&chrono::Utc);
+    }
+    let reforecast = (logged.version != f.model_version).then(|| {
+        format!(
+            "Re-forecast by model version {}, promoted since: {}\u{a0}%. The record keeps the issued {}\u{a0}%.",
+            f.model_version,
+            shown_percent(f.probability),
+            shown_percent(logged.probability)
+        )
+    });
+    (Some(std::sync::Arc::new(issued)), reforecast)
 }
 
 /// The next rain day's day-before forecast for `st`, with its honest skill.
@@ -769,6 +816,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    let (forecast, reforecast) = as_issued(forecast, &year);
     let trust = trust_view(
         st.display_name,
         &year,
@@ -911,6 +959,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
             })
             .unwrap_or_default(),
         skill_by_issue: skill_by_issue(s.serving.get().as_deref(), &year),
+        reforecast,
         next: board
             .station(st.location)
             .and_then(|b| b.next.as_deref())
@@ -934,6 +983,48 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
 mod tests {
     use super::*;
     use crate::store::PredictionRow;
+
+    /// The headline is the issued forecast, as the record logged it; a
+    /// champion promoted since is a labelled re-forecast beside it.
+    #[test]
+    fn the_headline_is_the_forecast_as_issued() {
+        let day = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
+        let now = chrono::Utc::now();
+        let served = std::sync::Arc::new(Forecast {
+            location: "SydneyAirport".into(),
+            display_name: "Sydney Airport".into(),
+            observation_date: day.pred_opt().unwrap(),
+            forecast_date: day,
+            issue: crate::issue::Issue::Afternoon,
+            issued_at: now,
+            window_start: now,
+            window_end: now,
+            probability: 0.25,
+            rain: false,
+            threshold: 0.3,
+            model_version: 2,
+            stale: false,
+            data_age_days: 0,
+            kind: crate::serving::ForecastKind::Forecast,
+        });
+        let mut logged = row(1, 0.14, None);
+        logged.issued_at = Some("2025-01-01T05:50:00.000Z".into());
+        let (f, re) = as_issued(Some(served.clone()), std::slice::from_ref(&logged));
+        let f = f.unwrap();
+        assert_eq!((f.probability, f.model_version), (0.14, 1));
+        assert_eq!(f.issued_at.to_rfc3339(), "2025-01-01T05:50:00+00:00");
+        let re = re.expect("labelled");
+        assert!(re.contains("model version 2") && re.contains("25"), "{re}");
+        // Issued by the serving version: no label.
+        logged.version = 2;
+        let (f, re) = as_issued(Some(served.clone()), &[logged]);
+        assert_eq!(f.unwrap().probability, 0.14);
+        assert!(re.is_none());
+        // Nothing logged for that issue: the served forecast stands.
+        let (f, re) = as_issued(Some(served), &[row(5, 0.9, None)]);
+        assert_eq!(f.unwrap().probability, 0.25);
+        assert!(re.is_none());
+    }
 
     fn row(day: u32, probability: f64, rained: Option<bool>) -> PredictionRow {
         let d = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(day.into());
