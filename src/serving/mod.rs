@@ -176,3 +176,29 @@ impl Serving {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A caller that read the clock before another rebuilt the board (the
+    /// web poll loop, while a replay's clock races ahead) never puts the
+    /// older moment back: issues due depend on it.
+    #[test]
+    fn the_board_never_goes_back_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("b.db"), std::time::Duration::from_secs(5)).unwrap();
+        let serving = Serving::default();
+        let later = Utc.with_ymd_and_hms(2024, 10, 2, 0, 0, 0).unwrap();
+        let earlier = later - chrono::Duration::minutes(40);
+        serving.sync(&store, later, 2).unwrap();
+        assert_eq!(serving.board().built_at, Some(later));
+        serving.sync(&store, earlier, 2).unwrap();
+        assert_eq!(serving.board().built_at, Some(later));
+        let next = later + chrono::Duration::minutes(30);
+        serving.sync(&store, next, 2).unwrap();
+        assert_eq!(serving.board().built_at, Some(next));
+    }
+}
