@@ -21,7 +21,7 @@ export RAINCAST_LOG=warn RAINCAST_MODEL__SEED=${1:-42}
 "$bin" --db "$dir/r.db" import --bundled >/dev/null
 "$bin" --db "$dir/r.db" train >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" bom-server --day 2025-09-06 --bind "127.0.0.1:$port" >/dev/null 2>&1 &
+"$bin" bom-server --day 2025-09-06 --bind "127.0.0.1:$port" --ftp-bind off >/dev/null 2>&1 &
 sim=$!
 sleep 1
 RAINCAST_BOM__BASE_URL="http://127.0.0.1:$port" RAINCAST_CLOCK_START=2025-09-06T08:00:00Z \

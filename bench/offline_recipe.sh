@@ -29,7 +29,7 @@ cleanup() {
   wait 2>/dev/null; rm -rf "$work"
 }
 trap cleanup EXIT
-"$BIN" bom-server --bind "127.0.0.1:$bom_port" --day 2025-09-06 >"$work/bom.log" 2>&1 & bom=$!
+"$BIN" bom-server --bind "127.0.0.1:$bom_port" --ftp-bind off --day 2025-09-06 >"$work/bom.log" 2>&1 & bom=$!
 probe="http://127.0.0.1:$bom_port/climate/dwo/202409/text/IDCJDW2124.202409.csv"
 for _ in $(seq 1 100); do curl -sf -o /dev/null "$probe" && break; sleep 0.1; done
 curl -sf -o /dev/null "$probe" || { cat "$work/bom.log" >&2; echo "bom-server did not start" >&2; exit 1; }

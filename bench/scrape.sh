@@ -15,7 +15,7 @@ cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
 bin=${CARGO_TARGET_DIR:-$repo/target}/release/raincast
 
 work=$(mktemp -d)
-setsid "$bin" bom-server --bind "127.0.0.1:$port" --day 2025-09-06 >"$work/serve.log" 2>&1 &
+setsid "$bin" bom-server --bind "127.0.0.1:$port" --ftp-bind off --day 2025-09-06 >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill -- "-$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 

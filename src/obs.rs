@@ -272,6 +272,8 @@ impl Observation {
 pub enum Edge {
     /// BOM's Daily Weather Observations (the scraper).
     Dwo,
+    /// BOM's anonymous FTP products (readings and daily tables, assembled).
+    Ftp,
     /// The Kaggle weatherAUS CSV (the CLI import and the bundled history).
     WeatherAus,
     /// An observation posted to `POST /api/v1/predict`.

@@ -73,6 +73,84 @@ pub struct Summary {
     /// Forecasts logged at or after their window closed: always 0.
     pub late_forecasts: u64,
     pub database_bytes: u64,
+    /// `sources.order` as replayed: `website`, `ftp` or `website,ftp`.
+    #[serde(default)]
+    pub sources: String,
+    /// Locations without a live forecast on every day of the period, and why.
+    #[serde(default)]
+    pub unserved: Vec<Unserved>,
+}
+
+/// A location the replay could not forecast every day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unserved {
+    pub location: String,
+    /// Days with at least one live forecast, of the period's.
+    pub days_forecast: u64,
+    pub why: String,
+}
+
+/// Locations with a day of the period without a live forecast, each with
+/// its reason: no FTP feed station when the website is not a source, else
+/// how many days it had.
+fn unserved(
+    forecasts: &[PredictionRow],
+    opts: &Options,
+    order: &crate::config::SourcesConfig,
+) -> Vec<Unserved> {
+    use crate::config::Channel;
+    let days = (opts.to - opts.from).num_days() as u64 + 1;
+    let mut by_location: BTreeMap<&str, std::collections::BTreeSet<NaiveDate>> = BTreeMap::new();
+    for p in forecasts {
+        by_location
+            .entry(&p.location)
+            .or_default()
+            .insert(p.for_date);
+    }
+    crate::stations::STATIONS
+        .iter()
+        .filter_map(|st| {
+            let n = by_location.get(st.location).map_or(0, |d| d.len() as u64);
+            if n >= days {
+                return None;
+            }
+            let feed = crate::ingest::ftp::feeds::feed(st);
+            let why = match feed {
+                Err(why) if !order.uses(Channel::Website) => {
+                    format!("no FTP feed station ({why}) and the website is not a source")
+                }
+                Err(why) if order.uses(Channel::Ftp) => {
+                    format!("website only ({why}): {n} of {days} days forecast")
+                }
+                _ if n == 0 => format!(
+                    "no forecast on any of the {days} days: no current data from its sources"
+                ),
+                _ => {
+                    let have = by_location.get(st.location);
+                    let missing: Vec<String> = opts
+                        .from
+                        .iter_days()
+                        .take_while(|d| *d <= opts.to)
+                        .filter(|d| !have.is_some_and(|h| h.contains(d)))
+                        .map(|d| d.to_string())
+                        .collect();
+                    let shown = missing
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let more = if missing.len() > 5 { ", …" } else { "" };
+                    format!("forecast on {n} of {days} days; none for {shown}{more}")
+                }
+            };
+            Some(Unserved {
+                location: st.location.to_string(),
+                days_forecast: n,
+                why,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,10 +166,13 @@ pub enum ReplayError {
 /// Called after each simulated day's scheduled work, with the day.
 pub type OnDay<'a> = &'a (dyn Fn(NaiveDate, &Jobs) + Send + Sync);
 
-/// The BOM stand-in of a replay, serving on 127.0.0.1 until dropped.
+/// The BOM stand-in of a replay, serving on 127.0.0.1 until dropped: the
+/// website, and the anonymous FTP products at the same simulated time.
 pub struct Source {
     pub sim: BomSim,
     pub base_url: String,
+    /// The FTP side ([`crate::ftpsim`]); website faults do not touch it.
+    pub ftp: crate::ftpsim::Running,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -106,7 +187,7 @@ pub async fn start_source(
     clock: Arc<FakeClock>,
     faults: &[(NaiveDate, Fault)],
 ) -> Result<Source, ReplayError> {
-    let sim = BomSim::new(clock);
+    let sim = BomSim::new(clock.clone());
     for &(day, fault) in faults {
         sim.fault_on(day, fault);
     }
@@ -117,9 +198,13 @@ pub async fn start_source(
         .local_addr()
         .map_err(|e| ReplayError::Run(e.to_string()))?;
     let task = tokio::spawn(sim.clone().serve(listener));
+    let ftp = crate::ftpsim::start(crate::ftpsim::FtpSim::new(clock))
+        .await
+        .map_err(|e| ReplayError::Run(format!("binding the FTP stand-in: {e}")))?;
     Ok(Source {
         sim,
         base_url: format!("http://{addr}"),
+        ftp,
         task,
     })
 }
@@ -131,6 +216,10 @@ pub fn configure(config: &mut Config, source: &Source) {
     config.bom.delay_ms = 0;
     config.bom.backoff_ms = config.bom.backoff_ms.min(20);
     config.bom.timeout_secs = config.bom.timeout_secs.min(10);
+    config.ftp.host = source.ftp.host.clone();
+    config.ftp.port = source.ftp.port;
+    config.ftp.delay_ms = 0;
+    config.ftp.timeout_secs = config.ftp.timeout_secs.min(10);
 }
 
 /// Replay `opts` into `store` (which should be new): start the stand-in,
@@ -189,6 +278,31 @@ pub struct Driver {
     start: DateTime<Utc>,
     stale_by_day: BTreeMap<NaiveDate, u64>,
     last_day: Option<NaiveDate>,
+    /// The FTP poller on simulated time, when `sources.order` names `ftp`.
+    ftp: Option<FtpPolling>,
+    /// `sources.order` as replayed.
+    sources: String,
+}
+
+/// The FTP channel of a replay: `serve`'s poller, on the simulated clock.
+struct FtpPolling {
+    store: Store,
+    config: Config,
+    every: chrono::Duration,
+    next: DateTime<Utc>,
+    last_daily: Option<DateTime<Utc>>,
+}
+
+impl FtpPolling {
+    async fn poll(&mut self, now: DateTime<Utc>) {
+        let daily = crate::ingest::ftp::daily_due(self.last_daily, now);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        crate::ingest::ftp::poll(&self.store, &self.config, now, daily, &cancel).await;
+        if daily {
+            self.last_daily = Some(now);
+        }
+        self.next = now + self.every;
+    }
 }
 
 impl Driver {
@@ -221,6 +335,16 @@ impl Driver {
         let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
         let plan = jobs.catch_up_plan().await;
         jobs.run_catch_up(plan).await;
+        let ftp = config
+            .sources
+            .uses(crate::config::Channel::Ftp)
+            .then(|| FtpPolling {
+                store: store.clone(),
+                config: config.clone(),
+                every: chrono::Duration::minutes(config.ftp.poll_minutes.max(10) as i64),
+                next: clock.now(),
+                last_daily: None,
+            });
         Ok(Driver {
             schedule: Schedule::new(&config.schedule, clock.now()),
             speed: opts.speed,
@@ -228,6 +352,8 @@ impl Driver {
             start,
             stale_by_day: BTreeMap::new(),
             last_day: None,
+            ftp,
+            sources: config.sources.order.clone(),
         })
     }
 
@@ -241,6 +367,16 @@ impl Driver {
         on_day: OnDay<'_>,
     ) {
         while let Some(next) = self.schedule.next_wake() {
+            // FTP polls due before the schedule's next wake come first.
+            if let Some(ftp) = self.ftp.as_mut()
+                && ftp.next <= next.min(until)
+            {
+                let at = ftp.next;
+                pace(clock.now(), at, self.speed).await;
+                clock.set(at.max(clock.now()));
+                ftp.poll(clock.now()).await;
+                continue;
+            }
             if next > until {
                 break;
             }
@@ -279,6 +415,7 @@ impl Driver {
             self.first_run,
             self.start.date_naive(),
             self.stale_by_day,
+            &self.sources,
         )
     }
 }
@@ -298,6 +435,7 @@ fn summarize(
     first_run: i64,
     history_end: NaiveDate,
     stale_by_day: BTreeMap<NaiveDate, u64>,
+    sources: &str,
 ) -> Result<Summary, ReplayError> {
     let forecasts = store.live_forecasts(opts.from, opts.to)?;
     let clim = crate::evaluate::Climatology::from_store(store, history_end)?;
@@ -363,7 +501,13 @@ fn summarize(
             }
         }
     }
+    let order = crate::config::SourcesConfig {
+        order: sources.to_string(),
+    };
+    let unserved = unserved(&forecasts, opts, &order);
     Ok(Summary {
+        sources: sources.to_string(),
+        unserved,
         from: opts.from,
         to: opts.to,
         days: (opts.to - opts.from).num_days() as u64 + 1,

@@ -91,8 +91,14 @@ pub enum Command {
         #[arg(long, value_parser = date)]
         day: Option<NaiveDate>,
         /// Fail every request with this fault: refuse, forbidden, server-error, truncated or html.
+        /// It applies to the website only; the FTP side serves normally.
         #[arg(long, value_parser = fault)]
         fault: Option<Fault>,
+        /// Also serve BOM's anonymous FTP products (state observations and
+        /// daily tables rendered from the archive at the same time) here;
+        /// `off` serves the website only.
+        #[arg(long, default_value = "127.0.0.1:2121", value_parser = ftp_bind)]
+        ftp_bind: FtpBind,
     },
     /// Fetch BOM Daily Weather Observations once: every month of BOM's online
     /// window (14 months) that is not stored complete, for every station.
@@ -184,6 +190,10 @@ pub enum Command {
         /// Real seconds per simulated day.
         #[arg(long, default_value_t = 4.0)]
         day_secs: f64,
+        /// Observation sources: website, ftp or both (the website's file the
+        /// authority); default: as configured in `sources.order`.
+        #[arg(long, value_parser = source_choice)]
+        source: Option<SourceChoice>,
     },
     /// Replay months of operation in seconds: the real scheduler and job runner
     /// on a fast clock, against the bundled real BOM files as BOM showed them
@@ -213,6 +223,10 @@ pub enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Observation sources: website, ftp or both (the website's file the
+        /// authority); default: as configured in `sources.order`.
+        #[arg(long, value_parser = source_choice)]
+        source: Option<SourceChoice>,
     },
 }
 
@@ -287,6 +301,32 @@ pub fn month(s: &str) -> Result<Month, String> {
 
 fn job_kind(s: &str) -> Result<JobKind, String> {
     s.parse()
+}
+
+/// `--source website|ftp|both`: the `sources.order` it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceChoice(pub &'static str);
+
+fn source_choice(s: &str) -> Result<SourceChoice, String> {
+    match s {
+        "website" => Ok(SourceChoice("website")),
+        "ftp" => Ok(SourceChoice("ftp")),
+        "both" => Ok(SourceChoice("website,ftp")),
+        _ => Err(format!("{s}: expected website, ftp or both")),
+    }
+}
+
+/// `--ftp-bind ADDR`, or `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FtpBind(pub Option<SocketAddr>);
+
+fn ftp_bind(s: &str) -> Result<FtpBind, String> {
+    if s == "off" {
+        return Ok(FtpBind(None));
+    }
+    s.parse()
+        .map(|a| FtpBind(Some(a)))
+        .map_err(|e| format!("{s}: {e} (an address such as 127.0.0.1:2121, or off)"))
 }
 
 fn fault(s: &str) -> Result<Fault, String> {

@@ -182,7 +182,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             from,
             to,
             day_secs,
-        } => sim::demo(&rt, config, bind, from, to, day_secs),
+            source,
+        } => {
+            let mut config = config;
+            if let Some(s) = source {
+                config.sources.order = s.0.into();
+            }
+            sim::demo(&rt, config, bind, from, to, day_secs)
+        }
         Command::Replay {
             from,
             to,
@@ -191,9 +198,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             keep,
             with_history,
             json,
+            source,
         } => {
             let mut config = config;
             config.database.bundled_history = with_history;
+            if let Some(s) = source {
+                config.sources.order = s.0.into();
+            }
             sim::replay(&rt, config, from, to, speed, &faults, keep, json)
         }
         Command::Backup { path } => {
@@ -229,7 +240,12 @@ fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::BomServer { bind, day, fault } => sim::bom_server(&rt, bind, day, fault),
+        Command::BomServer {
+            bind,
+            day,
+            fault,
+            ftp_bind,
+        } => sim::bom_server(&rt, bind, day, fault, ftp_bind.0),
         Command::Serve { bind, read_only } => {
             let mut config = config;
             if let Some(bind) = bind {

@@ -74,11 +74,12 @@ pub(super) fn replay(
     let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     let num = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
     outln!(
-        "replayed {} to {} ({} days) in {:.1} s",
+        "replayed {} to {} ({} days) in {:.1} s, sources: {}",
         summary.from,
         summary.to,
         summary.days,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        summary.sources
     );
     outln!(
         "forecasts: {} live, {} scored, hit rate {}",
@@ -114,6 +115,17 @@ pub(super) fn replay(
         "issued after their window closed: {}",
         summary.late_forecasts
     );
+    if summary.unserved.is_empty() {
+        outln!("every location had a forecast every day");
+    } else {
+        outln!(
+            "locations without a forecast every day: {}",
+            summary.unserved.len()
+        );
+        for u in &summary.unserved {
+            outln!("  {}: {}", u.location, u.why);
+        }
+    }
     outln!(
         "runs: {} ({} failed, {} retries); trainings {}, promotions {}",
         summary.runs,
@@ -250,6 +262,7 @@ pub(super) fn bom_server(
     bind: SocketAddr,
     day: Option<NaiveDate>,
     fault: Option<crate::bomsim::Fault>,
+    ftp_bind: Option<SocketAddr>,
 ) -> Result<(), CliError> {
     use crate::clock::{Clock, SystemClock};
     let clock: std::sync::Arc<dyn Clock> = match day {
@@ -261,6 +274,7 @@ pub(super) fn bom_server(
         None => std::sync::Arc::new(SystemClock::from_env().map_err(CliError::Input)?),
     };
     let sim = crate::bomsim::BomSim::new(clock.clone());
+    let ftp = crate::ftpsim::FtpSim::new(clock.clone());
     if let Some(f) = fault {
         sim.fault_on(clock.bom_today(), f);
     }
@@ -273,8 +287,33 @@ pub(super) fn bom_server(
             "serving BOM's DWO files as of {} at http://{addr} (set bom.base_url to it)",
             clock.bom_today()
         );
+        let ftp_task = match ftp_bind {
+            Some(b) => {
+                let l = tokio::net::TcpListener::bind(b)
+                    .await
+                    .map_err(|e| CliError::Input(format!("--ftp-bind {b}: {e}")))?;
+                let a = l.local_addr().map_err(|e| CliError::Run(e.into()))?;
+                outln!(
+                    "serving BOM's anonymous FTP products as of the same time at ftp://{a} (set ftp.host = \"{}\", ftp.port = {} and add ftp to sources.order)",
+                    a.ip(),
+                    a.port()
+                );
+                Some(tokio::spawn(ftp.serve(l)))
+            }
+            None => None,
+        };
+        let ftp_done = async {
+            match ftp_task {
+                Some(t) => match t.await {
+                    Ok(r) => r,
+                    Err(e) => Err(std::io::Error::other(e)),
+                },
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = sim.serve(listener) => r.map_err(|e| CliError::Run(e.into())),
+            r = ftp_done => r.map_err(|e| CliError::Run(e.into())),
             _ = crate::web::shutdown_signal() => Ok(()),
         }
     })

@@ -107,6 +107,38 @@ impl Config {
         if self.bom.revise_days > 28 {
             return Err(invalid("bom.revise_days", "must be at most 28"));
         }
+        let ftp = &self.ftp;
+        if ftp.host.trim().is_empty() {
+            return Err(invalid("ftp.host", "must not be empty"));
+        }
+        if ftp.port == 0 {
+            return Err(invalid("ftp.port", "must be a port number (1-65535)"));
+        }
+        if ftp.poll_minutes < 10 {
+            return Err(invalid(
+                "ftp.poll_minutes",
+                "must be at least 10: BOM updates the observation products about every 10 minutes",
+            ));
+        }
+        if !(1..=300).contains(&ftp.timeout_secs) {
+            return Err(invalid("ftp.timeout_secs", "must be between 1 and 300"));
+        }
+        if !(1..=90).contains(&ftp.tolerance_minutes) {
+            return Err(invalid("ftp.tolerance_minutes", "must be between 1 and 90"));
+        }
+        let mut seen = Vec::new();
+        for name in self.sources.order.split(',').map(str::trim) {
+            let Some(c) = super::Channel::parse(name) else {
+                return Err(invalid(
+                    "sources.order",
+                    format!("`{name}` is not a source: use website and/or ftp, comma-separated"),
+                ));
+            };
+            if seen.contains(&c) {
+                return Err(invalid("sources.order", format!("`{name}` is named twice")));
+            }
+            seen.push(c);
+        }
         if self.schedule.max_log_lines < 10 {
             return Err(invalid("schedule.max_log_lines", "must be at least 10"));
         }

@@ -34,6 +34,11 @@ pub(super) async fn run(
         return Err(ctx.stopped("after the scrape", Some(JobSummary::Scrape(summary))));
     }
     if summary.report.failed() {
+        // With the FTP channel on, the days it assembled are in the store:
+        // the forecasts due are still issued, though the website failed.
+        if ctx.env.config.sources.uses(crate::config::Channel::Ftp) {
+            summary.forecasts = Some(log_forecasts(ctx).await);
+        }
         return Err(Failure {
             error: summary.report.message.clone(),
             summary: Some(JobSummary::Scrape(summary)),
@@ -54,6 +59,7 @@ async fn fetch(ctx: &Arc<RunCtx>, plan: Option<ScrapePlan>) -> Result<ScrapeRepo
     let report = bom::scrape(
         &env.store,
         &env.config.bom,
+        &env.config.sources,
         &plan,
         today,
         &log,

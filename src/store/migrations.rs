@@ -238,6 +238,59 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (delivery_id, n)
     ) WITHOUT ROWID;
     "#,
+    // 7: the second channel (issue 29): BOM's anonymous FTP products. Each
+    // reading of a state observation product (station number, time, fields,
+    // product), each row of a daily climate table, where each stored field
+    // of an assembled row came from, the per-field comparison of the two
+    // channels, and the FTP source's last outcome per file and per poll.
+    r#"
+    CREATE TABLE ftp_readings (
+        station     TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        product     TEXT NOT NULL,
+        fields      TEXT NOT NULL,
+        fetched_at  TEXT NOT NULL,
+        PRIMARY KEY (station, observed_at)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE ftp_daily (
+        station     TEXT NOT NULL,
+        date        TEXT NOT NULL,
+        rainfall    REAL,
+        evaporation REAL,
+        max_temp    REAL,
+        min_temp    REAL,
+        file        TEXT NOT NULL,
+        fetched_at  TEXT NOT NULL,
+        PRIMARY KEY (station, date)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE field_sources (
+        location TEXT NOT NULL,
+        date     TEXT NOT NULL,
+        field    TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        PRIMARY KEY (location, date, field)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE channel_diffs (
+        location    TEXT NOT NULL,
+        date        TEXT NOT NULL,
+        field       TEXT NOT NULL,
+        website     TEXT NOT NULL,
+        ftp         TEXT NOT NULL,
+        agree       INTEGER NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (location, date, field)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE ftp_status (
+        key        TEXT PRIMARY KEY,
+        status     TEXT NOT NULL,
+        message    TEXT NOT NULL,
+        at         TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The steps that rebuild a table others refer to: run with foreign keys

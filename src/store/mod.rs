@@ -9,6 +9,7 @@
 //! the blocking pool.
 
 mod alerts;
+pub(crate) mod channels;
 mod migrations;
 mod model_record;
 mod models;
@@ -29,6 +30,9 @@ use crate::clock::{Clock, SystemClock};
 pub use alerts::{
     AlertFormat, Attempt, AttemptResult, Claimed, DEFAULT_MAX_PENDING, Delivery, NewSubscription,
     Subscription, alert_body,
+};
+pub use channels::{
+    ASSEMBLED_SOURCE, AssembleCounts, Difference, FieldAgreement, FtpStatus, compare,
 };
 pub use migrations::SCHEMA_VERSION;
 pub use model_record::{

@@ -291,6 +291,25 @@ impl Store {
     }
 }
 
+/// The stored row of (`location`, `date`) with its `source`, inside a
+/// caller's transaction.
+pub(crate) fn existing_in(
+    tx: &rusqlite::Transaction<'_>,
+    location: &str,
+    date: NaiveDate,
+) -> Result<Option<(String, Observation)>> {
+    let sql = format!(
+        "SELECT location, date, {}, source FROM observations WHERE location = ?1 AND date = ?2",
+        value_columns().join(", ")
+    );
+    let mut st = tx.prepare_cached(&sql)?;
+    let source_col = 2 + value_columns().len();
+    let mut rows = st.query_map(rusqlite::params![location, date], |r| {
+        Ok((r.get::<_, String>(source_col)?, from_row(r)?))
+    })?;
+    Ok(rows.next().transpose()?)
+}
+
 /// The upsert inside a caller's transaction; changed rows get `updated_at`
 /// = `now` (from [`Store::now_text`]).
 pub(crate) fn upsert_in(

@@ -86,6 +86,7 @@ impl Store {
         observations: &[Observation],
         source: &str,
         today: NaiveDate,
+        order: &crate::config::SourcesConfig,
     ) -> Result<super::UpsertCounts> {
         let (first, last) = month_bounds(month).ok_or_else(|| {
             StoreError::Corrupt(format!("{}-{} is not a month", month.0, month.1))
@@ -115,8 +116,14 @@ impl Store {
             let mut stored = tx.prepare_cached(
                 "SELECT rain_today FROM observations WHERE location = ?1 AND date = ?2",
             )?;
+            let now = self.now_text();
             let mut rows = Vec::with_capacity(observations.len());
             for o in observations {
+                // A day assembled from the FTP products is compared with
+                // this file's, and replaced unless `sources.order` puts FTP first.
+                if !super::channels::website_meets(tx, o, order, &now)? {
+                    continue;
+                }
                 let next = o.date + Duration::days(1);
                 let mut o = o.clone();
                 o.rain_tomorrow = match in_batch.get(&next) {
@@ -132,7 +139,6 @@ impl Store {
                 };
                 rows.push(o);
             }
-            let now = self.now_text();
             let counts = upsert_in(tx, &rows, source, &now)?;
             tx.execute(
                 "UPDATE observations AS o
@@ -271,26 +277,26 @@ mod tests {
         // September first: its last day has no next day yet.
         let sep = [day(9, 29, Some(0.0)), day(9, 30, Some(5.0))];
         let c = s
-            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today)
+            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today, &Default::default())
             .unwrap();
         assert_eq!(c.inserted, 2);
         assert_eq!(tomorrow(&s, 9, 29), Some(true));
         assert_eq!(tomorrow(&s, 9, 30), None);
         // October arrives: Sept 30 learns its answer; Oct 2 is absent → NULL.
         let oct = [day(10, 1, Some(2.0)), day(10, 3, None)];
-        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today, &Default::default())
             .unwrap();
         assert_eq!(tomorrow(&s, 9, 30), Some(true));
         assert_eq!(tomorrow(&s, 10, 1), None);
         // Re-fetching September changes nothing.
         let c = s
-            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today)
+            .upsert_station_month("Sydney", (2024, 9), &sep, "t", today, &Default::default())
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 0, 2));
         // BOM revises Oct 1 to dry: Sept 30's RainTomorrow follows.
         let oct = [day(10, 1, Some(0.4)), day(10, 3, None)];
         let c = s
-            .upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+            .upsert_station_month("Sydney", (2024, 10), &oct, "t", today, &Default::default())
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
         assert_eq!(tomorrow(&s, 9, 30), Some(false));
@@ -304,7 +310,7 @@ mod tests {
         assert!(s.complete_months().unwrap().is_empty());
         // Every day of September: complete.
         let full: Vec<Observation> = (1..=30).map(|d| day(9, d, Some(0.0))).collect();
-        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today)
+        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today, &Default::default())
             .unwrap();
         assert_eq!(
             s.complete_months().unwrap(),
@@ -317,8 +323,15 @@ mod tests {
         let (_d, s) = store();
         let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
         let first5: Vec<Observation> = (1..=5).map(|d| day(9, d, Some(0.0))).collect();
-        s.upsert_station_month("Sydney", (2024, 9), &first5, "t", today)
-            .unwrap();
+        s.upsert_station_month(
+            "Sydney",
+            (2024, 9),
+            &first5,
+            "t",
+            today,
+            &Default::default(),
+        )
+        .unwrap();
         assert!(
             !s.source_month("Sydney", (2024, 9))
                 .unwrap()
@@ -331,7 +344,7 @@ mod tests {
         );
         // The current month is never complete, however many days it has.
         let oct: Vec<Observation> = (1..=14).map(|d| day(10, d, Some(0.0))).collect();
-        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today)
+        s.upsert_station_month("Sydney", (2024, 10), &oct, "t", today, &Default::default())
             .unwrap();
         assert!(
             !s.source_month("Sydney", (2024, 10))
@@ -346,7 +359,7 @@ mod tests {
         let (_d, s) = store();
         let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
         let full: Vec<Observation> = (1..=30).map(|d| day(9, d, Some(3.0))).collect();
-        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today)
+        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today, &Default::default())
             .unwrap();
         s.record_source_failure("Sydney", (2024, 9), "rejected", "header changed")
             .unwrap();
@@ -369,7 +382,14 @@ mod tests {
         let (_d, s) = store();
         let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
         let err = s
-            .upsert_station_month("Sydney", (2024, 8), &[day(9, 1, None)], "t", today)
+            .upsert_station_month(
+                "Sydney",
+                (2024, 8),
+                &[day(9, 1, None)],
+                "t",
+                today,
+                &Default::default(),
+            )
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         assert_eq!(s.count_observations().unwrap(), 0);

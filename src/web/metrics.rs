@@ -246,6 +246,22 @@ fn describe() {
         format!("Share of a station's last 30 days of rows missing the field. {names}")
     );
     describe_gauge!(
+        "raincast_channel_agreement_ratio",
+        "Share of the fields both channels (website, FTP) reported for a day, over the last 30 days, on which they agree; by field, and field=all."
+    );
+    describe_gauge!(
+        "raincast_channel_fields_compared",
+        "Fields compared between the two channels (website, FTP) over the last 30 days; by field, and field=all."
+    );
+    describe_counter!(
+        "raincast_ftp_readings_total",
+        "Readings of our stations stored from BOM's FTP observation products."
+    );
+    describe_counter!(
+        "raincast_ftp_polls_total",
+        "Polls of BOM's FTP products, by status (ok, failed)."
+    );
+    describe_gauge!(
         "raincast_field_silent",
         "1 when a station has stopped reporting a field it used to report (see the admin data page)."
     );
@@ -335,11 +351,28 @@ async fn render_now(s: &AppState) -> Result<axum::body::Bytes, ApiError> {
     let board = s.serving.board();
     let record = &board.record_30d;
     let store = s.store.clone();
-    let (health, lease) = blocking(move || {
+    let since = s.clock.today() - chrono::Days::new(30);
+    let (health, lease, agreement) = blocking(move || {
         let lease = store.job_lease().ok().flatten();
-        Ok((field_health(&store)?, lease))
+        let agreement = store.channel_agreement(since)?;
+        Ok((field_health(&store)?, lease, agreement))
     })
     .await?;
+    let (mut compared, mut agreed) = (0u64, 0u64);
+    for a in &agreement {
+        let label = [("field", a.field.clone())];
+        gauge!("raincast_channel_fields_compared", &label).set(a.compared as f64);
+        if let Some(r) = a.ratio() {
+            gauge!("raincast_channel_agreement_ratio", &label).set(r);
+        }
+        compared += a.compared;
+        agreed += a.agreed;
+    }
+    gauge!("raincast_channel_fields_compared", "field" => "all").set(compared as f64);
+    if compared > 0 {
+        gauge!("raincast_channel_agreement_ratio", "field" => "all")
+            .set(agreed as f64 / compared as f64);
+    }
     gauge!("raincast_model_fallback").set(if s.serving.fallback().is_some() {
         1.0
     } else {

@@ -365,6 +365,16 @@ pub async fn start(
     }
     if schedule && !state.store.is_read_only() {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
+        // The second channel: BOM's anonymous FTP products, when
+        // `sources.order` names it (docs/ftp.md).
+        if state.config.sources.uses(crate::config::Channel::Ftp) {
+            background.push(tokio::spawn(crate::ingest::ftp::run_poller(
+                state.store.clone(),
+                state.config.clone(),
+                state.clock.clone(),
+                tokio_util::sync::CancellationToken::new(),
+            )));
+        }
     }
     // Webhook alerts: send what the forecast log queued (here or in
     // another process, before a restart too).

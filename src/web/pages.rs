@@ -441,6 +441,44 @@ struct ForecastPage {
     /// Without current data: the station to see instead (location, name,
     /// km away).
     see: Option<(&'static str, &'static str, i64)>,
+    /// Where this city's observations come from, each channel with its
+    /// terms and attribution.
+    sources: Vec<SourceTerms>,
+    /// Why this city is website-only when the server also uses FTP.
+    website_only: Option<&'static str>,
+}
+
+/// One channel feeding a city's page, with BOM's terms for it.
+pub struct SourceTerms {
+    pub channel: &'static str,
+    pub what: &'static str,
+    pub terms: &'static str,
+}
+
+/// The channels `config` uses for `st`, in order of authority, and why the
+/// city is website-only when FTP is on but it has no feed station.
+pub fn source_terms(
+    config: &crate::config::Config,
+    st: &'static crate::stations::Station,
+) -> (Vec<SourceTerms>, Option<&'static str>) {
+    use crate::config::Channel;
+    let feed = crate::ingest::ftp::feeds::feed(st);
+    let website_only = match (&feed, config.sources.uses(Channel::Ftp)) {
+        (Err(why), true) => Some(*why),
+        _ => None,
+    };
+    let rows = config
+        .sources
+        .channels()
+        .into_iter()
+        .filter(|c| *c != Channel::Ftp || feed.is_ok())
+        .map(|c| SourceTerms {
+            channel: c.as_str(),
+            what: c.describe(),
+            terms: c.terms(),
+        })
+        .collect();
+    (rows, website_only)
 }
 
 pub struct IssueSkillRow {
@@ -923,6 +961,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
             hit: p.hit(),
         })
         .collect();
+    let (sources, website_only) = source_terms(&s.config, st);
     render(&ForecastPage {
         location: st.location,
         name: st.display_name,
@@ -976,6 +1015,8 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         brier: record.brier.map(|b| format!("{b:.3}")),
         trust,
         see,
+        sources,
+        website_only,
     })
 }
 

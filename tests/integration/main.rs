@@ -9,6 +9,7 @@ mod support;
 mod admin;
 mod api;
 mod browser;
+mod ftp;
 mod glance;
 mod import;
 mod jobs;

@@ -661,3 +661,93 @@ fn issued_rows(store: &Store) -> Vec<Issued> {
     })
     .collect()
 }
+
+/// Issue 29, item 4: two weeks with the website refused (403) throughout
+/// and only the FTP channel (the libunftp stand-in on 127.0.0.1, rendering
+/// the same archive at the simulated time): every location with a feed
+/// station and archive data gets forecasts every day from the third on;
+/// the summary says the source and names the five locations without a
+/// feed station, and why. Then a week with both sources: the website's
+/// file replaces the assembled days, with the fields compared recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ftp_only_with_the_website_refused_forecasts_every_feed_location() {
+    let (from, to) = (day(2024, 10, 1), day(2024, 10, 10));
+    let r = replay_with(
+        Options {
+            from,
+            to,
+            speed: 0.0,
+            faults: range(from, to, Fault::Forbidden),
+        },
+        |c| {
+            // The model learns from the bundled history: the website never
+            // answers, and FTP has no history to give.
+            c.database.bundled_history = true;
+            c.sources.order = "ftp".into();
+        },
+    )
+    .await;
+    let s = &r.summary;
+    assert_eq!(s.sources, "ftp");
+    let forecasts = r.store.live_forecasts(from, to).unwrap();
+    let no_archive = ["Perth", "Melbourne", "Richmond"];
+    let mut served = 0;
+    for f in raincast::ingest::ftp::feeds::feeds() {
+        let loc = f.station.location;
+        if no_archive.contains(&loc) {
+            continue;
+        }
+        served += 1;
+        for d in (from + chrono::Days::new(2))
+            .iter_days()
+            .take_while(|d| *d <= to)
+        {
+            assert!(
+                forecasts
+                    .iter()
+                    .any(|p| p.location == loc && p.for_date == d),
+                "{loc} has no forecast for {d}: {:?}",
+                s.unserved
+            );
+        }
+    }
+    assert_eq!(served, 41);
+    for loc in ["Katherine", "Nhil", "Uluru", "Watsonia", "Wollongong"] {
+        let u = s
+            .unserved
+            .iter()
+            .find(|u| u.location == loc)
+            .unwrap_or_else(|| panic!("{loc} not named: {:?}", s.unserved));
+        assert_eq!(u.days_forecast, 0, "{loc}");
+        assert!(u.why.contains("no FTP feed station"), "{}", u.why);
+    }
+    assert!(s.scored > 0 && s.brier.is_some(), "{s:?}");
+    let fields = r.store.field_sources("Sydney", day(2024, 10, 5)).unwrap();
+    assert!(
+        !fields.is_empty() && fields.iter().all(|(_, src)| src.starts_with("ftp:")),
+        "{fields:?}"
+    );
+
+    // Both sources, the website answering: its file replaces the days FTP
+    // assembled first, each compared field recorded.
+    let (from, to) = (day(2024, 10, 1), day(2024, 10, 5));
+    let r = replay_with(
+        Options {
+            from,
+            to,
+            speed: 0.0,
+            faults: Vec::new(),
+        },
+        |c| c.sources.order = "website,ftp".into(),
+    )
+    .await;
+    assert_eq!(r.summary.sources, "website,ftp");
+    let agreement = r.store.channel_agreement(from).unwrap();
+    let compared: u64 = agreement.iter().map(|a| a.compared).sum();
+    assert!(compared > 0, "{agreement:?}");
+    let sydney = r.store.field_sources("Sydney", day(2024, 10, 3)).unwrap();
+    assert!(
+        sydney.iter().all(|(_, src)| src.starts_with("bom:")),
+        "the website's file is the authority: {sydney:?}"
+    );
+}

@@ -76,6 +76,8 @@ struct Ctx {
     client: reqwest::Client,
     store: Store,
     cfg: BomConfig,
+    /// Which channel's day wins (`sources.order`).
+    sources: crate::config::SourcesConfig,
     today: NaiveDate,
     permits: Semaphore,
     /// The pause before each request: `bom.delay_ms`, or none for a
@@ -141,6 +143,7 @@ impl Ctx {
 pub async fn scrape(
     store: &Store,
     cfg: &BomConfig,
+    sources: &crate::config::SourcesConfig,
     plan: &ScrapePlan,
     today: NaiveDate,
     log: &(dyn Fn(String) + Send + Sync),
@@ -184,6 +187,7 @@ pub async fn scrape(
         client,
         store: store.clone(),
         cfg: cfg.clone(),
+        sources: sources.clone(),
         today,
         permits: Semaphore::new(cfg.concurrency.max(1)),
         delay: pace_for(cfg),
@@ -401,6 +405,7 @@ fn store_month(
         &parsed.observations,
         &source,
         ctx.today,
+        &ctx.sources,
     ) {
         Ok(c) => Outcome::Ok {
             rows: parsed.observations.len() as u64,

@@ -1,6 +1,7 @@
 //! Data health in the console: each station's rows, newest day and last
-//! scrape, the missing share per field, and the station × field grid that
-//! shows which fields a station has gone quiet on.
+//! scrape, the missing share per field, the station × field grid that
+//! shows which fields a station has gone quiet on, and the two channels
+//! (the FTP source's last outcomes, the station map, how the channels agree).
 
 use askama::Template;
 use axum::extract::State;
@@ -31,21 +32,103 @@ struct DataPage {
     grid: HealthGrid,
     /// Fields a station used to report and has gone quiet on.
     silent: Vec<String>,
+    channels: Channels,
+}
+
+/// The two channels (website, FTP): which are used, the FTP source's last
+/// outcomes, the station map, and how the channels agree field by field.
+pub struct Channels {
+    pub order: String,
+    pub ftp_on: bool,
+    /// The FTP source's outcomes: (what, status, message, when).
+    pub ftp_status: Vec<(String, String, String, String)>,
+    pub readings: u64,
+    pub newest_reading: String,
+    /// (location, feed or why none, website only).
+    pub map: Vec<(String, String, bool)>,
+    /// (field, compared, agreed, share).
+    pub agreement: Vec<(String, u64, u64, String)>,
+    pub overall: String,
+    /// (location, date, field, website, ftp).
+    pub differences: Vec<(String, String, String, String, String)>,
+}
+
+fn channels(
+    s: &AppState,
+    statuses: Vec<crate::store::FtpStatus>,
+    readings: (u64, Option<String>),
+    agreement: Vec<crate::store::FieldAgreement>,
+    differences: Vec<crate::store::Difference>,
+) -> Channels {
+    use crate::ingest::ftp::feeds;
+    let pct = |r: Option<f64>| r.map_or("–".to_string(), |x| format!("{:.1} %", x * 100.0));
+    let (compared, agreed) = agreement
+        .iter()
+        .fold((0, 0), |(c, a), f| (c + f.compared, a + f.agreed));
+    Channels {
+        order: s.config.sources.order.clone(),
+        ftp_on: s.config.sources.uses(crate::config::Channel::Ftp),
+        ftp_status: statuses
+            .into_iter()
+            .map(|x| {
+                (
+                    x.key,
+                    x.status,
+                    x.message,
+                    x.at.chars().take(16).collect::<String>().replace('T', " "),
+                )
+            })
+            .collect(),
+        readings: readings.0,
+        newest_reading: readings.1.unwrap_or_else(|| "–".into()),
+        map: crate::stations::STATIONS
+            .iter()
+            .map(|st| match feeds::feed(st) {
+                Ok(f) => (
+                    st.display_name.to_string(),
+                    format!("station {} in {}", f.number, f.product),
+                    false,
+                ),
+                Err(why) => (
+                    st.display_name.to_string(),
+                    format!("website only: {why}"),
+                    true,
+                ),
+            })
+            .collect(),
+        agreement: agreement
+            .iter()
+            .map(|f| (f.field.clone(), f.compared, f.agreed, pct(f.ratio())))
+            .collect(),
+        overall: pct((compared > 0).then(|| agreed as f64 / compared as f64)),
+        differences: differences
+            .into_iter()
+            .map(|d| (d.location, d.date.to_string(), d.field, d.website, d.ftp))
+            .collect(),
+    }
 }
 
 pub(super) async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let today = s.clock.today();
     let stale_after = s.config.server.stale_after_days;
-    let (stats, missing, outcomes, health) = load(move || {
+    let since = today - chrono::Days::new(30);
+    let (stats, missing, outcomes, health, ftp) = load(move || {
         Ok((
             store.station_stats()?,
             store.missing_rates()?,
             store.last_scrape_per_station()?,
             crate::train::health::data_health(&store)?,
+            (
+                store.ftp_statuses()?,
+                store.readings_summary()?,
+                store.channel_agreement(since)?,
+                store.channel_differences(20)?,
+            ),
         ))
     })
     .await?;
+    let channels = channels(&s, ftp.0, ftp.1, ftp.2, ftp.3);
     let latest_of = |location: &str| {
         stats
             .iter()
@@ -101,6 +184,7 @@ pub(super) async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
         fields: crate::train::health::field_names(),
         grid,
         silent,
+        channels,
     }))
 }
 

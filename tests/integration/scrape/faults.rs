@@ -257,9 +257,17 @@ async fn cancel_before_start_fetches_nothing() {
         t.cancel();
         t
     };
-    let report = scrape(&store, &cfg, &plan(), today(), &|_| {}, &cancel)
-        .await
-        .unwrap();
+    let report = scrape(
+        &store,
+        &cfg,
+        &Default::default(),
+        &plan(),
+        today(),
+        &|_| {},
+        &cancel,
+    )
+    .await
+    .unwrap();
     assert!(report.cancelled);
     assert_eq!(report.totals.cancelled, 3);
     assert!(!report.failed());

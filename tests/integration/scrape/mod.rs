@@ -45,8 +45,16 @@ pub async fn run(store: &Store, cfg: &BomConfig, plan: &ScrapePlan) -> (ScrapeRe
     let lines = std::sync::Mutex::new(Vec::new());
     let log = |l: String| lines.lock().unwrap().push(l);
     let cancel = CancellationToken::new();
-    let report = scrape(store, cfg, plan, today(), &log, &cancel)
-        .await
-        .unwrap();
+    let report = scrape(
+        store,
+        cfg,
+        &Default::default(),
+        plan,
+        today(),
+        &log,
+        &cancel,
+    )
+    .await
+    .unwrap();
     (report, lines.into_inner().unwrap())
 }
