@@ -4,11 +4,11 @@
 # `raincast serve` against it on an empty database, with the repository's
 # config.toml (as the recipe runs from a checkout) and an admin password,
 # and prints the seconds from the start of `serve` until:
-#   - /api/v1/locations first shows Sydney's observation of 2025-09-05 (the
+#   - /api/v1/locations first shows Sydney's observation of 2025-09-06 (the morning row BOM shows at noon) (the
 #     scrape delivered current data, whether or not a model serves yet);
 #   - /readyz first answers 200 (a model serves);
 #   - /api/v1/forecast/Sydney first answers 200;
-#   - it rests on current data (observation_date 2025-09-05, not stale).
+#   - it rests on current data (observation_date 2025-09-06, not stale).
 # Gives up after LIMIT s (default 600). RUNS runs (default 3), each on a
 # fresh database. BIN=path measures a given binary (e.g. a previous one).
 # Usage: bench/offline_recipe.sh        RUNS=1 bench/offline_recipe.sh
@@ -45,13 +45,13 @@ for run in $(seq 1 "$RUNS"); do
     now=$(date +%s.%N)
     t=$(awk -v s="$start" -v e="$now" 'BEGIN { printf "%.1f", e - s }')
     if [ -z "$stored" ] && locs=$(curl -fs "$url/api/v1/locations" 2>/dev/null) &&
-      python3 -c 'import json, sys; l = [x for x in json.loads(sys.argv[1]) if x["location"] == "Sydney"]; sys.exit(0 if l and l[0]["latest_observation"] == "2025-09-05" else 1)' "$locs"; then
+      python3 -c 'import json, sys; l = [x for x in json.loads(sys.argv[1]) if x["location"] == "Sydney"]; sys.exit(0 if l and l[0]["latest_observation"] == "2025-09-06" else 1)' "$locs"; then
       stored=$t
     fi
     if [ -z "$ready" ] && curl -fs -o /dev/null "$url/readyz"; then ready=$t; fi
     if body=$(curl -fs "$url/api/v1/forecast/Sydney" 2>/dev/null); then
       [ -z "$first" ] && first=$t
-      if python3 -c 'import json, sys; f = json.loads(sys.argv[1]); sys.exit(0 if f["observation_date"] == "2025-09-05" and not f["stale"] else 1)' "$body"; then
+      if python3 -c 'import json, sys; f = json.loads(sys.argv[1]); sys.exit(0 if f["observation_date"] == "2025-09-06" and not f["stale"] else 1)' "$body"; then
         current=$t; stored=${stored:-$t}; break
       fi
     fi

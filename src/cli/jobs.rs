@@ -105,7 +105,13 @@ pub(super) fn train(
     let jobs = cli_jobs(config, &store)?;
     let bar = progress_bar("trees");
     let outcome = rt.block_on(async {
-        let job = jobs.run(JobSpec::Train { windows: over }, Trigger::Cli);
+        let job = jobs.run(
+            JobSpec::Train {
+                windows: over,
+                quick: false,
+            },
+            Trigger::Cli,
+        );
         tokio::pin!(job);
         // Progress from the run's record, which the runner flushes twice a second.
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));

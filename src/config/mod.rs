@@ -463,6 +463,11 @@ pub struct ModelConfig {
     pub keep_challengers: u32,
     /// Also train the gradient-boosting family each time; `false` = the forest alone.
     pub boost: bool,
+    /// With no champion to serve (an empty database, or a feature-schema
+    /// upgrade), train the forest alone first so that forecasts start in
+    /// seconds; the full training of every family follows at once and is
+    /// promoted by the usual rule.
+    pub quick_first: bool,
     /// Most boosting iterations (trees); early stopping on the tune window usually ends sooner.
     pub boost_max_iter: usize,
     /// Shrinkage of each boosting tree, in (0, 1].
@@ -511,6 +516,7 @@ impl Default for ModelConfig {
             keep_deployed: 3,
             keep_challengers: 2,
             boost: true,
+            quick_first: true,
             boost_max_iter: 2000,
             boost_learning_rate: 0.15,
             boost_max_leaf_nodes: 31,

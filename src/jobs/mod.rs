@@ -38,8 +38,13 @@ pub enum JobSpec {
     /// (the CLI's `--from/--to/--location` backfill).
     Scrape { plan: Option<ScrapePlan> },
     /// Train, score against the champion, register, maybe promote. Default
-    /// windows come from the model settings; the CLI may set them.
-    Train { windows: WindowOverride },
+    /// windows come from the model settings; the CLI may set them. `quick`:
+    /// the first model of a process with nothing to serve (see
+    /// [`train::quick_params`]), which a full training follows.
+    Train {
+        windows: WindowOverride,
+        quick: bool,
+    },
     /// Scrape, then train.
     Refresh,
 }
@@ -57,7 +62,9 @@ impl JobSpec {
     async fn execute(self, ctx: &std::sync::Arc<RunCtx>) -> Result<JobSummary, Failure> {
         match self {
             JobSpec::Scrape { plan } => scrape::run(ctx, plan).await.map(JobSummary::Scrape),
-            JobSpec::Train { windows } => train::run(ctx, windows).await.map(JobSummary::Train),
+            JobSpec::Train { windows, quick } => {
+                train::run(ctx, windows, quick).await.map(JobSummary::Train)
+            }
             JobSpec::Refresh => refresh::run(ctx)
                 .await
                 .map(|s| JobSummary::Refresh(Box::new(s))),
@@ -72,6 +79,7 @@ impl From<JobKind> for JobSpec {
             JobKind::Scrape => JobSpec::Scrape { plan: None },
             JobKind::Train => JobSpec::Train {
                 windows: WindowOverride::default(),
+                quick: false,
             },
             JobKind::Refresh => JobSpec::Refresh,
         }

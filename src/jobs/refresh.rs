@@ -23,7 +23,7 @@ pub struct RefreshSummary {
 #[tracing::instrument(name = "refresh", skip_all)]
 pub(super) async fn run(ctx: &Arc<RunCtx>) -> Result<RefreshSummary, Failure> {
     let scrape = scrape::run(ctx, None).await?;
-    match train::run(ctx, WindowOverride::default()).await {
+    match train::run(ctx, WindowOverride::default(), false).await {
         Ok(train) => Ok(RefreshSummary {
             scrape,
             train: Some(train),

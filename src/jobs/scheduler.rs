@@ -135,6 +135,9 @@ pub struct CatchUp {
     /// A first training was put up front (no champion of the current
     /// feature schema yet).
     pub first_model: bool,
+    /// That first training is the quick one (`model.quick_first`), and a
+    /// full training follows it later in the plan whatever the scrape does.
+    pub quick_first: bool,
 }
 
 impl Jobs {
@@ -312,10 +315,27 @@ impl Jobs {
         .unwrap_or(((None, None), false));
         let mut kinds = catch_up(&cfg, last.0, last.1, now);
         let first_model = first_model && cfg.train_enabled;
+        let model = &self.config().model;
+        let quick_first = first_model && model.quick_first;
         if first_model {
+            tracing::info!(
+                "no model serves yet: forecasts answer 503 until the first training has finished{}",
+                if quick_first {
+                    " (a quick one, the forest alone; the full training follows)"
+                } else {
+                    ""
+                }
+            );
             kinds.insert(0, JobKind::Train);
+            if quick_first && !kinds[1..].contains(&JobKind::Train) {
+                kinds.push(JobKind::Train);
+            }
         }
-        CatchUp { kinds, first_model }
+        CatchUp {
+            kinds,
+            first_model,
+            quick_first,
+        }
     }
 
     /// Run a catch-up plan in order, each job its own recorded run.
@@ -323,12 +343,26 @@ impl Jobs {
     pub async fn run_catch_up(&self, plan: CatchUp) {
         let mut scrape_failed = false;
         for (i, &kind) in plan.kinds.iter().enumerate() {
-            // A retraining after a scrape that added nothing is waste.
-            if i > 0 && kind == JobKind::Train && scrape_failed && plan.first_model {
+            // A retraining after a scrape that added nothing is waste,
+            // unless the first model was the quick one: then it is the full
+            // training.
+            if i > 0
+                && kind == JobKind::Train
+                && scrape_failed
+                && plan.first_model
+                && !plan.quick_first
+            {
                 tracing::warn!("catch-up training skipped: the scrape before it failed");
                 continue;
             }
-            match self.run(kind, Trigger::CatchUp).await {
+            let spec = match kind {
+                JobKind::Train if i == 0 && plan.quick_first => JobSpec::Train {
+                    windows: Default::default(),
+                    quick: true,
+                },
+                kind => JobSpec::from(kind),
+            };
+            match self.run(spec, Trigger::CatchUp).await {
                 Ok(o) if o.status == RunStatus::Succeeded => {
                     tracing::info!(run = o.run_id, "catch-up {kind} succeeded")
                 }

@@ -107,6 +107,9 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` on a 503 for "no model yet" (and the like).
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 10;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(e) = &self {
@@ -118,6 +121,13 @@ impl IntoResponse for ApiError {
                 resp.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
                     axum::http::HeaderValue::from(*retry_after),
+                );
+            }
+            // No model yet: the first training usually ends within a minute.
+            ApiError::Unavailable(_) => {
+                resp.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
                 );
             }
             ApiError::BodyTimeout(_) => {

@@ -26,7 +26,9 @@ pub fn no_model_message(s: &AppState) -> String {
             .iter()
             .any(|(k, _)| *k == crate::jobs::JobKind::Train) =>
         {
-            "the first model is training now; forecasts appear when it finishes".into()
+            "the first model is training now; forecasts appear when it finishes, within a minute \
+             or so (the admin's Runs page shows its progress)"
+                .into()
         }
         None => "no model is serving yet: the service trains one as soon as it has data \
                  (or run `raincast train`)"

@@ -159,7 +159,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_http))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(on_failure),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(compression())
         .with_state(state)
@@ -191,6 +195,27 @@ fn request_span(req: &Request) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+}
+
+/// A failed response in the log: a 500 at ERROR, but a 503 (no model yet,
+/// busy) at DEBUG, since its body says why and the state is logged once
+/// where it begins (e.g. "no model serves yet" at start): one ERROR per
+/// request while the first model trained buried everything else.
+fn on_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    let ms = latency.as_millis() as u64;
+    match class {
+        ServerErrorsFailureClass::StatusCode(s)
+            if s == axum::http::StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            tracing::debug!(latency_ms = ms, "503 service unavailable")
+        }
+        class => tracing::error!(latency_ms = ms, classification = %class, "response failed"),
+    }
 }
 
 /// The Content-Security-Policy of every response: no inline script or style

@@ -57,6 +57,9 @@ struct Index {
     rows: Vec<Row>,
     model_version: Option<i64>,
     note: Option<String>,
+    /// No model serves and the first is training: the page reloads itself
+    /// every 10 s (a `<meta http-equiv="refresh">`, no script needed).
+    reload: bool,
     /// "Saturday 6 September 2025": the day most cities' forecasts are for.
     forecast_day: Option<String>,
     stale: usize,
@@ -322,7 +325,12 @@ async fn render_index(s: &AppState, q: String) -> Response {
         q,
         matched,
         rows,
-        model_version: model.map(|m| m.version),
+        model_version: model.as_ref().map(|m| m.version),
+        reload: model.is_none()
+            && s.jobs
+                .running()
+                .iter()
+                .any(|(k, _)| *k == crate::jobs::JobKind::Train),
         note,
         forecast_day,
         stale: board.stale_count(),

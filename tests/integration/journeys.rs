@@ -314,6 +314,20 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
             }
         };
         let app = support::serve(&db, &env(base));
+        // While the first model trains, a 503 says so and when to come back.
+        let r = reqwest::get(format!("{}/api/v1/forecast/Sydney", app.url))
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            assert_eq!(r.headers()["retry-after"], "10", "{name}");
+            let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("first model is training now")
+                    || message.contains("no model is serving yet"),
+                "{name}: {body}"
+            );
+        }
         // The first model comes from the bundled history, before the scrape
         // (a debug build trains on three issues' rows: give it time).
         let f = wait_forecast(&app.url, Duration::from_secs(300), |f| {
@@ -321,7 +335,26 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
         })
         .await;
         assert_eq!(f["stale"], true, "{name}: {f}");
-        let runs = wait_idle(&db, 2, Duration::from_secs(60)).await;
+        let runs = wait_idle(&db, 3, Duration::from_secs(240)).await;
+        // The quick first model (the forest alone, issue 30), then the
+        // scrape, then the full training, which the failed scrape does not
+        // skip: it is what replaces the quick model by the usual rule.
+        let trainings: Vec<_> = runs.iter().rev().filter(|r| r.kind == "train").collect();
+        assert_eq!(trainings.len(), 2, "{name}: {runs:#?}");
+        let (quick, full) = (trainings[0], trainings[1]);
+        assert_eq!(quick.status, RunStatus::Succeeded, "{name}");
+        assert_eq!(
+            quick.summary.as_ref().unwrap()["quick"],
+            true,
+            "{name}: {quick:#?}"
+        );
+        assert!(quick.log.contains("a quick first model"), "{name}");
+        assert_eq!(full.status, RunStatus::Succeeded, "{name}: {full:#?}");
+        assert!(
+            full.summary.as_ref().unwrap().get("quick").is_none(),
+            "{name}: {full:#?}"
+        );
+        assert!(full.id > quick.id + 1, "{name}: the scrape ran between");
         let scrape = runs
             .iter()
             .find(|r| r.kind == "scrape")
