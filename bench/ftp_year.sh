@@ -17,7 +17,8 @@ cd "$dir" # no ./config.toml: built-in defaults
 export RAINCAST_LOG=warn
 from=${FROM:-2024-09-01} to=${TO:-2025-09-05}
 s=$(date +%s)
-"$bin" replay --from "$from" --to "$to" --with-history --source website --json > web.json
+"$bin" replay --from "$from" --to "$to" --with-history --source website \
+  --keep "$dir/web.db" --json > web.json
 printf 'website replay %s..%s: %d s\n' "$from" "$to" $(( $(date +%s) - s ))
 s=$(date +%s)
 "$bin" replay --from "$from" --to "$to" --with-history --source ftp \
@@ -29,6 +30,23 @@ web, ftp = json.load(open("web.json")), json.load(open("ftp.json"))
 print(f"sources: {web['sources']} / {ftp['sources']}")
 print(f"live Brier: website {web['brier']:.4f}, FTP only {ftp['brier']:.4f}, "
       f"difference {abs(web['brier'] - ftp['brier']):.4f} (target <= 0.005)")
+# Like for like: the forecasts both replays scored (same location, rain
+# day and issue; the first one issued of each), overall and per issue.
+def scored(path):
+    con = sqlite3.connect(path)
+    rows = con.execute("SELECT location, for_date, issue, probability, outcome FROM predictions "
+                       "WHERE outcome IS NOT NULL ORDER BY served_at DESC")
+    return {(l, d, i): (p, o) for l, d, i, p, o in rows}
+w, f = scored("web.db"), scored("ftp.db")
+both = sorted(set(w) & set(f))
+def brier(rows, keys):
+    return sum((rows[k][0] - rows[k][1]) ** 2 for k in keys) / max(len(keys), 1)
+bw, bf = brier(w, both), brier(f, both)
+print(f"like for like, {len(both)} forecasts both scored: website {bw:.4f}, FTP only {bf:.4f}, "
+      f"difference {abs(bw - bf):.4f} (target <= 0.005)")
+for issue in sorted({k[2] for k in both}):
+    keys = [k for k in both if k[2] == issue]
+    print(f"  {issue}: {len(keys)} forecasts, website {brier(w, keys):.4f}, FTP only {brier(f, keys):.4f}")
 print("not served every day (FTP only):")
 for u in ftp["unserved"]:
     print(f"  {u['location']}: {u['why']}")

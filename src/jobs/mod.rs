@@ -11,6 +11,7 @@
 //! context and its typed arguments to a typed summary.
 
 pub use crate::clock;
+mod forecast_log;
 mod refresh;
 mod runner;
 pub mod scheduler;
@@ -24,7 +25,8 @@ use crate::store::StoreError;
 use crate::train::WindowOverride;
 
 pub use crate::store::{JobKind, RunStatus, Trigger};
-pub use refresh::{ForecastLog, RefreshSummary};
+pub use forecast_log::ForecastLog;
+pub use refresh::RefreshSummary;
 pub use runner::{Jobs, RunCtx};
 pub use scheduler::CatchUp;
 pub use scrape::ScrapeSummary;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::refresh::{ForecastLog, log_forecasts};
+use super::forecast_log::{ForecastLog, log_forecasts};
 use super::{Failure, JobSummary, RunCtx};
 use crate::ingest::bom::{self, ScrapePlan, ScrapeReport};
 

@@ -23,6 +23,22 @@ use crate::serving::input::{self, InputError, parse_date};
 use crate::serving::{Forecast, PredictInput};
 use crate::stations::{self, Station};
 
+/// The version of the forecast document's JSON Schema. Raise it when a
+/// change could break a reader (a field removed, renamed or retyped); a
+/// field added keeps it (readers ignore what they do not know, and the
+/// schema follows the type). `tests/integration/api/feeds.rs` snapshots
+/// the schema, so any change shows up for review.
+pub const FORECAST_SCHEMA_VERSION: u32 = 1;
+
+/// Where the current forecast schema is served; the versioned path
+/// (`forecast-v1.json`) serves the same document.
+pub const FORECAST_SCHEMA_PATH: &str = "/api/v1/schema/forecast.json";
+
+/// The versioned path of the forecast schema.
+pub fn forecast_schema_versioned_path() -> String {
+    format!("/api/v1/schema/forecast-v{FORECAST_SCHEMA_VERSION}.json")
+}
+
 /// Largest batch accepted by `POST /api/v1/predict`.
 pub const MAX_BATCH: usize = 1000;
 
@@ -39,23 +55,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/locations", get(locations))
         .route("/api/v1/models", get(models))
         .route("/api/v1/models/{version}", get(model))
-        .route("/api/v1/openapi.json", get(openapi))
-        .route(super::schema::FORECAST_SCHEMA_PATH, get(forecast_schema))
-        .route(
-            &super::schema::forecast_schema_versioned_path(),
-            get(forecast_schema),
-        )
-}
-
-/// The forecast document's JSON Schema (see [`super::schema::forecast_schema`]),
-/// made once per process.
-async fn forecast_schema(headers: HeaderMap) -> axum::response::Response {
-    static DOC: std::sync::OnceLock<Prepared> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        let body = serde_json::to_vec_pretty(&super::schema::forecast_schema()).unwrap_or_default();
-        Prepared::new(body, "application/schema+json", "no-cache")
-    })
-    .respond(&headers)
 }
 
 /// The `Link` header that names a forecast document's schema.
@@ -64,7 +63,7 @@ fn described_by() -> [(axum::http::HeaderName, String); 1] {
         axum::http::header::LINK,
         format!(
             "<{}>; rel=\"describedby\"; type=\"application/schema+json\"",
-            super::schema::forecast_schema_versioned_path()
+            forecast_schema_versioned_path()
         ),
     )]
 }
@@ -79,33 +78,6 @@ fn described_by() -> [(axum::http::HeaderName, String); 1] {
     components(schemas(ErrorBody, Forecast, PredictInput, LocationInfo, ModelInfo, ModelList))
 )]
 pub struct ApiDoc;
-
-/// The OpenAPI document as served: the generated one, with the date
-/// parameters' pattern made exact for today (a static schema cannot follow
-/// the clock), and the forecast's path and query parameters typed like the
-/// body's fields, so that every request valid by the schema is accepted.
-/// The served OpenAPI document, made and packed once per day (its date
-/// patterns end at today): the day it was made for, and the document.
-static OPENAPI: std::sync::Mutex<Option<(NaiveDate, Arc<Prepared>)>> = std::sync::Mutex::new(None);
-
-async fn openapi(State(s): State<AppState>, headers: HeaderMap) -> axum::response::Response {
-    let today = s.clock.today();
-    let doc = {
-        // Held while a new day's document is made (a few milliseconds, once
-        // a day), so simultaneous first requests make it once.
-        let mut cached = OPENAPI.lock().unwrap_or_else(|e| e.into_inner());
-        match cached.as_ref() {
-            Some((day, doc)) if *day == today => doc.clone(),
-            _ => {
-                let body = super::schema::served_openapi(today).to_string();
-                let doc = Arc::new(Prepared::new(body, "application/json", "no-cache"));
-                *cached = Some((today, doc.clone()));
-                doc
-            }
-        }
-    };
-    doc.respond(&headers)
-}
 
 /// Liveness: answers while the process runs.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "alive")))]

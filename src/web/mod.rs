@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.server.body_limit_bytes;
     let mut app = Router::new()
         .merge(api::router())
+        .merge(schema::router())
         .merge(pages::router())
         .merge(feeds::router())
         .merge(docs::router());

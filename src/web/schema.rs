@@ -6,12 +6,70 @@
 //!
 //! [`PredictInput`]: crate::serving::PredictInput
 
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
 use chrono::NaiveDate;
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::api::{ApiDoc, MAX_BATCH};
+use super::AppState;
+use super::api::{
+    ApiDoc, FORECAST_SCHEMA_PATH, FORECAST_SCHEMA_VERSION, MAX_BATCH,
+    forecast_schema_versioned_path,
+};
+use super::prepared::Prepared;
 use crate::serving::input::{FIRST_DATE, date_schema, last_date, location_schema};
+
+/// The documents that describe the API: the OpenAPI document and the
+/// forecast's JSON Schema (under its current and its versioned path).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route(FORECAST_SCHEMA_PATH, get(forecast_schema_doc))
+        .route(&forecast_schema_versioned_path(), get(forecast_schema_doc))
+}
+
+/// The forecast document's JSON Schema (see [`forecast_schema`]),
+/// made once per process.
+async fn forecast_schema_doc(headers: HeaderMap) -> axum::response::Response {
+    static DOC: std::sync::OnceLock<Prepared> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let body = serde_json::to_vec_pretty(&forecast_schema()).unwrap_or_default();
+        Prepared::new(body, "application/schema+json", "no-cache")
+    })
+    .respond(&headers)
+}
+
+/// The OpenAPI document as served: the generated one, with the date
+/// parameters' pattern made exact for today (a static schema cannot follow
+/// the clock), and the forecast's path and query parameters typed like the
+/// body's fields, so that every request valid by the schema is accepted.
+/// The served OpenAPI document, made and packed once per day (its date
+/// patterns end at today): the day it was made for, and the document.
+static OPENAPI: std::sync::Mutex<Option<(NaiveDate, Arc<Prepared>)>> = std::sync::Mutex::new(None);
+
+async fn openapi(State(s): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    let today = s.clock.today();
+    let doc = {
+        // Held while a new day's document is made (a few milliseconds, once
+        // a day), so simultaneous first requests make it once.
+        let mut cached = OPENAPI.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((day, doc)) if *day == today => doc.clone(),
+            _ => {
+                let body = served_openapi(today).to_string();
+                let doc = Arc::new(Prepared::new(body, "application/json", "no-cache"));
+                *cached = Some((today, doc.clone()));
+                doc
+            }
+        }
+    };
+    doc.respond(&headers)
+}
 
 /// [`ApiDoc`] for `today`, as JSON.
 pub fn served_openapi(today: NaiveDate) -> Value {
@@ -66,22 +124,6 @@ pub fn served_openapi(today: NaiveDate) -> Value {
         }
     }
     doc
-}
-
-/// The version of the forecast document's JSON Schema. Raise it when a
-/// change could break a reader (a field removed, renamed or retyped); a
-/// field added keeps it (readers ignore what they do not know, and the
-/// schema follows the type). `tests/integration/api/feeds.rs` snapshots
-/// the schema, so any change shows up for review.
-pub const FORECAST_SCHEMA_VERSION: u32 = 1;
-
-/// Where the current forecast schema is served; the versioned path
-/// (`forecast-v1.json`) serves the same document.
-pub const FORECAST_SCHEMA_PATH: &str = "/api/v1/schema/forecast.json";
-
-/// The versioned path of the forecast schema.
-pub fn forecast_schema_versioned_path() -> String {
-    format!("/api/v1/schema/forecast-v{FORECAST_SCHEMA_VERSION}.json")
 }
 
 /// A JSON Schema (2020-12) of the forecast document that

@@ -5,15 +5,15 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 
 use super::auth::Admin;
-use super::{Page, load};
+use super::{AdminError, Page, load};
 use crate::issue::{ISSUES, Issue};
 use crate::store::{AlertFormat, Delivery, NewSubscription, StoreError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, blocking};
-use crate::web::html::{error_page, render};
+use crate::web::html::render;
 
 /// Deliveries listed on the page.
 const SHOWN: usize = 50;
@@ -265,17 +265,15 @@ pub(super) async fn add(
         .map_or("", |(_, v)| v.as_str());
     admin.check_csrf(csrf)?;
     let sub = parse_subscription(&pairs).map_err(|(field, message)| {
-        error_page(
+        AdminError::refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Subscription refused",
-            &format!("{field}: {message}"),
+            format!("{field}: {message}"),
         )
     })?;
     let store = s.store.clone();
     let (location, chance) = (sub.location.clone(), sub.min_chance);
-    let id = blocking(move || Ok(store.add_subscription(&sub)?))
-        .await
-        .map_err(IntoResponse::into_response)?;
+    let id = blocking(move || Ok(store.add_subscription(&sub)?)).await?;
     tracing::info!(subscription = id, %location, "alert subscription added");
     s.auth.set_notice(
         &admin.session,
@@ -303,11 +301,11 @@ pub(super) async fn delete(
     Form(form): Form<DeleteForm>,
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
-    let not_found = |id: &str| -> Response {
-        error_page(
+    let not_found = |id: &str| -> AdminError {
+        AdminError::refused(
             StatusCode::NOT_FOUND,
             "No such subscription",
-            &format!("There is no live alert subscription {id}."),
+            format!("There is no live alert subscription {id}."),
         )
     };
     let Ok(n) = id.parse::<i64>() else {
@@ -327,7 +325,7 @@ pub(super) async fn delete(
     {
         Ok(c) => c,
         Err(ApiError::NotFound { .. }) => return Err(not_found(&id)),
-        Err(e) => return Err(e.into_response()),
+        Err(e) => return Err(e.into()),
     };
     tracing::info!(subscription = n, cancelled, "alert subscription deleted");
     s.auth.set_notice(
@@ -346,11 +344,11 @@ pub(super) async fn resend(
     Form(form): Form<DeleteForm>,
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
-    let not_found = || -> Response {
-        error_page(
+    let not_found = || -> AdminError {
+        AdminError::refused(
             StatusCode::NOT_FOUND,
             "No such delivery",
-            &format!(
+            format!(
                 "There is no alert delivery {}.",
                 id.chars().take(30).collect::<String>()
             ),
@@ -365,10 +363,14 @@ pub(super) async fn resend(
         Ok(Ok(())) => {}
         Ok(Err(StoreError::NotFound(_))) => return Err(not_found()),
         Ok(Err(StoreError::Conflict(m))) => {
-            return Err(error_page(StatusCode::CONFLICT, "Not sent again", &m));
+            return Err(AdminError::refused(
+                StatusCode::CONFLICT,
+                "Not sent again",
+                &m,
+            ));
         }
-        Ok(Err(e)) => return Err(ApiError::from(e).into_response()),
-        Err(e) => return Err(ApiError::Internal(e.into()).into_response()),
+        Ok(Err(e)) => return Err(ApiError::from(e).into()),
+        Err(e) => return Err(ApiError::Internal(e.into()).into()),
     }
     tracing::info!(delivery = n, "alert delivery sent again by the admin");
     s.auth.set_notice(

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use askama::Template;
 use axum::Form;
-use axum::Json;
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,7 +20,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::gate::{ClientAddr, LoginGate, Refused};
-use super::{Page, disabled};
+use super::{AdminError, Page, disabled};
 use crate::config::AdminConfig;
 use crate::web::AppState;
 use crate::web::html::{error_page, render};
@@ -231,12 +230,12 @@ where
     AppState: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = Response;
+    type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let app = AppState::from_ref(state);
         if !app.auth.enabled() {
-            return Err(disabled());
+            return Err(AdminError::Disabled);
         }
         let jar = CookieJar::from_headers(&parts.headers);
         let session = jar
@@ -245,28 +244,21 @@ where
             .and_then(|id| Some((id.to_string(), app.auth.lookup(id)?)));
         match session {
             Some((session, csrf)) => Ok(Admin { csrf, session }),
-            None if parts.method == axum::http::Method::GET
-                && !parts.uri.path().ends_with("/json") =>
-            {
-                Err(Redirect::to("/admin/login").into_response())
-            }
-            None => Err((
-                StatusCode::UNAUTHORIZED,
-                Json(serde_json::json!({"error": "unauthorized", "field": null,
-                    "message": "log in at /admin/login first"})),
-            )
-                .into_response()),
+            None => Err(AdminError::LoginRequired {
+                json: parts.method != axum::http::Method::GET
+                    || parts.uri.path().ends_with("/json"),
+            }),
         }
     }
 }
 
 impl Admin {
     /// Refuse a form whose CSRF token does not match the session's.
-    pub(super) fn check_csrf(&self, csrf: &str) -> Result<(), Response> {
+    pub(super) fn check_csrf(&self, csrf: &str) -> Result<(), AdminError> {
         if same(csrf, &self.csrf) {
             return Ok(());
         }
-        Err(error_page(
+        Err(AdminError::refused(
             StatusCode::FORBIDDEN,
             "Refused",
             "The form's security token is missing or wrong. Reload the page and try again.",

@@ -3,9 +3,8 @@
 //! failed logins; run jobs now and watch them, runs, models (compare, promote,
 //! roll back), data health, webhook alerts. Without a configured password it is disabled.
 //!
-//! Handlers here answer HTML; helpers return a ready `Response` as their error
-//! so a handler can hand it straight back.
-#![allow(clippy::result_large_err)]
+//! Handlers here answer HTML; what stops a page is an [`AdminError`], which
+//! renders as the console's error page (or the login redirect).
 
 mod alerts;
 mod auth;
@@ -21,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use auth::{Admin, Auth, hash_password};
+
 pub use gate::ClientAddr;
 pub use models::card_json;
 pub use views::summary_facts;
@@ -29,14 +29,77 @@ use super::AppState;
 use super::error::{ApiError, blocking};
 use super::html::error_page;
 
-/// A page, or the response that replaces it (an error page, a redirect).
-type Page = Result<Response, Response>;
+/// A page, or why it is not shown.
+type Page = Result<Response, AdminError>;
 
-/// Blocking store reads for a page; a failure becomes the error response.
+/// Why an admin page is not shown.
+#[derive(Debug)]
+pub enum AdminError {
+    /// No password is configured: the console is off (503).
+    Disabled,
+    /// No session: a page goes to the login form, a JSON route answers 401.
+    LoginRequired { json: bool },
+    /// A refusal the admin can act on, shown as the console's error page:
+    /// a bad form (400), a wrong security token (403), no such run or
+    /// model (404), a conflict with a running job (409).
+    Refused {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
+    /// From the store or a job, answered as the API answers it (a 500's
+    /// details go to the log only).
+    Api(ApiError),
+}
+
+impl AdminError {
+    fn refused(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        AdminError::Refused {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(title: &'static str, message: impl Into<String>) -> Self {
+        Self::refused(StatusCode::NOT_FOUND, title, message)
+    }
+}
+
+impl From<ApiError> for AdminError {
+    fn from(e: ApiError) -> Self {
+        AdminError::Api(e)
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        match self {
+            AdminError::Disabled => disabled(),
+            AdminError::LoginRequired { json: false } => {
+                axum::response::Redirect::to("/admin/login").into_response()
+            }
+            AdminError::LoginRequired { json: true } => (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({"error": "unauthorized", "field": null,
+                    "message": "log in at /admin/login first"})),
+            )
+                .into_response(),
+            AdminError::Refused {
+                status,
+                title,
+                message,
+            } => error_page(status, title, &message),
+            AdminError::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// Blocking store reads for a page; a failure stops the page.
 async fn load<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, Response> {
-    blocking(f).await.map_err(IntoResponse::into_response)
+) -> Result<T, AdminError> {
+    Ok(blocking(f).await?)
 }
 
 /// The answer of every admin route while no password is configured.

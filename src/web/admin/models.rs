@@ -14,13 +14,13 @@ use super::auth::Admin;
 use super::views::{
     ModelDetail, ModelRowView, ParamDiff, detail, model_family, model_view, param_diff,
 };
-use super::{Page, load};
+use super::{AdminError, Page, load};
 use crate::registry;
 use crate::store::ModelSummary;
 use crate::web::AppState;
 use crate::web::charts::{self, Series};
 use crate::web::error::{ApiError, blocking};
-use crate::web::html::{error_page, render};
+use crate::web::html::render;
 
 #[derive(Template)]
 #[template(path = "admin/models.html")]
@@ -163,10 +163,10 @@ pub(super) async fn model_blob(
         .await
         .map_err(|e| not_found_as_page(e, v))?;
     if row.blob.is_empty() {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::GONE,
             "Model file pruned",
-            &format!(
+            format!(
                 "The file of version {v} was pruned by the retention settings (model.keep_deployed, model.keep_challengers); its card is still available."
             ),
         ));
@@ -197,29 +197,22 @@ struct ModelPage {
     reliability: String,
 }
 
-fn parse_version(v: &str) -> Result<i64, Response> {
-    v.parse().map_err(|_| {
-        error_page(
-            StatusCode::NOT_FOUND,
-            "No such model",
-            "Model versions are numbers.",
-        )
-    })
+fn parse_version(v: &str) -> Result<i64, AdminError> {
+    v.parse()
+        .map_err(|_| AdminError::not_found("No such model", "Model versions are numbers."))
 }
 
 /// A missing version as the admin's own 404 page; other errors as they are.
-fn not_found_as_page(e: ApiError, v: i64) -> Response {
+fn not_found_as_page(e: ApiError, v: i64) -> AdminError {
     match e {
-        ApiError::NotFound { .. } => error_page(
-            StatusCode::NOT_FOUND,
-            "No such model",
-            &format!("There is no model version {v}."),
-        ),
-        e => e.into_response(),
+        ApiError::NotFound { .. } => {
+            AdminError::not_found("No such model", format!("There is no model version {v}."))
+        }
+        e => e.into(),
     }
 }
 
-async fn load_summary(s: &AppState, v: i64) -> Result<(ModelSummary, Option<i64>), Response> {
+async fn load_summary(s: &AppState, v: i64) -> Result<(ModelSummary, Option<i64>), AdminError> {
     let store = s.store.clone();
     blocking(move || Ok((store.model_summary(v)?, store.champion_version()?)))
         .await
@@ -274,7 +267,8 @@ pub(super) async fn evaluate_page(
     Query(q): Query<EvaluateQuery>,
 ) -> Page {
     let v = parse_version(&v)?;
-    let bad = |m: String| error_page(StatusCode::UNPROCESSABLE_ENTITY, "Cannot evaluate", &m);
+    let bad =
+        |m: String| AdminError::refused(StatusCode::UNPROCESSABLE_ENTITY, "Cannot evaluate", m);
     let day = |field: &str, text: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| bad(format!("{field}: `{text}` is not a YYYY-MM-DD date")))
@@ -286,17 +280,17 @@ pub(super) async fn evaluate_page(
         crate::evaluate::evaluate(&store, crate::evaluate::Subject::Model(v), from, to)
     })
     .await
-    .map_err(|e| ApiError::from(e).into_response())?;
+    .map_err(ApiError::from)?;
     let e = match result {
         Ok(e) => e,
         Err(crate::evaluate::EvaluateError::Input(m)) => return Err(bad(m)),
         Err(crate::evaluate::EvaluateError::Registry(crate::registry::RegistryError::Store(
             crate::store::StoreError::NotFound(w),
         ))) => {
-            return Err(error_page(
+            return Err(AdminError::refused(
                 StatusCode::NOT_FOUND,
                 "No such model",
-                &format!("{w} not found"),
+                format!("{w} not found"),
             ));
         }
         Err(other) => return Err(bad(other.to_string())),
@@ -339,7 +333,7 @@ pub(super) async fn compare(
     Query(q): Query<CompareQuery>,
 ) -> Page {
     let (Some(a), Some(b)) = (q.a.as_deref(), q.b.as_deref()) else {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::BAD_REQUEST,
             "Pick two versions",
             "Choose versions a and b to compare.",
@@ -373,10 +367,10 @@ pub(super) struct DeployForm {
     reason: String,
 }
 
-fn reason_of(form: &DeployForm) -> Result<String, Response> {
+fn reason_of(form: &DeployForm) -> Result<String, AdminError> {
     let r = form.reason.trim();
     if r.is_empty() {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             "A reason is needed",
             "Say why; the reason is recorded in the deployment log.",

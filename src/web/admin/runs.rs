@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::{Admin, CsrfForm};
 use super::views::{RunRow, ScheduleRow, elapsed, run_clock, run_row, summary_facts, trees};
-use super::{Page, load};
+use super::{AdminError, Page, load};
 use crate::jobs::{JobError, JobKind, Trigger};
 use crate::store::RunStatus;
 use crate::web::AppState;
@@ -119,7 +119,7 @@ pub(super) async fn run_job(
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
     let Ok(kind) = kind.parse::<JobKind>() else {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::NOT_FOUND,
             "Unknown job",
             "Jobs are scrape, train and refresh.",
@@ -127,15 +127,15 @@ pub(super) async fn run_job(
     };
     match s.jobs.start(kind, Trigger::Admin).await {
         Ok(id) => Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response()),
-        Err(e @ JobError::AlreadyRunning { .. }) => Err(error_page(
+        Err(e @ JobError::AlreadyRunning { .. }) => Err(AdminError::refused(
             StatusCode::CONFLICT,
             "Refused",
-            &format!("Not started: {e}."),
+            format!("Not started: {e}."),
         )),
-        Err(e) => Err(error_page(
+        Err(e) => Err(AdminError::refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "Cannot start",
-            &e.to_string(),
+            e.to_string(),
         )),
     }
 }
@@ -227,7 +227,7 @@ pub(super) async fn cancel_run(
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
     let Ok(id) = id.parse::<i64>() else {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::NOT_FOUND,
             "No such run",
             "Run ids are numbers.",
@@ -237,18 +237,16 @@ pub(super) async fn cancel_run(
     let run = blocking(move || Ok(store.run(id)?))
         .await
         .map_err(|e| match e {
-            ApiError::NotFound { .. } => error_page(
-                StatusCode::NOT_FOUND,
-                "No such run",
-                &format!("There is no run {id}."),
-            ),
-            e => e.into_response(),
+            ApiError::NotFound { .. } => {
+                AdminError::not_found("No such run", format!("There is no run {id}."))
+            }
+            e => e.into(),
         })?;
     if run.status != RunStatus::Running {
-        return Err(error_page(
+        return Err(AdminError::refused(
             StatusCode::CONFLICT,
             "Nothing to cancel",
-            &format!("Run {id} has already {}.", run.status.as_str()),
+            format!("Run {id} has already {}.", run.status.as_str()),
         ));
     }
     match s.jobs.cancel(id) {
@@ -261,10 +259,10 @@ pub(super) async fn cancel_run(
             );
             Ok(Redirect::to(&format!("/admin/runs/{id}")).into_response())
         }
-        Err(e) => Err(error_page(
+        Err(e) => Err(AdminError::refused(
             StatusCode::CONFLICT,
             "Cannot cancel",
-            &format!("{e} (it may be going in another process)."),
+            format!("{e} (it may be going in another process)."),
         )),
     }
 }
