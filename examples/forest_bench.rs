@@ -28,8 +28,9 @@ use chrono::{Datelike, NaiveDate};
 use raincast::config::ModelConfig;
 use raincast::features::N_FEATURES;
 use raincast::forest::{BinnedMatrix, FitOptions};
-use raincast::train::calibrate::{self, Calibrator};
-use raincast::train::{self, metrics};
+use raincast::score as metrics;
+use raincast::train;
+use raincast::train::calibrate::Calibrator;
 
 #[path = "../src/allocator.rs"]
 mod allocator;
@@ -195,14 +196,14 @@ fn report(
         m_raw.f1,
         m_tune.brier,
         m_tune.roc_auc,
-        calibrate::mean(&test_cal),
-        calibrate::mean(&test_raw),
+        metrics::mean(&test_cal),
+        metrics::mean(&test_raw),
         cal.method(),
         if keep_level { ", level kept" } else { "" },
         ty.iter().filter(|&&t| t).count() as f64 / ty.len() as f64,
-        calibrate::mean(&tune_raw),
-        calibrate::brier(&test_other, &sy),
-        calibrate::mean(&test_other),
+        metrics::mean(&tune_raw),
+        metrics::brier(&test_other, &sy),
+        metrics::mean(&test_other),
         (acc > 0.0) as u8
     );
     Ok(())

@@ -12,7 +12,6 @@ use crate::issue::{ISSUES, Issue, Visibility};
 use crate::registry::{self, RegistryError};
 use crate::stations::STATIONS;
 use crate::store::{Store, StoreError};
-use crate::train::metrics;
 
 /// Which forecasts to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,64 +219,44 @@ fn scores(items: &[&Item], clim: &Climatology) -> Scores {
     let probs: Vec<f32> = items.iter().map(|i| i.p as f32).collect();
     let y: Vec<bool> = items.iter().map(|i| i.rain).collect();
     // Live forecasts may come from several models: each made its own call.
-    let c = items
-        .iter()
-        .fold(metrics::Confusion::default(), |mut c, i| {
-            match (i.p >= i.threshold, i.rain) {
-                (true, true) => c.tp += 1,
-                (true, false) => c.fp += 1,
-                (false, false) => c.tn += 1,
-                (false, true) => c.fn_ += 1,
-            }
-            c
-        });
-    let ranking = metrics::evaluate(&probs, &y, 0.5);
+    let mut c = crate::score::Confusion::default();
+    for i in items {
+        c.add(i.p >= i.threshold, i.rain);
+    }
+    let ranking = crate::score::evaluate(&probs, &y, 0.5);
     let n = items.len() as f64;
-    let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
-    let brier = items.iter().map(|i| sq(i.p, i.rain)).sum::<f64>() / n;
-    let climatology_brier = items
-        .iter()
-        .map(|i| sq(clim.rate(i.location, i.for_date.month()), i.rain))
-        .sum::<f64>()
-        / n;
-    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let brier = crate::score::brier_of(items.iter().map(|i| (i.p, i.rain))).unwrap_or(0.0);
+    let climatology_brier = crate::score::brier_of(
+        items
+            .iter()
+            .map(|i| (clim.rate(i.location, i.for_date.month()), i.rain)),
+    )
+    .unwrap_or(0.0);
     let rain_days = y.iter().filter(|&&r| r).count() as u64;
     let thresholds: Vec<f64> = items.iter().map(|i| i.threshold).collect();
     Scores {
         n: items.len() as u64,
         rain_days,
         threshold: thresholds.iter().sum::<f64>() / n,
-        f1: metrics::f1(&c),
-        precision: ratio(c.tp, c.tp + c.fp),
-        recall: ratio(c.tp, c.tp + c.fn_),
+        f1: crate::score::f1(&c),
+        precision: c.precision(),
+        recall: c.recall(),
         roc_auc: ranking.roc_auc,
         brier,
         climatology_brier,
-        brier_skill_score: (climatology_brier > 0.0).then(|| 1.0 - brier / climatology_brier),
+        brier_skill_score: crate::score::skill_score(brier, climatology_brier),
         mean_forecast: items.iter().map(|i| i.p).sum::<f64>() / n,
         observed_frequency: rain_days as f64 / n,
     }
 }
 
-/// Ten bins of width 0.1.
+/// The reliability bins of the items ([`crate::score::BINS`]).
 fn reliability(items: &[Item]) -> Vec<ReliabilityBin> {
-    let mut bins = vec![(0u64, 0.0f64, 0u64); 10];
+    let mut r = crate::score::Reliability::default();
     for i in items {
-        let b = ((i.p * 10.0).floor() as usize).min(9);
-        bins[b].0 += 1;
-        bins[b].1 += i.p;
-        bins[b].2 += u64::from(i.rain);
+        r.add(i.p, i.rain);
     }
-    bins.iter()
-        .enumerate()
-        .map(|(k, &(n, sum, rain))| ReliabilityBin {
-            lo: k as f64 / 10.0,
-            hi: (k + 1) as f64 / 10.0,
-            n,
-            mean_forecast: (n > 0).then(|| sum / n as f64),
-            observed: (n > 0).then(|| rain as f64 / n as f64),
-        })
-        .collect()
+    r.bins()
 }
 
 /// Per-station monthly rain-day frequency from observations before a day:

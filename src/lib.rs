@@ -26,6 +26,7 @@ pub mod reading;
 pub mod registry;
 pub mod replay;
 pub mod runtime;
+pub mod score;
 pub mod serving;
 pub mod stations;
 pub mod store;

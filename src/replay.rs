@@ -453,30 +453,21 @@ fn summarize(
     let scored: Vec<_> = forecasts.iter().filter(|p| p.outcome.is_some()).collect();
     let n = scored.len() as f64;
     let hits = scored.iter().filter(|p| p.hit() == Some(true)).count() as u64;
-    let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
-    let brier = (!scored.is_empty()).then(|| {
+    let brier = crate::score::brier_of(
         scored
             .iter()
-            .map(|p| sq(p.probability, p.outcome.unwrap_or(false)))
-            .sum::<f64>()
-            / n
-    });
+            .map(|p| (p.probability, p.outcome.unwrap_or(false))),
+    );
     let mean_forecast =
         (!scored.is_empty()).then(|| scored.iter().map(|p| p.probability).sum::<f64>() / n);
     let observed_frequency = (!scored.is_empty())
         .then(|| scored.iter().filter(|p| p.outcome == Some(true)).count() as f64 / n);
-    let climatology_brier = (!scored.is_empty()).then(|| {
-        scored
-            .iter()
-            .map(|p| {
-                sq(
-                    clim.rate(&p.location, p.for_date.month()),
-                    p.outcome.unwrap_or(false),
-                )
-            })
-            .sum::<f64>()
-            / n
-    });
+    let climatology_brier = crate::score::brier_of(scored.iter().map(|p| {
+        (
+            clim.rate(&p.location, p.for_date.month()),
+            p.outcome.unwrap_or(false),
+        )
+    }));
     let runs: Vec<_> = store
         .run_heads(None, u32::MAX)?
         .into_iter()
@@ -517,10 +508,9 @@ fn summarize(
         hit_rate: (!scored.is_empty()).then(|| hits as f64 / n),
         brier,
         climatology_brier,
-        brier_skill_score: match (brier, climatology_brier) {
-            (Some(b), Some(c)) if c > 0.0 => Some(1.0 - b / c),
-            _ => None,
-        },
+        brier_skill_score: brier
+            .zip(climatology_brier)
+            .and_then(|(b, c)| crate::score::skill_score(b, c)),
         mean_forecast,
         observed_frequency,
         trainings,
@@ -566,19 +556,17 @@ impl IssueSummary {
         let mean = |f: &dyn Fn(&(f64, bool, f64)) -> f64| {
             (!scored.is_empty()).then(|| scored.iter().map(f).sum::<f64>() / n)
         };
-        let sq = |p: f64, o: bool| (p - f64::from(u8::from(o))).powi(2);
-        let brier = mean(&|&(p, o, _)| sq(p, o));
-        let climatology_brier = mean(&|&(_, o, c)| sq(c, o));
+        let brier = crate::score::brier_of(scored.iter().map(|&(p, o, _)| (p, o)));
+        let climatology_brier = crate::score::brier_of(scored.iter().map(|&(_, o, c)| (c, o)));
         IssueSummary {
             issue: issue.name().into(),
             forecasts: rows.len() as u64,
             scored: scored.len() as u64,
             brier,
             climatology_brier,
-            brier_skill_score: match (brier, climatology_brier) {
-                (Some(b), Some(c)) if c > 0.0 => Some(1.0 - b / c),
-                _ => None,
-            },
+            brier_skill_score: brier
+                .zip(climatology_brier)
+                .and_then(|(b, c)| crate::score::skill_score(b, c)),
             mean_forecast: mean(&|&(p, _, _)| p),
             observed_frequency: mean(&|&(_, o, _)| f64::from(u8::from(o))),
         }

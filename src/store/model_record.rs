@@ -11,6 +11,8 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+pub use crate::score::{Confusion, Metrics, ReliabilityBin};
+
 /// A half-open date window `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Window {
@@ -43,34 +45,6 @@ pub struct TrainingWindows {
     pub tune: Window,
 }
 
-/// The confusion matrix on the test window, rain as the positive class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Confusion {
-    pub tp: u64,
-    pub fp: u64,
-    pub tn: u64,
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-}
-
-/// Classification metrics for the "rain tomorrow" class.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Metrics {
-    pub n: u64,
-    pub positives: u64,
-    pub threshold: f64,
-    pub f1: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub accuracy: f64,
-    pub roc_auc: f64,
-    pub pr_auc: f64,
-    pub brier: f64,
-    pub confusion: Confusion,
-    /// ROC curve, (false positive rate, true positive rate), about 50 points.
-    pub roc_curve: Vec<(f64, f64)>,
-}
-
 /// The model families raincast trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -94,18 +68,6 @@ impl std::fmt::Display for Family {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// One bin of a reliability table: forecasts with `lo <= p < hi`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReliabilityBin {
-    pub lo: f64,
-    pub hi: f64,
-    pub n: u64,
-    /// Mean forecast probability in the bin (`None` when empty).
-    pub mean_forecast: Option<f64>,
-    /// Observed rain frequency in the bin (`None` when empty).
-    pub observed: Option<f64>,
 }
 
 /// What a version records about its calibration, on its test window:

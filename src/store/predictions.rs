@@ -338,3 +338,66 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The Brier score the store aggregates in SQL (the track record,
+        /// per issue and for the pages' issue) equals the one
+        /// [`crate::score`] computes from the same forecasts row by row.
+        #[test]
+        fn the_sql_brier_score_equals_the_one_from_rows(
+            rows in proptest::collection::vec((0.0f64..=1.0, any::<bool>(), 0usize..3), 1..60)
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("b.db"), Duration::from_secs(5)).unwrap();
+            let issues = ["day_before", "morning", "afternoon"];
+            let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+            store
+                .with_conn(|c| {
+                    // No model versions here: forecasts only.
+                    c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                    for (i, &(p, rain, issue)) in rows.iter().enumerate() {
+                        c.execute(
+                            "INSERT INTO predictions (location, for_date, issue, version, probability,
+                                                      served_at, threshold, outcome)
+                             VALUES ('Sydney', ?1, ?2, 1, ?3, '2025-01-01T00:00:00Z', 0.5, ?4)",
+                            rusqlite::params![
+                                day + chrono::Days::new(i as u64),
+                                issues[issue],
+                                p,
+                                rain
+                            ],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let by_issue = store.track_record_by_issue(day).unwrap();
+            for (name, record) in by_issue {
+                let k = issues.iter().position(|i| *i == name).unwrap();
+                let want = crate::score::brier_of(
+                    rows.iter().filter(|r| r.2 == k).map(|&(p, rain, _)| (p, rain)),
+                );
+                let got = record.brier.unwrap();
+                prop_assert!((got - want.unwrap()).abs() < 1e-9, "{name}: {got} against {want:?}");
+            }
+            let afternoon = store.track_record(Some("Sydney"), day).unwrap();
+            let want = crate::score::brier_of(
+                rows.iter().filter(|r| r.2 == 2).map(|&(p, rain, _)| (p, rain)),
+            );
+            match (afternoon.brier, want) {
+                (Some(got), Some(want)) => prop_assert!((got - want).abs() < 1e-9),
+                (got, want) => prop_assert_eq!(got, want),
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 pub use crate::registry::calibrator::Calibrator;
 use crate::registry::calibrator::{FLOOR, MAX_POINTS, logit, sigmoid};
+use crate::score::mean;
 pub use crate::store::{CalibrationReport, ReliabilityBin};
 
 /// Fewer tune rows than this get Platt scaling instead of isotonic regression.
@@ -227,49 +228,10 @@ impl Calibrator {
     }
 }
 
-/// Forecasts in ten equal-width bins against how often it rained.
-pub fn reliability(probs: &[f32], y: &[bool]) -> Vec<ReliabilityBin> {
-    let mut sums = [(0u64, 0.0f64, 0u64); 10];
-    for (&p, &t) in probs.iter().zip(y) {
-        let i = ((p * 10.0) as usize).min(9);
-        sums[i].0 += 1;
-        sums[i].1 += f64::from(p);
-        sums[i].2 += u64::from(t);
-    }
-    sums.iter()
-        .enumerate()
-        .map(|(i, &(n, sp, sy))| ReliabilityBin {
-            lo: i as f64 / 10.0,
-            hi: (i + 1) as f64 / 10.0,
-            n,
-            mean_forecast: (n > 0).then(|| sp / n as f64),
-            observed: (n > 0).then(|| sy as f64 / n as f64),
-        })
-        .collect()
-}
-
-pub fn mean(probs: &[f32]) -> f64 {
-    if probs.is_empty() {
-        return 0.0;
-    }
-    probs.iter().map(|&p| f64::from(p)).sum::<f64>() / probs.len() as f64
-}
-
-pub fn brier(probs: &[f32], y: &[bool]) -> f64 {
-    if probs.is_empty() {
-        return 0.0;
-    }
-    probs
-        .iter()
-        .zip(y)
-        .map(|(&p, &t)| (f64::from(p) - f64::from(u8::from(t))).powi(2))
-        .sum::<f64>()
-        / probs.len() as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::brier;
 
     /// Inflated forecasts: the truth is p, the model says sqrt(p).
     fn inflated(n: usize) -> (Vec<f32>, Vec<bool>) {
@@ -409,7 +371,7 @@ mod tests {
     fn reliability_bins_count_every_forecast() {
         let probs = [0.05, 0.15, 0.15, 0.95, 1.0];
         let y = [false, true, false, true, true];
-        let r = reliability(&probs, &y);
+        let r = crate::score::reliability(&probs, &y);
         assert_eq!(r.len(), 10);
         assert_eq!(r.iter().map(|b| b.n).sum::<u64>(), 5);
         assert_eq!(r[1].n, 2);

@@ -4,7 +4,6 @@
 
 pub mod calibrate;
 pub mod health;
-pub mod metrics;
 pub mod register;
 pub mod windows;
 
@@ -25,9 +24,9 @@ use crate::issue::{ISSUES, Issue, Visibility};
 use crate::obs::Observation;
 use crate::registry::model::{Family, Learner, Model};
 use crate::registry::{self, calibrator::Calibrator};
+use crate::score::Metrics;
 use crate::store::IssueScore;
 use calibrate::CalibrationReport;
-use metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -230,10 +229,10 @@ pub fn station_skill(probs: &[f32], test: &Samples) -> Vec<StationSkill> {
             StationSkill {
                 location: loc.to_string(),
                 rows: y.len() as u64,
-                brier: calibrate::brier(&p, &y),
-                roc_auc: (pos > 0 && pos < y.len()).then(|| metrics::roc_auc(&p, &y)),
+                brier: crate::score::brier(&p, &y),
+                roc_auc: (pos > 0 && pos < y.len()).then(|| crate::score::roc_auc(&p, &y)),
                 observed_frequency: pos as f64 / y.len().max(1) as f64,
-                mean_forecast: calibrate::mean(&p),
+                mean_forecast: crate::score::mean(&p),
             }
         })
         .collect();
@@ -342,24 +341,24 @@ fn evaluate_model(
         .iter()
         .map(|&p| model.calibrator.apply(p))
         .collect();
-    let threshold = metrics::best_threshold(&tune_cal, &split.tune.y);
+    let threshold = crate::score::best_threshold(&tune_cal, &split.tune.y);
     let test_raw = model.predict_raw(&split.test.x, N_FEATURES);
     let probs: Vec<f32> = test_raw
         .iter()
         .map(|&p| model.calibrator.apply(p))
         .collect();
-    let metrics = metrics::evaluate(&probs, &split.test.y, threshold);
+    let metrics = crate::score::evaluate(&probs, &split.test.y, threshold);
     let y = &split.test.y;
     let calibration = CalibrationReport {
         method: model.calibrator.method().into(),
         level_kept,
         tune_rows: split.tune.len() as u64,
-        mean_forecast: calibrate::mean(&probs),
+        mean_forecast: crate::score::mean(&probs),
         observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64,
-        brier_raw: calibrate::brier(&test_raw, y),
+        brier_raw: crate::score::brier(&test_raw, y),
         brier_calibrated: metrics.brier,
-        mean_forecast_raw: calibrate::mean(&test_raw),
-        reliability: calibrate::reliability(&probs, y),
+        mean_forecast_raw: crate::score::mean(&test_raw),
+        reliability: crate::score::reliability(&probs, y),
         issues: issue_scores(&probs, split),
     };
     let stations = station_skill(&probs, &split.test);
@@ -435,21 +434,18 @@ fn issue_scores(probs: &[f32], split: &SplitSamples) -> Vec<IssueScore> {
                         .map_or(overall_rate, |(r, n)| r / n) as f32
                 })
                 .collect();
-            let brier = calibrate::brier(&p, &y);
-            let climatology_brier = calibrate::brier(&c, &y);
+            let brier = crate::score::brier(&p, &y);
+            let climatology_brier = crate::score::brier(&c, &y);
             Some(IssueScore {
                 issue: issue.name().into(),
                 n: idx.len() as u64,
                 brier,
-                roc_auc: metrics::evaluate(&p, &y, 0.5).roc_auc,
-                mean_forecast: calibrate::mean(&p),
+                roc_auc: crate::score::evaluate(&p, &y, 0.5).roc_auc,
+                mean_forecast: crate::score::mean(&p),
                 observed_frequency: y.iter().filter(|&&t| t).count() as f64 / y.len() as f64,
                 climatology_brier,
-                brier_skill_score: if climatology_brier > 0.0 {
-                    1.0 - brier / climatology_brier
-                } else {
-                    0.0
-                },
+                brier_skill_score: crate::score::skill_score(brier, climatology_brier)
+                    .unwrap_or(0.0),
             })
         })
         .collect()

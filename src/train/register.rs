@@ -250,7 +250,7 @@ fn decide(
         }
     };
     let probs = champion.predict_matrix(&test.x);
-    let champ = super::metrics::evaluate(&probs, &test.y, champion.threshold);
+    let champ = crate::score::evaluate(&probs, &test.y, champion.threshold);
     let challenger = trained.metrics.f1;
     let (cf, hf) = (trained.family().as_str(), champion.family());
     log(format!(
@@ -314,7 +314,7 @@ fn worse_issue(
             .issues
             .iter()
             .find(|s| s.issue == issue.name())?;
-        let champion_brier = super::calibrate::brier(&theirs, &y);
+        let champion_brier = crate::score::brier(&theirs, &y);
         log(format!(
             "{}: Brier {:.4} against the champion's {champion_brier:.4}",
             issue.name(),

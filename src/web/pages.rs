@@ -665,24 +665,14 @@ fn trust_view(
     let (bins, source, is_live): (Vec<TrustBin>, String, bool) = if verified.len()
         >= MIN_LIVE_FOR_RELIABILITY
     {
-        let bins = (0..10)
-            .filter_map(|k| {
-                let (lo, hi) = (k as f64 / 10.0, (k + 1) as f64 / 10.0);
-                let inb: Vec<&(f64, bool)> = verified
-                    .iter()
-                    .filter(|(p, _)| *p >= lo && (*p < hi || (k == 9 && *p <= 1.0)))
-                    .collect();
-                let n = inb.len();
-                (n > 0).then(|| {
-                    (
-                        lo,
-                        hi,
-                        n as u64,
-                        inb.iter().map(|x| x.0).sum::<f64>() / n as f64,
-                        inb.iter().filter(|x| x.1).count() as f64 / n as f64,
-                    )
-                })
-            })
+        let mut r = crate::score::Reliability::default();
+        for &(p, rain) in &verified {
+            r.add(p, rain);
+        }
+        let bins = r
+            .bins()
+            .into_iter()
+            .filter_map(|b| Some((b.lo, b.hi, b.n, b.mean_forecast?, b.observed?)))
             .collect();
         (
             bins,
