@@ -323,15 +323,9 @@ impl Driver {
         }
         let start = start_of(opts);
         clock.set(start);
-        if config.database.bundled_history {
-            let s = store.clone();
-            crate::runtime::spawn_blocking(move || {
-                crate::ingest::weather_aus::load_bundled_into(&s)
-            })
+        crate::app::load_history(store, config)
             .await
-            .map_err(|e| ReplayError::Run(e.to_string()))?
             .map_err(|e| ReplayError::Run(e.to_string()))?;
-        }
         let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
         let plan = jobs.catch_up_plan().await;
         jobs.run_catch_up(plan).await;

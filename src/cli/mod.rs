@@ -283,7 +283,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 open_store(&config)?
             };
-            rt.block_on(crate::web::serve(listener, config, store))
+            rt.block_on(crate::app::serve(listener, config, store))
                 .map_err(CliError::Run)
         }
     }

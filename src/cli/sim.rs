@@ -205,7 +205,7 @@ pub(super) fn demo(
             .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
         let state = crate::web::AppState::new(config.clone(), store.clone(), clock.clone())
             .map_err(CliError::Run)?;
-        let running = crate::web::start(listener, state.clone(), false)
+        let running = crate::app::start(listener, state.clone(), false)
             .await
             .map_err(CliError::Run)?;
         outln!(
@@ -234,9 +234,9 @@ pub(super) fn demo(
                     s.forecasts,
                     s.brier.map_or("–".into(), |b| format!("{b:.4}"))
                 );
-                crate::web::shutdown_signal().await;
+                crate::app::shutdown_signal().await;
             }
-            _ = crate::web::shutdown_signal() => {}
+            _ = crate::app::shutdown_signal() => {}
         }
         drop(source);
         running.stop().await.map_err(CliError::Run)
@@ -314,7 +314,7 @@ pub(super) fn bom_server(
         tokio::select! {
             r = sim.serve(listener) => r.map_err(|e| CliError::Run(e.into())),
             r = ftp_done => r.map_err(|e| CliError::Run(e.into())),
-            _ = crate::web::shutdown_signal() => Ok(()),
+            _ = crate::app::shutdown_signal() => Ok(()),
         }
     })
 }

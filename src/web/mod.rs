@@ -19,15 +19,12 @@ pub mod replica;
 pub mod schema;
 pub mod server;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -167,6 +164,13 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(compression())
+        .with_state(state)
+}
+
+/// `/metrics` alone, for its own listener (`server.metrics_bind`).
+pub fn metrics_router(state: AppState) -> Router {
+    metrics::router()
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
@@ -333,153 +337,6 @@ async fn track_http(req: Request, next: Next) -> Response {
     response
 }
 
-/// A running application (for `serve` and for tests).
-pub struct Running {
-    pub addr: SocketAddr,
-    pub state: AppState,
-    shutdown: tokio::sync::watch::Sender<bool>,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Stop: finish in-flight requests, let running jobs reach a safe point.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.shutdown.send(true);
-        self.handle.await?
-    }
-}
-
-/// Start the app on an already bound listener (port 0 allowed). With
-/// `schedule` the cron schedule (and its catch-up) runs too.
-pub async fn start(
-    listener: TcpListener,
-    state: AppState,
-    schedule: bool,
-) -> anyhow::Result<Running> {
-    let addr = listener.local_addr()?;
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let interrupted = if state.store.is_read_only() {
-        0
-    } else {
-        let store = state.store.clone();
-        crate::runtime::spawn_blocking(move || store.mark_interrupted()).await??
-    };
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "marked runs left running by a stopped process as interrupted"
-        );
-    }
-    let mut background = vec![state.metrics.spawn_upkeep()];
-    // Notice new data, promotions (also by other processes) and a new day.
-    {
-        let state = state.clone();
-        let every = Duration::from_secs(state.config.server.champion_poll_secs);
-        background.push(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let (serving, store) = (state.serving.clone(), state.store.clone());
-                let now = state.clock.now();
-                let stale = state.config.server.stale_after_days;
-                let synced =
-                    crate::runtime::spawn_blocking(move || serving.sync(&store, now, stale)).await;
-                if let Ok(Err(e)) = synced {
-                    tracing::warn!("refreshing the serving board: {e}");
-                }
-            }
-        }));
-    }
-    if schedule && !state.store.is_read_only() {
-        background.push(tokio::spawn(state.jobs.clone().run_schedule()));
-        // The second channel: BOM's anonymous FTP products, when
-        // `sources.order` names it (docs/ftp.md).
-        if state.config.sources.uses(crate::config::Channel::Ftp) {
-            background.push(tokio::spawn(crate::ingest::ftp::run_poller(
-                state.store.clone(),
-                state.config.clone(),
-                state.clock.clone(),
-                tokio_util::sync::CancellationToken::new(),
-            )));
-        }
-    }
-    // Webhook alerts: send what the forecast log queued (here or in
-    // another process, before a restart too).
-    if !state.store.is_read_only() {
-        let dispatcher =
-            crate::alerts::Dispatcher::new(state.store.clone(), state.config.alerts.clone())?;
-        background.push(tokio::spawn(dispatcher.run()));
-    }
-    let limits = server::Limits {
-        header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
-        max_connections: state.config.server.max_connections,
-        body_timeout: Duration::from_secs(state.config.server.body_timeout_secs),
-        body_limit: state.config.server.body_limit_bytes,
-    };
-    server::fit_fd_limit(limits.max_connections);
-    if let Some(metrics_bind) = state.config.server.metrics_bind {
-        let l = TcpListener::bind(metrics_bind).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {metrics_bind} (server.metrics_bind): {e}")
-        })?;
-        tracing::info!(addr = %l.local_addr()?, "metrics listening");
-        let app = metrics::router()
-            .layer(middleware::from_fn(security_headers))
-            .with_state(state.clone());
-        let mut rx2 = rx.clone();
-        let metrics_limits = server::Limits {
-            max_connections: 16,
-            ..limits
-        };
-        background.push(tokio::spawn(async move {
-            server::serve(l, app, metrics_limits, async move {
-                let _ = rx2.changed().await;
-            })
-            .await;
-        }));
-    }
-    let app = router(state.clone());
-    let jobs = state.jobs.clone();
-    let handle = tokio::spawn(async move {
-        server::serve(listener, app, limits, async move {
-            let _ = rx.changed().await;
-        })
-        .await;
-        for b in background {
-            b.abort();
-        }
-        jobs.shutdown().await;
-        Ok(())
-    });
-    Ok(Running {
-        addr,
-        state,
-        shutdown: tx,
-        handle,
-    })
-}
-
-/// `raincast serve` on its bound `listener`: run until SIGINT or SIGTERM.
-pub async fn serve(listener: TcpListener, config: Config, store: Store) -> anyhow::Result<()> {
-    let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
-    let read_only = store.is_read_only();
-    if config.database.bundled_history && !read_only {
-        let store = store.clone();
-        crate::runtime::spawn_blocking(move || {
-            crate::ingest::weather_aus::load_bundled_into(&store)
-        })
-        .await??;
-    }
-    let state = AppState::new(config, store, clock)?;
-    let running = start(listener, state, true).await?;
-    if read_only {
-        tracing::info!(addr = %running.addr, db = %running.state.store.path().display(),
-            "raincast listening as a read-only replica: no jobs, no writes");
-    } else {
-        tracing::info!(addr = %running.addr, "raincast listening");
-    }
-    shutdown_signal().await;
-    running.stop().await
-}
-
 /// The clock of `raincast demo`, once it runs: pages then say that they
 /// show a replay of archived data, and which simulated day it is.
 static DEMO_CLOCK: std::sync::OnceLock<Arc<dyn Clock>> = std::sync::OnceLock::new();
@@ -492,26 +349,4 @@ pub fn set_demo_clock(clock: Arc<dyn Clock>) {
 /// The simulated day in eastern Australia, in a demo; `None` otherwise.
 pub fn demo_day() -> Option<String> {
     DEMO_CLOCK.get().map(|c| html::au_date(c.bom_today()))
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!(
-        "shutdown signal received; finishing requests and stopping jobs at a safe point"
-    );
 }

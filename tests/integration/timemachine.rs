@@ -450,7 +450,7 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
     let stale = cfg.server.stale_after_days;
     let state = raincast::web::AppState::new(cfg.clone(), store.clone(), clock.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = raincast::web::start(listener, state.clone(), false)
+    let running = raincast::app::start(listener, state.clone(), false)
         .await
         .unwrap();
     let url = format!("http://{}", running.addr);

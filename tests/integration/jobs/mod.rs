@@ -383,7 +383,7 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
         rt.block_on(async {
             let state = raincast::web::AppState::new(cfg, store.clone(), clock).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let running = raincast::web::start(listener, state, false).await.unwrap();
+            let running = raincast::app::start(listener, state, false).await.unwrap();
             running.stop().await.unwrap();
         });
     };

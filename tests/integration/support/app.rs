@@ -9,11 +9,12 @@ use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use raincast::app::Running;
 use raincast::clock::FakeClock;
 use raincast::config::{Config, ModelConfig};
 use raincast::store::Store;
 use raincast::train::WindowOverride;
-use raincast::web::{AppState, Running};
+use raincast::web::AppState;
 
 /// Stations imported into the template database.
 pub const LOCATIONS: [&str; 4] = ["Sydney", "Canberra", "Perth", "Albury"];
@@ -228,7 +229,7 @@ pub async fn spawn_app_on(
     let clock = clock_on(fresh_today());
     let state = AppState::new(cfg, store.clone(), clock.clone()).expect("app state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = raincast::web::start(listener, state.clone(), false)
+    let running = raincast::app::start(listener, state.clone(), false)
         .await
         .expect("start the app");
     TestApp {
