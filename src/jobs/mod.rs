@@ -98,6 +98,19 @@ pub enum JobSummary {
     Refresh(Box<RefreshSummary>),
 }
 
+impl JobSummary {
+    /// A stored run summary read back as its kind's type. An error means a
+    /// summary of another shape (one written by an older release).
+    pub fn read(kind: JobKind, v: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        use serde::Deserialize;
+        Ok(match kind {
+            JobKind::Scrape => JobSummary::Scrape(ScrapeSummary::deserialize(v)?),
+            JobKind::Train => JobSummary::Train(TrainSummary::deserialize(v)?),
+            JobKind::Refresh => JobSummary::Refresh(Box::new(RefreshSummary::deserialize(v)?)),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Refused: a run that conflicts is going. Carries its id.

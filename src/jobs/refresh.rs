@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::scrape::{self, ScrapeSummary};
 use super::train::{self, TrainSummary};
@@ -10,7 +10,7 @@ use super::{Failure, JobSummary, RunCtx};
 use crate::train::WindowOverride;
 
 /// What a refresh did. `train` is empty when the training failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshSummary {
     pub scrape: ScrapeSummary,
     pub train: Option<TrainSummary>,

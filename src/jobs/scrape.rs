@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::forecast_log::{ForecastLog, log_forecasts};
 use super::{Failure, JobSummary, RunCtx};
 use crate::ingest::bom::{self, ScrapePlan, ScrapeReport};
 
 /// What a scrape did: the scraper's report, and the forecasts logged after it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScrapeSummary {
     #[serde(flatten)]
     pub report: ScrapeReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecasts: Option<ForecastLog>,
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::forecast_log::{ForecastLog, log_forecasts};
 use super::{Failure, RunCtx};
@@ -13,11 +13,11 @@ use crate::train::{TrainError, TrainReport, TreeProgress, WindowOverride};
 
 /// What a training did: the registry's report, and the forecasts logged
 /// from the new champion when it was promoted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainSummary {
     #[serde(flatten)]
     pub report: TrainReport,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecasts: Option<ForecastLog>,
     /// The quick first model (see [`quick_params`]); a full training follows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

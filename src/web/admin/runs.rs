@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::auth::{Admin, CsrfForm};
-use super::views::{RunRow, ScheduleRow, elapsed, run_clock, run_row, summary_facts, trees};
+use super::views::{
+    RunRow, ScheduleRow, elapsed, json_facts, run_clock, run_row, summary_facts, trees,
+};
 use super::{AdminError, Page, load};
 use crate::jobs::{JobError, JobKind, Trigger};
 use crate::store::RunStatus;
@@ -204,7 +206,14 @@ pub(super) async fn run_page(
                 .as_ref()
                 .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
                 .unwrap_or_default(),
-            facts: r.summary.as_ref().map(summary_facts).unwrap_or_default(),
+            facts: r
+                .summary
+                .as_ref()
+                .map(|v| match crate::jobs::JobSummary::read(r.kind, v) {
+                    Ok(typed) => summary_facts(&typed),
+                    Err(_) => json_facts(v),
+                })
+                .unwrap_or_default(),
             model,
             run: run_row(&r, run_clock()),
         }),

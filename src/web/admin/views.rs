@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::jobs::{ForecastLog, JobSummary, ScrapeSummary, TrainSummary};
 use crate::store::{JobRun, ModelSummary};
 use crate::web::charts;
 
@@ -52,10 +53,165 @@ pub struct ScheduleRow {
     pub running: Option<i64>,
 }
 
-/// A run's summary as (label, value) lines for people: nested objects
-/// flattened ("Totals · rows inserted"), lists counted, the JSON kept for
-/// the toggle.
-pub fn summary_facts(v: &Value) -> Vec<(String, String)> {
+/// A run's summary, read back as its kind's type, as (label, value) lines
+/// for people; the JSON stays behind the page's toggle.
+pub fn summary_facts(s: &JobSummary) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    match s {
+        JobSummary::Scrape(s) => scrape_facts("", s, &mut out),
+        JobSummary::Train(t) => train_facts("", t, &mut out),
+        JobSummary::Refresh(r) => {
+            scrape_facts("Scrape · ", &r.scrape, &mut out);
+            match &r.train {
+                Some(t) => train_facts("Training · ", t, &mut out),
+                None => out.push(("Training".into(), "failed (see the error)".into())),
+            }
+        }
+    }
+    out
+}
+
+fn fact(out: &mut Vec<(String, String)>, prefix: &str, label: &str, value: impl ToString) {
+    out.push((format!("{prefix}{label}"), value.to_string()));
+}
+
+fn scrape_facts(p: &str, s: &ScrapeSummary, out: &mut Vec<(String, String)>) {
+    let r = &s.report;
+    let t = &r.totals;
+    fact(out, p, "Message", &r.message);
+    if let Some(why) = &r.aborted {
+        fact(out, p, "Stopped early", why);
+    }
+    if r.cancelled {
+        fact(out, p, "Cancelled", "yes");
+    }
+    fact(out, p, "Station-months planned", t.planned);
+    fact(out, p, "Files fetched", t.files_fetched);
+    fact(
+        out,
+        p,
+        "Skipped (complete, or missing before)",
+        t.skipped_complete + t.skipped_missing,
+    );
+    fact(
+        out,
+        p,
+        "Rows inserted / updated / unchanged",
+        format!(
+            "{} / {} / {}",
+            t.rows_inserted, t.rows_updated, t.rows_unchanged
+        ),
+    );
+    let problems = [
+        ("incomplete months", t.incomplete),
+        ("files rejected", t.files_rejected),
+        ("values out of range", t.out_of_range),
+        ("not found (404)", t.not_found),
+        ("refused (403)", t.forbidden),
+        ("HTTP errors", t.http_errors),
+        ("failed", t.failed),
+        ("not started (cancelled)", t.cancelled),
+    ];
+    let problems: Vec<String> = problems
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+    fact(
+        out,
+        p,
+        "Problems",
+        if problems.is_empty() {
+            "none".to_string()
+        } else {
+            problems.join(", ")
+        },
+    );
+    if let Some(f) = &s.forecasts {
+        forecast_facts(p, f, out);
+    }
+}
+
+fn train_facts(p: &str, t: &TrainSummary, out: &mut Vec<(String, String)>) {
+    let r = &t.report;
+    fact(out, p, "Version", r.version);
+    fact(out, p, "Decision", r.decision.as_str());
+    fact(out, p, "Reason", &r.reason);
+    if t.quick {
+        fact(
+            out,
+            p,
+            "Quick first model",
+            "yes: the forest alone, so that forecasts start at once; the full training follows",
+        );
+    }
+    fact(out, p, "Family", r.family.as_str());
+    fact(out, p, "F1", format!("{:.4}", r.f1));
+    fact(out, p, "ROC AUC", format!("{:.4}", r.roc_auc));
+    fact(out, p, "Brier", format!("{:.4}", r.brier));
+    if let Some(c) = r.champion_f1_same_window {
+        fact(
+            out,
+            p,
+            "Champion's F1 on the same window",
+            format!("{c:.4}"),
+        );
+    }
+    let w = &r.windows;
+    fact(
+        out,
+        p,
+        "Windows (train, tune, test)",
+        format!(
+            "{} to {}, {} to {}, {} to {}",
+            w.train.from, w.train.to, w.tune.from, w.tune.to, w.test.from, w.test.to
+        ),
+    );
+    fact(
+        out,
+        p,
+        "Rows (train, tune, test)",
+        format!("{}, {}, {}", r.rows[0], r.rows[1], r.rows[2]),
+    );
+    for f in &r.families {
+        fact(
+            out,
+            p,
+            &format!("Fitted · {}", f.family.as_str()),
+            format!(
+                "F1 {:.4}, ROC AUC {:.4}, Brier {:.4} ({:.4} raw), threshold {:.2}, {} trees in {:.1} s",
+                f.f1, f.roc_auc, f.brier, f.brier_raw, f.threshold, f.trees, f.fit_seconds
+            ),
+        );
+    }
+    if let Some(f) = &t.forecasts {
+        forecast_facts(p, f, out);
+    }
+}
+
+fn forecast_facts(p: &str, f: &ForecastLog, out: &mut Vec<(String, String)>) {
+    fact(
+        out,
+        p,
+        "Forecasts logged",
+        format!(
+            "{} ({} stations without current data, {} failed)",
+            f.logged, f.not_live, f.failed
+        ),
+    );
+    fact(out, p, "Forecasts scored", f.scored);
+    if f.alerts > 0 {
+        fact(out, p, "Alert deliveries queued", f.alerts);
+    }
+    if let Some(e) = &f.error {
+        fact(out, p, "Forecast log failed", e);
+    }
+}
+
+/// A summary that does not read as its kind's type (one written by an
+/// older release), as generic lines: nested objects flattened
+/// ("Totals · rows inserted"), lists counted.
+pub fn json_facts(v: &Value) -> Vec<(String, String)> {
     fn label(k: &str) -> String {
         let t = k.replace('_', " ");
         match t.as_str() {

@@ -840,7 +840,15 @@ async fn runs_link_models_and_models_download_with_their_card() {
         "{html}"
     );
     assert!(html.contains("<dt>Decision</dt>"), "{html}");
+    // Read back typed (the generic JSON walk would say "Families").
+    assert!(html.contains("<dt>Fitted · forest</dt>"), "{html}");
     assert!(html.contains("<details class=\"summary-json\">"), "{html}");
+    for r in app.store.runs(None, 50).unwrap() {
+        if let Some(v) = &r.summary {
+            raincast::jobs::JobSummary::read(r.kind, v)
+                .unwrap_or_else(|e| panic!("run {} ({}): {e}: {v}", r.id, r.kind));
+        }
+    }
     let (_, html) = page(&app, &session, &format!("/admin/models/{v}")).await;
     assert!(
         html.contains(&format!(r#"href="/admin/runs/{id}""#)),
