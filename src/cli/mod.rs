@@ -79,7 +79,7 @@ pub fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RAINCAST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,libunftp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

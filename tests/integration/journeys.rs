@@ -328,6 +328,15 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
                 "{name}: {body}"
             );
         }
+        // While it trains, the home page says so and reloads itself.
+        let (status, home) = get_text(&app.url).await;
+        assert_eq!(status, 200, "{name}");
+        if home.contains("first model is training now") {
+            assert!(
+                home.contains(r#"<meta http-equiv="refresh" content="10">"#),
+                "{name}: {home}"
+            );
+        }
         // The first model comes from the bundled history, before the scrape
         // (a debug build trains on three issues' rows: give it time).
         let f = wait_forecast(&app.url, Duration::from_secs(300), |f| {

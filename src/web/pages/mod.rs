@@ -248,7 +248,9 @@ async fn index(
             ),
         );
     }
-    if !q.is_empty() {
+    // Searches are not kept; nor is the page while no model serves: its
+    // note (training now, or why not) and its self-reload follow the jobs.
+    if !q.is_empty() || s.serving.get().is_none() {
         return render_index(&s, q).await;
     }
     let key = PageKey::now(&s, false);
