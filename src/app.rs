@@ -1,11 +1,14 @@
-//! The one place that composes the process: load the bundled history when
-//! the database needs it, start the background tasks (the board poll, the
-//! schedule and its catch-up, the FTP poller, the alert dispatcher, the
-//! metrics listener) and the HTTP server, and stop them all at a safe
-//! point. `serve`, `serve --read-only`, `demo` and the integration tests
-//! start through [`start`]; `replay` drives the same job runner and
-//! catch-up on a simulated clock ([`crate::replay`]) and loads history
-//! through [`load_history`].
+//! The one place that composes the process. Every way raincast runs
+//! (`serve`, `serve --read-only`, `demo`, `replay` and the integration
+//! tests) describes itself as a [`Launch`] (its settings, its database, its
+//! clock and who moves the schedule) and goes through [`boot`]: runs left
+//! running by a stopped process are marked interrupted, the bundled history
+//! is loaded when the database needs it, and the state every part shares is
+//! built. Those that answer HTTP then [`start`]: the background tasks (the
+//! board poll, the schedule and its catch-up or the driven clock, the FTP
+//! poller, the alert dispatcher, the metrics listener) and the server, each
+//! stopped at a safe point by [`Running::stop`]. No other module starts a
+//! long-lived task of the process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,14 +16,66 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::Store;
 use crate::web::{AppState, metrics_router, router, server};
 
+/// Who moves the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// `serve`: the cron schedule (after its catch-up) and the FTP poller
+    /// run on their own, on the process's clock.
+    Live,
+    /// `demo`, `replay` and the time-machine tests: a
+    /// [`crate::replay::Driver`] runs the same catch-up, schedule and FTP
+    /// polls as it moves a simulated clock. With `demo`, every page says
+    /// that it shows a replay of archived data, and which day.
+    Driven { demo: bool },
+    /// Tests: jobs run only when asked (the runner, the admin, the API).
+    Manual,
+}
+
+/// What a command starts: its settings, its database, its clock (the
+/// system's, a shifted one, or a simulated one) and its [`Timing`]. The BOM
+/// source is in the settings (`bom.base_url`, `ftp.host`), pointed at a
+/// local stand-in by `demo`, `replay` and the tests.
+pub struct Launch {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub timing: Timing,
+}
+
+/// The start-up every command shares: mark the runs a stopped process left
+/// running as interrupted (once their lease has lapsed), load the bundled
+/// history when the database needs it, and build the shared state (the
+/// champion, the board, the job runner, the metrics).
+pub async fn boot(launch: Launch) -> anyhow::Result<AppState> {
+    let Launch {
+        config,
+        store,
+        clock,
+        timing,
+    } = launch;
+    if !store.is_read_only() {
+        let s = store.clone();
+        let interrupted = crate::runtime::spawn_blocking(move || s.mark_interrupted()).await??;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "marked runs left running by a stopped process as interrupted"
+            );
+        }
+    }
+    load_history(&store, &config).await?;
+    AppState::new(config, store, clock, timing)
+}
+
 /// Load the weatherAUS history bundled in the binary into an empty
 /// database, when `database.bundled_history` is on (it does nothing to a
 /// database that holds observations, or to a read-only replica).
-pub async fn load_history(store: &Store, config: &Config) -> anyhow::Result<()> {
+async fn load_history(store: &Store, config: &Config) -> anyhow::Result<()> {
     if config.database.bundled_history && !store.is_read_only() {
         let store = store.clone();
         crate::runtime::spawn_blocking(move || {
@@ -47,27 +102,12 @@ impl Running {
     }
 }
 
-/// Start the app on an already bound listener (port 0 allowed). With
-/// `schedule` the cron schedule (and its catch-up) runs too.
-pub async fn start(
-    listener: TcpListener,
-    state: AppState,
-    schedule: bool,
-) -> anyhow::Result<Running> {
+/// Serve a booted `state` on an already bound listener (port 0 allowed),
+/// with the background tasks its [`Timing`] calls for.
+pub async fn start(listener: TcpListener, state: AppState) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    state.warn_admin_settings();
     let (tx, mut rx) = tokio::sync::watch::channel(false);
-    let interrupted = if state.store.is_read_only() {
-        0
-    } else {
-        let store = state.store.clone();
-        crate::runtime::spawn_blocking(move || store.mark_interrupted()).await??
-    };
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "marked runs left running by a stopped process as interrupted"
-        );
-    }
     let mut background = vec![state.metrics.spawn_upkeep()];
     // Notice new data, promotions (also by other processes) and a new day.
     {
@@ -87,7 +127,7 @@ pub async fn start(
             }
         }));
     }
-    if schedule && !state.store.is_read_only() {
+    if state.timing == Timing::Live && !state.store.is_read_only() {
         background.push(tokio::spawn(state.jobs.clone().run_schedule()));
         // The second channel: BOM's anonymous FTP products, when
         // `sources.order` names it (docs/ftp.md).
@@ -157,9 +197,14 @@ pub async fn start(
 pub async fn serve(listener: TcpListener, config: Config, store: Store) -> anyhow::Result<()> {
     let clock = Arc::new(crate::clock::SystemClock::from_env().map_err(anyhow::Error::msg)?);
     let read_only = store.is_read_only();
-    load_history(&store, &config).await?;
-    let state = AppState::new(config, store, clock)?;
-    let running = start(listener, state, true).await?;
+    let state = boot(Launch {
+        config,
+        store,
+        clock,
+        timing: Timing::Live,
+    })
+    .await?;
+    let running = start(listener, state).await?;
     if read_only {
         tracing::info!(addr = %running.addr, db = %running.state.store.path().display(),
             "raincast listening as a read-only replica: no jobs, no writes");

@@ -1,6 +1,8 @@
-//! The time machine: run the real scheduler and job runner, with the real
-//! cron expressions, on a fast clock against the time-aware BOM stand-in
-//! ([`crate::bomsim`]), into a database of its own. What comes out is the
+//! The time machine: boot as every command does ([`crate::app::boot`],
+//! timed by a [`Driver`]), then run the real catch-up, schedule and job
+//! runner, with the real cron expressions, on a fast clock against the
+//! time-aware BOM stand-ins ([`crate::bomsim`], [`crate::ftpsim`]), into a
+//! database of its own. What comes out is the
 //! live record the service would have produced over the period: forecasts
 //! issued before their outcome existed and scored the next day, weekly
 //! trainings with their decisions, failed runs and retries, stale periods.
@@ -12,14 +14,15 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::app::Timing;
 use crate::bomsim::{BomSim, Fault};
 use crate::clock::{Clock, FakeClock};
 use crate::config::Config;
 use crate::issue::Issue;
 use crate::jobs::scheduler::Schedule;
 use crate::jobs::{JobKind, Jobs, Trigger};
-use crate::serving::Serving;
 use crate::store::{PredictionRow, RunStatus, Store, StoreError};
+use crate::web::AppState;
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -32,6 +35,52 @@ pub struct Options {
     pub speed: f64,
     /// Faults of the BOM stand-in, by BOM day.
     pub faults: Vec<(NaiveDate, Fault)>,
+}
+
+impl Options {
+    /// Checked: `from` is not after `to`, and `speed` is 0 or more.
+    pub fn new(
+        from: NaiveDate,
+        to: NaiveDate,
+        speed: f64,
+        faults: Vec<(NaiveDate, Fault)>,
+    ) -> Result<Self, ReplayError> {
+        let opts = Self {
+            from,
+            to,
+            speed,
+            faults,
+        };
+        opts.check()?;
+        Ok(opts)
+    }
+
+    /// `from` is not after `to`, and `speed` is 0 or more.
+    pub fn check(&self) -> Result<(), ReplayError> {
+        if self.from > self.to {
+            return Err(ReplayError::Input(format!(
+                "--from {} is after --to {}",
+                self.from, self.to
+            )));
+        }
+        if !(self.speed.is_finite() && self.speed >= 0.0) {
+            return Err(ReplayError::Input(format!(
+                "speed {}: must be 0 or more simulated seconds per second",
+                self.speed
+            )));
+        }
+        Ok(())
+    }
+
+    /// 00:00 UTC on the first day, when the service starts.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+    }
+
+    /// 23:59:59 UTC on the last day, when the replay ends.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.to.and_hms_opt(23, 59, 59).expect("a time").and_utc()
+    }
 }
 
 /// The replay's outcome. Everything here is reproducible for the same
@@ -223,49 +272,44 @@ pub fn configure(config: &mut Config, source: &Source) {
 }
 
 /// Replay `opts` into `store` (which should be new): start the stand-in,
-/// then [`drive`] a job runner of its own.
+/// point `config` at it, boot as every command does ([`crate::app::boot`],
+/// with [`Timing::Driven`]), then [`drive`] its job runner.
 pub async fn run(
-    store: &Store,
+    store: Store,
     mut config: Config,
     clock: Arc<FakeClock>,
-    serving: Arc<Serving>,
     opts: &Options,
     on_day: OnDay<'_>,
 ) -> Result<Summary, ReplayError> {
-    clock.set(start_of(opts));
+    opts.check()?;
+    clock.set(opts.start());
     let source = start_source(clock.clone(), &opts.faults).await?;
     configure(&mut config, &source);
-    let config = Arc::new(config);
-    let jobs = Jobs::new(
-        store.clone(),
-        config.clone(),
-        clock.clone(),
-        serving.clone(),
-    );
-    let summary = drive(store, &jobs, &serving, &clock, &config, opts, on_day).await;
-    jobs.shutdown().await;
+    let state = crate::app::boot(crate::app::Launch {
+        config,
+        store,
+        clock: clock.clone(),
+        timing: Timing::Driven { demo: false },
+    })
+    .await
+    .map_err(|e| ReplayError::Run(format!("{e:#}")))?;
+    let summary = drive(&state, &clock, opts, on_day).await;
+    state.jobs.shutdown().await;
     summary
 }
 
-fn start_of(opts: &Options) -> DateTime<Utc> {
-    opts.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
-}
-
-/// Run the service's start-up and its schedule from `opts.from` to
-/// `opts.to` on `clock`, with `jobs` (configured for a stand-in source).
+/// Run the service's catch-up and its schedule from `opts.from` to
+/// `opts.to` on `clock`, for a booted `state` (configured for a stand-in
+/// source).
 pub async fn drive(
-    store: &Store,
-    jobs: &Jobs,
-    serving: &Serving,
+    state: &AppState,
     clock: &Arc<FakeClock>,
-    config: &Config,
     opts: &Options,
     on_day: OnDay<'_>,
 ) -> Result<Summary, ReplayError> {
-    let mut driver = Driver::start(store, jobs, clock, config, opts).await?;
-    let end = opts.to.and_hms_opt(23, 59, 59).expect("a time").and_utc();
-    driver.run_until(end, jobs, serving, clock, on_day).await;
-    driver.finish(store, opts)
+    let mut driver = Driver::start(state, clock, opts).await?;
+    driver.run_until(opts.end(), state, clock, on_day).await;
+    driver.finish(&state.store, opts)
 }
 
 /// A replay in steps: start-up, then the schedule up to any moment, so a
@@ -306,26 +350,17 @@ impl FtpPolling {
 }
 
 impl Driver {
-    /// Start-up at 00:00 UTC on `opts.from`, as `serve` does it: the
-    /// bundled history when configured, then the catch-up.
+    /// The catch-up at 00:00 UTC on `opts.from`, for a booted `state`, as
+    /// `serve`'s schedule runs it before its first tick.
     pub async fn start(
-        store: &Store,
-        jobs: &Jobs,
+        state: &AppState,
         clock: &Arc<FakeClock>,
-        config: &Config,
         opts: &Options,
     ) -> Result<Driver, ReplayError> {
-        if opts.from > opts.to {
-            return Err(ReplayError::Input(format!(
-                "--from {} is after --to {}",
-                opts.from, opts.to
-            )));
-        }
-        let start = start_of(opts);
+        opts.check()?;
+        let (store, jobs, config) = (&state.store, &state.jobs, &state.config);
+        let start = opts.start();
         clock.set(start);
-        crate::app::load_history(store, config)
-            .await
-            .map_err(|e| ReplayError::Run(e.to_string()))?;
         let first_run = store.run_heads(None, 1)?.first().map_or(0, |r| r.id);
         let plan = jobs.catch_up_plan().await;
         jobs.run_catch_up(plan).await;
@@ -334,7 +369,7 @@ impl Driver {
             .uses(crate::config::Channel::Ftp)
             .then(|| FtpPolling {
                 store: store.clone(),
-                config: config.clone(),
+                config: Config::clone(config),
                 every: chrono::Duration::minutes(config.ftp.poll_minutes.max(10) as i64),
                 next: clock.now(),
                 last_daily: None,
@@ -355,11 +390,11 @@ impl Driver {
     pub async fn run_until(
         &mut self,
         until: DateTime<Utc>,
-        jobs: &Jobs,
-        serving: &Serving,
+        state: &AppState,
         clock: &Arc<FakeClock>,
         on_day: OnDay<'_>,
     ) {
+        let (jobs, serving) = (&state.jobs, &state.serving);
         while let Some(next) = self.schedule.next_wake() {
             // FTP polls due before the schedule's next wake come first.
             if let Some(ftp) = self.ftp.as_mut()

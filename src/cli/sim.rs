@@ -22,18 +22,13 @@ pub(super) fn replay(
     keep: Option<PathBuf>,
     json: bool,
 ) -> Result<(), CliError> {
-    let opts = crate::replay::Options {
+    let opts = crate::replay::Options::new(
         from,
         to,
-        speed: if speed.is_finite() && speed >= 0.0 {
-            speed
-        } else {
-            return Err(CliError::Input(format!(
-                "--speed {speed}: must be 0 or more"
-            )));
-        },
-        faults: faults.iter().flat_map(FaultDays::days).collect(),
-    };
+        speed,
+        faults.iter().flat_map(FaultDays::days).collect(),
+    )
+    .map_err(replay_error)?;
     let dir = tempfile_dir()?;
     let path = match keep {
         Some(p) if p.exists() => {
@@ -47,22 +42,17 @@ pub(super) fn replay(
     };
     config.database.path = path;
     let store = open_store(&config)?;
-    let clock = std::sync::Arc::new(crate::clock::FakeClock::new(chrono::Utc::now()));
-    let serving = std::sync::Arc::new(crate::serving::Serving::default());
+    let clock = std::sync::Arc::new(crate::clock::FakeClock::new(opts.start()));
     let started = std::time::Instant::now();
     let summary = rt
         .block_on(crate::replay::run(
-            &store,
+            store,
             config,
             clock,
-            serving,
             &opts,
             &|day, _| tracing::info!(%day, "replayed"),
         ))
-        .map_err(|e| match e {
-            crate::replay::ReplayError::Input(m) => CliError::Input(m),
-            other => CliError::Run(other.into()),
-        })?;
+        .map_err(replay_error)?;
     let _ = std::fs::remove_dir_all(&dir);
     if json {
         outln!(
@@ -173,15 +163,8 @@ pub(super) fn demo(
             "--day-secs {day_secs}: must be more than 0"
         )));
     }
-    let opts = crate::replay::Options {
-        from,
-        to,
-        speed: 86_400.0 / day_secs,
-        faults: Vec::new(),
-    };
-    if opts.from > opts.to {
-        return Err(CliError::Input(format!("--from {from} is after --to {to}")));
-    }
+    let opts = crate::replay::Options::new(from, to, 86_400.0 / day_secs, Vec::new())
+        .map_err(replay_error)?;
     let dir = tempfile_dir()?;
     config.database.path = dir.join("demo.db");
     config.server.bind = bind;
@@ -192,9 +175,7 @@ pub(super) fn demo(
     }
     let password = config.admin.password.clone();
     let store = open_store(&config)?;
-    let start = opts.from.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-    let clock = std::sync::Arc::new(FakeClock::new(start));
-    crate::web::set_demo_clock(clock.clone());
+    let clock = std::sync::Arc::new(FakeClock::new(opts.start()));
     let result = rt.block_on(async {
         let source = crate::replay::start_source(clock.clone(), &[])
             .await
@@ -203,9 +184,15 @@ pub(super) fn demo(
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| CliError::Input(format!("--bind {bind}: {e}")))?;
-        let state = crate::web::AppState::new(config.clone(), store.clone(), clock.clone())
-            .map_err(CliError::Run)?;
-        let running = crate::app::start(listener, state.clone(), false)
+        let state = crate::app::boot(crate::app::Launch {
+            config,
+            store,
+            clock: clock.clone(),
+            timing: crate::app::Timing::Driven { demo: true },
+        })
+        .await
+        .map_err(CliError::Run)?;
+        let running = crate::app::start(listener, state.clone())
             .await
             .map_err(CliError::Run)?;
         outln!(
@@ -217,15 +204,9 @@ pub(super) fn demo(
             opts.from,
             opts.to
         );
-        let replay = crate::replay::drive(
-            &store,
-            &state.jobs,
-            &state.serving,
-            &clock,
-            &config,
-            &opts,
-            &|day, _| outln!("simulated day {day}"),
-        );
+        let replay = crate::replay::drive(&state, &clock, &opts, &|day, _| {
+            outln!("simulated day {day}")
+        });
         tokio::select! {
             r = replay => {
                 let s = r.map_err(|e| CliError::Run(e.into()))?;
@@ -243,6 +224,14 @@ pub(super) fn demo(
     });
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A replay's refusal of its input is the user's mistake (exit 2).
+fn replay_error(e: crate::replay::ReplayError) -> CliError {
+    match e {
+        crate::replay::ReplayError::Input(m) => CliError::Input(m),
+        other => CliError::Run(other.into()),
+    }
 }
 
 /// A fresh private directory under the system's temporary directory.

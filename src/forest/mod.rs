@@ -62,7 +62,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use error::ForestError;
-pub use params::{ClassWeight, ForestParams, ForestValidParams, MaxFeatures};
+pub use params::{ClassWeight, ForestParams, ForestValidParams, Hyperparams, MaxFeatures};
 
 pub use binning::BinnedMatrix;
 use tree::{Tree, TreeConfig};

@@ -56,6 +56,85 @@ pub enum ClassWeight {
     },
 }
 
+/// A parameter's value as people read it: numbers as typed (an `f32` 0.1
+/// shows as 0.1, not as the `f64` it widens to), `none` for an unset
+/// option, enums in words.
+pub trait ParamText {
+    fn text(&self) -> String;
+}
+
+macro_rules! param_text_display {
+    ($($t:ty),*) => {
+        $(impl ParamText for $t {
+            fn text(&self) -> String {
+                self.to_string()
+            }
+        })*
+    };
+}
+param_text_display!(usize, u64, f32, f64, bool);
+
+impl<T: ParamText> ParamText for Option<T> {
+    fn text(&self) -> String {
+        self.as_ref().map_or_else(|| "none".into(), T::text)
+    }
+}
+
+impl ParamText for MaxFeatures {
+    fn text(&self) -> String {
+        match self {
+            Self::Sqrt => "sqrt".into(),
+            Self::Log2 => "log2".into(),
+            Self::All => "all".into(),
+            Self::Fraction(f) => format!("fraction {f}"),
+            Self::Count(c) => c.to_string(),
+        }
+    }
+}
+
+impl ParamText for ClassWeight {
+    fn text(&self) -> String {
+        match self {
+            Self::None => "none".into(),
+            Self::Balanced => "balanced".into(),
+            Self::BalancedSubsample => "balanced per tree".into(),
+            Self::Custom { yes } => format!("yes weighs {yes}"),
+        }
+    }
+}
+
+/// The hyperparameters of either family, as a model version records them
+/// (serialised exactly as the family's own set, so stored rows keep their
+/// shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Hyperparams {
+    Forest(ForestParams),
+    Boost(super::boost::BoostParams),
+}
+
+impl Hyperparams {
+    /// Read a stored set, knowing its family (`boost` or not): fields a
+    /// version predates take their defaults; a value of the wrong type is
+    /// an error that says so.
+    pub fn read(boost: bool, stored: &serde_json::Value) -> Result<Self, String> {
+        let read = if boost {
+            serde_json::from_value(stored.clone()).map(Self::Boost)
+        } else {
+            serde_json::from_value(stored.clone()).map(Self::Forest)
+        };
+        read.map_err(|e| format!("unreadable parameters: {e}"))
+    }
+
+    /// Every parameter as (name, value as typed), in declaration order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Forest(p) => p.entries(),
+            Self::Boost(p) => p.entries(),
+        }
+    }
+}
+
 /// Defines a checked hyperparameter struct (fields `pub(crate)`, one public
 /// read accessor per field) and the unchecked newtype wrapping it (one
 /// `with_*` builder per field), with each field's doc written once.
@@ -94,6 +173,13 @@ macro_rules! hyperparams {
                     self.$field
                 }
             )*
+
+            /// Every parameter as (name, value as typed), in declaration
+            /// order: what a model version shows people.
+            pub fn entries(&self) -> Vec<(&'static str, String)> {
+                use $crate::forest::params::ParamText;
+                vec![$((stringify!($field), self.$field.text()),)*]
+            }
         }
 
         $(#[$unchecked_attr])*
@@ -233,5 +319,52 @@ impl ForestParams {
             );
         }
         model::check_bins_and_threads(self.max_bins, self.n_threads)
+    }
+}
+
+#[cfg(test)]
+mod hyperparams_tests {
+    use super::*;
+    use crate::forest::boost::BoostParams;
+
+    #[test]
+    fn stored_sets_read_back_typed_and_show_as_typed() {
+        let boost = BoostParams::default().with_learning_rate(0.1);
+        let stored = serde_json::to_value(&boost).unwrap();
+        // Widened to f64 in the stored JSON...
+        assert_ne!(stored["learning_rate"].as_f64(), Some(0.1));
+        let read = Hyperparams::read(true, &stored).unwrap();
+        assert_eq!(read, Hyperparams::Boost(boost));
+        // ...and shown as typed, every stored field once, in order.
+        let entries = read.entries();
+        assert!(
+            entries.contains(&("learning_rate", "0.1".into())),
+            "{entries:?}"
+        );
+        assert_eq!(entries.len(), stored.as_object().unwrap().len());
+        assert_eq!(entries[0].0, "max_iter");
+
+        let forest = ForestParams::default()
+            .with_max_depth(None)
+            .with_class_weight(ClassWeight::Custom { yes: 2.5 });
+        let mut stored = serde_json::to_value(&forest).unwrap();
+        // A version from before a field existed reads it as its default.
+        stored.as_object_mut().unwrap().remove("max_bins");
+        let read = Hyperparams::read(false, &stored).unwrap();
+        let entries = read.entries();
+        assert!(
+            entries.contains(&("max_depth", "none".into())),
+            "{entries:?}"
+        );
+        assert!(entries.contains(&("class_weight", "yes weighs 2.5".into())));
+        assert!(entries.contains(&("max_bins", ForestParams::default().max_bins.to_string())));
+    }
+
+    #[test]
+    fn a_wrong_value_is_an_error_not_a_default() {
+        let err = Hyperparams::read(false, &serde_json::json!({"n_trees": "many"})).unwrap_err();
+        assert!(err.starts_with("unreadable parameters: "), "{err}");
+        assert!(err.contains("many"), "{err}");
+        assert!(Hyperparams::read(true, &serde_json::json!("boost")).is_err());
     }
 }

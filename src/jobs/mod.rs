@@ -11,6 +11,7 @@
 //! context and its typed arguments to a typed summary.
 
 pub use crate::clock;
+mod catch_up;
 mod forecast_log;
 mod refresh;
 mod runner;
@@ -25,10 +26,10 @@ use crate::store::StoreError;
 use crate::train::WindowOverride;
 
 pub use crate::store::{JobKind, RunStatus, Trigger};
+pub use catch_up::{CatchUp, catch_up};
 pub use forecast_log::ForecastLog;
 pub use refresh::RefreshSummary;
 pub use runner::{Jobs, RunCtx};
-pub use scheduler::CatchUp;
 pub use scrape::ScrapeSummary;
 pub use train::TrainSummary;
 

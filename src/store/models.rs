@@ -185,16 +185,17 @@ impl RawDeployment {
 
 /// JSON text of `v` as the store has always written it: through a
 /// `serde_json::Value`, whose maps sort their keys.
-fn json_text<T: Serialize>(column: &str, v: &T) -> Result<String> {
+fn json_text<T: Serialize + ?Sized>(column: &str, v: &T) -> Result<String> {
     serde_json::to_value(v)
         .map(|v| v.to_string())
         .map_err(|e| StoreError::Corrupt(format!("cannot encode {column}: {e}")))
 }
 
-/// What a training run registers.
-pub struct NewModel<'a> {
+/// What a training run registers; `params` (the family's hyperparameters)
+/// is stored as its JSON.
+pub struct NewModel<'a, P: Serialize + ?Sized = serde_json::Value> {
     pub trained_by_run: Option<i64>,
-    pub params: &'a serde_json::Value,
+    pub params: &'a P,
     pub feature_schema: i64,
     pub train_window: &'a TrainingWindows,
     pub test_window: &'a Window,
@@ -212,12 +213,13 @@ impl Store {
     /// when `promote` is set, the deployment is appended in the same
     /// transaction, so a version is never left half-registered.
     #[tracing::instrument(level = "debug", skip(self, m))]
-    pub fn register_model(
+    pub fn register_model<P: Serialize + ?Sized>(
         &self,
-        m: &NewModel<'_>,
+        m: &NewModel<'_, P>,
         decision: &Decision,
         actor: &str,
     ) -> Result<i64> {
+        let params = json_text("params", m.params)?;
         let train_window = json_text("train_window", m.train_window)?;
         let test_window = json_text("test_window", m.test_window)?;
         let metrics = json_text("metrics", m.metrics)?;
@@ -230,7 +232,7 @@ impl Store {
                 rusqlite::params![
                     self.now_text(),
                     m.trained_by_run,
-                    m.params.to_string(),
+                    params,
                     m.feature_schema,
                     train_window,
                     test_window,

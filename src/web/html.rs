@@ -12,7 +12,20 @@ use super::error::ApiError;
 
 /// Render a template, turning a template failure into a 500.
 pub fn render(t: &impl Template) -> Response {
-    match t.render() {
+    render_with(t, None)
+}
+
+/// Render a template with the demo banner's day (`demo_day`, which
+/// `base.html` reads) when the process is a demo.
+pub fn render_with(t: &impl Template, demo_day: Option<String>) -> Response {
+    let rendered = match demo_day {
+        Some(day) => {
+            let day: Box<dyn std::any::Any> = Box::new(day);
+            t.render_with_values(&("demo_day", day))
+        }
+        None => t.render(),
+    };
+    match rendered {
         Ok(html) => Html(html).into_response(),
         Err(e) => ApiError::Internal(anyhow::anyhow!("template: {e}")).into_response(),
     }

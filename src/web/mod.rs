@@ -52,21 +52,19 @@ pub struct AppState {
     pub pages: Arc<pages::PageCache>,
     /// Reads being answered (`server.max_reads_in_flight` permits).
     pub reads: Arc<tokio::sync::Semaphore>,
+    /// Who moves the schedule; a demo's pages say so.
+    pub timing: crate::app::Timing,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    /// The state of a process whose start-up [`crate::app::boot`] has done.
+    pub fn new(
+        config: Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        timing: crate::app::Timing,
+    ) -> anyhow::Result<Self> {
         let auth = Arc::new(admin::Auth::new(&config.admin).map_err(anyhow::Error::msg)?);
-        if let Some(why) = config.admin.password_weakness() {
-            tracing::warn!(
-                "WEAK ADMIN PASSWORD: {why}. Whoever guesses it can run jobs and promote models. Use 12 or more characters that are not a common password (or admin.password_hash); admin.require_strong_password = true refuses to start with a weak one"
-            );
-        }
-        if !auth.enabled() && !store.is_read_only() {
-            tracing::warn!(
-                "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
-            );
-        }
         let config = Arc::new(config);
         let serving = Arc::new(Serving::default());
         if let Err(e) = serving.load_at_start(&store) {
@@ -94,7 +92,35 @@ impl AppState {
             clock,
             auth,
             pages: Default::default(),
+            timing,
         })
+    }
+
+    /// The simulated day in eastern Australia, in a demo; `None` otherwise.
+    pub fn demo_day(&self) -> Option<String> {
+        matches!(self.timing, crate::app::Timing::Driven { demo: true })
+            .then(|| html::au_date(self.clock.bom_today()))
+    }
+
+    /// Say at start what the admin's settings leave open: a weak password,
+    /// or none (the console is then disabled).
+    pub fn warn_admin_settings(&self) {
+        if let Some(why) = self.config.admin.password_weakness() {
+            tracing::warn!(
+                "WEAK ADMIN PASSWORD: {why}. Whoever guesses it can run jobs and promote models. Use 12 or more characters that are not a common password (or admin.password_hash); admin.require_strong_password = true refuses to start with a weak one"
+            );
+        }
+        if !self.auth.enabled() && !self.store.is_read_only() {
+            tracing::warn!(
+                "no admin password configured: the admin console is disabled (set RAINCAST_ADMIN__PASSWORD)"
+            );
+        }
+    }
+
+    /// Render a page of this process: in a demo, with the banner that says
+    /// which simulated day it shows.
+    pub fn page(&self, t: &impl askama::Template) -> Response {
+        html::render_with(t, self.demo_day())
     }
 }
 
@@ -335,18 +361,4 @@ async fn track_http(req: Request, next: Next) -> Response {
         "method" => method, "route" => route)
     .record(started.elapsed().as_secs_f64());
     response
-}
-
-/// The clock of `raincast demo`, once it runs: pages then say that they
-/// show a replay of archived data, and which simulated day it is.
-static DEMO_CLOCK: std::sync::OnceLock<Arc<dyn Clock>> = std::sync::OnceLock::new();
-
-/// Mark this process as a demo on `clock` (see [`demo_day`]).
-pub fn set_demo_clock(clock: Arc<dyn Clock>) {
-    let _ = DEMO_CLOCK.set(clock);
-}
-
-/// The simulated day in eastern Australia, in a demo; `None` otherwise.
-pub fn demo_day() -> Option<String> {
-    DEMO_CLOCK.get().map(|c| html::au_date(c.bom_today()))
 }

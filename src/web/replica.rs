@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::AppState;
-use super::html::render;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,7 +37,7 @@ async fn refuse(State(s): State<AppState>, OriginalUri(uri): OriginalUri) -> Res
     };
     let mut resp = (
         StatusCode::FORBIDDEN,
-        render(&ReplicaPage {
+        s.page(&ReplicaPage {
             primary: base.to_string(),
             primary_path,
         }),

@@ -2,7 +2,8 @@
 //! a weak admin password (warned about, or refused on request), a database
 //! path in a missing directory (an error naming it unless creation is
 //! asked for), and a port in use (an error naming the address, with no
-//! database file created).
+//! database file created); and `raincast demo`, whose pages say which
+//! simulated day they show.
 
 use std::io::Read;
 use std::path::Path;
@@ -230,4 +231,101 @@ fn a_port_in_use_names_the_address_and_touches_no_file() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "no file created: {left:?}");
     drop(taken);
+}
+
+/// A blocking GET of `path`: the whole response, head and body.
+fn get(port: u16, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `raincast demo` boots as `serve` does, on a simulated clock it moves
+/// itself: every page it renders says that it shows a replay and which
+/// simulated day (from the app's state, not a global), while `serve` on
+/// the same binary says nothing of the kind; a backwards period is the
+/// user's mistake (exit 2), named.
+#[test]
+fn the_demo_says_on_its_pages_which_simulated_day_they_show() {
+    let out = refused({
+        let mut c = Command::new(support::bin());
+        c.args(["demo", "--from", "2024-09-05", "--to", "2024-09-01"])
+            .env_remove("RAINCAST_CONFIG");
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--from 2024-09-05 is after --to 2024-09-01"),
+        "{}",
+        text(&out)
+    );
+
+    let port = support::free_port();
+    let mut child = Command::new(support::bin())
+        .args([
+            "demo",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "2024-09-01",
+            "--to",
+            "2024-09-03",
+            "--day-secs",
+            "600",
+        ])
+        .env("RAINCAST_LOG", "warn")
+        .env_remove("RAINCAST_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !healthz_ok(port) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the demo exited with {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not up in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let banner = "Simulated day: <strong>Sunday 1 September 2024</strong>";
+    for path in ["/", "/forecast/Sydney", "/admin/login"] {
+        let page = get(port, path);
+        assert!(page.contains("id=\"demo-banner\""), "{path}: {page}");
+        assert!(page.contains(banner), "{path}: no {banner:?} in {page}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // `serve` shows no banner.
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut child = serve_cmd(&dir.path().join("s.db"), port, &[], &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !healthz_ok(port) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not up in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = get(port, "/");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(!page.contains("demo-banner"), "{page}");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -12,7 +12,6 @@ use raincast::clock::FakeClock;
 use raincast::config::Config;
 use raincast::evaluate::{self, Subject};
 use raincast::replay::{self, Options, Summary};
-use raincast::serving::Serving;
 use raincast::store::Store;
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -58,16 +57,9 @@ async fn replay_with(opts: Options, tweak: impl FnOnce(&mut Config)) -> Replayed
     let clock = Arc::new(FakeClock::new(Utc::now()));
     let mut cfg = config(&db);
     tweak(&mut cfg);
-    let summary = replay::run(
-        &store,
-        cfg,
-        clock,
-        Arc::new(Serving::default()),
-        &opts,
-        &|_, _| {},
-    )
-    .await
-    .unwrap();
+    let summary = replay::run(store.clone(), cfg, clock, &opts, &|_, _| {})
+        .await
+        .unwrap();
     Replayed {
         _dir: dir,
         store,
@@ -448,16 +440,19 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
     let source = replay::start_source(clock.clone(), &[]).await.unwrap();
     replay::configure(&mut cfg, &source);
     let stale = cfg.server.stale_after_days;
-    let state = raincast::web::AppState::new(cfg.clone(), store.clone(), clock.clone()).unwrap();
+    let state = raincast::app::boot(raincast::app::Launch {
+        config: cfg.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        timing: raincast::app::Timing::Driven { demo: false },
+    })
+    .await
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = raincast::app::start(listener, state.clone(), false)
-        .await
-        .unwrap();
+    let running = raincast::app::start(listener, state.clone()).await.unwrap();
     let url = format!("http://{}", running.addr);
 
-    let mut driver = replay::Driver::start(&store, &state.jobs, &clock, &cfg, &opts)
-        .await
-        .unwrap();
+    let mut driver = replay::Driver::start(&state, &clock, &opts).await.unwrap();
     let sydney = raincast::stations::by_location("Sydney").unwrap();
     let zone = raincast::issue::Zone::of(sydney);
     let cities = [
@@ -479,9 +474,7 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
     {
         for hour in [10, 16, 23] {
             let at = zone.utc(d, chrono::NaiveTime::from_hms_opt(hour, 0, 0).unwrap());
-            driver
-                .run_until(at, &state.jobs, &state.serving, &clock, &|_, _| {})
-                .await;
+            driver.run_until(at, &state, &clock, &|_, _| {}).await;
             let (s, st) = (state.serving.clone(), store.clone());
             tokio::task::spawn_blocking(move || s.sync(&st, at, stale))
                 .await
@@ -564,9 +557,7 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
         }
     }
     let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
-    driver
-        .run_until(end, &state.jobs, &state.serving, &clock, &|_, _| {})
-        .await;
+    driver.run_until(end, &state, &clock, &|_, _| {}).await;
     let summary = driver.finish(&store, &opts).unwrap();
     assert_eq!(summary.late_forecasts, 0, "{summary:?}");
     running.stop().await.unwrap();

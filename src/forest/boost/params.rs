@@ -115,6 +115,16 @@ impl FeatureSet {
     }
 }
 
+impl crate::forest::params::ParamText for FeatureSet {
+    fn text(&self) -> String {
+        if self.0 == 0 {
+            return "none".into();
+        }
+        let list: Vec<String> = self.iter().map(|f| f.to_string()).collect();
+        format!("features {}", list.join(", "))
+    }
+}
+
 impl TryFrom<Vec<usize>> for FeatureSet {
     type Error = String;
 

@@ -13,7 +13,6 @@ use crate::issue::{ISSUES, Issue};
 use crate::store::{AlertFormat, Delivery, NewSubscription, StoreError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, blocking};
-use crate::web::html::render;
 
 /// Deliveries listed on the page.
 const SHOWN: usize = 50;
@@ -120,7 +119,7 @@ pub(super) async fn alerts_page(State(s): State<AppState>, admin: Admin) -> Page
         .map(|st| (st.location, crate::stations::display_name(st.location)))
         .collect();
     cities.sort_by_key(|c| c.1);
-    Ok(render(&AlertsPage {
+    Ok(s.page(&AlertsPage {
         csrf: admin.csrf,
         message: s.auth.take_notice(&admin.session),
         subscriptions,

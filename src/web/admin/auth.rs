@@ -23,7 +23,7 @@ use super::gate::{ClientAddr, LoginGate, Refused};
 use super::{AdminError, Page, disabled};
 use crate::config::AdminConfig;
 use crate::web::AppState;
-use crate::web::html::{error_page, render};
+use crate::web::html::error_page;
 
 const SESSION_COOKIE: &str = "raincast_session";
 /// The login form's nonce (double-submitted: cookie and hidden field).
@@ -282,7 +282,7 @@ fn login_page(
     error: Option<String>,
 ) -> Response {
     let (jar, nonce) = s.auth.with_nonce(headers, jar);
-    (status, jar, render(&LoginPage { nonce, error })).into_response()
+    (status, jar, s.page(&LoginPage { nonce, error })).into_response()
 }
 
 pub(super) async fn login_form(

@@ -9,7 +9,6 @@ use axum::extract::State;
 use super::auth::Admin;
 use super::{Page, load};
 use crate::web::AppState;
-use crate::web::html::render;
 
 pub struct StationHealth {
     pub location: &'static str,
@@ -174,7 +173,7 @@ pub(super) async fn data_page(State(s): State<AppState>, admin: Admin) -> Page {
             }
         })
         .collect();
-    Ok(render(&DataPage {
+    Ok(s.page(&DataPage {
         csrf: admin.csrf,
         stations,
         missing: missing

@@ -20,7 +20,6 @@ use crate::store::ModelSummary;
 use crate::web::AppState;
 use crate::web::charts::{self, Series};
 use crate::web::error::{ApiError, blocking};
-use crate::web::html::render;
 
 #[derive(Template)]
 #[template(path = "admin/models.html")]
@@ -68,7 +67,7 @@ pub(super) async fn models_page(State(s): State<AppState>, admin: Admin) -> Page
             ],
         )
     };
-    Ok(render(&ModelsPage {
+    Ok(s.page(&ModelsPage {
         csrf: admin.csrf,
         models: models.iter().map(|m| model_view(m, champion)).collect(),
         chart,
@@ -234,7 +233,7 @@ pub(super) async fn model_page(
             &c.points,
         )
     });
-    Ok(render(&ModelPage {
+    Ok(s.page(&ModelPage {
         csrf: admin.csrf,
         m: d,
         roc,
@@ -301,7 +300,7 @@ pub(super) async fn evaluate_page(
         .filter_map(|b| Some((b.mean_forecast?, b.observed?, b.n)))
         .collect();
     let reliability = charts::reliability(&format!("Reliability of v{v}, {from} to {to}"), &points);
-    Ok(render(&EvaluatePage {
+    Ok(s.page(&EvaluatePage {
         csrf: admin.csrf,
         version: v,
         e,
@@ -348,7 +347,7 @@ pub(super) async fn compare(
         (&format!("v{b}"), "#d35400", &db.roc),
     ]);
     let diff = param_diff(&da.param_list, &db.param_list);
-    Ok(render(&ComparePage {
+    Ok(s.page(&ComparePage {
         csrf: admin.csrf,
         changed: diff.iter().filter(|d| d.changed).count(),
         diff,

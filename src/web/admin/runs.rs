@@ -17,7 +17,7 @@ use crate::jobs::{JobError, JobKind, Trigger};
 use crate::store::RunStatus;
 use crate::web::AppState;
 use crate::web::error::{ApiError, blocking};
-use crate::web::html::{au_time, error_page, render};
+use crate::web::html::{au_time, error_page};
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
@@ -96,7 +96,7 @@ pub(super) async fn dashboard(State(s): State<AppState>, admin: Admin) -> Page {
             running: going.iter().find(|(g, id)| *g == k && *id > 0).map(|x| x.1),
         })
         .collect();
-    Ok(render(&Dashboard {
+    Ok(s.page(&Dashboard {
         message: s.auth.take_notice(&admin.session),
         csrf: admin.csrf,
         source_problem,
@@ -153,7 +153,7 @@ pub(super) async fn runs_page(State(s): State<AppState>, admin: Admin) -> Page {
     let store = s.store.clone();
     let runs = load(move || Ok(store.runs(None, 200)?)).await?;
     let now = run_clock();
-    Ok(render(&RunsPage {
+    Ok(s.page(&RunsPage {
         csrf: admin.csrf,
         runs: runs.iter().map(|r| run_row(r, now)).collect(),
     }))
@@ -195,7 +195,7 @@ pub(super) async fn run_page(
     })
     .await;
     match found {
-        Ok((r, model)) => render(&RunPage {
+        Ok((r, model)) => s.page(&RunPage {
             message: s.auth.take_notice(&admin.session),
             csrf: admin.csrf,
             running: r.status == RunStatus::Running,

@@ -411,28 +411,19 @@ pub struct ModelDetail {
     pub param_list: Vec<(String, String)>,
 }
 
-/// Parameters as sorted (dotted name, value) pairs.
-pub(super) fn flat_params(v: &Value) -> Vec<(String, String)> {
-    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    let name = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&name, x, out);
-                }
-            }
-            Value::String(s) => out.push((prefix.to_string(), s.clone())),
-            x => out.push((prefix.to_string(), x.to_string())),
-        }
+/// A version's parameters, read back as its family's typed set: (name,
+/// value as typed) in declaration order, or one line that says why they
+/// cannot be read.
+pub(super) fn param_entries(m: &ModelSummary) -> Vec<(String, String)> {
+    let boost = m.metrics.family() == crate::store::Family::Boost;
+    match crate::forest::Hyperparams::read(boost, &m.params) {
+        Ok(p) => p
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        Err(why) => vec![("parameters".into(), why)],
     }
-    let mut out = Vec::new();
-    walk("", v, &mut out);
-    out.sort();
-    out
 }
 
 /// One line of the parameter diff: name, value in a, value in b, differs.
@@ -476,6 +467,7 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
     let mut importance = m.metrics.importance.clone();
     importance.sort_by(|a, b| b.1.total_cmp(&a.1));
     let rows = m.train_window.rows;
+    let params = param_entries(m);
     ModelDetail {
         row: model_view(m, champion),
         confusion: [c.tp, c.fn_, c.fp, c.tn],
@@ -489,7 +481,7 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
         ),
         train: window_text(&m.train_window.train),
         tune: window_text(&m.train_window.tune),
-        params: serde_json::to_string_pretty(&tidy_floats(&m.params)).unwrap_or_default(),
+        params: params_text(&params),
         importance: importance
             .into_iter()
             .take(15)
@@ -504,47 +496,16 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
             .trees
             .map_or_else(|| "–".into(), |t| t.to_string()),
         trained_by_run: m.trained_by_run,
-        param_list: flat_params(&tidy_floats(&m.params)),
+        param_list: params,
     }
 }
 
-/// Parameters as people read them: each fractional number at 7
-/// significant digits, so an `f32` widened to `f64` (0.1 stored as
-/// 0.10000000149011612) or a sum's dust (0.30000000000000004) shows as
-/// typed. For display only: the model card keeps the exact values.
-pub(super) fn tidy_floats(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, x)| (k.clone(), tidy_floats(x))).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().map(tidy_floats).collect()),
-        Value::Number(n) if n.is_f64() => n
-            .as_f64()
-            .and_then(|f| format!("{f:.6e}").parse::<f64>().ok())
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| v.clone(), Value::Number),
-        x => x.clone(),
-    }
-}
-
-#[cfg(test)]
-mod float_tests {
-    use super::*;
-
-    #[test]
-    fn parameters_show_without_float_noise() {
-        let v = serde_json::json!({
-            "learning_rate": 0.1f32 as f64,
-            "sum": 0.1 + 0.2,
-            "tiny": 1.25e-7,
-            "trees": 300,
-            "nested": {"l2": [0.30000000000000004, 2.5]}
-        });
-        let t = tidy_floats(&v);
-        assert_eq!(
-            t.to_string(),
-            r#"{"learning_rate":0.1,"nested":{"l2":[0.3,2.5]},"sum":0.3,"tiny":1.25e-7,"trees":300}"#
-        );
-        assert!(flat_params(&t).contains(&("learning_rate".into(), "0.1".into())));
-    }
+/// Parameters as `name = value` lines, as typed.
+fn params_text(entries: &[(String, String)]) -> String {
+    let width = entries.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    entries
+        .iter()
+        .map(|(k, v)| format!("{k:<width$} = {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -18,7 +18,7 @@ use crate::web::AppState;
 use crate::web::charts::{self, Series};
 use crate::web::error::{ApiError, blocking};
 use crate::web::forecasts::{forecast_for, station};
-use crate::web::html::{au_date, error_page, render};
+use crate::web::html::{au_date, error_page};
 
 pub struct DayRow {
     pub date: NaiveDate,
@@ -267,7 +267,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         })
         .collect();
     let (sources, website_only) = source_terms(&s.config, st);
-    render(&ForecastPage {
+    s.page(&ForecastPage {
         location: st.location,
         name: st.display_name,
         station_name: st.station_name,

@@ -21,7 +21,7 @@ use super::AppState;
 use super::charts::{self, MapPoint};
 use super::error::ApiError;
 use super::forecasts::no_model_message;
-use super::html::{au_date, au_short, au_time, error_page, render};
+use super::html::{au_date, au_short, au_time, error_page};
 use super::prepared::Prepared;
 use crate::stations::STATIONS;
 
@@ -327,7 +327,7 @@ async fn render_index(s: &AppState, q: String) -> Response {
         .into_iter()
         .max_by_key(|(d, n)| (*n, *d))
         .map(|(d, _)| au_date(d));
-    render(&Index {
+    s.page(&Index {
         map: charts::map(&points),
         state_map: charts::state_map(&clusters),
         q,

@@ -36,6 +36,7 @@ fn config(base_url: &str, db: &std::path::Path) -> Config {
     c.model.boost = false;
     c.schedule.retry_backoff_secs = 1;
     c.schedule.scrape_retries = 0;
+    c.database.bundled_history = false;
     c
 }
 
@@ -381,9 +382,16 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
         let cfg = config(&server.base_url, &db);
         let clock: Arc<dyn Clock> = Arc::new(FakeClock::new(at(2024, 8, 2, 9)));
         rt.block_on(async {
-            let state = raincast::web::AppState::new(cfg, store.clone(), clock).unwrap();
+            let state = raincast::app::boot(raincast::app::Launch {
+                config: cfg,
+                store: store.clone(),
+                clock,
+                timing: raincast::app::Timing::Manual,
+            })
+            .await
+            .unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let running = raincast::app::start(listener, state, false).await.unwrap();
+            let running = raincast::app::start(listener, state).await.unwrap();
             running.stop().await.unwrap();
         });
     };

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use raincast::app::Running;
+use raincast::app::{Launch, Timing};
 use raincast::clock::FakeClock;
 use raincast::config::{Config, ModelConfig};
 use raincast::store::Store;
@@ -154,6 +155,8 @@ pub fn test_config(db: &Path) -> Config {
     cfg.server.bind = ([127, 0, 0, 1], 0).into();
     cfg.server.champion_poll_secs = 1;
     cfg.model = tiny_model();
+    // The trained template holds the history; an empty database stays empty.
+    cfg.database.bundled_history = false;
     cfg
 }
 
@@ -227,9 +230,16 @@ pub async fn spawn_app_on(
     tweak(&mut cfg);
     let store = open(&db);
     let clock = clock_on(fresh_today());
-    let state = AppState::new(cfg, store.clone(), clock.clone()).expect("app state");
+    let state = raincast::app::boot(Launch {
+        config: cfg,
+        store: store.clone(),
+        clock: clock.clone(),
+        timing: Timing::Manual,
+    })
+    .await
+    .expect("boot");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = raincast::app::start(listener, state.clone(), false)
+    let running = raincast::app::start(listener, state.clone())
         .await
         .expect("start the app");
     TestApp {
