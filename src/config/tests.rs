@@ -1,3 +1,6 @@
+//! Tests of the settings: defaults, config.toml, environment overrides, and
+//! each refusal naming its key.
+
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,3 +1,5 @@
+//! Tests of the scrape: its plan, URLs and months, and its report.
+
 use super::*;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {

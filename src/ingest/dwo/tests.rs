@@ -1,3 +1,5 @@
+//! Tests of the DWO parser on real files and malformed ones.
+
 use super::*;
 use std::path::{Path, PathBuf};
 

@@ -1,3 +1,5 @@
+//! Tests of the inline SVG charts.
+
 use super::*;
 
 #[test]
