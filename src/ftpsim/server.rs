@@ -17,6 +17,9 @@ impl FtpSim {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
+            // Replies go out at once (BOM's server does not hold a 226
+            // behind the 150 for a delayed ACK either).
+            let _ = stream.set_nodelay(true);
             let sim = self.clone();
             tokio::spawn(async move {
                 let backend = Backend { sim: sim.clone() };

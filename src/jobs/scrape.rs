@@ -52,6 +52,13 @@ pub(super) async fn run(
 /// The scrape itself, with its metrics.
 async fn fetch(ctx: &Arc<RunCtx>, plan: Option<ScrapePlan>) -> Result<ScrapeReport, Failure> {
     let env = &ctx.env;
+    // `sources.order = "ftp"` means FTP alone: the website (which may be
+    // refusing us) is not asked at all.
+    if !env.config.sources.uses(crate::config::Channel::Website) {
+        let report = ScrapeReport::website_not_a_source(&env.config.sources.order);
+        ctx.log(report.message.clone());
+        return Ok(report);
+    }
     let today = env.clock.bom_today();
     let plan = plan.unwrap_or_else(|| ScrapePlan::default_for(today));
     let log_ctx = ctx.clone();

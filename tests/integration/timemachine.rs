@@ -655,7 +655,9 @@ fn issued_rows(store: &Store) -> Vec<Issued> {
 
 /// Issue 29, item 4: six days with the website refused (403) throughout
 /// and only the FTP channel (the libunftp stand-in on 127.0.0.1, rendering
-/// the same archive at the simulated time): every location with a feed
+/// the same archive at the simulated time). `order = "ftp"` means FTP
+/// alone: the refusing website is never asked, so no run fails or retries
+/// on it. Every location with a feed
 /// station and archive data gets forecasts every day from the third on;
 /// the summary says the source and names the five locations without a
 /// feed station, and why. Then five days with both sources: the website's
@@ -680,6 +682,7 @@ async fn ftp_only_with_the_website_refused_forecasts_every_feed_location() {
     .await;
     let s = &r.summary;
     assert_eq!(s.sources, "ftp");
+    assert_eq!((s.failed_runs, s.retries), (0, 0), "{s:?}");
     let forecasts = r.store.live_forecasts(from, to).unwrap();
     let no_archive = ["Perth", "Melbourne", "Richmond"];
     let mut served = 0;

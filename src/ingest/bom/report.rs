@@ -198,6 +198,20 @@ pub struct ScrapeReport {
 }
 
 impl ScrapeReport {
+    /// The scrape of a process whose `sources.order` does not name the
+    /// website: nothing asked of it, nothing failed.
+    pub fn website_not_a_source(order: &str) -> Self {
+        Self {
+            months: Vec::new(),
+            totals: ScrapeTotals::default(),
+            cancelled: false,
+            message: format!(
+                "the website is not a source (sources.order = \"{order}\"): nothing fetched from it; forecasts come from what the FTP channel assembled"
+            ),
+            aborted: None,
+        }
+    }
+
     /// The run as a whole failed: it stopped early on a systemic failure,
     /// every attempted fetch failed, or BOM answered 403 (which needs a
     /// person). Some 404s alone do not fail it.

@@ -137,6 +137,11 @@ impl Session {
         )
         .await?;
         ftp.set_mode(Mode::Passive);
+        // Commands go out at once: a session is a short exchange of small
+        // lines, where Nagle's algorithm only adds a delayed-ACK wait.
+        if let Err(e) = ftp.get_ref().await.set_nodelay(true) {
+            tracing::debug!("FTP control connection: cannot set TCP_NODELAY: {e}");
+        }
         timed(
             timeout,
             &format!("logging in to {target} as {}", cfg.user),
