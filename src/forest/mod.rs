@@ -76,6 +76,10 @@ pub struct FitOptions<'a> {
     /// Called after each finished tree with `(trees done, total trees)`,
     /// possibly from several threads at once.
     pub on_tree_done: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Called once by a booster that stops early, with the iterations it
+    /// planned and will not grow, so that a progress total can shrink as
+    /// the fits end instead of jumping to done at the very end.
+    pub on_stopped_early: Option<&'a (dyn Fn(usize) + Sync)>,
     /// When this becomes `true`, training stops between trees and
     /// returns [`ForestError::Cancelled`].
     pub cancel: Option<&'a AtomicBool>,
@@ -85,6 +89,7 @@ impl std::fmt::Debug for FitOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FitOptions")
             .field("on_tree_done", &self.on_tree_done.map(|_| "Fn"))
+            .field("on_stopped_early", &self.on_stopped_early.map(|_| "Fn"))
             .field("cancel", &self.cancel)
             .finish()
     }

@@ -352,6 +352,7 @@ pub fn fit_families(
         &FitOptions {
             on_tree_done: Some(&|done, _| on_tree_done(done, total)),
             cancel: Some(cancel),
+            ..Default::default()
         },
     )?;
     let secs = started.elapsed().as_secs_f64();
@@ -366,6 +367,7 @@ pub fn fit_families(
     ));
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
+        let boost_planned = std::sync::atomic::AtomicUsize::new(n_boost);
         let started = std::time::Instant::now();
         let fit = bp.fit_final_folds(
             &binned,
@@ -377,13 +379,19 @@ pub fn fit_families(
             folds.as_deref(),
             &FitOptions {
                 // `fit_final_folds` counts every tree of every fit against
-                // the same total as `n_boost`.
-                on_tree_done: Some(&|done, _| on_tree_done(n_forest + done, total)),
+                // the trees still planned (`n_boost` at first, less what
+                // each early-stopped fit will not grow).
+                on_tree_done: Some(&|done, planned| {
+                    boost_planned.store(planned, std::sync::atomic::Ordering::Relaxed);
+                    on_tree_done(n_forest + done, n_forest + planned);
+                }),
                 cancel: Some(cancel),
+                ..Default::default()
             },
         )?;
         let secs = started.elapsed().as_secs_f64();
-        on_tree_done(total, total);
+        let grown = n_forest + boost_planned.load(std::sync::atomic::Ordering::Relaxed);
+        on_tree_done(grown, grown);
         out.push(evaluate_model(
             Learner::Boost(fit.model),
             Some(fit.held_out),

@@ -96,19 +96,30 @@ impl BoostValidParams {
         let folds = folds.filter(|f| self.cross_fits(f, valid.y.len()));
         let n_features = data.n_features();
         let first_models = if self.refit { 1 } else { self.bag };
-        let total = self.planned_trees(folds.is_some());
         // One count of trees grown over every fit, the bag's included (they
-        // grow side by side); a refit may grow more than `max_iter`, so the
-        // count stops at the total.
+        // grow side by side), against the trees still planned: a fit that
+        // stops early takes what it will not grow off the plan, so the total
+        // shrinks as the fits end rather than the count jumping to it at the
+        // end. A refit may grow more than `max_iter`: the count stops at the
+        // plan.
+        let planned = std::sync::atomic::AtomicUsize::new(self.planned_trees(folds.is_some()));
         let grown = std::sync::atomic::AtomicUsize::new(0);
-        let report = |_: usize, _: usize| {
-            let n = grown.fetch_add(1, Ordering::Relaxed) + 1;
+        let tell = |n: usize| {
             if let Some(f) = opts.on_tree_done {
+                let total = planned.load(Ordering::Relaxed);
                 f(n.min(total), total);
             }
         };
+        let report = |_: usize, _: usize| tell(grown.fetch_add(1, Ordering::Relaxed) + 1);
+        let stopped = |skipped: usize| {
+            let _ = planned.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(p.saturating_sub(skipped))
+            });
+            tell(grown.load(Ordering::Relaxed));
+        };
         let each = FitOptions {
             on_tree_done: Some(&report),
+            on_stopped_early: Some(&stopped),
             cancel: opts.cancel,
         };
         if let Some(folds) = folds {
@@ -165,9 +176,16 @@ impl BoostValidParams {
         opts: &FitOptions,
     ) -> Result<Booster, ForestError> {
         let scale = data.n_rows() as f64 / train_rows.max(1) as f64;
+        let max_iter = ((early_stopped_trees as f64 * scale).round() as usize).max(1);
+        // Known now: the iterations of the plan this model will not grow.
+        if let Some(f) = opts.on_stopped_early
+            && max_iter < self.max_iter
+        {
+            f(self.max_iter - max_iter);
+        }
         BoostValidParams {
             seed: self.seed.wrapping_add(b as u64),
-            max_iter: ((early_stopped_trees as f64 * scale).round() as usize).max(1),
+            max_iter,
             early_stopping_rounds: 0,
             n_threads: None,
             ..self.clone()

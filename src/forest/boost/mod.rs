@@ -322,6 +322,11 @@ impl BoostValidParams {
                 }
             }
         }
+        if trees.len() < p.max_iter
+            && let Some(callback) = opts.on_stopped_early
+        {
+            callback(p.max_iter - trees.len());
+        }
         if early.is_some() {
             trees.truncate(best.1 + 1);
             gains.truncate(best.1 + 1);

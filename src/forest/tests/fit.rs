@@ -156,6 +156,7 @@ fn cancellation_and_progress() {
     let opts = FitOptions {
         on_tree_done: Some(&progress),
         cancel: None,
+        ..Default::default()
     };
     assert_eq!(p.fit_matrix(&x, 6, &y, &opts).expect("fits").n_trees(), 8);
     assert_eq!(calls.load(Ordering::Relaxed), 8);
@@ -165,6 +166,7 @@ fn cancellation_and_progress() {
     let opts = FitOptions {
         on_tree_done: None,
         cancel: Some(&cancel),
+        ..Default::default()
     };
     assert!(matches!(
         p.fit_matrix(&x, 6, &y, &opts),
@@ -182,6 +184,7 @@ fn cancellation_and_progress() {
     let opts = FitOptions {
         on_tree_done: Some(&stop),
         cancel: Some(&cancel),
+        ..Default::default()
     };
     assert!(matches!(
         single.fit_matrix(&x, 6, &y, &opts),

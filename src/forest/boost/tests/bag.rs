@@ -179,3 +179,59 @@ fn cross_fitting_holds_out_each_fold_from_the_model_that_forecasts_it() {
     assert_eq!(lopsided.held_out, plain.held_out);
     assert_eq!(lopsided.model.to_bytes(), plain.model.to_bytes());
 }
+
+/// Progress over a bag: every tree counts once, and each fit that stops
+/// early (or a refit sized below `max_iter`) takes the trees it will not
+/// grow off the plan at once, so the total shrinks as the fits end and the
+/// last report is complete (it does not jump from a fraction to done).
+#[test]
+fn progress_totals_shrink_as_fits_stop_early_and_end_complete() {
+    let (x, y) = noisy_data(3000, 61);
+    let (vx, vy) = noisy_data(900, 62);
+    let folds: Vec<u8> = (0..900).map(|r| (r / 300) as u8).collect();
+    let valid = Validation { x: &vx, y: &vy };
+    let binned = BinnedMatrix::from_rows(&x, 6, 255);
+    for (refit, folds) in [(false, Some(&folds[..])), (true, None)] {
+        let params = BoostValidParams {
+            max_iter: 300,
+            learning_rate: 0.3,
+            early_stopping_rounds: 8,
+            bag: 3,
+            refit,
+            seed: 9,
+            n_threads: Some(1),
+            ..BoostValidParams::default()
+        };
+        let reports = std::sync::Mutex::new(Vec::new());
+        let progress = |done: usize, total: usize| reports.lock().unwrap().push((done, total));
+        let fit = params
+            .fit_final_folds(
+                &binned,
+                &y,
+                valid,
+                folds,
+                &FitOptions {
+                    on_tree_done: Some(&progress),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let reports = reports.into_inner().unwrap();
+        let planned = params.planned_trees(folds.is_some());
+        assert_eq!(reports[0].1, planned);
+        for w in reports.windows(2) {
+            assert!(w[1].0 >= w[0].0, "done went back: {w:?}");
+            assert!(w[1].1 <= w[0].1, "total grew: {w:?}");
+        }
+        let &(done, total) = reports.last().unwrap();
+        assert_eq!(done, total, "refit {refit}: ends complete");
+        assert!(total < planned / 2, "refit {refit}: {total} of {planned}");
+        // Every tree grown was counted, the early-stopped ones' extra
+        // rounds included.
+        assert!(
+            done >= fit.model.n_trees(),
+            "{done} < {}",
+            fit.model.n_trees()
+        );
+    }
+}

@@ -187,6 +187,7 @@ fn cancellation_stops_training() {
             &FitOptions {
                 on_tree_done: None,
                 cancel: Some(&cancel),
+                ..Default::default()
             },
         )
         .unwrap_err();
