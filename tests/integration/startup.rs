@@ -248,6 +248,22 @@ fn get(port: u16, path: &str) -> String {
     out
 }
 
+/// Wait until `child` answers /healthz on `port` (2 min at most); a child
+/// that exits first fails the test.
+fn wait_up(child: &mut Child, port: u16) {
+    let started = Instant::now();
+    while !healthz_ok(port) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("exited with {status} before answering");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not up in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `raincast demo` boots as `serve` does, on a simulated clock it moves
 /// itself: every page it renders says that it shows a replay and which
 /// simulated day (from the app's state, not a global), while `serve` on
@@ -287,17 +303,7 @@ fn the_demo_says_on_its_pages_which_simulated_day_they_show() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !healthz_ok(port) {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the demo exited with {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "not up in 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_up(&mut child, port);
     let banner = "Simulated day: <strong>Sunday 1 September 2024</strong>";
     for path in ["/", "/forecast/Sydney", "/admin/login"] {
         let page = get(port, path);
@@ -315,14 +321,7 @@ fn the_demo_says_on_its_pages_which_simulated_day_they_show() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while !healthz_ok(port) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "not up in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_up(&mut child, port);
     let page = get(port, "/");
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(!page.contains("demo-banner"), "{page}");
