@@ -15,7 +15,6 @@ use raincast::clock::{Clock, FakeClock};
 use raincast::config::Config;
 use raincast::ingest::bom::ScrapePlan;
 use raincast::jobs::{JobError, JobKind, JobSpec, Jobs, Trigger};
-use raincast::serving::Serving;
 use raincast::store::{RunStatus, Store};
 use server::{BomServer, Fault};
 
@@ -48,6 +47,19 @@ struct Env {
     server: BomServer,
 }
 
+/// The job runner of a process started as every command starts
+/// (`app::boot`), its jobs run only when asked.
+async fn boot(cfg: Config, store: Store, clock: Arc<dyn Clock>) -> raincast::web::AppState {
+    raincast::app::boot(raincast::app::Launch {
+        config: cfg,
+        store,
+        clock,
+        timing: raincast::app::Timing::Manual,
+    })
+    .await
+    .unwrap()
+}
+
 async fn env(now: DateTime<Utc>, tweak: impl FnOnce(&mut Config)) -> Env {
     let server = BomServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -56,12 +68,7 @@ async fn env(now: DateTime<Utc>, tweak: impl FnOnce(&mut Config)) -> Env {
     let mut cfg = config(&server.base_url, &db);
     tweak(&mut cfg);
     let clock = Arc::new(FakeClock::new(now));
-    let jobs = Jobs::new(
-        store.clone(),
-        Arc::new(cfg),
-        clock.clone(),
-        Arc::new(Serving::default()),
-    );
+    let jobs = boot(cfg, store.clone(), clock.clone()).await.jobs;
     Env {
         _dir: dir,
         store,
@@ -223,12 +230,13 @@ async fn a_second_trigger_during_a_run_is_refused_with_its_id() {
         }
     }
     // Another process (its own Store and runner on the same file) is refused too.
-    let other = Jobs::new(
+    let other = boot(
+        config(&e.server.base_url, e.store.path()),
         Store::open(e.store.path(), Duration::from_secs(10)).unwrap(),
-        Arc::new(config(&e.server.base_url, e.store.path())),
         e.clock.clone(),
-        Arc::new(Serving::default()),
-    );
+    )
+    .await
+    .jobs;
     match other.run(JobKind::Scrape, Trigger::Cli).await {
         Err(JobError::AlreadyRunning { run_id, .. }) => assert_eq!(run_id, first),
         o => panic!("expected a refusal, got {o:?}"),
@@ -489,13 +497,17 @@ async fn cron_fires_an_every_second_schedule_and_stops_on_shutdown() {
     cfg.schedule.catch_up = false;
     cfg.schedule.train_enabled = false;
     cfg.schedule.scrape = "* * * * * *".parse().unwrap();
-    let jobs = Jobs::new(
-        store.clone(),
-        Arc::new(cfg),
-        Arc::new(raincast::clock::SystemClock::new()),
-        Arc::new(Serving::default()),
-    );
-    let sched = tokio::spawn(jobs.clone().run_schedule());
+    // `serve`'s own start-up: the schedule runs on the wall clock.
+    let state = raincast::app::boot(raincast::app::Launch {
+        config: cfg,
+        store: store.clone(),
+        clock: Arc::new(raincast::clock::SystemClock::new()),
+        timing: raincast::app::Timing::Live,
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = raincast::app::start(listener, state).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let runs = store.runs(None, 10).unwrap();
@@ -508,8 +520,7 @@ async fn cron_fires_an_every_second_schedule_and_stops_on_shutdown() {
         assert!(Instant::now() < deadline, "no scheduled run within 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    jobs.shutdown().await;
-    let _ = sched.await;
+    running.stop().await.unwrap();
     let after = store.runs(None, 100).unwrap();
     assert!(after.iter().all(|r| r.kind == JobKind::Scrape));
     assert!(
