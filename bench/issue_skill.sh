@@ -9,7 +9,7 @@
 # Targets: afternoon Brier <= 0.095, ROC AUC >= 0.900, mean forecast within
 # 0.01 of the observed frequency; morning Brier <= 0.115; day before: Brier
 # skill score > 0.05 against per-station monthly climatology, mean forecast
-# within 0.01. Usage: bench/issue_skill.sh [seed]
+# within 0.01. Then issue 26's amount targets (below). Usage: bench/issue_skill.sh [seed]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -40,4 +40,28 @@ for s in e["issues"]:
     ok = "PASS" if targets[s["issue"]](s) else "FAIL"
     print(f"{s['issue']:<11} n {s['n']:>6}  Brier {s['brier']:.4f}  climatology {s['climatology_brier']:.4f}  "
           f"BSS {s['brier_skill_score']:.3f}  AUC {s['roc_auc']:.4f}  mean {s['mean_forecast']:.4f} vs {s['observed_frequency']:.4f}  {ok}")
+# Issue 26's amount targets, per issue: each threshold's mean forecast
+# within 0.01 of its observed frequency (0.015 at 25 mm); the range's low
+# end reached on 50 +- 4 % of the days it is above 0 mm, the high end on
+# 25 +- 4 %; the ranked probability skill score reported.
+for s in e["issues"]:
+    a = s.get("amounts")
+    if not a:
+        print(f"{s['issue']:<11} no amounts: FAIL")
+        continue
+    cells = []
+    ok = True
+    for t in a["thresholds"]:
+        tol = 0.015 if t["mm"] >= 25 else 0.01
+        good = abs(t["mean_forecast"] - t["observed_frequency"]) <= tol
+        ok &= good
+        cells.append(f"{t['mm']:g} mm {t['mean_forecast']:.4f}/{t['observed_frequency']:.4f} B {t['brier']:.4f}{'' if good else ' (off)'}")
+    for r, target in zip(a["range"], (0.5, 0.25)):
+        f = r["reached_frequency"]
+        good = f is not None and abs(f - target) <= 0.04
+        ok &= good
+        cells.append(f"{r['end']} end reached {f if f is None else round(f, 3)} on {r['n']} days ({r['days_at_zero']} at 0 mm){'' if good else ' (off)'}")
+    print(f"{s['issue']:<11} RPS {a['rps']:.4f} vs climatology {a['climatology_rps']:.4f}, RPSS {a['rpss']:.3f}  {'PASS' if ok else 'FAIL'}")
+    for c in cells:
+        print(f"    {c}")
 PY

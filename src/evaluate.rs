@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::amounts::{AmountClimatology, AmountItem, AmountScores, Curve};
 use crate::features;
 use crate::issue::{ISSUES, Issue, Visibility};
 use crate::registry::{self, RegistryError};
@@ -64,6 +65,10 @@ pub struct Evaluation {
     /// its issue time (live forecasts logged before issues are in none).
     #[serde(default)]
     pub issues: Vec<IssueScores>,
+    /// The chance of each rain amount and the possible-rainfall range,
+    /// scored (absent when no forecast gave amounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amounts: Option<AmountScores>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -72,6 +77,8 @@ pub struct IssueScores {
     pub issue: String,
     #[serde(flatten)]
     pub scores: Scores,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amounts: Option<AmountScores>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +99,10 @@ struct Item {
     p: f64,
     rain: bool,
     threshold: f64,
+    /// The chance of each amount, where the forecast gave them.
+    curve: Option<Curve>,
+    /// What fell, where BOM reported it.
+    amount: Option<f64>,
 }
 
 /// Score `subject` on forecast days `from..=to`. Climatology comes from the
@@ -121,6 +132,8 @@ pub fn evaluate(
                     p: p.probability,
                     rain: p.outcome?,
                     threshold: p.threshold.unwrap_or(0.5),
+                    curve: p.amounts.as_ref().and_then(|a| a.curve()),
+                    amount: p.amount_mm,
                 })
             })
             .collect(),
@@ -135,6 +148,18 @@ pub fn evaluate(
         )));
     }
     let clim = Climatology::from_store(store, from)?;
+    let amount_clim = amount_climatology(store, from)?;
+    let amount_items: Vec<AmountItem> = items
+        .iter()
+        .filter_map(|i| {
+            Some(AmountItem {
+                issue: i.issue,
+                curve: i.curve?,
+                climatology: amount_clim.curve(i.location, i.for_date.month()),
+                amount: i.amount?,
+            })
+        })
+        .collect();
     let overall = scores(&items.iter().collect::<Vec<_>>(), &clim);
     let stations = STATIONS
         .iter()
@@ -153,11 +178,13 @@ pub fn evaluate(
             (!mine.is_empty()).then(|| IssueScores {
                 issue: issue.name().into(),
                 scores: scores(&mine, &clim),
+                amounts: AmountScores::of(amount_items.iter().filter(|a| a.issue == Some(issue))),
             })
         })
         .collect();
     Ok(Evaluation {
         issues,
+        amounts: AmountScores::of(&amount_items),
         subject: match subject {
             Subject::Model(v) => format!("v{v}"),
             Subject::Live => "live".into(),
@@ -184,10 +211,7 @@ fn model_items(
     // the features need: every station's reports first (for the neighbour
     // features), then one station's series at a time, as training reads.
     // Each issue reads its base day as BOM showed it at that issue.
-    let (first, last) = (
-        from - chrono::Days::new(2 + features::LOOKBACK_DAYS),
-        to - chrono::Days::new(1),
-    );
+    let (first, last) = (from - chrono::Days::new(2 + features::LOOKBACK_DAYS), to);
     let around = features::Neighbourhood::from_store(store, first, last)?;
     let v = Visibility::current();
     for st in STATIONS.iter() {
@@ -200,13 +224,16 @@ fn model_items(
                     continue;
                 }
                 if let Some(rain) = crate::train::label_for(&series, i, issue) {
+                    let p = model.predict(&row);
                     items.push(Item {
                         issue: Some(issue),
                         location: o.location,
                         for_date,
-                        p: model.predict(&row),
+                        p,
                         rain,
                         threshold: model.threshold,
+                        curve: model.amounts(p, o.location, for_date, issue),
+                        amount: crate::train::amount_for(&series, i, issue).map(f64::from),
                     });
                 }
             }
@@ -257,6 +284,18 @@ fn reliability(items: &[Item]) -> Vec<ReliabilityBin> {
         r.add(i.p, i.rain);
     }
     r.bins()
+}
+
+/// Per-station monthly frequency of each rain amount before `before`.
+pub fn amount_climatology(
+    store: &Store,
+    before: NaiveDate,
+) -> Result<AmountClimatology, StoreError> {
+    let mut c = AmountClimatology::default();
+    for (loc, month, mm, days) in store.rain_amounts_before(before)? {
+        c.add(&loc, month, mm, days);
+    }
+    Ok(c)
 }
 
 /// Per-station monthly rain-day frequency from observations before a day:

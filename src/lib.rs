@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod amounts;
 pub mod app;
 pub mod bomsim;
 pub mod cli;

@@ -202,6 +202,19 @@ pub(super) fn evaluate(
         o.mean_forecast,
         o.observed_frequency
     );
+    if let Some(a) = &e.amounts {
+        for l in a.lines() {
+            outln!("{l}");
+        }
+    }
+    for i in &e.issues {
+        if let Some(a) = &i.amounts {
+            outln!("{}:", i.issue);
+            for l in a.lines() {
+                outln!("  {l}");
+            }
+        }
+    }
     outln!("reliability:   forecast     n  mean  observed");
     for b in &e.reliability {
         let f = |x: Option<f64>| x.map_or("  –  ".into(), |v| format!("{v:.3}"));

@@ -100,6 +100,11 @@ pub(super) fn replay(
             num(i.mean_forecast),
             num(i.observed_frequency)
         );
+        if let Some(a) = &i.amounts {
+            for l in a.lines() {
+                outln!("    {l}");
+            }
+        }
     }
     outln!(
         "issued after their window closed: {}",

@@ -72,16 +72,23 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                         continue;
                     };
                     let (_, window_end) = crate::issue::window(entry.station, rain_day);
+                    let probability = model.predict(&row);
                     let forecast = IssuedForecast {
                         location: entry.station.location,
                         for_date: rain_day,
                         issue,
                         obs_date: base,
                         version: model.version,
-                        probability: model.predict(&row),
+                        probability,
                         threshold: model.threshold,
                         issued_at,
                         window_end,
+                        amounts: model.amounts(
+                            probability,
+                            entry.station.location,
+                            rain_day,
+                            issue,
+                        ),
                     };
                     made += 1;
                     issued.push(forecast);

@@ -51,6 +51,21 @@ impl LoadedModel {
         f64::from(self.model.predict_row(row))
     }
 
+    /// The chance of each rain amount for a forecast of calibrated headline
+    /// chance `p`, made at `issue` for `location`'s `rain_day`; `None` from
+    /// versions trained before amounts.
+    pub fn amounts(
+        &self,
+        p: f64,
+        location: &str,
+        rain_day: chrono::NaiveDate,
+        issue: crate::issue::Issue,
+    ) -> Option<crate::amounts::Curve> {
+        use chrono::Datelike;
+        let m = self.model.amounts.as_ref()?;
+        Some(m.curve(p as f32, location, rain_day.month(), issue))
+    }
+
     /// Calibrated probabilities for a row-major matrix.
     pub fn predict_matrix(&self, x: &[f32]) -> Vec<f32> {
         self.model.predict_proba(x, N_FEATURES)

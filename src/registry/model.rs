@@ -3,19 +3,23 @@
 //! load. Every prediction through [`Model::predict_proba`] or
 //! [`Model::predict_row`] is calibrated.
 //!
-//! Blob layout (postcard): `version = 2`, family byte, the learner's own
-//! bytes, the calibrator. Blobs from before calibration are bare forests
-//! (their first byte is the forest format version, 1) and load with the
-//! identity calibrator.
+//! Blob layout (postcard): `version = 3`, family byte, the learner's own
+//! bytes, the calibrator, the amount maps (optional). Version 2 blobs have
+//! no amount maps and load without them. Blobs from before calibration are
+//! bare forests (their first byte is the forest format version, 1) and load
+//! with the identity calibrator.
 
 use serde::{Deserialize, Serialize};
 
 use super::calibrator::Calibrator;
+use crate::amounts::AmountModel;
 use crate::forest::boost::Booster;
 use crate::forest::{Forest, ForestError};
 
 /// Envelope format version (a bare forest starts with 1).
-const ENVELOPE_VERSION: u32 = 2;
+const ENVELOPE_VERSION: u32 = 3;
+/// The envelope before amount maps.
+const ENVELOPE_V2: u32 = 2;
 
 pub use crate::store::Family;
 
@@ -39,6 +43,8 @@ pub enum Learner {
 pub struct Model {
     pub learner: Learner,
     pub calibrator: Calibrator,
+    /// The chance of each rain amount (versions before amounts have none).
+    pub amounts: Option<AmountModel>,
 }
 
 #[derive(Serialize)]
@@ -47,6 +53,7 @@ struct EnvelopeRef<'a> {
     family: u8,
     learner: &'a [u8],
     calibrator: &'a Calibrator,
+    amounts: &'a Option<AmountModel>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +123,7 @@ impl Model {
             family: family_tag(self.family()),
             learner: &learner,
             calibrator: &self.calibrator,
+            amounts: &self.amounts,
         })
         .expect("postcard serialization into a Vec is infallible")
     }
@@ -132,18 +140,28 @@ impl Model {
             return Ok(Model {
                 learner: Learner::Forest(Forest::from_bytes(bytes)?),
                 calibrator: Calibrator::Identity,
+                amounts: None,
             });
         }
+        // Version 3 is version 2's fields, then the amount maps.
         let (env, rest): (EnvelopeOwned, _) = postcard::take_from_bytes(bytes)
             .map_err(|e| corrupt(format!("cannot decode the model envelope: {e}")))?;
+        let (amounts, rest) = match env.version {
+            ENVELOPE_VERSION => postcard::take_from_bytes::<Option<AmountModel>>(rest)
+                .map_err(|e| corrupt(format!("cannot decode the amount maps: {e}")))?,
+            ENVELOPE_V2 => (None, rest),
+            v => {
+                return Err(corrupt(format!(
+                    "model envelope version {v} (expected {ENVELOPE_V2} or {ENVELOPE_VERSION})"
+                )));
+            }
+        };
         if !rest.is_empty() {
             return Err(corrupt(format!("{} trailing bytes", rest.len())));
         }
-        if env.version != ENVELOPE_VERSION {
-            return Err(corrupt(format!(
-                "model envelope version {} (expected {ENVELOPE_VERSION})",
-                env.version
-            )));
+        if let Some(a) = &amounts {
+            a.validate()
+                .map_err(|e| corrupt(format!("amount maps: {e}")))?;
         }
         let learner = match env.family {
             0 => Learner::Forest(Forest::from_bytes(&env.learner)?),
@@ -156,6 +174,7 @@ impl Model {
         Ok(Model {
             learner,
             calibrator: env.calibrator,
+            amounts,
         })
     }
 }

@@ -143,6 +143,7 @@ pub(super) fn summarize(
 ) -> Result<Summary, ReplayError> {
     let forecasts = store.live_forecasts(opts.from, opts.to)?;
     let clim = crate::evaluate::Climatology::from_store(store, history_end)?;
+    let amount_clim = crate::evaluate::amount_climatology(store, history_end)?;
     let issues = crate::issue::ISSUES
         .iter()
         .filter_map(|&issue| {
@@ -150,7 +151,7 @@ pub(super) fn summarize(
                 .iter()
                 .filter(|p| p.issue.as_deref() == Some(issue.name()))
                 .collect();
-            (!mine.is_empty()).then(|| IssueSummary::of(issue, &mine, &clim))
+            (!mine.is_empty()).then(|| IssueSummary::of(issue, &mine, &clim, &amount_clim))
         })
         .collect();
     let late = store.late_forecasts(opts.from, opts.to)?;
@@ -245,10 +246,30 @@ pub struct IssueSummary {
     pub brier_skill_score: Option<f64>,
     pub mean_forecast: Option<f64>,
     pub observed_frequency: Option<f64>,
+    /// The chance of each rain amount and the possible-rainfall range,
+    /// scored where the forecasts gave them and BOM reported the amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amounts: Option<crate::amounts::AmountScores>,
 }
 
 impl IssueSummary {
-    fn of(issue: Issue, rows: &[&PredictionRow], clim: &crate::evaluate::Climatology) -> Self {
+    fn of(
+        issue: Issue,
+        rows: &[&PredictionRow],
+        clim: &crate::evaluate::Climatology,
+        amount_clim: &crate::amounts::AmountClimatology,
+    ) -> Self {
+        let amount_items: Vec<crate::amounts::AmountItem> = rows
+            .iter()
+            .filter_map(|p| {
+                Some(crate::amounts::AmountItem {
+                    issue: Some(issue),
+                    curve: p.amounts.as_ref()?.curve()?,
+                    climatology: amount_clim.curve(&p.location, p.for_date.month()),
+                    amount: p.amount_mm?,
+                })
+            })
+            .collect();
         let scored: Vec<(f64, bool, f64)> = rows
             .iter()
             .filter_map(|p| {
@@ -273,6 +294,7 @@ impl IssueSummary {
                 .and_then(|(b, c)| crate::score::skill_score(b, c)),
             mean_forecast: mean(&|&(p, _, _)| p),
             observed_frequency: mean(&|&(_, o, _)| f64::from(u8::from(o))),
+            amounts: crate::amounts::AmountScores::of(&amount_items),
         }
     }
 }

@@ -112,6 +112,8 @@ mod tests {
     fn forecast(version: i64) -> Arc<Forecast> {
         let d = NaiveDate::from_ymd_opt(2017, 6, 1).unwrap();
         Arc::new(Forecast {
+            amounts: None,
+            at_least: None,
             location: "Sydney".into(),
             display_name: "Sydney".into(),
             observation_date: d,

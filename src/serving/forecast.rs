@@ -39,6 +39,13 @@ pub struct Forecast {
     pub window_end: DateTime<Utc>,
     /// Chance of more than 1 mm of rain.
     pub probability: f64,
+    /// The chance of each rain amount, and BOM's possible-rainfall range;
+    /// `null` from model versions trained before amounts.
+    #[schema(required = true)]
+    pub amounts: Option<crate::amounts::Amounts>,
+    /// The chance of at least the amount asked for with `?mm=`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<crate::amounts::AtLeast>,
     /// Yes/no at the model's tuned threshold.
     pub rain: bool,
     pub threshold: f64,
@@ -86,6 +93,9 @@ impl Forecast {
         let probability = model.predict(&row);
         let age = (today - date).num_days();
         let forecast_date = features::target_date(date, issue);
+        let amounts = model
+            .amounts(probability, location, forecast_date, issue)
+            .map(|c| crate::amounts::Amounts::from(&c));
         let (window_start, window_end) = crate::issue::window(station, forecast_date);
         Some(Forecast {
             location: location.to_string(),
@@ -97,6 +107,8 @@ impl Forecast {
             window_start,
             window_end,
             probability,
+            amounts,
+            at_least: None,
             rain: probability >= model.threshold,
             threshold: model.threshold,
             model_version: model.version,

@@ -291,6 +291,12 @@ const MIGRATIONS: &[&str] = &[
         at         TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 8: rain amounts (issue 26, decision record 0025): each issued
+    // forecast's chance of each amount, and the amount that fell.
+    r#"
+    ALTER TABLE predictions ADD COLUMN amounts TEXT;
+    ALTER TABLE predictions ADD COLUMN amount_mm REAL;
+    "#,
 ];
 
 /// The steps that rebuild a table others refer to: run with foreign keys

@@ -143,6 +143,10 @@ pub struct ModelMetrics {
     /// Calibration before and after, on the test window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationReport>,
+    /// The chance of each rain amount on the test window, per issue;
+    /// empty for versions from before amounts, and then not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amounts: Vec<crate::amounts::IssueAmountScores>,
     /// The champion re-scored on this version's test window, if there was one.
     pub champion_f1_same_window: Option<f64>,
     /// Every family fitted in the run.

@@ -250,6 +250,29 @@ impl Store {
         })
     }
 
+    /// How many days before `before` had each rain amount, per station and
+    /// calendar month: `(location, month, mm, days)`, for the amounts'
+    /// climatology.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn rain_amounts_before(&self, before: NaiveDate) -> Result<Vec<(String, u32, f64, u64)>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, CAST(strftime('%m', date) AS INTEGER), rainfall, count(*)
+                 FROM observations WHERE date < ?1 AND rainfall IS NOT NULL
+                 GROUP BY location, 2, rainfall",
+            )?;
+            let rows = st.query_map([before], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u32,
+                    r.get::<_, f64>(2)?,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Row counts and date span per station (stations with no rows omitted).
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn station_stats(&self) -> Result<Vec<StationStats>> {

@@ -21,6 +21,32 @@ pub struct PredictionRow {
     pub issue: Option<String>,
     /// When it was issued (RFC 3339, UTC).
     pub issued_at: Option<String>,
+    /// The chance of each rain amount it gave, and its possible-rainfall
+    /// range (none from versions before amounts).
+    pub amounts: Option<crate::amounts::Amounts>,
+    /// The rain that fell in its rain day, once known.
+    pub amount_mm: Option<f64>,
+}
+
+/// A row of `SELECT location, for_date, obs_date, version, probability,
+/// threshold, outcome, issue, served_at, amounts, amount_mm`.
+fn prediction_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PredictionRow> {
+    Ok(PredictionRow {
+        location: r.get(0)?,
+        for_date: r.get(1)?,
+        obs_date: r.get(2)?,
+        version: r.get(3)?,
+        probability: r.get(4)?,
+        threshold: r.get(5)?,
+        outcome: r.get(6)?,
+        issue: r.get::<_, Option<String>>(7)?.filter(|i| !i.is_empty()),
+        issued_at: r.get(8)?,
+        amounts: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|j| crate::amounts::Curve::from_json(&j))
+            .map(|c| crate::amounts::Amounts::from(&c)),
+        amount_mm: r.get(10)?,
+    })
 }
 
 impl PredictionRow {
@@ -49,6 +75,19 @@ pub struct IssuedForecast<'a> {
     pub threshold: f64,
     pub issued_at: chrono::DateTime<chrono::Utc>,
     pub window_end: chrono::DateTime<chrono::Utc>,
+    /// The chance of each rain amount (none from versions before amounts).
+    pub amounts: Option<crate::amounts::Curve>,
+}
+
+impl IssuedForecast<'_> {
+    /// The chance of at least `mm` (more than 1 mm for `mm = 1`, the
+    /// headline); `None` when the version gave no amounts.
+    pub fn chance_of(&self, mm: f64) -> Option<f64> {
+        if (mm - crate::amounts::THRESHOLDS[crate::amounts::HEADLINE].mm).abs() < 1e-9 {
+            return Some(self.probability);
+        }
+        self.amounts.as_ref()?.chance_at_least(mm).ok()
+    }
 }
 
 /// Verified forecasts over a period.
@@ -112,8 +151,8 @@ impl Store {
         self.write(|tx| {
             let mut st = tx.prepare_cached(
                 "INSERT INTO predictions (location, for_date, issue, version, probability, served_at,
-                                          threshold, obs_date, window_end)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+                                          threshold, obs_date, window_end, amounts)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
                  WHERE NOT EXISTS (SELECT 1 FROM predictions
                                    WHERE location = ?1 AND for_date = ?2 AND issue = ?3)
                    AND NOT EXISTS (SELECT 1 FROM observations WHERE location = ?1 AND date = ?2)",
@@ -130,6 +169,7 @@ impl Store {
                     p.threshold,
                     p.obs_date,
                     fmt(p.window_end),
+                    p.amounts.map(|c| c.to_json()),
                 ])?;
                 if n == 1 {
                     logged += 1;
@@ -147,25 +187,11 @@ impl Store {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
                 "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
-                        issue, served_at
+                        issue, served_at, amounts, amount_mm
                  FROM predictions WHERE for_date >= ?1 AND for_date <= ?2
                  ORDER BY for_date, location, issue",
             )?;
-            let rows = st.query_map(rusqlite::params![from, to], |r| {
-                Ok(PredictionRow {
-                    location: r.get(0)?,
-                    for_date: r.get(1)?,
-                    obs_date: r.get(2)?,
-                    version: r.get(3)?,
-                    probability: r.get(4)?,
-                    threshold: r.get(5)?,
-                    outcome: r.get(6)?,
-                    issue: r
-                        .get::<_, String>(7)
-                        .map(|i| (!i.is_empty()).then_some(i))?,
-                    issued_at: r.get(8)?,
-                })
-            })?;
+            let rows = st.query_map(rusqlite::params![from, to], prediction_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -178,23 +204,11 @@ impl Store {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
                 "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
-                        issue, served_at
+                        issue, served_at, amounts, amount_mm
                  FROM predictions WHERE location = ?1 AND issue != ''
                  ORDER BY served_at DESC, for_date DESC LIMIT ?2",
             )?;
-            let rows = st.query_map(rusqlite::params![location, limit as i64], |r| {
-                Ok(PredictionRow {
-                    location: r.get(0)?,
-                    for_date: r.get(1)?,
-                    obs_date: r.get(2)?,
-                    version: r.get(3)?,
-                    probability: r.get(4)?,
-                    threshold: r.get(5)?,
-                    outcome: r.get(6)?,
-                    issue: r.get(7)?,
-                    issued_at: r.get(8)?,
-                })
-            })?;
+            let rows = st.query_map(rusqlite::params![location, limit as i64], prediction_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -236,11 +250,14 @@ impl Store {
                 "UPDATE predictions SET
                     outcome = (SELECT o.rain_today FROM observations o
                                WHERE o.location = predictions.location AND o.date = predictions.for_date),
+                    amount_mm = (SELECT o.rainfall FROM observations o
+                               WHERE o.location = predictions.location AND o.date = predictions.for_date),
                     scored_at = ?1
                  WHERE EXISTS (
                     SELECT 1 FROM observations o
                     WHERE o.location = predictions.location AND o.date = predictions.for_date
-                      AND o.rain_today IS NOT predictions.outcome)",
+                      AND (o.rain_today IS NOT predictions.outcome
+                           OR o.rainfall IS NOT predictions.amount_mm))",
                 [self.now_text()],
             )?)
         })
@@ -258,25 +275,11 @@ impl Store {
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
                 "SELECT location, for_date, obs_date, version, probability, threshold, outcome,
-                        issue, max(served_at)
+                        issue, max(served_at), amounts, amount_mm
                  FROM predictions WHERE location = ?1 AND for_date >= ?2 AND for_date <= ?3
                  GROUP BY location, for_date ORDER BY for_date",
             )?;
-            let rows = st.query_map(rusqlite::params![location, from, to], |r| {
-                Ok(PredictionRow {
-                    location: r.get(0)?,
-                    for_date: r.get(1)?,
-                    obs_date: r.get(2)?,
-                    version: r.get(3)?,
-                    probability: r.get(4)?,
-                    threshold: r.get(5)?,
-                    outcome: r.get(6)?,
-                    issue: r
-                        .get::<_, String>(7)
-                        .map(|i| (!i.is_empty()).then_some(i))?,
-                    issued_at: r.get(8)?,
-                })
-            })?;
+            let rows = st.query_map(rusqlite::params![location, from, to], prediction_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

@@ -2,6 +2,7 @@
 //! test on the newest data), never a random split; metrics on the test window;
 //! and the champion/challenger decision on that same window.
 
+mod amounts;
 pub mod calibrate;
 pub mod health;
 pub mod register;
@@ -10,7 +11,7 @@ pub mod windows;
 
 pub use crate::store::StationSkill;
 pub use register::{FamilyResult, TrainReport, train_and_register};
-pub use samples::{Samples, SplitSamples, build_samples, label_for};
+pub use samples::{Samples, SplitSamples, amount_for, build_samples, label_for};
 pub use windows::{MIN_WINDOW_ROWS, Window, WindowOverride, Windows, windows};
 
 use std::sync::atomic::AtomicBool;
@@ -89,6 +90,8 @@ pub struct Trained {
     /// On the test window, with calibrated probabilities.
     pub metrics: Metrics,
     pub calibration: CalibrationReport,
+    /// The amount maps on the test window, per issue.
+    pub amounts: Vec<crate::amounts::IssueAmountScores>,
     pub stations: Vec<StationSkill>,
     pub importance: Vec<(String, f64)>,
     /// The family's hyperparameters.
@@ -165,6 +168,7 @@ fn evaluate_model(
     let mut model = Model {
         learner,
         calibrator: Calibrator::Identity,
+        amounts: None,
     };
     // A booster refitted on the tune window brings forecasts made there by
     // models that had not seen those rows: the cross-fitted bag's
@@ -188,6 +192,9 @@ fn evaluate_model(
         .map(|&p| model.calibrator.apply(p))
         .collect();
     let metrics = crate::score::evaluate(&probs, &split.test.y, threshold);
+    let amount_model = amounts::fit(&tune_cal, split);
+    let amounts = amounts::scores(&amount_model, &probs, &split.test);
+    model.amounts = Some(amount_model);
     let y = &split.test.y;
     let calibration = CalibrationReport {
         method: model.calibrator.method().into(),
@@ -214,6 +221,7 @@ fn evaluate_model(
         counts,
         metrics,
         calibration,
+        amounts,
         stations,
         importance,
         params,

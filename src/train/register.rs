@@ -171,6 +171,7 @@ fn train_inner(
         family: Some(trained.family()),
         test: trained.metrics.clone(),
         calibration: Some(trained.calibration.clone()),
+        amounts: trained.amounts.clone(),
         stations: Some(trained.stations.clone()),
         families: Some(families.clone()),
         trees: Some(trained.n_trees as u64),

@@ -21,6 +21,8 @@ pub struct Samples {
     pub locations: Vec<&'static str>,
     /// The issue each row serves.
     pub issues: Vec<Issue>,
+    /// The rain that fell in each row's rain day, in mm, where BOM has it.
+    pub amounts: Vec<Option<f32>>,
 }
 
 impl Samples {
@@ -43,6 +45,7 @@ impl Samples {
                 out.dates.push(d);
                 out.locations.push(self.locations[i]);
                 out.issues.push(self.issues[i]);
+                out.amounts.push(self.amounts[i]);
             }
         }
         out
@@ -53,10 +56,10 @@ impl Samples {
         &mut self,
         row: &[f32],
         label: bool,
-        date: NaiveDate,
-        location: &'static str,
-        issue: Issue,
+        (date, location, issue): (NaiveDate, &'static str, Issue),
+        amount: Option<f32>,
     ) {
+        self.amounts.push(amount);
         self.x.extend_from_slice(row);
         self.y.push(label);
         self.dates.push(date);
@@ -98,7 +101,8 @@ impl SplitSamples {
                 } else {
                     continue;
                 };
-                target.push(&row, label, d, o.location, issue);
+                let amount = amount_for(series, i, issue);
+                target.push(&row, label, (d, o.location, issue), amount);
             }
         }
     }
@@ -148,6 +152,15 @@ pub fn label_for(series: &[Observation], i: usize, issue: Issue) -> Option<bool>
     }
 }
 
+/// The rain that fell in row `i`'s rain day at `issue` (that day's own
+/// 9 am rainfall), when the series holds that day and BOM reported it.
+pub fn amount_for(series: &[Observation], i: usize, issue: Issue) -> Option<f32> {
+    let target = features::target_date(series[i].date, issue);
+    let ahead = &series[i + 1..series.len().min(i + 1 + issue.lead_days() as usize)];
+    let k = ahead.binary_search_by_key(&target, |o| o.date).ok()?;
+    ahead[k].get(crate::obs::Num::Rainfall).map(|v| v as f32)
+}
+
 /// Encode observations ordered by (location, date); keep the labelled rows,
 /// one per issue.
 pub fn build_samples(obs: &[Observation]) -> Samples {
@@ -162,7 +175,8 @@ pub fn build_samples(obs: &[Observation]) -> Samples {
             let rows = features::encode_series(series, &around, issue, &Visibility::current());
             for (i, (o, row)) in series.iter().zip(rows).enumerate() {
                 if let Some(label) = label_for(series, i, issue) {
-                    s.push(&row, label, o.date, o.location, issue);
+                    let amount = amount_for(series, i, issue);
+                    s.push(&row, label, (o.date, o.location, issue), amount);
                 }
             }
         }

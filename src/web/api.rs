@@ -75,7 +75,18 @@ fn described_by() -> [(axum::http::HeaderName, String); 1] {
         description = "Will it rain tomorrow? Forecasts of a rain day (more than 1 mm in the 24 hours to 9 am) for 49 Australian cities, from a random forest trained on BOM's Daily Weather Observations."
     ),
     paths(healthz, readyz, forecast, predict, locations, models, model),
-    components(schemas(ErrorBody, Forecast, PredictInput, LocationInfo, ModelInfo, ModelList))
+    components(schemas(
+        ErrorBody,
+        Forecast,
+        PredictInput,
+        LocationInfo,
+        ModelInfo,
+        ModelList,
+        crate::amounts::Amounts,
+        crate::amounts::AtLeast,
+        crate::amounts::Chance,
+        crate::amounts::Range
+    ))
 )]
 pub struct ApiDoc;
 
@@ -166,10 +177,12 @@ fn replica_age(s: &AppState, board: &crate::serving::Board) -> Value {
 /// `"kind": "hindcast"`, never logged or scored).
 #[utoipa::path(get, path = "/api/v1/forecast/{location}",
     params(("location" = String, Path, description = "weatherAUS location name, e.g. Sydney"),
-           ("date" = Option<String>, Query, description = "hindcast from this day's observation (YYYY-MM-DD)")),
+           ("date" = Option<String>, Query, description = "hindcast from this day's observation (YYYY-MM-DD)"),
+           ("mm" = Option<f64>, Query, description = "also answer the chance of at least this many mm (0.2 to 50), in `at_least`")),
     responses((status = 200, body = Forecast),
               (status = 404, description = "no observation for that day", body = ErrorBody),
-              (status = 422, description = "unknown location or bad date", body = ErrorBody),
+              (status = 409, description = "`mm` asked of a model version trained before amounts", body = ErrorBody),
+              (status = 422, description = "unknown location, bad date or bad mm", body = ErrorBody),
               (status = 503, description = "no model yet", body = ErrorBody)))]
 async fn forecast(
     State(s): State<AppState>,
@@ -177,21 +190,56 @@ async fn forecast(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let st = station(&location)?;
-    let mut date = None;
+    let (mut date, mut mm) = (None, None);
     for (k, v) in &query {
         match k.as_str() {
             "date" => date = Some(parse_date("date", v, s.clock.today())?),
+            "mm" => mm = Some(parse_mm(v)?),
             other => {
                 return Err(ApiError::invalid(
                     other,
-                    "unknown query parameter; only `date` is accepted",
+                    "unknown query parameter; only `date` and `mm` are accepted",
                 ));
             }
         }
     }
     let f = forecast_for(&s, st, date).await?;
     count_prediction(f.rain, "forecast");
-    Ok((described_by(), Json(f)))
+    let Some(mm) = mm else {
+        return Ok((described_by(), Json(f)));
+    };
+    let curve = f.amounts.as_ref().and_then(|a| a.curve()).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "model version {} was trained before rain amounts; it gives the chance of more than \
+             1 mm only (retrain, or ask without `mm`)",
+            f.model_version
+        ))
+    })?;
+    let mut f = (*f).clone();
+    f.at_least = Some(
+        curve
+            .at_least(mm)
+            .map_err(|e| ApiError::invalid("mm", e.to_string()))?,
+    );
+    Ok((described_by(), Json(Arc::new(f))))
+}
+
+/// `?mm=`: a number of millimetres from 0.2 to 50.
+fn parse_mm(v: &str) -> Result<f64, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "mm",
+            format!(
+                "`{v}` is not an amount of rain: give a number of millimetres from 0.2 to {}",
+                crate::amounts::MAX_MM
+            ),
+        )
+    };
+    let mm: f64 = v.trim().parse().map_err(|_| bad())?;
+    if !mm.is_finite() || !(0.2..=crate::amounts::MAX_MM).contains(&mm) {
+        return Err(bad());
+    }
+    Ok(mm)
 }
 
 impl From<InputError> for ApiError {

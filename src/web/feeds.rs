@@ -91,8 +91,17 @@ impl Issued {
             Some(false) => " Observed: no rain day (1 mm or less).",
             None => "",
         };
+        // BOM's possible-rainfall range, where the version gave amounts.
+        let range = self.row.amounts.as_ref().map_or(String::new(), |a| {
+            let r = a.possible_rainfall;
+            format!(" Possible rainfall: {} to {} mm.", r.low_mm, r.high_mm)
+        });
+        let fell = self
+            .row
+            .amount_mm
+            .map_or(String::new(), |mm| format!(" {mm} mm fell."));
         format!(
-            "{} chance of more than 1 mm of rain in the 24 hours to {}. Issued {} ({}), model version {}.{outcome}",
+            "{} chance of more than 1 mm of rain in the 24 hours to {}.{range} Issued {} ({}), model version {}.{outcome}{fell}",
             self.percent(),
             local(self.window_end),
             local(self.issued_at),
@@ -271,6 +280,8 @@ mod tests {
                 outcome,
                 issue: Some(issue.name().into()),
                 issued_at: Some(crate::store::rfc3339::text(&at)),
+                amounts: None,
+                amount_mm: None,
             },
         )
         .unwrap()

@@ -224,6 +224,30 @@ fn describe() {
         "raincast_live_forecasts_verified_by_issue",
         "Verified forecasts of each issue, last 30 days."
     );
+    describe_gauge!(
+        "raincast_live_rps",
+        "Ranked probability score of verified forecasts' amounts (0.2, 1, 5, 10, 25 mm) per issue, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_rpss",
+        "Ranked probability skill score against the serving model's station-month climatology, per issue, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_amount_brier",
+        "Brier score of the chance of each amount (mm) per issue, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_amount_mean_forecast",
+        "Mean chance of each amount (mm) per issue, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_amount_observed_frequency",
+        "How often each amount (mm) fell, per issue, last 30 days."
+    );
+    describe_gauge!(
+        "raincast_live_range_reached_ratio",
+        "Share of days the possible-rainfall range's end (low 50 %, high 25 %) was reached, where above 0 mm, per issue, last 30 days."
+    );
     describe_gauge!("raincast_database_size_bytes", "SQLite file plus WAL size.");
     describe_counter!(
         "raincast_metrics_renders_total",
@@ -343,6 +367,33 @@ async fn render(
     Ok(text.respond(&headers))
 }
 
+/// The live record's amounts over `since..=today`, per issue, against the
+/// serving model's climatology (none without a model that has amounts).
+fn live_amounts(
+    store: &crate::store::Store,
+    champion: Option<&crate::registry::LoadedModel>,
+    since: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<Vec<crate::amounts::IssueAmountScores>, crate::store::StoreError> {
+    use chrono::Datelike;
+    let Some(clim) = champion.and_then(|m| m.model.amounts.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let items: Vec<crate::amounts::AmountItem> = store
+        .live_forecasts(since, today)?
+        .into_iter()
+        .filter_map(|p| {
+            Some(crate::amounts::AmountItem {
+                issue: p.issue.as_deref().and_then(crate::issue::Issue::parse),
+                curve: p.amounts.as_ref()?.curve()?,
+                climatology: clim.climatology(&p.location, p.for_date.month()),
+                amount: p.amount_mm?,
+            })
+        })
+        .collect();
+    Ok(crate::amounts::AmountScores::by_issue(&items))
+}
+
 /// Set the state gauges and render every metric.
 async fn render_now(s: &AppState) -> Result<axum::body::Bytes, ApiError> {
     let now = s.clock.now();
@@ -352,12 +403,33 @@ async fn render_now(s: &AppState) -> Result<axum::body::Bytes, ApiError> {
     let record = &board.record_30d;
     let store = s.store.clone();
     let since = s.clock.today() - chrono::Days::new(30);
-    let (health, lease, agreement) = blocking(move || {
+    let (today, champion) = (s.clock.today(), s.serving.get());
+    let (health, lease, agreement, amounts) = blocking(move || {
         let lease = store.job_lease().ok().flatten();
         let agreement = store.channel_agreement(since)?;
-        Ok((field_health(&store)?, lease, agreement))
+        let amounts = live_amounts(&store, champion.as_deref(), since, today)?;
+        Ok((field_health(&store)?, lease, agreement, amounts))
     })
     .await?;
+    for a in &amounts {
+        let issue = [("issue", a.issue.clone())];
+        gauge!("raincast_live_rps", &issue).set(a.scores.rps);
+        if let Some(v) = a.scores.rpss {
+            gauge!("raincast_live_rpss", &issue).set(v);
+        }
+        for t in &a.scores.thresholds {
+            let labels = [("issue", a.issue.clone()), ("mm", t.mm.to_string())];
+            gauge!("raincast_live_amount_brier", &labels).set(t.brier);
+            gauge!("raincast_live_amount_mean_forecast", &labels).set(t.mean_forecast);
+            gauge!("raincast_live_amount_observed_frequency", &labels).set(t.observed_frequency);
+        }
+        for r in &a.scores.range {
+            if let Some(v) = r.reached_frequency {
+                let labels = [("issue", a.issue.clone()), ("end", r.end.clone())];
+                gauge!("raincast_live_range_reached_ratio", &labels).set(v);
+            }
+        }
+    }
     let (mut compared, mut agreed) = (0u64, 0u64);
     for a in &agreement {
         let label = [("field", a.field.clone())];

@@ -119,6 +119,13 @@ pub fn served_openapi(today: NaiveDate) -> Value {
                 Some("location") => {
                     p["schema"] = serde_json::to_value(location_schema()).unwrap_or_default()
                 }
+                Some("mm") => {
+                    p["schema"] = serde_json::json!({
+                        "type": "number",
+                        "minimum": 0.2,
+                        "maximum": crate::amounts::MAX_MM
+                    })
+                }
                 _ => {}
             }
         }
@@ -182,9 +189,88 @@ pub fn forecast_schema() -> Value {
             format!("raincast forecast document, schema version {FORECAST_SCHEMA_VERSION}").into(),
         );
         o.insert("additionalProperties".into(), false.into());
-        o.insert("$defs".into(), serde_json::json!({ "ForecastKind": kind }));
+        let mut defs = serde_json::Map::new();
+        defs.insert("ForecastKind".into(), kind);
+        // The types the document nests (the amounts), each under $defs,
+        // with every reference pointing there.
+        let mut todo = vec![Value::Object(o.clone())];
+        while let Some(v) = todo.pop() {
+            for name in refs_in(&v) {
+                if defs.contains_key(&name) {
+                    continue;
+                }
+                if let Some(d) = doc.pointer(&format!("/components/schemas/{name}")) {
+                    let mut d = d.clone();
+                    strip_formats(&mut d);
+                    todo.push(d.clone());
+                    defs.insert(name, d);
+                }
+            }
+        }
+        o.insert("$defs".into(), Value::Object(defs));
     }
+    retarget_refs(&mut schema);
     schema
+}
+
+/// The component names `v` refers to (`#/components/schemas/{name}`).
+fn refs_in(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x.as_str()) {
+                    ("$ref", Some(r)) => {
+                        if let Some(n) = r.strip_prefix("#/components/schemas/") {
+                            out.push(n.to_string());
+                        }
+                    }
+                    _ => out.extend(refs_in(x)),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| out.extend(refs_in(x))),
+        _ => {}
+    }
+    out
+}
+
+/// Points every `#/components/schemas/X` reference at `#/$defs/X`.
+fn retarget_refs(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if k == "$ref"
+                    && let Some(n) = x
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    *x = Value::String(format!("#/$defs/{n}"));
+                } else {
+                    retarget_refs(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(retarget_refs),
+        _ => {}
+    }
+}
+
+/// Drops OpenAPI's number formats, which mean nothing to JSON Schema.
+fn strip_formats(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if matches!(
+                o.get("format").and_then(Value::as_str),
+                Some("int64" | "int32" | "double" | "float")
+            ) {
+                o.remove("format");
+            }
+            o.values_mut().for_each(strip_formats);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_formats),
+        _ => {}
+    }
 }
 
 /// A regular expression that matches exactly the `YYYY-MM-DD` dates from

@@ -533,6 +533,7 @@ fn register_blob(store: &Store, schema: i64, blob: &[u8], promote: bool, reason:
                 brier: 0.12,
                 metrics: &raincast::store::ModelMetrics {
                     calibration: None,
+                    amounts: Vec::new(),
                     champion_f1_same_window: None,
                     families: None,
                     family: None,

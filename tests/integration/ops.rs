@@ -165,6 +165,7 @@ async fn busy_app() -> TestApp {
                     threshold: 0.5,
                     issued_at: clock_now,
                     window_end: raincast::issue::window(perth, for_date).1,
+                    amounts: None,
                 })
                 .unwrap()
         );

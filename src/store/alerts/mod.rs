@@ -206,6 +206,8 @@ fn percent(p: f64) -> String {
 pub fn alert_body(sub: &Subscription, p: &IssuedForecast) -> String {
     let station = crate::stations::by_location(p.location);
     let name = crate::stations::display_name(p.location);
+    let chance = p.chance_of(sub.threshold_mm).unwrap_or(p.probability);
+    let event = crate::amounts::event_of(sub.threshold_mm);
     let (window_start, window_end) = match station {
         Some(st) => crate::issue::window(st, p.for_date),
         None => (p.window_end - chrono::Duration::hours(24), p.window_end),
@@ -221,7 +223,9 @@ pub fn alert_body(sub: &Subscription, p: &IssuedForecast) -> String {
             "issued_at": rfc3339::text(&p.issued_at),
             "window_start": rfc3339::text(&window_start),
             "window_end": rfc3339::text(&window_end),
-            "probability": p.probability,
+            "probability": chance,
+            "chance_of": event,
+            "headline_probability": p.probability,
             "threshold_mm": sub.threshold_mm,
             "min_chance": sub.min_chance,
             "model_version": p.version,
@@ -237,9 +241,8 @@ pub fn alert_body(sub: &Subscription, p: &IssuedForecast) -> String {
                 None => t.format("%H:%M UTC on %a %-d %b").to_string(),
             };
             format!(
-                "{name}: {} chance of more than {} mm of rain in the 24 hours to {}. Issued {} ({}), model version {}.",
-                percent(p.probability),
-                sub.threshold_mm,
+                "{name}: {} chance of {event} of rain in the 24 hours to {}. Issued {} ({}), model version {}.",
+                percent(chance),
                 local(window_end),
                 local(p.issued_at),
                 p.issue.label(),

@@ -23,7 +23,11 @@ pub(in crate::store) fn queue_alerts(
              WHERE deleted_at IS NULL AND location = ?1 AND min_chance <= ?2",
         )?
         .query_map(
-            rusqlite::params![p.location, p.probability],
+            rusqlite::params![
+                p.location,
+                p.amounts
+                    .map_or(p.probability, |c| f64::from(c.0[0]).max(p.probability))
+            ],
             subscription_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -31,7 +35,12 @@ pub(in crate::store) fn queue_alerts(
     let mut queued = 0;
     for row in subs {
         let sub = finish_subscription(row)?;
-        if !sub.issues.contains(&p.issue) || p.probability < sub.min_chance {
+        // The chance of the subscription's amount; a version without
+        // amounts alerts only on the headline's.
+        let Some(chance) = p.chance_of(sub.threshold_mm) else {
+            continue;
+        };
+        if !sub.issues.contains(&p.issue) || chance < sub.min_chance {
             continue;
         }
         let pending: i64 = tx
@@ -62,7 +71,7 @@ pub(in crate::store) fn queue_alerts(
                 p.location,
                 p.for_date,
                 p.issue.name(),
-                p.probability,
+                chance,
                 alert_body(&sub, p),
                 status,
                 now_text,

@@ -47,6 +47,7 @@ fn forecast(day: u32, issue: Issue, probability: f64) -> IssuedForecast<'static>
         threshold: 0.3,
         issued_at: issue.due_at(st, for_date, &crate::issue::Visibility::default()),
         window_end: crate::issue::window(st, for_date).1,
+        amounts: None,
     }
 }
 

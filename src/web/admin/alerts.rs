@@ -17,9 +17,18 @@ use crate::web::error::{ApiError, blocking};
 /// Deliveries listed on the page.
 const SHOWN: usize = 50;
 
-/// The amounts a subscription may name today: the model forecasts one, a
-/// rain day (more than 1 mm in the 24 hours to 9 am).
-pub const THRESHOLDS_MM: [f64; 1] = [1.0];
+/// The amounts a subscription may name: those every forecast gives a
+/// chance for ([`crate::amounts::THRESHOLDS`]); 1 means more than 1 mm,
+/// BOM's rain day, the others at least that much.
+pub const THRESHOLDS_MM: [f64; crate::amounts::N] = {
+    let mut out = [0.0; crate::amounts::N];
+    let mut k = 0;
+    while k < out.len() {
+        out[k] = crate::amounts::THRESHOLDS[k].mm;
+        k += 1;
+    }
+    out
+};
 
 pub struct SubscriptionView {
     pub id: i64,
@@ -50,6 +59,8 @@ struct AlertsPage {
     pending: u64,
     cities: Vec<(&'static str, &'static str)>,
     issues: Vec<(&'static str, &'static str)>,
+    /// (form value, label) of each amount a subscription may name.
+    thresholds: Vec<(String, String)>,
     max_pending: u32,
     max_attempts: u32,
 }
@@ -88,8 +99,8 @@ pub(super) async fn alerts_page(State(s): State<AppState>, admin: Admin) -> Page
         .map(|x| SubscriptionView {
             name: city_name(&x.location),
             rule: format!(
-                "more than {} mm at {} or more",
-                x.threshold_mm,
+                "{} at {} or more",
+                crate::amounts::event_of(x.threshold_mm),
                 percent(x.min_chance)
             ),
             issues: x
@@ -127,6 +138,10 @@ pub(super) async fn alerts_page(State(s): State<AppState>, admin: Admin) -> Page
         pending,
         cities,
         issues: ISSUES.iter().map(|i| (i.name(), i.label())).collect(),
+        thresholds: crate::amounts::THRESHOLDS
+            .iter()
+            .map(|t| (t.mm.to_string(), t.event()))
+            .collect(),
         max_pending: s.config.alerts.max_pending,
         max_attempts: s.config.alerts.max_attempts,
     }))
@@ -167,8 +182,8 @@ pub fn parse_subscription(pairs: &[(String, String)]) -> Result<NewSubscription,
         return Err((
             "threshold_mm",
             format!(
-                "{threshold_mm} mm is not forecast: the model gives the chance of more than 1 mm \
-                 (BOM's rain day) only, so 1 is the one accepted value"
+                "{threshold_mm} mm is not forecast: choose one of 0.2, 1 (more than 1 mm, BOM's \
+                 rain day), 2, 5, 10, 15, 25 or 50"
             ),
         ));
     }
@@ -421,7 +436,7 @@ mod tests {
                 "Atlantis",
                 "`Atlantis` is not one of the 49 cities",
             ),
-            ("threshold_mm", "5", "5 mm is not forecast"),
+            ("threshold_mm", "3", "3 mm is not forecast"),
             (
                 "threshold_mm",
                 "lots",

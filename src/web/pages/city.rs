@@ -47,6 +47,8 @@ struct ForecastPage {
     station_name: &'static str,
     forecast: Option<std::sync::Arc<Forecast>>,
     percent: i64,
+    /// The possible-rainfall range and the chance of each scored amount.
+    amounts: Option<AmountsView>,
     forecast_day: String,
     observation_day: String,
     /// "16:30 AEST on Sat 6 Sep (the afternoon, after 3 pm)".
@@ -99,6 +101,37 @@ pub(super) async fn forecast_page(
             .await
         }
         Err(_) => render_forecast_page(&s, location).await,
+    }
+}
+
+/// The amounts beside the headline, for people.
+struct AmountsView {
+    /// "0.4 to 3 mm".
+    range: String,
+    /// (event, shown percent) for 0.2, 1, 5, 10 and 25 mm.
+    rows: Vec<(String, i64)>,
+}
+
+impl AmountsView {
+    fn of(a: &crate::amounts::Amounts) -> AmountsView {
+        let mm = |v: f64| {
+            let t = format!("{v:.1}");
+            t.strip_suffix(".0").map(str::to_string).unwrap_or(t)
+        };
+        let r = a.possible_rainfall;
+        let high = if r.high_mm >= crate::amounts::MAX_MM {
+            format!("{}+", mm(r.high_mm))
+        } else {
+            mm(r.high_mm)
+        };
+        AmountsView {
+            range: format!("{} to {high}\u{a0}mm", mm(r.low_mm)),
+            rows: crate::amounts::SCORED
+                .iter()
+                .filter_map(|&k| a.chances.get(k))
+                .map(|c| (c.event.replace(" mm", "\u{a0}mm"), shown_percent(c.chance)))
+                .collect(),
+        }
     }
 }
 
@@ -274,6 +307,10 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         percent: forecast
             .as_ref()
             .map_or(0, |f| shown_percent(f.probability)),
+        amounts: forecast
+            .as_ref()
+            .and_then(|f| f.amounts.as_ref())
+            .map(AmountsView::of),
         forecast_day: forecast
             .as_ref()
             .map(|f| au_date(f.forecast_date))

@@ -341,6 +341,8 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
         let now = chrono::Utc::now();
         let served = std::sync::Arc::new(Forecast {
+            amounts: None,
+            at_least: None,
             location: "SydneyAirport".into(),
             display_name: "Sydney Airport".into(),
             observation_date: day.pred_opt().unwrap(),
@@ -388,6 +390,8 @@ mod tests {
             outcome: rained,
             issue: Some("afternoon".into()),
             issued_at: None,
+            amounts: None,
+            amount_mm: None,
         }
     }
 

@@ -122,6 +122,7 @@ fn forecast(day: u32, issue: Issue, p: f64) -> IssuedForecast<'static> {
         threshold: 0.3,
         issued_at: issue.due_at(st, for_date, &Visibility::default()),
         window_end: raincast::issue::window(st, for_date).1,
+        amounts: None,
     }
 }
 
@@ -182,13 +183,15 @@ async fn a_subscription_fires_once_per_issue_through_failures_stalls_and_recover
     forged[0].1 = "forged".into();
     let r = post_form(&app, &cookie, "/admin/alerts", &forged).await;
     assert_eq!(r.status(), 403);
-    let mut five_mm = good(&flaky.url, "json", "60");
-    five_mm[2].1 = "5".into();
-    let r = post_form(&app, &cookie, "/admin/alerts", &five_mm).await;
+    // An amount between the fitted ones is refused, with the ones it can
+    // name.
+    let mut three_mm = good(&flaky.url, "json", "60");
+    three_mm[2].1 = "3".into();
+    let r = post_form(&app, &cookie, "/admin/alerts", &three_mm).await;
     assert_eq!(r.status(), 422);
     let text = r.text().await.unwrap();
     assert!(
-        text.contains("threshold_mm: 5 mm is not forecast"),
+        text.contains("threshold_mm: 3 mm is not forecast: choose one of 0.2, 1"),
         "{text}"
     );
     let r = post_form(
@@ -318,6 +321,8 @@ async fn a_subscription_fires_once_per_issue_through_failures_stalls_and_recover
     assert_eq!(body["probability"], 0.7);
     assert_eq!(body["min_chance"], 0.6);
     assert_eq!(body["threshold_mm"], 1.0);
+    assert_eq!(body["chance_of"], "more than 1 mm");
+    assert_eq!(body["headline_probability"], 0.7);
     assert_eq!(body["window_end"], "2017-06-25T23:00:00.000Z");
 
     // The ntfy-style receiver got one plain-text sentence with a title.

@@ -27,6 +27,7 @@ fn issue(store: &raincast::store::Store, location: &'static str, day: u32, issue
                 threshold: 0.3,
                 issued_at: issue.due_at(st, for_date, &Visibility::default()),
                 window_end: raincast::issue::window(st, for_date).1,
+                amounts: None,
             })
             .unwrap()
     );

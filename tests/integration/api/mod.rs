@@ -1,6 +1,7 @@
 //! HTTP tests of the JSON API against a real in-process server (real
 //! weatherAUS data, tiny real models, a fake clock). `TEST_LOG=1` shows logs.
 
+mod amounts;
 mod endpoints;
 mod feeds;
 mod fuzz;

@@ -45,6 +45,8 @@ struct Env {
     clock: Arc<FakeClock>,
     jobs: Jobs,
     server: BomServer,
+    /// The state `jobs` belongs to, to serve it when a test asks.
+    state: raincast::web::AppState,
 }
 
 /// The job runner of a process started as every command starts
@@ -68,13 +70,14 @@ async fn env(now: DateTime<Utc>, tweak: impl FnOnce(&mut Config)) -> Env {
     let mut cfg = config(&server.base_url, &db);
     tweak(&mut cfg);
     let clock = Arc::new(FakeClock::new(now));
-    let jobs = boot(cfg, store.clone(), clock.clone()).await.jobs;
+    let state = boot(cfg, store.clone(), clock.clone()).await;
     Env {
         _dir: dir,
         store,
         clock,
-        jobs,
+        jobs: state.jobs.clone(),
         server,
+        state,
     }
 }
 
@@ -154,22 +157,39 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
             format: raincast::store::AlertFormat::Json,
         })
         .unwrap();
+    // Two on amounts: any rain (0.2 mm) at any chance fires too; 50 mm at
+    // 99 % does not.
+    for (threshold_mm, min_chance) in [(0.2, 0.01), (50.0, 0.99)] {
+        e.store
+            .add_subscription(&raincast::store::NewSubscription {
+                location: "Sydney".into(),
+                threshold_mm,
+                min_chance,
+                issues: raincast::issue::ISSUES.to_vec(),
+                url: "http://127.0.0.1:9/hook".into(),
+                secret: "0123456789abcdef".into(),
+                format: raincast::store::AlertFormat::Json,
+            })
+            .unwrap();
+    }
 
     // Day D: BOM's September file ends at the 3rd.
     let o = scrape_sydney_until(&e, 3).await;
     let log = e.store.run(o.run_id).unwrap().log;
     assert!(log.contains("logged"), "{log}");
     // At 7 pm in Sydney two issues are due from D's row: the afternoon
-    // issue for D+1 and the day-before issue for D+2; one delivery each.
-    assert!(log.contains("queued 2 webhook alert deliveries"), "{log}");
+    // issue for D+1 and the day-before issue for D+2; one delivery each
+    // per subscription that fires.
+    assert!(log.contains("queued 4 webhook alert deliveries"), "{log}");
     let mut queued: Vec<(String, NaiveDate, String, String)> = e
         .store
-        .deliveries(5)
+        .deliveries(10)
         .unwrap()
         .into_iter()
         .map(|q| (q.location, q.for_date, q.issue, q.status))
         .collect();
     queued.sort();
+    queued.dedup();
     let day = |n: u64| d + chrono::Days::new(n);
     let row = |n, issue: &str| {
         (
@@ -187,6 +207,13 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
     assert_eq!(logged.len(), 1, "one forecast for Sydney, for D+1");
     assert_eq!(logged[0].obs_date, Some(d));
     assert_eq!(logged[0].outcome, None, "D+1 is not observed yet");
+    // With its chance of each amount: the headline among them, monotone.
+    let amounts = logged[0].amounts.as_ref().expect("the forecast's amounts");
+    let chances: Vec<f64> = amounts.chances.iter().map(|c| c.chance).collect();
+    assert_eq!(chances.len(), raincast::amounts::N);
+    assert!((chances[raincast::amounts::HEADLINE] - logged[0].probability).abs() < 1e-4);
+    assert!(chances.windows(2).all(|w| w[0] >= w[1]), "{chances:?}");
+    assert_eq!(logged[0].amount_mm, None);
 
     // Day D+1: the file now has the 4th.
     e.clock.set(at(2025, 9, 4, 9));
@@ -196,6 +223,16 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
     assert!(observed.is_some());
     let scored = e.store.predictions_for("Sydney", next, next).unwrap();
     assert_eq!(scored[0].outcome, observed, "scored against D+1's rain");
+    let fell = e
+        .store
+        .observation("Sydney", next)
+        .unwrap()
+        .get(raincast::obs::Num::Rainfall);
+    assert!(fell.is_some());
+    assert_eq!(
+        scored[0].amount_mm, fell,
+        "and against the amount that fell"
+    );
     let record = e.store.track_record(Some("Sydney"), d).unwrap();
     assert_eq!(record.verified, 1);
     assert_eq!(record.hits + record.misses, 1);
@@ -214,6 +251,34 @@ async fn the_forecast_made_on_d_is_scored_against_d_plus_1() {
         .unwrap();
     assert_eq!(ahead.len(), 1);
     assert_eq!(ahead[0].outcome, None);
+
+    // `/metrics` scores the live record's amounts: the scored afternoon
+    // issue's Brier score for 5 mm is its own squared error.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _running = raincast::app::start(listener, e.state.clone())
+        .await
+        .unwrap();
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let five = scored[0].amounts.as_ref().unwrap().chances[3].chance;
+    let fell = fell.unwrap();
+    let want = (five - f64::from(u8::from(fell >= 5.0))).powi(2);
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("raincast_live_amount_brier{")
+                && l.contains(r#"issue="afternoon""#)
+                && l.contains(r#"mm="5""#)
+        })
+        .unwrap_or_else(|| panic!("no 5 mm Brier gauge in\n{text}"));
+    let got: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((got - want).abs() < 1e-6, "{line} vs {want}");
+    assert!(text.contains("raincast_live_rps{"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
