@@ -404,6 +404,28 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
         (e.overall.observed_frequency - s.observed_frequency.unwrap()).abs() < 1e-12,
         "{e:?} vs {s:?}"
     );
+    // The amounts: every issue's are scored, the replay and `evaluate`
+    // agree on the same forecasts, and each amount's level is near what fell.
+    for i in &s.issues {
+        let a = i.amounts.as_ref().unwrap_or_else(|| panic!("{i:?}"));
+        let ev = e
+            .issues
+            .iter()
+            .find(|x| x.issue == i.issue)
+            .and_then(|x| x.amounts.as_ref())
+            .unwrap_or_else(|| panic!("{e:?}"));
+        assert_eq!(a.n, ev.n, "{}", i.issue);
+        assert!(a.n * 10 >= i.scored * 9, "{a:?} of {i:?}");
+        assert_eq!(a.range, ev.range, "{}", i.issue);
+        for (t, u) in a.thresholds.iter().zip(&ev.thresholds) {
+            assert!((t.brier - u.brier).abs() < 1e-12, "{t:?} vs {u:?}");
+            assert!(
+                (t.mean_forecast - t.observed_frequency).abs() < 0.05,
+                "{t:?}"
+            );
+        }
+        assert!(a.rpss.is_some_and(|v| v > 0.0), "{a:?}");
+    }
 }
 
 /// Two simulated weeks across the start of daylight saving (6 Oct 2024),

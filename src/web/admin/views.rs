@@ -409,6 +409,57 @@ pub struct ModelDetail {
     pub trained_by_run: Option<i64>,
     /// Parameters flattened to (name, value), for the comparison's diff.
     pub param_list: Vec<(String, String)>,
+    /// The amounts on the test window, one row per issue (none for
+    /// versions from before amounts).
+    pub amounts: Vec<AmountRow>,
+    /// The scored thresholds' events: the amounts table's header.
+    pub amount_events: Vec<String>,
+}
+
+/// One issue's amounts on a version's test window, as text.
+pub struct AmountRow {
+    pub issue: String,
+    /// Ranked probability skill score against climatology.
+    pub rpss: String,
+    /// "mean forecast / observed" per scored threshold.
+    pub thresholds: Vec<String>,
+    /// How often the range's low and high ends were reached.
+    pub low: String,
+    pub high: String,
+}
+
+/// The scored thresholds' events, for the amounts table's header.
+fn amount_events() -> Vec<String> {
+    crate::amounts::SCORED
+        .iter()
+        .map(|&k| crate::amounts::THRESHOLDS[k].event())
+        .collect()
+}
+
+fn amount_rows(m: &ModelSummary) -> Vec<AmountRow> {
+    let pct = |r: &crate::amounts::RangeScore| {
+        r.reached_frequency
+            .map_or_else(|| "–".into(), |v| format!("{:.1} % of {}", v * 100.0, r.n))
+    };
+    m.metrics
+        .amounts
+        .iter()
+        .map(|a| AmountRow {
+            issue: a.issue.clone(),
+            rpss: a
+                .scores
+                .rpss
+                .map_or_else(|| "–".into(), |v| format!("{v:.3}")),
+            thresholds: a
+                .scores
+                .thresholds
+                .iter()
+                .map(|t| format!("{:.3} / {:.3}", t.mean_forecast, t.observed_frequency))
+                .collect(),
+            low: a.scores.range.first().map_or_else(|| "–".into(), pct),
+            high: a.scores.range.get(1).map_or_else(|| "–".into(), pct),
+        })
+        .collect()
 }
 
 /// A version's parameters, read back as its family's typed set: (name,
@@ -497,6 +548,8 @@ pub(super) fn detail(m: &ModelSummary, champion: Option<i64>) -> ModelDetail {
             .map_or_else(|| "–".into(), |t| t.to_string()),
         trained_by_run: m.trained_by_run,
         param_list: params,
+        amounts: amount_rows(m),
+        amount_events: amount_events(),
     }
 }
 

@@ -37,6 +37,10 @@ pub struct PastForecast {
     pub call: &'static str,
     pub outcome: &'static str,
     pub hit: Option<bool>,
+    /// The possible-rainfall range it gave ("0.4 to 3 mm"), or "–".
+    pub range: String,
+    /// The rain that fell in its window ("12.4 mm"), once known.
+    pub fell: String,
 }
 
 #[derive(Template)]
@@ -113,19 +117,23 @@ struct AmountsView {
 }
 
 impl AmountsView {
-    fn of(a: &crate::amounts::Amounts) -> AmountsView {
+    /// "0.4 to 3 mm", "0 to 50+ mm".
+    fn range_text(r: crate::amounts::Range) -> String {
         let mm = |v: f64| {
             let t = format!("{v:.1}");
             t.strip_suffix(".0").map(str::to_string).unwrap_or(t)
         };
-        let r = a.possible_rainfall;
         let high = if r.high_mm >= crate::amounts::MAX_MM {
             format!("{}+", mm(r.high_mm))
         } else {
             mm(r.high_mm)
         };
+        format!("{} to {high}\u{a0}mm", mm(r.low_mm))
+    }
+
+    fn of(a: &crate::amounts::Amounts) -> AmountsView {
         AmountsView {
-            range: format!("{} to {high}\u{a0}mm", mm(r.low_mm)),
+            range: Self::range_text(a.possible_rainfall),
             rows: crate::amounts::SCORED
                 .iter()
                 .filter_map(|&k| a.chances.get(k))
@@ -297,6 +305,13 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 None => "not yet known",
             },
             hit: p.hit(),
+            range: p.amounts.as_ref().map_or_else(
+                || "–".to_string(),
+                |a| AmountsView::range_text(a.possible_rainfall),
+            ),
+            fell: p
+                .amount_mm
+                .map_or_else(|| "–".to_string(), |mm| format!("{mm}\u{a0}mm")),
         })
         .collect();
     let (sources, website_only) = source_terms(&s.config, st);

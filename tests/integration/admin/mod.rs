@@ -691,6 +691,21 @@ async fn evaluate_a_model_on_a_chosen_window() {
     let get = |path: &str| app.get(path).header(COOKIE, session.as_str()).send();
     let page = get("/admin/models/1").await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"id="evaluate-form""#), "{page}");
+    // The version's amounts on its test window, one row per issue, from
+    // its record.
+    let m = app.store.model_summary(1).unwrap();
+    assert_eq!(m.metrics.amounts.len(), 3, "{:?}", m.metrics.amounts);
+    assert!(page.contains(r#"<details id="amounts">"#), "{page}");
+    let afternoon = &m.metrics.amounts[2];
+    let five = &afternoon.scores.thresholds[2];
+    assert_eq!(five.event, "at least 5 mm");
+    assert!(
+        page.contains(&format!(
+            "<td>{:.3} / {:.3}</td>",
+            five.mean_forecast, five.observed_frequency
+        )),
+        "{page}"
+    );
     let before = app.store.models().unwrap().len();
     let resp = get("/admin/models/1/evaluate?from=2017-01-01&to=2017-06-25")
         .await

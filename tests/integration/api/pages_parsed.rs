@@ -71,6 +71,26 @@ async fn forecast_page_shows_the_apis_probability_date_and_the_stored_days() {
     assert_eq!(text(&doc, "#forecast-date"), "Tuesday 27 June 2017");
     let call = if f["rain"] == true { "rain" } else { "no rain" };
     assert_eq!(text(&doc, "#call"), call);
+    // The amounts beside it, from the same document.
+    let range = &f["amounts"]["possible_rainfall"];
+    let mm = |v: &serde_json::Value| {
+        let t = format!("{:.1}", v.as_f64().unwrap());
+        t.strip_suffix(".0").map(str::to_string).unwrap_or(t)
+    };
+    // (Texts with their spaces, no-break ones included, made plain.)
+    assert_eq!(
+        text(&doc, "#amounts-range strong"),
+        format!("{} to {} mm", mm(&range["low_mm"]), mm(&range["high_mm"]))
+    );
+    let any = (f["amounts"]["chances"][0]["chance"].as_f64().unwrap() * 100.0).round() as i64;
+    let first = doc
+        .select(&sel("#amounts li"))
+        .next()
+        .expect("the amounts list");
+    assert_eq!(
+        text_of(first),
+        format!("{} % at least 0.2 mm", any.clamp(5, 95))
+    );
     assert!(doc.select(&sel("#no-current")).next().is_none());
 
     // The observations table: newest first, the 30 days up to the newest
