@@ -12,7 +12,10 @@
 #     both scikit-learn figures are printed.
 # Prints fit wall time, peak RSS and test metrics (ours calibrated on the tune
 # window, threshold tuned there on calibrated values), then PASS/FAIL per target.
-# Needs python3 with scikit-learn >= 1.4 and numpy (pip install scikit-learn).
+# Needs python3 with scikit-learn >= 1.4 and numpy (pip install
+# "scikit-learn==1.5.2" numpy). scikit-learn 1.9.1's HistGradientBoosting
+# stops on this matrix while binning ("window shape cannot be larger than
+# input array shape"); 1.5.2 runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=data/weatherAUS.csv.gz
