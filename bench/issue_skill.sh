@@ -12,21 +12,12 @@
 # within 0.01. Then issue 26's amount targets (below). Usage: bench/issue_skill.sh [seed]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q
-bin=$PWD/target/release/raincast
 dir=$(mktemp -d)
-trap 'kill "$sim" 2>/dev/null || true; rm -rf "$dir"' EXIT
-cd "$dir"
+trap 'rm -rf "$dir"' EXIT
 export RAINCAST_LOG=warn RAINCAST_MODEL__SEED=${1:-42}
-"$bin" --db "$dir/r.db" import --bundled >/dev/null
-"$bin" --db "$dir/r.db" train >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" bom-server --day 2025-09-06 --bind "127.0.0.1:$port" --ftp-bind off >/dev/null 2>&1 &
-sim=$!
-sleep 1
-RAINCAST_BOM__BASE_URL="http://127.0.0.1:$port" RAINCAST_CLOCK_START=2025-09-06T08:00:00Z \
-    "$bin" --db "$dir/r.db" scrape --from 2024-07 --to 2025-09 >/dev/null || true
-"$bin" --db "$dir/r.db" evaluate --model 1 --from 2024-08-02 --to 2025-09-05 --json > "$dir/e.json"
+# shellcheck source=bench/bom_year.sh
+source bench/bom_year.sh
+bom_year "$dir"
 python3 - "$dir/e.json" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))

@@ -357,12 +357,13 @@ mod tests {
         (clim, rows)
     }
 
-    #[test]
-    fn fitted_chances_are_monotone_and_calibrated_on_new_days() {
-        let (clim, train) = world(60_000, 7);
-        let model = AmountModel::fit(
+    /// Maps fitted on `n` days of the world drawn with `seed`, keeping the
+    /// climatology of `locations`.
+    fn fitted(n: usize, seed: u64, locations: &[&str]) -> AmountModel {
+        let (clim, train) = world(n, seed);
+        AmountModel::fit(
             &clim,
-            &["Wet", "Dry"],
+            locations,
             train.iter().map(|r| FitRow {
                 issue: r.0,
                 location: r.1,
@@ -370,7 +371,12 @@ mod tests {
                 p: r.3,
                 amount: r.4,
             }),
-        );
+        )
+    }
+
+    #[test]
+    fn fitted_chances_are_monotone_and_calibrated_on_new_days() {
+        let model = fitted(60_000, 7, &["Wet", "Dry"]);
         model.validate().unwrap();
         let (_, test) = world(60_000, 99);
         let mut sums = [(0.0f64, 0.0f64); N];
@@ -403,18 +409,7 @@ mod tests {
 
     #[test]
     fn damaged_maps_are_refused() {
-        let (clim, train) = world(3_000, 3);
-        let model = AmountModel::fit(
-            &clim,
-            &["Wet"],
-            train.iter().map(|r| FitRow {
-                issue: r.0,
-                location: r.1,
-                month: r.2,
-                p: r.3,
-                amount: r.4,
-            }),
-        );
+        let model = fitted(3_000, 3, &["Wet"]);
         model.validate().unwrap();
         let mut bad = model.clone();
         bad.coef[3][1] = f64::NAN;
