@@ -178,3 +178,62 @@ impl Model {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::{FitOptions, ForestValidParams};
+
+    fn forest() -> Forest {
+        let x: Vec<f32> = (0..200).map(|i| (i % 17) as f32).collect();
+        let y: Vec<bool> = (0..100).map(|i| (i * 2 % 17) > 8).collect();
+        ForestValidParams {
+            n_trees: 2,
+            ..ForestValidParams::default()
+        }
+        .fit_matrix(&x, 2, &y, &FitOptions::default())
+        .unwrap()
+    }
+
+    /// What a database from before amounts holds: the same envelope at
+    /// version 2, without the amount maps. It loads, with no amounts, and
+    /// predicts as it did.
+    #[test]
+    fn version_2_blobs_load_without_amounts() {
+        let f = forest();
+        let calibrator = Calibrator::Platt { a: 1.0, b: 0.1 };
+        #[derive(Serialize)]
+        struct V2<'a> {
+            version: u32,
+            family: u8,
+            learner: &'a [u8],
+            calibrator: &'a Calibrator,
+        }
+        let bytes = postcard::to_allocvec(&V2 {
+            version: 2,
+            family: 0,
+            learner: &f.to_bytes(),
+            calibrator: &calibrator,
+        })
+        .unwrap();
+        let m = Model::from_bytes(&bytes).unwrap();
+        assert_eq!(m.amounts, None);
+        assert_eq!(m.calibrator, calibrator);
+        let now = Model {
+            learner: Learner::Forest(f),
+            calibrator,
+            amounts: None,
+        };
+        assert_eq!(m.predict_row(&[3.0, 9.0]), now.predict_row(&[3.0, 9.0]));
+        // Version 3 with no maps round-trips; a version 2 body with bytes
+        // after it, or an unknown version, is refused.
+        assert_eq!(Model::from_bytes(&now.to_bytes()).unwrap(), now);
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(Model::from_bytes(&trailing).is_err());
+        let mut v9 = bytes;
+        v9[0] = 9;
+        let err = Model::from_bytes(&v9).unwrap_err().to_string();
+        assert!(err.contains("version 9"), "{err}");
+    }
+}

@@ -258,7 +258,7 @@ async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
     );
     {
         let store = app::open(&db);
-        let old = register_blob(
+        let old = support::register_blob(
             &store,
             raincast::features::SCHEMA_VERSION - 1,
             b"a model of the previous schema",
@@ -460,7 +460,7 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
     let blob = vec![7u8; 10 << 20];
     for week in 0..49 {
         // Every third challenger wins, as in a service whose data improves.
-        register_blob(
+        support::register_blob(
             &store,
             raincast::features::SCHEMA_VERSION,
             &blob,
@@ -506,57 +506,4 @@ fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
         err.to_string().contains("pruned by the retention policy"),
         "{err}"
     );
-}
-
-/// Registers `blob` as a model version of feature schema `schema` with
-/// placeholder metrics, deployed when `promote`; returns its version.
-fn register_blob(store: &Store, schema: i64, blob: &[u8], promote: bool, reason: &str) -> i64 {
-    let window = raincast::store::Window {
-        from: day(2020, 1, 1),
-        to: day(2021, 1, 1),
-    };
-    store
-        .register_model(
-            &raincast::store::NewModel {
-                trained_by_run: None,
-                params: &serde_json::json!({}),
-                feature_schema: schema,
-                train_window: &raincast::store::TrainingWindows {
-                    rows: Default::default(),
-                    train: window,
-                    tune: window,
-                },
-                test_window: &window,
-                threshold: 0.5,
-                f1: 0.6,
-                roc_auc: 0.85,
-                brier: 0.12,
-                metrics: &raincast::store::ModelMetrics {
-                    calibration: None,
-                    amounts: Vec::new(),
-                    champion_f1_same_window: None,
-                    families: None,
-                    family: None,
-                    feature_names: Vec::new(),
-                    fit_seconds: 0.0,
-                    importance: Vec::new(),
-                    stations: None,
-                    test: Default::default(),
-                    trees: None,
-                },
-                blob,
-                blob_sha256: &raincast::registry::sha256_hex(blob),
-            },
-            &raincast::store::Decision {
-                verdict: if promote {
-                    raincast::store::Verdict::Promoted
-                } else {
-                    raincast::store::Verdict::KeptOut
-                },
-                reason: reason.into(),
-                champion_f1: None,
-            },
-            "training",
-        )
-        .unwrap()
 }

@@ -93,3 +93,57 @@ async fn forecasts_give_monotone_amounts_and_answer_any_amount_between() {
             .contains("`date` and `mm`")
     );
 }
+
+/// A champion trained before amounts (its blob has no amount maps, as a
+/// database from before this release holds) keeps serving its headline:
+/// the document's `amounts` is null and `?mm=` answers 409 saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_champion_from_before_amounts_serves_its_headline_and_refuses_mm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::support::app::new_db(dir.path(), true);
+    {
+        let store = raincast::store::Store::open(&db, std::time::Duration::from_secs(10)).unwrap();
+        let mut old = raincast::registry::load(&store, 1).unwrap().model;
+        assert!(old.amounts.is_some(), "trained with amounts");
+        old.amounts = None;
+        let v = crate::support::register_blob(
+            &store,
+            raincast::features::SCHEMA_VERSION,
+            &old.to_bytes(),
+            true,
+            "a model from before amounts",
+        );
+        assert_eq!(store.champion_version().unwrap(), Some(v));
+    }
+    let app = crate::support::app::spawn_app_on(dir, db, |_| {}).await;
+    let (status, doc) = json(app.get("/api/v1/forecast/Sydney").send().await.unwrap()).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["amounts"].is_null(), "{doc}");
+    assert!(doc["probability"].as_f64().is_some());
+    let (status, body) = json(
+        app.get("/api/v1/forecast/Sydney?mm=5")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("trained before rain amounts"),
+        "{body}"
+    );
+    // The city page shows the headline without an amounts line.
+    let page = app
+        .get("/forecast/Sydney")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"id="probability""#), "{page}");
+    assert!(!page.contains(r#"id="amounts-range""#), "{page}");
+}

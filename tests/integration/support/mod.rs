@@ -121,3 +121,62 @@ pub async fn bom_sim(at: chrono::DateTime<chrono::Utc>) -> (raincast::bomsim::Bo
     tokio::spawn(async move { axum::serve(listener, app).await });
     (sim, url)
 }
+
+/// Registers `blob` as a model version of feature schema `schema` with
+/// placeholder metrics, deployed when `promote`; returns its version.
+pub fn register_blob(
+    store: &raincast::store::Store,
+    schema: i64,
+    blob: &[u8],
+    promote: bool,
+    reason: &str,
+) -> i64 {
+    let window = raincast::store::Window {
+        from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
+    };
+    store
+        .register_model(
+            &raincast::store::NewModel {
+                trained_by_run: None,
+                params: &serde_json::json!({}),
+                feature_schema: schema,
+                train_window: &raincast::store::TrainingWindows {
+                    rows: Default::default(),
+                    train: window,
+                    tune: window,
+                },
+                test_window: &window,
+                threshold: 0.5,
+                f1: 0.6,
+                roc_auc: 0.85,
+                brier: 0.12,
+                metrics: &raincast::store::ModelMetrics {
+                    calibration: None,
+                    amounts: Vec::new(),
+                    champion_f1_same_window: None,
+                    families: None,
+                    family: None,
+                    feature_names: Vec::new(),
+                    fit_seconds: 0.0,
+                    importance: Vec::new(),
+                    stations: None,
+                    test: Default::default(),
+                    trees: None,
+                },
+                blob,
+                blob_sha256: &raincast::registry::sha256_hex(blob),
+            },
+            &raincast::store::Decision {
+                verdict: if promote {
+                    raincast::store::Verdict::Promoted
+                } else {
+                    raincast::store::Verdict::KeptOut
+                },
+                reason: reason.into(),
+                champion_f1: None,
+            },
+            "training",
+        )
+        .unwrap()
+}
