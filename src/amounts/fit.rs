@@ -77,7 +77,7 @@ impl AmountClimatology {
         let mut out = [0.0f32; N];
         for k in 0..N {
             // The month's rate across stations, itself shrunk toward the
-            // year's, and 1 day in 5 of any rain when nothing is known.
+            // year's; with no data at all, rough Australian rates.
             let year = if all.days > 0 {
                 all.reached[k] as f64 / all.days as f64
             } else {

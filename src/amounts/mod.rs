@@ -78,6 +78,8 @@ pub const HEADLINE: usize = 1;
 /// The thresholds every score reports and the ranked probability score
 /// sums over: 0.2, 1, 5, 10 and 25 mm.
 pub const SCORED: [usize; 5] = [0, 1, 3, 4, 6];
+/// The smallest amount a chance is given for: a gauge's smallest reading.
+pub const MIN_MM: f64 = 0.2;
 /// The largest amount a chance is given for.
 pub const MAX_MM: f64 = 50.0;
 /// BOM's convention for the possible-rainfall range: the amount with a
@@ -128,8 +130,23 @@ pub struct Range {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AmountError {
-    #[error("mm must be a number from 0.2 to {MAX_MM} (got {0})")]
+    #[error(
+        "`{0}` is not an amount of rain: give a number of millimetres from {MIN_MM} to {MAX_MM}"
+    )]
     OutOfRange(String),
+}
+
+/// Reads an amount a chance can be asked for: a number from [`MIN_MM`] to
+/// [`MAX_MM`] (`?mm=`, and [`Curve::chance_at_least`]).
+///
+/// # Errors
+/// Anything else, named in the message.
+pub fn parse_mm(text: &str) -> Result<f64, AmountError> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|mm| (MIN_MM..=MAX_MM).contains(mm))
+        .ok_or_else(|| AmountError::OutOfRange(text.to_string()))
 }
 
 impl Curve {
@@ -174,18 +191,13 @@ impl Curve {
 
     /// The chance of at least `mm`: a fitted amount's own chance, else
     /// linear in log-millimetres between its two fitted neighbours, so it
-    /// never claims more than they do. Below 0.2 mm it is the chance of any
-    /// rain (no gauge reads less).
+    /// never claims more than they do.
     ///
     /// # Errors
-    /// `mm` is not a finite number in `(0, 50]`.
+    /// `mm` is not a number from [`MIN_MM`] to [`MAX_MM`].
     pub fn chance_at_least(&self, mm: f64) -> Result<f64, AmountError> {
-        if !mm.is_finite() || mm <= 0.0 || mm > MAX_MM {
+        if !(MIN_MM..=MAX_MM).contains(&mm) {
             return Err(AmountError::OutOfRange(format!("{mm}")));
-        }
-        let first = THRESHOLDS[0].mm;
-        if mm <= first {
-            return Ok(f64::from(self.0[0]));
         }
         let k = THRESHOLDS.partition_point(|t| t.mm < mm);
         if (THRESHOLDS[k].mm - mm).abs() < 1e-9 {
@@ -203,14 +215,10 @@ impl Curve {
     /// As [`Curve::chance_at_least`].
     pub fn at_least(&self, mm: f64) -> Result<AtLeast, AmountError> {
         let chance = self.chance_at_least(mm)?;
-        let fitted = mm <= THRESHOLDS[0].mm || THRESHOLDS.iter().any(|t| (t.mm - mm).abs() < 1e-9);
+        let fitted = THRESHOLDS.iter().any(|t| (t.mm - mm).abs() < 1e-9);
         Ok(AtLeast {
             mm,
-            event: if mm <= THRESHOLDS[0].mm {
-                THRESHOLDS[0].event()
-            } else {
-                event_of(mm)
-            },
+            event: event_of(mm),
             chance: round4(chance),
             interpolated: !fitted,
         })
@@ -335,18 +343,23 @@ mod tests {
     fn chances_between_fitted_amounts_lie_between_their_neighbours() {
         let c = curve();
         assert_eq!(c.chance_at_least(5.0).unwrap(), f64::from(0.25f32));
-        assert_eq!(c.chance_at_least(0.1).unwrap(), f64::from(0.6f32));
+        assert_eq!(c.chance_at_least(0.2).unwrap(), f64::from(0.6f32));
         let mid = c.chance_at_least(7.0).unwrap();
         assert!(mid < 0.25 && mid > 0.12, "{mid}");
         // Monotone in the amount asked for.
         let mut last = 1.0;
-        for i in 1..=500 {
+        for i in 2..=500 {
             let v = c.chance_at_least(f64::from(i) * 0.1).unwrap();
             assert!(v <= last + 1e-12, "{i}: {v} after {last}");
             last = v;
         }
-        for bad in [0.0, -1.0, 50.1, f64::NAN, f64::INFINITY] {
+        for bad in [0.0, 0.1, -1.0, 50.1, f64::NAN, f64::INFINITY] {
             assert!(c.chance_at_least(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_mm(" 7 "), Ok(7.0));
+        for bad in ["0.1", "51", "NaN", "inf", "", "abc"] {
+            let e = parse_mm(bad).unwrap_err().to_string();
+            assert!(e.contains("from 0.2 to 50"), "{bad}: {e}");
         }
     }
 

@@ -292,10 +292,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     "#,
     // 8: rain amounts (issue 26, decision record 0025): each issued
-    // forecast's chance of each amount, and the amount that fell.
+    // forecast's chance of each amount, and the amount that fell. Forecasts
+    // scored before it get their amount here, so that the next scoring
+    // does not take a filled-in amount for a revision and re-stamp them.
     r#"
     ALTER TABLE predictions ADD COLUMN amounts TEXT;
     ALTER TABLE predictions ADD COLUMN amount_mm REAL;
+    UPDATE predictions SET amount_mm = (
+        SELECT o.rainfall FROM observations o
+        WHERE o.location = predictions.location AND o.date = predictions.for_date)
+    WHERE outcome IS NOT NULL;
     "#,
 ];
 
@@ -428,6 +434,53 @@ mod tests {
         // Opening again is a no-op.
         drop(store);
         Store::open(&path, Duration::from_secs(1)).unwrap();
+    }
+
+    /// Step 8 fills in the amount that fell for forecasts scored before it,
+    /// keeping when they were scored: the first scoring after the upgrade
+    /// finds nothing to re-score.
+    #[test]
+    fn upgrades_a_version_7_database_keeping_when_forecasts_were_scored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            migrate(&mut c, &path, 7).unwrap();
+            c.execute(
+                "INSERT INTO model_versions (created_at, params, feature_schema, train_window,
+                    test_window, threshold, f1, roc_auc, brier, metrics, blob, blob_sha256)
+                 VALUES ('x', '{}', 4, ?1, '{\"from\":\"2024-09-05\",\"to\":\"2025-09-05\"}',
+                    0.3, 0.6, 0.8, 0.1, ?2, X'00', 's')",
+                rusqlite::params![TRAIN_WINDOW, METRICS],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO observations (location, date, rainfall, rain_today, source, fetched_at, updated_at)
+                 VALUES ('Sydney', '2025-09-07', 6.4, 1, 'test', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO predictions (location, for_date, issue, version, probability, served_at,
+                                          outcome, scored_at)
+                 VALUES ('Sydney', '2025-09-07', 'afternoon', 1, 0.4, 'x', 1, 'scored then')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(store.score_predictions().unwrap(), 0, "nothing to re-score");
+        let (amount, scored_at): (Option<f64>, String) = store
+            .with_conn(|c| {
+                Ok(
+                    c.query_row("SELECT amount_mm, scored_at FROM predictions", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .unwrap();
+        assert_eq!(amount, Some(6.4));
+        assert_eq!(scored_at, "scored then");
     }
 
     /// Step 4 rebuilds `model_versions` with the model file last: every

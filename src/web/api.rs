@@ -194,7 +194,10 @@ async fn forecast(
     for (k, v) in &query {
         match k.as_str() {
             "date" => date = Some(parse_date("date", v, s.clock.today())?),
-            "mm" => mm = Some(parse_mm(v)?),
+            "mm" => {
+                let parsed = crate::amounts::parse_mm(v);
+                mm = Some(parsed.map_err(|e| ApiError::invalid("mm", e.to_string()))?);
+            }
             other => {
                 return Err(ApiError::invalid(
                     other,
@@ -222,24 +225,6 @@ async fn forecast(
             .map_err(|e| ApiError::invalid("mm", e.to_string()))?,
     );
     Ok((described_by(), Json(Arc::new(f))))
-}
-
-/// `?mm=`: a number of millimetres from 0.2 to 50.
-fn parse_mm(v: &str) -> Result<f64, ApiError> {
-    let bad = || {
-        ApiError::invalid(
-            "mm",
-            format!(
-                "`{v}` is not an amount of rain: give a number of millimetres from 0.2 to {}",
-                crate::amounts::MAX_MM
-            ),
-        )
-    };
-    let mm: f64 = v.trim().parse().map_err(|_| bad())?;
-    if !mm.is_finite() || !(0.2..=crate::amounts::MAX_MM).contains(&mm) {
-        return Err(bad());
-    }
-    Ok(mm)
 }
 
 impl From<InputError> for ApiError {

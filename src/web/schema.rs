@@ -122,7 +122,7 @@ pub fn served_openapi(today: NaiveDate) -> Value {
                 Some("mm") => {
                     p["schema"] = serde_json::json!({
                         "type": "number",
-                        "minimum": 0.2,
+                        "minimum": crate::amounts::MIN_MM,
                         "maximum": crate::amounts::MAX_MM
                     })
                 }
