@@ -495,7 +495,7 @@ async fn a_delivery_survives_a_restart_in_the_middle_of_its_retries() {
     };
 
     let first = support::serve(&db, &env);
-    wait_for("two failed attempts", Duration::from_secs(30), || {
+    wait_for("two failed attempts", Duration::from_secs(60), || {
         attempts(&db).1 >= 2
     })
     .await;
@@ -510,7 +510,7 @@ async fn a_delivery_survives_a_restart_in_the_middle_of_its_retries() {
     let _second = support::serve(&db, &env);
     wait_for(
         "the delivery after the restart",
-        Duration::from_secs(40),
+        Duration::from_secs(60),
         || attempts(&db).0 == "delivered",
     )
     .await;

@@ -4,8 +4,10 @@ pub mod app;
 pub mod bom_server;
 pub mod browser;
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The repository's bundled data folder (`data/`, see its README for
@@ -49,47 +51,103 @@ pub fn cli(db: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String 
     text
 }
 
-/// A `raincast serve` child process, killed on drop.
+/// A `raincast serve` child process, killed on drop. Its log (warnings and
+/// up) is kept, and printed if the test panics while it is alive.
 pub struct Server {
     pub child: Child,
     pub url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of raincast serve at {} ---\n{}",
+                self.url,
+                self.log()
+            );
+        }
     }
 }
 
-/// Start `raincast serve` on a free port and wait until /healthz answers.
+/// Start `raincast serve` on a port the system picks (`127.0.0.1:0`, so no
+/// other test can take it first) and wait until it listens; the address
+/// comes from the process's own "raincast listening" line. A process that
+/// exits first fails the test with its log.
 pub fn serve(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let port = free_port();
-    let log = std::env::var_os("TEST_LOG").is_some();
-    let child = Command::new(bin())
+    let echo = std::env::var_os("TEST_LOG").is_some();
+    let mut child = Command::new(bin())
         .arg("--db")
         .arg(db)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--bind", "127.0.0.1:0"])
         .envs(env.iter().copied())
-        .env("RAINCAST_LOG", if log { "info" } else { "warn" })
-        .stdout(if log { Stdio::inherit() } else { Stdio::null() })
-        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
+        .env(
+            "RAINCAST_LOG",
+            if echo {
+                "info"
+            } else {
+                "warn,raincast::app=info"
+            },
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start raincast serve");
-    let server = Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (stderr, log) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
+                if line.contains("raincast listening")
+                    && let Some(addr) = line.split("addr=").nth(1)
+                {
+                    let addr = addr.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(addr.to_string());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
     let started = Instant::now();
     loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return server;
+        if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+            return Server {
+                child,
+                url: format!("http://{addr}"),
+                log,
+            };
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "raincast serve did not start listening within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(Some(status)) = child.try_wait() {
+            // Let the reader take the last lines.
+            std::thread::sleep(Duration::from_millis(200));
+            panic!(
+                "raincast serve exited ({status}) before listening:\n{}",
+                log.lock().unwrap()
+            );
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!(
+                "raincast serve did not start listening within 60 s:\n{}",
+                log.lock().unwrap()
+            );
+        }
     }
 }
 
