@@ -130,6 +130,7 @@ pub fn store(
         }
         Ok(())
     })?;
+    store.note_revised(counts.revised_from);
     Ok(ImportReport {
         rows: total + parsed.rejected.len() as u64,
         counts,

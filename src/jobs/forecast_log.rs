@@ -46,9 +46,11 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let stale = env.config.server.stale_after_days;
     let max_pending = env.config.alerts.max_pending;
     let span = tracing::Span::current();
+    let board_built = ctx.board_built.clone();
     let result = crate::runtime::spawn_blocking(move || {
         let _entered = span.enter();
         serving.sync(&store, issued_at, stale)?;
+        board_built.store(true, std::sync::atomic::Ordering::Release);
         let board = serving.board();
         let mut out = ForecastLog::default();
         let mut problems = Vec::new();
@@ -112,7 +114,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                 })),
             }
         }
-        out.scored = store.score_predictions()? as u64;
+        out.scored = store.score_predictions(issued_at)? as u64;
         Ok::<_, StoreError>((out, problems))
     })
     .await;

@@ -69,7 +69,33 @@ impl SourceStatus {
     }
 }
 
-#[derive(Debug)]
+/// The parts of a board that runs and scoring change.
+struct Records {
+    source: SourceStatus,
+    record_30d: TrackRecord,
+    record_30d_by_issue: Vec<(String, TrackRecord)>,
+    newest_write: Option<String>,
+}
+
+impl Records {
+    fn read(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
+        let since = today - chrono::Days::new(30);
+        Ok(Records {
+            source: SourceStatus::from_runs(
+                &store.run_heads(Some(crate::store::JobKind::Scrape), 50)?,
+            ),
+            record_30d: store.track_record(None, since)?,
+            record_30d_by_issue: store.track_record_by_issue(since)?,
+            newest_write: if store.is_read_only() {
+                store.newest_write()?
+            } else {
+                None
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct StationBoard {
     pub station: &'static Station,
     pub rows: u64,
@@ -192,26 +218,38 @@ impl Board {
                 }
             }
         }
-        let source =
-            SourceStatus::from_runs(&store.run_heads(Some(crate::store::JobKind::Scrape), 50)?);
-        let record_30d = store.track_record(None, today - chrono::Days::new(30))?;
-        let record_30d_by_issue = store.track_record_by_issue(today - chrono::Days::new(30))?;
-        let newest_write = if store.is_read_only() {
-            store.newest_write()?
-        } else {
-            None
-        };
+        let records = Records::read(store, today)?;
         Ok(Board {
-            newest_write,
             today: Some(today),
             built_at: Some(now),
             model_version: model.map(|m| m.version),
             stale_after_days,
             stations,
             around,
-            source,
-            record_30d,
-            record_30d_by_issue,
+            source: records.source,
+            record_30d: records.record_30d,
+            record_30d_by_issue: records.record_30d_by_issue,
+            newest_write: records.newest_write,
+        })
+    }
+
+    /// This board with its run- and record-derived parts read again (the
+    /// source's status, the live record, a replica's newest write), its
+    /// stations and forecasts kept: after a run whose forecast log built the
+    /// board, only those parts can have changed.
+    pub fn with_fresh_records(&self, store: &Store) -> Result<Self, StoreError> {
+        let records = Records::read(store, self.today.unwrap_or_default())?;
+        Ok(Board {
+            today: self.today,
+            built_at: self.built_at,
+            model_version: self.model_version,
+            stale_after_days: self.stale_after_days,
+            stations: self.stations.clone(),
+            around: self.around.clone(),
+            source: records.source,
+            record_30d: records.record_30d,
+            record_30d_by_issue: records.record_30d_by_issue,
+            newest_write: records.newest_write,
         })
     }
 

@@ -164,6 +164,17 @@ impl Serving {
         Ok(())
     }
 
+    /// Read the board's run- and record-derived parts again, keeping its
+    /// stations and forecasts ([`Board::with_fresh_records`]): what a run
+    /// whose forecast log just built the board changed after it. The data
+    /// version it was built from stays, so the next [`Serving::sync`]
+    /// still rebuilds it whole if anything else was written meanwhile.
+    pub fn refresh_records(&self, store: &Store) -> Result<(), StoreError> {
+        let board = self.board.load().with_fresh_records(store)?;
+        self.board.store(Arc::new(board));
+        Ok(())
+    }
+
     /// Read each station's newest observations and forecast them again.
     pub fn rebuild(
         &self,

@@ -325,7 +325,8 @@ impl Store {
         order: &SourcesConfig,
     ) -> Result<AssembleCounts> {
         let now = self.now_text();
-        self.write(|tx| {
+        let mut revised = None;
+        let counts = self.write(|tx| {
             let mut counts = AssembleCounts::default();
             let mut span: BTreeMap<&'static str, (NaiveDate, NaiveDate)> = BTreeMap::new();
             let mut next_rain = tx.prepare_cached(
@@ -350,6 +351,7 @@ impl Store {
                     .optional()?
                     .flatten();
                 let c = upsert_in(tx, std::slice::from_ref(&o), ASSEMBLED_SOURCE, &now)?;
+                revised = super::observations::earliest(revised, c.revised_from);
                 counts.inserted += c.inserted;
                 counts.updated += c.updated;
                 counts.unchanged += c.unchanged;
@@ -371,7 +373,9 @@ impl Store {
                 fix_rain_tomorrow(tx, location, from - Duration::days(1), to, &now)?;
             }
             Ok(counts)
-        })
+        })?;
+        self.note_revised(revised);
+        Ok(counts)
     }
 
     /// Where each field of a stored row came from: (field, source). A row

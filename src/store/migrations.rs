@@ -303,6 +303,16 @@ const MIGRATIONS: &[&str] = &[
         WHERE o.location = predictions.location AND o.date = predictions.for_date)
     WHERE outcome IS NOT NULL;
     "#,
+    // 9: reads that months of operation slowed down (issue 30). The track
+    // record and a scrape's scoring pick forecasts by rain day, reading
+    // only these columns (so the index covers them); the scheduler asks
+    // each kind's last success at every tick.
+    r#"
+    CREATE INDEX predictions_scored
+        ON predictions (for_date, issue, outcome, probability, threshold, amount_mm);
+    CREATE INDEX job_runs_succeeded ON job_runs (kind, finished_at)
+        WHERE status = 'succeeded';
+    "#,
 ];
 
 /// The steps that rebuild a table others refer to: run with foreign keys
@@ -469,7 +479,11 @@ mod tests {
             .unwrap();
         }
         let store = Store::open(&path, Duration::from_secs(1)).unwrap();
-        assert_eq!(store.score_predictions().unwrap(), 0, "nothing to re-score");
+        assert_eq!(
+            store.score_predictions(chrono::Utc::now()).unwrap(),
+            0,
+            "nothing to re-score"
+        );
         let (amount, scored_at): (Option<f64>, String) = store
             .with_conn(|c| {
                 Ok(

@@ -100,6 +100,12 @@ struct Inner {
     watch: Mutex<Option<Connection>>,
     /// What stamps written rows (`created_at`, `at`, `updated_at`, …).
     clock: RwLock<Arc<dyn Clock>>,
+    /// The day (by `clock`) of the last scoring that looked at every
+    /// forecast ([`Store::score_predictions`]).
+    scored_in_full: Mutex<Option<chrono::NaiveDate>>,
+    /// The earliest day whose stored observation this process changed
+    /// since the last scoring ([`Store::note_revised`]).
+    revised_from: Mutex<Option<chrono::NaiveDate>>,
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -145,6 +151,8 @@ impl Store {
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
+                scored_in_full: Mutex::new(None),
+                revised_from: Mutex::new(None),
             }),
         };
         Ok(store)
@@ -173,6 +181,8 @@ impl Store {
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
+                scored_in_full: Mutex::new(None),
+                revised_from: Mutex::new(None),
             }),
         };
         let first = store.connect()?;

@@ -17,6 +17,10 @@ pub struct UpsertCounts {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The earliest day whose stored row changed (not a new one): scoring
+    /// looks again at forecasts from it on ([`Store::note_revised`]).
+    #[serde(skip)]
+    pub revised_from: Option<NaiveDate>,
 }
 
 impl std::ops::AddAssign for UpsertCounts {
@@ -24,6 +28,15 @@ impl std::ops::AddAssign for UpsertCounts {
         self.inserted += o.inserted;
         self.updated += o.updated;
         self.unchanged += o.unchanged;
+        self.revised_from = earliest(self.revised_from, o.revised_from);
+    }
+}
+
+/// The earlier of two optional days.
+pub(crate) fn earliest(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -140,7 +153,9 @@ impl Store {
     #[tracing::instrument(level = "debug", skip(self, obs))]
     pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
         let now = self.now_text();
-        self.write(|tx| upsert_in(tx, obs, source, &now))
+        let counts = self.write(|tx| upsert_in(tx, obs, source, &now))?;
+        self.note_revised(counts.revised_from);
+        Ok(counts)
     }
 
     /// One observation, or `NotFound`.
@@ -353,6 +368,7 @@ pub(crate) fn upsert_in(
             counts.inserted += 1;
         } else if update.execute(params_from_iter(v.iter()))? == 1 {
             counts.updated += 1;
+            counts.revised_from = earliest(counts.revised_from, Some(o.date));
         } else {
             counts.unchanged += 1;
         }
@@ -388,10 +404,12 @@ mod tests {
             .upsert_observations(&[obs(1, Some(0.0)), obs(2, None)], "t")
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (2, 0, 0));
+        assert_eq!(c.revised_from, None, "new rows revise nothing");
         let c = s
             .upsert_observations(&[obs(1, Some(0.0)), obs(2, Some(4.0))], "t")
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
+        assert_eq!(c.revised_from, Some(obs(2, None).date), "the changed day");
         let got = s.observation("Sydney", obs(2, None).date).unwrap();
         assert_eq!(got, obs(2, Some(4.0)));
         assert_eq!(s.count_observations().unwrap(), 2);

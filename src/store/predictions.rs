@@ -1,7 +1,7 @@
 //! The prediction log: one row per (location, forecast date, model version),
 //! scored against the observed outcome once that day's 9 am report is in.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Result, Store};
@@ -242,25 +242,69 @@ impl Store {
     /// re-score one whose outcome BOM has since revised (the previous
     /// month's file can change during the first days of a month; a rain
     /// amount revised to "missing" withdraws the score). Returns how many
-    /// rows changed.
+    /// rows changed. `now` is stamped as `scored_at` (the simulated time in
+    /// a replay).
+    ///
+    /// The first scoring of each day (of `now`) looks at every forecast,
+    /// which catches a revision written by another process (an import).
+    /// The others look at the forecasts not scored yet, and at those from
+    /// the earliest day whose row this process changed since
+    /// ([`Store::note_revised`]): a scrape's scoring does not read every
+    /// forecast ever logged.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub fn score_predictions(&self) -> Result<usize> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE predictions SET
-                    outcome = (SELECT o.rain_today FROM observations o
-                               WHERE o.location = predictions.location AND o.date = predictions.for_date),
-                    amount_mm = (SELECT o.rainfall FROM observations o
-                               WHERE o.location = predictions.location AND o.date = predictions.for_date),
-                    scored_at = ?1
-                 WHERE EXISTS (
-                    SELECT 1 FROM observations o
-                    WHERE o.location = predictions.location AND o.date = predictions.for_date
-                      AND (o.rain_today IS NOT predictions.outcome
-                           OR o.rainfall IS NOT predictions.amount_mm))",
-                [self.now_text()],
-            )?)
-        })
+    pub fn score_predictions(&self, now: DateTime<Utc>) -> Result<usize> {
+        let today = now.date_naive();
+        let full = self
+            .inner
+            .scored_in_full
+            .lock()
+            .map_or(true, |d| *d != Some(today));
+        let revised = self
+            .inner
+            .revised_from
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take());
+        let now = super::rfc3339::text(&now);
+        let scored = self.write(|tx| {
+            if full {
+                return Ok(tx.prepare_cached(&score_sql("", "1"))?.execute([&now])?);
+            }
+            let mut n = tx
+                .prepare_cached(&score_sql(
+                    "INDEXED BY predictions_unscored",
+                    "outcome IS NULL",
+                ))?
+                .execute([&now])?;
+            if let Some(from) = revised {
+                n += tx
+                    .prepare_cached(&score_sql("", "for_date >= ?2"))?
+                    .execute(rusqlite::params![now, from])?;
+            }
+            Ok(n)
+        });
+        match &scored {
+            Ok(_) if full => {
+                if let Ok(mut d) = self.inner.scored_in_full.lock() {
+                    *d = Some(today);
+                }
+            }
+            Ok(_) => {}
+            // Not scored: the revision is still to look at.
+            Err(_) => self.note_revised(revised),
+        }
+        scored
+    }
+
+    /// Remember that this process changed the stored observation of `day`
+    /// (and maybe later ones): the next scoring looks again at forecasts
+    /// from it on.
+    pub(crate) fn note_revised(&self, day: Option<NaiveDate>) {
+        if day.is_some()
+            && let Ok(mut r) = self.inner.revised_from.lock()
+        {
+            *r = super::observations::earliest(*r, day);
+        }
     }
 
     /// Logged forecasts for one station with `from <= for_date <= to`, oldest
@@ -342,6 +386,25 @@ impl Store {
     }
 }
 
+/// The scoring update for the forecasts `which` selects (with `?1` the
+/// time stamped, `?2` a rain day), read through `index`: outcome and
+/// amount from the observed row, where either differs from what is stored.
+fn score_sql(index: &str, which: &str) -> String {
+    format!(
+        "UPDATE predictions {index} SET
+            outcome = (SELECT o.rain_today FROM observations o
+                       WHERE o.location = predictions.location AND o.date = predictions.for_date),
+            amount_mm = (SELECT o.rainfall FROM observations o
+                       WHERE o.location = predictions.location AND o.date = predictions.for_date),
+            scored_at = ?1
+         WHERE {which} AND EXISTS (
+            SELECT 1 FROM observations o
+            WHERE o.location = predictions.location AND o.date = predictions.for_date
+              AND (o.rain_today IS NOT predictions.outcome
+                   OR o.rainfall IS NOT predictions.amount_mm))"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -349,6 +412,96 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A scoring after a revision this process wrote re-scores that day at
+    /// once, and scores a forecast whose day has just been observed; a
+    /// revision written by another process waits for the first scoring of
+    /// the next day, which looks at every forecast.
+    #[test]
+    fn revisions_are_scored_at_once_and_other_processes_ones_the_next_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path, Duration::from_secs(5)).unwrap();
+        let now: DateTime<Utc> = "2025-06-01T01:00:00Z".parse().unwrap();
+        let today = now.date_naive();
+        let (recent, old, unscored) = (
+            today - chrono::Days::new(5),
+            today - chrono::Days::new(100),
+            today - chrono::Days::new(120),
+        );
+        let obs = |date: NaiveDate, rain: bool| {
+            let mut o = crate::obs::Observation::empty("Sydney", date);
+            o.rain_today = Some(rain);
+            o.set(
+                crate::obs::Num::Rainfall,
+                Some(if rain { 4.2 } else { 0.0 }),
+            );
+            o
+        };
+        store
+            .with_conn(|c| {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                for d in [recent, old, unscored] {
+                    c.execute(
+                        "INSERT INTO predictions (location, for_date, issue, version, probability,
+                                                  served_at, threshold)
+                         VALUES ('Sydney', ?1, 'afternoon', 1, 0.4, '2025-01-01T00:00:00Z', 0.5)",
+                        [d],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let read = |d: NaiveDate| -> (Option<bool>, Option<String>) {
+            store
+                .with_conn(|c| {
+                    Ok(c.query_row(
+                        "SELECT outcome, scored_at FROM predictions WHERE for_date = ?1",
+                        [d],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?)
+                })
+                .unwrap()
+        };
+        store
+            .upsert_observations(&[obs(recent, true), obs(old, false)], "test")
+            .unwrap();
+        assert_eq!(store.score_predictions(now).unwrap(), 2, "the first: all");
+        // Another process revises the old day; this one the recent day, and
+        // the unscored day's row arrives.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE observations SET rain_today = 1, rainfall = 4.2 WHERE date = ?1",
+                [old],
+            )
+            .unwrap();
+        store
+            .upsert_observations(&[obs(recent, false), obs(unscored, true)], "test")
+            .unwrap();
+        let later = now + chrono::Duration::hours(6);
+        assert_eq!(store.score_predictions(later).unwrap(), 2);
+        assert_eq!(
+            read(recent),
+            (Some(false), Some("2025-06-01T07:00:00.000Z".into())),
+            "this process's revision: at once, stamped with the time given"
+        );
+        assert_eq!(read(unscored).0, Some(true), "newly observed: at once");
+        assert_eq!(
+            read(old).0,
+            Some(false),
+            "another process's revision: not yet"
+        );
+        assert_eq!(store.score_predictions(later).unwrap(), 0);
+        let next_day = now + chrono::Duration::days(1);
+        assert_eq!(store.score_predictions(next_day).unwrap(), 1);
+        assert_eq!(
+            read(old).0,
+            Some(true),
+            "another process's revision: the next day"
+        );
+        assert_eq!(store.score_predictions(next_day).unwrap(), 0);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]

@@ -172,7 +172,7 @@ async fn busy_app() -> TestApp {
         let mut next = raincast::obs::Observation::empty("Perth", latest + chrono::Days::new(1));
         next.rain_today = Some(true);
         store.upsert_observations(&[next], "test").unwrap();
-        assert_eq!(store.score_predictions().unwrap(), 1);
+        assert_eq!(store.score_predictions(clock_now).unwrap(), 1);
     })
     .await
     .unwrap();

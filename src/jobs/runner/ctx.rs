@@ -45,6 +45,9 @@ pub struct RunCtx {
     /// Mirrors `stop.token` for the blocking loops of the scraper and the
     /// trainer, which take a flag they can read between steps.
     flag: Arc<AtomicBool>,
+    /// Set by the forecast log once it has brought the serving board up to
+    /// date: the run's end then reads only the board's records again.
+    pub(crate) board_built: Arc<AtomicBool>,
 }
 
 impl RunCtx {
@@ -62,6 +65,7 @@ impl RunCtx {
             dirty: AtomicBool::new(false),
             stop,
             flag: Arc::new(AtomicBool::new(false)),
+            board_built: Arc::new(AtomicBool::new(false)),
         }
     }
 

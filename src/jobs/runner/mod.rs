@@ -356,12 +356,22 @@ impl Jobs {
         // Recorded as ended, so free to run again: a trigger that sees this
         // run ended must not be refused because the slot is still held.
         drop(slot);
-        // Pages show what the run changed (data, model, a failing source) at once.
+        // Pages show what the run changed (data, model, a failing source) at
+        // once. A forecast log built the board from the run's data already:
+        // only the run's record and the scores are new since.
         {
             let (store, serving) = (env.store.clone(), env.serving.clone());
             let now = env.clock.now();
             let stale = env.config.server.stale_after_days;
-            match crate::runtime::spawn_blocking(move || serving.sync(&store, now, stale)).await {
+            let built = ctx.board_built.load(Ordering::Acquire);
+            let refreshed = crate::runtime::spawn_blocking(move || {
+                if built {
+                    serving.refresh_records(&store)
+                } else {
+                    serving.sync(&store, now, stale)
+                }
+            });
+            match refreshed.await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
                 Err(e) => tracing::warn!(run_id, "refreshing the serving board: {e}"),
