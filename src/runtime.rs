@@ -80,6 +80,15 @@ fn training_pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// Sleep for `d`, and not at all for zero: tokio's zero sleep still waits
+/// for the timer's next millisecond, which a loop of thousands of requests
+/// to a loopback stand-in adds up to seconds.
+pub async fn pause(d: std::time::Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::{Arc, Mutex};

@@ -46,11 +46,19 @@ pub(super) async fn fetch(ctx: &Ctx, url: &str) -> Result<Vec<u8>, Outcome> {
         } else {
             Duration::ZERO
         } + ctx.delay;
-        // A stop (cancel, shutdown, the circuit) ends the wait at once.
-        tokio::select! {
-            biased;
-            () = ctx.stop.cancelled() => return Err(Outcome::Cancelled),
-            () = tokio::time::sleep(wait) => {}
+        // A stop (cancel, shutdown, the circuit) ends the wait at once. No
+        // wait (a loopback stand-in's first attempt) is no timer either: a
+        // zero sleep still waits for the timer's next millisecond.
+        if wait.is_zero() {
+            if ctx.stop.is_cancelled() {
+                return Err(Outcome::Cancelled);
+            }
+        } else {
+            tokio::select! {
+                biased;
+                () = ctx.stop.cancelled() => return Err(Outcome::Cancelled),
+                () = tokio::time::sleep(wait) => {}
+            }
         }
         match get(ctx, url).await {
             Ok(body) => return Ok(body),

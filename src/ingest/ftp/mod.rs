@@ -189,7 +189,7 @@ pub async fn poll(
         if circuit.open.is_some() || cancel.is_cancelled() {
             break;
         }
-        tokio::time::sleep(pause).await;
+        crate::runtime::pause(pause).await;
         let path = feeds::product_path(&cfg.observations_dir, product);
         let outcome = match download(&mut session, cfg, &path).await {
             Ok(body) => {
@@ -273,7 +273,7 @@ pub async fn poll(
                 if circuit.open.is_some() || cancel.is_cancelled() {
                     break;
                 }
-                tokio::time::sleep(pause).await;
+                crate::runtime::pause(pause).await;
                 let path = feeds::daily_path(&cfg.daily_dir, f.station, month);
                 let outcome = match download(&mut session, cfg, &path).await {
                     Ok(body) => {
