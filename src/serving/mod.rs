@@ -170,8 +170,11 @@ impl Serving {
     /// version it was built from stays, so the next [`Serving::sync`]
     /// still rebuilds it whole if anything else was written meanwhile.
     pub fn refresh_records(&self, store: &Store) -> Result<(), StoreError> {
-        let board = self.board.load().with_fresh_records(store)?;
-        self.board.store(Arc::new(board));
+        let old = self.board.load_full();
+        let board = Arc::new(old.with_fresh_records(store)?);
+        // A whole rebuild stored meanwhile (the poll loop's) is as recent
+        // and complete: it stays, and this one is dropped.
+        self.board.compare_and_swap(&old, board);
         Ok(())
     }
 
@@ -192,6 +195,45 @@ impl Serving {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// After a run's forecast log built the board, its end re-reads only
+    /// the records: a forecast scored since counts, and the moment and the
+    /// data version it was built from stay.
+    #[test]
+    fn a_records_refresh_reads_new_scores_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("r.db"), std::time::Duration::from_secs(5)).unwrap();
+        let serving = Serving::default();
+        let now = Utc.with_ymd_and_hms(2024, 10, 2, 0, 0, 0).unwrap();
+        serving.sync(&store, now, 2).unwrap();
+        let built_from = serving.data_version();
+        assert_eq!(serving.board().record_30d.verified, 0);
+        store
+            .with_conn(|c| {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                c.execute(
+                    "INSERT INTO predictions (location, for_date, issue, version, probability,
+                                              served_at, threshold, outcome)
+                     VALUES ('Sydney', '2024-10-01', 'afternoon', 1, 0.7,
+                             '2024-09-30T06:00:00Z', 0.5, 1)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        serving.refresh_records(&store).unwrap();
+        let board = serving.board();
+        assert_eq!(board.record_30d.verified, 1);
+        assert_eq!(board.record_30d.hits, 1);
+        assert_eq!(board.built_at, Some(now));
+        assert_eq!(
+            serving.data_version(),
+            built_from,
+            "a whole sync still follows"
+        );
+        assert_eq!(board.stations.len(), crate::stations::STATIONS.len());
+    }
 
     /// A caller that read the clock before another rebuilt the board (the
     /// web poll loop, while a replay's clock races ahead) never puts the
