@@ -298,14 +298,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let dir = Path::new(&args[2]);
             let (x, y) = read(dir, "train")?;
             let (tx, ty) = read(dir, "tune")?;
-            let params = boost_params(&model_config()?)?;
+            let cfg = model_config()?;
+            let params = boost_params(&cfg)?;
             use linfa::ParamGuard;
             let valid = params.check()?;
             let nf = width(dir)?;
             valid.check_categories(&x, nf)?;
             let started = std::time::Instant::now();
-            let binned = BinnedMatrix::from_rows(&x, nf, valid.max_bins());
+            // As training does: the forest's bins, merged down to boosting's.
+            let binned = BinnedMatrix::from_rows(&x, nf, cfg.max_bins);
             drop(x);
+            let binned = if valid.max_bins() < cfg.max_bins {
+                binned.coarsened(valid.max_bins())
+            } else {
+                binned
+            };
             // As training does: the bag the settings ask for, cross-fitted
             // on the tune window's time folds (made as training makes them).
             let path = dir.join("tune_day.i32");

@@ -57,6 +57,9 @@ pub struct ModelConfig {
     pub boost_colsample: f64,
     /// Stop after this many trees without a better tune-window log-loss; 0 = never.
     pub boost_early_stopping_rounds: usize,
+    /// Histogram bins per feature for boosting (2..=255): the forest's bins
+    /// merged down to this many. At or above `max_bins`, the forest's own.
+    pub boost_max_bins: usize,
     /// Boosting models averaged into the served one (1..=16), seeds `seed`, `seed + 1`, ….
     pub boost_bag: usize,
     /// Let the served booster learn the tune window too. With a bag,
@@ -95,9 +98,10 @@ impl Default for ModelConfig {
             boost_max_depth: 0,
             boost_min_samples_leaf: 200,
             boost_l2: 20.0,
-            boost_subsample: 0.8,
+            boost_subsample: 0.5,
             boost_colsample: 0.5,
-            boost_early_stopping_rounds: 60,
+            boost_early_stopping_rounds: 30,
+            boost_max_bins: 63,
             boost_bag: 3,
             boost_refit: true,
             boost_categorical: true,
@@ -121,7 +125,7 @@ impl ModelConfig {
             early_stopping_rounds: self.boost_early_stopping_rounds,
             bag: self.boost_bag,
             refit: self.boost_refit,
-            max_bins: self.max_bins,
+            max_bins: self.boost_max_bins,
             // The feature encoder names them: see `train::FamilyParams`.
             categorical: Default::default(),
             seed: self.seed,

@@ -151,6 +151,68 @@ impl BinnedMatrix {
         }
     }
 
+    /// The same rows in at most `max_bins` bins per feature (clamped to
+    /// `2..=255`): adjacent bins merged, by the rule that made them, into
+    /// groups of roughly equal row counts. The cuts kept are a subset of
+    /// this matrix's, so a raw value's code is still
+    /// `bin_value(cuts, value)`, and no raw matrix is needed. A feature with
+    /// no more bins than that keeps its own.
+    pub fn coarsened(&self, max_bins: usize) -> BinnedMatrix {
+        let max_bins = max_bins.clamp(2, 255);
+        let n = self.n_rows.max(1);
+        let mut codes = vec![0u8; self.codes.len()];
+        let cuts: Vec<Vec<f32>> = codes
+            .par_chunks_mut(n)
+            .zip(self.cuts.par_iter())
+            .enumerate()
+            .map(|(f, (out, fine))| {
+                let column = self.column(f);
+                if fine.len() < max_bins {
+                    out.copy_from_slice(column);
+                    return fine.clone();
+                }
+                let mut counts = [0usize; 256];
+                for &c in column {
+                    counts[usize::from(c)] += 1;
+                }
+                // The fine codes with rows play the distinct values of
+                // `compute_cuts`; a cut after code `c` is `fine[c]`.
+                let present: Vec<usize> = (0..=fine.len()).filter(|&c| counts[c] > 0).collect();
+                let total: usize = present.iter().map(|&c| counts[c]).sum();
+                let per_bin = total as f64 / max_bins as f64;
+                let mut kept: Vec<usize> = Vec::new();
+                let mut seen = 0usize;
+                for &c in present.iter().take(present.len().saturating_sub(1)) {
+                    seen += counts[c];
+                    if seen as f64 >= per_bin * (kept.len() + 1) as f64 {
+                        kept.push(c);
+                        if kept.len() == max_bins - 1 {
+                            break;
+                        }
+                    }
+                }
+                // Fine code `c` lies above the kept cuts with index below it.
+                let mut map = [MISSING; 256];
+                let mut below = 0u8;
+                for (c, slot) in map.iter_mut().enumerate().take(fine.len() + 1) {
+                    while usize::from(below) < kept.len() && kept[usize::from(below)] < c {
+                        below += 1;
+                    }
+                    *slot = below;
+                }
+                for (o, &c) in out.iter_mut().zip(column) {
+                    *o = map[usize::from(c)];
+                }
+                kept.iter().map(|&c| fine[c]).collect()
+            })
+            .collect();
+        BinnedMatrix {
+            n_rows: self.n_rows,
+            codes,
+            cuts,
+        }
+    }
+
     /// The codes of feature `f`, one per row.
     pub(crate) fn column(&self, f: usize) -> &[u8] {
         &self.codes[f * self.n_rows..(f + 1) * self.n_rows]
@@ -241,6 +303,54 @@ mod tests {
                 assert_eq!(code <= k, x <= c);
             }
         }
+    }
+
+    /// A coarsened matrix caps each feature's bins, keeps a feature that
+    /// already fits as it was, codes every value as its own cuts would, and
+    /// balances its bins about as direct binning does.
+    #[test]
+    fn coarsening_keeps_codes_consistent_with_its_cuts() {
+        let n = 20_000;
+        let mut x = Vec::with_capacity(n * 3);
+        for i in 0..n {
+            let f = i as f32;
+            // Continuous, with missing values; few distinct values; skewed
+            // with a heavy tie at zero (like rainfall).
+            x.push(if i % 17 == 0 {
+                f32::NAN
+            } else {
+                (f * 0.37).sin() * 100.0
+            });
+            x.push((i % 40) as f32);
+            x.push(if i % 3 == 0 {
+                (f * 0.11).cos().abs() * 50.0
+            } else {
+                0.0
+            });
+        }
+        let fine = BinnedMatrix::from_rows(&x, 3, 255);
+        let coarse = fine.coarsened(63);
+        assert_eq!(coarse.n_rows(), n);
+        assert_eq!(coarse.cuts(1), fine.cuts(1), "40 values fit in 63 bins");
+        assert_eq!(coarse.column(1), fine.column(1));
+        for f in 0..3 {
+            let cuts = coarse.cuts(f);
+            assert!(cuts.len() <= 62, "feature {f}: {} cuts", cuts.len());
+            assert!(cuts.iter().all(|c| fine.cuts(f).contains(c)));
+            for (r, &code) in coarse.column(f).iter().enumerate() {
+                assert_eq!(code, bin_value(cuts, x[r * 3 + f]), "feature {f}, row {r}");
+            }
+        }
+        // The continuous feature's bins hold roughly equal counts.
+        let mut counts = [0usize; 256];
+        for &c in coarse.column(0) {
+            counts[usize::from(c)] += 1;
+        }
+        let filled: Vec<usize> = counts[..=coarse.cuts(0).len()].to_vec();
+        let (lo, hi) = (filled.iter().min().unwrap(), filled.iter().max().unwrap());
+        assert!(coarse.cuts(0).len() >= 55, "{}", coarse.cuts(0).len());
+        assert!(*hi <= 2 * *lo + 200, "bins from {lo} to {hi} rows");
+        assert_eq!(counts[usize::from(MISSING)], n.div_ceil(17));
     }
 
     #[test]

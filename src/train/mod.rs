@@ -375,6 +375,12 @@ pub fn fit_families(
     ));
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
+        // Boosting's own, coarser bins, merged from the forest's.
+        let binned = if bp.max_bins() < params.forest.max_bins {
+            binned.coarsened(bp.max_bins())
+        } else {
+            binned
+        };
         let boost_planned = std::sync::atomic::AtomicUsize::new(n_boost);
         let started = std::time::Instant::now();
         let fit = bp.fit_final_folds(

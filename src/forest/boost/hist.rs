@@ -10,9 +10,9 @@ use crate::forest::binning::BinnedMatrix;
 /// the calling thread: below it, handing features to rayon costs more than
 /// the sums (the result is the same either way).
 const PARALLEL_MIN_VISITS: usize = 32 * 1024;
-/// Nodes with at least this many rows sum their histograms in two
-/// interleaved halves (see `histogram`); below it, clearing and merging the
-/// second half costs more than it saves.
+/// Nodes with at least this many rows sum their histograms in four
+/// interleaved parts (see `histogram`); below it, clearing and merging the
+/// other three costs more than it saves.
 const INTERLEAVE_MIN_ROWS: usize = 1024;
 
 /// Gradient, hessian and row count of a set of rows.
@@ -176,21 +176,28 @@ pub(crate) fn histogram(
             }
             return;
         }
-        // Even rows into `h`, odd rows into `odd`, then one merge: two rows
-        // in a row that fall in the same bin no longer wait on each other's
-        // update, which is most rows for a feature with few bins.
-        let mut odd = [QBin::default(); 256];
-        let odd = &mut odd[..h.len()];
-        let pairs = rows.chunks_exact(2).zip(q.chunks_exact(2));
-        for (r, g) in pairs {
+        // Rows in turn into four histograms (`h` and three more), then one
+        // merge: consecutive rows that fall in the same bin no longer wait
+        // on each other's update, which is most rows for a feature with few
+        // bins (a store to a slot and the next load of it are a chain).
+        let mut more = [[QBin::default(); 256]; 3];
+        let [b, c, d] = &mut more;
+        let (b, c, d) = (&mut b[..h.len()], &mut c[..h.len()], &mut d[..h.len()]);
+        let quads = rows.chunks_exact(4).zip(q.chunks_exact(4));
+        for (r, g) in quads {
             h[slot(r[0])].add(g[0]);
-            odd[slot(r[1])].add(g[1]);
+            b[slot(r[1])].add(g[1]);
+            c[slot(r[2])].add(g[2]);
+            d[slot(r[3])].add(g[3]);
         }
-        if rows.len() % 2 == 1 {
-            h[slot(rows[rows.len() - 1])].add(q[rows.len() - 1]);
+        let tail = rows.len() / 4 * 4;
+        for (&r, &g) in rows[tail..].iter().zip(&q[tail..]) {
+            h[slot(r)].add(g);
         }
-        for (a, b) in h.iter_mut().zip(odd.iter()) {
+        for (((a, b), c), d) in h.iter_mut().zip(b.iter()).zip(c.iter()).zip(d.iter()) {
             a.add(*b);
+            a.add(*c);
+            a.add(*d);
         }
     };
     let mut chunks: Vec<&mut [QBin]> = Vec::with_capacity(features.len());
