@@ -309,7 +309,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let binned = BinnedMatrix::from_rows(&x, nf, cfg.max_bins);
             drop(x);
             let binned = if valid.max_bins() < cfg.max_bins {
-                binned.coarsened(valid.max_bins())
+                let coarse = binned.coarsened(valid.max_bins());
+                drop(binned);
+                coarse
             } else {
                 binned
             };

@@ -375,9 +375,12 @@ pub fn fit_families(
     ));
 
     if let (Some(bp), Some(raw)) = (boost_params, &params.boost) {
-        // Boosting's own, coarser bins, merged from the forest's.
+        // Boosting's own, coarser bins, merged from the forest's; the
+        // forest's matrix is freed before the fit.
         let binned = if bp.max_bins() < params.forest.max_bins {
-            binned.coarsened(bp.max_bins())
+            let coarse = binned.coarsened(bp.max_bins());
+            drop(binned);
+            coarse
         } else {
             binned
         };
