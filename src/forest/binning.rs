@@ -178,19 +178,11 @@ impl BinnedMatrix {
                 // The fine codes with rows play the distinct values of
                 // `compute_cuts`; a cut after code `c` is `fine[c]`.
                 let present: Vec<usize> = (0..=fine.len()).filter(|&c| counts[c] > 0).collect();
-                let total: usize = present.iter().map(|&c| counts[c]).sum();
-                let per_bin = total as f64 / max_bins as f64;
-                let mut kept: Vec<usize> = Vec::new();
-                let mut seen = 0usize;
-                for &c in present.iter().take(present.len().saturating_sub(1)) {
-                    seen += counts[c];
-                    if seen as f64 >= per_bin * (kept.len() + 1) as f64 {
-                        kept.push(c);
-                        if kept.len() == max_bins - 1 {
-                            break;
-                        }
-                    }
-                }
+                let weights: Vec<usize> = present.iter().map(|&c| counts[c]).collect();
+                let kept: Vec<usize> = equal_count_breaks(&weights, max_bins)
+                    .into_iter()
+                    .map(|i| present[i])
+                    .collect();
                 // Fine code `c` lies above the kept cuts with index below it.
                 let mut map = [MISSING; 256];
                 let mut below = 0u8;
@@ -246,27 +238,36 @@ fn compute_cuts(values: &mut [f32], max_bins: usize) -> Vec<f32> {
             _ => distinct.push((v, 1)),
         }
     }
-    let mut cuts = Vec::new();
-    if distinct.len() <= max_bins {
-        cuts.extend(distinct.windows(2).map(|w| midpoint(w[0].0, w[1].0)));
-        return cuts;
+    let counts: Vec<usize> = distinct.iter().map(|&(_, count)| count).collect();
+    equal_count_breaks(&counts, max_bins)
+        .into_iter()
+        .map(|i| midpoint(distinct[i].0, distinct[i + 1].0))
+        .collect()
+}
+
+/// Where to close bins over consecutive groups of `counts` rows so that
+/// there are at most `max_bins` bins of roughly equal row counts: the
+/// indices of the groups after which a bin closes. With no more groups
+/// than `max_bins`, each is a bin of its own; otherwise a bin closes
+/// whenever the running count reaches the next quantile target.
+fn equal_count_breaks(counts: &[usize], max_bins: usize) -> Vec<usize> {
+    let last = counts.len().saturating_sub(1);
+    if counts.len() <= max_bins {
+        return (0..last).collect();
     }
-    // Walk the distinct values, closing a bin whenever the running count
-    // reaches the next quantile target.
-    let n = values.len() as f64;
-    let per_bin = n / max_bins as f64;
+    let per_bin = counts.iter().sum::<usize>() as f64 / max_bins as f64;
+    let mut breaks = Vec::new();
     let mut seen = 0usize;
-    for (i, &(v, count)) in distinct.iter().enumerate().take(distinct.len() - 1) {
+    for (i, &count) in counts.iter().enumerate().take(last) {
         seen += count;
-        let target = per_bin * (cuts.len() + 1) as f64;
-        if seen as f64 >= target {
-            cuts.push(midpoint(v, distinct[i + 1].0));
-            if cuts.len() == max_bins - 1 {
+        if seen as f64 >= per_bin * (breaks.len() + 1) as f64 {
+            breaks.push(i);
+            if breaks.len() == max_bins - 1 {
                 break;
             }
         }
     }
-    cuts
+    breaks
 }
 
 /// A threshold `t` with `a <= t < b` for `a < b`, as central as `f32` allows.
