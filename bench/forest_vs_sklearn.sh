@@ -54,11 +54,12 @@ gap = abs(best["mean_forecast"] - best["observed"])
 targets = [
     (f"forest fit speed-up vs scikit-learn RF: {speed:.1f}x (target >= 8x)", speed >= 8),
     (f"forest peak memory: {mem:.3f} of scikit-learn RF's (target <= 0.10)", mem <= 0.10),
-    (f"boosting fit time: {boost['fit_seconds']:.2f} s vs scikit-learn HGB 500/0.05 {hgb_tuned['fit_seconds']:.2f} s (target: no worse; HGB defaults, 100 trees: {hgb['fit_seconds']:.2f} s)", boost["fit_seconds"] <= hgb_tuned["fit_seconds"]),
-    (f"forest quality floor: F1 {forest['f1']} (>= 0.647), ROC AUC {forest['roc_auc']} (>= 0.871)", forest["f1"] >= 0.647 and forest["roc_auc"] >= 0.871),
-    (f"best family ({best['impl']}) F1 {best['f1']} (target >= 0.68)", best["f1"] >= 0.68),
-    (f"best family ROC AUC {best['roc_auc']} (target >= 0.89)", best["roc_auc"] >= 0.89),
-    (f"best family Brier {best['brier']} (target <= 0.100)", best["brier"] <= 0.100),
+    (f"boosting fit time: {boost['fit_seconds']:.2f} s vs scikit-learn HGB 500/0.05 {hgb_tuned['fit_seconds']:.2f} s, {boost['fit_seconds'] / hgb_tuned['fit_seconds']:.2f} of it (target <= 0.5; HGB defaults, 100 trees: {hgb['fit_seconds']:.2f} s)", boost["fit_seconds"] <= 0.5 * hgb_tuned["fit_seconds"]),
+    # Quality against scikit-learn on the same matrix (the issue rows of
+    # feature schema 5, each masked to what BOM showed at its issue).
+    (f"forest quality: ROC AUC {forest['roc_auc']} vs RF {rf['roc_auc']}, Brier {forest['brier']} vs {rf['brier']} (target: AUC within 0.005, Brier no worse)", forest["roc_auc"] >= rf["roc_auc"] - 0.005 and forest["brier"] <= rf["brier"]),
+    (f"best family ({best['impl']}) ROC AUC {best['roc_auc']} vs HGB 500/0.05 {hgb_tuned['roc_auc']} (target: no worse)", best["roc_auc"] >= hgb_tuned["roc_auc"]),
+    (f"best family Brier {best['brier']} vs HGB 500/0.05 {hgb_tuned['brier']} (target: no worse)", best["brier"] <= hgb_tuned["brier"]),
     (f"best family mean forecast {best['mean_forecast']} vs observed {best['observed']}: off by {gap:.4f} (target <= 0.01)", gap <= 0.01),
 ]
 print()

@@ -304,6 +304,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let valid = params.check()?;
             let nf = width(dir)?;
             valid.check_categories(&x, nf)?;
+            // As training does with `boost_by_issue`: one booster per issue,
+            // each row's group its issue code (0, 1, 2: `Issue::code`).
+            let issue_of = |x: &[f32]| -> Vec<u8> {
+                x.chunks(nf)
+                    .map(|r| r[raincast::features::ISSUE_AT] as u8)
+                    .collect()
+            };
+            let (train_groups, tune_groups, categories) = if cfg.boost_by_issue {
+                (issue_of(&x), issue_of(&tx), vec![0, 1, 2])
+            } else {
+                (Vec::new(), Vec::new(), Vec::new())
+            };
             let started = std::time::Instant::now();
             // As training does: the forest's bins, merged down to boosting's.
             let binned = BinnedMatrix::from_rows(&x, nf, cfg.max_bins);
@@ -343,11 +355,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into());
             }
             let folds = train::time_folds(&dates, valid.bag());
-            let fitted = valid.fit_final_folds(
+            let fitted = valid.fit_final_grouped(
                 &binned,
                 &y,
                 raincast::forest::boost::Validation { x: &tx, y: &ty },
                 Some(&folds),
+                raincast::forest::boost::Groups {
+                    feature: raincast::features::ISSUE_AT,
+                    categories: &categories,
+                    train: &train_groups,
+                    valid: &tune_groups,
+                },
                 &FitOptions::default(),
             )?;
             let booster = fitted.model;

@@ -71,6 +71,10 @@ pub struct ModelConfig {
     /// Split the station as a category (any subset of stations on one side)
     /// rather than as an ordered number.
     pub boost_categorical: bool,
+    /// One booster per issue (each with its own trees, early stopping and
+    /// base rate, on that issue's rows), gated on the issue into one served
+    /// model, rather than one booster for every issue's rows.
+    pub boost_by_issue: bool,
 }
 
 impl Default for ModelConfig {
@@ -105,6 +109,7 @@ impl Default for ModelConfig {
             boost_bag: 3,
             boost_refit: true,
             boost_categorical: true,
+            boost_by_issue: true,
         }
     }
 }

@@ -16,8 +16,11 @@ pub use neighbours::Neighbourhood;
 
 /// Bump when the meaning or order of any feature changes.
 /// Schema 4: every row serves one [`Issue`] and reads the rows as BOM showed
-/// them at that issue (see [`View`]).
-pub const SCHEMA_VERSION: i64 = 4;
+/// them at that issue (see [`View`]). Schema 5: the 9 am tendencies (and the
+/// 3 pm temperature's) that an issue made before MaxTemp and the 3 pm fields
+/// are published can read, and the neighbours' 9 am fields and 24-hour
+/// changes.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;
@@ -75,6 +78,14 @@ const OWN_NAMES: [&str; NEIGHBOURS_AT] = [
     "DewPoint_depression_3pm",
     "DewPoint3pm",
     "Humidity9am_yesterday",
+    // Schema 5: tendencies the morning and afternoon issues can read, whose
+    // 3 pm and MaxTemp counterparts BOM has not yet published.
+    "Pressure9am_change_24h",
+    "Pressure_change_overnight",
+    "Humidity9am_change_24h",
+    "Temp9am_change_24h",
+    "Temp3pm_change_24h",
+    "DewPoint_depression_9am",
 ];
 
 /// Feature names, in vector order: the station's own, then its neighbours'.
@@ -95,7 +106,7 @@ pub const NAMES: [&str; N_FEATURES] = {
 };
 
 /// Where the neighbour features start.
-const NEIGHBOURS_AT: usize = 50;
+const NEIGHBOURS_AT: usize = 56;
 
 /// Where the issue's code stands (schema 4): the last feature.
 pub const ISSUE_AT: usize = NEIGHBOURS_AT + neighbours::N_NEIGHBOUR;
@@ -272,9 +283,26 @@ pub fn encode(history: &[Observation], around: &Neighbourhood, view: &View) -> O
         row[48] = dp as f32;
     }
     row[49] = f(yesterday.and_then(|y| y.get(Num::Humidity9am)));
+    // Schema 5.
+    let since_yesterday = |num: Num| diff(today.get(num), yesterday.and_then(|y| y.get(num)));
+    row[50] = since_yesterday(Num::Pressure9am);
+    row[51] = diff(
+        today.get(Num::Pressure9am),
+        yesterday.and_then(|y| y.get(Num::Pressure3pm)),
+    );
+    row[52] = since_yesterday(Num::Humidity9am);
+    row[53] = since_yesterday(Num::Temp9am);
+    row[54] = since_yesterday(Num::Temp3pm);
+    if let (Some(t), Some(rh)) = (today.get(Num::Temp9am), today.get(Num::Humidity9am))
+        && rh > 0.0
+    {
+        row[55] = (t - dew_point(t, rh)) as f32;
+    }
     let own_pressure = [
         today.get(Num::Pressure3pm),
         yesterday.and_then(|y| y.get(Num::Pressure3pm)),
+        today.get(Num::Pressure9am),
+        yesterday.and_then(|y| y.get(Num::Pressure9am)),
     ];
     row[NEIGHBOURS_AT..ISSUE_AT].copy_from_slice(&around.features(
         today.location,

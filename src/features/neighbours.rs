@@ -2,8 +2,8 @@
 //! fronts cross southern Australia from west to east, so the stations around
 //! a city, above all those to its west, report today what it sees tomorrow
 //! (`bench/neighbour_probe.sh` measures the gain). A row for station S on
-//! day D reads other stations' reports of D, and of D − 1 for one pressure
-//! change: never a day after D.
+//! day D reads other stations' reports of D, and of D − 1 for the 24-hour
+//! changes: never a day after D.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -15,8 +15,8 @@ use crate::obs::{Num, Observation};
 use crate::stations::{self, STATIONS};
 use crate::store::{Store, StoreError};
 
-/// How many neighbour features a row has.
-pub const N_NEIGHBOUR: usize = 12;
+/// How many neighbour features a row has (12 in schema 3 and 4).
+pub const N_NEIGHBOUR: usize = 18;
 
 /// Their names, in vector order (after the station's own features).
 pub const NAMES: [&str; N_NEIGHBOUR] = [
@@ -32,7 +32,19 @@ pub const NAMES: [&str; N_NEIGHBOUR] = [
     "Pressure3pm_change_24h_vs_500km",
     "Humidity3pm_west_800km",
     "Rainfall_weighted_1000km",
+    // Schema 5: the 9 am fields, which the morning issue can read, and the
+    // changes since the day before and since 9 am.
+    "Pressure9am_vs_500km",
+    "Pressure9am_change_24h_vs_500km",
+    "Humidity9am_west_800km",
+    "Pressure3pm_change_24h_west_800km",
+    "Pressure_change_9am_3pm_500km",
+    "Humidity3pm_change_24h_west_800km",
 ];
+
+/// A station's own pressure for its neighbour features: at 3 pm on D and
+/// D − 1, then at 9 am on D and D − 1.
+pub type OwnPressure = [Option<f64>; 4];
 
 pub const N_STATIONS: usize = STATIONS.len();
 
@@ -47,6 +59,8 @@ struct Report {
     rain_today: Option<bool>,
     pressure3pm: Option<f64>,
     humidity3pm: Option<f64>,
+    pressure9am: Option<f64>,
+    humidity9am: Option<f64>,
 }
 
 impl Report {
@@ -174,6 +188,8 @@ impl Neighbourhood {
             rain_today: o.rain_today,
             pressure3pm: o.get(Num::Pressure3pm),
             humidity3pm: o.get(Num::Humidity3pm),
+            pressure9am: o.get(Num::Pressure9am),
+            humidity9am: o.get(Num::Humidity9am),
         });
     }
 
@@ -191,7 +207,7 @@ impl Neighbourhood {
         &self,
         location: &str,
         date: NaiveDate,
-        own_pressure: [Option<f64>; 2],
+        own_pressure: OwnPressure,
         stages: &[Stage; N_STATIONS],
     ) -> [f32; N_NEIGHBOUR] {
         let mut row = [f32::NAN; N_NEIGHBOUR];
@@ -222,6 +238,9 @@ impl Neighbourhood {
         let pressure =
             |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.pressure3pm);
         let change = |t: usize| Some(pressure(today, t)? - pressure(yesterday, t)?);
+        let pressure9 =
+            |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.pressure9am);
+        let change9 = |t: usize| Some(pressure9(today, t)? - pressure9(yesterday, t)?);
         for (k, &t) in g.nearest[s].iter().enumerate() {
             row[k] = today[t]
                 .and_then(|r| r.rainfall)
@@ -235,9 +254,21 @@ impl Neighbourhood {
         if let Some(own) = own_pressure[0] {
             row[8] = mean(within(500.0).map(|t| pressure(today, t))) - own as f32;
         }
-        if let [Some(now), Some(before)] = own_pressure {
+        if let [Some(now), Some(before), ..] = own_pressure {
             row[9] = mean(within(500.0).map(change)) - (now - before) as f32;
         }
+        if let Some(own) = own_pressure[2] {
+            row[12] = mean(within(500.0).map(|t| pressure9(today, t))) - own as f32;
+        }
+        if let [.., Some(now), Some(before)] = own_pressure {
+            row[13] = mean(within(500.0).map(change9)) - (now - before) as f32;
+        }
+        row[14] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity9am)));
+        row[15] = mean(west(800.0).map(change));
+        row[16] = mean(within(500.0).map(|t| Some(pressure(today, t)? - pressure9(today, t)?)));
+        let humidity =
+            |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.humidity3pm);
+        row[17] = mean(west(800.0).map(|t| Some(humidity(today, t)? - humidity(yesterday, t)?)));
         row[10] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity3pm)));
         let (mut num, mut den) = (0.0, 0.0);
         for t in within(1000.0) {
@@ -298,7 +329,7 @@ mod tests {
             obs("Nhil", d, 3.0, 1002.0, 70.0),
             obs("Sale", d, 0.0, 1016.0, 40.0),
         ]);
-        let own = [Some(1010.0), None];
+        let own = [Some(1010.0), None, None, None];
         let f = n.features("Melbourne", d, own, &ALL_SHOWN);
         // Watsonia and Melbourne Airport (nearest) reported nothing.
         assert!(f[0].is_nan() && f[1].is_nan());
@@ -325,36 +356,96 @@ mod tests {
             unchanged.map(f32::to_bits),
             "a later day changed day D's features"
         );
-        // The day before brings the pressure change in (with the station's
-        // own change from its record), and nothing else.
+        // The day before brings the 24-hour changes in (the pressure's
+        // against the station's own change from its record), and nothing
+        // else.
         for o in [
             obs("Melbourne", before, 0.0, 1012.0, 50.0),
             obs("Ballarat", before, 0.0, 1010.0, 50.0),
         ] {
             n.add(&o);
         }
-        let with_before = n.features("Melbourne", d, [Some(1010.0), Some(1012.0)], &ALL_SHOWN);
+        let with_before = n.features(
+            "Melbourne",
+            d,
+            [Some(1010.0), Some(1012.0), None, None],
+            &ALL_SHOWN,
+        );
         // Ballarat fell 6 hPa, Melbourne 2.
         assert!(
             (with_before[9] - (-6.0 - -2.0)).abs() < 1e-4,
             "{}",
             with_before[9]
         );
-        for k in (0..N_NEIGHBOUR).filter(|&k| k != 9) {
+        // West within 800 km, only Ballarat reported the day before: its
+        // pressure fell 6 hPa and its humidity rose 40 points.
+        assert_eq!(with_before[15], -6.0);
+        assert_eq!(with_before[17], 40.0);
+        for k in (0..N_NEIGHBOUR).filter(|k| ![9, 15, 17].contains(k)) {
             assert_eq!(
                 with_before[k].to_bits(),
                 unchanged[k].to_bits(),
                 "feature {k}"
             );
         }
+        // Without 9 am fields, none of the 9 am features; the intraday
+        // pressure change needs both.
+        for k in [12, 13, 14, 16] {
+            assert!(with_before[k].is_nan(), "feature {k}");
+        }
         // A station alone has no neighbours' reports, and its own is unused.
         let alone = Neighbourhood::from_observations(&[obs("Darwin", d, 50.0, 1000.0, 90.0)]);
-        let f = alone.features("Darwin", d, [Some(1000.0), Some(1001.0)], &ALL_SHOWN);
+        let f = alone.features(
+            "Darwin",
+            d,
+            [Some(1000.0), Some(1001.0), None, None],
+            &ALL_SHOWN,
+        );
         assert!(f.iter().all(|v| v.is_nan()), "{f:?}");
         assert!(
             n.features("Atlantis", d, own, &ALL_SHOWN)
                 .iter()
                 .all(|v| v.is_nan())
         );
+    }
+
+    /// Schema 5: the 9 am fields are read at the morning stage, the 3 pm
+    /// ones are not; the 9 am pressure's 24-hour change is compared with the
+    /// station's own.
+    #[test]
+    fn the_morning_reads_its_neighbours_9am_fields_only() {
+        let d = NaiveDate::from_ymd_opt(2024, 6, 10).unwrap();
+        let before = d.pred_opt().unwrap();
+        let at9 = |loc, date, p9: f64, h9: f64| {
+            let mut o = obs(loc, date, 2.0, 1000.0, 70.0);
+            o.set(Num::Pressure9am, Some(p9));
+            o.set(Num::Humidity9am, Some(h9));
+            o
+        };
+        let n = Neighbourhood::from_observations(&[
+            at9("Ballarat", d, 1004.0, 90.0),
+            at9("Nhil", d, 1006.0, 80.0),
+            at9("Ballarat", before, 1010.0, 60.0),
+        ]);
+        let own = [Some(1008.0), Some(1009.0), Some(1007.0), Some(1008.0)];
+        let morning = [Stage::Morning; N_STATIONS];
+        let f = n.features("Melbourne", d, own, &morning);
+        assert!(
+            (f[12] - ((1004.0 + 1006.0) / 2.0 - 1007.0)).abs() < 1e-4,
+            "{}",
+            f[12]
+        );
+        // Ballarat's 9 am pressure fell 6 hPa, Melbourne's 1.
+        assert!((f[13] - (-6.0 - -1.0)).abs() < 1e-4, "{}", f[13]);
+        assert!((f[14] - 85.0).abs() < 1e-4, "{}", f[14]);
+        for k in [8, 9, 10, 15, 16, 17] {
+            assert!(
+                f[k].is_nan(),
+                "feature {k} read a 3 pm field at the morning stage"
+            );
+        }
+        let f = n.features("Melbourne", d, own, &ALL_SHOWN);
+        // 3 pm minus 9 am at Ballarat (-4) and Nhil (-6).
+        assert!((f[16] - -5.0).abs() < 1e-4, "{}", f[16]);
     }
 }

@@ -151,6 +151,30 @@ impl BinnedMatrix {
         }
     }
 
+    /// The rows `rows` (indices into this matrix, in that order), with this
+    /// matrix's cuts.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn select_rows(&self, rows: &[usize]) -> BinnedMatrix {
+        let n_rows = rows.len();
+        let mut codes = vec![0u8; n_rows * self.n_features()];
+        codes
+            .par_chunks_mut(n_rows.max(1))
+            .enumerate()
+            .for_each(|(f, column)| {
+                let from = self.column(f);
+                for (code, &r) in column.iter_mut().zip(rows) {
+                    *code = from[r];
+                }
+            });
+        BinnedMatrix {
+            n_rows,
+            codes,
+            cuts: self.cuts.clone(),
+        }
+    }
+
     /// The same rows in at most `max_bins` bins per feature (clamped to
     /// `2..=255`): adjacent bins merged, by the rule that made them, into
     /// groups of roughly equal row counts. The cuts kept are a subset of

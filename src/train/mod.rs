@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::features::{self, N_FEATURES};
-use crate::forest::boost::{BoostParams, FeatureSet, Validation};
+use crate::forest::boost::{BoostParams, FeatureSet, Groups, Validation};
 use crate::forest::{BinnedMatrix, FitOptions, ForestError, ForestParams, Hyperparams};
 use crate::issue::{ISSUES, Issue};
 use crate::registry::model::{Family, Learner, Model};
@@ -114,6 +114,8 @@ pub struct FamilyParams {
     pub forest: ForestParams,
     /// `None` = the forest alone.
     pub boost: Option<BoostParams>,
+    /// Fit one booster per issue ([`ModelConfig::boost_by_issue`]).
+    pub boost_by_issue: bool,
 }
 
 impl FamilyParams {
@@ -130,6 +132,7 @@ impl FamilyParams {
             boost: cfg
                 .boost
                 .then(|| cfg.boost_params().with_categorical(categorical)),
+            boost_by_issue: cfg.boost_by_issue,
         })
     }
 }
@@ -339,7 +342,15 @@ pub fn fit_families(
         .as_ref()
         .map(|b| time_folds(&split.tune.dates, b.bag()));
     let n_boost = match (&boost_params, &folds) {
-        (Some(b), Some(f)) => b.planned_trees(b.cross_fits(f, split.tune.len())),
+        (Some(b), Some(f)) => {
+            // With one booster per issue, each plans as many trees.
+            let groups = if params.boost_by_issue {
+                ISSUES.len()
+            } else {
+                1
+            };
+            groups * b.planned_trees(b.cross_fits(f, split.tune.len()))
+        }
         _ => 0,
     };
     let total = n_forest + n_boost;
@@ -386,7 +397,23 @@ pub fn fit_families(
         };
         let boost_planned = std::sync::atomic::AtomicUsize::new(n_boost);
         let started = std::time::Instant::now();
-        let fit = bp.fit_final_folds(
+        let group_of = |issues: &[Issue]| -> Vec<u8> {
+            issues
+                .iter()
+                .map(|i| ISSUES.iter().position(|k| k == i).unwrap_or(0) as u8)
+                .collect()
+        };
+        // With no groups, `fit_final_grouped` fits every row together.
+        let (train_groups, tune_groups, categories) = if params.boost_by_issue {
+            (
+                group_of(&split.train.issues),
+                group_of(&split.tune.issues),
+                ISSUES.iter().map(|i| i.code() as u32).collect(),
+            )
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        };
+        let fit = bp.fit_final_grouped(
             &binned,
             &train_y,
             Validation {
@@ -394,6 +421,12 @@ pub fn fit_families(
                 y: &split.tune.y,
             },
             folds.as_deref(),
+            Groups {
+                feature: features::ISSUE_AT,
+                categories: &categories,
+                train: &train_groups,
+                valid: &tune_groups,
+            },
             &FitOptions {
                 // `fit_final_folds` counts every tree of every fit against
                 // the trees still planned (`n_boost` at first, less what
@@ -440,6 +473,7 @@ pub fn fit_and_evaluate(
     let families = FamilyParams {
         forest: params,
         boost: None,
+        boost_by_issue: false,
     };
     let mut trained = fit_families(&mut split, windows, &families, on_tree_done, cancel)?;
     Ok(trained.remove(0))

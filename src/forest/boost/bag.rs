@@ -3,7 +3,7 @@
 //! folds (each model early-stopped on the fold it leaves out) or refitted
 //! after one early-stopped model fixed the tree count.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -25,7 +25,159 @@ pub struct FinalFit {
     pub early_stopped_trees: usize,
 }
 
+/// Rows in groups named by one categorical feature (in raincast, the
+/// forecast's issue), for [`BoostValidParams::fit_final_grouped`].
+#[derive(Debug, Clone, Copy)]
+pub struct Groups<'a> {
+    /// The feature whose category number names a row's group.
+    pub feature: usize,
+    /// Each group's category number.
+    pub categories: &'a [u32],
+    /// Each training row's group: an index into `categories`.
+    pub train: &'a [u8],
+    /// Each validation row's group.
+    pub valid: &'a [u8],
+}
+
+/// One group's training rows, validation rows and their folds.
+struct GroupRows {
+    train: Vec<usize>,
+    valid: Vec<usize>,
+    folds: Option<Vec<u8>>,
+}
+
+impl Groups<'_> {
+    /// The rows of group `g` among `of`.
+    fn rows(of: &[u8], g: usize) -> Vec<usize> {
+        (0..of.len()).filter(|&r| usize::from(of[r]) == g).collect()
+    }
+
+    /// Whether every group has both outcomes among its training rows and
+    /// among its validation rows, so each can be fitted and early-stopped
+    /// alone.
+    fn each_fits(&self, y: &[bool], valid_y: &[bool]) -> bool {
+        let both = |of: &[u8], y: &[bool], g: usize| {
+            let mut seen = [false; 2];
+            for (&k, &t) in of.iter().zip(y) {
+                if usize::from(k) == g {
+                    seen[usize::from(t)] = true;
+                }
+            }
+            seen == [true; 2]
+        };
+        !self.categories.is_empty()
+            && self.train.len() == y.len()
+            && self.valid.len() == valid_y.len()
+            && (0..self.categories.len())
+                .all(|g| both(self.train, y, g) && both(self.valid, valid_y, g))
+    }
+}
+
 impl BoostValidParams {
+    /// [`fit_final_folds`](Self::fit_final_folds) once per group of rows,
+    /// each on its own training and validation rows (and their folds), the
+    /// results [gated](Booster::gated) on the group's feature into one
+    /// booster. Each group's trees, early stopping and base rate are its
+    /// own. When a group lacks an outcome on either side, everything is
+    /// fitted together instead.
+    ///
+    /// # Errors
+    /// As [`BoostValidParams::fit_binned`].
+    pub fn fit_final_grouped(
+        &self,
+        data: &BinnedMatrix,
+        y: &[bool],
+        valid: Validation<'_>,
+        folds: Option<&[u8]>,
+        groups: Groups<'_>,
+        opts: &FitOptions,
+    ) -> Result<FinalFit, ForestError> {
+        if !groups.each_fits(y, valid.y) {
+            return self.fit_final_folds(data, y, valid, folds, opts);
+        }
+        let n_features = data.n_features();
+        let plans: Vec<GroupRows> = (0..groups.categories.len())
+            .map(|g| {
+                let valid_rows = Groups::rows(groups.valid, g);
+                GroupRows {
+                    folds: folds.map(|f| valid_rows.iter().map(|&r| f[r]).collect()),
+                    train: Groups::rows(groups.train, g),
+                    valid: valid_rows,
+                }
+            })
+            .collect();
+        // Progress: the trees every group has grown, against every group's
+        // plan (each shrinks as its fits stop early).
+        let done: Vec<AtomicUsize> = plans.iter().map(|_| AtomicUsize::new(0)).collect();
+        let planned: Vec<AtomicUsize> = plans
+            .iter()
+            .map(|p| {
+                let cross = p
+                    .folds
+                    .as_deref()
+                    .is_some_and(|f| self.cross_fits(f, p.valid.len()));
+                AtomicUsize::new(self.planned_trees(cross))
+            })
+            .collect();
+        let sum = |of: &[AtomicUsize]| of.iter().map(|a| a.load(Ordering::Relaxed)).sum::<usize>();
+        // The groups grow side by side, their bags' models with them: on two
+        // cores, nine models balance where three bags of three one after
+        // another leave a core idle at each bag's end.
+        let each = BoostValidParams {
+            n_threads: None,
+            ..self.clone()
+        };
+        let fits = model::in_pool(self.n_threads, || {
+            plans
+                .par_iter()
+                .enumerate()
+                .map(|(g, p)| {
+                    let (train_rows, valid_rows) = (&p.train, &p.valid);
+                    let sub = data.select_rows(train_rows);
+                    let sub_y: Vec<bool> = train_rows.iter().map(|&r| y[r]).collect();
+                    let mut vx = Vec::with_capacity(valid_rows.len() * n_features);
+                    for &r in valid_rows {
+                        vx.extend_from_slice(&valid.x[r * n_features..(r + 1) * n_features]);
+                    }
+                    let vy: Vec<bool> = valid_rows.iter().map(|&r| valid.y[r]).collect();
+                    let report = |n: usize, total: usize| {
+                        done[g].store(n, Ordering::Relaxed);
+                        planned[g].store(total, Ordering::Relaxed);
+                        if let Some(f) = opts.on_tree_done {
+                            f(sum(&done), sum(&planned));
+                        }
+                    };
+                    each.fit_final_folds(
+                        &sub,
+                        &sub_y,
+                        Validation { x: &vx, y: &vy },
+                        p.folds.as_deref(),
+                        &FitOptions {
+                            on_tree_done: Some(&report),
+                            ..*opts
+                        },
+                    )
+                })
+                .collect::<Result<Vec<_>, ForestError>>()
+        })?;
+        let mut held_out = vec![f32::NAN; valid.y.len()];
+        let mut parts = Vec::with_capacity(fits.len());
+        let mut early_stopped = 0;
+        for ((g, fit), plan) in fits.into_iter().enumerate().zip(&plans) {
+            for (&r, p) in plan.valid.iter().zip(fit.held_out) {
+                held_out[r] = p;
+            }
+            early_stopped += fit.early_stopped_trees;
+            parts.push((groups.categories[g], fit.model));
+        }
+        let n_groups = parts.len();
+        Ok(FinalFit {
+            model: Booster::gated(parts, groups.feature),
+            held_out,
+            early_stopped_trees: early_stopped / n_groups,
+        })
+    }
+
     /// Whether [`fit_final_folds`](Self::fit_final_folds) cross-fits on
     /// `folds` for `n_valid` validation rows: with `refit` and `bag >= 2`,
     /// when every fold in `0..bag` has rows and no row is outside them

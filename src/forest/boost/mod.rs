@@ -74,7 +74,7 @@ use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
-pub use bag::FinalFit;
+pub use bag::{FinalFit, Groups};
 pub use params::{BoostParams, BoostValidParams, FeatureSet};
 
 use super::model::{self, RowModel};
@@ -384,6 +384,47 @@ impl Booster {
         Booster {
             n_features,
             base,
+            trees,
+            importance,
+        }
+    }
+
+    /// One booster that scores a row with `parts[k].1` when its feature
+    /// `gate` holds the category number `parts[k].0`, and with the base
+    /// score 0 (a probability of one half) when it holds none of them:
+    /// every part's tree gains a root that sends its own category to it and
+    /// anything else to a leaf of 0, and each part's base score becomes a
+    /// one-leaf tree behind the same gate. Importances are averaged.
+    ///
+    /// # Panics
+    /// If `parts` is empty, the widths differ, `gate` is not a feature, or
+    /// a category is not below 64.
+    pub fn gated(parts: Vec<(u32, Booster)>, gate: usize) -> Booster {
+        assert!(!parts.is_empty(), "nothing to gate");
+        let n_features = parts[0].1.n_features;
+        assert!(
+            gate < n_features && parts.iter().all(|(_, m)| m.n_features == n_features),
+            "gate {gate} or widths differ"
+        );
+        let share = 1.0 / parts.len() as f64;
+        let mut importance = vec![0.0f64; n_features];
+        let mut trees = Vec::new();
+        for (category, m) in parts {
+            assert!(category < model::MAX_CATEGORIES, "category {category}");
+            for (acc, v) in importance.iter_mut().zip(&m.importance) {
+                *acc += v * share;
+            }
+            let base = Tree {
+                nodes: vec![tree::Node::leaf(m.base as f32)],
+                sets: Vec::new(),
+            };
+            for t in std::iter::once(base).chain(m.trees) {
+                trees.push(t.gated(gate, category));
+            }
+        }
+        Booster {
+            n_features,
+            base: 0.0,
             trees,
             importance,
         }

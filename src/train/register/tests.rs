@@ -63,7 +63,7 @@ fn champion_challenger_rollback_and_corruption() {
     assert_eq!(store.champion_version().unwrap(), Some(v1.version));
 
     // A stronger challenger beats it on the same window and is promoted.
-    let v2 = train(&store, &cfg(30, 0, 2));
+    let v2 = train(&store, &cfg(60, 0, 2));
     assert!(v2.promoted, "{}", v2.reason);
     assert!(v2.f1 > v1.f1);
     assert_eq!(

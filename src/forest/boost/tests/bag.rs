@@ -235,3 +235,115 @@ fn progress_totals_shrink_as_fits_stop_early_and_end_complete() {
         );
     }
 }
+
+/// Grouped: each group's booster is fitted on its own rows alone (its
+/// forecasts and held-out forecasts are exactly those of a fit on the
+/// group's rows), and one served model gates them on the group's feature.
+#[test]
+fn a_grouped_fit_serves_each_groups_own_booster() {
+    // Six noisy features and a seventh naming the group, 0, 1 or 2 (4 = one
+    // no group has).
+    let with_group = |x: &[f32]| -> Vec<f32> {
+        x.chunks(6)
+            .enumerate()
+            .flat_map(|(r, row)| row.iter().copied().chain([(r % 3) as f32]))
+            .collect()
+    };
+    let (x, y) = noisy_data(3000, 71);
+    let (vx, vy) = noisy_data(900, 72);
+    let (x, vx) = (with_group(&x), with_group(&vx));
+    let groups_of = |n: usize| (0..n).map(|r| (r % 3) as u8).collect::<Vec<u8>>();
+    let (tg, vg) = (groups_of(3000), groups_of(900));
+    let folds: Vec<u8> = (0..900).map(|r| (r / 300) as u8).collect();
+    let params = BoostValidParams {
+        max_iter: 120,
+        learning_rate: 0.3,
+        early_stopping_rounds: 8,
+        bag: 3,
+        refit: true,
+        seed: 9,
+        ..BoostValidParams::default()
+    };
+    let binned = BinnedMatrix::from_rows(&x, 7, 255);
+    let valid = Validation { x: &vx, y: &vy };
+    let categories = [0, 1, 2];
+    let groups = Groups {
+        feature: 6,
+        categories: &categories,
+        train: &tg,
+        valid: &vg,
+    };
+    let opts = FitOptions::default();
+    // Progress over the groups growing side by side: the count reaches the
+    // total, which has shrunk to the trees grown.
+    let reports = std::sync::Mutex::new(Vec::new());
+    let tell = |done: usize, total: usize| reports.lock().unwrap().push((done, total));
+    let grouped = params
+        .fit_final_grouped(
+            &binned,
+            &y,
+            valid,
+            Some(&folds),
+            groups,
+            &FitOptions {
+                on_tree_done: Some(&tell),
+                ..opts
+            },
+        )
+        .unwrap();
+    let reports = reports.into_inner().unwrap();
+    let most_done = reports.iter().map(|r| r.0).max().unwrap();
+    let least_total = reports.iter().map(|r| r.1).min().unwrap();
+    assert!(reports.iter().all(|&(d, t)| d <= t), "{reports:?}");
+    assert_eq!(most_done, least_total);
+    // Grown: the trees kept and those grown past each model's best.
+    assert!(most_done + 3 >= grouped.model.n_trees());
+    let pick = |of: &[u8], g: u8| -> Vec<usize> { (0..of.len()).filter(|&r| of[r] == g).collect() };
+    for g in 0..3u8 {
+        let (tr, vr) = (pick(&tg, g), pick(&vg, g));
+        let gx: Vec<f32> = vr
+            .iter()
+            .flat_map(|&r| vx[r * 7..(r + 1) * 7].to_vec())
+            .collect();
+        let alone = params
+            .fit_final_folds(
+                &binned.select_rows(&tr),
+                &tr.iter().map(|&r| y[r]).collect::<Vec<_>>(),
+                Validation {
+                    x: &gx,
+                    y: &vr.iter().map(|&r| vy[r]).collect::<Vec<_>>(),
+                },
+                Some(&vr.iter().map(|&r| folds[r]).collect::<Vec<_>>()),
+                &opts,
+            )
+            .unwrap();
+        for (k, &r) in vr.iter().enumerate() {
+            assert_eq!(grouped.held_out[r], alone.held_out[k], "group {g} row {r}");
+            let row = &vx[r * 7..(r + 1) * 7];
+            let (a, b) = (
+                grouped.model.predict_raw_row(row),
+                alone.model.predict_raw_row(row),
+            );
+            assert!((a - b).abs() < 1e-5, "group {g} row {r}: {a} vs {b}");
+        }
+    }
+    // A row of no group scores the base 0 (one half); it saves and loads.
+    let mut stranger = vx[..7].to_vec();
+    stranger[6] = 4.0;
+    assert_eq!(grouped.model.predict_raw_row(&stranger), 0.0);
+    stranger[6] = f32::NAN;
+    assert_eq!(grouped.model.predict_raw_row(&stranger), 0.0);
+    assert_eq!(
+        Booster::from_bytes(&grouped.model.to_bytes()).unwrap(),
+        grouped.model
+    );
+    // A group with one outcome only: everything is fitted together.
+    let lone_y: Vec<bool> = y.iter().zip(&tg).map(|(&t, &g)| t && g != 2).collect();
+    let together = params
+        .fit_final_grouped(&binned, &lone_y, valid, Some(&folds), groups, &opts)
+        .unwrap();
+    let joint = params
+        .fit_final_folds(&binned, &lone_y, valid, Some(&folds), &opts)
+        .unwrap();
+    assert_eq!(together.model.to_bytes(), joint.model.to_bytes());
+}

@@ -37,6 +37,37 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// This tree behind a categorical root on `feature`: a row whose value
+    /// is `category` walks it; any other (missing included) scores 0.
+    pub(crate) fn gated(self, feature: usize, category: u32) -> Tree {
+        let feature = u16::try_from(feature).expect("a feature index fits 16 bits");
+        let mut sets = self.sets;
+        let gate_set = sets.len() as f32;
+        sets.push(1u64 << category);
+        let mut nodes = Vec::with_capacity(self.nodes.len() + 2);
+        nodes.push(Node {
+            value: gate_set,
+            left: 1,
+            feature,
+            flags: CATEGORICAL,
+        });
+        // The old root at 1, the gate's right leaf at 2, the rest after:
+        // old index i >= 1 moves to i + 2.
+        let moved = |i: u32| if i == 0 { 1 } else { i + 2 };
+        let mut old = self.nodes.into_iter().map(|mut n| {
+            if n.feature != LEAF {
+                n.left = moved(n.left);
+            }
+            n
+        });
+        nodes.extend(old.next());
+        nodes.push(Node::leaf(0.0));
+        nodes.extend(old);
+        Tree { nodes, sets }
+    }
+}
+
 impl StoredTree for Tree {
     /// The shared structural checks, finite leaves of a sane size,
     /// thresholds finite (or +∞, a split that sends every value left), and
