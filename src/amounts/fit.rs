@@ -199,7 +199,7 @@ impl AmountModel {
     /// of a forecast for `location`'s rain day in `month`, made at `issue`.
     pub fn curve(&self, p: f32, location: &str, month: u32, issue: Issue) -> Curve {
         let clim = self.climatology(location, month);
-        let i = ISSUES.iter().position(|&x| x == issue).unwrap_or(0);
+        let i = issue.index();
         let mut raw = [0.0f32; N];
         for (k, v) in raw.iter_mut().enumerate() {
             *v = if k == HEADLINE {

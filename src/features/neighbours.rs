@@ -241,6 +241,8 @@ impl Neighbourhood {
         let pressure9 =
             |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.pressure9am);
         let change9 = |t: usize| Some(pressure9(today, t)? - pressure9(yesterday, t)?);
+        let humidity =
+            |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.humidity3pm);
         for (k, &t) in g.nearest[s].iter().enumerate() {
             row[k] = today[t]
                 .and_then(|r| r.rainfall)
@@ -257,19 +259,7 @@ impl Neighbourhood {
         if let [Some(now), Some(before), ..] = own_pressure {
             row[9] = mean(within(500.0).map(change)) - (now - before) as f32;
         }
-        if let Some(own) = own_pressure[2] {
-            row[12] = mean(within(500.0).map(|t| pressure9(today, t))) - own as f32;
-        }
-        if let [.., Some(now), Some(before)] = own_pressure {
-            row[13] = mean(within(500.0).map(change9)) - (now - before) as f32;
-        }
-        row[14] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity9am)));
-        row[15] = mean(west(800.0).map(change));
-        row[16] = mean(within(500.0).map(|t| Some(pressure(today, t)? - pressure9(today, t)?)));
-        let humidity =
-            |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.humidity3pm);
-        row[17] = mean(west(800.0).map(|t| Some(humidity(today, t)? - humidity(yesterday, t)?)));
-        row[10] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity3pm)));
+        row[10] = mean(west(800.0).map(|t| humidity(today, t)));
         let (mut num, mut den) = (0.0, 0.0);
         for t in within(1000.0) {
             if let Some(mm) = today[t].and_then(|r| r.rainfall) {
@@ -281,6 +271,17 @@ impl Neighbourhood {
         if den > 0.0 {
             row[11] = (num / den) as f32;
         }
+        // Schema 5.
+        if let Some(own) = own_pressure[2] {
+            row[12] = mean(within(500.0).map(|t| pressure9(today, t))) - own as f32;
+        }
+        if let [.., Some(now), Some(before)] = own_pressure {
+            row[13] = mean(within(500.0).map(change9)) - (now - before) as f32;
+        }
+        row[14] = mean(west(800.0).map(|t| today[t].and_then(|r| r.humidity9am)));
+        row[15] = mean(west(800.0).map(change));
+        row[16] = mean(within(500.0).map(|t| Some(pressure(today, t)? - pressure9(today, t)?)));
+        row[17] = mean(west(800.0).map(|t| Some(humidity(today, t)? - humidity(yesterday, t)?)));
         row
     }
 }

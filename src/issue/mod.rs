@@ -70,6 +70,15 @@ impl Issue {
         ISSUES.into_iter().find(|i| i.name() == s)
     }
 
+    /// Its place in [`ISSUES`].
+    pub fn index(self) -> usize {
+        match self {
+            Issue::DayBefore => 0,
+            Issue::Morning => 1,
+            Issue::Afternoon => 2,
+        }
+    }
+
     /// The feature value that tells the model which issue a row serves.
     pub fn code(self) -> f32 {
         match self {

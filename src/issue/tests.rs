@@ -180,3 +180,13 @@ fn neighbours_are_seen_at_the_issuing_stations_moment() {
     assert_eq!(at("Sydney"), Stage::Afternoon);
     assert_eq!(at("Perth"), Stage::Afternoon);
 }
+
+/// An issue's index is its place in `ISSUES`, and its code (the feature
+/// value) the same number: grouped training relies on both.
+#[test]
+fn an_issues_index_and_code_follow_issues_order() {
+    for (i, issue) in ISSUES.into_iter().enumerate() {
+        assert_eq!(issue.index(), i, "{}", issue.name());
+        assert_eq!(issue.code(), i as f32, "{}", issue.name());
+    }
+}

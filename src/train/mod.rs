@@ -397,12 +397,8 @@ pub fn fit_families(
         };
         let boost_planned = std::sync::atomic::AtomicUsize::new(n_boost);
         let started = std::time::Instant::now();
-        let group_of = |issues: &[Issue]| -> Vec<u8> {
-            issues
-                .iter()
-                .map(|i| ISSUES.iter().position(|k| k == i).unwrap_or(0) as u8)
-                .collect()
-        };
+        let group_of =
+            |issues: &[Issue]| -> Vec<u8> { issues.iter().map(|i| i.index() as u8).collect() };
         // With no groups, `fit_final_grouped` fits every row together.
         let (train_groups, tune_groups, categories) = if params.boost_by_issue {
             (
