@@ -74,7 +74,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                         continue;
                     };
                     let (_, window_end) = crate::issue::window(entry.station, rain_day);
-                    let probability = model.predict(&row);
+                    let probability = board.predicted_by(&model, &row);
                     let forecast = IssuedForecast {
                         location: entry.station.location,
                         for_date: rain_day,

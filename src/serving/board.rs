@@ -2,11 +2,12 @@
 //! [`Serving::sync`](super::Serving::sync) when the data, the champion or
 //! the day changes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::forecast::{Forecast, forecast_from};
+use super::forecast::{Forecast, ForecastKind, Moment, forecast_from};
 use crate::features::{self, Neighbourhood};
 use crate::issue::{ISSUES, Issue, Visibility};
 use crate::obs::Observation;
@@ -36,6 +37,15 @@ pub struct Board {
     pub record_30d_by_issue: Vec<(String, TrackRecord)>,
     /// On a read-only replica, the newest write in its copy (RFC 3339).
     pub newest_write: Option<String>,
+    /// The store's re-open generation the stations were read under
+    /// ([`Store::reopen_generation`]).
+    pub reopened: i64,
+    /// The probability `model_version` gave each feature row this board's
+    /// forecasts were made from (the row's bits as the key). A rebuild
+    /// whose row for a forecast is the same, bit for bit, takes it from
+    /// here instead of running the model again: a scrape changes one time
+    /// zone's stations, and most forecasts read nothing it wrote.
+    pub predicted: HashMap<[u32; features::N_FEATURES], f64>,
 }
 
 /// How the BOM source is doing, from the newest scrape runs.
@@ -80,12 +90,13 @@ struct Records {
 impl Records {
     fn read(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
         let since = today - chrono::Days::new(30);
+        let (record_30d, record_30d_by_issue) = store.track_records(since)?;
         Ok(Records {
             source: SourceStatus::from_runs(
                 &store.run_heads(Some(crate::store::JobKind::Scrape), 50)?,
             ),
-            record_30d: store.track_record(None, since)?,
-            record_30d_by_issue: store.track_record_by_issue(since)?,
+            record_30d,
+            record_30d_by_issue,
             newest_write: if store.is_read_only() {
                 store.newest_write()?
             } else {
@@ -103,7 +114,10 @@ pub struct StationBoard {
     pub latest: Option<NaiveDate>,
     /// The newest observations, oldest first, covering the feature lookback
     /// before `latest` (what a forecast or a posted next day needs).
-    pub recent: Vec<Observation>,
+    pub recent: Arc<[Observation]>,
+    /// The station's change counter when these rows were read
+    /// ([`Store::station_generations`]; 0 before its first write).
+    pub generation: i64,
     /// The forecast from the newest observation, when a model serves.
     pub forecast: Option<Arc<Forecast>>,
     /// The next rain day's day-before forecast, once it is issued (from the
@@ -113,19 +127,42 @@ pub struct StationBoard {
 
 impl Board {
     /// Read each station's newest observations and forecast them with
-    /// `model` (when one serves).
+    /// `model` (when one serves). A station whose rows have not changed
+    /// since `previous` was built (its change counter is the same) keeps
+    /// the rows `previous` read; only the others are read again. Forecasts
+    /// are always made again: they depend on the time, the model and the
+    /// neighbours.
     pub fn build(
         store: &Store,
         model: Option<&LoadedModel>,
         now: DateTime<Utc>,
         stale_after_days: i64,
+        previous: Option<&Board>,
     ) -> Result<Self, StoreError> {
         let today = now.date_naive();
-        let stats = store.station_stats()?;
+        // Counters first, rows after: a write in between leaves newer rows
+        // under an older counter, which the next build reads again.
+        let (reopened, generations) = store.station_generations()?;
+        let previous = previous.filter(|p| p.reopened == reopened);
         let mut stations = Vec::with_capacity(STATIONS.len());
-        for st in STATIONS.iter() {
-            let stat = stats.iter().find(|x| x.location == st.location);
-            let latest = stat.and_then(|x| x.latest);
+        for (i, st) in STATIONS.iter().enumerate() {
+            let generation = generations
+                .iter()
+                .find(|(l, _)| l == st.location)
+                .map_or(0, |g| g.1);
+            let kept = previous
+                .and_then(|p| p.stations.get(i))
+                .filter(|s| s.station.location == st.location && s.generation == generation);
+            if let Some(old) = kept {
+                stations.push(StationBoard {
+                    forecast: None,
+                    next: None,
+                    ..old.clone()
+                });
+                continue;
+            }
+            let stat = store.station_stats_of(st.location)?;
+            let latest = stat.as_ref().and_then(|x| x.latest);
             let recent = match latest {
                 Some(d) => store.observations_between(
                     st.location,
@@ -136,10 +173,11 @@ impl Board {
             };
             stations.push(StationBoard {
                 station: st,
-                rows: stat.map_or(0, |x| x.rows),
-                first: stat.and_then(|x| x.first),
+                rows: stat.as_ref().map_or(0, |x| x.rows),
+                first: stat.as_ref().and_then(|x| x.first),
                 latest,
-                recent,
+                recent: recent.into(),
+                generation,
                 forecast: None,
                 next: None,
             });
@@ -148,7 +186,8 @@ impl Board {
         // the day before): from the rows the board holds, or from the
         // database for a station so far behind that the others' rows no
         // longer reach its day, as training and hindcasts would read them.
-        let mut around = Neighbourhood::from_observations(stations.iter().flat_map(|s| &s.recent));
+        let mut around =
+            Neighbourhood::from_observations(stations.iter().flat_map(|s| s.recent.iter()));
         let mut behind: Vec<NaiveDate> = stations
             .iter()
             .filter_map(|s| s.latest)
@@ -159,7 +198,25 @@ impl Board {
         for d in behind {
             around.add_from_store(store, d.pred_opt().unwrap_or(d), d)?;
         }
+        let mut predicted = HashMap::new();
         if let Some(m) = model {
+            let known = previous
+                .filter(|p| p.model_version == Some(m.version))
+                .map(|p| &p.predicted);
+            let mut predict = |row: &features::FeatureRow| {
+                let key = row.map(f32::to_bits);
+                let p = known
+                    .and_then(|k| k.get(&key).copied())
+                    .unwrap_or_else(|| m.predict(row));
+                predicted.insert(key, p);
+                p
+            };
+            let at = |issue| Moment {
+                today,
+                stale_after_days,
+                kind: ForecastKind::Forecast,
+                issue,
+            };
             let v = Visibility::current();
             for sb in &mut stations {
                 // The rain day under way, and the latest issue made for it
@@ -186,9 +243,8 @@ impl Board {
                     sb.station,
                     &sb.recent[..upto],
                     &around,
-                    today,
-                    stale_after_days,
-                    issue,
+                    at(issue),
+                    &mut predict,
                 )
                 .map(|mut f| {
                     // A window that has closed holds no forecast.
@@ -208,9 +264,8 @@ impl Board {
                             sb.station,
                             &sb.recent[..upto],
                             &around,
-                            today,
-                            stale_after_days,
-                            issue,
+                            at(issue),
+                            &mut predict,
                         )
                         .filter(|f| !f.stale && f.forecast_date == next_day)
                         .map(Arc::new);
@@ -230,6 +285,8 @@ impl Board {
             record_30d: records.record_30d,
             record_30d_by_issue: records.record_30d_by_issue,
             newest_write: records.newest_write,
+            reopened,
+            predicted,
         })
     }
 
@@ -250,7 +307,19 @@ impl Board {
             record_30d: records.record_30d,
             record_30d_by_issue: records.record_30d_by_issue,
             newest_write: records.newest_write,
+            reopened: self.reopened,
+            predicted: self.predicted.clone(),
         })
+    }
+
+    /// `model`'s probability for `row`: from [`Board::predicted`] when this
+    /// board's forecasts were made by the same version from the same row,
+    /// else from the model.
+    pub fn predicted_by(&self, model: &LoadedModel, row: &features::FeatureRow) -> f64 {
+        (self.model_version == Some(model.version))
+            .then(|| self.predicted.get(&row.map(f32::to_bits)).copied())
+            .flatten()
+            .unwrap_or_else(|| model.predict(row))
     }
 
     pub fn station(&self, location: &str) -> Option<&StationBoard> {
@@ -314,6 +383,7 @@ fn neighbours_cover(stations: &[StationBoard], date: NaiveDate) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn board(latest: &[Option<NaiveDate>]) -> Vec<StationBoard> {
         STATIONS
@@ -324,11 +394,62 @@ mod tests {
                 rows: 0,
                 first: None,
                 latest,
-                recent: Vec::new(),
+                recent: Arc::new([]),
+                generation: 0,
                 forecast: None,
                 next: None,
             })
             .collect()
+    }
+
+    /// A rebuild keeps the rows of stations nobody wrote to since (the same
+    /// allocation) and reads the others again, and what it holds equals a
+    /// build from nothing.
+    #[test]
+    fn a_rebuild_reads_only_the_stations_that_changed() {
+        use crate::obs::Num;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("b.db"), std::time::Duration::from_secs(5)).unwrap();
+        let day = |d| NaiveDate::from_ymd_opt(2024, 10, d).unwrap();
+        let row = |location, d, rain| {
+            let mut o = Observation::empty(location, day(d));
+            o.set(Num::Rainfall, Some(rain));
+            o.rain_today = o.derived_rain_today();
+            o
+        };
+        store
+            .upsert_observations(&[row("Sydney", 1, 0.0), row("Darwin", 1, 2.0)], "t")
+            .unwrap();
+        let now = Utc.with_ymd_and_hms(2024, 10, 2, 0, 0, 0).unwrap();
+        let first = Board::build(&store, None, now, 2, None).unwrap();
+        store
+            .upsert_observations(&[row("Sydney", 2, 5.0), row("Sydney", 1, 0.4)], "t")
+            .unwrap();
+        let second = Board::build(&store, None, now, 2, Some(&first)).unwrap();
+        let (sydney, darwin) = (
+            second.station("Sydney").unwrap(),
+            second.station("Darwin").unwrap(),
+        );
+        assert!(Arc::ptr_eq(
+            &darwin.recent,
+            &first.station("Darwin").unwrap().recent
+        ));
+        assert_eq!(sydney.rows, 2);
+        assert_eq!(sydney.latest, Some(day(2)));
+        assert_eq!(
+            &sydney.recent[..],
+            &[row("Sydney", 1, 0.4), row("Sydney", 2, 5.0)]
+        );
+        let fresh = Board::build(&store, None, now, 2, None).unwrap();
+        for (a, b) in fresh.stations.iter().zip(&second.stations) {
+            assert_eq!(
+                (a.rows, a.first, a.latest, &a.recent[..], a.generation),
+                (b.rows, b.first, b.latest, &b.recent[..], b.generation),
+                "{}",
+                a.station.location
+            );
+        }
     }
 
     /// The board's rows hold a day's neighbours only while every station's

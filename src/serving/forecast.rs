@@ -85,12 +85,37 @@ impl Forecast {
         kind: ForecastKind,
         issue: Issue,
     ) -> Option<Forecast> {
+        let at = Moment {
+            today,
+            stale_after_days,
+            kind,
+            issue,
+        };
+        Self::from_history_with(model, history, around, at, &mut |row| model.predict(row))
+    }
+
+    /// [`from_history`](Self::from_history), with `predict` giving the
+    /// model's probability for the encoded row (the board's memo of rows it
+    /// already scored).
+    pub(super) fn from_history_with(
+        model: &LoadedModel,
+        history: &[Observation],
+        around: &Neighbourhood,
+        at: Moment,
+        predict: &mut dyn FnMut(&features::FeatureRow) -> f64,
+    ) -> Option<Forecast> {
+        let Moment {
+            today,
+            stale_after_days,
+            kind,
+            issue,
+        } = at;
         let last = history.last()?;
         let (location, date) = (last.location, last.date);
         let station = crate::stations::by_location(location)?;
         let view = features::View::at_issue(&Visibility::current(), station, date, issue);
         let row = features::encode(history, around, &view)?;
-        let probability = model.predict(&row);
+        let probability = predict(&row);
         let age = (today - date).num_days();
         let forecast_date = features::target_date(date, issue);
         let amounts = model
@@ -119,29 +144,30 @@ impl Forecast {
     }
 }
 
-/// The forecast at `issue` from `history`'s last observation, which must be
-/// `station`'s.
+/// When and how a forecast is made: the day its age counts to, the stale
+/// limit, its kind and the issue it serves.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Moment {
+    pub today: NaiveDate,
+    pub stale_after_days: i64,
+    pub kind: ForecastKind,
+    pub issue: Issue,
+}
+
+/// The forecast at `at.issue` from `history`'s last observation, which must
+/// be `station`'s; `predict` scores the encoded row.
 pub(super) fn forecast_from(
     model: &LoadedModel,
     station: &Station,
     history: &[Observation],
     around: &Neighbourhood,
-    today: NaiveDate,
-    stale_after_days: i64,
-    issue: Issue,
+    at: Moment,
+    predict: &mut dyn FnMut(&features::FeatureRow) -> f64,
 ) -> Option<Forecast> {
     if history.last().map(|o| o.location) != Some(station.location) {
         return None;
     }
-    Forecast::from_history(
-        model,
-        history,
-        around,
-        today,
-        stale_after_days,
-        ForecastKind::Forecast,
-        issue,
-    )
+    Forecast::from_history_with(model, history, around, at, predict)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,21 +200,19 @@ pub fn hindcast(
         Some(o) if o.date == date => &history[..],
         _ => &[],
     };
-    let mut f = forecast_from(
-        model,
-        station,
-        on_date,
-        &around,
+    let at = Moment {
         today,
         stale_after_days,
-        Issue::Afternoon,
-    )
+        kind: ForecastKind::Hindcast,
+        issue: Issue::Afternoon,
+    };
+    forecast_from(model, station, on_date, &around, at, &mut |row| {
+        model.predict(row)
+    })
     .ok_or_else(|| ForecastError::NoObservation {
         location: station.location.to_string(),
         date,
-    })?;
-    f.kind = ForecastKind::Hindcast;
-    Ok(f)
+    })
 }
 
 /// Every station's reports of `date` and the day before, from the database:

@@ -185,7 +185,14 @@ impl Serving {
         now: DateTime<Utc>,
         stale_after_days: i64,
     ) -> Result<(), StoreError> {
-        let board = Board::build(store, self.get().as_deref(), now, stale_after_days)?;
+        let previous = self.board.load_full();
+        let board = Board::build(
+            store,
+            self.get().as_deref(),
+            now,
+            stale_after_days,
+            Some(&previous),
+        )?;
         self.board.store(Arc::new(board));
         Ok(())
     }

@@ -166,7 +166,7 @@ pub(crate) fn fix_rain_tomorrow(
     to: NaiveDate,
     now: &str,
 ) -> Result<()> {
-    tx.execute(
+    let fixed = tx.execute(
         "UPDATE observations AS o
          SET rain_tomorrow = (SELECT n.rain_today FROM observations n
                               WHERE n.location = o.location AND n.date = date(o.date, '+1 day')),
@@ -176,6 +176,9 @@ pub(crate) fn fix_rain_tomorrow(
                                        WHERE n.location = o.location AND n.date = date(o.date, '+1 day'))",
         rusqlite::params![location, from, to, now],
     )?;
+    if fixed > 0 {
+        super::observations::bump_station(tx, location)?;
+    }
     Ok(())
 }
 

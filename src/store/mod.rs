@@ -422,6 +422,13 @@ impl Store {
         })
     }
 
+    /// How many times the file was re-opened under this store (a replica
+    /// whose file was replaced): what was read before belongs to another
+    /// file.
+    pub fn reopen_generation(&self) -> i64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
     /// SQLite's `PRAGMA data_version` on one dedicated connection: it changes
     /// whenever any other connection (in this process or another) commits,
     /// so readers can tell cheaply whether to reload what they cache. A

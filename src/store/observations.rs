@@ -288,6 +288,41 @@ impl Store {
         })
     }
 
+    /// Each station's change counter, which every write of its
+    /// observations bumps in the same transaction ([`bump_station`];
+    /// stations never written are absent), with the store's re-open
+    /// generation: equal pairs mean the station's rows are as they were.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn station_generations(&self) -> Result<(i64, Vec<(String, i64)>)> {
+        let reopened = self.reopen_generation();
+        let rows = self.with_conn(|c| {
+            let mut st = c.prepare_cached("SELECT location, generation FROM station_changes")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok((reopened, rows))
+    }
+
+    /// [`station_stats`](Self::station_stats) of one station (`None` when it
+    /// has no rows).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn station_stats_of(&self, location: &str) -> Result<Option<StationStats>> {
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT count(*), min(date), max(date) FROM observations WHERE location = ?1",
+            )?;
+            let (rows, first, latest) = st.query_row([location], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok((rows > 0).then(|| StationStats {
+                location: location.to_string(),
+                rows: rows as u64,
+                first,
+                latest,
+            }))
+        })
+    }
+
     /// Row counts and date span per station (stations with no rows omitted).
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn station_stats(&self) -> Result<Vec<StationStats>> {
@@ -359,6 +394,7 @@ pub(crate) fn upsert_in(
     let mut insert = tx.prepare_cached(&INSERT)?;
     let mut update = tx.prepare_cached(&UPDATE)?;
     let mut counts = UpsertCounts::default();
+    let mut changed: Vec<&str> = Vec::new();
     for o in obs {
         let mut v = values(o);
         v.push(Value::Text(source.to_string()));
@@ -371,9 +407,28 @@ pub(crate) fn upsert_in(
             counts.revised_from = earliest(counts.revised_from, Some(o.date));
         } else {
             counts.unchanged += 1;
+            continue;
+        }
+        if changed.last() != Some(&o.location) && !changed.contains(&o.location) {
+            changed.push(o.location);
         }
     }
+    for location in changed {
+        bump_station(tx, location)?;
+    }
     Ok(counts)
+}
+
+/// Bump `location`'s change counter ([`Store::station_generations`]): every
+/// write of its observations calls this in the same transaction, so that a
+/// reader that kept its rows can tell they changed.
+pub(crate) fn bump_station(tx: &rusqlite::Transaction<'_>, location: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO station_changes (location, generation) VALUES (?1, 1)
+         ON CONFLICT (location) DO UPDATE SET generation = generation + 1",
+    )?
+    .execute([location])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -417,6 +472,51 @@ mod tests {
             s.observation("Sydney", obs(9, None).date),
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    /// A station's change counter moves with every write that changes its
+    /// rows, in any process, and with nothing else.
+    #[test]
+    fn a_station_counter_moves_only_when_its_rows_change() {
+        let (d, s) = store();
+        let sydney = |s: &Store| {
+            let (_, all) = s.station_generations().unwrap();
+            all.iter().find(|(l, _)| l == "Sydney").map(|g| g.1)
+        };
+        assert_eq!(sydney(&s), None, "never written");
+        s.upsert_observations(&[obs(1, Some(0.0)), obs(2, None)], "t")
+            .unwrap();
+        assert_eq!(sydney(&s), Some(1), "one bump per write, not per row");
+        s.upsert_observations(&[obs(1, Some(0.0))], "t").unwrap();
+        assert_eq!(sydney(&s), Some(1), "an unchanged row");
+        let mut other = obs(1, Some(0.0));
+        other.location = "Albury";
+        s.upsert_observations(&[other], "t").unwrap();
+        assert_eq!(sydney(&s), Some(1), "another station's write");
+        let elsewhere = Store::open(&d.path().join("t.db"), Duration::from_secs(5)).unwrap();
+        elsewhere
+            .upsert_observations(&[obs(2, Some(3.0))], "t")
+            .unwrap();
+        assert_eq!(sydney(&s), Some(2), "a write through another connection");
+        // Rain tomorrow, filled in when the next day arrives, is a change.
+        s.write(|tx| {
+            super::super::channels::fix_rain_tomorrow(
+                tx,
+                "Sydney",
+                obs(1, None).date,
+                obs(2, None).date,
+                "now",
+            )
+        })
+        .unwrap();
+        assert_eq!(sydney(&s), Some(3));
+        assert_eq!(
+            s.station_stats_of("Sydney")
+                .unwrap()
+                .map(|x| (x.rows, x.first, x.latest)),
+            Some((2, Some(obs(1, None).date), Some(obs(2, None).date)))
+        );
+        assert!(s.station_stats_of("Darwin").unwrap().is_none());
     }
 
     #[test]

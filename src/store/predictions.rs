@@ -328,6 +328,56 @@ impl Store {
         })
     }
 
+    /// [`track_record`](Self::track_record) of all stations and
+    /// [`track_record_by_issue`](Self::track_record_by_issue), from one read
+    /// of the scored forecasts since `since`: what the serving board shows,
+    /// read after every run.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub fn track_records(
+        &self,
+        since: NaiveDate,
+    ) -> Result<(TrackRecord, Vec<(String, TrackRecord)>)> {
+        let groups = self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT issue, count(*),
+                        coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
+                        total((probability - outcome) * (probability - outcome))
+                 FROM predictions
+                 WHERE outcome IS NOT NULL AND for_date >= ?1
+                 GROUP BY issue ORDER BY issue",
+            )?;
+            let rows = st.query_map([since], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, f64>(3)?,
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        let record = |verified: u64, hits: u64, squares: f64| TrackRecord {
+            verified,
+            hits,
+            misses: verified - hits,
+            brier: (verified > 0).then(|| squares / verified as f64),
+        };
+        // The pages lead with the afternoon issue, and forecasts logged
+        // before issues existed count with it.
+        let (mut n, mut hits, mut squares) = (0, 0, 0.0);
+        for (issue, v, h, sq) in &groups {
+            if issue.is_empty() || issue == "afternoon" {
+                (n, hits, squares) = (n + v, hits + h, squares + sq);
+            }
+        }
+        let by_issue = groups
+            .into_iter()
+            .filter(|g| !g.0.is_empty())
+            .map(|(issue, v, h, sq)| (issue, record(v, h, sq)))
+            .collect();
+        Ok((record(n, hits, squares), by_issue))
+    }
+
     /// [`Store::track_record`] of every issue apart: (issue, record), for the
     /// issues with any verified forecast since `since`.
     #[tracing::instrument(level = "debug", skip(self))]
@@ -511,11 +561,12 @@ mod tests {
         /// [`crate::score`] computes from the same forecasts row by row.
         #[test]
         fn the_sql_brier_score_equals_the_one_from_rows(
-            rows in proptest::collection::vec((0.0f64..=1.0, any::<bool>(), 0usize..3), 1..60)
+            rows in proptest::collection::vec((0.0f64..=1.0, any::<bool>(), 0usize..4), 1..60)
         ) {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("b.db"), Duration::from_secs(5)).unwrap();
-            let issues = ["day_before", "morning", "afternoon"];
+            // "": logged before issues existed, counted with the afternoon.
+            let issues = ["day_before", "morning", "afternoon", ""];
             let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
             store
                 .with_conn(|c| {
@@ -548,11 +599,29 @@ mod tests {
             }
             let afternoon = store.track_record(Some("Sydney"), day).unwrap();
             let want = crate::score::brier_of(
-                rows.iter().filter(|r| r.2 == 2).map(|&(p, rain, _)| (p, rain)),
+                rows.iter().filter(|r| r.2 >= 2).map(|&(p, rain, _)| (p, rain)),
             );
             match (afternoon.brier, want) {
                 (Some(got), Some(want)) => prop_assert!((got - want).abs() < 1e-9),
                 (got, want) => prop_assert_eq!(got, want),
+            }
+            // The board's single read gives the same records.
+            let (all, split) = store.track_records(day).unwrap();
+            let (one, apart) = (
+                store.track_record(None, day).unwrap(),
+                store.track_record_by_issue(day).unwrap(),
+            );
+            let same = |a: &TrackRecord, b: &TrackRecord| {
+                (a.verified, a.hits, a.misses) == (b.verified, b.hits, b.misses)
+                    && match (a.brier, b.brier) {
+                        (Some(x), Some(y)) => (x - y).abs() < 1e-12,
+                        (x, y) => x == y,
+                    }
+            };
+            prop_assert!(same(&all, &one), "{all:?} against {one:?}");
+            prop_assert_eq!(split.len(), apart.len());
+            for ((n1, r1), (n2, r2)) in split.iter().zip(&apart) {
+                prop_assert!(n1 == n2 && same(r1, r2), "{n1} {r1:?} against {n2} {r2:?}");
             }
         }
     }

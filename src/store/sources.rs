@@ -140,16 +140,7 @@ impl Store {
                 rows.push(o);
             }
             let counts = upsert_in(tx, &rows, source, &now)?;
-            tx.execute(
-                "UPDATE observations AS o
-                 SET rain_tomorrow = (SELECT n.rain_today FROM observations n
-                                      WHERE n.location = o.location AND n.date = date(o.date, '+1 day')),
-                     updated_at = ?4
-                 WHERE o.location = ?1 AND o.date >= ?2 AND o.date <= ?3
-                   AND o.rain_tomorrow IS NOT (SELECT n.rain_today FROM observations n
-                                               WHERE n.location = o.location AND n.date = date(o.date, '+1 day'))",
-                rusqlite::params![location, first - Duration::days(1), last, now],
-            )?;
+            super::channels::fix_rain_tomorrow(tx, location, first - Duration::days(1), last, &now)?;
             tx.execute(
                 "INSERT INTO source_months (location, month, status, complete, rows, message, fetched_at)
                  VALUES (?1, ?2, 'ok', ?3, ?4, NULL, ?5)
