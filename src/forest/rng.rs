@@ -53,7 +53,7 @@ impl Rng {
     /// A value in `0..n` (`n > 0`) by Lemire's multiply-shift; the bias is
     /// below 2^-32 for the sizes used here.
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        debug_assert!(n > 0);
+        assert!(n > 0, "a draw from an empty range");
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 }

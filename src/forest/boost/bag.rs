@@ -410,7 +410,7 @@ impl BoostValidParams {
             }
             models.push(m);
         }
-        debug_assert!(
+        assert!(
             held_out.iter().all(|p| p.is_finite()),
             "a validation row outside every fold"
         );

@@ -391,7 +391,7 @@ impl<'a> Builder<'a> {
             }
         }
         self.rows[l..p.end].copy_from_slice(&self.scratch);
-        debug_assert_eq!(l - p.start, split.left.rows as usize);
+        assert_eq!(l - p.start, split.left.rows as usize);
         l
     }
 }
