@@ -33,10 +33,11 @@ async function newPage(context) {
 async function test(name, fn) {
   const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await newPage(context);
+  const started = performance.now();
   try {
     await fn(page, context);
     passed++;
-    console.log(`ok - ${name}`);
+    console.log(`ok - ${name} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   } catch (e) {
     failed++;
     console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split("\n").join("\n  ")}`);

@@ -474,6 +474,7 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
     let running = raincast::app::start(listener, state.clone()).await.unwrap();
     let url = format!("http://{}", running.addr);
 
+    let mut pages = Windows::start(&scripts, &chromium, &url);
     let mut driver = replay::Driver::start(&state, &clock, &opts).await.unwrap();
     let sydney = raincast::stations::by_location("Sydney").unwrap();
     let zone = raincast::issue::Zone::of(sydney);
@@ -555,29 +556,12 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
                     })
                 })
                 .collect();
-            let (scripts, chromium, url) = (scripts.clone(), chromium.clone(), url.clone());
-            let now = at.to_rfc3339();
-            let out = tokio::task::spawn_blocking(move || {
-                std::process::Command::new("node")
-                    .arg(scripts.join("windows.mjs"))
-                    .current_dir(&scripts)
-                    .env("RAINCAST_URL", &url)
-                    .env("NOW", &now)
-                    .env("EXPECT", serde_json::to_string(&expect).unwrap())
-                    .env("CHROMIUM", &chromium)
-                    .output()
-                    .expect("run node")
-            })
-            .await
-            .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(out.status.success(), "{d} {hour}:00 Sydney time:\n{text}");
+            let moment = serde_json::json!({ "now": at.to_rfc3339(), "expect": expect });
+            let (ok, text) = tokio::task::block_in_place(|| pages.check(&moment));
+            assert!(ok, "{d} {hour}:00 Sydney time:\n{text}");
         }
     }
+    pages.finish();
     let end = to.and_hms_opt(23, 59, 59).unwrap().and_utc();
     driver.run_until(end, &state, &clock, &|_, _| {}).await;
     let summary = driver.finish(&store, &opts).unwrap();
@@ -640,6 +624,71 @@ async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
             at >= published,
             "{loc} {for_date} scored {at}, before {published}"
         );
+    }
+}
+
+/// `tests/browser/windows.mjs`, started once: one Node process and one
+/// headless Chromium check every moment of the fortnight, each in a fresh
+/// browser context.
+struct Windows {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Windows {
+    fn start(scripts: &std::path::Path, chromium: &str, url: &str) -> Windows {
+        use std::process::Stdio;
+        let mut child = std::process::Command::new("node")
+            .arg(scripts.join("windows.mjs"))
+            .current_dir(scripts)
+            .env("RAINCAST_URL", url)
+            .env("CHROMIUM", chromium)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run node");
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Windows {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Checks one moment; whether every city passed, and the script's lines.
+    fn check(&mut self, moment: &serde_json::Value) -> (bool, String) {
+        use std::io::{BufRead, Write};
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{moment}").expect("write to windows.mjs");
+        stdin.flush().unwrap();
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "windows.mjs ended early:\n{text}");
+            if let Some(end) = line.strip_prefix("end ") {
+                return (end.trim() == "ok", text);
+            }
+            text.push_str(&line);
+        }
+    }
+
+    /// Closes its input and waits for the browser to close.
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "windows.mjs exited with {status}");
+    }
+}
+
+impl Drop for Windows {
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -21,9 +21,44 @@ pub struct BrowserApp {
     _dir: tempfile::TempDir,
 }
 
-/// Check Chromium and the Node package `module`, then import, train twice
-/// (so the comparison page has two versions) and serve on the day after the
-/// history ends.
+/// Small forests, fast enough for a debug build.
+const FAST: [(&str, &str); 3] = [
+    ("RAINCAST_MODEL__N_TREES", "8"),
+    ("RAINCAST_MODEL__MAX_DEPTH", "12"),
+    // Boosting on the full weatherAUS is slow in a debug build.
+    ("RAINCAST_MODEL__BOOST", "false"),
+];
+
+/// The browser tests' database: the bundled weatherAUS history imported and
+/// trained twice (so the comparison page has two versions) by the real CLI.
+/// Built once per test process (`cargo test` runs every test in one) and
+/// copied into each test's own folder, so that what one test changes (a
+/// promotion, a scrape) no other test sees.
+fn template() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("browser.db");
+        cli(&db, &["import", weather_aus().to_str().unwrap()], &[]);
+        cli(&db, &["train"], &FAST);
+        cli(
+            &db,
+            &["train"],
+            &[("RAINCAST_MODEL__SEED", "7"), FAST[0], FAST[1], FAST[2]],
+        );
+        // One self-contained file: the CLI's last connection has closed,
+        // and the backup folds in anything still in the write-ahead log.
+        let copy = dir.path().join("template.db");
+        raincast::store::Store::open(&db, std::time::Duration::from_secs(10))
+            .unwrap()
+            .backup_to(&copy)
+            .unwrap();
+        std::fs::read(&copy).unwrap()
+    })
+}
+
+/// Check Chromium and the Node package `module`, then serve a copy of the
+/// shared database ([`template`]) on the day after the history ends.
 pub fn browser_app(module: &str) -> BrowserApp {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
@@ -39,28 +74,16 @@ pub fn browser_app(module: &str) -> BrowserApp {
     );
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("browser.db");
-    let fast = [
-        ("RAINCAST_MODEL__N_TREES", "8"),
-        ("RAINCAST_MODEL__MAX_DEPTH", "12"),
-        // Boosting on the full weatherAUS is slow in a debug build.
-        ("RAINCAST_MODEL__BOOST", "false"),
-    ];
-    cli(&db, &["import", weather_aus().to_str().unwrap()], &[]);
-    cli(&db, &["train"], &fast);
-    cli(
-        &db,
-        &["train"],
-        &[("RAINCAST_MODEL__SEED", "7"), fast[0], fast[1], fast[2]],
-    );
+    std::fs::write(&db, template()).unwrap();
     let server = serve(
         &db,
         &[
             ("RAINCAST_ADMIN__PASSWORD", PASSWORD),
             ("RAINCAST_SCHEDULE__CATCH_UP", "false"),
             ("RAINCAST_CLOCK_START", "2017-06-26T09:00:00Z"),
-            fast[0],
-            fast[1],
-            fast[2],
+            FAST[0],
+            FAST[1],
+            FAST[2],
         ],
     );
     BrowserApp {
