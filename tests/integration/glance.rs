@@ -13,7 +13,7 @@ use std::process::Command;
 
 #[test]
 fn pages_read_at_a_glance_in_headless_chromium() {
-    let _heavy = crate::support::heavy_blocking();
+    let _long = crate::support::long_blocking();
     let app = support::browser::browser_app("playwright-core");
     let out = Command::new("node")
         .arg(app.scripts.join("glance.mjs"))

@@ -104,7 +104,7 @@ fn is_current(f: &Value) -> bool {
 /// whole online window, and forecasts rest on the newest day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_empty_database_with_bom_reachable_ends_in_current_forecasts() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (_sim, url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
@@ -206,7 +206,7 @@ async fn live_metrics(base: &str) -> Vec<String> {
 /// data across the seven-year gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_imported_history_then_serve_ends_in_current_forecasts() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (_sim, url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("b.db");
@@ -247,7 +247,7 @@ async fn b_imported_history_then_serve_ends_in_current_forecasts() {
 /// without waiting for the weekly training.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (_sim, url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("b2.db");
@@ -289,7 +289,7 @@ async fn b2_a_champion_of_an_older_feature_schema_is_replaced_at_start_up() {
 /// says that current observations are unavailable. All within 30 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (sim, url) = support::bom_sim(start()).await;
     let closed = format!("http://127.0.0.1:{}", support::free_port());
     let today = SystemClock::starting_at(start()).bom_today();
@@ -409,7 +409,7 @@ async fn c_bom_unreachable_refusing_or_html_fails_fast_and_still_forecasts() {
 /// process never creates a new file in its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let closed = format!("http://127.0.0.1:{}", support::free_port());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
@@ -447,7 +447,7 @@ async fn readyz_is_503_when_the_database_file_is_deleted_or_replaced() {
 /// database bounded, and rollback to any kept model works.
 #[test]
 fn a_year_of_weekly_trainings_stays_under_100_mb_and_rollback_works() {
-    let _heavy = crate::support::heavy_blocking();
+    let _long = crate::support::long_blocking();
     use raincast::registry;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("retention.db");

@@ -204,7 +204,7 @@ const HINDCAST: &str = "/api/v1/forecast/Sydney?date=2017-06-20";
 /// and its champion serves the forecast the primary served with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_drill_after_kill_9_during_scrape_and_training() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (_sim, bom_url) = support::bom_sim(start()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("primary.db");
@@ -430,7 +430,7 @@ async fn restore_drill_after_kill_9_during_scrape_and_training() {
 /// that time; the newest restore finds the new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_to_an_earlier_point_in_time_finds_the_earlier_champion() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("primary.db");
     let rep = dir.path().join("replica");
@@ -493,7 +493,7 @@ async fn restore_to_an_earlier_point_in_time_finds_the_earlier_champion() {
 /// /readyz reports the copy's age; the replica writes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_replica_refreshed_by_restore_serves_without_errors() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("primary.db");
     let rep = dir.path().join("replica");

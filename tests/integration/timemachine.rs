@@ -356,7 +356,7 @@ async fn a_replay_is_deterministic() {
 /// forecasts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let (from, to) = (day(2024, 9, 1), day(2025, 9, 5));
     // One scrape a day, the afternoon everywhere: this test is about a
     // year's retention and agreement with `evaluate`; the default's twelve
@@ -438,7 +438,7 @@ async fn a_year_replay_is_bounded_and_agrees_with_evaluate() {
 /// champion's. Each forecast is scored once, after BOM published its outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_simulated_weeks_in_chromium_with_a_promotion_between_two_issues() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let scripts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(

@@ -22,7 +22,7 @@ fn schemathesis() -> PathBuf {
 
 #[test]
 fn schemathesis_finds_no_failure_in_the_served_schema() {
-    let _heavy = crate::support::heavy_blocking();
+    let _long = crate::support::long_blocking();
     let st = schemathesis();
     let dir = tempfile::tempdir().unwrap();
     let db = new_db(dir.path(), true);

@@ -170,7 +170,7 @@ fn outcome(db: &Path) -> (Vec<String>, Vec<String>, Option<(String, f64)>) {
 
 #[test]
 fn kill_9_at_random_points_of_import_scrape_and_train_then_rerun() {
-    let _heavy = crate::support::heavy_blocking();
+    let _long = crate::support::long_blocking();
     let seed: u64 = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

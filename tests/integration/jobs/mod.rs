@@ -486,7 +486,7 @@ fn a_run_killed_with_its_process_is_marked_interrupted_at_the_next_start() {
 /// then answers forecasts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_an_empty_database_backfills_trains_and_forecasts() {
-    let _heavy = crate::support::heavy().await;
+    let _long = crate::support::long().await;
     let server = BomServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e2e.db");

@@ -151,21 +151,34 @@ pub fn serve(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
     }
 }
 
-/// Tests that load the machine for a long time (a year of replay, Chromium,
-/// Lighthouse, kill -9 drills, floods) or whose figures suffer under load take
-/// this lock, so that no two of them run at once now that all areas share one
-/// test binary (`cargo test` runs two tests at a time on two cores). Light tests
-/// still run beside them.
-static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Two kinds of long test share this lock. Tests whose figures suffer under
+/// load (floods, slow clients, bounded bursts, Lighthouse's scores, a real
+/// Prometheus's scrape timing) take it alone ([`heavy`]): nothing else long
+/// runs beside them. Tests that are merely long (replays, trainings,
+/// Chromium, restore drills) share it ([`long`]): `cargo test` runs two
+/// tests at a time on two cores, and two of these side by side use both,
+/// as nextest, one process per test, has always run them. Light tests run
+/// beside either.
+static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Takes the heavy-test lock from an async test.
-pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().await
+/// Takes the lock alone, from an async test.
+pub async fn heavy() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY.write().await
 }
 
-/// Takes the heavy-test lock from a synchronous test.
-pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.blocking_lock()
+/// Takes the lock alone, from a synchronous test.
+pub fn heavy_blocking() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY.blocking_write()
+}
+
+/// Shares the lock with other long tests, from an async test.
+pub async fn long() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HEAVY.read().await
+}
+
+/// Shares the lock with other long tests, from a synchronous test.
+pub fn long_blocking() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    HEAVY.blocking_read()
 }
 
 /// The time-aware BOM stand-in (`raincast::bomsim`) on 127.0.0.1, its day
