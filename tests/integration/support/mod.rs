@@ -166,11 +166,6 @@ pub async fn heavy() -> tokio::sync::RwLockWriteGuard<'static, ()> {
     HEAVY.write().await
 }
 
-/// Takes the lock alone, from a synchronous test.
-pub fn heavy_blocking() -> tokio::sync::RwLockWriteGuard<'static, ()> {
-    HEAVY.blocking_write()
-}
-
 /// Shares the lock with other long tests, from an async test.
 pub async fn long() -> tokio::sync::RwLockReadGuard<'static, ()> {
     HEAVY.read().await
