@@ -47,7 +47,7 @@ async fn session_cookie(url: &str, password: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lighthouse_scores_every_page_at_least_0_95() {
-    let _long = crate::support::long().await;
+    let _heavy = crate::support::heavy().await;
     let app = support::browser::browser_app("lighthouse");
     let cookie = session_cookie(&app.server.url, support::browser::PASSWORD).await;
     let pages = [

@@ -152,13 +152,13 @@ pub fn serve(db: &std::path::Path, env: &[(&str, &str)]) -> Server {
 }
 
 /// Two kinds of long test share this lock. Tests whose figures suffer under
-/// load (floods, slow clients, bounded bursts, a real Prometheus's scrape
-/// timing) take it alone ([`heavy`]): nothing else long runs beside them.
-/// Tests that are merely long (replays, trainings, Chromium, Lighthouse,
-/// whose scores come from simulated throttling, restore drills) share it
-/// ([`long`]): `cargo test` runs two tests at a time on two cores, and two
-/// of these side by side use both, as nextest, one process per test, has
-/// always run them. Light tests run beside either.
+/// load (floods, slow clients, bounded bursts, Lighthouse's scores, a real
+/// Prometheus's scrape timing) take it alone ([`heavy`]): nothing else long
+/// runs beside them. Tests that are merely long (replays, trainings,
+/// Chromium, restore drills) share it ([`long`]): `cargo test` runs two
+/// tests at a time on two cores, and two of these side by side use both,
+/// as nextest, one process per test, has always run them. Light tests run
+/// beside either.
 static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// Takes the lock alone, from an async test.
