@@ -289,6 +289,19 @@ impl model::RowModel for Forest {
         let sum: f32 = self.trees.iter().map(|t| t.predict(row)).sum();
         (sum / self.trees.len() as f32).clamp(0.0, 1.0)
     }
+
+    fn score_block(&self, x: &[f32], out: &mut [f32]) {
+        out.fill(0.0);
+        for t in &self.trees {
+            for (o, row) in out.iter_mut().zip(x.chunks_exact(self.n_features)) {
+                *o += t.predict(row);
+            }
+        }
+        let n = self.trees.len() as f32;
+        for o in out {
+            *o = (*o / n).clamp(0.0, 1.0);
+        }
+    }
 }
 
 /// The forest's row limit: row indices are stored in 31 bits.

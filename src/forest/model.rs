@@ -291,7 +291,20 @@ pub(crate) trait RowModel: Sync {
 
     /// Probability of "yes" for one row whose length has been checked.
     fn score_row(&self, row: &[f32]) -> f32;
+
+    /// [`score_row`](Self::score_row) of each row of `x` (row-major, rows
+    /// of [`width`](Self::width)) into `out`. The families walk each tree
+    /// over the whole block, which keeps one tree in cache at a time, and
+    /// add the trees in the same order as `score_row`: the same bits.
+    fn score_block(&self, x: &[f32], out: &mut [f32]) {
+        for (o, row) in out.iter_mut().zip(x.chunks_exact(self.width())) {
+            *o = self.score_row(row);
+        }
+    }
 }
+
+/// Rows per [`RowModel::score_block`] call in [`predict_rows`].
+pub(crate) const SCORE_BLOCK: usize = 64;
 
 /// The row-scoring API both families offer as inherent methods, written
 /// once.
@@ -350,10 +363,12 @@ pub(crate) fn predict_rows<M: RowModel>(model: &M, x: &[f32], n_features: usize)
         x.len().is_multiple_of(n_features),
         "matrix length is not a multiple of the feature count"
     );
-    x.par_chunks(n_features)
-        .with_min_len(64)
-        .map(|row| model.score_row(row))
-        .collect()
+    let n_rows = x.len().checked_div(n_features).unwrap_or(0);
+    let mut out = vec![0.0; n_rows];
+    out.par_chunks_mut(SCORE_BLOCK)
+        .zip(x.par_chunks(n_features.max(1) * SCORE_BLOCK))
+        .for_each(|(o, block)| model.score_block(block, o));
+    out
 }
 
 /// The body of both families' linfa `Fit`: the dataset's records as one

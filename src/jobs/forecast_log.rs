@@ -33,10 +33,10 @@ struct Problem {
     error: String,
 }
 
-/// Bring the serving board up to date, issue each station's forecasts that
-/// are due now ([`issues_due`]: in its local time, from the rows the store
-/// holds, never after the window closed), then score every
-/// logged forecast whose outcome the data now shows. Failures are logged
+/// Score every logged forecast whose outcome the data now shows, bring the
+/// serving board up to date, then issue each station's forecasts that are
+/// due now ([`issues_due`]: in its local time, from the rows the store
+/// holds, never after the window closed). Failures are logged
 /// per station at WARN and counted, never dropped.
 #[tracing::instrument(skip_all)]
 pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
@@ -49,6 +49,10 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
     let board_built = ctx.board_built.clone();
     let result = crate::runtime::spawn_blocking(move || {
         let _entered = span.enter();
+        // Scored first, so that the board built next holds the new scores
+        // and the run's end need not read the live record again. No
+        // forecast issued below can be scored yet: its window is open.
+        let scored = store.score_predictions(issued_at)? as u64;
         serving.sync(&store, issued_at, stale)?;
         board_built.store(true, std::sync::atomic::Ordering::Release);
         let board = serving.board();
@@ -114,7 +118,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                 })),
             }
         }
-        out.scored = store.score_predictions(issued_at)? as u64;
+        out.scored = scored;
         Ok::<_, StoreError>((out, problems))
     })
     .await;

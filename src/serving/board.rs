@@ -37,6 +37,9 @@ pub struct Board {
     pub record_30d_by_issue: Vec<(String, TrackRecord)>,
     /// On a read-only replica, the newest write in its copy (RFC 3339).
     pub newest_write: Option<String>,
+    /// The store's count of forecasts scored ([`Store::scores_written`])
+    /// when the records were read.
+    pub scores_read: u64,
     /// The store's re-open generation the stations were read under
     /// ([`Store::reopen_generation`]).
     pub reopened: i64,
@@ -85,12 +88,24 @@ struct Records {
     record_30d: TrackRecord,
     record_30d_by_issue: Vec<(String, TrackRecord)>,
     newest_write: Option<String>,
+    scores_read: u64,
 }
 
 impl Records {
-    fn read(store: &Store, today: NaiveDate) -> Result<Self, StoreError> {
-        let since = today - chrono::Days::new(30);
-        let (record_30d, record_30d_by_issue) = store.track_records(since)?;
+    /// Read for `today`; the live record is taken from `kept` instead when
+    /// it was read for the same day and this process has scored nothing
+    /// since (scoring runs before a forecast log builds the board, so a
+    /// run's end usually finds nothing new to score). Another process's
+    /// scores change the data version, and the next sync rebuilds.
+    fn read(store: &Store, today: NaiveDate, kept: Option<&Board>) -> Result<Self, StoreError> {
+        let scores_read = store.scores_written();
+        let kept = kept.filter(|b| {
+            b.today == Some(today) && b.scores_read == scores_read && !store.is_read_only()
+        });
+        let (record_30d, record_30d_by_issue) = match kept {
+            Some(b) => (b.record_30d.clone(), b.record_30d_by_issue.clone()),
+            None => store.track_records(today - chrono::Days::new(30))?,
+        };
         Ok(Records {
             source: SourceStatus::from_runs(
                 &store.run_heads(Some(crate::store::JobKind::Scrape), 50)?,
@@ -102,6 +117,7 @@ impl Records {
             } else {
                 None
             },
+            scores_read,
         })
     }
 }
@@ -273,7 +289,7 @@ impl Board {
                 }
             }
         }
-        let records = Records::read(store, today)?;
+        let records = Records::read(store, today, None)?;
         Ok(Board {
             today: Some(today),
             built_at: Some(now),
@@ -285,6 +301,7 @@ impl Board {
             record_30d: records.record_30d,
             record_30d_by_issue: records.record_30d_by_issue,
             newest_write: records.newest_write,
+            scores_read: records.scores_read,
             reopened,
             predicted,
         })
@@ -295,7 +312,7 @@ impl Board {
     /// stations and forecasts kept: after a run whose forecast log built the
     /// board, only those parts can have changed.
     pub fn with_fresh_records(&self, store: &Store) -> Result<Self, StoreError> {
-        let records = Records::read(store, self.today.unwrap_or_default())?;
+        let records = Records::read(store, self.today.unwrap_or_default(), Some(self))?;
         Ok(Board {
             today: self.today,
             built_at: self.built_at,
@@ -307,6 +324,7 @@ impl Board {
             record_30d: records.record_30d,
             record_30d_by_issue: records.record_30d_by_issue,
             newest_write: records.newest_write,
+            scores_read: records.scores_read,
             reopened: self.reopened,
             predicted: self.predicted.clone(),
         })

@@ -204,8 +204,10 @@ mod tests {
     use chrono::TimeZone;
 
     /// After a run's forecast log built the board, its end re-reads only
-    /// the records: a forecast scored since counts, and the moment and the
-    /// data version it was built from stay.
+    /// the records: a forecast this process scored since counts, and the
+    /// moment and the data version it was built from stay. With nothing
+    /// scored here since, the live record is kept; what another writer
+    /// scored arrives with the next whole sync (the data version moved).
     #[test]
     fn a_records_refresh_reads_new_scores_and_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
@@ -213,22 +215,32 @@ mod tests {
             Store::open(&dir.path().join("r.db"), std::time::Duration::from_secs(5)).unwrap();
         let serving = Serving::default();
         let now = Utc.with_ymd_and_hms(2024, 10, 2, 0, 0, 0).unwrap();
+        let insert = |location: &str, outcome: Option<bool>| {
+            store
+                .with_conn(|c| {
+                    c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                    c.execute(
+                        "INSERT INTO predictions (location, for_date, issue, version, probability,
+                                                  served_at, threshold, outcome)
+                         VALUES (?1, '2024-10-01', 'afternoon', 1, 0.7,
+                                 '2024-09-30T06:00:00Z', 0.5, ?2)",
+                        rusqlite::params![location, outcome],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+        };
+        insert("Sydney", None);
         serving.sync(&store, now, 2).unwrap();
         let built_from = serving.data_version();
         assert_eq!(serving.board().record_30d.verified, 0);
-        store
-            .with_conn(|c| {
-                c.execute_batch("PRAGMA foreign_keys = OFF")?;
-                c.execute(
-                    "INSERT INTO predictions (location, for_date, issue, version, probability,
-                                              served_at, threshold, outcome)
-                     VALUES ('Sydney', '2024-10-01', 'afternoon', 1, 0.7,
-                             '2024-09-30T06:00:00Z', 0.5, 1)",
-                    [],
-                )?;
-                Ok(())
-            })
-            .unwrap();
+        let mut day = crate::obs::Observation::empty(
+            "Sydney",
+            chrono::NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
+        );
+        day.rain_today = Some(true);
+        store.upsert_observations(&[day], "test").unwrap();
+        assert_eq!(store.score_predictions(now).unwrap(), 1);
         serving.refresh_records(&store).unwrap();
         let board = serving.board();
         assert_eq!(board.record_30d.verified, 1);
@@ -240,6 +252,11 @@ mod tests {
             "a whole sync still follows"
         );
         assert_eq!(board.stations.len(), crate::stations::STATIONS.len());
+        insert("Melbourne", Some(true));
+        serving.refresh_records(&store).unwrap();
+        assert_eq!(serving.board().record_30d.verified, 1, "kept");
+        serving.sync(&store, now, 2).unwrap();
+        assert_eq!(serving.board().record_30d.verified, 2, "read again");
     }
 
     /// A caller that read the clock before another rebuilt the board (the

@@ -19,7 +19,7 @@ mod runs;
 mod sources;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -101,8 +101,16 @@ struct Inner {
     /// What stamps written rows (`created_at`, `at`, `updated_at`, …).
     clock: RwLock<Arc<dyn Clock>>,
     /// The day (by `clock`) of the last scoring that looked at every
-    /// forecast ([`Store::score_predictions`]).
-    scored_in_full: Mutex<Option<chrono::NaiveDate>>,
+    /// forecast, and the other writers' change count it saw then
+    /// ([`Store::score_predictions`]).
+    scored_in_full: Mutex<Option<predictions::FullScoring>>,
+    /// Station change counters this process bumped, in committed
+    /// transactions ([`observations::bump_station`]): the sum of all
+    /// counters minus this is what other processes wrote.
+    own_bumps: AtomicI64,
+    /// Forecasts this process scored or re-scored: a board that read its
+    /// track record at the same count can keep it.
+    scores: AtomicU64,
     /// The earliest day whose stored observation this process changed
     /// since the last scoring ([`Store::note_revised`]).
     revised_from: Mutex<Option<chrono::NaiveDate>>,
@@ -153,6 +161,8 @@ impl Store {
                 clock: RwLock::new(Arc::new(SystemClock::new())),
                 scored_in_full: Mutex::new(None),
                 revised_from: Mutex::new(None),
+                own_bumps: AtomicI64::new(0),
+                scores: AtomicU64::new(0),
             }),
         };
         Ok(store)
@@ -183,6 +193,8 @@ impl Store {
                 clock: RwLock::new(Arc::new(SystemClock::new())),
                 scored_in_full: Mutex::new(None),
                 revised_from: Mutex::new(None),
+                own_bumps: AtomicI64::new(0),
+                scores: AtomicU64::new(0),
             }),
         };
         let first = store.connect()?;
@@ -415,10 +427,16 @@ impl Store {
             ));
         }
         self.with_conn(|c| {
+            observations::take_thread_bumps();
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+            let out = f(&tx);
+            // Counted only once committed; a rolled-back bump never was.
+            let out = out.and_then(|out| Ok(tx.commit().map(|()| out)?));
+            let bumped = observations::take_thread_bumps();
+            if out.is_ok() {
+                self.inner.own_bumps.fetch_add(bumped, Ordering::AcqRel);
+            }
+            out
         })
     }
 

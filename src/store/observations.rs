@@ -428,7 +428,19 @@ pub(crate) fn bump_station(tx: &rusqlite::Transaction<'_>, location: &str) -> Re
          ON CONFLICT (location) DO UPDATE SET generation = generation + 1",
     )?
     .execute([location])?;
+    THREAD_BUMPS.with(|b| b.set(b.get() + 1));
     Ok(())
+}
+
+thread_local! {
+    /// Bumps made by the write transaction running on this thread
+    /// ([`Store::write`](super::Store::write) counts them once it commits).
+    static THREAD_BUMPS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// The bumps counted on this thread since the last call, and a fresh count.
+pub(super) fn take_thread_bumps() -> i64 {
+    THREAD_BUMPS.with(|b| b.replace(0))
 }
 
 #[cfg(test)]

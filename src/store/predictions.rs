@@ -245,20 +245,25 @@ impl Store {
     /// rows changed. `now` is stamped as `scored_at` (the simulated time in
     /// a replay).
     ///
-    /// The first scoring of each day (of `now`) looks at every forecast,
-    /// which catches a revision written by another process (an import).
-    /// The others look at the forecasts not scored yet, and at those from
-    /// the earliest day whose row this process changed since
-    /// ([`Store::note_revised`]): a scrape's scoring does not read every
-    /// forecast ever logged.
+    /// A process's first scoring looks at every forecast; so does the first
+    /// of each day (of `now`) when another process wrote observations since
+    /// (an import, a `raincast scrape`: every writer bumps the station
+    /// change counters, and this process counts its own). The others look
+    /// at the forecasts not scored yet, and at those from the earliest day
+    /// whose row this process changed since ([`Store::note_revised`]): a
+    /// scrape's scoring does not read every forecast ever logged. An edit
+    /// made outside raincast (the `sqlite3` shell) bumps no counter; it is
+    /// scored after the next start.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn score_predictions(&self, now: DateTime<Utc>) -> Result<usize> {
         let today = now.date_naive();
-        let full = self
-            .inner
-            .scored_in_full
-            .lock()
-            .map_or(true, |d| *d != Some(today));
+        let others = self.others_writes()?;
+        // The first scoring of a process looks at every forecast; after
+        // that, the first of a day does, if another process wrote
+        // observations since the last that did.
+        let full = self.inner.scored_in_full.lock().map_or(true, |f| {
+            f.is_none_or(|f| f.day != today && f.others != others)
+        });
         let revised = self
             .inner
             .revised_from
@@ -284,16 +289,44 @@ impl Store {
             Ok(n)
         });
         match &scored {
-            Ok(_) if full => {
-                if let Ok(mut d) = self.inner.scored_in_full.lock() {
-                    *d = Some(today);
+            Ok(n) => {
+                if full && let Ok(mut f) = self.inner.scored_in_full.lock() {
+                    *f = Some(FullScoring { day: today, others });
                 }
+                self.inner
+                    .scores
+                    .fetch_add(*n as u64, std::sync::atomic::Ordering::AcqRel);
             }
-            Ok(_) => {}
             // Not scored: the revision is still to look at.
             Err(_) => self.note_revised(revised),
         }
         scored
+    }
+
+    /// What other processes (and anything else that bumps the station
+    /// change counters) wrote: the sum of every station's counter minus
+    /// this process's committed bumps, with the re-open generation. Read in
+    /// that order, a bump of this process that commits meanwhile can only
+    /// make it look as if another wrote (a scoring that looks further),
+    /// never hide another's.
+    fn others_writes(&self) -> Result<(i64, i64)> {
+        let own = self
+            .inner
+            .own_bumps
+            .load(std::sync::atomic::Ordering::Acquire);
+        let sum: i64 = self.with_conn(|c| {
+            Ok(
+                c.prepare_cached("SELECT coalesce(sum(generation), 0) FROM station_changes")?
+                    .query_row([], |r| r.get(0))?,
+            )
+        })?;
+        Ok((sum - own, self.reopen_generation()))
+    }
+
+    /// How many forecasts this process has scored or re-scored so far: a
+    /// track record read at the same count is still this process's latest.
+    pub fn scores_written(&self) -> u64 {
+        self.inner.scores.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Remember that this process changed the stored observation of `day`
@@ -406,6 +439,14 @@ impl Store {
     }
 }
 
+/// The last scoring that looked at every forecast: its day, and what other
+/// processes had written by then ([`Store::score_predictions`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FullScoring {
+    day: NaiveDate,
+    others: (i64, i64),
+}
+
 /// The scoring update for the forecasts `which` selects (with `?1` the
 /// time stamped, `?2` a rain day), read through `index`: outcome and
 /// amount from the observed row, where either differs from what is stored.
@@ -436,7 +477,8 @@ mod tests {
     /// A scoring after a revision this process wrote re-scores that day at
     /// once, and scores a forecast whose day has just been observed; a
     /// revision written by another process waits for the first scoring of
-    /// the next day, which looks at every forecast.
+    /// the next day, which looks at every forecast; an edit outside raincast
+    /// waits for the next start.
     #[test]
     fn revisions_are_scored_at_once_and_other_processes_ones_the_next_day() {
         let dir = tempfile::tempdir().unwrap();
@@ -487,14 +529,11 @@ mod tests {
             .upsert_observations(&[obs(recent, true), obs(old, false)], "test")
             .unwrap();
         assert_eq!(store.score_predictions(now).unwrap(), 2, "the first: all");
-        // Another process revises the old day; this one the recent day, and
-        // the unscored day's row arrives.
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute(
-                "UPDATE observations SET rain_today = 1, rainfall = 4.2 WHERE date = ?1",
-                [old],
-            )
+        let second = Store::open(&path, Duration::from_secs(5)).unwrap();
+        // Another process (its own store) revises the old day; this one the
+        // recent day, and the unscored day's row arrives.
+        second
+            .upsert_observations(&[obs(old, true)], "test")
             .unwrap();
         store
             .upsert_observations(&[obs(recent, false), obs(unscored, true)], "test")
@@ -521,6 +560,20 @@ mod tests {
             "another process's revision: the next day"
         );
         assert_eq!(store.score_predictions(next_day).unwrap(), 0);
+        // An edit outside raincast bumps no counter: the next day does not
+        // look at every forecast, a fresh start does.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE observations SET rain_today = 0, rainfall = 0 WHERE date = ?1",
+                [old],
+            )
+            .unwrap();
+        let day_after = next_day + chrono::Duration::days(1);
+        assert_eq!(store.score_predictions(day_after).unwrap(), 0);
+        let restarted = Store::open(&path, Duration::from_secs(5)).unwrap();
+        assert_eq!(restarted.score_predictions(day_after).unwrap(), 1);
+        assert_eq!(read(old).0, Some(false));
     }
 
     proptest! {

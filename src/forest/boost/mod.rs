@@ -476,4 +476,21 @@ impl RowModel for Booster {
     fn score_row(&self, row: &[f32]) -> f32 {
         sigmoid(self.raw_row(row)) as f32
     }
+
+    fn score_block(&self, x: &[f32], out: &mut [f32]) {
+        const BLOCK: usize = crate::forest::model::SCORE_BLOCK;
+        let rows = x.chunks(self.n_features * BLOCK);
+        for (out, x) in out.chunks_mut(BLOCK).zip(rows) {
+            let mut raw = [self.base; BLOCK];
+            let raw = &mut raw[..out.len()];
+            for t in &self.trees {
+                for (acc, row) in raw.iter_mut().zip(x.chunks_exact(self.n_features)) {
+                    *acc += f64::from(t.predict(row));
+                }
+            }
+            for (o, &r) in out.iter_mut().zip(raw.iter()) {
+                *o = sigmoid(r) as f32;
+            }
+        }
+    }
 }

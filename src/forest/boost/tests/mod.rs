@@ -133,6 +133,11 @@ fn learns_held_out_data_with_missing_values_and_stops_early() {
     assert!(b.n_trees() < 400, "early stopping never kicked in");
     let p = b.predict_proba(&tx, 6);
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Scored a block of rows at a time (the last block short), each row
+    // gets the bits it gets alone.
+    for (row, p) in tx.chunks(6).zip(&p) {
+        assert_eq!(b.predict_proba_row(row).to_bits(), p.to_bits());
+    }
     let correct = p
         .iter()
         .zip(&ty)
