@@ -130,7 +130,7 @@ pub fn store(
         }
         Ok(())
     })?;
-    store.note_revised(counts.revised_from);
+    store.note_changed(counts.changed_from);
     Ok(ImportReport {
         rows: total + parsed.rejected.len() as u64,
         counts,

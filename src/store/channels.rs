@@ -354,7 +354,7 @@ impl Store {
                     .optional()?
                     .flatten();
                 let c = upsert_in(tx, std::slice::from_ref(&o), ASSEMBLED_SOURCE, &now)?;
-                revised = super::observations::earliest(revised, c.revised_from);
+                revised = super::observations::earliest(revised, c.changed_from);
                 counts.inserted += c.inserted;
                 counts.updated += c.updated;
                 counts.unchanged += c.unchanged;
@@ -377,7 +377,7 @@ impl Store {
             }
             Ok(counts)
         })?;
-        self.note_revised(revised);
+        self.note_changed(revised);
         Ok(counts)
     }
 

@@ -100,10 +100,9 @@ struct Inner {
     watch: Mutex<Option<Connection>>,
     /// What stamps written rows (`created_at`, `at`, `updated_at`, …).
     clock: RwLock<Arc<dyn Clock>>,
-    /// The day (by `clock`) of the last scoring that looked at every
-    /// forecast, and the other writers' change count it saw then
+    /// What the scorings so far looked at, by day of `clock`
     /// ([`Store::score_predictions`]).
-    scored_in_full: Mutex<Option<predictions::FullScoring>>,
+    scoring: Mutex<Option<predictions::Scoring>>,
     /// Station change counters this process bumped, in committed
     /// transactions ([`observations::bump_station`]): the sum of all
     /// counters minus this is what other processes wrote.
@@ -111,9 +110,9 @@ struct Inner {
     /// Forecasts this process scored or re-scored: a board that read its
     /// track record at the same count can keep it.
     scores: AtomicU64,
-    /// The earliest day whose stored observation this process changed
-    /// since the last scoring ([`Store::note_revised`]).
-    revised_from: Mutex<Option<chrono::NaiveDate>>,
+    /// The earliest day whose stored observation this process added or
+    /// changed since the last scoring ([`Store::note_changed`]).
+    changed_from: Mutex<Option<chrono::NaiveDate>>,
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -159,8 +158,8 @@ impl Store {
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
-                scored_in_full: Mutex::new(None),
-                revised_from: Mutex::new(None),
+                scoring: Mutex::new(None),
+                changed_from: Mutex::new(None),
                 own_bumps: AtomicI64::new(0),
                 scores: AtomicU64::new(0),
             }),
@@ -191,8 +190,8 @@ impl Store {
                 generation: AtomicI64::new(0),
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
-                scored_in_full: Mutex::new(None),
-                revised_from: Mutex::new(None),
+                scoring: Mutex::new(None),
+                changed_from: Mutex::new(None),
                 own_bumps: AtomicI64::new(0),
                 scores: AtomicU64::new(0),
             }),

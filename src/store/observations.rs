@@ -17,10 +17,10 @@ pub struct UpsertCounts {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
-    /// The earliest day whose stored row changed (not a new one): scoring
-    /// looks again at forecasts from it on ([`Store::note_revised`]).
+    /// The earliest day whose stored row is new or changed: scoring looks
+    /// again at forecasts from it on ([`Store::note_changed`]).
     #[serde(skip)]
-    pub revised_from: Option<NaiveDate>,
+    pub changed_from: Option<NaiveDate>,
 }
 
 impl std::ops::AddAssign for UpsertCounts {
@@ -28,7 +28,7 @@ impl std::ops::AddAssign for UpsertCounts {
         self.inserted += o.inserted;
         self.updated += o.updated;
         self.unchanged += o.unchanged;
-        self.revised_from = earliest(self.revised_from, o.revised_from);
+        self.changed_from = earliest(self.changed_from, o.changed_from);
     }
 }
 
@@ -154,7 +154,7 @@ impl Store {
     pub fn upsert_observations(&self, obs: &[Observation], source: &str) -> Result<UpsertCounts> {
         let now = self.now_text();
         let counts = self.write(|tx| upsert_in(tx, obs, source, &now))?;
-        self.note_revised(counts.revised_from);
+        self.note_changed(counts.changed_from);
         Ok(counts)
     }
 
@@ -402,9 +402,10 @@ pub(crate) fn upsert_in(
         v.push(Value::Text(now.to_string()));
         if insert.execute(params_from_iter(v.iter()))? == 1 {
             counts.inserted += 1;
+            counts.changed_from = earliest(counts.changed_from, Some(o.date));
         } else if update.execute(params_from_iter(v.iter()))? == 1 {
             counts.updated += 1;
-            counts.revised_from = earliest(counts.revised_from, Some(o.date));
+            counts.changed_from = earliest(counts.changed_from, Some(o.date));
         } else {
             counts.unchanged += 1;
             continue;
@@ -471,12 +472,14 @@ mod tests {
             .upsert_observations(&[obs(1, Some(0.0)), obs(2, None)], "t")
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (2, 0, 0));
-        assert_eq!(c.revised_from, None, "new rows revise nothing");
+        assert_eq!(c.changed_from, Some(obs(1, None).date), "the first new day");
         let c = s
             .upsert_observations(&[obs(1, Some(0.0)), obs(2, Some(4.0))], "t")
             .unwrap();
         assert_eq!((c.inserted, c.updated, c.unchanged), (0, 1, 1));
-        assert_eq!(c.revised_from, Some(obs(2, None).date), "the changed day");
+        assert_eq!(c.changed_from, Some(obs(2, None).date), "the changed day");
+        let c = s.upsert_observations(&[obs(1, Some(0.0))], "t").unwrap();
+        assert_eq!(c.changed_from, None, "an unchanged day changes nothing");
         let got = s.observation("Sydney", obs(2, None).date).unwrap();
         assert_eq!(got, obs(2, Some(4.0)));
         assert_eq!(s.count_observations().unwrap(), 2);

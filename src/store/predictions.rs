@@ -249,24 +249,27 @@ impl Store {
     /// of each day (of `now`) when another process wrote observations since
     /// (an import, a `raincast scrape`: every writer bumps the station
     /// change counters, and this process counts its own). The others look
-    /// at the forecasts not scored yet, and at those from the earliest day
-    /// whose row this process changed since ([`Store::note_revised`]): a
-    /// scrape's scoring does not read every forecast ever logged. An edit
+    /// at the forecasts from the earliest day whose row this process added
+    /// or changed since ([`Store::note_changed`]), and once a day at every
+    /// forecast still unscored: a scrape's scoring does not read every
+    /// forecast ever logged. An edit
     /// made outside raincast (the `sqlite3` shell) bumps no counter; it is
     /// scored after the next start.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn score_predictions(&self, now: DateTime<Utc>) -> Result<usize> {
         let today = now.date_naive();
         let others = self.others_writes()?;
+        let state = self.inner.scoring.lock().ok().and_then(|s| *s);
         // The first scoring of a process looks at every forecast; after
         // that, the first of a day does, if another process wrote
         // observations since the last that did.
-        let full = self.inner.scored_in_full.lock().map_or(true, |f| {
-            f.is_none_or(|f| f.day != today && f.others != others)
-        });
-        let revised = self
+        let full = state.is_none_or(|s| s.full_day != today && s.others != others);
+        // The forecasts still unscored, once a day: a day whose row came
+        // before its forecast was logged (none should) is scored too.
+        let unscored = state.is_none_or(|s| s.unscored_day != today);
+        let changed = self
             .inner
-            .revised_from
+            .changed_from
             .lock()
             .ok()
             .and_then(|mut r| r.take());
@@ -275,13 +278,16 @@ impl Store {
             if full {
                 return Ok(tx.prepare_cached(&score_sql("", "1"))?.execute([&now])?);
             }
-            let mut n = tx
-                .prepare_cached(&score_sql(
-                    "INDEXED BY predictions_unscored",
-                    "outcome IS NULL",
-                ))?
-                .execute([&now])?;
-            if let Some(from) = revised {
+            let mut n = 0;
+            if unscored {
+                n += tx
+                    .prepare_cached(&score_sql(
+                        "INDEXED BY predictions_unscored",
+                        "outcome IS NULL",
+                    ))?
+                    .execute([&now])?;
+            }
+            if let Some(from) = changed {
                 n += tx
                     .prepare_cached(&score_sql("", "for_date >= ?2"))?
                     .execute(rusqlite::params![now, from])?;
@@ -290,15 +296,25 @@ impl Store {
         });
         match &scored {
             Ok(n) => {
-                if full && let Ok(mut f) = self.inner.scored_in_full.lock() {
-                    *f = Some(FullScoring { day: today, others });
+                if let Ok(mut s) = self.inner.scoring.lock() {
+                    *s = Some(match (*s, full) {
+                        (Some(s), false) => Scoring {
+                            unscored_day: today,
+                            ..s
+                        },
+                        _ => Scoring {
+                            full_day: today,
+                            others,
+                            unscored_day: today,
+                        },
+                    });
                 }
                 self.inner
                     .scores
                     .fetch_add(*n as u64, std::sync::atomic::Ordering::AcqRel);
             }
-            // Not scored: the revision is still to look at.
-            Err(_) => self.note_revised(revised),
+            // Not scored: the change is still to look at.
+            Err(_) => self.note_changed(changed),
         }
         scored
     }
@@ -329,12 +345,12 @@ impl Store {
         self.inner.scores.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Remember that this process changed the stored observation of `day`
-    /// (and maybe later ones): the next scoring looks again at forecasts
-    /// from it on.
-    pub(crate) fn note_revised(&self, day: Option<NaiveDate>) {
+    /// Remember that this process added or changed the stored observation
+    /// of `day` (and maybe later ones): the next scoring looks again at
+    /// forecasts from it on.
+    pub(crate) fn note_changed(&self, day: Option<NaiveDate>) {
         if day.is_some()
-            && let Ok(mut r) = self.inner.revised_from.lock()
+            && let Ok(mut r) = self.inner.changed_from.lock()
         {
             *r = super::observations::earliest(*r, day);
         }
@@ -439,12 +455,15 @@ impl Store {
     }
 }
 
-/// The last scoring that looked at every forecast: its day, and what other
-/// processes had written by then ([`Store::score_predictions`]).
+/// What the scorings so far looked at ([`Store::score_predictions`]).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct FullScoring {
-    day: NaiveDate,
+pub(super) struct Scoring {
+    /// The day of the last scoring that looked at every forecast, and what
+    /// other processes had written by then.
+    full_day: NaiveDate,
     others: (i64, i64),
+    /// The day of the last look at every unscored forecast.
+    unscored_day: NaiveDate,
 }
 
 /// The scoring update for the forecasts `which` selects (with `?1` the
@@ -489,7 +508,7 @@ mod tests {
         let (recent, old, unscored) = (
             today - chrono::Days::new(5),
             today - chrono::Days::new(100),
-            today - chrono::Days::new(120),
+            today - chrono::Days::new(50),
         );
         let obs = |date: NaiveDate, rain: bool| {
             let mut o = crate::obs::Observation::empty("Sydney", date);

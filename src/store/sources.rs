@@ -157,7 +157,7 @@ impl Store {
             )?;
             Ok(counts)
         })
-        .inspect(|c| self.note_revised(c.revised_from))
+        .inspect(|c| self.note_changed(c.changed_from))
     }
 
     /// Record a fetch that stored nothing (404, 403, rejected file, …). The
