@@ -51,8 +51,10 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
         let _entered = span.enter();
         // Scored first, so that the board built next holds the new scores
         // and the run's end need not read the live record again. No
-        // forecast issued below can be scored yet: its window is open.
-        let scored = store.score_predictions(issued_at)? as u64;
+        // forecast issued below can be scored yet: its window is open. A
+        // failed scoring fails the run after the forecasts are issued,
+        // never instead of them.
+        let scored = store.score_predictions(issued_at);
         serving.sync(&store, issued_at, stale)?;
         board_built.store(true, std::sync::atomic::Ordering::Release);
         let board = serving.board();
@@ -118,7 +120,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                 })),
             }
         }
-        out.scored = scored;
+        out.scored = scored? as u64;
         Ok::<_, StoreError>((out, problems))
     })
     .await;

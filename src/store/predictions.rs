@@ -252,9 +252,8 @@ impl Store {
     /// at the forecasts from the earliest day whose row this process added
     /// or changed since ([`Store::note_changed`]), and once a day at every
     /// forecast still unscored: a scrape's scoring does not read every
-    /// forecast ever logged. An edit
-    /// made outside raincast (the `sqlite3` shell) bumps no counter; it is
-    /// scored after the next start.
+    /// forecast ever logged. An edit made outside raincast (the `sqlite3`
+    /// shell) bumps no counter; it is scored after the next start.
     #[tracing::instrument(level = "debug", skip(self))]
     pub fn score_predictions(&self, now: DateTime<Utc>) -> Result<usize> {
         let today = now.date_naive();
