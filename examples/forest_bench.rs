@@ -233,7 +233,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {
         Some("export") if args.len() == 4 => {
-            let parsed = raincast::ingest::weather_aus::load(Path::new(&args[2]))
+            let parsed = raincast::ingest::weather_aus::load(Path::new(&args[2]), None)
                 .map_err(|e| e.to_string())?;
             let mut obs = parsed.observations;
             obs.sort_by(|a, b| (a.location, a.date).cmp(&(b.location, b.date)));

@@ -54,6 +54,11 @@ pub fn unpack(tgz: &[u8]) -> std::io::Result<Files> {
     Ok(files)
 }
 
+/// The oldest day in the archive (the first row of its oldest month).
+pub fn archive_start(files: &Files) -> Option<NaiveDate> {
+    files.values().flat_map(|f| data_dates(f)).min()
+}
+
 /// The newest day in the archive (the last row of its newest month).
 pub fn archive_end(files: &Files) -> Option<NaiveDate> {
     files.values().flat_map(|f| data_dates(f)).max()

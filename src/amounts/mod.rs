@@ -128,6 +128,27 @@ pub struct Range {
     pub high_mm: f64,
 }
 
+/// "0.4 to 3 mm", "0 to 50+ mm", and "0 mm" when neither chance is
+/// reached by any rain (as BOM writes it).
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mm = |v: f64| {
+            let t = format!("{v:.1}");
+            t.strip_suffix(".0").map(str::to_string).unwrap_or(t)
+        };
+        if self.high_mm <= 0.0 {
+            return write!(f, "0\u{a0}mm");
+        }
+        let plus = if self.high_mm >= MAX_MM { "+" } else { "" };
+        write!(
+            f,
+            "{} to {}{plus}\u{a0}mm",
+            mm(self.low_mm),
+            mm(self.high_mm)
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AmountError {
     #[error(
@@ -320,6 +341,15 @@ impl From<&Curve> for Amounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_reads_as_bom_writes_it() {
+        let r = |low_mm, high_mm| Range { low_mm, high_mm }.to_string();
+        assert_eq!(r(0.4, 3.0), "0.4 to 3\u{a0}mm");
+        assert_eq!(r(0.0, 1.25), "0 to 1.2\u{a0}mm");
+        assert_eq!(r(0.0, 0.0), "0\u{a0}mm");
+        assert_eq!(r(12.0, MAX_MM), "12 to 50+\u{a0}mm");
+    }
 
     fn curve() -> Curve {
         Curve::monotone([0.6, 0.5, 0.4, 0.25, 0.12, 0.07, 0.03, 0.005])

@@ -16,9 +16,9 @@ use crate::jobs::JobKind;
 #[command(
     name = "raincast",
     version,
-    about = "Will it rain tomorrow? Scrapes BOM, trains a random forest and serves forecasts for 49 Australian cities.",
+    about = "Will it rain tomorrow? Scrapes BOM, trains a random forest and gradient boosting, and serves forecasts for 49 Australian cities.",
     long_about = "Will it rain tomorrow? raincast scrapes the Bureau of Meteorology's Daily Weather \
-Observations, stores them in one SQLite file, retrains a random forest every week, and serves a \
+Observations, stores them in one SQLite file, retrains a random forest and gradient boosting every week (keeping the better), and serves a \
 forecast page, an admin console, a JSON API and Prometheus metrics.\n\n\
 Quick start:\n  raincast import weatherAUS.csv.gz   # load history (optional)\n  raincast serve                      # web server + daily scrape + weekly training\n\n\
 Settings come from built-in defaults, then config.toml, then RAINCAST_<SECTION>__<KEY> \

@@ -48,8 +48,16 @@ pub(super) fn import(
     {
         return Err(CliError::Input(format!("{}: no such file", path.display())));
     }
+    // Observations come from days that have begun somewhere in Australia:
+    // today in eastern Australia, and a day's grace for a clock that is off.
+    let today = {
+        use crate::clock::Clock;
+        crate::clock::SystemClock::from_env()
+            .map_err(CliError::Input)?
+            .bom_today()
+    };
     let parsed = match path {
-        Some(path) => weather_aus::load(path),
+        Some(path) => weather_aus::load(path, Some(today + chrono::Days::new(1))),
         None => weather_aus::load_bundled(),
     }
     .map_err(|e| match e {

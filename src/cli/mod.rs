@@ -247,6 +247,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             ftp_bind,
         } => sim::bom_server(&rt, bind, day, fault, ftp_bind.0),
         Command::Serve { bind, read_only } => {
+            // A bad simulated start is a mistake in the command: refused
+            // before any port or file is touched.
+            crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
             let mut config = config;
             if let Some(bind) = bind {
                 config.server.bind = bind;

@@ -29,6 +29,7 @@ pub(super) fn replay(
         faults.iter().flat_map(FaultDays::days).collect(),
     )
     .map_err(replay_error)?;
+    within_archive(from, to)?;
     let dir = tempfile_dir()?;
     let path = match keep {
         Some(p) if p.exists() => {
@@ -54,12 +55,25 @@ pub(super) fn replay(
         ))
         .map_err(replay_error)?;
     let _ = std::fs::remove_dir_all(&dir);
+    // A replay that issued nothing measured nothing: the summary is printed,
+    // and the exit status says so.
+    let nothing = (summary.forecasts == 0).then(|| {
+        CliError::Run(anyhow::anyhow!(
+            "the replay issued no forecast: {} of {} runs failed and {} of {} trainings \
+             promoted a model (training needs 60 days with outcomes; replay a longer span, \
+             or pass --with-history)",
+            summary.failed_runs,
+            summary.runs,
+            summary.promotions,
+            summary.trainings
+        ))
+    });
     if json {
         outln!(
             "{}",
             serde_json::to_string_pretty(&summary).map_err(|e| CliError::Run(e.into()))?
         );
-        return Ok(());
+        return nothing.map_or(Ok(()), Err);
     }
     let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.1} %", v * 100.0));
     let num = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.4}"));
@@ -150,7 +164,7 @@ pub(super) fn replay(
         }
     );
     outln!("database: {:.1} MB", summary.database_bytes as f64 / 1e6);
-    Ok(())
+    nothing.map_or(Ok(()), Err)
 }
 
 /// `raincast demo`: the web server on a replay of the bundled BOM files.
@@ -170,6 +184,7 @@ pub(super) fn demo(
     }
     let opts = crate::replay::Options::new(from, to, 86_400.0 / day_secs, Vec::new())
         .map_err(replay_error)?;
+    within_archive(from, to)?;
     let dir = tempfile_dir()?;
     config.database.path = dir.join("demo.db");
     config.server.bind = bind;
@@ -178,7 +193,12 @@ pub(super) fn demo(
         rand::Rng::fill(&mut rand::rng(), &mut bytes);
         config.admin.password = format!("demo-{}", hex::encode(bytes));
     }
-    let password = config.admin.password.clone();
+    // A password the demo made up is shown; one the user set is not echoed.
+    let admin = if config.admin.password.starts_with("demo-") {
+        format!("admin password: {}", config.admin.password)
+    } else {
+        "admin: the password you set".to_string()
+    };
     let store = open_store(&config)?;
     let clock = std::sync::Arc::new(FakeClock::new(opts.start()));
     let result = rt.block_on(async {
@@ -200,10 +220,7 @@ pub(super) fn demo(
         let running = crate::app::start(listener, state.clone())
             .await
             .map_err(CliError::Run)?;
-        outln!(
-            "raincast demo: http://{} (admin password: {password})",
-            running.addr
-        );
+        outln!("raincast demo: http://{} ({admin})", running.addr);
         outln!(
             "replaying {} to {} at {day_secs} s per simulated day; Ctrl-C stops",
             opts.from,
@@ -232,6 +249,34 @@ pub(super) fn demo(
 }
 
 /// A replay's refusal of its input is the user's mistake (exit 2).
+/// The simulated days lie within the bundled BOM archive: outside it every
+/// scrape would find nothing, and the replay would measure nothing.
+fn within_archive(from: NaiveDate, to: NaiveDate) -> Result<(), CliError> {
+    let files = crate::bomsim::archive();
+    let (Some(first), Some(last)) = (
+        crate::bomsim::archive_start(files),
+        crate::bomsim::archive_end(files),
+    ) else {
+        return Err(CliError::Run(anyhow::anyhow!(
+            "the bundled BOM archive is empty"
+        )));
+    };
+    let outside = if from < first {
+        Some(format!("--from {from} is before"))
+    } else if to > last {
+        Some(format!("--to {to} is after"))
+    } else {
+        None
+    };
+    match outside {
+        Some(what) => Err(CliError::Input(format!(
+            "{what} the bundled BOM archive, which holds {first} to {last} (as BOM showed \
+             it on {last}); choose days within it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn replay_error(e: crate::replay::ReplayError) -> CliError {
     match e {
         crate::replay::ReplayError::Input(m) => CliError::Input(m),

@@ -93,11 +93,13 @@ pub fn load_bundled() -> Result<Parsed, ImportError> {
     })
 }
 
-/// Read and validate a file. Nothing is written: whole-file errors leave the
-/// database (and whether it exists at all) untouched.
-pub fn load(path: &Path) -> Result<Parsed, ImportError> {
+/// Read and validate a file; a row dated after `latest` (today, give or
+/// take the time zones) is rejected: observations cannot come from the
+/// future. Nothing is written: whole-file errors leave the database (and
+/// whether it exists at all) untouched.
+pub fn load(path: &Path, latest: Option<NaiveDate>) -> Result<Parsed, ImportError> {
     let bytes = read_maybe_gz(path)?;
-    let (observations, rejected) = parse(&bytes)?;
+    let (observations, rejected) = parse_until(&bytes, latest)?;
     let source = format!(
         "weatherAUS:{}",
         path.file_name()
@@ -158,6 +160,14 @@ fn gunzip(raw: &[u8], name: &str) -> Result<Vec<u8>, ImportError> {
 
 /// Validate the header, then every row. Returns the good rows and the rejections.
 pub fn parse(bytes: &[u8]) -> Result<(Vec<Observation>, Vec<Rejection>), ImportError> {
+    parse_until(bytes, None)
+}
+
+/// [`parse`], rejecting rows dated after `latest`.
+pub fn parse_until(
+    bytes: &[u8],
+    latest: Option<NaiveDate>,
+) -> Result<(Vec<Observation>, Vec<Rejection>), ImportError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ImportError::Input("the file is empty".into()));
@@ -203,6 +213,15 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<Observation>, Vec<Rejection>), ImportE
         }
         let line = record.position().map_or(line, |p| p.line());
         match parse_row(&record, &num_cols, &dir_cols) {
+            Ok(o) if latest.is_some_and(|l| o.date > l) => rejected.push(Rejection {
+                line,
+                reason: format!(
+                    "Date {} is in the future (it is {} in eastern Australia): observations \
+                     cannot come from days that have not begun",
+                    o.date,
+                    latest.map_or(o.date, |l| l - chrono::Days::new(1))
+                ),
+            }),
             Ok(o) => {
                 if let Some(first) = seen.insert((o.location, o.date), line) {
                     rejected.push(Rejection {

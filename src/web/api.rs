@@ -1,6 +1,5 @@
 //! The JSON API under `/api/v1`, plus `/healthz` and `/readyz`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -72,7 +71,7 @@ fn described_by() -> [(axum::http::HeaderName, String); 1] {
 #[openapi(
     info(
         title = "raincast",
-        description = "Will it rain tomorrow? Forecasts of a rain day (more than 1 mm in the 24 hours to 9 am) for 49 Australian cities, from a random forest trained on BOM's Daily Weather Observations."
+        description = "Will it rain tomorrow? Forecasts of a rain day (more than 1 mm in the 24 hours to 9 am) for 49 Australian cities, from the better of a random forest and gradient boosting, trained on BOM's Daily Weather Observations."
     ),
     paths(healthz, readyz, forecast, predict, locations, models, model),
     components(schemas(
@@ -187,11 +186,14 @@ fn replica_age(s: &AppState, board: &crate::serving::Board) -> Value {
 async fn forecast(
     State(s): State<AppState>,
     Path(location): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let st = station(&location)?;
     let (mut date, mut mm) = (None, None);
-    for (k, v) in &query {
+    for (i, (k, v)) in query.iter().enumerate() {
+        if query[..i].iter().any(|(seen, _)| seen == k) {
+            return Err(ApiError::invalid(k, "given more than once; give it once"));
+        }
         match k.as_str() {
             "date" => date = Some(parse_date("date", v, s.clock.today())?),
             "mm" => {
@@ -207,7 +209,10 @@ async fn forecast(
         }
     }
     let f = forecast_for(&s, st, date).await?;
-    count_prediction(f.rain, "forecast");
+    // Hindcasts (`?date=`) are lookups of the past, not forecasts served.
+    if date.is_none() {
+        count_prediction(f.rain, "forecast");
+    }
     let Some(mm) = mm else {
         return Ok((described_by(), Json(f)));
     };

@@ -93,8 +93,9 @@ impl Issued {
         };
         // BOM's possible-rainfall range, where the version gave amounts.
         let range = self.row.amounts.as_ref().map_or(String::new(), |a| {
-            let r = a.possible_rainfall;
-            format!(" Possible rainfall: {} to {} mm.", r.low_mm, r.high_mm)
+            // Plain spaces: feed readers show the text as it is.
+            let r = a.possible_rainfall.to_string().replace('\u{a0}', " ");
+            format!(" Possible rainfall: {r}.")
         });
         let fell = self
             .row

@@ -117,6 +117,7 @@ fn bad_rows_are_reported_and_the_valid_rows_stored() {
         ("text_in_number.csv", "MinTemp `warm` is not a number"),
         ("unknown_location.csv", "Location `Gotham`"),
         ("bad_date.csv", "Date `2010-02-30`"),
+        ("future_date.csv", "Date 2999-02-03 is in the future"),
         ("binary_garbage.csv", "line 3"),
     ];
     for (name, reason) in cases {

@@ -283,6 +283,49 @@ fn the_demo_says_on_its_pages_which_simulated_day_they_show() {
         "{}",
         text(&out)
     );
+    // Days outside the bundled archive would replay nothing: refused.
+    for (cmd, from, to, said) in [
+        (
+            "replay",
+            "2023-01-01",
+            "2023-01-05",
+            "--from 2023-01-01 is before",
+        ),
+        (
+            "demo",
+            "2025-09-01",
+            "2026-01-01",
+            "--to 2026-01-01 is after",
+        ),
+    ] {
+        let out = refused({
+            let mut c = Command::new(support::bin());
+            c.args([cmd, "--from", from, "--to", to])
+                .env_remove("RAINCAST_CONFIG");
+            c
+        });
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
+        assert!(
+            text(&out).contains(said) && text(&out).contains("2024-08-01 to 2025-09-06"),
+            "{cmd}: {}",
+            text(&out)
+        );
+    }
+    // A simulated start that is no time is refused before any file is made.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clock.db");
+    let out = refused({
+        let mut c = serve_cmd(&db, support::free_port(), &[], &[]);
+        c.env("RAINCAST_CLOCK_START", "garbage");
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("RAINCAST_CLOCK_START `garbage`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!db.exists(), "serve made {} before refusing", db.display());
 
     let port = support::free_port();
     let mut child = Command::new(support::bin())

@@ -117,23 +117,9 @@ struct AmountsView {
 }
 
 impl AmountsView {
-    /// "0.4 to 3 mm", "0 to 50+ mm".
-    fn range_text(r: crate::amounts::Range) -> String {
-        let mm = |v: f64| {
-            let t = format!("{v:.1}");
-            t.strip_suffix(".0").map(str::to_string).unwrap_or(t)
-        };
-        let high = if r.high_mm >= crate::amounts::MAX_MM {
-            format!("{}+", mm(r.high_mm))
-        } else {
-            mm(r.high_mm)
-        };
-        format!("{} to {high}\u{a0}mm", mm(r.low_mm))
-    }
-
     fn of(a: &crate::amounts::Amounts) -> AmountsView {
         AmountsView {
-            range: Self::range_text(a.possible_rainfall),
+            range: a.possible_rainfall.to_string(),
             rows: crate::amounts::SCORED
                 .iter()
                 .filter_map(|&k| a.chances.get(k))
@@ -305,10 +291,10 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 None => "not yet known",
             },
             hit: p.hit(),
-            range: p.amounts.as_ref().map_or_else(
-                || "–".to_string(),
-                |a| AmountsView::range_text(a.possible_rainfall),
-            ),
+            range: p
+                .amounts
+                .as_ref()
+                .map_or_else(|| "–".to_string(), |a| a.possible_rainfall.to_string()),
             fell: p
                 .amount_mm
                 .map_or_else(|| "–".to_string(), |mm| format!("{mm}\u{a0}mm")),

@@ -138,6 +138,8 @@ pub(super) fn as_issued(
         issued.threshold = t;
     }
     issued.rain = logged.decision();
+    // The amounts it gave beside that chance, not the re-forecast's.
+    issued.amounts = logged.amounts.clone();
     if let Some(at) = logged
         .issued_at
         .as_deref()
@@ -359,11 +361,20 @@ mod tests {
             data_age_days: 0,
             kind: crate::serving::ForecastKind::Forecast,
         });
+        let curve = |c: [f32; crate::amounts::N]| {
+            Some(crate::amounts::Amounts::from(&crate::amounts::Curve(c)))
+        };
+        let mut served = served;
+        std::sync::Arc::make_mut(&mut served).amounts =
+            curve([0.5, 0.25, 0.2, 0.1, 0.05, 0.03, 0.01, 0.001]);
         let mut logged = row(1, 0.14, None);
         logged.issued_at = Some("2025-01-01T05:50:00.000Z".into());
+        logged.amounts = curve([0.3, 0.14, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]);
         let (f, re) = as_issued(Some(served.clone()), std::slice::from_ref(&logged));
         let f = f.unwrap();
         assert_eq!((f.probability, f.model_version), (0.14, 1));
+        // The amounts beside it are the issued ones too.
+        assert_eq!(f.amounts, logged.amounts);
         assert_eq!(f.issued_at.to_rfc3339(), "2025-01-01T05:50:00+00:00");
         let re = re.expect("labelled");
         assert!(re.contains("model version 2") && re.contains("25"), "{re}");

@@ -84,6 +84,10 @@ async fn forecasts_give_monotone_amounts_and_answer_any_amount_between() {
             "{bad}: {body}"
         );
     }
+    // A parameter given twice is refused, not resolved to one of them.
+    let (status, body) = get("/api/v1/forecast/Sydney?mm=1&mm=25".into()).await;
+    assert_error(status, &body, 422, Some("mm"));
+    assert!(body["message"].as_str().unwrap().contains("more than once"));
     let (status, body) = get("/api/v1/forecast/Sydney?inches=1".into()).await;
     assert_error(status, &body, 422, Some("inches"));
     assert!(
