@@ -126,6 +126,21 @@ pub fn check_database_dir(config: &Config) -> Result<(), CliError> {
     )))
 }
 
+/// [`open_store`] for commands that only read or change what a database
+/// already holds: a path with no database is a mistake (a typo in `--db`),
+/// not a new, empty database.
+pub fn open_existing_store(config: &Config) -> Result<Store, CliError> {
+    let path = &config.database.path;
+    if !path.exists() {
+        return Err(CliError::Input(format!(
+            "no database at {}: check --db (database.path), or make one with \
+             `raincast import --bundled` or `raincast serve`",
+            path.display()
+        )));
+    }
+    open_store(config)
+}
+
 pub fn open_store(config: &Config) -> Result<Store, CliError> {
     check_database_dir(config)?;
     Store::open(
@@ -208,7 +223,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             sim::replay(&rt, config, from, to, speed, &faults, keep, json)
         }
         Command::Backup { path } => {
-            let store = open_store(&config)?;
+            let store = open_existing_store(&config)?;
             store.backup_to(&path)?;
             outln!(
                 "backed up {} to {} (integrity check: ok)",

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use crate::clock::Clock;
 use crate::config::Config;
 
-use super::{CliError, ModelsAction, open_store, station_arg};
+use super::{CliError, ModelsAction, open_existing_store, station_arg};
 
 fn actor(a: Option<String>) -> String {
     a.or_else(|| std::env::var("USER").ok())
@@ -14,7 +14,7 @@ fn actor(a: Option<String>) -> String {
 }
 
 pub(super) fn models(config: &Config, action: ModelsAction) -> Result<(), CliError> {
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let registry_err = |e: crate::registry::RegistryError| match e {
         crate::registry::RegistryError::Store(e) => CliError::from(e),
         other => CliError::Input(other.to_string()),
@@ -106,7 +106,7 @@ pub(super) fn predict(
     date: Option<NaiveDate>,
 ) -> Result<(), CliError> {
     let st = station_arg(location)?;
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let model = crate::registry::load_champion(&store)
         .map_err(|e| CliError::Run(e.into()))?
         .ok_or_else(|| {
@@ -162,7 +162,7 @@ pub(super) fn evaluate(
 ) -> Result<(), CliError> {
     use crate::evaluate::{EvaluateError, Subject};
     let subject = model.map_or(Subject::Live, Subject::Model);
-    let store = open_store(config)?;
+    let store = open_existing_store(config)?;
     let e = crate::evaluate::evaluate(&store, subject, from, to).map_err(|e| match e {
         EvaluateError::Input(m) => CliError::Input(m),
         EvaluateError::Registry(crate::registry::RegistryError::Store(

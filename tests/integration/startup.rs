@@ -196,6 +196,36 @@ fn a_database_in_a_missing_directory_is_an_error_unless_creation_is_asked() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(!dir.path().join("typo").exists());
+    // A command that reads what a database holds does not make an empty one
+    // at a mistyped path.
+    let absent = dir.path().join("absent.db");
+    for args in [
+        &["predict", "--location", "Sydney"][..],
+        &["models", "list"],
+        &[
+            "evaluate",
+            "--live",
+            "--from",
+            "2017-01-01",
+            "--to",
+            "2017-02-01",
+        ],
+    ] {
+        let out = Command::new(support::bin())
+            .arg("--db")
+            .arg(&absent)
+            .args(args)
+            .env_remove("RAINCAST_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no database at"),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(!absent.exists(), "{args:?} made {}", absent.display());
+    }
     // Asked for: the flag, or the config key.
     let port = support::free_port();
     starts(serve_cmd(&db, port, &["--create-dirs"], &[]), port);
