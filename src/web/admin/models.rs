@@ -263,11 +263,18 @@ pub(super) async fn evaluate_page(
     State(s): State<AppState>,
     admin: Admin,
     Path(v): Path<String>,
-    Query(q): Query<EvaluateQuery>,
+    q: Result<Query<EvaluateQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let v = parse_version(&v)?;
     let bad =
         |m: String| AdminError::refused(StatusCode::UNPROCESSABLE_ENTITY, "Cannot evaluate", m);
+    let Ok(Query(q)) = q else {
+        return Err(AdminError::refused(
+            StatusCode::BAD_REQUEST,
+            "Cannot evaluate",
+            "Give the first and the last day to score, each once (the form on the model's page).",
+        ));
+    };
     let day = |field: &str, text: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| bad(format!("{field}: `{text}` is not a YYYY-MM-DD date")))
@@ -329,8 +336,10 @@ pub(super) struct CompareQuery {
 pub(super) async fn compare(
     State(s): State<AppState>,
     admin: Admin,
-    Query(q): Query<CompareQuery>,
+    q: Result<Query<CompareQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
+    // A version given twice reads like none: the same answer.
+    let q = q.map_or(CompareQuery { a: None, b: None }, |Query(q)| q);
     let (Some(a), Some(b)) = (q.a.as_deref(), q.b.as_deref()) else {
         return Err(AdminError::refused(
             StatusCode::BAD_REQUEST,

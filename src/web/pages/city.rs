@@ -89,9 +89,17 @@ struct ForecastPage {
 
 pub(super) async fn forecast_page(
     State(s): State<AppState>,
-    Path(location): Path<String>,
+    location: Result<Path<String>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    // A path that is not text (`/forecast/%FF`) names no city either.
+    let Ok(Path(location)) = location else {
+        return crate::web::html::error_page(
+            StatusCode::NOT_FOUND,
+            "No such city",
+            "That address names no city: see the list of all cities.",
+        );
+    };
     match station(&location) {
         Ok(st) => {
             let key = PageKey::now(&s, true);

@@ -234,9 +234,16 @@ struct HomeQuery {
 /// the script's filter to bring back). Searches are not kept in the cache.
 async fn index(
     State(s): State<AppState>,
-    Query(query): Query<HomeQuery>,
+    query: Result<Query<HomeQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Query(query)) = query else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot read the search",
+            "Search with one `q`, for example /?q=melbourne.",
+        );
+    };
     let q = query.q.unwrap_or_default().trim().to_string();
     if q.chars().count() > super::cities::MAX_QUERY_CHARS {
         return error_page(

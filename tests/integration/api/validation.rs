@@ -236,6 +236,25 @@ async fn refusals_before_a_handler_have_the_json_shape_under_api() {
     app.stop().await;
 }
 
+/// The pages refuse what they cannot read with a page of their own, not the
+/// framework's plain-text message.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_before_a_page_handler_are_pages() {
+    let app = spawn_app().await;
+    for (path, status, said) in [
+        ("/forecast/%FF", 404, "No such city"),
+        ("/?q=a&q=b", 400, "Cannot read the search"),
+    ] {
+        let resp = app.get(path).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(said), "{path}: {body}");
+    }
+    app.stop().await;
+}
+
 /// `POST /api/v1/predict` takes JSON declared as JSON: any other
 /// Content-Type, or none, is 415 with our error shape (issue 28: text/plain,
 /// forms, XML and no type at all were read as JSON).
