@@ -66,6 +66,9 @@ pub(super) async fn run(
     // CPU-bound: the training pool, in this job's span.
     let result = crate::runtime::spawn_cpu_bound(move || {
         let log = |line: String| c.log(line);
+        // The log gets a line per tenth of the trees still planned (the
+        // progress bar gets every tree): a few lines a run, not hundreds.
+        let logged_tenth = std::sync::atomic::AtomicUsize::new(0);
         let progress = |done: usize, total: usize| {
             c.set_progress(
                 serde_json::to_value(TreeProgress {
@@ -74,7 +77,9 @@ pub(super) async fn run(
                 })
                 .unwrap_or_default(),
             );
-            if done == total || done.is_multiple_of(10) {
+            let tenth = done * 10 / total.max(1);
+            let before = logged_tenth.fetch_max(tenth, std::sync::atomic::Ordering::Relaxed);
+            if tenth > before || done == total {
                 c.log(format!("{done}/{total} trees"));
             }
         };
