@@ -247,10 +247,22 @@ pub async fn scrape(
     }
     drop(tx);
 
+    // Station-months a stopped run never began are counted in one line, not
+    // logged one by one (a run that stops early leaves hundreds).
+    let mut not_started = 0usize;
     while let Some((i, outcome)) = rx.recv().await {
         let (station, month) = jobs[i];
-        log(describe(station, month, outcome.clone()).line());
+        if matches!(outcome, Outcome::Cancelled) {
+            not_started += 1;
+        } else {
+            log(describe(station, month, outcome.clone()).line());
+        }
         outcomes[i] = Some(outcome);
+    }
+    if not_started > 0 {
+        log(format!(
+            "{not_started} station-months not started: the run stopped before their turn"
+        ));
     }
 
     let months: Vec<MonthOutcome> = jobs

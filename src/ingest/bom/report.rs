@@ -286,7 +286,7 @@ pub(super) fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
     )];
     if t.skipped_missing > 0 {
         parts.push(format!(
-            "{} finished months that were 404 before not asked again today (they are on Mondays)",
+            "{} finished months that were 404 before not asked again today (they are asked again each Monday)",
             t.skipped_missing
         ));
     }
