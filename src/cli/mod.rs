@@ -148,6 +148,21 @@ pub fn open_store(config: &Config) -> Result<Store, CliError> {
         std::time::Duration::from_millis(config.database.busy_timeout_ms),
     )
     .map_err(|e| {
+        // Opening writes (migrations, the journal): a file this user may
+        // only read is named as such, with the way to serve it anyway.
+        let path = &config.database.path;
+        let denied = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
+        if denied {
+            return CliError::Input(format!(
+                "database {}: this user may read the file but not write it, and raincast \
+                 writes to any database it opens; run as its owner, or serve a copy \
+                 read-only with `raincast serve --read-only`",
+                path.display()
+            ));
+        }
         CliError::Run(anyhow::Error::new(e).context(format!(
             "opening database {}",
             config.database.path.display()

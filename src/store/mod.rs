@@ -515,6 +515,15 @@ impl Store {
                 dest.display()
             )));
         }
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(StoreError::Conflict(format!(
+                "cannot back up to {}: the directory {} does not exist",
+                dest.display(),
+                dir.display()
+            )));
+        }
         self.with_conn(|c| {
             let mut out = Connection::open(dest)?;
             {

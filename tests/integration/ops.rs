@@ -581,6 +581,17 @@ fn backup_refuses_to_overwrite() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already exists"), "{err}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    // Into a directory that is not there: named, and nothing made.
+    let nowhere = dir.path().join("no-such-dir").join("b.db");
+    let out = raincast(
+        &db,
+        &["backup", nowhere.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-dir does not exist"), "{err}");
+    assert!(!dir.path().join("no-such-dir").exists());
     // The same through the helper, to a new path, works.
     let fresh = dir.path().join("fresh.db");
     let text = support::cli(&db, &["backup", fresh.to_str().unwrap()], &[]);
