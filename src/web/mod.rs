@@ -295,6 +295,8 @@ async fn api_errors_as_json(req: Request, next: Next) -> Response {
     if !api || json || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
+    // A 405's `Allow` (the methods the path takes) stays with the new body.
+    let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
     let text = axum::body::to_bytes(resp.into_body(), 4096)
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
@@ -315,7 +317,7 @@ async fn api_errors_as_json(req: Request, next: Next) -> Response {
     } else {
         text
     };
-    (
+    let mut out = (
         status,
         axum::Json(error::ErrorBody {
             error,
@@ -323,7 +325,11 @@ async fn api_errors_as_json(req: Request, next: Next) -> Response {
             message,
         }),
     )
-        .into_response()
+        .into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }
 
 /// Unknown paths: our JSON error shape under `/api`, a page elsewhere.

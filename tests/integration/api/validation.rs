@@ -231,8 +231,18 @@ async fn refusals_before_a_handler_have_the_json_shape_under_api() {
         );
         assert!(v.as_object().unwrap().contains_key("field"), "{path}: {v}");
     }
-    let (s, v) = json(app.post("/api/v1/locations").send().await.unwrap()).await;
+    let resp = app.post("/api/v1/locations").send().await.unwrap();
+    let allow = resp
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    let (s, v) = json(resp).await;
     assert_error(s, &v, 405, None);
+    // The methods it takes, as any 405 says.
+    assert!(
+        allow.as_deref().is_some_and(|a| a.contains("GET")),
+        "{allow:?}"
+    );
     app.stop().await;
 }
 
