@@ -357,7 +357,7 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
             .map(|n| next_day(st, n, s.serving.get().as_deref())),
         forecast,
         problem,
-        source_problem: source_problem(&board),
+        source_problem: source_problem(&board, &s),
         charts,
         days: day_rows,
         past,

@@ -74,9 +74,19 @@ struct Index {
     source_problem: Option<String>,
 }
 
-/// The public banner when BOM has not delivered: since when, and why.
-pub fn source_problem(board: &crate::serving::Board) -> Option<String> {
+/// The public banner when BOM has not delivered: since when, and why. Runs
+/// are stamped with the machine's real time; on a simulated clock
+/// (`RAINCAST_CLOCK_START`, a demo) those times would sit beside forecasts
+/// of another year, so the banner gives none.
+pub fn source_problem(board: &crate::serving::Board, s: &AppState) -> Option<String> {
+    let simulated = (s.clock.now() - chrono::Utc::now()).num_seconds().abs() > 60;
     let since = board.source.failing_since?.to_rfc3339();
+    if simulated {
+        return Some(
+            "Current observations from the Bureau of Meteorology are unavailable: the latest attempt failed."
+                .to_string(),
+        );
+    }
     let last = board
         .source
         .last_ok
@@ -351,7 +361,7 @@ async fn render_index(s: &AppState, q: String) -> Response {
         stale: board.stale_count(),
         total: STATIONS.len(),
         stale_after_days: s.config.server.stale_after_days,
-        source_problem: source_problem(&board),
+        source_problem: source_problem(&board, &s),
     })
 }
 
