@@ -137,15 +137,35 @@ fn a_killed_holders_lease_is_taken_over_as_soon_as_its_death_is_certain() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
     support::cli(&db, &["runs", "list"], &[]);
+    // BOM stands in as a port that takes connections and never answers:
+    // each fetch waits out its 2 s timeout, so a scrape holds the lease
+    // for seconds, long enough to be killed while it does (a training on
+    // the empty database, or a scrape refused at once, ends within
+    // milliseconds and would release it first).
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", stall.local_addr().unwrap());
+    let env: Vec<(&'static str, String)> = busy_env("60")
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "RAINCAST_BOM__BASE_URL" {
+                (k, url.clone())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // A long lease: waiting for it to expire would take a minute.
-    let mut a = serve(&db, "60");
-    // Wait for a run that holds the lease, then kill -9 its process.
+    let mut a = support::serve(&db, &env);
+    // Wait for a scrape that holds the lease, then kill -9 its process.
     let deadline = Instant::now() + Duration::from_secs(30);
     let held = loop {
-        if let Some(h) = lease_holder(&db) {
+        if let Some(h) = lease_holder(&db)
+            && runs(&db).iter().any(|r| r.id == h.0 && r.kind == "scrape")
+        {
             break h;
         }
-        assert!(Instant::now() < deadline, "no job took the lease");
+        assert!(Instant::now() < deadline, "no scrape took the lease");
         std::thread::sleep(Duration::from_millis(20));
     };
     a.child.kill().unwrap();
