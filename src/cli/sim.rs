@@ -188,13 +188,11 @@ pub(super) fn demo(
     let dir = tempfile_dir()?;
     config.database.path = dir.join("demo.db");
     config.server.bind = bind;
-    if config.admin.password.is_empty() && config.admin.password_hash.is_empty() {
+    // A password the demo makes up is shown; one the user set is not echoed.
+    let admin = if config.admin.password.is_empty() && config.admin.password_hash.is_empty() {
         let mut bytes = [0u8; 6];
         rand::Rng::fill(&mut rand::rng(), &mut bytes);
         config.admin.password = format!("demo-{}", hex::encode(bytes));
-    }
-    // A password the demo made up is shown; one the user set is not echoed.
-    let admin = if config.admin.password.starts_with("demo-") {
         format!("admin password: {}", config.admin.password)
     } else {
         "admin: the password you set".to_string()
@@ -248,7 +246,6 @@ pub(super) fn demo(
     result
 }
 
-/// A replay's refusal of its input is the user's mistake (exit 2).
 /// The simulated days lie within the bundled BOM archive: outside it every
 /// scrape would find nothing, and the replay would measure nothing.
 fn within_archive(from: NaiveDate, to: NaiveDate) -> Result<(), CliError> {
@@ -277,6 +274,7 @@ fn within_archive(from: NaiveDate, to: NaiveDate) -> Result<(), CliError> {
     }
 }
 
+/// A replay's refusal of its input is the user's mistake (exit 2).
 fn replay_error(e: crate::replay::ReplayError) -> CliError {
     match e {
         crate::replay::ReplayError::Input(m) => CliError::Input(m),
