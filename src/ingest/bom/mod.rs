@@ -33,6 +33,10 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::dwo::{self, OutOfRange};
+
+/// Days after which a finished month that BOM answered 404 for is asked
+/// again.
+const MISSING_RETRY_DAYS: u64 = 7;
 use super::html::{self, HtmlPage};
 use crate::config::BomConfig;
 use crate::stations::{STATIONS, Station};
@@ -165,9 +169,13 @@ pub async fn scrape(
             let key = |m: &crate::store::SourceMonth| (m.location.clone(), m.month.clone());
             let complete: std::collections::HashSet<_> =
                 months.iter().filter(|m| m.complete).map(key).collect();
+            // A finished month that BOM answered 404 for is asked again
+            // once that answer is a week old, not at every tick: it is a
+            // month older than BOM's archive, or a wrong product code.
+            let recent = (today - chrono::Days::new(MISSING_RETRY_DAYS - 1)).to_string();
             let missing: std::collections::HashSet<_> = months
                 .iter()
-                .filter(|m| m.status == "not_found")
+                .filter(|m| m.status == "not_found" && m.fetched_at >= recent)
                 .map(key)
                 .collect();
             Ok::<_, StoreError>((complete, missing))
@@ -175,10 +183,7 @@ pub async fn scrape(
         .await
         .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
     };
-    // A finished month that BOM answered 404 for is asked again weekly, on
-    // Mondays, not every day: it is probably a wrong product code.
     let current = (today.year(), today.month());
-    let retry_missing = today.weekday() == chrono::Weekday::Mon;
     // BOM still revises the previous month during the first days of a month.
     let revising =
         (today.day() <= cfg.revise_days).then(|| previous_month((today.year(), today.month())));
@@ -212,7 +217,7 @@ pub async fn scrape(
                 outcomes.push(Some(Outcome::SkippedComplete));
                 continue;
             }
-            if missing.contains(&key) && month < current && !retry_missing {
+            if missing.contains(&key) && month < current {
                 outcomes.push(Some(Outcome::SkippedMissing));
                 continue;
             }

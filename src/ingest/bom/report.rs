@@ -22,8 +22,9 @@ pub enum Outcome {
     },
     /// Not fetched: the month is complete and the plan is not forced.
     SkippedComplete,
-    /// Not fetched: a finished month that answered 404 before (asked again
-    /// on Mondays, or when the plan is forced).
+    /// Not fetched: a finished month that answered 404 within the last
+    /// week (asked again once that answer is a week old, or when the plan is
+    /// forced).
     SkippedMissing,
     /// HTTP 404.
     NotFound { url: String },
@@ -130,7 +131,9 @@ impl MonthOutcome {
                 s
             }
             Outcome::SkippedMissing => {
-                format!("{head}: skipped, 404 before (asked again on Mondays, or with force)")
+                format!(
+                    "{head}: skipped, 404 within the last week (asked again after a week, or with force)"
+                )
             }
             Outcome::SkippedComplete => {
                 format!("{head}: skipped, month already complete (force to fetch it again)")
@@ -286,7 +289,7 @@ pub(super) fn message(months: &[MonthOutcome], t: &ScrapeTotals) -> String {
     )];
     if t.skipped_missing > 0 {
         parts.push(format!(
-            "{} finished months that were 404 before not asked again today (they are asked again each Monday)",
+            "{} finished months that were 404 within the last week not asked again (each is asked again once its 404 is a week old)",
             t.skipped_missing
         ));
     }

@@ -144,8 +144,9 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
     let (report, _) = run(&store, &cfg, &plan).await;
     let t = &report.totals;
     assert_eq!(t.skipped_complete, 46 * 13 - 1, "{}", report.message);
-    // A finished month that was 404 is asked again on Mondays only (the 6th
-    // is a Saturday): 39 skipped, the 3 current months asked again.
+    // A finished month that was 404 is not asked again within a week (the
+    // 404s are stamped by the real clock, after the 6th): 39 skipped, the 3
+    // current months asked again.
     assert_eq!(
         (t.files_fetched, t.not_found, t.skipped_missing),
         (47, 3, 39),
@@ -157,7 +158,7 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
     // Forced: everything is downloaded again and nothing changes.
     let forced = ScrapePlan {
         force: true,
-        ..plan
+        ..plan.clone()
     };
     let (report, _) = run(&store, &cfg, &forced).await;
     let t = &report.totals;
@@ -175,6 +176,38 @@ async fn backfill_stores_every_day_of_every_file_and_rescrapes_idempotently() {
     );
     assert_eq!(t.rows_unchanged, total_rows);
     assert_eq!(store.count_observations().unwrap(), total_rows);
+
+    // A 404 a week old is asked again, once: the forced run's answers are
+    // stamped eight days before the 6th, then two scrapes on the 6th.
+    let at = |day: u32| {
+        let clock = raincast::clock::FakeClock::new(
+            NaiveDate::from_ymd_opt(2025, 8, day)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc(),
+        );
+        store.set_clock(std::sync::Arc::new(clock));
+    };
+    at(29);
+    run(&store, &cfg, &forced).await;
+    at(31);
+    let (report, _) = run(&store, &cfg, &plan).await;
+    let t = &report.totals;
+    assert_eq!(
+        (t.not_found, t.skipped_missing),
+        (42, 0),
+        "{}",
+        report.message
+    );
+    let (report, _) = run(&store, &cfg, &plan).await;
+    let t = &report.totals;
+    assert_eq!(
+        (t.not_found, t.skipped_missing),
+        (3, 39),
+        "{}",
+        report.message
+    );
 }
 
 /// Compare a few stored rows with the raw text, read without the parser.
