@@ -12,6 +12,9 @@
 //   MIN_SCORE        the lowest acceptable score per category (0.95)
 //   STRICT_PAGES     space-separated paths (of PAGES) that must score 1.0 in
 //                    every category
+//   CATEGORIES       space-separated categories to score (default all four:
+//                    performance accessibility best-practices seo)
+//   SCORES           the scores' file name in ARTIFACTS (lighthouse-scores.json)
 //   AUDITS           space-separated audit ids that must pass on every page
 //                    (score >= 0.9, Lighthouse's pass mark; "not applicable"
 //                    passes, as in Lighthouse's report)
@@ -36,7 +39,8 @@ const launch = () => chromeLauncher.launch({
   chromeFlags: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const categories = ["performance", "accessibility", "best-practices", "seo"];
+const categories = (process.env.CATEGORIES || "performance accessibility best-practices seo")
+  .split(/\s+/).filter(Boolean);
 const low = [];
 const table = {};
 for (const spec of pages) {
@@ -85,7 +89,7 @@ for (const spec of pages) {
     await chrome.kill();
   }
 }
-writeFileSync(`${artifacts}/lighthouse-scores.json`, JSON.stringify(table, null, 2));
+writeFileSync(`${artifacts}/${process.env.SCORES || "lighthouse-scores.json"}`, JSON.stringify(table, null, 2));
 if (low.length) {
   console.log(`below ${min} (1 on ${[...strict].join(", ") || "no page"}), or failing a required audit:\n  ${low.join("\n  ")}`);
   process.exit(1);
