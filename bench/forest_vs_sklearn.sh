@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Both model families against scikit-learn on the same weatherAUS feature
 # matrix, in the same run (train < 2015, tune 2015, test 2016-01-01..2017-06-25):
-#   - our forest vs RandomForestClassifier(n_estimators=100, n_jobs=2);
+#   - our forest vs RandomForestClassifier(n_estimators=100, n_jobs=2), both
+#     with our min_samples_leaf (20);
 #   - our gradient boosting vs HistGradientBoostingClassifier, at its defaults
 #     (100 trees at most) and at 500 iterations, learning rate 0.05 (the
 #     issue's better row), 2 threads. Ours runs the production procedure:
@@ -32,7 +33,7 @@ measure() { # command... -> JSON line with peak_rss_mb added
 }
 export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2
 forest=$(measure $bin fit "$dir")
-rf=$(measure python3 bench/sklearn_fit.py "$dir")
+rf=$(measure python3 bench/sklearn_fit.py "$dir" "$($bin leaf)")
 boost=$(measure $bin boost "$dir")
 hgb=$(measure python3 bench/sklearn_hgb.py "$dir")
 hgb_tuned=$(measure python3 bench/sklearn_hgb.py "$dir" tuned)

@@ -1,18 +1,20 @@
 """scikit-learn's side of bench/forest_vs_sklearn.sh: fit RandomForestClassifier
 on the exact matrices raincast's encoder exported (NaN = missing, which
 scikit-learn >= 1.4 forests accept), tune the threshold on the tune window like
-raincast does, and print the same metrics as JSON."""
+raincast does, and print the same metrics as JSON. Usage: sklearn_fit.py DIR
+[MIN_SAMPLES_LEAF] (default 20, raincast's; the bench passes ours)."""
 import json, resource, sys, time
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import f1_score, roc_auc_score, brier_score_loss
 
 d = sys.argv[1]
+leaf = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 n = int(open(f"{d}/n_features").read())
 load = lambda name: (np.fromfile(f"{d}/{name}_x.f32", dtype="<f4").reshape(-1, n),
                      np.fromfile(f"{d}/{name}_y.u8", dtype=np.uint8))
 x, y = load("train")
-rf = RandomForestClassifier(n_estimators=100, n_jobs=2, min_samples_leaf=5,
+rf = RandomForestClassifier(n_estimators=100, n_jobs=2, min_samples_leaf=leaf,
                             class_weight="balanced_subsample", random_state=42)
 t = time.perf_counter()
 rf.fit(x, y)

@@ -6,7 +6,7 @@
 //! matrices, so scikit-learn fits exactly the same numbers.
 //!
 //! `forest_bench fit DIR` fits our forest (the production defaults: 100
-//! trees, min_samples_leaf 5, sqrt features, balanced_subsample), binning the
+//! trees, min_samples_leaf 20, sqrt features, balanced_subsample), binning the
 //! training matrix a few columns at a time straight from the file (the raw
 //! matrix is never held whole), calibrates and tunes the threshold on the tune
 //! window and prints the test metrics as JSON.
@@ -17,6 +17,9 @@
 //! and the threshold come from their forecasts for the fold each did not
 //! see, and the calibrator keeps the booster's level. Settings can be overridden
 //! like the server's (`RAINCAST_MODEL__BOOST_BAG=1 forest_bench boost DIR`).
+//!
+//! `forest_bench leaf` prints the forest's rows per leaf, so that
+//! scikit-learn's forest is fitted with the same.
 //!
 //! `FOREST_BENCH_SPLIT_YEAR=2014 forest_bench export …` exports a backtest one
 //! year earlier (train before 2014, tune 2014, test 2015), on which a change
@@ -232,6 +235,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d");
     match args.get(1).map(String::as_str) {
+        Some("leaf") if args.len() == 2 => println!("{}", model_config()?.min_samples_leaf),
         Some("export") if args.len() == 4 => {
             let parsed = raincast::ingest::weather_aus::load(Path::new(&args[2]), None)
                 .map_err(|e| e.to_string())?;

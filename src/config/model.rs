@@ -82,7 +82,7 @@ impl Default for ModelConfig {
         Self {
             n_trees: 100,
             max_depth: 0,
-            min_samples_leaf: 5,
+            min_samples_leaf: 20,
             max_features: FeatureDraw(crate::forest::MaxFeatures::Sqrt),
             bootstrap: true,
             class_weight: ClassWeights(crate::forest::ClassWeight::BalancedSubsample),
