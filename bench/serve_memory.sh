@@ -2,9 +2,10 @@
 # Memory of a weekly training inside `raincast serve`: imports weatherAUS into
 # a scratch database, starts the server with the training schedule set to fire
 # once about 90 s later (no catch-up, no scrape), and reads the process's RSS
-# from /proc. A server without a model trains at start-up; once that is done
-# it reads "idle", then waits for the scheduled training and reads the peak
-# (VmHWM) and the RSS after it finished.
+# from /proc. A server without a model trains at start-up (a quick first
+# model, then the full training); once both are done it reads "idle", resets
+# the peak, then waits for the scheduled training and reads its peak (VmHWM)
+# and the RSS after it finished.
 # Targets: peak < 150 MB, after within 20 MB of idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,11 +31,20 @@ trained() {
   done
   echo "no training finished" >&2; exit 1
 }
-trained 1 # the start-up training
+trained 1 # the start-up training (a quick first model, then the full one)
+# Wait for the start-up's trainings to end: no run may be going.
+for _ in $(seq 1 600); do
+  grep -q 'the full training of every family follows' "$dir/log" || break
+  [ "$(grep -c 'registered version' "$dir/log")" -ge 2 ] && break
+  sleep 1
+done
 sleep 5
+started=$(grep -c 'registered version' "$dir/log")
 idle=$(rss VmRSS)
-echo "idle RSS: $idle MB (peak so far, the start-up training: $(rss VmHWM) MB)"
-trained 2 # the scheduled one
+echo "idle RSS: $idle MB (peak so far, the start-up's $started training(s): $(rss VmHWM) MB)"
+# Reset the peak (VmHWM) so that it is the scheduled training's alone.
+echo 5 >"/proc/$pid/clear_refs"
+trained $((started + 1)) # the scheduled one
 sleep 5
 peak=$(rss VmHWM); after=$(rss VmRSS)
 echo "peak RSS: $peak MB   after training: $after MB"
