@@ -33,10 +33,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::dwo::{self, OutOfRange};
-
-/// Days after which a finished month that BOM answered 404 for is asked
-/// again.
-const MISSING_RETRY_DAYS: u64 = 7;
 use super::html::{self, HtmlPage};
 use crate::config::BomConfig;
 use crate::stations::{STATIONS, Station};
@@ -50,6 +46,10 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The longest wait between two attempts, before jitter.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Days after which a finished month that BOM answered 404 for is asked
+/// again.
+const MISSING_RETRY_DAYS: u64 = 7;
 
 /// The most read of an error answer's body (403, 5xx…) to describe it.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
