@@ -19,8 +19,10 @@ pub use neighbours::Neighbourhood;
 /// them at that issue (see [`View`]). Schema 5: the 9 am tendencies (and the
 /// 3 pm temperature's) that an issue made before MaxTemp and the 3 pm fields
 /// are published can read, and the neighbours' 9 am fields and 24-hour
-/// changes.
-pub const SCHEMA_VERSION: i64 = 5;
+/// changes. Schema 6: the nearest three neighbours are the nearest whose
+/// rain of the day is shown, not three fixed stations (a closed or
+/// late station's place is taken by the next nearest).
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How many days of history before D the encoder reads.
 pub const LOOKBACK_DAYS: u64 = 30;

@@ -15,7 +15,9 @@ use crate::obs::{Num, Observation};
 use crate::stations::{self, STATIONS};
 use crate::store::{Store, StoreError};
 
-/// How many neighbour features a row has (12 in schema 3 and 4).
+/// How many neighbour features a row has (12 in schema 3 and 4). Schema 6
+/// changed what "nearest" means: the nearest stations whose rain of the
+/// day is shown at the issue.
 pub const N_NEIGHBOUR: usize = 18;
 
 /// Their names, in vector order (after the station's own features).
@@ -90,7 +92,8 @@ pub struct Neighbourhood {
 /// coordinates.
 struct Geometry {
     km: [[f64; N_STATIONS]; N_STATIONS],
-    nearest: [[usize; 3]; N_STATIONS],
+    /// Every other station, nearest first.
+    by_distance: Vec<Vec<usize>>,
     rings: Vec<Rings>,
 }
 
@@ -117,12 +120,13 @@ fn geometry() -> &'static Geometry {
                 km[a][b] = great_circle_km(la, lo, lb, mb);
             }
         }
-        let mut nearest = [[0usize; 3]; N_STATIONS];
-        for (s, near) in nearest.iter_mut().enumerate() {
-            let mut others: Vec<usize> = (0..N_STATIONS).filter(|&t| t != s).collect();
-            others.sort_by(|&a, &b| km[s][a].total_cmp(&km[s][b]).then(a.cmp(&b)));
-            near.copy_from_slice(&others[..3]);
-        }
+        let by_distance = (0..N_STATIONS)
+            .map(|s| {
+                let mut others: Vec<usize> = (0..N_STATIONS).filter(|&t| t != s).collect();
+                others.sort_by(|&a, &b| km[s][a].total_cmp(&km[s][b]).then(a.cmp(&b)));
+                others
+            })
+            .collect();
         let rings = (0..N_STATIONS)
             .map(|s| {
                 let within = |limit: f64| -> Vec<usize> {
@@ -146,7 +150,11 @@ fn geometry() -> &'static Geometry {
                 }
             })
             .collect();
-        Geometry { km, nearest, rings }
+        Geometry {
+            km,
+            by_distance,
+            rings,
+        }
     })
 }
 
@@ -269,12 +277,18 @@ impl Neighbourhood {
         let change9 = |t: usize| Some(pressure9(today, t)? - pressure9(yesterday, t)?);
         let humidity =
             |day: &[Option<Report>; N_STATIONS], t: usize| day[t].and_then(|r| r.humidity3pm);
-        for (k, &t) in g.nearest[s].iter().enumerate() {
-            row[k] = today[t]
-                .and_then(|r| r.rainfall)
-                .map_or(f32::NAN, |v| v as f32);
+        // Schema 6: the three nearest stations whose rain of D is shown (a
+        // station that stopped reporting, or has not posted yet, gives way
+        // to the next nearest).
+        let mut near = [None; 3];
+        let reported = g.by_distance[s]
+            .iter()
+            .filter_map(|&t| Some((t, today[t]?.rainfall?)));
+        for (k, (slot, (t, mm))) in near.iter_mut().zip(reported).enumerate() {
+            *slot = Some(t);
+            row[k] = mm as f32;
         }
-        row[3] = mean(g.nearest[s].iter().map(|&t| rained(t)));
+        row[3] = mean(near.iter().flatten().map(|&t| rained(t)));
         row[4] = mean(ring.within_300.iter().map(|&t| rained(t)));
         row[5] = mean(ring.within_800.iter().map(|&t| rained(t)));
         row[6] = mean(ring.west_800.iter().map(|&t| rained(t)));
@@ -343,7 +357,8 @@ mod tests {
         let g = geometry();
         let sydney = stations::index_of("Sydney").unwrap();
         let airport = stations::index_of("SydneyAirport").unwrap();
-        assert_eq!(g.nearest[sydney][0], airport);
+        assert_eq!(g.by_distance[sydney][0], airport);
+        assert_eq!(g.by_distance[sydney].len(), N_STATIONS - 1);
         // Sydney to Perth is about 3,290 km.
         let perth = stations::index_of("Perth").unwrap();
         assert!(
@@ -370,8 +385,10 @@ mod tests {
         ]);
         let own = [Some(1010.0), None, None, None];
         let f = n.features("Melbourne", d, own, &ALL_SHOWN);
-        // Watsonia and Melbourne Airport (nearest) reported nothing.
-        assert!(f[0].is_nan() && f[1].is_nan());
+        // Watsonia and Melbourne Airport (nearest) reported nothing: the
+        // nearest three that did are Ballarat, Sale and Nhil.
+        assert_eq!(f[..3], [12.0, 0.0, 3.0]);
+        assert!((f[3] - 2.0 / 3.0).abs() < 1e-6, "{}", f[3]);
         // West within 800 km: Ballarat and Nhil both rained.
         assert_eq!(f[6], 1.0);
         // Within 300 km: Ballarat rained, Sale did not.
@@ -486,5 +503,30 @@ mod tests {
         let f = n.features("Melbourne", d, own, &ALL_SHOWN);
         // 3 pm minus 9 am at Ballarat (-4) and Nhil (-6).
         assert!((f[16] - -5.0).abs() < 1e-4, "{}", f[16]);
+    }
+
+    /// Schema 6: the nearest stations are those whose rain of the day is
+    /// shown at the issue. One not posted yet, or without a rain figure,
+    /// gives way to the next nearest, and comes back once shown.
+    #[test]
+    fn the_nearest_are_the_nearest_that_reported() {
+        let d = NaiveDate::from_ymd_opt(2024, 6, 10).unwrap();
+        let mut silent = obs("Sale", d, 0.0, 1016.0, 40.0);
+        silent.set(Num::Rainfall, None);
+        let n = Neighbourhood::from_observations(&[
+            obs("MelbourneAirport", d, 4.0, 1010.0, 50.0),
+            obs("Ballarat", d, 12.0, 1004.0, 90.0),
+            obs("Nhil", d, 3.0, 1002.0, 70.0),
+            silent,
+            obs("Bendigo", d, 0.0, 1008.0, 60.0),
+        ]);
+        let own = [None; 4];
+        let f = n.features("Melbourne", d, own, &ALL_SHOWN);
+        assert_eq!(f[..3], [4.0, 12.0, 0.0], "airport, Ballarat, Bendigo");
+        assert!((f[3] - 2.0 / 3.0).abs() < 1e-6, "{}", f[3]);
+        let mut stages = ALL_SHOWN;
+        stages[stations::index_of("MelbourneAirport").unwrap()] = Stage::Hidden;
+        let f = n.features("Melbourne", d, own, &stages);
+        assert_eq!(f[..3], [12.0, 0.0, 3.0], "Ballarat, Bendigo, Nhil");
     }
 }
