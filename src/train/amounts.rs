@@ -1,10 +1,11 @@
-//! The amount maps a training fits beside the headline (decision record
-//! 0025): climatology from the train window, maps on the calibrated tune
-//! window, scores on the test window.
+//! The amount maps a training fits beside the headline (decision records
+//! 0025 and 0035): climatology from the train window; maps fitted on the
+//! calibrated tune window and scored on the test window, then refitted on
+//! both for the model to serve.
 
 use chrono::Datelike;
 
-use super::{Samples, SplitSamples};
+use super::Samples;
 use crate::amounts::fit::FitRow;
 use crate::amounts::{AmountClimatology, AmountItem, AmountModel, AmountScores, IssueAmountScores};
 use crate::features::target_date;
@@ -26,10 +27,11 @@ pub(super) fn climatology(train: &Samples) -> AmountClimatology {
     }))
 }
 
-/// Fits the maps on the tune window's calibrated chances `tune_cal`.
-pub(super) fn fit(tune_cal: &[f32], split: &SplitSamples) -> AmountModel {
-    let clim = climatology(&split.train);
-    let tune = &split.tune;
+/// Fits the maps on `windows`: each window's rows with their calibrated
+/// chances (the tune window to score them on the test window; the tune and
+/// test windows together for the maps a model serves, decision 0035).
+pub(super) fn fit(train: &Samples, windows: &[(&Samples, &[f32])]) -> AmountModel {
+    let clim = climatology(train);
     let locations: Vec<&str> = crate::stations::STATIONS
         .iter()
         .map(|s| s.location)
@@ -37,13 +39,15 @@ pub(super) fn fit(tune_cal: &[f32], split: &SplitSamples) -> AmountModel {
     AmountModel::fit(
         &clim,
         &locations,
-        (0..tune.len()).filter_map(|i| {
-            Some(FitRow {
-                issue: tune.issues[i],
-                location: tune.locations[i],
-                month: month(tune, i),
-                p: tune_cal[i],
-                amount: f64::from(tune.amounts[i]?),
+        windows.iter().flat_map(|&(s, cal)| {
+            (0..s.len().min(cal.len())).filter_map(move |i| {
+                Some(FitRow {
+                    issue: s.issues[i],
+                    location: s.locations[i],
+                    month: month(s, i),
+                    p: cal[i],
+                    amount: f64::from(s.amounts[i]?),
+                })
             })
         }),
     )

@@ -195,9 +195,16 @@ fn evaluate_model(
         .map(|&p| model.calibrator.apply(p))
         .collect();
     let metrics = crate::score::evaluate(&probs, &split.test.y, threshold);
-    let amount_model = amounts::fit(&tune_cal, split);
-    let amounts = amounts::scores(&amount_model, &probs, &split.test);
-    model.amounts = Some(amount_model);
+    // The amount maps are scored as fitted on the tune window alone; the
+    // maps served are refitted with the test window's rows too, the newest
+    // the training has (decision 0035).
+    let tune_window = (&split.tune, tune_cal.as_slice());
+    let held_out = amounts::fit(&split.train, &[tune_window]);
+    let amounts = amounts::scores(&held_out, &probs, &split.test);
+    model.amounts = Some(amounts::fit(
+        &split.train,
+        &[tune_window, (&split.test, probs.as_slice())],
+    ));
     let y = &split.test.y;
     let calibration = CalibrationReport {
         method: model.calibrator.method().into(),
@@ -361,13 +368,16 @@ pub fn fit_families(
     }
     let binned = BinnedMatrix::from_rows(&train_x, N_FEATURES, params.forest.max_bins);
     drop(train_x);
-    let train_y = std::mem::take(&mut split.train.y);
+    // The labels stay in place: evaluation reads the train window's rows
+    // (its per-station monthly climatologies count them through `len`).
+    let split = &*split;
+    let train_y = &split.train.y;
     let mut out = Vec::new();
 
     let started = std::time::Instant::now();
     let forest = forest_params.fit_binned(
         &binned,
-        &train_y,
+        train_y,
         &FitOptions {
             on_tree_done: Some(&|done, _| on_tree_done(done, total)),
             cancel: Some(cancel),
@@ -411,7 +421,7 @@ pub fn fit_families(
         };
         let fit = bp.fit_final_grouped(
             &binned,
-            &train_y,
+            train_y,
             Validation {
                 x: &split.tune.x,
                 y: &split.tune.y,
@@ -448,7 +458,6 @@ pub fn fit_families(
             secs,
         ));
     }
-    split.train.y = train_y;
     Ok(out)
 }
 

@@ -276,3 +276,37 @@ fn training_on_an_empty_database_says_so() {
     .unwrap();
     assert!(err.to_string().contains("no observations"), "{err}");
 }
+
+/// The amount maps and the per-issue skill read the train window's own
+/// per-station monthly climatology. (The train window's labels were once
+/// moved out before evaluation, so both saw an empty window: every station's
+/// amounts fell back to rough Australian rates, and the issues' skill was
+/// scored against a constant 0.224.)
+#[test]
+fn amounts_and_issue_skill_read_the_train_windows_climatology() {
+    let (_dir, store) = store_with_data();
+    let v = train(&store, &cfg(5, 0, 4));
+    let m = load(&store, v.version).unwrap();
+    let amounts = m.model.amounts.as_ref().expect("amount maps");
+    let fallback = [0.3f32, 0.22, 0.16, 0.09, 0.05, 0.03, 0.015, 0.004];
+    for loc in ["Sydney", "Darwin"] {
+        let c = amounts.climatology(loc, 1).0;
+        assert!(
+            c.iter().zip(fallback).any(|(a, b)| (a - b).abs() > 0.01),
+            "{loc}: {c:?}"
+        );
+    }
+    let s = store.model_summary(v.version).unwrap();
+    let issues = &s.metrics.calibration.as_ref().unwrap().issues;
+    assert_eq!(issues.len(), crate::issue::ISSUES.len());
+    for i in issues {
+        let f = i.observed_frequency;
+        let constant = f * (1.0 - f) + (f - 0.224) * (f - 0.224);
+        assert!(
+            (i.climatology_brier - constant).abs() > 1e-6,
+            "{}: {} is the constant forecast's Brier",
+            i.issue,
+            i.climatology_brier
+        );
+    }
+}
