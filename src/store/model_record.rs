@@ -92,6 +92,12 @@ pub struct CalibrationReport {
     /// versions from before issues, and then not written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issues: Vec<IssueScore>,
+    /// `issues` is scored against per-station monthly climatology counted
+    /// on the train window. False (and not written) for versions from
+    /// before decision 0035, whose issue skill was scored against a
+    /// constant 0.224 and overstated: the pages do not quote it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub climatology_counted: bool,
 }
 
 /// One issue's forecasts on the test window: each made from the rows BOM

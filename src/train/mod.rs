@@ -217,6 +217,7 @@ fn evaluate_model(
         mean_forecast_raw: crate::score::mean(&test_raw),
         reliability: crate::score::reliability(&probs, y),
         issues: issue_scores(&probs, split),
+        climatology_counted: true,
     };
     let stations = station_skill(&probs, &split.test);
     let importance = features::NAMES

@@ -309,6 +309,10 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         })
         .collect();
     let (sources, website_only) = source_terms(&s.config, st);
+    let serving = s.serving.get();
+    let tested = serving
+        .as_deref()
+        .and_then(|m| m.summary.metrics.calibration.as_ref());
     s.page(&ForecastPage {
         location: st.location,
         name: st.display_name,
@@ -348,13 +352,13 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
                 format!("{}, {when}", local_time(st, f.window_end))
             })
             .unwrap_or_default(),
-        skill_by_issue: skill_by_issue(s.serving.get().as_deref(), &year),
+        skill_by_issue: skill_by_issue(tested, &year),
         reforecast,
         next: board
             .station(st.location)
             .and_then(|b| b.next.as_deref())
             .filter(|_| forecast.as_ref().is_some_and(|f| !f.stale))
-            .map(|n| next_day(st, n, s.serving.get().as_deref())),
+            .map(|n| next_day(st, n, tested)),
         forecast,
         problem,
         source_problem: source_problem(&board, &s),

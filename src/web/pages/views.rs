@@ -45,8 +45,10 @@ pub struct IssueSkillRow {
     pub label: &'static str,
     pub test: String,
     pub live: String,
-    /// Skill over climatology in % (test window), for the bar.
-    pub skill_pct: i64,
+    /// Skill over climatology in % (test window), for the bar; `None` when
+    /// the version did not score it against climatology (before decision
+    /// 0035).
+    pub skill_pct: Option<i64>,
 }
 
 /// The next rain day's evening-before forecast, with that issue's skill.
@@ -71,10 +73,10 @@ pub const MIN_LIVE_FOR_ISSUE_SKILL: usize = 30;
 /// forecasts of the last year, once there are
 /// [`MIN_LIVE_FOR_ISSUE_SKILL`]).
 pub(super) fn skill_by_issue(
-    model: Option<&crate::registry::LoadedModel>,
+    record: Option<&crate::store::CalibrationReport>,
     city: &[crate::store::PredictionRow],
 ) -> Vec<IssueSkillRow> {
-    let Some(scores) = model.and_then(|m| m.summary.metrics.calibration.as_ref()) else {
+    let Some(scores) = record else {
         return Vec::new();
     };
     crate::issue::ISSUES
@@ -98,15 +100,24 @@ pub(super) fn skill_by_issue(
             } else {
                 format!("{n} of {MIN_LIVE_FOR_ISSUE_SKILL} days so far: the test year stands")
             };
+            // A version from before decision 0035 scored its skill against a
+            // constant, not climatology: its Brier stands, its skill is not
+            // quoted.
+            let skill_pct = scores
+                .climatology_counted
+                .then(|| (t.brier_skill_score * 100.0).round().max(0.0) as i64);
             Some(IssueSkillRow {
                 label: issue.label(),
-                test: format!(
-                    "{:.3}, {:.0}\u{a0}% better than climatology",
-                    t.brier,
-                    t.brier_skill_score * 100.0
-                ),
+                test: match skill_pct {
+                    Some(_) => format!(
+                        "{:.3}, {:.0}\u{a0}% better than climatology",
+                        t.brier,
+                        t.brier_skill_score * 100.0
+                    ),
+                    None => format!("{:.3}", t.brier),
+                },
                 live,
-                skill_pct: (t.brier_skill_score * 100.0).round().max(0.0) as i64,
+                skill_pct,
             })
         })
         .collect()
@@ -162,10 +173,10 @@ pub(super) fn as_issued(
 pub(super) fn next_day(
     st: &crate::stations::Station,
     f: &Forecast,
-    model: Option<&crate::registry::LoadedModel>,
+    record: Option<&crate::store::CalibrationReport>,
 ) -> NextDay {
-    let skill = model
-        .and_then(|m| m.summary.metrics.calibration.as_ref())
+    let skill = record
+        .filter(|c| c.climatology_counted)
         .and_then(|c| {
             let of = |name: &str| c.issues.iter().find(|i| i.issue == name);
             let (day_before, afternoon) = (of("day_before")?, of("afternoon")?);
@@ -387,6 +398,88 @@ mod tests {
         let (f, re) = as_issued(Some(served), &[row(5, 0.9, None)]);
         assert_eq!(f.unwrap().probability, 0.25);
         assert!(re.is_none());
+    }
+
+    /// The test year's skill is quoted only from a record that scored it
+    /// against climatology (decision 0035); an older version's Brier
+    /// stands, its skill against a constant is not shown as skill.
+    #[test]
+    fn skill_is_quoted_only_when_scored_against_climatology() {
+        let score = |issue: &str, brier: f64, skill: f64| crate::store::IssueScore {
+            issue: issue.into(),
+            n: 100,
+            brier,
+            roc_auc: 0.8,
+            mean_forecast: 0.22,
+            observed_frequency: 0.22,
+            climatology_brier: brier / (1.0 - skill),
+            brier_skill_score: skill,
+        };
+        let mut record = crate::store::CalibrationReport {
+            brier_calibrated: 0.12,
+            brier_raw: 0.12,
+            mean_forecast: 0.22,
+            mean_forecast_raw: 0.22,
+            method: "platt".into(),
+            level_kept: true,
+            observed_frequency: 0.22,
+            reliability: Vec::new(),
+            tune_rows: 100,
+            issues: vec![
+                score("day_before", 0.150, 0.108),
+                score("morning", 0.119, 0.290),
+                score("afternoon", 0.098, 0.42),
+            ],
+            climatology_counted: true,
+        };
+        let rows = skill_by_issue(Some(&record), &[]);
+        let pcts: Vec<Option<i64>> = rows.iter().map(|r| r.skill_pct).collect();
+        assert_eq!(pcts, [Some(42), Some(29), Some(11)]);
+        assert_eq!(rows[2].test, "0.150, 11\u{a0}% better than climatology");
+        let st = crate::stations::by_location("Sydney").unwrap();
+        let f = Forecast {
+            amounts: None,
+            at_least: None,
+            location: "Sydney".into(),
+            display_name: "Sydney".into(),
+            observation_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            forecast_date: NaiveDate::from_ymd_opt(2025, 1, 3).unwrap(),
+            issue: crate::issue::Issue::DayBefore,
+            issued_at: chrono::Utc::now(),
+            window_start: chrono::Utc::now(),
+            window_end: chrono::Utc::now(),
+            probability: 0.3,
+            rain: false,
+            threshold: 0.3,
+            model_version: 1,
+            stale: false,
+            data_age_days: 0,
+            kind: crate::serving::ForecastKind::Forecast,
+        };
+        let skill = next_day(st, &f, Some(&record)).skill.expect("quoted");
+        assert!(
+            skill.starts_with("11\u{a0}% better than climatology"),
+            "{skill}"
+        );
+        assert!(skill.contains("42\u{a0}% for the afternoon"), "{skill}");
+
+        // A version from before: the same figures, scored against 0.224.
+        record.climatology_counted = false;
+        let rows = skill_by_issue(Some(&record), &[]);
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows.iter().all(|r| r.skill_pct.is_none()),
+            "{:?}",
+            rows.iter().map(|r| &r.test).collect::<Vec<_>>()
+        );
+        assert_eq!(rows[2].test, "0.150");
+        assert!(next_day(st, &f, Some(&record)).skill.is_none());
+        // A record read back from an older version's JSON has no flag.
+        let mut json = serde_json::to_value(&record).unwrap();
+        assert!(json.get("climatology_counted").is_none(), "{json}");
+        json["climatology_counted"] = true.into();
+        let back: crate::store::CalibrationReport = serde_json::from_value(json).unwrap();
+        assert!(back.climatology_counted);
     }
 
     fn row(day: u32, probability: f64, rained: Option<bool>) -> PredictionRow {
