@@ -328,7 +328,8 @@ pub fn time_folds(dates: &[NaiveDate], k: usize) -> Vec<u8> {
 
 /// Fit every configured family on the train window (binned once, the raw
 /// training matrix dropped before any tree grows), then calibrate and
-/// evaluate each. Consumes the training rows to free them early.
+/// evaluate each. Takes the training matrix to free it early; the train
+/// window's labels and the rest stay, for evaluation.
 pub fn fit_families(
     split: &mut SplitSamples,
     windows: Windows,

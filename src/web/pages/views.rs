@@ -352,26 +352,14 @@ mod tests {
     #[test]
     fn the_headline_is_the_forecast_as_issued() {
         let day = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap();
-        let now = chrono::Utc::now();
-        let served = std::sync::Arc::new(Forecast {
-            amounts: None,
-            at_least: None,
-            location: "SydneyAirport".into(),
-            display_name: "Sydney Airport".into(),
-            observation_date: day.pred_opt().unwrap(),
-            forecast_date: day,
-            issue: crate::issue::Issue::Afternoon,
-            issued_at: now,
-            window_start: now,
-            window_end: now,
-            probability: 0.25,
-            rain: false,
-            threshold: 0.3,
-            model_version: 2,
-            stale: false,
-            data_age_days: 0,
-            kind: crate::serving::ForecastKind::Forecast,
-        });
+        let served = std::sync::Arc::new(forecast(
+            "SydneyAirport",
+            day,
+            crate::issue::Issue::Afternoon,
+            0.25,
+            2,
+        ));
+        assert_eq!(served.display_name, "Sydney Airport");
         let curve = |c: [f32; crate::amounts::N]| {
             Some(crate::amounts::Amounts::from(&crate::amounts::Curve(c)))
         };
@@ -437,25 +425,8 @@ mod tests {
         assert_eq!(pcts, [Some(42), Some(29), Some(11)]);
         assert_eq!(rows[2].test, "0.150, 11\u{a0}% better than climatology");
         let st = crate::stations::by_location("Sydney").unwrap();
-        let f = Forecast {
-            amounts: None,
-            at_least: None,
-            location: "Sydney".into(),
-            display_name: "Sydney".into(),
-            observation_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-            forecast_date: NaiveDate::from_ymd_opt(2025, 1, 3).unwrap(),
-            issue: crate::issue::Issue::DayBefore,
-            issued_at: chrono::Utc::now(),
-            window_start: chrono::Utc::now(),
-            window_end: chrono::Utc::now(),
-            probability: 0.3,
-            rain: false,
-            threshold: 0.3,
-            model_version: 1,
-            stale: false,
-            data_age_days: 0,
-            kind: crate::serving::ForecastKind::Forecast,
-        };
+        let day = NaiveDate::from_ymd_opt(2025, 1, 3).unwrap();
+        let f = forecast("Sydney", day, crate::issue::Issue::DayBefore, 0.3, 1);
         let skill = next_day(st, &f, Some(&record)).skill.expect("quoted");
         assert!(
             skill.starts_with("11\u{a0}% better than climatology"),
@@ -480,6 +451,37 @@ mod tests {
         json["climatology_counted"] = true.into();
         let back: crate::store::CalibrationReport = serde_json::from_value(json).unwrap();
         assert!(back.climatology_counted);
+    }
+
+    /// A served forecast for `location`'s rain day `day`, made at `issue`
+    /// by `version` from the row of the day before.
+    fn forecast(
+        location: &str,
+        day: NaiveDate,
+        issue: crate::issue::Issue,
+        probability: f64,
+        version: i64,
+    ) -> Forecast {
+        let now = chrono::Utc::now();
+        Forecast {
+            amounts: None,
+            at_least: None,
+            location: location.into(),
+            display_name: crate::stations::display_name(location).into(),
+            observation_date: day.pred_opt().unwrap(),
+            forecast_date: day,
+            issue,
+            issued_at: now,
+            window_start: now,
+            window_end: now,
+            probability,
+            rain: false,
+            threshold: 0.3,
+            model_version: version,
+            stale: false,
+            data_age_days: 0,
+            kind: crate::serving::ForecastKind::Forecast,
+        }
     }
 
     fn row(day: u32, probability: f64, rained: Option<bool>) -> PredictionRow {
