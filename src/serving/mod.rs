@@ -239,7 +239,7 @@ mod tests {
             chrono::NaiveDate::from_ymd_opt(2024, 10, 1).unwrap(),
         );
         day.rain_today = Some(true);
-        store.upsert_observations(&[day], "test").unwrap();
+        store.upsert_observations(&[day.clone()], "test").unwrap();
         assert_eq!(store.score_predictions(now).unwrap(), 1);
         serving.refresh_records(&store).unwrap();
         let board = serving.board();
@@ -252,7 +252,14 @@ mod tests {
             "a whole sync still follows"
         );
         assert_eq!(board.stations.len(), crate::stations::STATIONS.len());
-        insert("Melbourne", Some(true));
+        // Another process on the same file writes Melbourne's day and
+        // scores its forecast.
+        insert("Melbourne", None);
+        let other =
+            Store::open(&dir.path().join("r.db"), std::time::Duration::from_secs(5)).unwrap();
+        day.location = "Melbourne";
+        other.upsert_observations(&[day], "test").unwrap();
+        assert_eq!(other.score_predictions(now).unwrap(), 1, "Melbourne's");
         serving.refresh_records(&store).unwrap();
         assert_eq!(serving.board().record_30d.verified, 1, "kept");
         serving.sync(&store, now, 2).unwrap();

@@ -140,12 +140,20 @@ pub(crate) fn website_meets(
     order: &SourcesConfig,
     now: &str,
 ) -> Result<bool> {
+    // The source alone first: a day the website wrote (every day, unless
+    // the FTP channel is on) needs nothing more.
+    let source: Option<String> = tx
+        .prepare_cached("SELECT source FROM observations WHERE location = ?1 AND date = ?2")?
+        .query_row(rusqlite::params![incoming.location, incoming.date], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if source.as_deref().and_then(Channel::of_source) != Some(Channel::Ftp) {
+        return Ok(true);
+    }
     let Some((source, old)) = existing_in(tx, incoming.location, incoming.date)? else {
         return Ok(true);
     };
-    if Channel::of_source(&source) != Some(Channel::Ftp) {
-        return Ok(true);
-    }
     record_comparison(tx, incoming, &old, now)?;
     let replaces = order.replaces(Channel::Website, &source);
     if replaces {
@@ -166,7 +174,7 @@ pub(crate) fn fix_rain_tomorrow(
     to: NaiveDate,
     now: &str,
 ) -> Result<()> {
-    let fixed = tx.execute(
+    let fixed = tx.prepare_cached(
         "UPDATE observations AS o
          SET rain_tomorrow = (SELECT n.rain_today FROM observations n
                               WHERE n.location = o.location AND n.date = date(o.date, '+1 day')),
@@ -174,8 +182,8 @@ pub(crate) fn fix_rain_tomorrow(
          WHERE o.location = ?1 AND o.date >= ?2 AND o.date <= ?3
            AND o.rain_tomorrow IS NOT (SELECT n.rain_today FROM observations n
                                        WHERE n.location = o.location AND n.date = date(o.date, '+1 day'))",
-        rusqlite::params![location, from, to, now],
-    )?;
+    )?
+    .execute(rusqlite::params![location, from, to, now])?;
     if fixed > 0 {
         super::observations::bump_station(tx, location)?;
     }

@@ -110,9 +110,12 @@ struct Inner {
     /// Forecasts this process scored or re-scored: a board that read its
     /// track record at the same count can keep it.
     scores: AtomicU64,
-    /// The earliest day whose stored observation this process added or
-    /// changed since the last scoring ([`Store::note_changed`]).
-    changed_from: Mutex<Option<chrono::NaiveDate>>,
+    /// What this process added or changed since the last scoring
+    /// ([`Store::note_changed`], [`Store::note_station_changed`]).
+    changed_from: Mutex<predictions::Changed>,
+    /// The 30-day record's sums per rain day and issue, kept between reads
+    /// ([`Store::track_records`]).
+    record_days: Mutex<predictions::RecordDays>,
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
@@ -159,7 +162,8 @@ impl Store {
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
                 scoring: Mutex::new(None),
-                changed_from: Mutex::new(None),
+                changed_from: Mutex::new(Default::default()),
+                record_days: Mutex::new(Default::default()),
                 own_bumps: AtomicI64::new(0),
                 scores: AtomicU64::new(0),
             }),
@@ -191,7 +195,8 @@ impl Store {
                 watch: Mutex::new(None),
                 clock: RwLock::new(Arc::new(SystemClock::new())),
                 scoring: Mutex::new(None),
-                changed_from: Mutex::new(None),
+                changed_from: Mutex::new(Default::default()),
+                record_days: Mutex::new(Default::default()),
                 own_bumps: AtomicI64::new(0),
                 scores: AtomicU64::new(0),
             }),
@@ -559,6 +564,14 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The query planner's stability guarantee: a plan does not depend on
+    // the values bound to it, so a cached statement is not compiled again
+    // each time a bound date or limit changes (SQLite re-prepares those
+    // otherwise: 1.3 % of a year's replay).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

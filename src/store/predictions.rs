@@ -1,10 +1,12 @@
 //! The prediction log: one row per (location, forecast date, model version),
 //! scored against the observed outcome once that day's 9 am report is in.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PredictionRow {
@@ -91,7 +93,7 @@ impl IssuedForecast<'_> {
 }
 
 /// Verified forecasts over a period.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TrackRecord {
     pub verified: u64,
     pub hits: u64,
@@ -270,31 +272,58 @@ impl Store {
             .inner
             .changed_from
             .lock()
-            .ok()
-            .and_then(|mut r| r.take());
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
         let now = super::rfc3339::text(&now);
+        // The earliest rain day whose forecast a scoring below changed.
+        let mut first = None;
         let scored = self.write(|tx| {
             if full {
-                return Ok(tx.prepare_cached(&score_sql("", "1"))?.execute([&now])?);
+                return scored_days(
+                    &mut tx.prepare_cached(&score_sql("", "1"))?,
+                    [&now],
+                    &mut first,
+                );
             }
             let mut n = 0;
             if unscored {
-                n += tx
-                    .prepare_cached(&score_sql(
+                n += scored_days(
+                    &mut tx.prepare_cached(&score_sql(
                         "INDEXED BY predictions_unscored",
                         "outcome IS NULL",
-                    ))?
-                    .execute([&now])?;
+                    ))?,
+                    [&now],
+                    &mut first,
+                )?;
             }
-            if let Some(from) = changed {
-                n += tx
-                    .prepare_cached(&score_sql("", "for_date >= ?2"))?
-                    .execute(rusqlite::params![now, from])?;
+            if let Some(from) = changed.any {
+                n += scored_days(
+                    &mut tx.prepare_cached(&score_sql("", "for_date >= ?2"))?,
+                    rusqlite::params![now, from],
+                    &mut first,
+                )?;
+            }
+            // A station's own changes: its forecasts alone, through the
+            // primary key (a scrape changes a few stations' rows).
+            for (location, from) in &changed.stations {
+                if changed.any.is_some_and(|any| any <= *from) {
+                    continue;
+                }
+                n += scored_days(
+                    &mut tx.prepare_cached(&score_sql("", "location = ?3 AND for_date >= ?2"))?,
+                    rusqlite::params![now, from, location],
+                    &mut first,
+                )?;
             }
             Ok(n)
         });
         match &scored {
             Ok(n) => {
+                if first.is_some()
+                    && let Ok(mut r) = self.inner.record_days.lock()
+                {
+                    r.dirty_from = super::observations::earliest(r.dirty_from, first);
+                }
                 if let Ok(mut s) = self.inner.scoring.lock() {
                     *s = Some(match (*s, full) {
                         (Some(s), false) => Scoring {
@@ -312,8 +341,12 @@ impl Store {
                     .scores
                     .fetch_add(*n as u64, std::sync::atomic::Ordering::AcqRel);
             }
-            // Not scored: the change is still to look at.
-            Err(_) => self.note_changed(changed),
+            // Not scored: the changes are still to look at.
+            Err(_) => {
+                if let Ok(mut r) = self.inner.changed_from.lock() {
+                    r.merge(changed);
+                }
+            }
         }
         scored
     }
@@ -351,7 +384,17 @@ impl Store {
         if day.is_some()
             && let Ok(mut r) = self.inner.changed_from.lock()
         {
-            *r = super::observations::earliest(*r, day);
+            r.any = super::observations::earliest(r.any, day);
+        }
+    }
+
+    /// [`Store::note_changed`] for one station's rows: the next scoring
+    /// looks again at that station's forecasts from `day` on.
+    pub(crate) fn note_station_changed(&self, location: &str, day: Option<NaiveDate>) {
+        if let Some(day) = day
+            && let Ok(mut r) = self.inner.changed_from.lock()
+        {
+            r.note(location, day);
         }
     }
 
@@ -385,25 +428,73 @@ impl Store {
         &self,
         since: NaiveDate,
     ) -> Result<(TrackRecord, Vec<(String, TrackRecord)>)> {
-        let groups = self.with_conn(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT issue, count(*),
-                        coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
-                        total((probability - outcome) * (probability - outcome))
-                 FROM predictions
-                 WHERE outcome IS NOT NULL AND for_date >= ?1
-                 GROUP BY issue ORDER BY issue",
-            )?;
-            let rows = st.query_map([since], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, f64>(3)?,
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
+        // Sums per rain day are kept between reads: only the days this
+        // process scored since are read again. Everything is read again on
+        // a new day, when another process wrote observations (its scorings
+        // follow its writes), and always on a read-only replica.
+        let others = if self.is_read_only() {
+            None
+        } else {
+            Some(self.others_writes()?)
+        };
+        let mut cache = self
+            .inner
+            .record_days
+            .lock()
+            .map_err(|_| StoreError::Conflict("the track record's cache is poisoned".into()))?;
+        let reuse = others.is_some() && cache.since == Some(since) && cache.others == others;
+        let from = if reuse {
+            cache.dirty_from.map(|d| d.max(since))
+        } else {
+            Some(since)
+        };
+        if let Some(from) = from {
+            let rows = self.with_conn(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT for_date, issue, count(*),
+                            coalesce(sum((probability >= coalesce(threshold, 0.5)) = outcome), 0),
+                            total((probability - outcome) * (probability - outcome))
+                     FROM predictions
+                     WHERE outcome IS NOT NULL AND for_date >= ?1
+                     GROUP BY for_date, issue",
+                )?;
+                let rows = st.query_map([from], |r| {
+                    Ok((
+                        (r.get::<_, NaiveDate>(0)?, r.get::<_, String>(1)?),
+                        (
+                            r.get::<_, i64>(2)? as u64,
+                            r.get::<_, i64>(3)? as u64,
+                            r.get::<_, f64>(4)?,
+                        ),
+                    ))
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            });
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    cache.since = None;
+                    return Err(e);
+                }
+            };
+            if !reuse {
+                cache.days.clear();
+                (cache.since, cache.others) = (Some(since), others);
+            }
+            cache.days.split_off(&(from, String::new()));
+            cache.days.extend(rows);
+        }
+        cache.dirty_from = None;
+        let mut by_issue: BTreeMap<&str, (u64, u64, f64)> = BTreeMap::new();
+        for ((_, issue), (v, h, sq)) in cache.days.range((since, String::new())..) {
+            let e = by_issue.entry(issue).or_default();
+            (e.0, e.1, e.2) = (e.0 + v, e.1 + h, e.2 + sq);
+        }
+        let groups: Vec<(String, u64, u64, f64)> = by_issue
+            .into_iter()
+            .map(|(issue, (v, h, sq))| (issue.to_string(), v, h, sq))
+            .collect();
+        drop(cache);
         let record = |verified: u64, hits: u64, squares: f64| TrackRecord {
             verified,
             hits,
@@ -454,6 +545,44 @@ impl Store {
     }
 }
 
+/// The stored observations this process added or changed since the last
+/// scoring: from a day on, at any station, and from a day on at one.
+#[derive(Debug, Default)]
+pub(super) struct Changed {
+    any: Option<NaiveDate>,
+    stations: BTreeMap<String, NaiveDate>,
+}
+
+impl Changed {
+    fn note(&mut self, location: &str, day: NaiveDate) {
+        match self.stations.get_mut(location) {
+            Some(from) => *from = (*from).min(day),
+            None => {
+                self.stations.insert(location.to_string(), day);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Changed) {
+        self.any = super::observations::earliest(self.any, other.any);
+        for (location, day) in other.stations {
+            self.note(&location, day);
+        }
+    }
+}
+
+/// The scored forecasts' sums (count, hits, squared errors) per rain day
+/// and issue from `since` on, as [`Store::track_records`] last read them,
+/// and the earliest rain day this process scored since.
+#[derive(Debug, Default)]
+pub(super) struct RecordDays {
+    since: Option<NaiveDate>,
+    /// [`Store::others_writes`] at that read.
+    others: Option<(i64, i64)>,
+    days: BTreeMap<(NaiveDate, String), (u64, u64, f64)>,
+    dirty_from: Option<NaiveDate>,
+}
+
 /// What the scorings so far looked at ([`Store::score_predictions`]).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scoring {
@@ -480,8 +609,25 @@ fn score_sql(index: &str, which: &str) -> String {
             SELECT 1 FROM observations o
             WHERE o.location = predictions.location AND o.date = predictions.for_date
               AND (o.rain_today IS NOT predictions.outcome
-                   OR o.rainfall IS NOT predictions.amount_mm))"
+                   OR o.rainfall IS NOT predictions.amount_mm))
+         RETURNING for_date"
     )
+}
+
+/// Run a scoring update ([`score_sql`]): how many forecasts it changed,
+/// with the earliest of their rain days folded into `first`.
+fn scored_days(
+    st: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    first: &mut Option<NaiveDate>,
+) -> Result<usize> {
+    let mut rows = st.query(params)?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        n += 1;
+        *first = super::observations::earliest(*first, Some(r.get(0)?));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -491,6 +637,155 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A scrape's months are noted per station: the next scoring looks at
+    /// each revised station's forecasts from its own first changed day, and
+    /// every station a scrape revised is scored at once.
+    #[test]
+    fn a_scraped_months_revisions_are_scored_per_station() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db"), Duration::from_secs(5)).unwrap();
+        let now: DateTime<Utc> = "2024-10-03T01:00:00Z".parse().unwrap();
+        let today = now.date_naive();
+        let day = |location: &'static str, d: u32, rain: f64| {
+            let mut o = crate::obs::Observation::empty(
+                location,
+                NaiveDate::from_ymd_opt(2024, 9, d).unwrap(),
+            );
+            o.set(crate::obs::Num::Rainfall, Some(rain));
+            o.rain_today = o.derived_rain_today();
+            o
+        };
+        store
+            .with_conn(|c| {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                for (location, d) in [("Sydney", 10), ("Sydney", 20), ("Albury", 10)] {
+                    c.execute(
+                        "INSERT INTO predictions (location, for_date, issue, version, probability,
+                                                  served_at, threshold)
+                         VALUES (?1, ?2, 'afternoon', 1, 0.4, '2024-09-01T00:00:00Z', 0.5)",
+                        rusqlite::params![location, NaiveDate::from_ymd_opt(2024, 9, d).unwrap()],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let month = |location: &'static str, wet: &[u32]| {
+            let rows: Vec<_> = (1..=30)
+                .map(|d| day(location, d, if wet.contains(&d) { 5.0 } else { 0.0 }))
+                .collect();
+            store
+                .upsert_station_month(location, (2024, 9), &rows, "t", today, &Default::default())
+                .unwrap();
+        };
+        month("Sydney", &[]);
+        month("Albury", &[]);
+        assert_eq!(store.score_predictions(now).unwrap(), 3, "the first: all");
+        // BOM revises Sydney's 20th and Albury's 10th.
+        month("Sydney", &[20]);
+        month("Albury", &[10]);
+        let later = now + chrono::Duration::hours(2);
+        assert_eq!(store.score_predictions(later).unwrap(), 2);
+        let outcomes: Vec<(String, Option<bool>)> = store
+            .with_conn(|c| {
+                let mut st = c.prepare(
+                    "SELECT location, outcome FROM predictions ORDER BY location, for_date",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                ("Albury".into(), Some(true)),
+                ("Sydney".into(), Some(false)),
+                ("Sydney".into(), Some(true))
+            ]
+        );
+        assert_eq!(store.score_predictions(later).unwrap(), 0, "nothing left");
+    }
+
+    /// The 30-day record kept between reads equals a fresh read of every
+    /// day after each scoring: new days, a revision of an older day, a
+    /// second station, the next day.
+    #[test]
+    fn the_kept_record_equals_a_fresh_read_after_every_scoring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let store = Store::open(&path, Duration::from_secs(5)).unwrap();
+        let now: DateTime<Utc> = "2024-10-03T01:00:00Z".parse().unwrap();
+        let today = now.date_naive();
+        let date = |d: u32| NaiveDate::from_ymd_opt(2024, 9, d).unwrap();
+        store
+            .with_conn(|c| {
+                c.execute_batch("PRAGMA foreign_keys = OFF")?;
+                for location in ["Sydney", "Albury"] {
+                    for d in 1..=30 {
+                        for (issue, p) in [("afternoon", 0.1 + d as f64 / 40.0), ("morning", 0.3)] {
+                            c.execute(
+                                "INSERT INTO predictions (location, for_date, issue, version,
+                                                          probability, served_at, threshold)
+                                 VALUES (?1, ?2, ?3, 1, ?4, '2024-09-01T00:00:00Z', 0.5)",
+                                rusqlite::params![location, date(d), issue, p],
+                            )?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        let month = |location: &'static str, days: u32, wet: &[u32]| {
+            let rows: Vec<_> = (1..=days)
+                .map(|d| {
+                    let mut o = crate::obs::Observation::empty(location, date(d));
+                    let rain = if wet.contains(&d) { 6.0 } else { 0.0 };
+                    o.set(crate::obs::Num::Rainfall, Some(rain));
+                    o.rain_today = o.derived_rain_today();
+                    o
+                })
+                .collect();
+            store
+                .upsert_station_month(location, (2024, 9), &rows, "t", today, &Default::default())
+                .unwrap();
+        };
+        let check = |at: DateTime<Utc>, what: &str| {
+            let since = at.date_naive() - chrono::Days::new(30);
+            let fresh = Store::open(&path, Duration::from_secs(5)).unwrap();
+            assert_eq!(
+                store.track_records(since).unwrap(),
+                fresh.track_records(since).unwrap(),
+                "{what}"
+            );
+        };
+        check(now, "nothing scored");
+        month("Sydney", 20, &[3, 4, 18]);
+        assert!(store.score_predictions(now).unwrap() > 0);
+        check(now, "Sydney's first 20 days");
+        month("Sydney", 30, &[3, 4, 18, 25]);
+        month("Albury", 30, &[9]);
+        assert!(store.score_predictions(now).unwrap() > 0);
+        check(now, "the rest of the month, and Albury");
+        month("Sydney", 30, &[4, 18, 25, 26]);
+        assert_eq!(
+            store.score_predictions(now).unwrap(),
+            4,
+            "days 3 and 26, two issues"
+        );
+        check(now, "a revision of the 3rd and the 26th");
+        let next = now + chrono::Duration::days(1);
+        check(next, "the next day");
+        // From 3 September: 28 days of two stations, each issue.
+        let (afternoon, by_issue) = store.track_records(today - chrono::Days::new(30)).unwrap();
+        assert_eq!(afternoon.verified, 56);
+        assert_eq!(
+            by_issue
+                .iter()
+                .map(|(i, r)| (i.as_str(), r.verified))
+                .collect::<Vec<_>>(),
+            [("afternoon", 56), ("morning", 56)]
+        );
+    }
 
     /// A scoring after a revision this process wrote re-scores that day at
     /// once, and scores a forecast whose day has just been observed; a

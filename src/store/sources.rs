@@ -54,6 +54,9 @@ pub fn month_bounds((year, month): (i32, u32)) -> Option<(NaiveDate, NaiveDate)>
     Some((first, next - Duration::days(1)))
 }
 
+/// (location, `YYYY-MM`) pairs.
+pub type StationMonths = HashSet<(String, String)>;
+
 const MONTH_COLS: &str = "location, month, status, complete, rows, message, fetched_at";
 
 fn month_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceMonth> {
@@ -141,23 +144,23 @@ impl Store {
             }
             let counts = upsert_in(tx, &rows, source, &now)?;
             super::channels::fix_rain_tomorrow(tx, location, first - Duration::days(1), last, &now)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO source_months (location, month, status, complete, rows, message, fetched_at)
                  VALUES (?1, ?2, 'ok', ?3, ?4, NULL, ?5)
                  ON CONFLICT (location, month) DO UPDATE SET
                    status = 'ok', complete = excluded.complete, rows = excluded.rows,
                    message = NULL, fetched_at = excluded.fetched_at",
-                rusqlite::params![
+            )?
+            .execute(rusqlite::params![
                     location,
                     month_key(month),
                     complete,
                     observations.len() as i64,
                     now
-                ],
-            )?;
+            ])?;
             Ok(counts)
         })
-        .inspect(|c| self.note_changed(c.changed_from))
+        .inspect(|c| self.note_station_changed(location, c.changed_from))
     }
 
     /// Record a fetch that stored nothing (404, 403, rejected file, …). The
@@ -205,6 +208,42 @@ impl Store {
                 c.prepare_cached("SELECT location, month FROM source_months WHERE complete = 1")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<HashSet<_>>>()?)
+        })
+    }
+
+    /// What a scrape of `locations`' months from `first` (`YYYY-MM`) on may
+    /// skip: the station-months stored complete, and those BOM answered 404
+    /// for at `recent` (RFC 3339) or later. Reads only those rows.
+    #[tracing::instrument(level = "debug", skip(self, locations))]
+    pub fn skippable_months(
+        &self,
+        locations: &[&str],
+        first: &str,
+        recent: &str,
+    ) -> Result<(StationMonths, StationMonths)> {
+        let (mut complete, mut missing) = (HashSet::new(), HashSet::new());
+        if locations.is_empty() {
+            return Ok((complete, missing));
+        }
+        // One statement for any number of stations: their names as a JSON array.
+        let names = serde_json::to_string(locations)
+            .map_err(|e| StoreError::Corrupt(format!("station names: {e}")))?;
+        self.with_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT location, month, complete FROM source_months
+                 WHERE location IN (SELECT value FROM json_each(?3)) AND month >= ?1
+                   AND (complete = 1 OR (status = 'not_found' AND fetched_at >= ?2))",
+            )?;
+            let mut rows = st.query(rusqlite::params![first, recent, names])?;
+            while let Some(r) = rows.next()? {
+                let key = (r.get(0)?, r.get(1)?);
+                if r.get::<_, bool>(2)? {
+                    complete.insert(key);
+                } else {
+                    missing.insert(key);
+                }
+            }
+            Ok((complete, missing))
         })
     }
 
@@ -367,6 +406,54 @@ mod tests {
         assert_eq!(last[0].location, "Albury");
         assert_eq!(s.source_months().unwrap().len(), 2);
         assert!(s.source_month("Sydney", (2024, 8)).unwrap().is_none());
+    }
+
+    /// A scrape skips what is stored complete and a recent 404, of its own
+    /// stations and months only; an old 404 and an incomplete month are
+    /// fetched again.
+    #[test]
+    fn a_scrape_skips_complete_months_and_recent_404s_of_its_stations() {
+        let (_d, s) = store();
+        let today = NaiveDate::from_ymd_opt(2024, 10, 15).unwrap();
+        let full: Vec<Observation> = (1..=30).map(|d| day(9, d, Some(3.0))).collect();
+        s.upsert_station_month("Sydney", (2024, 9), &full, "t", today, &Default::default())
+            .unwrap();
+        s.upsert_station_month(
+            "Sydney",
+            (2024, 10),
+            &[day(10, 1, None)],
+            "t",
+            today,
+            &Default::default(),
+        )
+        .unwrap();
+        s.record_source_failure("Albury", (2024, 9), "not_found", "404")
+            .unwrap();
+        s.record_source_failure("Albury", (2024, 8), "not_found", "404")
+            .unwrap();
+        s.with_conn(|c| {
+            c.execute(
+                "UPDATE source_months SET fetched_at = '2024-09-01T00:00:00.000Z'
+                 WHERE location = 'Albury' AND month = '2024-08'",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let key = |l: &str, m: &str| (l.to_string(), m.to_string());
+        let recent = "2024-10-09";
+        let (complete, missing) = s
+            .skippable_months(&["Sydney", "Albury"], "2024-08", recent)
+            .unwrap();
+        assert_eq!(complete, [key("Sydney", "2024-09")].into());
+        assert_eq!(missing, [key("Albury", "2024-09")].into());
+        let (complete, missing) = s.skippable_months(&["Albury"], "2024-08", recent).unwrap();
+        assert!(complete.is_empty());
+        assert_eq!(missing, [key("Albury", "2024-09")].into());
+        let (complete, missing) = s.skippable_months(&["Sydney"], "2024-10", recent).unwrap();
+        assert!(complete.is_empty() && missing.is_empty());
+        let (complete, missing) = s.skippable_months(&[], "2024-08", recent).unwrap();
+        assert!(complete.is_empty() && missing.is_empty());
     }
 
     #[test]

@@ -164,24 +164,19 @@ pub async fn scrape(
         Default::default()
     } else {
         let store = store.clone();
-        crate::runtime::spawn_blocking(move || {
-            let months = store.source_months()?;
-            let key = |m: &crate::store::SourceMonth| (m.location.clone(), m.month.clone());
-            let complete: std::collections::HashSet<_> =
-                months.iter().filter(|m| m.complete).map(key).collect();
-            // A finished month that BOM answered 404 for is asked again
-            // once that answer is a week old, not at every tick: it is a
-            // month older than BOM's archive, or a wrong product code.
-            let recent = (today - chrono::Days::new(MISSING_RETRY_DAYS - 1)).to_string();
-            let missing: std::collections::HashSet<_> = months
-                .iter()
-                .filter(|m| m.status == "not_found" && m.fetched_at >= recent)
-                .map(key)
-                .collect();
-            Ok::<_, StoreError>((complete, missing))
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
+        // A finished month that BOM answered 404 for is asked again once
+        // that answer is a week old, not at every tick: it is a month older
+        // than BOM's archive, or a wrong product code.
+        let recent = (today - chrono::Days::new(MISSING_RETRY_DAYS - 1)).to_string();
+        let first = plan
+            .months
+            .iter()
+            .min()
+            .map_or_else(String::new, |&m| month_key(m));
+        let locations: Vec<&'static str> = plan.locations.iter().map(|s| s.location).collect();
+        crate::runtime::spawn_blocking(move || store.skippable_months(&locations, &first, &recent))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("reading source_months: {e}")))??
     };
     let current = (today.year(), today.month());
     // BOM still revises the previous month during the first days of a month.

@@ -142,8 +142,7 @@ impl Store {
                         pid = held.pid,
                         "the job lease's holder has died (its process is gone and its run lock released); taking the lease over"
                     );
-                    tx.execute(
-                        "UPDATE job_runs SET status = 'failed', error = ?3, finished_at = ?2 WHERE id = ?1 AND status = 'running'",
+                    tx.prepare_cached("UPDATE job_runs SET status = 'failed', error = ?3, finished_at = ?2 WHERE id = ?1 AND status = 'running'")?.execute(
                         rusqlite::params![
                             held.run_id,
                             self.now_text(),
@@ -162,15 +161,13 @@ impl Store {
                     tx.execute(INTERRUPTED, rusqlite::params![held.run_id, self.now_text()])?;
                 }
             }
-            tx.execute(
-                "INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)",
+            tx.prepare_cached("INSERT INTO job_runs (kind, trigger, started_at, status, pid) VALUES (?1, ?2, ?3, 'running', ?4)")?.execute(
                 rusqlite::params![kind, trigger, self.now_text(), std::process::id()],
             )?;
             let run_id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO job_lease (id, run_id, kind, pid, acquired_at, expires_ms) VALUES (1, ?1, ?2, ?3, ?4, ?5)
+            tx.prepare_cached("INSERT INTO job_lease (id, run_id, kind, pid, acquired_at, expires_ms) VALUES (1, ?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, kind = excluded.kind,
-                   pid = excluded.pid, acquired_at = excluded.acquired_at, expires_ms = excluded.expires_ms",
+                   pid = excluded.pid, acquired_at = excluded.acquired_at, expires_ms = excluded.expires_ms")?.execute(
                 rusqlite::params![
                     run_id,
                     kind,
@@ -187,10 +184,14 @@ impl Store {
     /// when the run no longer holds it (it lapsed and was taken over).
     pub fn renew_lease(&self, run_id: i64, lease: std::time::Duration) -> Result<bool> {
         self.write(|tx| {
-            let n = tx.execute(
-                "UPDATE job_lease SET expires_ms = ?2 WHERE id = 1 AND run_id = ?1",
-                rusqlite::params![run_id, now_ms() + lease.as_millis() as i64],
-            )?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE job_lease SET expires_ms = ?2 WHERE id = 1 AND run_id = ?1",
+                )?
+                .execute(rusqlite::params![
+                    run_id,
+                    now_ms() + lease.as_millis() as i64
+                ])?;
             Ok(n == 1)
         })
     }

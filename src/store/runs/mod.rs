@@ -235,10 +235,8 @@ impl Store {
         progress: Option<&serde_json::Value>,
     ) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE job_runs SET log = ?2, progress = ?3 WHERE id = ?1",
-                rusqlite::params![id, log, progress.map(|p| p.to_string())],
-            )?;
+            tx.prepare_cached("UPDATE job_runs SET log = ?2, progress = ?3 WHERE id = ?1")?
+                .execute(rusqlite::params![id, log, progress.map(|p| p.to_string())])?;
             Ok(())
         })
     }
@@ -252,8 +250,7 @@ impl Store {
         log: &str,
     ) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
-                "UPDATE job_runs SET status = ?2, error = ?3, summary = ?4, log = ?5, finished_at = ?6 WHERE id = ?1",
+            tx.prepare_cached("UPDATE job_runs SET status = ?2, error = ?3, summary = ?4, log = ?5, finished_at = ?6 WHERE id = ?1")?.execute(
                 rusqlite::params![
                     id,
                     status,
@@ -263,7 +260,7 @@ impl Store {
                     self.now_text()
                 ],
             )?;
-            tx.execute("DELETE FROM job_lease WHERE id = 1 AND run_id = ?1", [id])?;
+            tx.prepare_cached("DELETE FROM job_lease WHERE id = 1 AND run_id = ?1")?.execute( [id])?;
             Ok(())
         })
     }
@@ -339,7 +336,7 @@ impl Store {
                 tx.execute(INTERRUPTED, rusqlite::params![id, self.now_text()])?;
             }
             if live.is_none() {
-                tx.execute("DELETE FROM job_lease", [])?;
+                tx.prepare_cached("DELETE FROM job_lease")?.execute([])?;
             }
             Ok(stale.len())
         })
