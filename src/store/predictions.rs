@@ -278,15 +278,14 @@ impl Store {
         // The earliest rain day whose forecast a scoring below changed.
         let mut first = None;
         let scored = self.write(|tx| {
+            let mut n = 0;
             if full {
-                return scored_days(
+                n += scored_days(
                     &mut tx.prepare_cached(&score_sql("", "1"))?,
                     [&now],
                     &mut first,
-                );
-            }
-            let mut n = 0;
-            if unscored {
+                )?;
+            } else if unscored {
                 n += scored_days(
                     &mut tx.prepare_cached(&score_sql(
                         "INDEXED BY predictions_unscored",
@@ -296,6 +295,12 @@ impl Store {
                     &mut first,
                 )?;
             }
+            // A full pass has looked at every forecast already.
+            let changed = if full {
+                Changed::default()
+            } else {
+                changed.clone()
+            };
             if let Some(from) = changed.any {
                 n += scored_days(
                     &mut tx.prepare_cached(&score_sql("", "for_date >= ?2"))?,
@@ -314,6 +319,11 @@ impl Store {
                     rusqlite::params![now, from, location],
                     &mut first,
                 )?;
+            }
+            // Scores count as a write on the change counters, so that
+            // another process's kept track record sees them.
+            if n > 0 {
+                super::observations::bump_station(tx, SCORES_COUNTER)?;
             }
             Ok(n)
         });
@@ -547,7 +557,7 @@ impl Store {
 
 /// The stored observations this process added or changed since the last
 /// scoring: from a day on, at any station, and from a day on at one.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Changed {
     any: Option<NaiveDate>,
     stations: BTreeMap<String, NaiveDate>,
@@ -570,6 +580,11 @@ impl Changed {
         }
     }
 }
+
+/// The change counter ([`Store::station_generations`]) that every scoring
+/// which changed a forecast bumps: not a station, so the board never reads
+/// it as one, but in the sum that tells one process another's writes.
+pub(super) const SCORES_COUNTER: &str = "(scores)";
 
 /// The scored forecasts' sums (count, hits, squared errors) per rain day
 /// and issue from `since` on, as [`Store::track_records`] last read them,
@@ -773,6 +788,16 @@ mod tests {
             "days 3 and 26, two issues"
         );
         check(now, "a revision of the 3rd and the 26th");
+        // Another process writes Albury's revision, this one reads the
+        // record before the other scores it, then after.
+        let other = Store::open(&path, Duration::from_secs(5)).unwrap();
+        let mut revised = crate::obs::Observation::empty("Albury", date(9));
+        revised.set(crate::obs::Num::Rainfall, Some(0.0));
+        revised.rain_today = revised.derived_rain_today();
+        other.upsert_observations(&[revised], "t").unwrap();
+        check(now, "another process's revision, not yet scored");
+        assert_eq!(other.score_predictions(now).unwrap(), 2);
+        check(now, "another process's scores");
         let next = now + chrono::Duration::days(1);
         check(next, "the next day");
         // From 3 September: 28 days of two stations, each issue.

@@ -230,17 +230,21 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("station names: {e}")))?;
         self.with_conn(|c| {
             let mut st = c.prepare_cached(
-                "SELECT location, month, complete FROM source_months
+                "SELECT location, month, complete, status = 'not_found' AND fetched_at >= ?2
+                 FROM source_months
                  WHERE location IN (SELECT value FROM json_each(?3)) AND month >= ?1
                    AND (complete = 1 OR (status = 'not_found' AND fetched_at >= ?2))",
             )?;
             let mut rows = st.query(rusqlite::params![first, recent, names])?;
             while let Some(r) = rows.next()? {
-                let key = (r.get(0)?, r.get(1)?);
+                let key: (String, String) = (r.get(0)?, r.get(1)?);
+                // A complete month that BOM answered 404 for since (the
+                // previous month, while it is revised) is in both.
+                if r.get::<_, bool>(3)? {
+                    missing.insert(key.clone());
+                }
                 if r.get::<_, bool>(2)? {
                     complete.insert(key);
-                } else {
-                    missing.insert(key);
                 }
             }
             Ok((complete, missing))
@@ -447,6 +451,18 @@ mod tests {
             .unwrap();
         assert_eq!(complete, [key("Sydney", "2024-09")].into());
         assert_eq!(missing, [key("Albury", "2024-09")].into());
+        // BOM answers 404 for Sydney's complete September while it is
+        // revised: the month is both complete and a recent 404.
+        s.record_source_failure("Sydney", (2024, 9), "not_found", "404")
+            .unwrap();
+        let (complete, missing) = s
+            .skippable_months(&["Sydney", "Albury"], "2024-08", recent)
+            .unwrap();
+        assert_eq!(complete, [key("Sydney", "2024-09")].into());
+        assert_eq!(
+            missing,
+            [key("Albury", "2024-09"), key("Sydney", "2024-09")].into()
+        );
         let (complete, missing) = s.skippable_months(&["Albury"], "2024-08", recent).unwrap();
         assert!(complete.is_empty());
         assert_eq!(missing, [key("Albury", "2024-09")].into());
