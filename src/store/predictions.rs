@@ -296,11 +296,8 @@ impl Store {
                 )?;
             }
             // A full pass has looked at every forecast already.
-            let changed = if full {
-                Changed::default()
-            } else {
-                changed.clone()
-            };
+            let none = Changed::default();
+            let changed = if full { &none } else { &changed };
             if let Some(from) = changed.any {
                 n += scored_days(
                     &mut tx.prepare_cached(&score_sql("", "for_date >= ?2"))?,
@@ -440,8 +437,9 @@ impl Store {
     ) -> Result<(TrackRecord, Vec<(String, TrackRecord)>)> {
         // Sums per rain day are kept between reads: only the days this
         // process scored since are read again. Everything is read again on
-        // a new day, when another process wrote observations (its scorings
-        // follow its writes), and always on a read-only replica.
+        // a new day, when another process wrote observations or scores (the
+        // change counters, `SCORES_COUNTER` among them), and always on a
+        // read-only replica.
         let others = if self.is_read_only() {
             None
         } else {
@@ -557,7 +555,7 @@ impl Store {
 
 /// The stored observations this process added or changed since the last
 /// scoring: from a day on, at any station, and from a day on at one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(super) struct Changed {
     any: Option<NaiveDate>,
     stations: BTreeMap<String, NaiveDate>,

@@ -213,7 +213,8 @@ impl Store {
 
     /// What a scrape of `locations`' months from `first` (`YYYY-MM`) on may
     /// skip: the station-months stored complete, and those BOM answered 404
-    /// for at `recent` (RFC 3339) or later. Reads only those rows.
+    /// for at `recent` or later (a date, or an RFC 3339 time: compared as
+    /// text with the stored times). Reads only those rows.
     #[tracing::instrument(level = "debug", skip(self, locations))]
     pub fn skippable_months(
         &self,
