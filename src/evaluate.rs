@@ -3,6 +3,7 @@
 //! 2025?".
 
 use std::collections::HashMap;
+use std::io::Write as _;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,9 @@ pub enum EvaluateError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Writing the scored forecasts failed.
+    #[error("writing the forecasts: {0}")]
+    Output(String),
 }
 
 /// One scored forecast.
@@ -112,6 +116,18 @@ pub fn evaluate(
     subject: Subject,
     from: NaiveDate,
     to: NaiveDate,
+) -> Result<Evaluation, EvaluateError> {
+    evaluate_to(store, subject, from, to, None)
+}
+
+/// [`evaluate`], also writing every scored forecast to `forecasts` as CSV
+/// ([`write_forecasts`]), in time order, before the scores are computed.
+pub fn evaluate_to(
+    store: &Store,
+    subject: Subject,
+    from: NaiveDate,
+    to: NaiveDate,
+    forecasts: Option<&mut dyn std::io::Write>,
 ) -> Result<Evaluation, EvaluateError> {
     if from > to {
         return Err(EvaluateError::Input(format!(
@@ -146,6 +162,9 @@ pub fn evaluate(
                 Subject::Live => "logged",
             }
         )));
+    }
+    if let Some(out) = forecasts {
+        write_forecasts(&items, out).map_err(|e| EvaluateError::Output(e.to_string()))?;
     }
     let clim = Climatology::from_store(store, from)?;
     let amount_clim = amount_climatology(store, from)?;
@@ -240,6 +259,43 @@ fn model_items(
         }
     }
     Ok(items)
+}
+
+/// Every scored forecast as CSV, sorted by rain day, issue and station: the
+/// issue, station, rain day, the headline chance, whether it rained (1 or
+/// 0), the amount BOM measured (empty where it reported none), then the
+/// chance of each amount in [`THRESHOLDS`](crate::amounts::THRESHOLDS)
+/// (empty where the forecast gave none). What a reader needs to check a
+/// score, or try a correction of the forecasts in time order.
+fn write_forecasts(items: &[Item], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut order: Vec<&Item> = items.iter().collect();
+    order.sort_by_key(|i| (i.for_date, i.issue.map(Issue::index), i.location));
+    let mut w = std::io::BufWriter::new(out);
+    write!(w, "issue,location,for_date,probability,rain,amount_mm")?;
+    for t in crate::amounts::THRESHOLDS {
+        write!(w, ",chance_{}mm", t.mm)?;
+    }
+    writeln!(w)?;
+    for i in order {
+        write!(
+            w,
+            "{},{},{},{},{},",
+            i.issue.map_or("", Issue::name),
+            i.location,
+            i.for_date,
+            i.p,
+            u8::from(i.rain)
+        )?;
+        if let Some(a) = i.amount {
+            write!(w, "{a}")?;
+        }
+        match i.curve {
+            Some(c) => c.0.iter().try_for_each(|x| write!(w, ",{x}"))?,
+            None => (0..crate::amounts::N).try_for_each(|_| write!(w, ","))?,
+        }
+        writeln!(w)?;
+    }
+    w.flush()
 }
 
 fn scores(items: &[&Item], clim: &Climatology) -> Scores {

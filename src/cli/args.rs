@@ -155,7 +155,7 @@ pub enum Command {
     /// Score a stored model (or the live record) on a window of stored
     /// observations: F1, precision, recall, ROC AUC, Brier and its skill
     /// against per-station monthly climatology, a 10-bin reliability table,
-    /// and the same per station. Writes nothing.
+    /// and the same per station. Writes nothing to the database.
     Evaluate {
         /// The model version to score.
         #[arg(long, required_unless_present = "live", conflicts_with = "live")]
@@ -172,6 +172,11 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also write every scored forecast to this CSV file (must not
+        /// exist): issue, station, rain day, chance, outcome, the amount
+        /// measured and the chance of each amount.
+        #[arg(long, value_name = "PATH")]
+        forecasts: Option<PathBuf>,
     },
     /// Try raincast with no network: the web server on a temporary database,
     /// replaying the bundled real BOM files at a visible pace. Forecasts

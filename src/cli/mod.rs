@@ -206,7 +206,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             from,
             to,
             json,
-        } => models::evaluate(&config, model, from, to, json),
+            forecasts,
+        } => models::evaluate(&config, model, (from, to), json, forecasts.as_deref()),
         Command::Demo {
             bind,
             from,

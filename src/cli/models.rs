@@ -156,14 +156,45 @@ pub(super) fn predict(
 pub(super) fn evaluate(
     config: &Config,
     model: Option<i64>,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
     json: bool,
+    forecasts: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     use crate::evaluate::{EvaluateError, Subject};
     let subject = model.map_or(Subject::Live, Subject::Model);
     let store = open_existing_store(config)?;
-    let e = crate::evaluate::evaluate(&store, subject, from, to).map_err(|e| match e {
+    // The forecasts' file is new: an existing file is never overwritten,
+    // and a failed evaluation leaves none behind.
+    let mut file = match forecasts {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| CliError::Input(format!("--forecasts {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let result = crate::evaluate::evaluate_to(
+        &store,
+        subject,
+        from,
+        to,
+        file.as_mut().map(|f| f as &mut dyn std::io::Write),
+    )
+    .and_then(|e| match &file {
+        Some(f) => f
+            .sync_all()
+            .map(|()| e)
+            .map_err(|e| EvaluateError::Output(e.to_string())),
+        None => Ok(e),
+    });
+    if result.is_err()
+        && let Some(path) = forecasts
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    let e = result.map_err(|e| match e {
         EvaluateError::Input(m) => CliError::Input(m),
         EvaluateError::Registry(crate::registry::RegistryError::Store(
             crate::store::StoreError::NotFound(what),

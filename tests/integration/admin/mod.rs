@@ -753,6 +753,112 @@ async fn evaluate_a_model_on_a_chosen_window() {
     }
 }
 
+/// `raincast evaluate --forecasts`: every scored forecast as CSV, in time
+/// order, adding up to the printed scores; an existing file is refused
+/// untouched, and a failed evaluation leaves no file behind.
+#[test]
+fn evaluate_writes_the_scored_forecasts_it_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = app::new_db(dir.path(), true);
+    let csv = dir.path().join("forecasts.csv");
+    let args = |path: &std::path::Path, from: &str| {
+        [
+            "evaluate",
+            "--model",
+            "1",
+            "--from",
+            from,
+            "--to",
+            "2017-06-25",
+            "--json",
+            "--forecasts",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([path.display().to_string()])
+        .collect::<Vec<_>>()
+    };
+    let run = |args: &[String]| {
+        std::process::Command::new(crate::support::bin())
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env("RAINCAST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run(&args(&csv, "2017-01-01"));
+    assert!(out.status.success(), "{out:?}");
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "issue,location,for_date,probability,rain,amount_mm,chance_0.2mm,chance_1mm,\
+             chance_2mm,chance_5mm,chance_10mm,chance_15mm,chance_25mm,chance_50mm"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len() as u64, e["n"].as_u64().unwrap());
+    assert!(rows.iter().all(|r| r.len() == 14), "{text}");
+    let dates: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    assert!(dates.is_sorted(), "in time order");
+    assert!(
+        dates
+            .iter()
+            .all(|d| ("2017-01-01"..="2017-06-25").contains(d))
+    );
+    let rained = rows.iter().filter(|r| r[4] == "1").count() as u64;
+    assert_eq!(rained, e["rain_days"].as_u64().unwrap());
+    let mean = rows
+        .iter()
+        .map(|r| r[3].parse::<f64>().unwrap())
+        .sum::<f64>()
+        / rows.len() as f64;
+    assert!(
+        (mean - e["mean_forecast"].as_f64().unwrap()).abs() < 1e-9,
+        "{mean} vs {e}"
+    );
+    // Each issue's rows score as the issue's line does.
+    for issue in e["issues"].as_array().unwrap() {
+        let name = issue["issue"].as_str().unwrap();
+        let mine: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == name).collect();
+        assert_eq!(mine.len() as u64, issue["n"].as_u64().unwrap(), "{name}");
+        let brier = mine
+            .iter()
+            .map(|r| (r[3].parse::<f64>().unwrap() - r[4].parse::<f64>().unwrap()).powi(2))
+            .sum::<f64>()
+            / mine.len() as f64;
+        assert!(
+            (brier - issue["brier"].as_f64().unwrap()).abs() < 1e-9,
+            "{name}"
+        );
+    }
+    // The headline's chance is the amounts' "more than 1 mm", where given.
+    assert!(rows.iter().any(|r| !r[7].is_empty()), "{text}");
+    for r in rows.iter().filter(|r| !r[7].is_empty()) {
+        let (p, c): (f64, f64) = (r[3].parse().unwrap(), r[7].parse().unwrap());
+        assert!((p - c).abs() < 1e-6, "{r:?}");
+    }
+    // An existing file is refused, untouched.
+    let out = run(&args(&csv, "2017-01-01"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--forecasts"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), text);
+    // A window with nothing to score fails and leaves no file.
+    let none = dir.path().join("none.csv");
+    let out = run(&args(&none, "2030-01-01")
+        .iter()
+        .map(|a| a.replace("2017-06-25", "2030-02-01"))
+        .collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!none.exists(), "no file left by a failed evaluation");
+}
+
 /// Start a training from the console; its run id.
 async fn start_training(app: &TestApp, session: &str, csrf: &str) -> i64 {
     let resp = post_form(app, session, "/admin/jobs/train", &[("csrf", csrf)]).await;
