@@ -10,7 +10,8 @@
 # and per amount: each rain day's forecasts are shifted in log-odds by
 # w * (logit(observed) - logit(mean forecast)) over the forecasts whose
 # outcome was known two days before (every station pooled, each day's
-# weight halved every HALF days, w = n / (n + K) with n the weighted count).
+# weight halved every HALF days, w = n / (n + K) with n the weighted count,
+# the observed rate smoothed by half a rain day).
 # Prints, per issue, the level miss and Brier before and after.
 # Usage: bench/level_online.sh [seed]   (HALF=180 K=2000 by default)
 set -euo pipefail
@@ -22,8 +23,12 @@ export RAINCAST_LOG=warn RAINCAST_MODEL__SEED=${1:-42}
 source bench/bom_year.sh
 bom_year "$dir"
 bin=$PWD/target/release/raincast
-"$bin" --db "$dir/r.db" evaluate --model 1 --from 2024-08-02 --to 2025-09-05 --forecasts "$dir/bom.csv" >/dev/null
-"$bin" --db "$dir/r.db" evaluate --model 1 --from 2016-01-01 --to 2017-06-25 --forecasts "$dir/wa.csv" >/dev/null
+# In DIR, as bom_year runs: no config.toml is read.
+(
+    cd "$dir"
+    "$bin" --db r.db evaluate --model 1 --from 2024-08-02 --to 2025-09-05 --forecasts bom.csv >/dev/null
+    "$bin" --db r.db evaluate --model 1 --from 2016-01-01 --to 2017-06-25 --forecasts wa.csv >/dev/null
+)
 python3 - "$dir" "${HALF:-180}" "${K:-2000}" <<'PY'
 import csv, math, sys, collections, datetime as dt
 d, half, k = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])

@@ -265,8 +265,9 @@ fn model_items(
 /// issue, station, rain day, the headline chance, whether it rained (1 or
 /// 0), the amount BOM measured (empty where it reported none), then the
 /// chance of each amount in [`THRESHOLDS`](crate::amounts::THRESHOLDS)
-/// (empty where the forecast gave none). What a reader needs to check a
-/// score, or try a correction of the forecasts in time order.
+/// (empty where the forecast gave none). Enough to check the Brier
+/// scores, levels and reliability, or to try a correction of the forecasts
+/// in time order (F1 also needs each forecast's threshold, not written).
 fn write_forecasts(items: &[Item], out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut order: Vec<&Item> = items.iter().collect();
     order.sort_by_key(|i| (i.for_date, i.issue.map(Issue::index), i.location));
@@ -286,8 +287,9 @@ fn write_forecasts(items: &[Item], out: &mut dyn std::io::Write) -> std::io::Res
             i.p,
             u8::from(i.rain)
         )?;
+        // Amounts are read to 0.1 mm and stored as f32: printed as such.
         if let Some(a) = i.amount {
-            write!(w, "{a}")?;
+            write!(w, "{}", a as f32)?;
         }
         match i.curve {
             Some(c) => c.0.iter().try_for_each(|x| write!(w, ",{x}"))?,

@@ -152,6 +152,76 @@ pub(super) fn predict(
     Ok(())
 }
 
+/// A file written whole or not at all: the data goes to a hidden sibling,
+/// which becomes the file only once complete, and never over an existing
+/// one. The sibling is removed however the writing ends.
+struct NewFile {
+    path: std::path::PathBuf,
+    partial: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl NewFile {
+    fn create(path: &std::path::Path) -> Result<Self, CliError> {
+        let exists = || {
+            CliError::Input(format!(
+                "--forecasts {}: already exists; name a new file",
+                path.display()
+            ))
+        };
+        if path.exists() {
+            return Err(exists());
+        }
+        let name = path.file_name().ok_or_else(|| {
+            CliError::Input(format!("--forecasts {}: not a file name", path.display()))
+        })?;
+        let partial = path.with_file_name(format!(
+            ".{}.{}.partial",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(|e| CliError::Input(format!("--forecasts {}: {e}", path.display())))?;
+        Ok(NewFile {
+            path: path.to_path_buf(),
+            partial,
+            file,
+        })
+    }
+
+    /// Make the complete file appear at its path (a hard link, so that a
+    /// file created there meanwhile is not replaced).
+    fn finish(self) -> Result<(), CliError> {
+        let failed = |e: std::io::Error| {
+            CliError::Run(anyhow::anyhow!("--forecasts {}: {e}", self.path.display()))
+        };
+        self.file.sync_all().map_err(failed)?;
+        match std::fs::hard_link(&self.partial, &self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(CliError::Input(format!(
+                    "--forecasts {}: already exists; name a new file",
+                    self.path.display()
+                )))
+            }
+            // A file system without hard links.
+            Err(_) if !self.path.exists() => {
+                std::fs::rename(&self.partial, &self.path).map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
 /// `raincast evaluate`: score a model or the live record on a window.
 pub(super) fn evaluate(
     config: &Config,
@@ -163,36 +233,19 @@ pub(super) fn evaluate(
     use crate::evaluate::{EvaluateError, Subject};
     let subject = model.map_or(Subject::Live, Subject::Model);
     let store = open_existing_store(config)?;
-    // The forecasts' file is new: an existing file is never overwritten,
-    // and a failed evaluation leaves none behind.
-    let mut file = match forecasts {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map_err(|e| CliError::Input(format!("--forecasts {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
+    // The forecasts' file is new and whole: an existing file is never
+    // overwritten, and a failed or interrupted evaluation leaves none.
+    let mut file = forecasts.map(NewFile::create).transpose()?;
     let result = crate::evaluate::evaluate_to(
         &store,
         subject,
         from,
         to,
-        file.as_mut().map(|f| f as &mut dyn std::io::Write),
-    )
-    .and_then(|e| match &file {
-        Some(f) => f
-            .sync_all()
-            .map(|()| e)
-            .map_err(|e| EvaluateError::Output(e.to_string())),
-        None => Ok(e),
-    });
-    if result.is_err()
-        && let Some(path) = forecasts
-    {
-        let _ = std::fs::remove_file(path);
+        file.as_mut()
+            .map(|f| &mut f.file as &mut dyn std::io::Write),
+    );
+    if let (Ok(_), Some(f)) = (&result, file) {
+        f.finish()?;
     }
     let e = result.map_err(|e| match e {
         EvaluateError::Input(m) => CliError::Input(m),

@@ -835,6 +835,23 @@ fn evaluate_writes_the_scored_forecasts_it_summarises() {
             "{name}"
         );
     }
+    // Each station's rows, as many as its line counts.
+    for st in e["stations"].as_array().unwrap() {
+        let loc = st["location"].as_str().unwrap();
+        let mine = rows.iter().filter(|r| r[1] == loc).count() as u64;
+        assert_eq!(mine, st["n"].as_u64().unwrap(), "{loc}");
+    }
+    // The amount measured, where reported, is the outcome's: more than 1 mm.
+    let measured: Vec<(f64, &str)> = rows
+        .iter()
+        .filter(|r| !r[5].is_empty())
+        .map(|r| (r[5].parse().unwrap(), r[4]))
+        .collect();
+    assert!(measured.len() * 2 > rows.len(), "{text}");
+    for (mm, rain) in measured {
+        assert_eq!(mm > 1.0, rain == "1", "{mm} mm, rain {rain}");
+        assert!(format!("{mm}").len() <= 6, "printed as read: {mm}");
+    }
     // The headline's chance is the amounts' "more than 1 mm", where given.
     assert!(rows.iter().any(|r| !r[7].is_empty()), "{text}");
     for r in rows.iter().filter(|r| !r[7].is_empty()) {
@@ -857,6 +874,13 @@ fn evaluate_writes_the_scored_forecasts_it_summarises() {
         .collect::<Vec<_>>());
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!none.exists(), "no file left by a failed evaluation");
+    // Nor any partial file, whatever the outcome.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Start a training from the console; its run id.
