@@ -162,15 +162,17 @@ struct NewFile {
 }
 
 impl NewFile {
+    /// The refusal of a path that already holds a file.
+    fn exists(path: &std::path::Path) -> CliError {
+        CliError::Input(format!(
+            "--forecasts {}: already exists; name a new file",
+            path.display()
+        ))
+    }
+
     fn create(path: &std::path::Path) -> Result<Self, CliError> {
-        let exists = || {
-            CliError::Input(format!(
-                "--forecasts {}: already exists; name a new file",
-                path.display()
-            ))
-        };
         if path.exists() {
-            return Err(exists());
+            return Err(Self::exists(path));
         }
         let name = path.file_name().ok_or_else(|| {
             CliError::Input(format!("--forecasts {}: not a file name", path.display()))
@@ -202,10 +204,7 @@ impl NewFile {
         match std::fs::hard_link(&self.partial, &self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(CliError::Input(format!(
-                    "--forecasts {}: already exists; name a new file",
-                    self.path.display()
-                )))
+                Err(Self::exists(&self.path))
             }
             // A file system without hard links.
             Err(_) if !self.path.exists() => {
