@@ -26,8 +26,8 @@ bin=$PWD/target/release/raincast
 # In DIR, as bom_year runs: no config.toml is read.
 (
     cd "$dir"
-    "$bin" --db r.db evaluate --model 1 --from 2024-08-02 --to 2025-09-05 --forecasts bom.csv >/dev/null
-    "$bin" --db r.db evaluate --model 1 --from 2016-01-01 --to 2017-06-25 --forecasts wa.csv >/dev/null
+    "$bin" --db r.db evaluate --model 1 --raw --from 2024-08-02 --to 2025-09-05 --forecasts bom.csv >/dev/null
+    "$bin" --db r.db evaluate --model 1 --raw --from 2016-01-01 --to 2017-06-25 --forecasts wa.csv >/dev/null
 )
 python3 - "$dir" "${HALF:-180}" "${K:-2000}" <<'PY'
 import csv, math, sys, collections, datetime as dt

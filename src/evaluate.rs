@@ -18,8 +18,12 @@ use crate::store::{Store, StoreError};
 /// Which forecasts to score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
-    /// A stored model version, on every labelled day of the window.
+    /// A stored model version, on every labelled day of the window, with
+    /// the chances serving would have given: the level correction learned
+    /// from the days before each one ([`crate::level`]).
     Model(i64),
+    /// A stored model version's own chances, before the level correction.
+    ModelRaw(i64),
     /// The forecasts the daily job logged for days in the window.
     Live,
 }
@@ -135,7 +139,8 @@ pub fn evaluate_to(
         )));
     }
     let items = match subject {
-        Subject::Model(v) => model_items(store, v, from, to)?,
+        Subject::Model(v) => model_items(store, v, from, to, true)?,
+        Subject::ModelRaw(v) => model_items(store, v, from, to, false)?,
         Subject::Live => store
             .live_forecasts(from, to)?
             .into_iter()
@@ -158,7 +163,7 @@ pub fn evaluate_to(
         return Err(EvaluateError::Input(format!(
             "no {} forecasts with a known outcome between {from} and {to}",
             match subject {
-                Subject::Model(_) => "labelled",
+                Subject::Model(_) | Subject::ModelRaw(_) => "labelled",
                 Subject::Live => "logged",
             }
         )));
@@ -206,6 +211,7 @@ pub fn evaluate_to(
         amounts: AmountScores::of(&amount_items),
         subject: match subject {
             Subject::Model(v) => format!("v{v}"),
+            Subject::ModelRaw(v) => format!("v{v} raw"),
             Subject::Live => "live".into(),
         },
         from,
@@ -217,14 +223,85 @@ pub fn evaluate_to(
 }
 
 /// Model `v`'s forecast from every labelled observation whose target day
-/// is in the window.
+/// is in the window: as served (`corrected`), or the model's own.
 fn model_items(
     store: &Store,
     version: i64,
     from: NaiveDate,
     to: NaiveDate,
+    corrected: bool,
 ) -> Result<Vec<Item>, EvaluateError> {
     let model = registry::load(store, version)?;
+    if !corrected {
+        return Ok(hindcasts(store, &model, from, to)?);
+    }
+    // The book as serving would have held it at each issue: the test
+    // window's anchor and every rain day since, up to the day before the
+    // forecast's base day (adding them all first changes nothing: a
+    // forecast reads only the days before it).
+    let start = model
+        .level_from()
+        .max(from - chrono::Days::new(crate::level::LOOKBACK_DAYS));
+    let mut items = hindcasts(store, &model, start.min(from), to)?;
+    model.level.with(|book| {
+        for i in items.iter().filter(|i| i.for_date >= start) {
+            if let Some(issue) = i.issue {
+                book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
+            }
+        }
+        items.retain(|i| i.for_date >= from);
+        for i in &mut items {
+            if let Some(issue) = i.issue {
+                (i.p, i.curve) = book.apply(issue, i.for_date, i.p, i.curve);
+            }
+        }
+    });
+    Ok(items)
+}
+
+/// Brings `model`'s level book up to the newest rain day whose outcome
+/// every station could have reported: the day before the newest stored
+/// observation (what a forecast may read, [`crate::level::lag`]). Returns
+/// the days read; nothing when the book is current.
+pub fn catch_up_level(store: &Store, model: &registry::LoadedModel) -> Result<u64, StoreError> {
+    let mut newest = None;
+    for st in STATIONS.iter() {
+        newest = newest.max(store.latest_date(st.location)?);
+    }
+    let Some(target) = newest.and_then(|d| d.pred_opt()) else {
+        return Ok(0);
+    };
+    let start = model
+        .level
+        .with(|b| b.through())
+        .map_or_else(|| model.level_from(), |d| d + chrono::Days::new(1))
+        .max(target - chrono::Days::new(crate::level::LOOKBACK_DAYS));
+    if start > target {
+        return Ok(0);
+    }
+    let items = hindcasts(store, model, start, target)?;
+    model.level.with(|book| {
+        if book.through().is_some_and(|t| t >= start) {
+            return; // another caller read these days meanwhile
+        }
+        for i in &items {
+            if let Some(issue) = i.issue {
+                book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
+            }
+        }
+        book.read_through(target);
+    });
+    Ok((target - start).num_days() as u64 + 1)
+}
+
+/// `model`'s own chances (before the level correction) for every labelled
+/// rain day in `from..=to`, each issue made from the rows BOM showed then.
+fn hindcasts(
+    store: &Store,
+    model: &registry::LoadedModel,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
     // Observations dated the day before each forecast day, with the lookback
     // the features need: every station's reports first (for the neighbour

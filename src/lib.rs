@@ -22,6 +22,7 @@ pub mod ftpsim;
 pub mod ingest;
 pub mod issue;
 pub mod jobs;
+pub mod level;
 pub mod memory;
 pub mod obs;
 pub mod reading;

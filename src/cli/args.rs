@@ -155,7 +155,8 @@ pub enum Command {
     /// Score a stored model (or the live record) on a window of stored
     /// observations: F1, precision, recall, ROC AUC, Brier and its skill
     /// against per-station monthly climatology, a 10-bin reliability table,
-    /// and the same per station. Writes nothing to the database.
+    /// and the same per station, for the chances serving gives (the level
+    /// correction included) unless --raw. Writes nothing to the database.
     Evaluate {
         /// The model version to score.
         #[arg(long, required_unless_present = "live", conflicts_with = "live")]
@@ -163,6 +164,10 @@ pub enum Command {
         /// Score the forecasts the daily job logged instead.
         #[arg(long)]
         live: bool,
+        /// Score the model's own chances, without the level correction
+        /// serving applies (learned from the days before each one).
+        #[arg(long, requires = "model")]
+        raw: bool,
         /// First forecast day (YYYY-MM-DD).
         #[arg(long, value_parser = date)]
         from: NaiveDate,

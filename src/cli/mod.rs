@@ -203,11 +203,19 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Evaluate {
             model,
             live: _,
+            raw,
             from,
             to,
             json,
             forecasts,
-        } => models::evaluate(&config, model, (from, to), json, forecasts.as_deref()),
+        } => {
+            let subject = match model {
+                None => crate::evaluate::Subject::Live,
+                Some(v) if raw => crate::evaluate::Subject::ModelRaw(v),
+                Some(v) => crate::evaluate::Subject::Model(v),
+            };
+            models::evaluate(&config, subject, (from, to), json, forecasts.as_deref())
+        }
         Command::Demo {
             bind,
             from,

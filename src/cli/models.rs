@@ -224,13 +224,12 @@ impl Drop for NewFile {
 /// `raincast evaluate`: score a model or the live record on a window.
 pub(super) fn evaluate(
     config: &Config,
-    model: Option<i64>,
+    subject: crate::evaluate::Subject,
     (from, to): (NaiveDate, NaiveDate),
     json: bool,
     forecasts: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
-    use crate::evaluate::{EvaluateError, Subject};
-    let subject = model.map_or(Subject::Live, Subject::Model);
+    use crate::evaluate::EvaluateError;
     let store = open_existing_store(config)?;
     // The forecasts' file is new and whole: an existing file is never
     // overwritten, and a failed or interrupted evaluation leaves none.

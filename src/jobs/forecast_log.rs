@@ -80,7 +80,12 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                         continue;
                     };
                     let (_, window_end) = crate::issue::window(entry.station, rain_day);
-                    let probability = board.predicted_by(&model, &row);
+                    let (probability, amounts) = model.chances(
+                        board.predicted_by(&model, &row),
+                        entry.station.location,
+                        rain_day,
+                        issue,
+                    );
                     let forecast = IssuedForecast {
                         location: entry.station.location,
                         for_date: rain_day,
@@ -91,12 +96,7 @@ pub(super) async fn log_forecasts(ctx: &RunCtx) -> ForecastLog {
                         threshold: model.threshold,
                         issued_at,
                         window_end,
-                        amounts: model.amounts(
-                            probability,
-                            entry.station.location,
-                            rain_day,
-                            issue,
-                        ),
+                        amounts,
                     };
                     made += 1;
                     issued.push(forecast);

@@ -42,11 +42,13 @@ pub struct LoadedModel {
     /// Decision threshold, on the calibrated probability.
     pub threshold: f64,
     pub summary: ModelSummary,
+    /// The served level correction's book ([`crate::level`]).
+    pub level: crate::level::Level,
 }
 
 impl LoadedModel {
-    /// The calibrated probability of rain: what every page, the API, the
-    /// prediction log and the metrics use.
+    /// The model's own calibrated probability of rain, before the level
+    /// correction ([`LoadedModel::chances`] gives what is served).
     pub fn predict(&self, row: &features::FeatureRow) -> f64 {
         f64::from(self.model.predict_row(row))
     }
@@ -69,6 +71,33 @@ impl LoadedModel {
     /// Calibrated probabilities for a row-major matrix.
     pub fn predict_matrix(&self, x: &[f32]) -> Vec<f32> {
         self.model.predict_proba(x, N_FEATURES)
+    }
+
+    /// The served chances of a forecast whose model's own headline chance
+    /// is `p`: the headline and each amount's, shifted by the level
+    /// correction for `rain_day` at `issue` ([`crate::level`]). What every
+    /// page, the API, the forecast log, alerts and the metrics use.
+    pub fn chances(
+        &self,
+        p: f64,
+        location: &str,
+        rain_day: chrono::NaiveDate,
+        issue: crate::issue::Issue,
+    ) -> (f64, Option<crate::amounts::Curve>) {
+        let curve = self.amounts(p, location, rain_day, issue);
+        self.level.with(|b| b.apply(issue, rain_day, p, curve))
+    }
+
+    /// The first rain day the level correction may learn from: the day
+    /// after the test window's (the model was fitted and tuned before it).
+    pub fn level_from(&self) -> chrono::NaiveDate {
+        self.summary
+            .metrics
+            .level
+            .as_ref()
+            .map_or(self.summary.test_window.to, |a| {
+                a.through + chrono::Days::new(1)
+            })
     }
 
     /// `forest` or `boost`.
@@ -124,6 +153,7 @@ pub fn load(store: &Store, version: i64) -> Result<LoadedModel, RegistryError> {
         version,
         threshold: s.threshold,
         model,
+        level: crate::level::Level::new(crate::level::LevelBook::new(s.metrics.level.clone())),
         summary: s,
     })
 }

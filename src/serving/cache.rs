@@ -123,6 +123,7 @@ mod tests {
             window_start: chrono::Utc::now(),
             window_end: chrono::Utc::now(),
             probability: 0.5,
+            model_probability: 0.5,
             rain: true,
             threshold: 0.4,
             model_version: version,

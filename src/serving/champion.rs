@@ -29,7 +29,8 @@ impl Serving {
         match registry::load(store, version) {
             Ok(model) => {
                 tracing::info!(version, "serving model version");
-                self.current.store(Some(Arc::new(model)));
+                self.current
+                    .store(Some(Arc::new(with_level(store, model)?)));
                 if let Ok(mut r) = self.refused.lock() {
                     *r = None;
                 }
@@ -89,7 +90,8 @@ impl Serving {
         let why = match registry::load(store, deployed) {
             Ok(model) => {
                 tracing::info!(version = deployed, "serving model version");
-                self.current.store(Some(Arc::new(model)));
+                self.current
+                    .store(Some(Arc::new(with_level(store, model)?)));
                 return Ok(Some(deployed));
             }
             Err(RegistryError::Store(e)) => return Err(e),
@@ -120,7 +122,8 @@ impl Serving {
                         refused = deployed,
                         "{reason}; recorded as a deployment"
                     );
-                    self.current.store(Some(Arc::new(model)));
+                    self.current
+                        .store(Some(Arc::new(with_level(store, model)?)));
                     if let Ok(mut r) = self.refused.lock() {
                         *r = None;
                     }
@@ -146,4 +149,15 @@ impl Serving {
         }
         Ok(None)
     }
+}
+
+/// `model` with its level book brought up to the newest stored rain day
+/// before it serves, so its first forecasts read the same days as every
+/// later one ([`crate::evaluate::catch_up_level`]).
+fn with_level(
+    store: &Store,
+    model: registry::LoadedModel,
+) -> Result<registry::LoadedModel, StoreError> {
+    crate::evaluate::catch_up_level(store, &model)?;
+    Ok(model)
 }

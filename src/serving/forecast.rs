@@ -39,6 +39,10 @@ pub struct Forecast {
     pub window_end: DateTime<Utc>,
     /// Chance of more than 1 mm of rain.
     pub probability: f64,
+    /// The model's own chance of more than 1 mm, before the level
+    /// correction learned from its recent forecasts' outcomes moved it to
+    /// `probability`.
+    pub model_probability: f64,
     /// The chance of each rain amount, and BOM's possible-rainfall range;
     /// `null` from model versions trained before amounts.
     #[schema(required = true)]
@@ -115,12 +119,11 @@ impl Forecast {
         let station = crate::stations::by_location(location)?;
         let view = features::View::at_issue(&Visibility::current(), station, date, issue);
         let row = features::encode(history, around, &view)?;
-        let probability = predict(&row);
         let age = (today - date).num_days();
         let forecast_date = features::target_date(date, issue);
-        let amounts = model
-            .amounts(probability, location, forecast_date, issue)
-            .map(|c| crate::amounts::Amounts::from(&c));
+        let model_probability = predict(&row);
+        let (probability, curve) = model.chances(model_probability, location, forecast_date, issue);
+        let amounts = curve.map(|c| crate::amounts::Amounts::from(&c));
         let (window_start, window_end) = crate::issue::window(station, forecast_date);
         Some(Forecast {
             location: location.to_string(),
@@ -132,6 +135,7 @@ impl Forecast {
             window_start,
             window_end,
             probability,
+            model_probability,
             amounts,
             at_least: None,
             rain: probability >= model.threshold,

@@ -171,6 +171,12 @@ pub struct ModelMetrics {
     pub test: Metrics,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trees: Option<u64>,
+    /// The test window's forecasts and outcomes, summed for the served
+    /// level correction ([`crate::level`]); `None` for versions from
+    /// before it, whose correction learns from the days after their test
+    /// window only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<crate::level::Anchor>,
 }
 
 impl ModelMetrics {

@@ -100,6 +100,9 @@ pub struct Trained {
     /// Trees served: for boosting, all the bag's trees together (each
     /// model's own early-stopped count when cross-fitted).
     pub n_trees: usize,
+    /// The test window's forecasts summed for the served level
+    /// correction; `None` without test rows.
+    pub level: Option<crate::level::Anchor>,
 }
 
 impl Trained {
@@ -220,6 +223,7 @@ fn evaluate_model(
         climatology_counted: true,
     };
     let stations = station_skill(&probs, &split.test);
+    let level = level_anchor(&model, &probs, &split.test);
     let importance = features::NAMES
         .iter()
         .zip(model.feature_importance())
@@ -238,7 +242,35 @@ fn evaluate_model(
         params,
         fit_seconds,
         n_trees,
+        level,
     }
+}
+
+/// The test window's served chances (the maps as served) and outcomes,
+/// summed as of its newest rain day: where the served level correction of
+/// this model starts ([`crate::level`]).
+fn level_anchor(model: &Model, probs: &[f32], test: &Samples) -> Option<crate::level::Anchor> {
+    use chrono::Datelike;
+    let mut book = crate::level::LevelBook::new(None);
+    let mut newest = None;
+    for (i, &p) in probs.iter().enumerate() {
+        let issue = test.issues[i];
+        let rain_day = features::target_date(test.dates[i], issue);
+        let curve = model
+            .amounts
+            .as_ref()
+            .map(|m| m.curve(p, test.locations[i], rain_day.month(), issue));
+        book.add(
+            issue,
+            rain_day,
+            f64::from(p),
+            curve.as_ref(),
+            test.y[i],
+            test.amounts[i].map(f64::from),
+        );
+        newest = newest.max(Some(rain_day));
+    }
+    newest.map(|d| book.anchor_at(d))
 }
 
 /// The test window's forecasts scored per issue, with per-station monthly

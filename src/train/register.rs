@@ -179,6 +179,7 @@ fn train_inner(
         feature_names: features::NAMES.iter().map(|n| n.to_string()).collect(),
         fit_seconds: trained.fit_seconds,
         champion_f1_same_window: decision.champion_f1,
+        level: trained.level.clone(),
     };
     let version = store.register_model(
         &NewModel {

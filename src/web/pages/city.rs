@@ -51,6 +51,9 @@ struct ForecastPage {
     station_name: &'static str,
     forecast: Option<std::sync::Arc<Forecast>>,
     percent: i64,
+    /// The model's own percent, where the level correction moved the one
+    /// shown.
+    model_percent: Option<i64>,
     /// The possible-rainfall range and the chance of each scored amount.
     amounts: Option<AmountsView>,
     forecast_day: String,
@@ -320,6 +323,10 @@ async fn render_forecast_page(s: &AppState, location: String) -> Response {
         percent: forecast
             .as_ref()
             .map_or(0, |f| shown_percent(f.probability)),
+        model_percent: forecast
+            .as_ref()
+            .map(|f| shown_percent(f.model_probability))
+            .filter(|&m| forecast.as_ref().map(|f| shown_percent(f.probability)) != Some(m)),
         amounts: forecast
             .as_ref()
             .and_then(|f| f.amounts.as_ref())

@@ -475,6 +475,7 @@ mod tests {
             window_start: now,
             window_end: now,
             probability,
+            model_probability: probability,
             rain: false,
             threshold: 0.3,
             model_version: version,

@@ -6,6 +6,7 @@ mod endpoints;
 mod feeds;
 mod fuzz;
 mod heavy;
+mod level;
 mod models;
 mod pages_parsed;
 mod schemathesis;

@@ -229,6 +229,7 @@ pub fn register_blob(
                     stations: None,
                     test: Default::default(),
                     trees: None,
+                    level: None,
                 },
                 blob,
                 blob_sha256: &raincast::registry::sha256_hex(blob),
