@@ -138,6 +138,13 @@ pub fn evaluate_to(
             "--from {from} is after --to {to}"
         )));
     }
+    for d in [from, to] {
+        if !(1900..=2200).contains(&d.year()) {
+            return Err(EvaluateError::Input(format!(
+                "{d} is outside the years 1900 to 2200"
+            )));
+        }
+    }
     let items = match subject {
         Subject::Model(v) => model_items(store, v, from, to, true)?,
         Subject::ModelRaw(v) => model_items(store, v, from, to, false)?,
@@ -239,9 +246,7 @@ fn model_items(
     // window's anchor and every rain day since, up to the day before the
     // forecast's base day (adding them all first changes nothing: a
     // forecast reads only the days before it).
-    let start = model
-        .level_from()
-        .max(from - chrono::Days::new(crate::level::LOOKBACK_DAYS));
+    let start = model.level_from().max(crate::level::oldest_read(from));
     let mut items = hindcasts(store, &model, start.min(from), to)?;
     model.level.with(|book| {
         for i in items.iter().filter(|i| i.for_date >= start) {
@@ -268,23 +273,32 @@ pub fn catch_up_level(store: &Store, model: &registry::LoadedModel) -> Result<u6
     for st in STATIONS.iter() {
         newest = newest.max(store.latest_date(st.location)?);
     }
-    let Some(target) = newest.and_then(|d| d.pred_opt()) else {
-        return Ok(0);
-    };
-    let start = model
-        .level
-        .with(|b| b.through())
+    match newest.and_then(|d| d.pred_opt()) {
+        Some(target) => catch_up_level_to(store, model, target),
+        None => Ok(0),
+    }
+}
+
+/// Brings `model`'s level book up to rain day `target` with hindcasts of
+/// the days it has not read. One catch-up of a book runs at a time; the
+/// book itself stays readable meanwhile.
+pub fn catch_up_level_to(
+    store: &Store,
+    model: &registry::LoadedModel,
+    target: NaiveDate,
+) -> Result<u64, StoreError> {
+    let _one = model.level.catching();
+    let through = model.level.with(|b| b.through());
+    let start = through
         .map_or_else(|| model.level_from(), |d| d + chrono::Days::new(1))
-        .max(target - chrono::Days::new(crate::level::LOOKBACK_DAYS));
+        .max(crate::level::oldest_read(target));
     if start > target {
         return Ok(0);
     }
     let items = hindcasts(store, model, start, target)?;
     model.level.with(|book| {
-        if book.through().is_some_and(|t| t >= start) {
-            return; // another caller read these days meanwhile
-        }
-        for i in &items {
+        let read = book.through();
+        for i in items.iter().filter(|i| read.is_none_or(|t| i.for_date > t)) {
             if let Some(issue) = i.issue {
                 book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
             }

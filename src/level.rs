@@ -10,7 +10,9 @@
 //!
 //! - the [`LevelBook`] holds, per rain day, the model's own chances and what
 //!   happened, for days on which the model was out of sample: its test
-//!   window (summed at training as an [`Anchor`]) and every day since;
+//!   window's headline (summed at training as an [`Anchor`]; the amount
+//!   maps are refitted on that window, so their sums start after it) and
+//!   every rain day since;
 //! - a forecast for rain day `D` is shifted by `w · (logit(observed) −
 //!   logit(mean forecast))` over the rain days up to the day before its base
 //!   day ([`lag`]: `D − 2` for the morning and afternoon issues, `D − 3` for
@@ -19,8 +21,8 @@
 //! - the shifted amounts are made monotone again.
 //!
 //! The shift is a function of the model and the stored observations, so a
-//! hindcast, the board, the forecast log, alerts and `evaluate` agree, and
-//! the model's own chance stays on record beside the served one.
+//! hindcast, the board, the forecast log, alerts and `evaluate` agree; the
+//! API gives the model's own chance beside the served one.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,6 +45,12 @@ pub fn lag(issue: Issue) -> u64 {
 }
 /// Days older than this (weight below 1/64) are not read.
 pub const LOOKBACK_DAYS: u64 = 3 * 365;
+
+/// The oldest rain day a forecast for `day` or later reads, at any issue.
+pub fn oldest_read(day: NaiveDate) -> NaiveDate {
+    day.checked_sub_days(chrono::Days::new(LOOKBACK_DAYS + lag(Issue::DayBefore)))
+        .unwrap_or(NaiveDate::MIN)
+}
 /// Chances stay inside `[FLOOR, 1 − FLOOR]` after the shift.
 const FLOOR: f64 = 0.001;
 
@@ -99,10 +107,10 @@ pub struct LevelBook {
 
 impl LevelBook {
     pub fn new(anchor: Option<Anchor>) -> Self {
-        let through = anchor.as_ref().map(|a| a.through);
+        let anchor = anchor.filter(|a| a.sums.len() == 3 && a.sums.iter().all(|s| s.len() == N));
         Self {
-            anchor: anchor.filter(|a| a.sums.len() == 3 && a.sums.iter().all(|s| s.len() == N)),
-            through,
+            through: anchor.as_ref().map(|a| a.through),
+            anchor,
             ..Self::default()
         }
     }
@@ -173,7 +181,9 @@ impl LevelBook {
                 o.add(*s, w);
             }
         }
-        let first = last - chrono::Days::new(LOOKBACK_DAYS);
+        let first = last
+            .checked_sub_days(chrono::Days::new(LOOKBACK_DAYS))
+            .unwrap_or(NaiveDate::MIN);
         for (&d, day) in self.days.range(first..=last) {
             let w = weight(d);
             for (o, s) in out.iter_mut().zip(&day[i]) {
@@ -234,8 +244,10 @@ impl LevelBook {
             sums: crate::issue::ISSUES
                 .iter()
                 .map(|&issue| {
-                    self.sums(issue, through + chrono::Days::new(lag(issue)))
-                        .to_vec()
+                    let day = through
+                        .checked_add_days(chrono::Days::new(lag(issue)))
+                        .unwrap_or(NaiveDate::MAX);
+                    self.sums(issue, day).to_vec()
                 })
                 .collect(),
         }
@@ -253,17 +265,30 @@ fn sigmoid(z: f64) -> f64 {
 
 /// A model's [`LevelBook`], shared by every path that serves its chances.
 #[derive(Debug, Default)]
-pub struct Level(std::sync::Mutex<LevelBook>);
+pub struct Level {
+    book: std::sync::Mutex<LevelBook>,
+    /// Held by the one catch-up of the book running.
+    catching: std::sync::Mutex<()>,
+}
 
 impl Level {
     pub fn new(book: LevelBook) -> Self {
-        Self(std::sync::Mutex::new(book))
+        Self {
+            book: std::sync::Mutex::new(book),
+            catching: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Waits for any other catch-up of this book, and keeps others out
+    /// until the guard is dropped.
+    pub fn catching(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.catching.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the book (a poisoned lock still holds whole sums: every
     /// change to them is a single add).
     pub fn with<T>(&self, f: impl FnOnce(&mut LevelBook) -> T) -> T {
-        let mut book = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut book)
     }
 }
@@ -366,6 +391,23 @@ mod tests {
         // It survives storage.
         let text = serde_json::to_string(&anchor).unwrap();
         assert_eq!(serde_json::from_str::<Anchor>(&text).unwrap(), anchor);
+    }
+
+    #[test]
+    fn a_malformed_anchor_is_dropped_whole_and_no_date_panics() {
+        let bad = Anchor {
+            through: day("2024-01-01"),
+            sums: vec![vec![Sums::default(); 2]; 3],
+        };
+        let mut b = LevelBook::new(Some(bad));
+        assert_eq!(b.through(), None);
+        assert_eq!(b.shift(Issue::Morning, day("2024-06-01")), [0.0; N]);
+        for d in [NaiveDate::MIN, NaiveDate::MAX] {
+            b.add(Issue::Morning, d, 0.3, None, true, None);
+            let _ = b.shift(Issue::Morning, d);
+            let _ = b.anchor_at(d);
+            assert!(oldest_read(d) <= d);
+        }
     }
 
     #[test]

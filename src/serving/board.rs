@@ -216,6 +216,17 @@ impl Board {
         }
         let mut predicted = HashMap::new();
         if let Some(m) = model {
+            // The level correction's book reads every rain day up to the
+            // day before the newest row this board read, before any
+            // forecast from those rows is made (decision 0038).
+            if let Some(target) = stations
+                .iter()
+                .filter_map(|s| s.latest)
+                .max()
+                .and_then(|d| d.pred_opt())
+            {
+                crate::evaluate::catch_up_level_to(store, m, target)?;
+            }
             let known = previous
                 .filter(|p| p.model_version == Some(m.version))
                 .map(|p| &p.predicted);

@@ -159,9 +159,6 @@ impl Serving {
             return Ok(());
         }
         self.refresh(store)?;
-        if let Some(model) = self.get() {
-            crate::evaluate::catch_up_level(store, &model)?;
-        }
         self.rebuild(store, now, stale_after_days)?;
         self.built_from.store(version, Ordering::Release);
         Ok(())

@@ -223,7 +223,7 @@ fn evaluate_model(
         climatology_counted: true,
     };
     let stations = station_skill(&probs, &split.test);
-    let level = level_anchor(&model, &probs, &split.test);
+    let level = level_anchor(&probs, &split.test);
     let importance = features::NAMES
         .iter()
         .zip(model.feature_importance())
@@ -246,28 +246,18 @@ fn evaluate_model(
     }
 }
 
-/// The test window's served chances (the maps as served) and outcomes,
-/// summed as of its newest rain day: where the served level correction of
-/// this model starts ([`crate::level`]).
-fn level_anchor(model: &Model, probs: &[f32], test: &Samples) -> Option<crate::level::Anchor> {
-    use chrono::Datelike;
+/// The test window's headline chances and outcomes, summed as of its
+/// newest rain day: where the served level correction of this model starts
+/// ([`crate::level`]). The amounts are left out: the maps served were
+/// refitted on these rows (decision 0035), so they are not out of sample
+/// here.
+fn level_anchor(probs: &[f32], test: &Samples) -> Option<crate::level::Anchor> {
     let mut book = crate::level::LevelBook::new(None);
     let mut newest = None;
     for (i, &p) in probs.iter().enumerate() {
         let issue = test.issues[i];
         let rain_day = features::target_date(test.dates[i], issue);
-        let curve = model
-            .amounts
-            .as_ref()
-            .map(|m| m.curve(p, test.locations[i], rain_day.month(), issue));
-        book.add(
-            issue,
-            rain_day,
-            f64::from(p),
-            curve.as_ref(),
-            test.y[i],
-            test.amounts[i].map(f64::from),
-        );
+        book.add(issue, rain_day, f64::from(p), None, test.y[i], None);
         newest = newest.max(Some(rain_day));
     }
     newest.map(|d| book.anchor_at(d))

@@ -196,6 +196,10 @@ fn describe() {
         "raincast_champion_brier",
         "Test-window Brier score of the serving model."
     );
+    describe_gauge!(
+        "raincast_level_shift_logodds",
+        "The level correction (log-odds) the serving model's forecasts issued today carry, by issue and amount (mm); 0 = the model's own chance."
+    );
     describe_counter!(
         "raincast_predictions_total",
         "Predictions served, by decision and endpoint."
@@ -490,6 +494,17 @@ async fn render_now(s: &AppState) -> Result<axum::body::Bytes, ApiError> {
             gauge!("raincast_champion_f1").set(m.summary.f1);
             gauge!("raincast_champion_roc_auc").set(m.summary.roc_auc);
             gauge!("raincast_champion_brier").set(m.summary.brier);
+            // The level correction each issue made today applies, per
+            // amount (decision 0038).
+            let today = s.clock.today();
+            for issue in crate::issue::ISSUES {
+                let rain_day = today + chrono::Days::new(issue.lead_days());
+                let shift = m.level.with(|b| b.shift(issue, rain_day));
+                for (t, v) in crate::amounts::THRESHOLDS.iter().zip(shift) {
+                    gauge!("raincast_level_shift_logodds", "issue" => issue.name(), "mm" => t.mm.to_string())
+                        .set(v);
+                }
+            }
         }
         None => gauge!("raincast_champion_version").set(0.0),
     }

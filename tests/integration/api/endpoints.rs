@@ -435,6 +435,16 @@ async fn metrics_text() {
     assert!(value("raincast_champion_version ") >= 1.0);
     let f1 = value("raincast_champion_f1 ");
     assert!((0.0..=1.0).contains(&f1));
+    // The level correction each issue carries today, per amount: a
+    // log-odds shift, bounded by what the model's test window can say.
+    for issue in ["day_before", "morning", "afternoon"] {
+        for mm in ["0.2", "1", "50"] {
+            let v = value(&format!(
+                r#"raincast_level_shift_logodds{{issue="{issue}",mm="{mm}"}}"#
+            ));
+            assert!(v.is_finite() && v.abs() < 3.0, "{issue} {mm}: {v}");
+        }
+    }
     assert!(text.contains(r#"raincast_observation_age_seconds{location="Sydney"}"#));
     assert!(value(r#"raincast_observations{location="Sydney"}"#) > 3000.0);
     assert_eq!(value(r#"raincast_observations{location="Darwin"}"#), 0.0);

@@ -201,6 +201,19 @@ pub fn register_blob(
         from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
         to: chrono::NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
     };
+    register_blob_tested_on(store, schema, blob, promote, reason, window)
+}
+
+/// [`register_blob`], recording `window` as its test window (and its
+/// train and tune windows).
+pub fn register_blob_tested_on(
+    store: &raincast::store::Store,
+    schema: i64,
+    blob: &[u8],
+    promote: bool,
+    reason: &str,
+    window: raincast::store::Window,
+) -> i64 {
     store
         .register_model(
             &raincast::store::NewModel {
