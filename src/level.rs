@@ -20,9 +20,10 @@
 //!   with `w = n / (n + K)` ([`PRIOR_FORECASTS`]), `n` the weighted count;
 //! - the shifted amounts are made monotone again.
 //!
-//! The shift is a function of the model and the stored observations, so a
-//! hindcast, the board, the forecast log, alerts and `evaluate` agree; the
-//! API gives the model's own chance beside the served one.
+//! The shift is a function of the model and the stored observations it has
+//! read, so the board, the forecast log, alerts and `evaluate` agree (the
+//! exceptions, late stations and very old hindcasts, are in decision
+//! 0038); the API gives the model's own chance beside the served one.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -114,6 +114,9 @@ pub(super) fn predict(
                 "no model is deployed yet; run `raincast train`"
             ))
         })?;
+    // The chance serving would give: the level correction's book read up
+    // to the newest stored rain day, as the server's is.
+    crate::evaluate::catch_up_level(&store, &model).map_err(|e| CliError::Run(e.into()))?;
     let today = crate::clock::SystemClock::from_env().map_err(CliError::Input)?;
     let date = match date {
         Some(d) => d,

@@ -88,8 +88,9 @@ impl LoadedModel {
         self.level.with(|b| b.apply(issue, rain_day, p, curve))
     }
 
-    /// The first rain day the level correction may learn from: the day
-    /// after the test window's (the model was fitted and tuned before it).
+    /// The first rain day the level correction's hindcasts read: the day
+    /// after the anchor's last, or, for a version without one, the end of
+    /// its test window (whose days the model was not fitted or tuned on).
     pub fn level_from(&self) -> chrono::NaiveDate {
         self.summary
             .metrics
