@@ -249,11 +249,7 @@ fn model_items(
     let start = model.level_from().max(crate::level::oldest_read(from));
     let mut items = hindcasts(store, &model, start.min(from), to)?;
     model.level.with(|book| {
-        for i in items.iter().filter(|i| i.for_date >= start) {
-            if let Some(issue) = i.issue {
-                book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
-            }
-        }
+        read_into(book, items.iter().filter(|i| i.for_date >= start));
         items.retain(|i| i.for_date >= from);
         for i in &mut items {
             if let Some(issue) = i.issue {
@@ -298,14 +294,22 @@ pub fn catch_up_level_to(
     let items = hindcasts(store, model, start, target)?;
     model.level.with(|book| {
         let read = book.through();
-        for i in items.iter().filter(|i| read.is_none_or(|t| i.for_date > t)) {
-            if let Some(issue) = i.issue {
-                book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
-            }
-        }
+        read_into(
+            book,
+            items.iter().filter(|i| read.is_none_or(|t| i.for_date > t)),
+        );
         book.read_through(target);
     });
     Ok((target - start).num_days() as u64 + 1)
+}
+
+/// Adds the model's own forecasts `items` and their outcomes to `book`.
+fn read_into<'a>(book: &mut crate::level::LevelBook, items: impl Iterator<Item = &'a Item>) {
+    for i in items {
+        if let Some(issue) = i.issue {
+            book.add(issue, i.for_date, i.p, i.curve.as_ref(), i.rain, i.amount);
+        }
+    }
 }
 
 /// `model`'s own chances (before the level correction) for every labelled
